@@ -1,0 +1,134 @@
+//! The VRRP protocol, pure and deterministic: no sockets, no clocks, no logging side effects.
+//!
+//! - [`packet`]: typed views over advertisement bytes and the owned [`packet::Advert`] repr.
+//! - [`fsm`]: the RFC 9568 §6 state machine, driven by `handle(now, event)`.
+//!
+//! Time is a [`core::time::Duration`] since an arbitrary epoch chosen by the caller (the daemon uses
+//! CLOCK_MONOTONIC; tests use a fake clock).
+
+pub mod packet;
+pub mod fsm;
+
+/// VRRP protocol version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Version {
+    /// VRRPv2, RFC 3768 (IPv4 only).
+    V2,
+    /// VRRPv3, RFC 9568 (IPv4 and IPv6).
+    V3,
+}
+
+impl Version {
+    /// The value of the header's version nibble.
+    pub fn number(self) -> u8 {
+        match self {
+            Version::V2 => 2,
+            Version::V3 => 3,
+        }
+    }
+}
+
+/// Address family of a virtual router.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Family {
+    /// IPv4: adverts to 224.0.0.18.
+    V4,
+    /// IPv6: adverts to ff02::12 (VRRPv3 only).
+    V6,
+}
+
+/// The form of the VRRPv3-over-IPv4 checksum (RFC 9568 §5.2.8; see shared protocol digest §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChecksumForm {
+    /// Message preceded by the IPv4 pseudo-header (keepalived, FRR, nvrrp defaults). Our default.
+    Pseudo,
+    /// Message only, as RFC 9568 §5.2.8 says for IPv4 and as VRRPv2 does.
+    Plain,
+}
+
+/// Why a received packet was discarded or noted, one counter each (shared protocol digest §5,
+/// RFC 9568 §7.1, RFC 3768 §7.1). Names match the counter names shown in state dumps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DiscardReason {
+    /// R1: TTL / hop limit is not 255 (RFC 9568 §5.1.1.3, §5.1.2.3).
+    BadTtl,
+    /// R2: shorter than the length its address count implies (§7.1).
+    BadLength,
+    /// R3: version is not the configured one (§7.1).
+    BadVersion,
+    /// R4: type is not 1, ADVERTISEMENT (§5.2.2).
+    BadType,
+    /// R5: checksum matches no accepted form (§7.1).
+    BadChecksum,
+    /// R6: VRID is not ours (§7.1); silent.
+    OtherVrid,
+    /// R7: address count is 0 (§5.2.5, erratum 8299).
+    BadAddrCount,
+    /// R8: VRRPv3 Max Advertise Interval is 0 (erratum 8301).
+    BadInterval,
+    /// R9: IPv6 advert whose first address is not link-local (erratum 8300).
+    BadV6FirstAddr,
+    /// R10: we are the address owner and another router claims 255 (erratum 8298: noted, processed).
+    OwnerConflict,
+    /// R11: VRRPv2 authentication type differs, or is type 2 (IP AH), unsupported.
+    BadAuthType,
+    /// R11: VRRPv2 simple password differs (RFC 3768 §5.3.6).
+    BadAuth,
+    /// R12: address list differs (v2: discarded unless priority 255; v3: noted only).
+    AddrMismatch,
+    /// R13: advertisement interval differs (v2: discarded; v3: noted, the Backup adopts it).
+    IntervalMismatch,
+    /// R14: our own advert looped back.
+    OwnPacket,
+    /// Address family of the packet does not match the instance (e.g. IPv6 address in IPv4 VRRP).
+    BadFamily,
+}
+
+impl DiscardReason {
+    /// Every reason, in counter order.
+    pub const ALL: [DiscardReason; 16] = [
+        DiscardReason::BadTtl,
+        DiscardReason::BadLength,
+        DiscardReason::BadVersion,
+        DiscardReason::BadType,
+        DiscardReason::BadChecksum,
+        DiscardReason::OtherVrid,
+        DiscardReason::BadAddrCount,
+        DiscardReason::BadInterval,
+        DiscardReason::BadV6FirstAddr,
+        DiscardReason::OwnerConflict,
+        DiscardReason::BadAuthType,
+        DiscardReason::BadAuth,
+        DiscardReason::AddrMismatch,
+        DiscardReason::IntervalMismatch,
+        DiscardReason::OwnPacket,
+        DiscardReason::BadFamily,
+    ];
+
+    /// The counter name, as in the protocol digest (`bad_ttl`, `other_vrid`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            DiscardReason::BadTtl => "bad_ttl",
+            DiscardReason::BadLength => "bad_length",
+            DiscardReason::BadVersion => "bad_version",
+            DiscardReason::BadType => "bad_type",
+            DiscardReason::BadChecksum => "bad_checksum",
+            DiscardReason::OtherVrid => "other_vrid",
+            DiscardReason::BadAddrCount => "bad_addr_count",
+            DiscardReason::BadInterval => "bad_interval",
+            DiscardReason::BadV6FirstAddr => "bad_v6_first_addr",
+            DiscardReason::OwnerConflict => "owner_conflict",
+            DiscardReason::BadAuthType => "bad_auth_type",
+            DiscardReason::BadAuth => "bad_auth",
+            DiscardReason::AddrMismatch => "addr_mismatch",
+            DiscardReason::IntervalMismatch => "interval_mismatch",
+            DiscardReason::OwnPacket => "own_packet",
+            DiscardReason::BadFamily => "bad_family",
+        }
+    }
+
+    /// Index into a counter array of length `ALL.len()`.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
