@@ -7,4 +7,9 @@
 //! - [`daemon`]: the synchronous event loop that feeds the state machine and carries out its actions.
 #![forbid(unsafe_op_in_unsafe_fn)]
 
+pub mod atropos_cli;
+pub mod cli;
+pub mod control;
+pub mod daemon;
 pub mod proto;
+pub mod sys;

@@ -1,0 +1,1176 @@
+//! The VRRP state machine (RFC 9568 §6.4, RFC 3768 §6.4), sans I/O.
+//!
+//! Feed [`Event`]s with the current time to [`Instance::handle`]; carry out the returned
+//! [`Action`]s in order; call again with [`Event::Timeout`] at [`Instance::next_deadline`].
+//! "Master" is RFC 9568's "Active".
+//!
+//! | #   | state, event                                    | actions → next                              |
+//! |-----|-------------------------------------------------|---------------------------------------------|
+//! | S1  | Init, Startup, prio 255 (§6.4.1)                | send, AddVips, Announce, Adver_Timer → Master |
+//! | S2  | Init, Startup, prio < 255 (§6.4.1)              | MAI = own, down = MDI → Backup              |
+//! | S3  | Backup, Shutdown (§6.4.2)                       | cancel timer → Init, Stopped                |
+//! | S4  | Backup, down timer (§6.4.2)                     | as S1 → Master (forced: re-arm, stay)       |
+//! | S5  | Backup, prio 0 (§6.4.2)                         | down = Skew_Time                            |
+//! | S6  | Backup, prio > 0, preempt off or prio ≥ ours    | v3: learn interval; down = MDI              |
+//! | S7  | Backup, prio > 0, preempt on, prio < ours       | discard                                     |
+//! | S8  | Master, Shutdown (§6.4.3)                       | send prio 0, release VIPs → Init, Stopped   |
+//! | S9  | Master, Adver_Timer (§6.4.3)                    | send, re-arm (drift-free)                   |
+//! | S10 | Master, prio 0 (§6.4.3)                         | send, re-arm                                |
+//! | S11 | Master, prio > ours, or = and src > ours        | v3: learn; down = MDI; RemoveVips → Backup  |
+//! | S12 | Master, other non-zero (§6.4.3)                 | discard; v3 (RFC 9568): send at once        |
+//! | F1  | any, FaultSet                                   | Master: send prio 0; RemoveVips → Fault     |
+//! | F2  | Fault, last FaultClear                          | → Init → as S1/S2                           |
+//! | H1  | Master, Shutdown / ForceBackup, `handover`      | send prio 0, keep VIPs → Init / Backup      |
+//! | H2  | releasing, advert prio > 0 or deadline (MDI)    | RemoveVips, hook Backup (shutdown: Stopped) |
+//!
+//! Receive checks (digest §5): R1 TTL in [`Event::Packet`], R2/R4/R5 in [`packet::parse`], then R3
+//! version, R6 VRID (silent), R14 own packet, family, R7–R9, R11 auth, R10 owner conflict (erratum
+//! 8298: noted, processed by S11), R12 addresses (v2 discards unless prio 255), R13 interval (v2
+//! discards; v3 notes and learns). Timers are nanosecond-exact (see [`crate::proto::timers`]).
+//!
+//! Adverts are heard (and counted) only in Backup, Master, or while a handover releases the VIPs.
+//! Hooks: Master on every entry to Master; Backup when VIPs are given up after Master (at once,
+//! or when a handover completes) and when leaving Fault, never at first Startup; Fault on entry.
+//!
+//! Choices where the RFC is silent: S12's immediate advert leaves the Adver_Timer schedule alone;
+//! [`Event::SetPriority`] in Backup changes Skew_Time and Master_Down_Interval for the next re-arm
+//! but leaves the armed deadline; a Master's new priority is advertised at once.
+
+use core::fmt;
+use core::net::IpAddr;
+use core::time::Duration;
+
+use super::counters::Counters;
+use super::packet::{self, Advert, Auth};
+use super::timers;
+use super::{ChecksumForm, DiscardReason, Family, Version};
+
+mod config;
+pub use config::{Config, ConfigError};
+
+/// VRRP router state. RFC 9568 calls Master "Active"; we keep Master, as Advanced Vrrpd and
+/// keepalived users know it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Not running (before Startup, after Shutdown), or passing through after a fault clears.
+    Initialize,
+    /// Monitoring the Master.
+    Backup,
+    /// Forwarding for the virtual addresses.
+    Master,
+    /// A fault (link down, no primary address, ...) keeps the instance out of the election.
+    Fault,
+}
+
+impl State {
+    /// Every state, in counter order.
+    pub const ALL: [State; 4] = [
+        State::Initialize,
+        State::Backup,
+        State::Master,
+        State::Fault,
+    ];
+
+    /// Index into per-state counter arrays.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Upper-case name: `INIT`, `BACKUP`, `MASTER`, `FAULT`.
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Initialize => "INIT",
+            State::Backup => "BACKUP",
+            State::Master => "MASTER",
+            State::Fault => "FAULT",
+        }
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Why an instance is in Fault. Several may be active at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FaultReason {
+    /// The interface lost carrier.
+    LinkDown,
+    /// The interface disappeared.
+    InterfaceGone,
+    /// No primary address (IPv4: first address; IPv6: link-local) to send from.
+    NoPrimaryAddress,
+    /// A member of the `-M` group failed (the whole group goes Backup).
+    Group,
+}
+
+impl FaultReason {
+    /// Every reason, in reporting order.
+    pub const ALL: [FaultReason; 4] = [
+        FaultReason::LinkDown,
+        FaultReason::InterfaceGone,
+        FaultReason::NoPrimaryAddress,
+        FaultReason::Group,
+    ];
+
+    fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+impl fmt::Display for FaultReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FaultReason::LinkDown => "link down",
+            FaultReason::InterfaceGone => "interface gone",
+            FaultReason::NoPrimaryAddress => "no primary address",
+            FaultReason::Group => "group fault",
+        })
+    }
+}
+
+/// Something that happened, fed to [`Instance::handle`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event<'a> {
+    /// Start the instance (RFC 9568 §6.4.1). Ignored while running.
+    Startup,
+    /// Stop the instance; [`Action::Stopped`] follows, at once or after a handover.
+    Shutdown,
+    /// A raw received packet: checks R1 (TTL), parses it with [`packet::parse`] (a parse error is
+    /// counted under [`packet::Error::reason`]), then goes on as [`Event::Advert`].
+    Packet {
+        /// IP source.
+        src: IpAddr,
+        /// IP destination.
+        dst: IpAddr,
+        /// IPv4 TTL / IPv6 hop limit.
+        ttl: u8,
+        /// Bytes after the IP header.
+        payload: &'a [u8],
+    },
+    /// An already parsed advert: instance-level checks (R3, R6, R14, family, R7–R9, R11, R10,
+    /// R12, R13), then the state table.
+    Advert {
+        /// IP source (the sender's primary address).
+        src: IpAddr,
+        /// The decoded advert.
+        advert: &'a Advert,
+        /// Which checksum form verified (v3 over IPv4), counted per peer.
+        checksum_form: Option<ChecksumForm>,
+    },
+    /// The caller's timer fired: whatever is due at `now` runs; early calls are ignored.
+    Timeout,
+    /// A fault reason became active.
+    FaultSet(FaultReason),
+    /// A fault reason cleared; the instance leaves Fault when none is left.
+    FaultClear(FaultReason),
+    /// Our primary address (IPv4: first address; IPv6: link-local). `None`, or an address of the
+    /// other family, sets [`FaultReason::NoPrimaryAddress`]. A new instance has none: send this
+    /// before [`Event::Startup`].
+    PrimaryAddress(Option<IpAddr>),
+    /// atropos `--backup` / SIGUSR2: `true` steps a Master down and keeps the instance from
+    /// promoting until `false`.
+    ForceBackup(bool),
+    /// SIGTTIN/SIGTTOU/atropos: new priority, clamped to 1..=254. Ignored for an address owner.
+    SetPriority(u8),
+}
+
+/// A script to run, with the state left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Hook {
+    /// Became Master (`-U`).
+    Master,
+    /// Gave up the VIPs after being Master, or left Fault into Backup (`-D`).
+    Backup,
+    /// Entered Fault.
+    Fault,
+}
+
+impl fmt::Display for Hook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Hook::Master => "master",
+            Hook::Backup => "backup",
+            Hook::Fault => "fault",
+        })
+    }
+}
+
+/// Why a transition happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// [`Event::Startup`] (S1, S2).
+    Startup,
+    /// The down timer expired without adverts (S4).
+    MasterDown,
+    /// The down timer expired Skew_Time after a priority-0 advert (S5, S4).
+    PriorityZero {
+        /// Who left.
+        peer: IpAddr,
+    },
+    /// A higher priority advert (S11).
+    HigherPriority {
+        /// The new Master.
+        peer: IpAddr,
+        /// Its priority.
+        priority: u8,
+    },
+    /// An equal priority advert from a higher primary address (S11 tie-break).
+    PreemptedBy {
+        /// The new Master.
+        peer: IpAddr,
+        /// Its (equal) priority.
+        priority: u8,
+    },
+    /// A fault reason became active.
+    Fault(FaultReason),
+    /// The last fault reason cleared.
+    FaultCleared,
+    /// [`Event::Shutdown`] (S3, S8).
+    Shutdown,
+    /// [`Event::ForceBackup`].
+    ForcedBackup,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Startup => f.write_str("startup"),
+            Reason::MasterDown => f.write_str("master down timer expired"),
+            Reason::PriorityZero { peer } => write!(f, "priority 0 advert from {peer}"),
+            Reason::HigherPriority { peer, priority } => {
+                write!(f, "higher priority advert from {peer} (prio {priority})")
+            }
+            Reason::PreemptedBy { peer, priority } => {
+                write!(
+                    f,
+                    "preempted by {peer} (equal prio {priority}, higher address)"
+                )
+            }
+            Reason::Fault(r) => write!(f, "{r}"),
+            Reason::FaultCleared => f.write_str("fault cleared"),
+            Reason::Shutdown => f.write_str("shutdown"),
+            Reason::ForcedBackup => f.write_str("forced backup"),
+        }
+    }
+}
+
+/// Something for the daemon to log (rate-limited).
+///
+/// Every discard yields `Discard` (except R6 `other_vrid`, silent). `VersionMismatch`,
+/// `OwnerConflict`, `IntervalMismatch` and `AddrMismatch` add detail; they come alone when the
+/// advert is still processed, beside a `Discard` when it is not. Each counts once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    /// R3: a peer speaks the other version on our VRID (split brain risk).
+    VersionMismatch {
+        /// The peer.
+        peer: IpAddr,
+        /// Its version.
+        theirs: Version,
+    },
+    /// R10: we own the addresses and so does `peer` (erratum 8298: processed).
+    OwnerConflict {
+        /// The peer.
+        peer: IpAddr,
+    },
+    /// R13: the advert interval differs from ours (centiseconds; v2 seconds × 100).
+    IntervalMismatch {
+        /// The peer.
+        peer: IpAddr,
+        /// Its interval, centiseconds.
+        theirs: u16,
+        /// Ours, centiseconds.
+        ours: u16,
+    },
+    /// R12: the address list differs from ours.
+    AddrMismatch {
+        /// The peer.
+        peer: IpAddr,
+    },
+    /// A packet was discarded and counted under `reason`.
+    Discard {
+        /// Counter.
+        reason: DiscardReason,
+        /// Its IP source.
+        peer: Option<IpAddr>,
+    },
+}
+
+impl fmt::Display for Notice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Notice::VersionMismatch { peer, theirs } => write!(
+                f,
+                "{peer} sends VRRPv{} on our VRID: version mismatch, split brain risk",
+                theirs.number()
+            ),
+            Notice::OwnerConflict { peer } => {
+                write!(f, "{peer} also claims to own the addresses (priority 255)")
+            }
+            Notice::IntervalMismatch { peer, theirs, ours } => write!(
+                f,
+                "{peer} advertises every {theirs} cs, we are configured for {ours} cs"
+            ),
+            Notice::AddrMismatch { peer } => {
+                write!(f, "{peer} advertises a different address list")
+            }
+            Notice::Discard {
+                reason,
+                peer: Some(p),
+            } => write!(f, "discarded advert from {p}: {}", reason.name()),
+            Notice::Discard { reason, peer: None } => {
+                write!(f, "discarded advert: {}", reason.name())
+            }
+        }
+    }
+}
+
+/// What the daemon must do, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Send this advert to the group (priority 0 included); the daemon picks src/dst and emits.
+    Send(Advert),
+    /// Add the virtual addresses (and VMAC) to the interface.
+    AddVips,
+    /// Remove them.
+    RemoveVips,
+    /// Gratuitous ARP per IPv4 VIP / unsolicited NA per IPv6 VIP (after joining the
+    /// solicited-node groups); the daemon repeats per `--garp-count`.
+    Announce,
+    /// Run a state hook.
+    RunHook {
+        /// Which.
+        hook: Hook,
+        /// The state left.
+        prev: State,
+    },
+    /// The state changed.
+    Transition {
+        /// Old state.
+        from: State,
+        /// New state.
+        to: State,
+        /// Why.
+        reason: Reason,
+    },
+    /// Log this.
+    Notice(Notice),
+    /// After [`Event::Shutdown`]: the instance is finished; the daemon may exit.
+    Stopped,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Timer {
+    Off,
+    /// Master: next advert.
+    Adver(Duration),
+    /// Backup: Master_Down_Timer; `after_prio0` when set by S5.
+    Down {
+        at: Duration,
+        after_prio0: Option<IpAddr>,
+    },
+}
+
+/// A planned handover in progress: VIPs kept until a new Master is heard or `at`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Release {
+    at: Duration,
+    /// Shutdown: emit `Stopped` when done.
+    stop: bool,
+}
+
+/// One virtual router: configuration, state, timers, counters.
+#[derive(Debug, Clone)]
+pub struct Instance {
+    cfg: Config,
+    started: bool,
+    state: State,
+    priority: u8,
+    /// Master_Adver_Interval, centiseconds (learned in v3).
+    mai_cs: u16,
+    timer: Timer,
+    release: Option<Release>,
+    faults: u8,
+    primary: Option<IpAddr>,
+    forced: bool,
+    holds_vips: bool,
+    master: Option<IpAddr>,
+    since: Duration,
+    last_reason: Option<Reason>,
+    counters: Counters,
+    /// Interop: peers heard sending VRRPv3 (their VRRPv2 adverts are ignored), capped.
+    v3_speakers: Vec<IpAddr>,
+}
+
+const MAX_V3_SPEAKERS: usize = 16;
+
+pub(crate) fn family_of(a: IpAddr) -> Family {
+    match a {
+        IpAddr::V4(_) => Family::V4,
+        IpAddr::V6(_) => Family::V6,
+    }
+}
+
+pub(crate) fn is_link_local(a: IpAddr) -> bool {
+    match a {
+        IpAddr::V6(a) => {
+            let [first, ..] = a.segments();
+            first & 0xffc0 == 0xfe80
+        }
+        IpAddr::V4(_) => false,
+    }
+}
+
+/// `a > b` as unsigned big-endian integers (S11 tie-break); `false` across families.
+fn addr_greater(a: IpAddr, b: Option<IpAddr>) -> bool {
+    match (a, b) {
+        (IpAddr::V4(a), Some(IpAddr::V4(b))) => u32::from(a) > u32::from(b),
+        (IpAddr::V6(a), Some(IpAddr::V6(b))) => u128::from(a) > u128::from(b),
+        _ => false,
+    }
+}
+
+fn same_set(a: &[IpAddr], b: &[IpAddr]) -> bool {
+    a.iter().all(|x| b.contains(x)) && b.iter().all(|x| a.contains(x))
+}
+
+/// An advert's interval in centiseconds (v2 carries seconds).
+fn interval_cs(adv: &Advert) -> u16 {
+    match adv.version {
+        Version::V3 => adv.interval,
+        Version::V2 => adv.interval.saturating_mul(100),
+    }
+}
+
+impl Instance {
+    /// A new instance in Initialize; it does nothing until [`Event::Startup`]. The configuration
+    /// should have passed [`Config::validate`]; out-of-range values are clamped (priority and
+    /// interval at least 1), never a panic.
+    pub fn new(cfg: Config) -> Self {
+        let priority = cfg.priority.max(1);
+        let mai_cs = cfg.adver_interval_cs.max(1);
+        Instance {
+            cfg,
+            started: false,
+            state: State::Initialize,
+            priority,
+            mai_cs,
+            timer: Timer::Off,
+            release: None,
+            faults: FaultReason::NoPrimaryAddress.bit(),
+            primary: None,
+            forced: false,
+            holds_vips: false,
+            master: None,
+            since: Duration::ZERO,
+            last_reason: None,
+            counters: Counters::default(),
+            v3_speakers: Vec::new(),
+        }
+    }
+
+    /// Handle one event at time `now`, returning the actions to carry out in order.
+    pub fn handle(&mut self, now: Duration, ev: Event<'_>) -> Vec<Action> {
+        let mut out = Vec::new();
+        self.handle_into(now, ev, &mut out);
+        out
+    }
+
+    /// As [`Instance::handle`], appending to `out` (no allocation when `out` has room).
+    pub fn handle_into(&mut self, now: Duration, ev: Event<'_>, out: &mut Vec<Action>) {
+        match ev {
+            Event::Startup => self.on_startup(now, out),
+            Event::Shutdown => self.on_shutdown(now, out),
+            Event::Packet {
+                src,
+                dst,
+                ttl,
+                payload,
+            } => self.on_packet(now, src, dst, ttl, payload, out),
+            Event::Advert {
+                src,
+                advert,
+                checksum_form,
+            } => self.on_advert(now, src, advert, checksum_form, out),
+            Event::Timeout => self.on_timeout(now, out),
+            Event::FaultSet(r) => self.on_fault_set(now, r, out),
+            Event::FaultClear(r) => self.on_fault_clear(now, r, out),
+            Event::PrimaryAddress(a) => self.on_primary(now, a, out),
+            Event::ForceBackup(on) => self.on_force_backup(now, on, out),
+            Event::SetPriority(p) => self.on_set_priority(p, out),
+        }
+    }
+
+    /// When to call with [`Event::Timeout`] next, if anything is armed.
+    pub fn next_deadline(&self) -> Option<Duration> {
+        let timer = match self.timer {
+            Timer::Off => None,
+            Timer::Adver(at) | Timer::Down { at, .. } => Some(at),
+        };
+        match (timer, self.release.map(|r| r.at)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The daemon failed to send an advert: count it.
+    pub fn record_send_error(&mut self) {
+        self.counters.record_send_error();
+    }
+
+    /// Count a packet the I/O layer discarded before it reached the core (e.g. a truncated IP
+    /// header), so that every discard shows in the same counters.
+    pub fn record_discard(&mut self, reason: DiscardReason) {
+        self.counters.record_discard(reason);
+    }
+
+    /// Current state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// Current priority (the configured one unless changed by [`Event::SetPriority`]).
+    pub fn priority(&self) -> u8 {
+        self.priority
+    }
+
+    /// Counters.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Between Startup and Shutdown.
+    pub fn is_running(&self) -> bool {
+        self.started
+    }
+
+    /// Whether `reason` is active.
+    pub fn fault_active(&self, reason: FaultReason) -> bool {
+        self.faults & reason.bit() != 0
+    }
+
+    /// Active fault reasons.
+    pub fn faults(&self) -> impl Iterator<Item = FaultReason> + '_ {
+        FaultReason::ALL
+            .into_iter()
+            .filter(|&r| self.fault_active(r))
+    }
+
+    /// Our primary address as last reported.
+    pub fn primary(&self) -> Option<IpAddr> {
+        self.primary
+    }
+
+    /// Whether [`Event::ForceBackup`] is in force.
+    pub fn forced_backup(&self) -> bool {
+        self.forced
+    }
+
+    /// While a planned handover keeps the VIPs: when they go at the latest.
+    pub fn release_deadline(&self) -> Option<Duration> {
+        self.release.map(|r| r.at)
+    }
+
+    /// Master_Adver_Interval: our own interval, or (v3 Backup) the Master's.
+    pub fn master_adver_interval(&self) -> Duration {
+        timers::centiseconds(self.mai_cs)
+    }
+
+    /// Skew_Time for the current priority and Master_Adver_Interval.
+    pub fn skew_time(&self) -> Duration {
+        timers::skew_time(self.cfg.version, self.priority, self.mai_cs)
+    }
+
+    /// Master_Down_Interval for the current priority and Master_Adver_Interval.
+    pub fn master_down_interval(&self) -> Duration {
+        timers::master_down_interval(self.cfg.version, self.priority, self.mai_cs)
+    }
+
+    /// The current Master as last heard (ourselves when Master); `None` when unknown.
+    pub fn master_addr(&self) -> Option<IpAddr> {
+        self.master
+    }
+
+    /// Time of the last transition (zero before any).
+    pub fn since(&self) -> Duration {
+        self.since
+    }
+
+    /// Reason of the last transition.
+    pub fn last_reason(&self) -> Option<&Reason> {
+        self.last_reason.as_ref()
+    }
+
+    /// Whether the VIPs are on the interface (as far as our actions say).
+    pub fn holds_vips(&self) -> bool {
+        self.holds_vips
+    }
+
+    // ---- helpers -------------------------------------------------------------------------
+
+    fn own_interval_cs(&self) -> u16 {
+        self.cfg.adver_interval_cs.max(1)
+    }
+
+    fn adver_interval(&self) -> Duration {
+        timers::centiseconds(self.own_interval_cs())
+    }
+
+    fn active_fault(&self) -> Option<FaultReason> {
+        self.faults().next()
+    }
+
+    /// Adverts are heard in Backup and Master, and while a handover release is pending.
+    fn listening(&self) -> bool {
+        (self.started && matches!(self.state, State::Backup | State::Master))
+            || self.release.is_some()
+    }
+
+    fn make_advert(&self, version: Version, priority: u8) -> Advert {
+        let cs = self.own_interval_cs();
+        let (interval, auth) = match version {
+            Version::V3 => (cs.min(4095), Auth::None),
+            Version::V2 => (cs.div_ceil(100).clamp(1, 255), self.cfg.auth),
+        };
+        Advert {
+            version,
+            vrid: self.cfg.vrid,
+            priority,
+            interval,
+            addrs: self.cfg.vips.clone(),
+            auth,
+        }
+    }
+
+    fn send(&mut self, priority: u8, out: &mut Vec<Action>) {
+        out.push(Action::Send(self.make_advert(self.cfg.version, priority)));
+        self.counters.record_sent(priority);
+        if self.cfg.interop_v2 && self.cfg.version == Version::V3 {
+            out.push(Action::Send(self.make_advert(Version::V2, priority)));
+            self.counters.record_sent(priority);
+        }
+    }
+
+    fn transition(&mut self, now: Duration, to: State, reason: Reason, out: &mut Vec<Action>) {
+        let from = self.state;
+        self.state = to;
+        self.since = now;
+        self.last_reason = Some(reason);
+        self.counters.record_transition(from, to);
+        out.push(Action::Transition { from, to, reason });
+    }
+
+    fn arm_down(&mut self, now: Duration, after_prio0: Option<IpAddr>) {
+        let wait = match after_prio0 {
+            Some(_) => self.skew_time(),
+            None => self.master_down_interval(),
+        };
+        self.timer = Timer::Down {
+            at: now.saturating_add(wait),
+            after_prio0,
+        };
+    }
+
+    fn remove_vips(&mut self, out: &mut Vec<Action>) {
+        if self.holds_vips {
+            out.push(Action::RemoveVips);
+            self.holds_vips = false;
+        }
+    }
+
+    /// H2: the planned handover is over.
+    fn complete_release(&mut self, out: &mut Vec<Action>) {
+        if let Some(r) = self.release.take() {
+            self.remove_vips(out);
+            out.push(Action::RunHook {
+                hook: Hook::Backup,
+                prev: State::Master,
+            });
+            if r.stop {
+                out.push(Action::Stopped);
+            }
+        }
+    }
+
+    fn discard(&mut self, reason: DiscardReason, peer: Option<IpAddr>, out: &mut Vec<Action>) {
+        self.counters.record_discard(reason);
+        if reason != DiscardReason::OtherVrid {
+            out.push(Action::Notice(Notice::Discard { reason, peer }));
+        }
+    }
+
+    fn note(&mut self, reason: DiscardReason, notice: Notice, out: &mut Vec<Action>) {
+        self.counters.record_discard(reason);
+        out.push(Action::Notice(notice));
+    }
+
+    /// S1/S4: become Master. `hook_prev` overrides the state reported to the hook.
+    fn become_master(
+        &mut self,
+        now: Duration,
+        reason: Reason,
+        hook_prev: Option<State>,
+        out: &mut Vec<Action>,
+    ) {
+        let prev = hook_prev.unwrap_or(self.state);
+        self.release = None;
+        self.send(self.priority, out);
+        if !self.holds_vips {
+            out.push(Action::AddVips);
+            self.holds_vips = true;
+        }
+        out.push(Action::Announce);
+        self.mai_cs = self.own_interval_cs();
+        self.timer = Timer::Adver(now.saturating_add(self.adver_interval()));
+        self.master = self.primary;
+        out.push(Action::RunHook {
+            hook: Hook::Master,
+            prev,
+        });
+        self.transition(now, State::Master, reason, out);
+    }
+
+    /// S1/S2 from Initialize. `hook_prev` is `Some(Fault)` when leaving Fault (hooks run then;
+    /// the Backup hook does not run at first startup).
+    fn enter_from_init(
+        &mut self,
+        now: Duration,
+        reason: Reason,
+        hook_prev: Option<State>,
+        out: &mut Vec<Action>,
+    ) {
+        if self.priority == 255 && !self.forced {
+            self.become_master(now, reason, hook_prev, out);
+            return;
+        }
+        self.mai_cs = self.own_interval_cs();
+        self.master = None;
+        self.arm_down(now, None);
+        if let Some(prev) = hook_prev {
+            out.push(Action::RunHook {
+                hook: Hook::Backup,
+                prev,
+            });
+        }
+        self.transition(now, State::Backup, reason, out);
+    }
+
+    /// F1.
+    fn enter_fault(&mut self, now: Duration, reason: FaultReason, out: &mut Vec<Action>) {
+        let from = self.state;
+        if from == State::Fault {
+            return;
+        }
+        if from == State::Master {
+            self.send(0, out);
+        }
+        self.release = None;
+        self.remove_vips(out);
+        self.timer = Timer::Off;
+        self.master = None;
+        out.push(Action::RunHook {
+            hook: Hook::Fault,
+            prev: from,
+        });
+        self.transition(now, State::Fault, Reason::Fault(reason), out);
+    }
+
+    // ---- events --------------------------------------------------------------------------
+
+    fn on_startup(&mut self, now: Duration, out: &mut Vec<Action>) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        if let Some(r) = &mut self.release {
+            // Restarted during a shutdown handover: the release goes on, without `Stopped`.
+            r.stop = false;
+        }
+        match self.active_fault() {
+            Some(f) => self.enter_fault(now, f, out),
+            None => self.enter_from_init(now, Reason::Startup, None, out),
+        }
+    }
+
+    fn on_shutdown(&mut self, now: Duration, out: &mut Vec<Action>) {
+        if !self.started {
+            // Idle, or a second Shutdown during a handover: finish now.
+            match self.release {
+                Some(_) => self.complete_release(out),
+                None => out.push(Action::Stopped),
+            }
+            return;
+        }
+        self.started = false;
+        self.timer = Timer::Off;
+        self.master = None;
+        if self.state == State::Master {
+            // S8.
+            self.send(0, out);
+            if self.cfg.handover {
+                self.release = Some(Release {
+                    at: now.saturating_add(self.master_down_interval()),
+                    stop: true,
+                });
+                self.transition(now, State::Initialize, Reason::Shutdown, out);
+                return;
+            }
+            self.remove_vips(out);
+            out.push(Action::RunHook {
+                hook: Hook::Backup,
+                prev: State::Master,
+            });
+        } else if self.release.is_some() {
+            self.complete_release(out);
+        }
+        if self.state != State::Initialize {
+            self.transition(now, State::Initialize, Reason::Shutdown, out);
+        }
+        out.push(Action::Stopped);
+    }
+
+    fn on_timeout(&mut self, now: Duration, out: &mut Vec<Action>) {
+        if self.release.is_some_and(|r| now >= r.at) {
+            self.complete_release(out);
+        }
+        match self.timer {
+            Timer::Adver(at) if now >= at && self.state == State::Master => {
+                // S9, drift-free: the schedule advances by whole intervals.
+                self.send(self.priority, out);
+                let interval = self.adver_interval();
+                let mut next = at.saturating_add(interval);
+                if now > next.saturating_add(interval) {
+                    next = now.saturating_add(interval);
+                }
+                self.timer = Timer::Adver(next);
+            }
+            Timer::Down { at, after_prio0 } if now >= at && self.state == State::Backup => {
+                if self.forced {
+                    self.arm_down(now, None);
+                } else {
+                    // S4.
+                    let reason = match after_prio0 {
+                        Some(peer) => Reason::PriorityZero { peer },
+                        None => Reason::MasterDown,
+                    };
+                    self.become_master(now, reason, None, out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_fault_set(&mut self, now: Duration, r: FaultReason, out: &mut Vec<Action>) {
+        if self.fault_active(r) {
+            return;
+        }
+        self.faults |= r.bit();
+        if self.started {
+            self.enter_fault(now, r, out);
+        } else {
+            // Shutting down with a handover pending: no point waiting any longer.
+            self.complete_release(out);
+        }
+    }
+
+    fn on_fault_clear(&mut self, now: Duration, r: FaultReason, out: &mut Vec<Action>) {
+        if !self.fault_active(r) {
+            return;
+        }
+        self.faults &= !r.bit();
+        if self.faults == 0 && self.started && self.state == State::Fault {
+            // F2.
+            self.transition(now, State::Initialize, Reason::FaultCleared, out);
+            self.enter_from_init(now, Reason::FaultCleared, Some(State::Fault), out);
+        }
+    }
+
+    fn on_primary(&mut self, now: Duration, addr: Option<IpAddr>, out: &mut Vec<Action>) {
+        match addr.filter(|&a| family_of(a) == self.cfg.family) {
+            Some(a) => {
+                self.primary = Some(a);
+                if self.state == State::Master {
+                    self.master = Some(a);
+                }
+                self.on_fault_clear(now, FaultReason::NoPrimaryAddress, out);
+            }
+            None => {
+                self.primary = None;
+                self.on_fault_set(now, FaultReason::NoPrimaryAddress, out);
+            }
+        }
+    }
+
+    fn on_force_backup(&mut self, now: Duration, on: bool, out: &mut Vec<Action>) {
+        self.forced = on;
+        if !on || !self.started || self.state != State::Master {
+            return;
+        }
+        // Step down: priority 0 first, so a Backup takes over after its Skew_Time.
+        self.send(0, out);
+        self.mai_cs = self.own_interval_cs();
+        let mdi = self.master_down_interval();
+        if self.cfg.handover {
+            self.release = Some(Release {
+                at: now.saturating_add(mdi),
+                stop: false,
+            });
+        } else {
+            self.remove_vips(out);
+            out.push(Action::RunHook {
+                hook: Hook::Backup,
+                prev: State::Master,
+            });
+        }
+        self.master = None;
+        self.arm_down(now, None);
+        self.transition(now, State::Backup, Reason::ForcedBackup, out);
+    }
+
+    fn on_set_priority(&mut self, p: u8, out: &mut Vec<Action>) {
+        if self.cfg.is_owner() {
+            return;
+        }
+        let p = p.clamp(1, 254);
+        if p == self.priority {
+            return;
+        }
+        self.priority = p;
+        if self.started && self.state == State::Master {
+            self.send(p, out);
+        }
+    }
+
+    fn on_packet(
+        &mut self,
+        now: Duration,
+        src: IpAddr,
+        dst: IpAddr,
+        ttl: u8,
+        payload: &[u8],
+        out: &mut Vec<Action>,
+    ) {
+        if !self.listening() {
+            return;
+        }
+        // R1.
+        if ttl != 255 {
+            self.discard(DiscardReason::BadTtl, Some(src), out);
+            return;
+        }
+        match packet::parse(payload, src, dst) {
+            Ok(p) => self.on_advert(now, src, &p.advert, p.checksum_form, out),
+            Err(e) => self.discard(e.reason(), Some(src), out),
+        }
+    }
+
+    /// The instance-level receive checks; `false` if the advert is to be dropped.
+    fn accept(
+        &mut self,
+        src: IpAddr,
+        adv: &Advert,
+        form: Option<ChecksumForm>,
+        out: &mut Vec<Action>,
+    ) -> bool {
+        let cfg_version = self.cfg.version;
+        let interop = self.cfg.interop_v2 && cfg_version == Version::V3;
+        let peer = Some(src);
+        // R3.
+        if adv.version != cfg_version && !(interop && adv.version == Version::V2) {
+            self.note(
+                DiscardReason::BadVersion,
+                Notice::VersionMismatch {
+                    peer: src,
+                    theirs: adv.version,
+                },
+                out,
+            );
+            out.push(Action::Notice(Notice::Discard {
+                reason: DiscardReason::BadVersion,
+                peer,
+            }));
+            return false;
+        }
+        // R6 (silent).
+        if adv.vrid != self.cfg.vrid {
+            self.discard(DiscardReason::OtherVrid, peer, out);
+            return false;
+        }
+        // R14: before R10, or our own looped advert would look like an owner conflict.
+        if peer == self.primary {
+            self.discard(DiscardReason::OwnPacket, peer, out);
+            return false;
+        }
+        let family = self.cfg.family;
+        if family_of(src) != family || adv.addrs.iter().any(|&a| family_of(a) != family) {
+            self.discard(DiscardReason::BadFamily, peer, out);
+            return false;
+        }
+        if let Some(f) = form {
+            self.counters.record_checksum(src, f);
+        }
+        // R7–R9, normally caught by the parser; repeated for injected adverts.
+        let bad = if adv.addrs.is_empty() {
+            Some(DiscardReason::BadAddrCount)
+        } else if adv.interval == 0 || (adv.version == Version::V3 && adv.interval > 4095) {
+            Some(DiscardReason::BadInterval)
+        } else if family == Family::V6 && !adv.addrs.first().is_some_and(|&a| is_link_local(a)) {
+            Some(DiscardReason::BadV6FirstAddr)
+        } else {
+            None
+        };
+        if let Some(reason) = bad {
+            self.discard(reason, peer, out);
+            return false;
+        }
+        // R11.
+        if adv.version == Version::V2 && adv.auth != self.cfg.auth {
+            let reason = match (adv.auth, self.cfg.auth) {
+                (Auth::Password(_), Auth::Password(_)) => DiscardReason::BadAuth,
+                _ => DiscardReason::BadAuthType,
+            };
+            self.discard(reason, peer, out);
+            return false;
+        }
+        // RFC 9568 §8.4.2: ignore VRRPv2 from a router also sending VRRPv3.
+        if interop {
+            let known = self.v3_speakers.contains(&src);
+            if adv.version == Version::V3 && !known && self.v3_speakers.len() < MAX_V3_SPEAKERS {
+                self.v3_speakers.push(src);
+            }
+            if adv.version == Version::V2 && known {
+                return false;
+            }
+        }
+        // R10 (erratum 8298): note, then process.
+        if self.cfg.is_owner() && adv.priority == 255 {
+            self.note(
+                DiscardReason::OwnerConflict,
+                Notice::OwnerConflict { peer: src },
+                out,
+            );
+        }
+        // R12.
+        if !same_set(&adv.addrs, &self.cfg.vips) {
+            self.note(
+                DiscardReason::AddrMismatch,
+                Notice::AddrMismatch { peer: src },
+                out,
+            );
+            if cfg_version == Version::V2 && adv.priority != 255 {
+                out.push(Action::Notice(Notice::Discard {
+                    reason: DiscardReason::AddrMismatch,
+                    peer,
+                }));
+                return false;
+            }
+        }
+        // R13.
+        let (theirs, ours) = (interval_cs(adv), self.own_interval_cs());
+        if theirs != ours {
+            self.note(
+                DiscardReason::IntervalMismatch,
+                Notice::IntervalMismatch {
+                    peer: src,
+                    theirs,
+                    ours,
+                },
+                out,
+            );
+            if cfg_version == Version::V2 {
+                out.push(Action::Notice(Notice::Discard {
+                    reason: DiscardReason::IntervalMismatch,
+                    peer,
+                }));
+                return false;
+            }
+        }
+        true
+    }
+
+    fn on_advert(
+        &mut self,
+        now: Duration,
+        src: IpAddr,
+        adv: &Advert,
+        form: Option<ChecksumForm>,
+        out: &mut Vec<Action>,
+    ) {
+        if !self.listening() || !self.accept(src, adv, form, out) {
+            return;
+        }
+        self.counters.record_rcvd(adv.priority);
+        if adv.priority > 0 {
+            // H2: someone else is Master now (or still Backup and about to be).
+            self.complete_release(out);
+        }
+        let learn = self.cfg.version == Version::V3;
+        match self.state {
+            State::Backup => {
+                if adv.priority == 0 {
+                    // S5.
+                    if self.master == Some(src) {
+                        self.master = None;
+                    }
+                    self.arm_down(now, Some(src));
+                } else if !(self.cfg.preempt || self.cfg.is_owner())
+                    || adv.priority >= self.priority
+                {
+                    // The owner preempts whatever Preempt_Mode says (§6.1).
+                    // S6.
+                    if learn {
+                        self.mai_cs = interval_cs(adv);
+                    }
+                    self.master = Some(src);
+                    self.arm_down(now, None);
+                }
+                // else S7: discard; we preempt when the down timer fires.
+            }
+            State::Master => {
+                if adv.priority == 0 {
+                    // S10.
+                    self.send(self.priority, out);
+                    self.timer = Timer::Adver(now.saturating_add(self.adver_interval()));
+                } else if adv.priority > self.priority
+                    || (adv.priority == self.priority && addr_greater(src, self.primary))
+                {
+                    // S11.
+                    let reason = if adv.priority > self.priority {
+                        Reason::HigherPriority {
+                            peer: src,
+                            priority: adv.priority,
+                        }
+                    } else {
+                        Reason::PreemptedBy {
+                            peer: src,
+                            priority: adv.priority,
+                        }
+                    };
+                    if learn {
+                        self.mai_cs = interval_cs(adv);
+                    }
+                    self.master = Some(src);
+                    self.arm_down(now, None);
+                    self.remove_vips(out);
+                    out.push(Action::RunHook {
+                        hook: Hook::Backup,
+                        prev: State::Master,
+                    });
+                    self.transition(now, State::Backup, reason, out);
+                } else if learn {
+                    // S12 (RFC 9568): assert ourselves at once.
+                    self.send(self.priority, out);
+                }
+            }
+            State::Initialize | State::Fault => {}
+        }
+    }
+}

@@ -2,12 +2,16 @@
 //!
 //! - [`packet`]: typed views over advertisement bytes and the owned [`packet::Advert`] repr.
 //! - [`fsm`]: the RFC 9568 §6 state machine, driven by `handle(now, event)`.
+//! - [`timers`]: Skew_Time and Master_Down_Interval, nanosecond-exact.
+//! - [`counters`]: per-instance counters shared by every front end.
 //!
 //! Time is a [`core::time::Duration`] since an arbitrary epoch chosen by the caller (the daemon uses
 //! CLOCK_MONOTONIC; tests use a fake clock).
 
-pub mod packet;
+pub mod counters;
 pub mod fsm;
+pub mod packet;
+pub mod timers;
 
 /// VRRP protocol version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

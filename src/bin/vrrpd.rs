@@ -1,0 +1,52 @@
+//! `vrrpd`: argument parsing and wiring only; see the library for the daemon.
+
+use std::process::ExitCode;
+
+use vrrpd::cli;
+use vrrpd::daemon::{self, Daemon};
+
+fn main() -> ExitCode {
+    let args = match cli::parse(std::env::args_os()) {
+        Ok(a) => a,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("vrrpd: {}", cli::one_line(&e));
+            return ExitCode::from(2);
+        }
+    };
+    let settings = match args.validate() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("vrrpd: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("vrrpd: must run as root (raw sockets and address changes need CAP_NET_RAW and CAP_NET_ADMIN)");
+        return ExitCode::from(2);
+    }
+    daemon::log::init(false, settings.debug);
+    let foreground = settings.foreground;
+    let debug = settings.debug;
+    let mut d = match Daemon::start(settings) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("vrrpd: {}", e.msg);
+            return ExitCode::from(e.status.clamp(1, 255) as u8);
+        }
+    };
+    if !foreground {
+        if let Err(e) = daemon::detach() {
+            eprintln!("vrrpd: cannot detach: {e}");
+            return ExitCode::from(1);
+        }
+        daemon::log::init(true, debug);
+        d.rewrite_pid();
+    }
+    ExitCode::from(d.run().clamp(0, 255) as u8)
+}

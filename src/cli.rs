@@ -1,0 +1,774 @@
+//! Command line of `vrrpd`: a superset of Advanced Vrrpd 1.11's flags (every short flag keeps its
+//! meaning; see `shared/reference/advanced-vrrpd.md` §1) plus long options.
+//!
+//! Parsing is split in two: clap turns words into [`Args`] (syntax), then [`Args::validate`] checks
+//! the combination and builds a [`Settings`] (semantics). Every error names the flag, the value and
+//! what is allowed, on one line, and the binary exits with status 2.
+
+use core::fmt;
+use core::net::IpAddr;
+use core::time::Duration;
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+use crate::proto::packet::Auth;
+use crate::proto::{ChecksumForm, Family, Version};
+
+/// `vrrpd` command line.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "vrrpd",
+    version,
+    about = "VRRP daemon (RFC 3768 / RFC 9568): one virtual router on one interface",
+    long_about = "vrrpd runs one VRRP virtual router on one interface. It elects a master with its \
+                  peers, owns the virtual addresses while master, runs the -U/-D hooks on every \
+                  transition and watches the link of its interface.",
+    after_help = "Example: vrrpd -i eth0 -v 51 -p 150 192.0.2.254/24"
+)]
+pub struct Args {
+    /// Interface to run on (required).
+    #[arg(short = 'i', long = "interface", value_name = "IF")]
+    pub interface: Option<String>,
+
+    /// Virtual router identifier, 1-255 (required).
+    #[arg(short = 'v', long = "vrid", value_name = "VRID", value_parser = parse_vrid)]
+    pub vrid: Option<u8>,
+
+    /// Priority, 1-255; 255 makes this router the address owner.
+    #[arg(short = 'p', long = "priority", value_name = "PRIO", default_value = "100", value_parser = parse_priority)]
+    pub priority: u8,
+
+    /// Advertisement interval: a plain number is seconds (`1`, `0.5`), or a duration such as
+    /// `100ms`. Below 1 s only with VRRPv3 (multiples of 10 ms, up to 40.95 s); VRRPv2 takes whole
+    /// seconds 1-255.
+    #[arg(short = 'd', long = "interval", value_name = "INTERVAL", default_value = "1", value_parser = parse_interval)]
+    pub interval: Duration,
+
+    /// Do not preempt a lower-priority master (preemption is on by default).
+    #[arg(short = 's', long = "no-preempt")]
+    pub no_preempt: bool,
+
+    /// VRRPv2 authentication: `none` or `pw/KEY` (simple password, 1-8 bytes).
+    #[arg(short = 'a', long = "auth", value_name = "none|pw/KEY", value_parser = parse_auth)]
+    pub auth: Option<Auth>,
+
+    /// Do not use the virtual MAC: the VIPs go on the interface itself.
+    #[arg(short = 'n', long = "no-vmac")]
+    pub no_vmac: bool,
+
+    /// Hook run on becoming master.
+    #[arg(short = 'U', long = "master-script", value_name = "FILE")]
+    pub master_script: Option<PathBuf>,
+
+    /// Hook run on becoming backup (and on fault unless --fault-script is given).
+    #[arg(short = 'D', long = "backup-script", value_name = "FILE")]
+    pub backup_script: Option<PathBuf>,
+
+    /// Hook run on entering the fault state (default: the -D hook).
+    #[arg(long = "fault-script", value_name = "FILE")]
+    pub fault_script: Option<PathBuf>,
+
+    /// Priority set by SIGTTIN (default: lower by 10).
+    #[arg(short = 'z', long = "priority-down", value_name = "PRIO", value_parser = parse_backup_priority)]
+    pub priority_down: Option<u8>,
+
+    /// Priority set by SIGTTOU (default: raise by 10).
+    #[arg(short = 'x', long = "priority-up", value_name = "PRIO", value_parser = parse_backup_priority)]
+    pub priority_up: Option<u8>,
+
+    /// Member of a host group of N vrrpd processes (1-255): when one turns backup, faults or dies,
+    /// all turn backup.
+    #[arg(short = 'M', long = "monitor", value_name = "N", value_parser = parse_group_size)]
+    pub monitor: Option<u8>,
+
+    /// Magic packet: the VIP used as sender (with -O).
+    #[arg(short = 'I', long = "magic-source", value_name = "IP")]
+    pub magic_source: Option<IpAddr>,
+
+    /// Magic packet: the gateway whose tables are refreshed on takeover (with -I).
+    #[arg(short = 'O', long = "magic-gateway", value_name = "IP")]
+    pub magic_gateway: Option<IpAddr>,
+
+    /// VRRP version.
+    #[arg(long = "vrrp-version", value_name = "2|3", default_value = "3", value_parser = parse_version)]
+    pub vrrp_version: Version,
+
+    /// Accept mode (VRRPv3, RFC 9568 §6.1): a non-owner master accepts traffic to the VIPs.
+    #[arg(long = "accept")]
+    pub accept: bool,
+
+    /// Gratuitous ARPs / unsolicited NAs sent per VIP on becoming master.
+    #[arg(long = "garp-count", value_name = "N", default_value = "5", value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub garp_count: u32,
+
+    /// Spacing of the gratuitous ARPs / unsolicited NAs.
+    #[arg(long = "garp-interval", value_name = "DURATION", default_value = "200ms", value_parser = parse_duration)]
+    pub garp_interval: Duration,
+
+    /// Hooks still running after this long are killed.
+    #[arg(long = "script-timeout", value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub script_timeout: Duration,
+
+    /// Stay in the foreground and log to stderr (default: detach and log to syslog).
+    #[arg(long = "foreground")]
+    pub foreground: bool,
+
+    /// Log debug messages too (discarded packets, rate-limited).
+    #[arg(long = "debug")]
+    pub debug: bool,
+
+    /// Pid file (default: /run/vrrpd/ns<netns>/vrrpd_<IF>_<VRID>.pid).
+    #[arg(long = "pid-file", value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
+
+    /// VRRPv3-over-IPv4 checksum sent: `pseudo` (with IPv4 pseudo-header, as keepalived and FRR
+    /// send by default) or `v2` (message only, RFC 9568 §5.2.8). Both are accepted on receive.
+    #[arg(long = "v3-checksum", value_name = "FORM", default_value = "pseudo")]
+    pub v3_checksum: ChecksumArg,
+
+    /// Release the VIPs as soon as the priority-0 advert is sent on a planned stop, instead of
+    /// keeping them until the new master is heard (lossless handover, the default).
+    #[arg(long = "no-handover")]
+    pub no_handover: bool,
+
+    /// Advanced Vrrpd's run directory flag: accepted and ignored.
+    #[arg(short = 'f', value_name = "DIR", hide = true)]
+    pub legacy_run_dir: Option<PathBuf>,
+
+    /// Virtual addresses, `ADDR[/LEN]`, all IPv4 or all IPv6.
+    #[arg(value_name = "ADDR[/LEN]")]
+    pub vips: Vec<String>,
+}
+
+/// `--v3-checksum` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ChecksumArg {
+    /// IPv4 pseudo-header included (keepalived/FRR default).
+    Pseudo,
+    /// Message only, RFC 9568 §5.2.8.
+    V2,
+}
+
+/// A virtual address with its prefix length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Vip {
+    /// The address.
+    pub addr: IpAddr,
+    /// Prefix length put on the interface.
+    pub prefix: u8,
+}
+
+impl fmt::Display for Vip {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+/// A validated configuration for one instance.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Interface name.
+    pub interface: String,
+    /// VRID.
+    pub vrid: u8,
+    /// Configured priority.
+    pub priority: u8,
+    /// Advertisement interval in centiseconds (v2: seconds × 100).
+    pub interval_cs: u16,
+    /// Preempt_Mode.
+    pub preempt: bool,
+    /// VRRPv2 authentication.
+    pub auth: Auth,
+    /// Use the virtual MAC.
+    pub vmac: bool,
+    /// -U hook.
+    pub master_script: Option<PathBuf>,
+    /// -D hook.
+    pub backup_script: Option<PathBuf>,
+    /// --fault-script hook.
+    pub fault_script: Option<PathBuf>,
+    /// -z value.
+    pub priority_down: Option<u8>,
+    /// -x value.
+    pub priority_up: Option<u8>,
+    /// -M value.
+    pub monitor: Option<u8>,
+    /// -I / -O.
+    pub magic: Option<(IpAddr, IpAddr)>,
+    /// VRRP version.
+    pub version: Version,
+    /// Address family, from the VIPs.
+    pub family: Family,
+    /// Accept_Mode.
+    pub accept: bool,
+    /// GARP/NA repeats.
+    pub garp_count: u32,
+    /// GARP/NA spacing.
+    pub garp_interval: Duration,
+    /// Hook timeout.
+    pub script_timeout: Duration,
+    /// Foreground, log to stderr.
+    pub foreground: bool,
+    /// Debug logging.
+    pub debug: bool,
+    /// Pid file override.
+    pub pid_file: Option<PathBuf>,
+    /// VRRPv3-over-IPv4 checksum form sent.
+    pub checksum_form: ChecksumForm,
+    /// Lossless planned handover.
+    pub handover: bool,
+    /// Virtual addresses.
+    pub vips: Vec<Vip>,
+}
+
+/// A command-line error: flag, value, what is allowed. Displayed on one line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CliError {
+    /// The flag as the user knows it, e.g. `-v <VRID>`.
+    pub flag: String,
+    /// The offending value (empty when the flag is missing).
+    pub value: String,
+    /// What would be accepted.
+    pub allowed: String,
+}
+
+impl CliError {
+    fn new(flag: &str, value: impl Into<String>, allowed: impl Into<String>) -> Self {
+        CliError {
+            flag: flag.to_string(),
+            value: value.into(),
+            allowed: allowed.into(),
+        }
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.value.is_empty() {
+            write!(f, "missing {}: {}", self.flag, self.allowed)
+        } else {
+            write!(
+                f,
+                "invalid value '{}' for '{}': {}",
+                self.value, self.flag, self.allowed
+            )
+        }
+    }
+}
+
+impl std::error::Error for CliError {}
+
+fn parse_u8_in(s: &str, lo: u8, hi: u8) -> Result<u8, String> {
+    match s.trim().parse::<u32>() {
+        Ok(v) if (lo as u32..=hi as u32).contains(&v) => Ok(v as u8),
+        _ => Err(format!("expected an integer {lo}-{hi}")),
+    }
+}
+
+fn parse_vrid(s: &str) -> Result<u8, String> {
+    parse_u8_in(s, 1, 255)
+}
+
+fn parse_priority(s: &str) -> Result<u8, String> {
+    parse_u8_in(s, 1, 255)
+}
+
+fn parse_backup_priority(s: &str) -> Result<u8, String> {
+    parse_u8_in(s, 1, 254)
+}
+
+fn parse_group_size(s: &str) -> Result<u8, String> {
+    parse_u8_in(s, 1, 255)
+}
+
+fn parse_version(s: &str) -> Result<Version, String> {
+    match s.trim() {
+        "2" => Ok(Version::V2),
+        "3" => Ok(Version::V3),
+        _ => Err("expected 2 or 3".to_string()),
+    }
+}
+
+/// A duration: humantime (`200ms`, `1s`) or a plain number of seconds (`1`, `0.5`).
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    if let Ok(secs) = t.parse::<f64>() {
+        if secs.is_finite() && secs >= 0.0 && secs <= 86_400.0 {
+            return Ok(Duration::from_secs_f64(secs));
+        }
+        return Err("expected a duration such as 1, 0.5 or 200ms (at most a day)".to_string());
+    }
+    humantime::parse_duration(t)
+        .map_err(|_| "expected a duration such as 1, 0.5 or 200ms".to_string())
+}
+
+fn parse_interval(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d.is_zero() {
+        return Err(
+            "the interval must be greater than 0 (10ms-40.95s for VRRPv3, 1-255 s for VRRPv2)"
+                .to_string(),
+        );
+    }
+    Ok(d)
+}
+
+fn parse_auth(s: &str) -> Result<Auth, String> {
+    if s == "none" {
+        return Ok(Auth::None);
+    }
+    if let Some(key) = s.strip_prefix("pw/") {
+        let bytes = key.as_bytes();
+        if bytes.is_empty() || bytes.len() > 8 {
+            return Err("the password after pw/ must be 1-8 bytes".to_string());
+        }
+        let mut pw = [0u8; 8];
+        for (d, b) in pw.iter_mut().zip(bytes) {
+            *d = *b;
+        }
+        return Ok(Auth::Password(pw));
+    }
+    if s.starts_with("ah/") {
+        return Err(
+            "IP Authentication Header (ah/) is not supported; use none or pw/KEY".to_string(),
+        );
+    }
+    Err("expected none or pw/KEY".to_string())
+}
+
+/// Parse `ADDR[/LEN]`.
+pub fn parse_vip(s: &str) -> Result<Vip, CliError> {
+    let (a, len) = match s.split_once('/') {
+        Some((a, l)) => (a, Some(l)),
+        None => (s, None),
+    };
+    let addr: IpAddr = a.parse().map_err(|_| {
+        CliError::new(
+            "ADDR[/LEN]",
+            s,
+            "expected an IPv4 or IPv6 address, optionally /LEN",
+        )
+    })?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix = match len {
+        None => max,
+        Some(l) => match l.parse::<u8>() {
+            Ok(p) if p <= max => p,
+            _ => {
+                return Err(CliError::new(
+                    "ADDR[/LEN]",
+                    s,
+                    format!("prefix length must be 0-{max}"),
+                ))
+            }
+        },
+    };
+    let bad = match addr {
+        IpAddr::V4(v4) => {
+            v4.is_unspecified() || v4.is_multicast() || v4.is_broadcast() || v4.is_loopback()
+        }
+        IpAddr::V6(v6) => v6.is_unspecified() || v6.is_multicast() || v6.is_loopback(),
+    };
+    if bad {
+        return Err(CliError::new(
+            "ADDR[/LEN]",
+            s,
+            "a virtual address must be a unicast address (not 0, loopback, multicast or broadcast)",
+        ));
+    }
+    Ok(Vip { addr, prefix })
+}
+
+impl Args {
+    /// Check the combination of flags and build the instance settings.
+    pub fn validate(&self) -> Result<Settings, CliError> {
+        let interface = match &self.interface {
+            Some(i)
+                if !i.is_empty()
+                    && i.len() < 16
+                    && !i.contains('/')
+                    && !i.contains(char::is_whitespace) =>
+            {
+                i.clone()
+            }
+            Some(i) => {
+                return Err(CliError::new(
+                    "-i <IF>",
+                    i,
+                    "an interface name of 1-15 characters",
+                ))
+            }
+            None => {
+                return Err(CliError::new(
+                    "-i <IF>",
+                    "",
+                    "the interface to run on, e.g. -i eth0",
+                ))
+            }
+        };
+        let vrid = self.vrid.ok_or_else(|| {
+            CliError::new("-v <VRID>", "", "the virtual router id, 1-255, e.g. -v 51")
+        })?;
+        if self.vips.is_empty() {
+            return Err(CliError::new(
+                "ADDR[/LEN]",
+                "",
+                "at least one virtual address, e.g. 192.0.2.254/24",
+            ));
+        }
+        let mut vips = Vec::with_capacity(self.vips.len());
+        for s in &self.vips {
+            let vip = parse_vip(s)?;
+            if vips.iter().any(|v: &Vip| v.addr == vip.addr) {
+                return Err(CliError::new("ADDR[/LEN]", s, "each virtual address once"));
+            }
+            vips.push(vip);
+        }
+        let family = if vips.iter().all(|v| v.addr.is_ipv4()) {
+            Family::V4
+        } else if vips.iter().all(|v| v.addr.is_ipv6()) {
+            Family::V6
+        } else {
+            return Err(CliError::new(
+                "ADDR[/LEN]",
+                self.vips.join(" "),
+                "all IPv4 or all IPv6 (run one vrrpd per family)",
+            ));
+        };
+        let max_vips = if family == Family::V6 { 90 } else { 255 };
+        if vips.len() > max_vips {
+            return Err(CliError::new(
+                "ADDR[/LEN]",
+                format!("{} addresses", vips.len()),
+                format!("at most {max_vips} virtual addresses per instance"),
+            ));
+        }
+        // RFC 9568 §5.2.9: an IPv6 advert lists the link-local VIP first.
+        vips.sort_by_key(|v| match v.addr {
+            IpAddr::V6(a) => (a.segments()[0] & 0xffc0) != 0xfe80,
+            IpAddr::V4(_) => false,
+        });
+
+        let version = self.vrrp_version;
+        let interval_s = format!("{:?}", self.interval);
+        let interval_cs = match version {
+            Version::V2 => {
+                let ns = self.interval.as_nanos();
+                if ns % 1_000_000_000 != 0 || !(1..=255).contains(&(ns / 1_000_000_000)) {
+                    return Err(CliError::new(
+                        "-d <INTERVAL>",
+                        interval_s,
+                        "VRRPv2 takes whole seconds 1-255 (use --vrrp-version 3 for sub-second)",
+                    ));
+                }
+                (ns / 1_000_000_000) as u16 * 100
+            }
+            Version::V3 => {
+                let ns = self.interval.as_nanos();
+                if ns % 10_000_000 != 0 || !(1..=4095).contains(&(ns / 10_000_000)) {
+                    return Err(CliError::new(
+                        "-d <INTERVAL>",
+                        interval_s,
+                        "VRRPv3 takes multiples of 10ms from 10ms to 40.95s",
+                    ));
+                }
+                (ns / 10_000_000) as u16
+            }
+        };
+        let auth = match (version, self.auth) {
+            (_, None) | (_, Some(Auth::None)) => Auth::None,
+            (Version::V2, Some(a)) => a,
+            (Version::V3, Some(_)) => {
+                return Err(CliError::new(
+                    "-a <none|pw/KEY>",
+                    "pw/...",
+                    "authentication exists only in VRRPv2 (add --vrrp-version 2)",
+                ))
+            }
+        };
+        if version == Version::V2 && family == Family::V6 {
+            return Err(CliError::new(
+                "--vrrp-version",
+                "2",
+                "VRRPv2 is IPv4 only; IPv6 virtual addresses need VRRPv3",
+            ));
+        }
+        if self.accept && version == Version::V2 {
+            return Err(CliError::new(
+                "--accept",
+                "",
+                "Accept_Mode exists only in VRRPv3",
+            ));
+        }
+        let magic = match (self.magic_source, self.magic_gateway) {
+            (None, None) => None,
+            (Some(i), Some(o)) => {
+                if i.is_ipv4() != o.is_ipv4() || (family == Family::V4) != i.is_ipv4() {
+                    return Err(CliError::new(
+                        "-I <IP> -O <IP>",
+                        format!("{i} {o}"),
+                        "both addresses of the family of the virtual addresses",
+                    ));
+                }
+                if !vips.iter().any(|v| v.addr == i) {
+                    return Err(CliError::new(
+                        "-I <IP>",
+                        i.to_string(),
+                        "one of the virtual addresses",
+                    ));
+                }
+                Some((i, o))
+            }
+            (Some(i), None) => {
+                return Err(CliError::new(
+                    "-O <IP>",
+                    "",
+                    format!("the gateway to refresh with -I {i}"),
+                ))
+            }
+            (None, Some(o)) => {
+                return Err(CliError::new(
+                    "-I <IP>",
+                    "",
+                    format!("the virtual address to use with -O {o}"),
+                ))
+            }
+        };
+        for (flag, path) in [
+            ("-U <FILE>", &self.master_script),
+            ("-D <FILE>", &self.backup_script),
+            ("--fault-script <FILE>", &self.fault_script),
+        ] {
+            if let Some(p) = path {
+                check_executable(p)
+                    .map_err(|why| CliError::new(flag, p.display().to_string(), why))?;
+            }
+        }
+        if self.garp_interval > Duration::from_secs(10) {
+            return Err(CliError::new(
+                "--garp-interval",
+                format!("{:?}", self.garp_interval),
+                "at most 10s",
+            ));
+        }
+        if self.script_timeout.is_zero() {
+            return Err(CliError::new(
+                "--script-timeout",
+                "0",
+                "a positive duration such as 10s",
+            ));
+        }
+        Ok(Settings {
+            interface,
+            vrid,
+            priority: self.priority,
+            interval_cs,
+            preempt: !self.no_preempt,
+            auth,
+            vmac: !self.no_vmac,
+            master_script: self.master_script.clone(),
+            backup_script: self.backup_script.clone(),
+            fault_script: self.fault_script.clone(),
+            priority_down: self.priority_down,
+            priority_up: self.priority_up,
+            monitor: self.monitor,
+            magic,
+            version,
+            family,
+            accept: self.accept,
+            garp_count: self.garp_count,
+            garp_interval: self.garp_interval,
+            script_timeout: self.script_timeout,
+            foreground: self.foreground,
+            debug: self.debug,
+            pid_file: self.pid_file.clone(),
+            checksum_form: match self.v3_checksum {
+                ChecksumArg::Pseudo => ChecksumForm::Pseudo,
+                ChecksumArg::V2 => ChecksumForm::Plain,
+            },
+            handover: !self.no_handover,
+            vips,
+        })
+    }
+}
+
+/// A hook must be a regular file we may execute (it is exec'd directly, without a shell).
+fn check_executable(p: &std::path::Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let md = std::fs::metadata(p).map_err(|e| format!("cannot use the hook: {e}"))?;
+    if !md.is_file() {
+        return Err("the hook must be a regular file".to_string());
+    }
+    if md.permissions().mode() & 0o111 == 0 {
+        return Err(
+            "the hook is not executable (chmod +x; it is run directly, without a shell)"
+                .to_string(),
+        );
+    }
+    if !p.is_absolute() && !p.starts_with(".") && p.components().count() == 1 {
+        // A bare name would be looked up in PATH by exec; insist on a path.
+        return Err("give the hook as a path (./hook or /etc/vrrpd/hook)".to_string());
+    }
+    Ok(())
+}
+
+/// Parse the command line; on a syntax error return clap's error rewritten as one line.
+pub fn parse<I, T>(args: I) -> Result<Args, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    Args::try_parse_from(args)
+}
+
+/// The first line of a clap error, without the `error: ` prefix, for the one-line message.
+pub fn one_line(err: &clap::Error) -> String {
+    let text = err.render().to_string();
+    let first = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("invalid command line");
+    first.strip_prefix("error: ").unwrap_or(first).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(v: &[&str]) -> Result<Settings, String> {
+        let mut all = vec!["vrrpd"];
+        all.extend_from_slice(v);
+        let a = parse(all).map_err(|e| one_line(&e))?;
+        a.validate().map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn minimal_command_line() {
+        let s = args(&["-i", "eth0", "-v", "51", "-p", "150", "192.0.2.254/24"]).unwrap();
+        assert_eq!(s.vrid, 51);
+        assert_eq!(s.priority, 150);
+        assert_eq!(s.interval_cs, 100);
+        assert!(s.preempt && s.vmac);
+        assert_eq!(s.vips[0].prefix, 24);
+        assert_eq!(s.family, Family::V4);
+        assert_eq!(s.version, Version::V3);
+    }
+
+    #[test]
+    fn vip_before_options_as_getopt_reorders() {
+        let s = args(&["192.0.2.254", "-i", "eth0", "-v", "7"]).unwrap();
+        assert_eq!(s.vips[0].prefix, 32);
+    }
+
+    #[test]
+    fn errors_name_flag_value_and_range() {
+        let e = args(&["-i", "eth0", "-v", "0", "192.0.2.1"]).unwrap_err();
+        assert!(
+            e.contains("'0'") && e.contains("--vrid") && e.contains("1-255"),
+            "{e}"
+        );
+        let e = args(&["-i", "eth0", "-v", "256", "192.0.2.1"]).unwrap_err();
+        assert!(e.contains("256") && e.contains("1-255"), "{e}");
+        let e = args(&["-i", "eth0", "-v", "5", "-p", "abc", "192.0.2.1"]).unwrap_err();
+        assert!(e.contains("abc") && e.contains("--priority"), "{e}");
+        let e = args(&["-i", "eth0", "-v", "5", "-p", "256", "192.0.2.1"]).unwrap_err();
+        assert!(e.contains("256"), "{e}");
+        let e = args(&["-i", "eth0", "-v", "5", "192.0.2.1", "2001:db8::1"]).unwrap_err();
+        assert!(e.contains("IPv4 or all IPv6"), "{e}");
+        let e = args(&["-i", "eth0", "-v", "5"]).unwrap_err();
+        assert!(e.contains("virtual address"), "{e}");
+        let e = args(&["-i", "eth0", "-v", "5", "300.1.1.1"]).unwrap_err();
+        assert!(e.contains("300.1.1.1"), "{e}");
+        let e = args(&["-i", "eth0", "-v", "5", "192.0.2.1/33"]).unwrap_err();
+        assert!(e.contains("/33") && e.contains("0-32"), "{e}");
+        let e = args(&["-i", "eth0", "-v", "5", "-d", "0", "192.0.2.1"]).unwrap_err();
+        assert!(e.contains("'0'") && e.contains("--interval"), "{e}");
+        let e = args(&["-i", "eth0", "-v", "5", "-a", "pw/secret", "192.0.2.1"]).unwrap_err();
+        assert!(e.contains("VRRPv2"), "{e}");
+        let e = args(&["-v", "5", "192.0.2.1"]).unwrap_err();
+        assert!(e.contains("-i"), "{e}");
+    }
+
+    #[test]
+    fn intervals_per_version() {
+        assert_eq!(
+            args(&["-i", "e", "-v", "1", "-d", "100ms", "192.0.2.1"])
+                .unwrap()
+                .interval_cs,
+            10
+        );
+        assert_eq!(
+            args(&["-i", "e", "-v", "1", "-d", "0.5", "192.0.2.1"])
+                .unwrap()
+                .interval_cs,
+            50
+        );
+        assert!(args(&["-i", "e", "-v", "1", "-d", "15ms", "192.0.2.1"]).is_err());
+        assert!(args(&["-i", "e", "-v", "1", "-d", "41s", "192.0.2.1"]).is_err());
+        let v2 = [
+            "-i",
+            "e",
+            "-v",
+            "1",
+            "--vrrp-version",
+            "2",
+            "-d",
+            "100ms",
+            "192.0.2.1",
+        ];
+        assert!(args(&v2).unwrap_err().contains("whole seconds"));
+        let v2 = [
+            "-i",
+            "e",
+            "-v",
+            "1",
+            "--vrrp-version",
+            "2",
+            "-d",
+            "2",
+            "-a",
+            "pw/secret1",
+            "192.0.2.1",
+        ];
+        let s = args(&v2).unwrap();
+        assert_eq!(s.interval_cs, 200);
+        assert_eq!(s.auth, Auth::Password(*b"secret1\0"));
+    }
+
+    #[test]
+    fn ipv6_link_local_first_and_v2_refused() {
+        let s = args(&["-i", "e", "-v", "1", "2001:db8::fe/64", "fe80::53/64"]).unwrap();
+        assert_eq!(s.family, Family::V6);
+        assert_eq!(s.vips[0].addr.to_string(), "fe80::53");
+        assert!(args(&["-i", "e", "-v", "1", "--vrrp-version", "2", "2001:db8::fe"]).is_err());
+    }
+
+    #[test]
+    fn password_limits() {
+        assert!(args(&[
+            "-i",
+            "e",
+            "-v",
+            "1",
+            "--vrrp-version",
+            "2",
+            "-a",
+            "pw/123456789",
+            "192.0.2.1"
+        ])
+        .is_err());
+        assert!(args(&[
+            "-i",
+            "e",
+            "-v",
+            "1",
+            "--vrrp-version",
+            "2",
+            "-a",
+            "ah/x",
+            "192.0.2.1"
+        ])
+        .is_err());
+    }
+}

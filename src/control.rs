@@ -1,0 +1,191 @@
+//! The control protocol between `atropos` and a vrrpd instance.
+//!
+//! Transport: one Unix stream socket per instance (mode 0600, root), next to its pid file:
+//! `/run/vrrpd/ns<netns inode>/vrrpd_<IF>_<VRID>[_v6].sock`. One request per connection: the client
+//! writes one JSON line (at most [`MAX_REQUEST`] bytes) and reads one JSON line back.
+//!
+//! Request:  `{"version":1,"cmd":"state"}`; `cmd` is one of `state`, `dump`, `backup`, `resume`,
+//! `reduce`, `increase`, `priority` (with `"priority":N`).
+//! Response: `{"version":1,"ok":true,"instance":{...}}` or `{"version":1,"ok":false,"error":"..."}`.
+//! A request with another `version` gets an error naming the versions spoken.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Protocol version.
+pub const VERSION: u32 = 1;
+/// Longest request accepted, in bytes (a longer one gets an error reply).
+pub const MAX_REQUEST: usize = 4096;
+
+/// A request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    /// Protocol version, [`VERSION`].
+    pub version: u32,
+    /// The command.
+    pub cmd: Command,
+    /// New priority for [`Command::Priority`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<u8>,
+}
+
+/// Commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Command {
+    /// Summary of the instance.
+    State,
+    /// Summary plus timers and counters.
+    Dump,
+    /// Force backup until `resume`.
+    Backup,
+    /// End a forced backup.
+    Resume,
+    /// Lower the priority as SIGTTIN does.
+    Reduce,
+    /// Raise the priority as SIGTTOU does.
+    Increase,
+    /// Set the priority (1-254).
+    Priority,
+}
+
+/// A response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    /// Protocol version.
+    pub version: u32,
+    /// Whether the request was carried out.
+    pub ok: bool,
+    /// The error, when not ok.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The instance after the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<InstanceInfo>,
+}
+
+impl Response {
+    /// An error reply.
+    pub fn error(msg: impl Into<String>) -> Response {
+        Response { version: VERSION, ok: false, error: Some(msg.into()), instance: None }
+    }
+
+    /// A success reply.
+    pub fn ok(info: InstanceInfo) -> Response {
+        Response { version: VERSION, ok: true, error: None, instance: Some(info) }
+    }
+}
+
+/// What an instance reports about itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct InstanceInfo {
+    /// Interface.
+    pub interface: String,
+    /// VRID.
+    pub vrid: u8,
+    /// "ipv4" or "ipv6".
+    pub family: String,
+    /// VRRP version (2 or 3).
+    pub vrrp_version: u8,
+    /// INIT, BACKUP, MASTER or FAULT.
+    pub state: String,
+    /// Current priority.
+    pub priority: u8,
+    /// Priority given on the command line.
+    pub configured_priority: u8,
+    /// Virtual addresses with prefix.
+    pub vips: Vec<String>,
+    /// The current master as last heard (ourselves when master).
+    pub master: Option<String>,
+    /// Seconds since the last transition.
+    pub since_secs: f64,
+    /// Why the last transition happened.
+    pub reason: Option<String>,
+    /// Forced backup by an operator.
+    pub forced_backup: bool,
+    /// Daemon PID.
+    pub pid: u32,
+    /// Host group status, when a member.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// Timers and counters (dump only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<Detail>,
+}
+
+/// Timers and counters of an instance (nvrrp's full view).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Detail {
+    /// Our Advertisement_Interval, ms.
+    pub adver_interval_ms: f64,
+    /// Master_Adver_Interval (learned from the master in v3), ms.
+    pub master_adver_interval_ms: f64,
+    /// Master_Down_Interval, ms.
+    pub master_down_interval_ms: f64,
+    /// Skew_Time, ms.
+    pub skew_time_ms: f64,
+    /// Preempt_Mode.
+    pub preempt: bool,
+    /// Accept_Mode.
+    pub accept: bool,
+    /// Transitions per pair of states, "BACKUP->MASTER".
+    pub transitions: BTreeMap<String, u64>,
+    /// Adverts sent.
+    pub adverts_sent: u64,
+    /// Adverts received (accepted).
+    pub adverts_rcvd: u64,
+    /// Priority-0 adverts sent.
+    pub prio0_sent: u64,
+    /// Priority-0 adverts received.
+    pub prio0_rcvd: u64,
+    /// Send errors.
+    pub send_errors: u64,
+    /// Discards (and noted mismatches) by counter name.
+    pub discards: BTreeMap<String, u64>,
+    /// Per peer: VRRPv3-over-IPv4 checksum forms seen, "pseudo"/"plain".
+    pub checksum_forms: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Hooks started, timed out, failed.
+    pub hooks: BTreeMap<String, u64>,
+}
+
+/// Parse one request line; errors are phrased for the reply.
+pub fn parse_request(line: &[u8]) -> Result<Request, String> {
+    if line.len() > MAX_REQUEST {
+        return Err(format!("request longer than {MAX_REQUEST} bytes"));
+    }
+    let v: serde_json::Value = serde_json::from_slice(line).map_err(|e| format!("malformed request: {e}"))?;
+    match v.get("version").and_then(|x| x.as_u64()) {
+        Some(n) if n == VERSION as u64 => {}
+        Some(n) => return Err(format!("protocol version {n} not spoken; this vrrpd speaks {VERSION}")),
+        None => return Err("malformed request: no version".to_string()),
+    }
+    let req: Request = serde_json::from_value(v).map_err(|e| format!("malformed request: {e}"))?;
+    if req.cmd == Command::Priority && !matches!(req.priority, Some(1..=254)) {
+        return Err("priority must be 1-254".to_string());
+    }
+    Ok(req)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_round_trip() {
+        let r = Request { version: 1, cmd: Command::Backup, priority: None };
+        let s = serde_json::to_string(&r).unwrap();
+        assert_eq!(s, r#"{"version":1,"cmd":"backup"}"#);
+        assert_eq!(parse_request(s.as_bytes()).unwrap(), r);
+    }
+
+    #[test]
+    fn bad_requests_are_errors_not_panics() {
+        assert!(parse_request(b"").is_err());
+        assert!(parse_request(b"{").is_err());
+        assert!(parse_request(br#"{"version":2,"cmd":"state"}"#).unwrap_err().contains("version 2"));
+        assert!(parse_request(br#"{"version":1,"cmd":"explode"}"#).is_err());
+        assert!(parse_request(br#"{"version":1,"cmd":"priority","priority":255}"#).is_err());
+        assert!(parse_request(&vec![b' '; MAX_REQUEST + 1]).unwrap_err().contains("longer"));
+        assert!(parse_request(&[0xff, 0xfe, 0x00]).is_err());
+    }
+}

@@ -1,0 +1,135 @@
+//! The control socket server: non-blocking, polled from the event loop. A connection is served
+//! when its request line is complete (or too long, or malformed: an error reply); at most
+//! [`MAX_CONNS`] are open at once, each for at most one second, so no client can wedge the loop.
+
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::control::{self, Request, Response, MAX_REQUEST};
+
+/// Most connections served at once.
+pub const MAX_CONNS: usize = 8;
+const CONN_TIMEOUT: Duration = Duration::from_secs(1);
+
+struct Conn {
+    stream: UnixStream,
+    buf: Vec<u8>,
+    deadline: Duration,
+}
+
+/// The listening socket and the connections in progress.
+pub struct Server {
+    listener: UnixListener,
+    path: PathBuf,
+    conns: Vec<Conn>,
+    /// Requests refused as malformed or oversized.
+    pub bad_requests: u64,
+}
+
+impl Server {
+    /// Bind at `path` (mode 0600). The caller holds the instance's pid-file lock, so a socket
+    /// file already there is a stale one left by a crash and is replaced.
+    pub fn bind(path: &Path) -> io::Result<Server> {
+        let _ = std::fs::remove_file(path);
+        let listener = UnixListener::bind(path)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        listener.set_nonblocking(true)?;
+        Ok(Server { listener, path: path.to_path_buf(), conns: Vec::new(), bad_requests: 0 })
+    }
+
+    /// Descriptors to poll for input.
+    pub fn fds(&self) -> Vec<RawFd> {
+        let mut v = vec![self.listener.as_raw_fd()];
+        v.extend(self.conns.iter().map(|c| c.stream.as_raw_fd()));
+        v
+    }
+
+    /// The earliest connection deadline.
+    pub fn deadline(&self) -> Option<Duration> {
+        self.conns.iter().map(|c| c.deadline).min()
+    }
+
+    /// Accept, read and answer what is ready. `handle` turns a request into a response.
+    pub fn poll(&mut self, now: Duration, mut handle: impl FnMut(Request) -> Response) {
+        while self.conns.len() < MAX_CONNS {
+            match self.listener.accept() {
+                Ok((stream, _)) => {
+                    if stream.set_nonblocking(true).is_ok() {
+                        self.conns.push(Conn { stream, buf: Vec::new(), deadline: now + CONN_TIMEOUT });
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        let mut i = 0;
+        while i < self.conns.len() {
+            let done = match self.conns.get_mut(i) {
+                Some(c) => serve(c, now, &mut handle, &mut self.bad_requests),
+                None => true,
+            };
+            if done {
+                self.conns.swap_remove(i);
+            } else {
+                i += 1;
+            }
+        }
+    }
+}
+
+/// Returns true when the connection is finished.
+fn serve(c: &mut Conn, now: Duration, handle: &mut impl FnMut(Request) -> Response, bad: &mut u64) -> bool {
+    let mut chunk = [0u8; 1024];
+    loop {
+        match c.stream.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => {
+                c.buf.extend_from_slice(chunk.get(..n).unwrap_or(&[]));
+                if c.buf.len() > MAX_REQUEST || c.buf.contains(&b'\n') {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if now >= c.deadline {
+                    *bad += 1;
+                    reply(&mut c.stream, &Response::error("request timed out"));
+                    return true;
+                }
+                return false;
+            }
+            Err(_) => return true,
+        }
+    }
+    let line = match c.buf.iter().position(|b| *b == b'\n') {
+        Some(p) => c.buf.get(..p).unwrap_or(&[]),
+        None => &c.buf[..],
+    };
+    let resp = match control::parse_request(line) {
+        Ok(req) => handle(req),
+        Err(e) => {
+            *bad += 1;
+            Response::error(e)
+        }
+    };
+    reply(&mut c.stream, &resp);
+    true
+}
+
+fn reply(s: &mut UnixStream, r: &Response) {
+    if let Ok(mut v) = serde_json::to_vec(r) {
+        v.push(b'\n');
+        // The reply is small; a client that does not read it loses it (the socket is non-blocking).
+        let _ = s.set_nonblocking(false);
+        let _ = s.set_write_timeout(Some(Duration::from_millis(100)));
+        let _ = s.write_all(&v);
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}

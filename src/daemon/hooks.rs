@@ -1,0 +1,274 @@
+//! The operator's hook scripts (`-U`, `-D`, `--fault-script`).
+//!
+//! Contract (README "Hooks"): the file is exec'd directly, without a shell, with the arguments
+//! `STATE IFNAME VRID PRIORITY` and the environment `VRRP_STATE`, `VRRP_IFACE`, `VRRP_VRID`,
+//! `VRRP_PRIORITY`, `VRRP_VIPS` (space separated), `VRRP_PREV_STATE`. Hooks of one instance run one
+//! at a time, in transition order. They never block the event loop: the child's pidfd is polled and
+//! the child reaped from the loop. A hook still running after the timeout is killed with its whole
+//! process group (it runs in a group of its own), with a log line.
+
+use std::collections::VecDeque;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::vlog;
+
+/// One hook invocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    /// The file to exec.
+    pub path: PathBuf,
+    /// New state name (MASTER, BACKUP, FAULT).
+    pub state: &'static str,
+    /// Previous state name.
+    pub prev: &'static str,
+    /// Interface.
+    pub iface: String,
+    /// VRID.
+    pub vrid: u8,
+    /// Current priority.
+    pub priority: u8,
+    /// The VIPs, space separated.
+    pub vips: String,
+}
+
+struct Running {
+    child: Child,
+    pidfd: OwnedFd,
+    deadline: Duration,
+    path: PathBuf,
+    killed: bool,
+}
+
+/// The queue of hooks of one instance.
+pub struct Hooks {
+    timeout: Duration,
+    queue: VecDeque<Job>,
+    running: Option<Running>,
+    /// Hooks started so far.
+    pub started: u64,
+    /// Hooks killed at the timeout.
+    pub timed_out: u64,
+    /// Hooks that exited non-zero or could not start.
+    pub failed: u64,
+}
+
+fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open(2) takes a pid and flags, returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is a fresh descriptor owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+impl Hooks {
+    /// An idle queue with the given per-hook timeout.
+    pub fn new(timeout: Duration) -> Self {
+        Hooks {
+            timeout,
+            queue: VecDeque::new(),
+            running: None,
+            started: 0,
+            timed_out: 0,
+            failed: 0,
+        }
+    }
+
+    /// Queue a hook; starts it at once when none is running.
+    pub fn push(&mut self, job: Job, now: Duration) {
+        self.queue.push_back(job);
+        self.start_next(now);
+    }
+
+    /// Whether no hook is running or queued.
+    pub fn idle(&self) -> bool {
+        self.running.is_none() && self.queue.is_empty()
+    }
+
+    /// The pidfd of the running hook, to poll for its exit.
+    pub fn fd(&self) -> Option<RawFd> {
+        self.running.as_ref().map(|r| r.pidfd.as_raw_fd())
+    }
+
+    /// When the running hook must be killed.
+    pub fn deadline(&self) -> Option<Duration> {
+        self.running
+            .as_ref()
+            .filter(|r| !r.killed)
+            .map(|r| r.deadline)
+    }
+
+    fn start_next(&mut self, now: Duration) {
+        while self.running.is_none() {
+            let Some(job) = self.queue.pop_front() else {
+                return;
+            };
+            let mut cmd = Command::new(&job.path);
+            cmd.arg(job.state)
+                .arg(&job.iface)
+                .arg(job.vrid.to_string())
+                .arg(job.priority.to_string())
+                .env("VRRP_STATE", job.state)
+                .env("VRRP_IFACE", &job.iface)
+                .env("VRRP_VRID", job.vrid.to_string())
+                .env("VRRP_PRIORITY", job.priority.to_string())
+                .env("VRRP_VIPS", &job.vips)
+                .env("VRRP_PREV_STATE", job.prev)
+                .stdin(Stdio::null())
+                .process_group(0);
+            self.started += 1;
+            match cmd.spawn() {
+                Ok(child) => match pidfd_open(child.id()) {
+                    Ok(pidfd) => {
+                        vlog!(
+                            Info,
+                            "{}/{}: running hook {} {}",
+                            job.iface,
+                            job.vrid,
+                            job.path.display(),
+                            job.state
+                        );
+                        self.running = Some(Running {
+                            child,
+                            pidfd,
+                            deadline: now + self.timeout,
+                            path: job.path,
+                            killed: false,
+                        });
+                    }
+                    Err(e) => {
+                        // Cannot watch it: wait for it here rather than leak a zombie.
+                        vlog!(
+                            Warn,
+                            "hook {}: pidfd_open failed ({e}); waiting for it",
+                            job.path.display()
+                        );
+                        let mut child = child;
+                        let _ = child.wait();
+                    }
+                },
+                Err(e) => {
+                    self.failed += 1;
+                    vlog!(
+                        Error,
+                        "{}/{}: hook {} could not be started: {e}",
+                        job.iface,
+                        job.vrid,
+                        job.path.display()
+                    );
+                }
+            }
+        }
+    }
+
+    /// Call when the pidfd is readable or the timer fired: reaps a finished hook, kills an overdue
+    /// one, and starts the next.
+    pub fn poll(&mut self, now: Duration) {
+        if let Some(r) = self.running.as_mut() {
+            if !r.killed && now >= r.deadline {
+                vlog!(
+                    Warn,
+                    "hook {} still running after {:?}: killing its process group",
+                    r.path.display(),
+                    self.timeout
+                );
+                // SAFETY: kill(2) on the hook's own process group (it was started with pgid = pid).
+                unsafe { libc::kill(-(r.child.id() as libc::pid_t), libc::SIGKILL) };
+                r.killed = true;
+                self.timed_out += 1;
+            }
+            match r.child.try_wait() {
+                Ok(Some(status)) => {
+                    if status.success() {
+                        vlog!(Info, "hook {} exited with status 0", r.path.display());
+                    } else if let Some(code) = status.code() {
+                        self.failed += 1;
+                        vlog!(Warn, "hook {} exited with status {code}", r.path.display());
+                    } else {
+                        self.failed += 1;
+                        vlog!(
+                            Warn,
+                            "hook {} killed by signal {}",
+                            r.path.display(),
+                            status.signal().unwrap_or(0)
+                        );
+                    }
+                    self.running = None;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    vlog!(Error, "hook {}: wait failed: {e}", r.path.display());
+                    self.running = None;
+                }
+            }
+        }
+        self.start_next(now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::daemon::clock;
+
+    fn job(path: &str) -> Job {
+        Job {
+            path: PathBuf::from(path),
+            state: "MASTER",
+            prev: "BACKUP",
+            iface: "eth0".into(),
+            vrid: 51,
+            priority: 150,
+            vips: "192.0.2.254".into(),
+        }
+    }
+
+    fn wait_idle(h: &mut Hooks, limit: Duration) {
+        let end = clock::now() + limit;
+        while !h.idle() && clock::now() < end {
+            std::thread::sleep(Duration::from_millis(5));
+            h.poll(clock::now());
+        }
+    }
+
+    #[test]
+    fn runs_in_order_and_reaps() {
+        let mut h = Hooks::new(Duration::from_secs(5));
+        h.push(job("/bin/true"), clock::now());
+        h.push(job("/bin/false"), clock::now());
+        wait_idle(&mut h, Duration::from_secs(5));
+        assert!(h.idle());
+        assert_eq!(h.started, 2);
+        assert_eq!(h.failed, 1);
+    }
+
+    #[test]
+    fn hung_hook_is_killed_at_timeout() {
+        let dir = std::env::temp_dir().join(format!("vrrpd-hook-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("hang.sh");
+        std::fs::write(&p, "#!/bin/sh\nsleep 60\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut h = Hooks::new(Duration::from_millis(200));
+        h.push(job(p.to_str().unwrap()), clock::now());
+        wait_idle(&mut h, Duration::from_secs(5));
+        assert!(h.idle());
+        assert_eq!(h.timed_out, 1);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn missing_hook_is_counted_not_fatal() {
+        let mut h = Hooks::new(Duration::from_secs(1));
+        h.push(job("/nonexistent/hook"), clock::now());
+        assert!(h.idle());
+        assert_eq!(h.failed, 1);
+    }
+}

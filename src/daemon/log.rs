@@ -1,0 +1,146 @@
+//! Logging: stderr in the foreground, syslog(3) (facility daemon, ident `vrrpd`) otherwise, and a
+//! rate limiter for lines triggered by the network (RFC 9568 §7.1 asks for rate-limited logs).
+
+use std::ffi::CString;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::time::Duration;
+
+/// Severity, mapped to syslog priorities.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// LOG_ERR.
+    Error = 3,
+    /// LOG_WARNING.
+    Warn = 4,
+    /// LOG_NOTICE.
+    Notice = 5,
+    /// LOG_INFO.
+    Info = 6,
+    /// LOG_DEBUG.
+    Debug = 7,
+}
+
+static TO_SYSLOG: AtomicBool = AtomicBool::new(false);
+static MAX_LEVEL: AtomicU8 = AtomicU8::new(Level::Info as u8);
+
+/// Choose the destination and verbosity. With `syslog`, openlog(3) is called once.
+pub fn init(syslog: bool, debug: bool) {
+    MAX_LEVEL.store(
+        if debug {
+            Level::Debug as u8
+        } else {
+            Level::Info as u8
+        },
+        Ordering::Relaxed,
+    );
+    if syslog {
+        // SAFETY: the ident is a 'static C string literal, as openlog requires (it keeps the pointer).
+        unsafe {
+            libc::openlog(
+                c"vrrpd".as_ptr(),
+                libc::LOG_PID | libc::LOG_NDELAY,
+                libc::LOG_DAEMON,
+            )
+        };
+    }
+    TO_SYSLOG.store(syslog, Ordering::Relaxed);
+}
+
+/// Whether `level` would be written.
+pub fn enabled(level: Level) -> bool {
+    level as u8 <= MAX_LEVEL.load(Ordering::Relaxed)
+}
+
+/// Write one line.
+pub fn write(level: Level, msg: &str) {
+    if !enabled(level) {
+        return;
+    }
+    if TO_SYSLOG.load(Ordering::Relaxed) {
+        let c = CString::new(msg.replace('\0', " ")).unwrap_or_default();
+        // SAFETY: "%s" with one valid NUL-terminated string argument.
+        unsafe { libc::syslog(level as libc::c_int, c"%s".as_ptr(), c.as_ptr()) };
+    } else {
+        let tag = match level {
+            Level::Error => "error",
+            Level::Warn => "warning",
+            Level::Notice => "notice",
+            Level::Info => "info",
+            Level::Debug => "debug",
+        };
+        let t = super::clock::now();
+        eprintln!(
+            "vrrpd[{}] {}.{:03} {tag}: {msg}",
+            std::process::id(),
+            t.as_secs(),
+            t.subsec_millis()
+        );
+    }
+}
+
+/// Log at a level with `format!` syntax.
+#[macro_export]
+macro_rules! vlog {
+    ($lvl:ident, $($arg:tt)*) => {
+        $crate::daemon::log::write($crate::daemon::log::Level::$lvl, &format!($($arg)*))
+    };
+}
+
+/// Allows `burst` lines per `window`, then counts what it suppressed and reports it once the
+/// window has passed.
+#[derive(Debug)]
+pub struct RateLimit {
+    window: Duration,
+    burst: u32,
+    start: Duration,
+    used: u32,
+    suppressed: u64,
+}
+
+impl RateLimit {
+    /// A limiter of `burst` lines per `window`.
+    pub fn new(window: Duration, burst: u32) -> Self {
+        RateLimit {
+            window,
+            burst,
+            start: Duration::ZERO,
+            used: 0,
+            suppressed: 0,
+        }
+    }
+
+    /// Whether a line may be written at `now`; the second value is the count suppressed in the
+    /// previous window (to be mentioned once).
+    pub fn allow(&mut self, now: Duration) -> (bool, u64) {
+        let mut previously = 0;
+        if now.saturating_sub(self.start) >= self.window {
+            previously = self.suppressed;
+            self.start = now;
+            self.used = 0;
+            self.suppressed = 0;
+        }
+        if self.used < self.burst {
+            self.used += 1;
+            (true, previously)
+        } else {
+            self.suppressed += 1;
+            (false, previously)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limit_allows_burst_then_reports_suppressed() {
+        let mut r = RateLimit::new(Duration::from_secs(10), 2);
+        let t0 = Duration::from_secs(100);
+        assert_eq!(r.allow(t0), (true, 0));
+        assert_eq!(r.allow(t0), (true, 0));
+        assert_eq!(r.allow(t0), (false, 0));
+        assert_eq!(r.allow(t0), (false, 0));
+        assert_eq!(r.allow(t0 + Duration::from_secs(11)), (true, 2));
+    }
+}

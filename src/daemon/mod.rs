@@ -1,0 +1,934 @@
+//! The event loop: one thread, `poll(2)` over the VRRP socket, a timerfd, the signal pipe, netlink
+//! link/address events and the running hook's pidfd. Every wake-up turns into events for the
+//! protocol core ([`crate::proto::fsm::Instance`]), whose actions are carried out here.
+//!
+//! Timers: the core returns absolute deadlines on CLOCK_MONOTONIC; the timerfd is armed at the
+//! earliest of them (core timer, next gratuitous ARP, hook timeout), so adverts are scheduled from
+//! the previous deadline and do not drift.
+
+pub mod clock;
+pub mod hooks;
+pub mod log;
+pub mod notify;
+pub mod signals;
+
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cli::Settings;
+use crate::control::{Detail, InstanceInfo};
+use crate::proto::fsm::{Action, Config, Event, FaultReason, Hook, Instance, Notice, State};
+use crate::proto::{DiscardReason, Family};
+use crate::sys::announce::Announcer;
+use crate::sys::iface::{self, Interface};
+use crate::sys::netlink::{LinkMonitor, NetEvent, Rtnl};
+use crate::sys::pidfile::{self, PidFile, PidFileError};
+use crate::sys::socket::VrrpSocket;
+use crate::vlog;
+
+use self::hooks::{Hooks, Job};
+use self::log::RateLimit;
+use self::signals::{Sig, Signals};
+
+/// The IPv4 VRRP multicast group (RFC 9568 §5.1.1.2).
+pub const GROUP_V4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
+/// The IPv6 VRRP multicast group (RFC 9568 §5.1.2.2).
+pub const GROUP_V6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
+
+/// How a start-up failed: the message and the exit status.
+#[derive(Debug)]
+pub struct StartError {
+    /// One line for the operator.
+    pub msg: String,
+    /// Exit status (2: bad configuration, 1: system error).
+    pub status: i32,
+}
+
+impl StartError {
+    fn sys(what: &str, e: io::Error) -> Self {
+        StartError {
+            msg: format!("{what}: {e}"),
+            status: 1,
+        }
+    }
+}
+
+/// Gratuitous ARP / unsolicited NA rounds still to send.
+#[derive(Debug, Default)]
+struct Announce {
+    remaining: u32,
+    next: Option<Duration>,
+}
+
+/// A running instance.
+pub struct Daemon {
+    s: Settings,
+    iface: Interface,
+    inst: Instance,
+    sock: VrrpSocket,
+    rtnl: Rtnl,
+    monitor: Option<LinkMonitor>,
+    announcer: Option<Announcer>,
+    timer: clock::Timer,
+    signals: Signals,
+    hooks: Hooks,
+    announce: Announce,
+    primary: Option<IpAddr>,
+    /// Addresses that were on the interface before we started and that an owner must keep.
+    keep: Vec<IpAddr>,
+    stopped: bool,
+    stop_deadline: Option<Duration>,
+    discard_log: RateLimit,
+    notice_log: RateLimit,
+    notify: notify::Notifier,
+    ready_sent: bool,
+    _pidfile: PidFile,
+    buf: Vec<u8>,
+}
+
+/// The group address for a family.
+pub fn group(family: Family) -> IpAddr {
+    match family {
+        Family::V4 => IpAddr::V4(GROUP_V4),
+        Family::V6 => IpAddr::V6(GROUP_V6),
+    }
+}
+
+/// The pid file of an instance (explicit `--pid-file`, or the per-namespace default).
+pub fn pid_path(s: &Settings) -> io::Result<PathBuf> {
+    if let Some(p) = &s.pid_file {
+        return Ok(p.clone());
+    }
+    let (pid, _ctl) = pidfile::instance_paths(&s.interface, s.vrid, s.family)?;
+    Ok(pid)
+}
+
+fn state_name(s: State) -> &'static str {
+    match s {
+        State::Initialize => "INIT",
+        State::Backup => "BACKUP",
+        State::Master => "MASTER",
+        State::Fault => "FAULT",
+    }
+}
+
+impl Daemon {
+    /// Open everything an instance needs. Errors here end the process before it detaches.
+    pub fn start(s: Settings) -> Result<Daemon, StartError> {
+        let iface = Interface::lookup(&s.interface).map_err(|e| StartError {
+            msg: format!(
+                "invalid value '{}' for '-i <IF>': no such interface ({e})",
+                s.interface
+            ),
+            status: 2,
+        })?;
+        let path = pid_path(&s).map_err(|e| StartError::sys("cannot find the run directory", e))?;
+        let pidfile = match PidFile::create(&path) {
+            Ok(p) => p,
+            Err(PidFileError::Running(pid)) => return Err(StartError {
+                msg: format!(
+                    "another vrrpd (pid {}) already runs {}/{} in this network namespace ({})",
+                    pid.map_or_else(|| "?".to_string(), |p| p.to_string()),
+                    s.interface,
+                    s.vrid,
+                    path.display()
+                ),
+                status: 1,
+            }),
+            Err(PidFileError::Io(e)) => {
+                return Err(StartError::sys(&format!("pid file {}", path.display()), e))
+            }
+        };
+        let sock = VrrpSocket::open(s.family, iface.index, &iface.name)
+            .map_err(|e| StartError::sys(&format!("VRRP socket on {}", iface.name), e))?;
+        let rtnl = Rtnl::open().map_err(|e| StartError::sys("netlink", e))?;
+        let monitor = match LinkMonitor::open() {
+            Ok(m) => Some(m),
+            Err(e) => {
+                vlog!(Warn, "netlink link monitor unavailable ({e}); link and address changes are seen on SIGHUP only");
+                None
+            }
+        };
+        let announcer = match Announcer::open(iface.index) {
+            Ok(a) => Some(a),
+            Err(e) => {
+                vlog!(
+                    Warn,
+                    "cannot open a packet socket on {} ({e}); no gratuitous ARP / NA",
+                    iface.name
+                );
+                None
+            }
+        };
+        let timer = clock::Timer::new().map_err(|e| StartError::sys("timerfd", e))?;
+        let signals = Signals::install().map_err(|e| StartError::sys("signal handlers", e))?;
+        let cfg = Config {
+            version: s.version,
+            family: s.family,
+            vrid: s.vrid,
+            priority: s.priority,
+            adver_interval_cs: s.interval_cs,
+            preempt: s.preempt,
+            accept_mode: s.accept,
+            vips: s.vips.iter().map(|v| v.addr).collect(),
+            auth: s.auth,
+            checksum_form: s.checksum_form,
+            handover: s.handover,
+            interop_v2: false,
+        };
+        cfg.validate().map_err(|e| StartError {
+            msg: e.to_string(),
+            status: 2,
+        })?;
+        let hooks = Hooks::new(s.script_timeout);
+        Ok(Daemon {
+            inst: Instance::new(cfg),
+            iface,
+            sock,
+            rtnl,
+            monitor,
+            announcer,
+            timer,
+            signals,
+            hooks,
+            announce: Announce::default(),
+            primary: None,
+            keep: Vec::new(),
+            stopped: false,
+            stop_deadline: None,
+            discard_log: RateLimit::new(Duration::from_secs(10), 5),
+            notice_log: RateLimit::new(Duration::from_secs(10), 10),
+            notify: notify::Notifier::from_env(),
+            ready_sent: false,
+            _pidfile: pidfile,
+            buf: vec![0u8; 9000],
+            s,
+        })
+    }
+
+    /// The pid file must carry the pid of the process that runs the loop (after detaching).
+    pub fn rewrite_pid(&mut self) {
+        if let Err(e) = self._pidfile.rewrite() {
+            vlog!(Warn, "cannot rewrite the pid file: {e}");
+        }
+    }
+
+    fn tag(&self) -> String {
+        format!("{}/{}", self.s.interface, self.s.vrid)
+    }
+
+    /// Run until stopped. Returns the exit status.
+    pub fn run(&mut self) -> i32 {
+        let now = clock::now();
+        vlog!(
+            Info,
+            "{}: starting, VRRPv{} {} priority {} interval {}0 ms, VIPs {}",
+            self.tag(),
+            self.s.version.number(),
+            if self.s.family == Family::V4 {
+                "IPv4"
+            } else {
+                "IPv6"
+            },
+            self.s.priority,
+            self.s.interval_cs,
+            self.vips_text()
+        );
+        self.remove_stale_vips();
+        self.refresh_interface(now);
+        let actions = self.inst.handle(now, Event::Startup);
+        self.perform(now, actions);
+        loop {
+            if self.stopped && self.hooks.idle() {
+                break;
+            }
+            if let Some(d) = self.stop_deadline {
+                if clock::now() >= d {
+                    vlog!(Warn, "{}: stop did not finish in time; exiting", self.tag());
+                    break;
+                }
+            }
+            if let Err(e) = self.wait_once() {
+                vlog!(Error, "{}: event loop: {e}", self.tag());
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        self.notify.send("STOPPING=1");
+        vlog!(Info, "{}: exiting", self.tag());
+        0
+    }
+
+    fn next_deadline(&self) -> Option<Duration> {
+        [
+            self.inst.next_deadline(),
+            self.announce.next,
+            self.hooks.deadline(),
+            self.stop_deadline,
+            self.notify.next(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    fn wait_once(&mut self) -> io::Result<()> {
+        self.timer.arm(self.next_deadline())?;
+        let mut fds: Vec<libc::pollfd> = Vec::with_capacity(5);
+        let mut push = |fd: RawFd| {
+            fds.push(libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            })
+        };
+        push(self.sock.as_raw_fd());
+        push(self.timer.as_raw_fd());
+        push(self.signals.as_raw_fd());
+        push(self.monitor.as_ref().map_or(-1, |m| m.as_raw_fd()));
+        push(self.hooks.fd().unwrap_or(-1));
+        // SAFETY: fds is a valid array of pollfd of the given length; negative fds are ignored.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            return if e.kind() == io::ErrorKind::Interrupted {
+                Ok(())
+            } else {
+                Err(e)
+            };
+        }
+        let ready = |i: usize| fds.get(i).is_some_and(|p| p.revents != 0);
+        let (sig_ready, sock_ready, mon_ready, timer_ready) =
+            (ready(2), ready(0), ready(3), ready(1));
+        if sig_ready {
+            for sig in self.signals.take() {
+                self.on_signal(sig);
+            }
+        }
+        if mon_ready {
+            self.on_netlink();
+        }
+        if sock_ready {
+            self.on_socket();
+        }
+        if timer_ready {
+            self.timer.drain();
+        }
+        // Timers are checked on every wake-up: cheap, and robust against a missed timerfd edge.
+        self.on_time();
+        Ok(())
+    }
+
+    fn on_time(&mut self) {
+        let now = clock::now();
+        if self.inst.next_deadline().is_some_and(|d| now >= d) {
+            let a = self.inst.handle(now, Event::Timeout);
+            self.perform(now, a);
+        }
+        if self.announce.next.is_some_and(|d| now >= d) {
+            self.send_announcements(now);
+        }
+        self.hooks.poll(now);
+        self.notify.tick(now);
+    }
+
+    fn on_socket(&mut self) {
+        // Bounded: at most 64 packets per wake-up so timers are never starved by a flood.
+        for _ in 0..64 {
+            let mut buf = std::mem::take(&mut self.buf);
+            let got = self.sock.recv(&mut buf);
+            match got {
+                Ok(Some(r)) => {
+                    let now = clock::now();
+                    if let Some(payload) = buf.get(r.payload.clone()) {
+                        let a = self.inst.handle(
+                            now,
+                            Event::Packet {
+                                src: r.src,
+                                dst: r.dst,
+                                ttl: r.ttl,
+                                payload,
+                            },
+                        );
+                        self.buf = buf;
+                        self.perform(now, a);
+                    } else {
+                        self.buf = buf;
+                    }
+                }
+                Ok(None) => {
+                    self.buf = buf;
+                    return;
+                }
+                Err(e) => {
+                    self.buf = buf;
+                    if e.kind() == io::ErrorKind::InvalidData {
+                        let now = clock::now();
+                        self.log_discard(now, DiscardReason::BadLength, None);
+                        self.inst.record_discard(DiscardReason::BadLength);
+                        continue;
+                    }
+                    vlog!(Warn, "{}: receive error: {e}", self.tag());
+                    return;
+                }
+            }
+        }
+    }
+
+    fn on_netlink(&mut self) {
+        let Some(m) = self.monitor.as_mut() else {
+            return;
+        };
+        let events = match m.read_events() {
+            Ok(ev) => ev,
+            Err(e) => {
+                vlog!(Warn, "{}: netlink: {e}", self.tag());
+                return;
+            }
+        };
+        let now = clock::now();
+        let mut reread = false;
+        for ev in events {
+            match ev {
+                NetEvent::Link {
+                    ifindex, ref name, ..
+                } if ifindex == self.iface.index || *name == self.iface.name => {
+                    reread = true;
+                }
+                NetEvent::Addr { ifindex, .. } if ifindex == self.iface.index => reread = true,
+                NetEvent::Overrun => reread = true,
+                _ => {}
+            }
+        }
+        if reread {
+            self.refresh_interface(now);
+        }
+    }
+
+    fn on_signal(&mut self, sig: Sig) {
+        let now = clock::now();
+        match sig {
+            Sig::Term => {
+                if self.stop_deadline.is_none() {
+                    vlog!(Info, "{}: stopping (signal)", self.tag());
+                    // Bound the whole stop: handover (≤ Master_Down_Interval) plus the hook timeout.
+                    self.stop_deadline = Some(
+                        now + self.inst.master_down_interval()
+                            + self.s.script_timeout
+                            + Duration::from_secs(1),
+                    );
+                    let a = self.inst.handle(now, Event::Shutdown);
+                    self.perform(now, a);
+                }
+            }
+            Sig::Hup => {
+                vlog!(Info, "{}: SIGHUP: re-reading the interface", self.tag());
+                self.refresh_interface(now);
+            }
+            Sig::Usr1 => self.dump(),
+            Sig::Usr2 => {
+                if self.inst.state() == State::Master {
+                    vlog!(Info, "{}: SIGUSR2: stepping down to backup", self.tag());
+                    let a = self.inst.handle(now, Event::ForceBackup(true));
+                    self.perform(now, a);
+                    let a = self.inst.handle(now, Event::ForceBackup(false));
+                    self.perform(now, a);
+                }
+            }
+            Sig::Ttin | Sig::Ttou => {
+                let cur = self.inst.priority();
+                if cur == 255 {
+                    vlog!(
+                        Info,
+                        "{}: priority 255 (address owner) is never changed",
+                        self.tag()
+                    );
+                    return;
+                }
+                let new = if sig == Sig::Ttin {
+                    self.s
+                        .priority_down
+                        .unwrap_or(cur.saturating_sub(10).max(1))
+                } else {
+                    self.s
+                        .priority_up
+                        .unwrap_or(cur.saturating_add(10).min(254))
+                };
+                vlog!(Info, "{}: new priority {new}", self.tag());
+                let a = self.inst.handle(now, Event::SetPriority(new));
+                self.perform(now, a);
+            }
+        }
+    }
+
+    fn dump(&self) {
+        let info = self.info(true);
+        vlog!(
+            Info,
+            "{}: state {} since {:.1}s priority {} master {} reason: {}",
+            self.tag(),
+            info.state,
+            info.since_secs,
+            info.priority,
+            info.master.as_deref().unwrap_or("-"),
+            info.reason.as_deref().unwrap_or("-")
+        );
+        if let Some(d) = info.detail {
+            let discards: Vec<String> = d
+                .discards
+                .iter()
+                .filter(|(_, n)| **n > 0)
+                .map(|(k, n)| format!("{k}={n}"))
+                .collect();
+            let transitions: Vec<String> = d
+                .transitions
+                .iter()
+                .map(|(k, n)| format!("{k}={n}"))
+                .collect();
+            vlog!(
+                Info,
+                "{}: adverts_sent={} adverts_rcvd={} prio0_sent={} prio0_rcvd={} send_errors={} transitions: {} discards: {}",
+                self.tag(),
+                d.adverts_sent,
+                d.adverts_rcvd,
+                d.prio0_sent,
+                d.prio0_rcvd,
+                d.send_errors,
+                if transitions.is_empty() { "-".to_string() } else { transitions.join(" ") },
+                if discards.is_empty() { "-".to_string() } else { discards.join(" ") }
+            );
+            for (peer, forms) in &d.checksum_forms {
+                let f: Vec<String> = forms
+                    .iter()
+                    .map(|(k, n)| format!("csum_form_{k}={n}"))
+                    .collect();
+                vlog!(Info, "{}: peer {peer}: {}", self.tag(), f.join(" "));
+            }
+        }
+    }
+
+    /// What the instance reports to atropos and in dumps.
+    pub fn info(&self, detail: bool) -> InstanceInfo {
+        let now = clock::now();
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let detail = detail.then(|| {
+            let c = self.inst.counters();
+            let mut d = Detail {
+                adver_interval_ms: f64::from(self.s.interval_cs) * 10.0,
+                master_adver_interval_ms: ms(self.inst.master_adver_interval()),
+                master_down_interval_ms: ms(self.inst.master_down_interval()),
+                skew_time_ms: ms(self.inst.skew_time()),
+                preempt: self.s.preempt,
+                accept: self.s.accept,
+                adverts_sent: c.adverts_sent(),
+                adverts_rcvd: c.adverts_rcvd(),
+                prio0_sent: c.prio0_sent(),
+                prio0_rcvd: c.prio0_rcvd(),
+                send_errors: c.send_errors(),
+                ..Detail::default()
+            };
+            for from in State::ALL {
+                for to in State::ALL {
+                    let n = c.transitions(from, to);
+                    if n > 0 {
+                        d.transitions
+                            .insert(format!("{}->{}", state_name(from), state_name(to)), n);
+                    }
+                }
+            }
+            for (reason, n) in c.discard_table() {
+                d.discards.insert(reason.name().to_string(), n);
+            }
+            for p in c.checksum_forms() {
+                let mut m = std::collections::BTreeMap::new();
+                m.insert("pseudo".to_string(), p.pseudo);
+                m.insert("plain".to_string(), p.plain);
+                d.checksum_forms.insert(p.peer.to_string(), m);
+            }
+            d.hooks.insert("started".into(), self.hooks.started);
+            d.hooks.insert("timed_out".into(), self.hooks.timed_out);
+            d.hooks.insert("failed".into(), self.hooks.failed);
+            d
+        });
+        InstanceInfo {
+            interface: self.s.interface.clone(),
+            vrid: self.s.vrid,
+            family: if self.s.family == Family::V4 {
+                "ipv4"
+            } else {
+                "ipv6"
+            }
+            .to_string(),
+            vrrp_version: self.s.version.number(),
+            state: state_name(self.inst.state()).to_string(),
+            priority: self.inst.priority(),
+            configured_priority: self.s.priority,
+            vips: self.s.vips.iter().map(|v| v.to_string()).collect(),
+            master: self.inst.master_addr().map(|a| a.to_string()),
+            since_secs: now.saturating_sub(self.inst.since()).as_secs_f64(),
+            reason: self.inst.last_reason().map(|r| r.to_string()),
+            forced_backup: self.inst.forced_backup(),
+            pid: std::process::id(),
+            group: None,
+            detail,
+        }
+    }
+
+    /// Re-read link state and the primary address and feed what changed to the core.
+    fn refresh_interface(&mut self, now: Duration) {
+        match Interface::lookup(&self.s.interface) {
+            Err(_) => {
+                let a = self
+                    .inst
+                    .handle(now, Event::FaultSet(FaultReason::InterfaceGone));
+                self.perform(now, a);
+                return;
+            }
+            Ok(i) => {
+                if i.index != self.iface.index {
+                    vlog!(
+                        Info,
+                        "{}: interface is back with index {}",
+                        self.tag(),
+                        i.index
+                    );
+                    self.iface = i;
+                    self.reopen_socket();
+                }
+                let a = self
+                    .inst
+                    .handle(now, Event::FaultClear(FaultReason::InterfaceGone));
+                self.perform(now, a);
+            }
+        }
+        let up = self.rtnl.link(self.iface.index).map(|l| l.up).unwrap_or(true);
+        let ev = if up {
+            Event::FaultClear(FaultReason::LinkDown)
+        } else {
+            Event::FaultSet(FaultReason::LinkDown)
+        };
+        let a = self.inst.handle(now, ev);
+        self.perform(now, a);
+        let v4: Vec<Ipv4Addr> = self.s.vips.iter().filter_map(|v| match v.addr {
+            IpAddr::V4(a) => Some(a),
+            IpAddr::V6(_) => None,
+        }).collect();
+        let v6: Vec<Ipv6Addr> = self.s.vips.iter().filter_map(|v| match v.addr {
+            IpAddr::V6(a) => Some(a),
+            IpAddr::V4(_) => None,
+        }).collect();
+        let primary = match self.s.family {
+            Family::V4 => iface::primary_ipv4(self.iface.index, &v4)
+                .ok()
+                .flatten()
+                .map(IpAddr::V4),
+            Family::V6 => iface::link_local_ipv6(self.iface.index, &v6)
+                .ok()
+                .flatten()
+                .map(IpAddr::V6),
+        };
+        if primary != self.primary {
+            match primary {
+                Some(p) => vlog!(Info, "{}: primary address {p}", self.tag()),
+                None => vlog!(
+                    Warn,
+                    "{}: no primary address on {}",
+                    self.tag(),
+                    self.iface.name
+                ),
+            }
+            self.primary = primary;
+            let a = self.inst.handle(now, Event::PrimaryAddress(primary));
+            self.perform(now, a);
+        }
+    }
+
+    fn reopen_socket(&mut self) {
+        match VrrpSocket::open(self.s.family, self.iface.index, &self.iface.name) {
+            Ok(s) => self.sock = s,
+            Err(e) => vlog!(Error, "{}: cannot reopen the VRRP socket: {e}", self.tag()),
+        }
+        if let Ok(a) = Announcer::open(self.iface.index) {
+            self.announcer = Some(a);
+        }
+    }
+
+    fn remove_stale_vips(&mut self) {
+        let present = match self.rtnl.list_addrs(self.iface.index) {
+            Ok(v) => v,
+            Err(e) => {
+                vlog!(Warn, "{}: cannot list addresses: {e}", self.tag());
+                return;
+            }
+        };
+        for vip in &self.s.vips {
+            if present.iter().any(|(a, _, _)| *a == vip.addr) {
+                if self.s.priority == 255 {
+                    // The owner's virtual addresses are its own interface addresses.
+                    self.keep.push(vip.addr);
+                    continue;
+                }
+                vlog!(
+                    Info,
+                    "{}: removing {} left on {} (by a crash?)",
+                    self.tag(),
+                    vip,
+                    self.iface.name
+                );
+                if let Err(e) = self.rtnl.del_addr(self.iface.index, vip.addr, vip.prefix) {
+                    vlog!(Warn, "{}: cannot remove {vip}: {e}", self.tag());
+                }
+            }
+        }
+    }
+
+    fn vips_text(&self) -> String {
+        self.s
+            .vips
+            .iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    fn perform(&mut self, now: Duration, actions: Vec<Action>) {
+        for a in actions {
+            match a {
+                Action::Send(advert) => {
+                    let Some(src) = self.primary else {
+                        self.inst.record_send_error();
+                        continue;
+                    };
+                    let dst = group(self.s.family);
+                    match advert.to_bytes(src, dst, self.s.checksum_form) {
+                        Ok(bytes) => {
+                            if let Err(e) = self.sock.send(src, &bytes) {
+                                self.inst.record_send_error();
+                                let (ok, _) = self.notice_log.allow(now);
+                                if ok {
+                                    vlog!(Warn, "{}: sending advert: {e}", self.tag());
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            self.inst.record_send_error();
+                            vlog!(Error, "{}: cannot encode advert: {e:?}", self.tag());
+                        }
+                    }
+                }
+                Action::AddVips => {
+                    for vip in &self.s.vips {
+                        if let Err(e) = self.rtnl.add_addr(self.iface.index, vip.addr, vip.prefix) {
+                            vlog!(
+                                Error,
+                                "{}/{}: cannot add {vip} to {}: {e}",
+                                self.s.interface,
+                                self.s.vrid,
+                                self.iface.name
+                            );
+                        }
+                    }
+                }
+                Action::RemoveVips => {
+                    for vip in &self.s.vips {
+                        if self.keep.contains(&vip.addr) {
+                            continue;
+                        }
+                        if let Err(e) = self.rtnl.del_addr(self.iface.index, vip.addr, vip.prefix) {
+                            vlog!(
+                                Warn,
+                                "{}/{}: cannot remove {vip}: {e}",
+                                self.s.interface,
+                                self.s.vrid
+                            );
+                        }
+                    }
+                    self.announce = Announce::default();
+                }
+                Action::Announce => {
+                    self.announce = Announce {
+                        remaining: self.s.garp_count,
+                        next: Some(now),
+                    };
+                    self.send_announcements(now);
+                }
+                Action::RunHook { hook, prev } => {
+                    let (path, state) = match hook {
+                        Hook::Master => (self.s.master_script.clone(), "MASTER"),
+                        Hook::Backup => (self.s.backup_script.clone(), "BACKUP"),
+                        Hook::Fault => (
+                            self.s
+                                .fault_script
+                                .clone()
+                                .or_else(|| self.s.backup_script.clone()),
+                            "FAULT",
+                        ),
+                    };
+                    if let Some(path) = path {
+                        let job = Job {
+                            path,
+                            state,
+                            prev: state_name(prev),
+                            iface: self.s.interface.clone(),
+                            vrid: self.s.vrid,
+                            priority: self.inst.priority(),
+                            vips: self
+                                .s
+                                .vips
+                                .iter()
+                                .map(|v| v.addr.to_string())
+                                .collect::<Vec<_>>()
+                                .join(" "),
+                        };
+                        self.hooks.push(job, now);
+                    }
+                }
+                Action::Transition { from, to, reason } => {
+                    vlog!(
+                        Info,
+                        "{}: {} -> {} ({reason})",
+                        self.tag(),
+                        state_name(from),
+                        state_name(to)
+                    );
+                    match to {
+                        State::Master => {
+                            vlog!(Info, "{}: we are now the master router", self.tag())
+                        }
+                        State::Backup => vlog!(Info, "{}: we are now a backup router", self.tag()),
+                        State::Fault => {
+                            vlog!(Warn, "{}: Link down or no address: fault", self.tag())
+                        }
+                        State::Initialize => {}
+                    }
+                    if from == State::Fault || to == State::Initialize {
+                        if let Err(e) = self.sock.rejoin() {
+                            vlog!(
+                                Warn,
+                                "{}: cannot renew the multicast membership: {e}",
+                                self.tag()
+                            );
+                        }
+                    }
+                    if !self.ready_sent
+                        && matches!(to, State::Master | State::Backup | State::Fault)
+                    {
+                        self.ready_sent = true;
+                        self.notify.send("READY=1");
+                    }
+                    self.notify.send(&format!("STATUS={}", state_name(to)));
+                }
+                Action::Notice(n) => self.log_notice(now, n),
+                Action::Stopped => self.stopped = true,
+            }
+        }
+    }
+
+    fn send_announcements(&mut self, now: Duration) {
+        if self.announce.remaining == 0 {
+            self.announce.next = None;
+            return;
+        }
+        self.announce.remaining -= 1;
+        self.announce.next = if self.announce.remaining > 0 {
+            Some(now + self.s.garp_interval)
+        } else {
+            None
+        };
+        let Some(ann) = self.announcer.as_ref() else {
+            return;
+        };
+        let mac = self.iface.mac;
+        for vip in &self.s.vips {
+            let r = match vip.addr {
+                IpAddr::V4(a) => ann.gratuitous_arp(mac, a),
+                IpAddr::V6(a) => ann.unsolicited_na(mac, a),
+            };
+            if let Err(e) = r {
+                let (ok, _) = self.notice_log.allow(now);
+                if ok {
+                    vlog!(
+                        Warn,
+                        "{}/{}: gratuitous ARP/NA for {vip}: {e}",
+                        self.s.interface,
+                        self.s.vrid
+                    );
+                }
+            }
+        }
+    }
+
+    fn log_discard(&mut self, now: Duration, reason: DiscardReason, peer: Option<IpAddr>) {
+        if reason == DiscardReason::OtherVrid || !log::enabled(log::Level::Debug) {
+            return;
+        }
+        let (ok, suppressed) = self.discard_log.allow(now);
+        if suppressed > 0 {
+            vlog!(
+                Debug,
+                "{}: {suppressed} more discards not logged",
+                self.tag()
+            );
+        }
+        if ok {
+            let peer = peer.map_or_else(|| "?".to_string(), |p| p.to_string());
+            vlog!(
+                Debug,
+                "{}: discarded packet from {peer}: {}",
+                self.tag(),
+                reason.name()
+            );
+        }
+    }
+
+    fn log_notice(&mut self, now: Duration, n: Notice) {
+        if let Notice::Discard { reason, peer } = n {
+            self.log_discard(now, reason, peer);
+            return;
+        }
+        let (ok, suppressed) = self.notice_log.allow(now);
+        if suppressed > 0 {
+            vlog!(
+                Warn,
+                "{}: {suppressed} more warnings not logged",
+                self.tag()
+            );
+        }
+        if ok {
+            vlog!(Warn, "{}: {n}", self.tag());
+        }
+    }
+}
+
+/// Detach from the terminal: fork (the parent exits 0 once the child runs), setsid, chdir /, and
+/// stdio to /dev/null. Called after every check that can fail has passed, so errors still reach
+/// the caller with a non-zero status (Advanced Vrrpd forked first and always exited 0).
+pub fn detach() -> io::Result<()> {
+    // SAFETY: single-threaded at this point (no helper threads are started before the loop);
+    // the parent only calls _exit.
+    match unsafe { libc::fork() } {
+        -1 => return Err(io::Error::last_os_error()),
+        0 => {}
+        // SAFETY: _exit is async-signal-safe and skips destructors (the child owns the pid file).
+        _ => unsafe { libc::_exit(0) },
+    }
+    // SAFETY: plain syscalls on our own process.
+    unsafe {
+        if libc::setsid() < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let _ = libc::chdir(c"/".as_ptr());
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        if null >= 0 {
+            libc::dup2(null, 0);
+            libc::dup2(null, 1);
+            libc::dup2(null, 2);
+            if null > 2 {
+                libc::close(null);
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,80 @@
+//! Signals, delivered to the event loop through a self-pipe (signal-hook): the handlers only set
+//! a flag and write a byte, all work happens in the loop (Advanced Vrrpd did its work inside the
+//! handlers; see the reference's "bugs" list).
+
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGTTIN, SIGTTOU, SIGUSR1, SIGUSR2};
+
+/// Signals the daemon acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sig {
+    /// SIGTERM / SIGINT: planned stop.
+    Term,
+    /// SIGHUP: re-read the interface state.
+    Hup,
+    /// SIGUSR1: state dump.
+    Usr1,
+    /// SIGUSR2: a master steps down to backup.
+    Usr2,
+    /// SIGTTIN: lower the priority (or set -z).
+    Ttin,
+    /// SIGTTOU: raise the priority (or set -x).
+    Ttou,
+}
+
+const TABLE: [(i32, Sig); 7] = [
+    (SIGTERM, Sig::Term),
+    (SIGINT, Sig::Term),
+    (SIGHUP, Sig::Hup),
+    (SIGUSR1, Sig::Usr1),
+    (SIGUSR2, Sig::Usr2),
+    (SIGTTIN, Sig::Ttin),
+    (SIGTTOU, Sig::Ttou),
+];
+
+/// Flags set by the handlers plus the read end of the wake-up pipe.
+pub struct Signals {
+    flags: Vec<(Sig, Arc<AtomicBool>)>,
+    rx: UnixStream,
+}
+
+impl Signals {
+    /// Install the handlers.
+    pub fn install() -> io::Result<Signals> {
+        let (rx, tx) = UnixStream::pair()?;
+        rx.set_nonblocking(true)?;
+        tx.set_nonblocking(true)?;
+        let mut flags = Vec::new();
+        for (num, sig) in TABLE {
+            let flag = Arc::new(AtomicBool::new(false));
+            signal_hook::flag::register(num, Arc::clone(&flag))?;
+            signal_hook::low_level::pipe::register(num, tx.try_clone()?)?;
+            flags.push((sig, flag));
+        }
+        Ok(Signals { flags, rx })
+    }
+
+    /// Drain the pipe and return the signals that arrived (each once, in table order).
+    pub fn take(&mut self) -> Vec<Sig> {
+        let mut buf = [0u8; 64];
+        while matches!(self.rx.read(&mut buf), Ok(n) if n > 0) {}
+        let mut out = Vec::new();
+        for (sig, flag) in &self.flags {
+            if flag.swap(false, Ordering::SeqCst) && !out.contains(sig) {
+                out.push(*sig);
+            }
+        }
+        out
+    }
+}
+
+impl AsRawFd for Signals {
+    fn as_raw_fd(&self) -> RawFd {
+        self.rx.as_raw_fd()
+    }
+}

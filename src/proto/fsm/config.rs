@@ -1,0 +1,196 @@
+//! Configuration of one virtual router and its validation.
+
+use core::fmt;
+use core::net::IpAddr;
+
+use crate::proto::packet::Auth;
+use crate::proto::{ChecksumForm, Family, Version};
+
+/// Configuration of one virtual router (one VRID on one interface, one family).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Protocol version.
+    pub version: Version,
+    /// Address family (VRRPv2: IPv4 only).
+    pub family: Family,
+    /// Virtual Router Identifier, 1..=255.
+    pub vrid: u8,
+    /// Priority 1..=255; 255 = address owner (starts Master, preempts whatever `preempt` says).
+    pub priority: u8,
+    /// Advertisement_Interval in centiseconds. v3: 1..=4095. v2: whole seconds × 100 (the v2 wire
+    /// field is seconds, 1..=255).
+    pub adver_interval_cs: u16,
+    /// Preempt_Mode (default true). Read only in Backup (RFC 9568 §6.4.2).
+    pub preempt: bool,
+    /// Accept_Mode (v3, default false); carried for the I/O layer.
+    pub accept_mode: bool,
+    /// Virtual addresses, all of `family`. IPv6: the first must be the link-local VIP (§5.2.9).
+    pub vips: Vec<IpAddr>,
+    /// VRRPv2 authentication (RFC 3768 §5.3.6); `Auth::None` for v3 unless `interop_v2`.
+    pub auth: Auth,
+    /// Checksum form sent for VRRPv3 over IPv4 (carried; the daemon emits). Default pseudo.
+    pub checksum_form: ChecksumForm,
+    /// Lossless planned handover (default true): on Shutdown or ForceBackup as Master, send
+    /// priority 0 but keep the VIPs until a new Master is heard or Master_Down_Interval passes.
+    pub handover: bool,
+    /// RFC 9568 §8.4.2 upgrade mode (v3 over IPv4 only, default false): also accept VRRPv2 adverts
+    /// (a Backup times out on their rate, seconds × 100) and send a VRRPv2 advert beside each
+    /// VRRPv3 one. VRRPv2 adverts from a peer also heard speaking VRRPv3 are ignored.
+    pub interop_v2: bool,
+}
+
+impl Config {
+    /// A configuration with the usual defaults: priority 100, 1 s (100 cs), preempt on, accept
+    /// mode off, no auth, pseudo-header checksum, handover on, no v2 interop.
+    pub fn new(version: Version, family: Family, vrid: u8, vips: Vec<IpAddr>) -> Self {
+        Config {
+            version,
+            family,
+            vrid,
+            priority: 100,
+            adver_interval_cs: 100,
+            preempt: true,
+            accept_mode: false,
+            vips,
+            auth: Auth::None,
+            checksum_form: ChecksumForm::Pseudo,
+            handover: true,
+            interop_v2: false,
+        }
+    }
+
+    /// Whether we are the address owner (priority 255).
+    pub fn is_owner(&self) -> bool {
+        self.priority == 255
+    }
+
+    /// Check every field against the RFC ranges.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.version == Version::V2 && self.family == Family::V6 {
+            return Err(ConfigError::V2Ipv6);
+        }
+        if self.vrid == 0 {
+            return Err(ConfigError::Vrid(self.vrid));
+        }
+        if self.priority == 0 {
+            return Err(ConfigError::Priority(self.priority));
+        }
+        let cs = self.adver_interval_cs;
+        let interval_ok = match self.version {
+            Version::V3 => (1..=4095).contains(&cs),
+            Version::V2 => (100..=25500).contains(&cs) && cs % 100 == 0,
+        };
+        if !interval_ok {
+            return Err(ConfigError::Interval {
+                version: self.version,
+                cs,
+            });
+        }
+        let first = self.vips.first().ok_or(ConfigError::NoVips)?;
+        if self.vips.len() > 255 {
+            return Err(ConfigError::TooManyVips(self.vips.len()));
+        }
+        for (i, vip) in self.vips.iter().enumerate() {
+            if super::family_of(*vip) != self.family {
+                return Err(ConfigError::VipFamily(*vip));
+            }
+            if self.vips.iter().take(i).any(|v| v == vip) {
+                return Err(ConfigError::DuplicateVip(*vip));
+            }
+        }
+        if self.family == Family::V6 && !super::is_link_local(*first) {
+            return Err(ConfigError::V6FirstNotLinkLocal(*first));
+        }
+        if self.interop_v2 && (self.version != Version::V3 || self.family != Family::V4) {
+            return Err(ConfigError::InteropNeedsV3Ipv4);
+        }
+        if self.version == Version::V3 && !self.interop_v2 && self.auth != Auth::None {
+            return Err(ConfigError::AuthNeedsV2);
+        }
+        Ok(())
+    }
+}
+
+/// A configuration field out of range. `Display` names the field and what is allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigError {
+    /// `vrid` is 0.
+    Vrid(u8),
+    /// `priority` is 0.
+    Priority(u8),
+    /// `adver_interval_cs` out of range for the version.
+    Interval {
+        /// Configured version.
+        version: Version,
+        /// Configured value, centiseconds.
+        cs: u16,
+    },
+    /// `vips` is empty.
+    NoVips,
+    /// More than 255 VIPs (the count field is 8 bits).
+    TooManyVips(usize),
+    /// A VIP of the other family.
+    VipFamily(IpAddr),
+    /// A VIP listed twice.
+    DuplicateVip(IpAddr),
+    /// IPv6: the first VIP is not link-local (RFC 9568 §5.2.9; peers discard it, erratum 8300).
+    V6FirstNotLinkLocal(IpAddr),
+    /// VRRPv2 over IPv6.
+    V2Ipv6,
+    /// `auth` set on a VRRPv3 instance.
+    AuthNeedsV2,
+    /// `interop_v2` on something other than VRRPv3 over IPv4.
+    InteropNeedsV3Ipv4,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Vrid(v) => write!(f, "vrid {v} out of range: allowed 1..=255"),
+            ConfigError::Priority(p) => {
+                write!(
+                    f,
+                    "priority {p} out of range: allowed 1..=255 (255 = address owner)"
+                )
+            }
+            ConfigError::Interval {
+                version: Version::V3,
+                cs,
+            } => write!(
+                f,
+                "adver_interval_cs {cs} out of range: VRRPv3 allows 1..=4095 centiseconds"
+            ),
+            ConfigError::Interval {
+                version: Version::V2,
+                cs,
+            } => write!(
+                f,
+                "adver_interval_cs {cs} invalid: VRRPv2 allows whole seconds 1..=255 \
+                 (100..=25500 centiseconds, a multiple of 100)"
+            ),
+            ConfigError::NoVips => write!(f, "vips: at least one virtual address is required"),
+            ConfigError::TooManyVips(n) => write!(f, "vips: {n} addresses, allowed 1..=255"),
+            ConfigError::VipFamily(a) => {
+                write!(f, "vips: {a} is not of the instance's address family")
+            }
+            ConfigError::DuplicateVip(a) => write!(f, "vips: {a} is listed twice"),
+            ConfigError::V6FirstNotLinkLocal(a) => write!(
+                f,
+                "vips: the first IPv6 virtual address {a} must be link-local (fe80::/10), \
+                 RFC 9568 §5.2.9"
+            ),
+            ConfigError::V2Ipv6 => write!(f, "version: VRRPv2 supports IPv4 only"),
+            ConfigError::AuthNeedsV2 => {
+                write!(
+                    f,
+                    "auth: authentication exists only in VRRPv2 (allowed: none)"
+                )
+            }
+            ConfigError::InteropNeedsV3Ipv4 => {
+                write!(f, "interop_v2: allowed only with version 3 and IPv4")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}

@@ -1,0 +1,75 @@
+//! VRRP timer arithmetic (RFC 9568 §6.1, RFC 3768 §6.1), exact to the nanosecond.
+//!
+//! Whole-centisecond arithmetic (as FRR does) erases Skew_Time at short intervals, so every Backup
+//! would fire at once; here everything is computed in nanoseconds (shared protocol digest §3).
+//!
+//! | interval | prio | Skew_Time    | Master_Down_Interval |
+//! |----------|------|--------------|----------------------|
+//! | 100 cs   | 100  | 609.375 ms   | 3609.375 ms          |
+//! | 10 cs    | 150  | 41.40625 ms  | 341.40625 ms         |
+//! | 1 cs     | 100  | 6.09375 ms   | 36.09375 ms          |
+
+use core::time::Duration;
+
+use super::Version;
+
+const NANOS_PER_CS: u64 = 10_000_000;
+const NANOS_PER_SEC: u64 = 1_000_000_000;
+
+/// `cs` centiseconds as a [`Duration`].
+pub fn centiseconds(cs: u16) -> Duration {
+    Duration::from_nanos(u64::from(cs) * NANOS_PER_CS)
+}
+
+/// Skew_Time for a local `priority`.
+///
+/// - VRRPv3: `((256 − Priority) × Master_Adver_Interval) / 256`, with `master_adver_interval_cs` the
+///   interval learned from the Master (or our own before one is heard).
+/// - VRRPv2: `(256 − Priority) / 256` seconds, whatever the interval.
+pub fn skew_time(version: Version, priority: u8, master_adver_interval_cs: u16) -> Duration {
+    let weight = 256 - u64::from(priority);
+    let base = match version {
+        Version::V3 => u64::from(master_adver_interval_cs) * NANOS_PER_CS,
+        Version::V2 => NANOS_PER_SEC,
+    };
+    Duration::from_nanos(base * weight / 256)
+}
+
+/// Master_Down_Interval: `3 × Master_Adver_Interval + Skew_Time` (v2: the own Advertisement_Interval,
+/// which a v2 router never learns).
+pub fn master_down_interval(
+    version: Version,
+    priority: u8,
+    master_adver_interval_cs: u16,
+) -> Duration {
+    centiseconds(master_adver_interval_cs)
+        .saturating_mul(3)
+        .saturating_add(skew_time(version, priority, master_adver_interval_cs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_table() {
+        let ms = |x: f64| Duration::from_nanos((x * 1e6).round() as u64);
+        let rows: [(u16, u8, f64, f64); 6] = [
+            (100, 100, 609.375, 3609.375),
+            (100, 150, 414.0625, 3414.0625),
+            (10, 100, 60.9375, 360.9375),
+            (10, 150, 41.40625, 341.40625),
+            (1, 100, 6.09375, 36.09375),
+            (1, 150, 4.140625, 34.140625),
+        ];
+        for (cs, prio, skew, down) in rows {
+            assert_eq!(
+                skew_time(Version::V3, prio, cs),
+                ms(skew),
+                "{cs} cs prio {prio}"
+            );
+            assert_eq!(master_down_interval(Version::V3, prio, cs), ms(down));
+        }
+        assert_eq!(master_down_interval(Version::V2, 100, 200), ms(6609.375));
+    }
+}

@@ -1,0 +1,158 @@
+//! The thin Linux shell: everything that talks to the kernel, and nothing that decides.
+//!
+//! This layer moves bytes. It never parses or checks a VRRP message (that is [`crate::proto`]'s
+//! job) and it keeps no protocol state; each module wraps one kind of kernel object:
+//!
+//! - [`iface`]: interface lookup (index, MAC), the interface's primary IPv4 address and its IPv6
+//!   link-local address (the VRRP source addresses, RFC 9568 §5.1.1.1 and §5.1.2.1), and the
+//!   network-namespace identity used to scope run-time files.
+//! - [`netlink`]: a small synchronous rtnetlink client (add, delete and list addresses; read a
+//!   link) and a non-blocking link/address event monitor.
+//! - [`socket`]: the IP protocol 112 sockets that send and receive advertisements
+//!   (RFC 9568 §5.1.1 for IPv4, §5.1.2 for IPv6).
+//! - [`announce`]: an `AF_PACKET` sender for gratuitous ARP (RFC 9568 §6.4.1/§6.4.2, errata 7947
+//!   and 7949) and unsolicited Neighbor Advertisements (RFC 4861 §7.2.6), with pure frame
+//!   builders.
+//! - [`pidfile`]: the locked pid file and the per-instance run-time paths.
+//!
+//! Rules kept throughout: every descriptor is `O_CLOEXEC`; sockets on the event loop's path are
+//! non-blocking; nothing here panics on input from the network or the kernel; every `unsafe`
+//! block states why it is sound.
+
+pub mod announce;
+pub mod iface;
+pub mod netlink;
+pub mod pidfile;
+pub mod socket;
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+/// Turns a libc return value into an `io::Result`, reading `errno` when it is negative.
+fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// `socket(2)` with `SOCK_CLOEXEC` added, returning an owned descriptor.
+fn new_socket(domain: libc::c_int, ty: libc::c_int, protocol: libc::c_int) -> io::Result<OwnedFd> {
+    // SAFETY: socket(2) takes plain integers and touches no memory of ours.
+    let fd = cvt(unsafe { libc::socket(domain, ty | libc::SOCK_CLOEXEC, protocol) })?;
+    // SAFETY: `fd` was just returned by socket(2), is valid, and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `setsockopt(2)` with a value of any plain-data type (`c_int`, `ip_mreqn`, `timeval`, ...).
+///
+/// `T` must be the exact C type the kernel expects for `(level, name)`; callers pass libc types.
+fn setsockopt<T: Copy>(
+    fd: BorrowedFd<'_>,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: &T,
+) -> io::Result<()> {
+    let len = libc::socklen_t::try_from(std::mem::size_of::<T>())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "socket option too large"))?;
+    // SAFETY: `value` points to `len` readable bytes for the duration of the call; the kernel
+    // copies them and keeps no pointer. `fd` is a live descriptor borrowed from its owner.
+    let ret = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (value as *const T).cast::<libc::c_void>(),
+            len,
+        )
+    };
+    cvt(ret).map(drop)
+}
+
+/// `setsockopt(2)` with a `c_int` value.
+fn setsockopt_int(
+    fd: BorrowedFd<'_>,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
+    setsockopt(fd, level, name, &value)
+}
+
+/// `SO_BINDTODEVICE`: only packets received on `ifname` reach the socket, and packets it sends
+/// leave through `ifname` (socket(7)). Needs `CAP_NET_RAW`.
+fn bind_to_device(fd: BorrowedFd<'_>, ifname: &str) -> io::Result<()> {
+    let bytes = ifname.as_bytes();
+    if bytes.is_empty() || bytes.len() >= libc::IFNAMSIZ || bytes.contains(&0) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("invalid interface name {ifname:?}"),
+        ));
+    }
+    let len = libc::socklen_t::try_from(bytes.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface name too long"))?;
+    // SAFETY: `bytes` is readable for `len` bytes during the call; the kernel copies the name
+    // (it does not need a NUL when the length is given) and keeps no pointer.
+    let ret = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_BINDTODEVICE,
+            bytes.as_ptr().cast::<libc::c_void>(),
+            len,
+        )
+    };
+    cvt(ret).map(drop)
+}
+
+/// The RFC 1071 Internet checksum over the concatenation of `parts` (each part may have odd
+/// length; bytes are paired across part boundaries as if the parts were one buffer).
+pub(crate) fn internet_checksum(parts: &[&[u8]]) -> u16 {
+    let mut sum: u32 = 0;
+    let mut pending: Option<u8> = None;
+    for part in parts {
+        for &byte in part.iter() {
+            match pending.take() {
+                Some(high) => sum += u32::from(u16::from_be_bytes([high, byte])),
+                None => pending = Some(byte),
+            }
+            // Fold early so the sum can never overflow whatever the input length.
+            if sum > 0xffff {
+                sum = (sum & 0xffff) + (sum >> 16);
+            }
+        }
+    }
+    if let Some(high) = pending {
+        sum += u32::from(u16::from_be_bytes([high, 0]));
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    // `sum` is at most 0xffff here, so the cast keeps every bit.
+    !(sum as u16)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::internet_checksum;
+
+    #[test]
+    fn checksum_rfc1071_example() {
+        // RFC 1071 §3 example: 00 01 f2 03 f4 f5 f6 f7 sums to 0xddf2 (checksum 0x220d).
+        let data = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
+        assert_eq!(internet_checksum(&[&data]), !0xddf2);
+        // Split at odd boundaries: same answer.
+        assert_eq!(internet_checksum(&[&data[..3], &data[3..]]), !0xddf2);
+        assert_eq!(
+            internet_checksum(&[&data[..1], &data[1..5], &data[5..]]),
+            !0xddf2
+        );
+    }
+
+    #[test]
+    fn checksum_odd_length_and_empty() {
+        assert_eq!(internet_checksum(&[]), 0xffff);
+        assert_eq!(internet_checksum(&[&[0x12]]), !0x1200);
+    }
+}

@@ -1,0 +1,720 @@
+//! A small synchronous rtnetlink client, and a non-blocking link/address event monitor.
+//!
+//! # Why a crate
+//! Message building and parsing use `netlink-packet-route` / `netlink-packet-core` (attribute
+//! TLVs, alignment, header bookkeeping) and the socket uses `netlink-sys`; both are small, widely
+//! used, and spare us hand-written TLV code. The *protocol* of a request (sequence numbers,
+//! waiting for the ACK, multipart dumps, timeouts) is done here, synchronously, with no async
+//! runtime: the daemon is a single-threaded event loop and an address change is one round trip.
+//!
+//! # Syscalls and kernel objects
+//! - [`Rtnl::open`]: `socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE)`, `bind(2)` with
+//!   port 0 (the kernel assigns a port id), `connect(2)` to the kernel (port 0) so only kernel
+//!   messages are read, and `SO_RCVTIMEO` = 1 s so a lost reply cannot block the daemon.
+//! - Requests are one `send(2)` each with `NLM_F_REQUEST | NLM_F_ACK` (`RTM_NEWADDR` also
+//!   `NLM_F_CREATE | NLM_F_EXCL`); replies are read with `recv(2)` until the `NLMSG_ERROR` whose
+//!   sequence number is ours (error 0 = ACK). Dumps (`NLM_F_DUMP`) read until `NLMSG_DONE`, and are
+//!   retried when the kernel flags them `NLM_F_DUMP_INTR` (the table changed mid-dump). Replies
+//!   with another sequence number (late answers to a request that timed out) are skipped.
+//! - [`LinkMonitor::open`]: a second, non-blocking `NETLINK_ROUTE` socket joined with
+//!   `NETLINK_ADD_MEMBERSHIP` to `RTNLGRP_LINK`, `RTNLGRP_IPV4_IFADDR` and `RTNLGRP_IPV6_IFADDR`,
+//!   with a 1 MiB `SO_RCVBUF`. When the kernel cannot queue a notification, the next `recv(2)`
+//!   fails with `ENOBUFS`: events were lost, reported as [`NetEvent::Overrun`] so the caller
+//!   re-reads the state it cares about.
+//!
+//! Error mapping: a non-zero `NLMSG_ERROR` becomes `io::Error::from_raw_os_error(-code)`; no reply
+//! within the deadline is `io::ErrorKind::TimedOut`; a malformed reply is
+//! `io::ErrorKind::InvalidData`.
+
+use std::io;
+use std::net::IpAddr;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::time::{Duration, Instant};
+
+use netlink_packet_core::{
+    NetlinkBuffer, NetlinkHeader, NetlinkMessage, NetlinkPayload, NLMSG_DONE, NLMSG_ERROR,
+    NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_EXCL, NLM_F_MULTIPART,
+    NLM_F_REQUEST,
+};
+use netlink_packet_route::address::{
+    AddressAttribute, AddressHeaderFlags, AddressMessage, AddressScope,
+};
+use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
+
+/// `IFA_F_SECONDARY`: an IPv4 address in the same subnet as an earlier (primary) one.
+pub const IFA_F_SECONDARY: u32 = 0x01;
+/// `IFA_F_NODAD`: no Duplicate Address Detection (IPv6).
+pub const IFA_F_NODAD: u32 = 0x02;
+/// `IFA_F_DADFAILED`: DAD found a duplicate; the address is unusable (IPv6).
+pub const IFA_F_DADFAILED: u32 = 0x08;
+/// `IFA_F_TENTATIVE`: DAD has not finished; the address cannot be used as a source yet (IPv6).
+pub const IFA_F_TENTATIVE: u32 = 0x40;
+
+/// How long one request waits for its reply (also the `SO_RCVTIMEO` of the request socket).
+const REPLY_TIMEOUT: Duration = Duration::from_secs(1);
+/// Receive buffer for one datagram; kernel dump datagrams are at most ~32 KiB.
+const RECV_BUF: usize = 64 * 1024;
+/// How often an interrupted (`NLM_F_DUMP_INTR`) dump is retried.
+const DUMP_ATTEMPTS: usize = 3;
+/// Receive buffer of the monitor socket: room for bursts of notifications.
+const MONITOR_RCVBUF: libc::c_int = 1 << 20;
+/// At most this many datagrams per [`LinkMonitor::read_events`] call, so a flood of
+/// notifications cannot starve the event loop (the descriptor stays readable).
+const MONITOR_BATCH: usize = 256;
+
+/// One address as listed by [`Rtnl::list_addrs`]: (address, prefix length, `IFA_F_*` flags).
+pub type AddrEntry = (IpAddr, u8, u32);
+
+/// A link as the kernel reports it (`RTM_NEWLINK`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkInfo {
+    /// Interface index.
+    pub index: u32,
+    /// Interface name (`IFLA_IFNAME`); empty if the kernel sent none.
+    pub name: String,
+    /// Hardware address (`IFLA_ADDRESS`) when it is 6 bytes long (Ethernet).
+    pub mac: Option<[u8; 6]>,
+    /// `IFF_*` flags.
+    pub flags: u32,
+    /// `IFF_UP` and `IFF_RUNNING` both set: administratively up and operationally up (the kernel
+    /// sets `IFF_RUNNING` when the operational state is UP or UNKNOWN, i.e. carrier present).
+    pub up: bool,
+}
+
+/// A change seen by [`LinkMonitor`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetEvent {
+    /// `RTM_NEWLINK` / `RTM_DELLINK`.
+    Link {
+        /// Interface index.
+        ifindex: u32,
+        /// Interface name (empty if the message carried none).
+        name: String,
+        /// `IFF_UP && IFF_RUNNING` (false for a deleted link).
+        up: bool,
+        /// The link was deleted (`RTM_DELLINK`).
+        deleted: bool,
+    },
+    /// `RTM_NEWADDR` / `RTM_DELADDR` (IPv4 or IPv6).
+    Addr {
+        /// Interface index.
+        ifindex: u32,
+        /// The local address.
+        addr: IpAddr,
+        /// Prefix length.
+        prefix: u8,
+        /// Added (or changed, e.g. DAD finished) rather than deleted.
+        added: bool,
+    },
+    /// Notifications were lost (`ENOBUFS`) or one could not be parsed: re-read the state.
+    Overrun,
+}
+
+/// What a request waits for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    /// An `NLMSG_ERROR` with code 0.
+    Ack,
+    /// One reply message (or an error).
+    Reply,
+    /// Messages until `NLMSG_DONE`.
+    Dump,
+}
+
+/// A synchronous rtnetlink request socket. See the module documentation.
+pub struct Rtnl {
+    sock: Socket,
+    seq: u32,
+    buf: Vec<u8>,
+}
+
+impl std::fmt::Debug for Rtnl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rtnl")
+            .field("fd", &self.sock.as_raw_fd())
+            .field("seq", &self.seq)
+            .finish()
+    }
+}
+
+impl Rtnl {
+    /// Opens a `NETLINK_ROUTE` socket in the caller's network namespace.
+    pub fn open() -> io::Result<Rtnl> {
+        let mut sock = Socket::new(NETLINK_ROUTE)?;
+        sock.bind_auto()?;
+        sock.connect(&SocketAddr::new(0, 0))?;
+        let timeout = libc::timeval {
+            tv_sec: REPLY_TIMEOUT.as_secs() as libc::time_t,
+            tv_usec: libc::suseconds_t::from(REPLY_TIMEOUT.subsec_micros() as i32),
+        };
+        super::setsockopt(sock.as_fd(), libc::SOL_SOCKET, libc::SO_RCVTIMEO, &timeout)?;
+        // Start from a per-process value so that two sockets of one process are easy to tell
+        // apart in `nlmon` captures; any value works.
+        let seq = std::process::id().wrapping_mul(0x9e37_79b9) | 1;
+        Ok(Rtnl {
+            sock,
+            seq,
+            buf: Vec::with_capacity(RECV_BUF),
+        })
+    }
+
+    /// Adds `ip/prefix` to interface `ifindex` (`RTM_NEWADDR`, `NLM_F_CREATE | NLM_F_EXCL`).
+    ///
+    /// IPv6 addresses get `IFA_F_NODAD`: a VIP must be usable at once (RFC 9568 §6.4.2 has the
+    /// Active answer for it immediately), and two routers owning it is VRRP's job, not DAD's.
+    /// An address that already exists (`EEXIST`) is success.
+    pub fn add_addr(&mut self, ifindex: u32, ip: IpAddr, prefix: u8) -> io::Result<()> {
+        let msg = addr_message(ifindex, ip, prefix)?;
+        match self.request(
+            RouteNetlinkMessage::NewAddress(msg),
+            NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+            Expect::Ack,
+        ) {
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(()),
+            other => other.map(drop),
+        }
+    }
+
+    /// Removes `ip/prefix` from interface `ifindex` (`RTM_DELADDR`). An address that is not there
+    /// (`EADDRNOTAVAIL`, `ENOENT`) is success.
+    pub fn del_addr(&mut self, ifindex: u32, ip: IpAddr, prefix: u8) -> io::Result<()> {
+        let msg = addr_message(ifindex, ip, prefix)?;
+        match self.request(RouteNetlinkMessage::DelAddress(msg), NLM_F_ACK, Expect::Ack) {
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EADDRNOTAVAIL) | Some(libc::ENOENT)
+                ) =>
+            {
+                Ok(())
+            }
+            other => other.map(drop),
+        }
+    }
+
+    /// Every IPv4 and IPv6 address of interface `ifindex`, in the kernel's order (for IPv4:
+    /// primaries before their secondaries, each in the order added), as
+    /// `(address, prefix length, IFA_F_* flags)`.
+    pub fn list_addrs(&mut self, ifindex: u32) -> io::Result<Vec<AddrEntry>> {
+        let replies = self.dump(RouteNetlinkMessage::GetAddress(AddressMessage::default()))?;
+        Ok(replies
+            .iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewAddress(a) if a.header.index == ifindex => addr_entry(a),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// The link with index `ifindex` (`RTM_GETLINK`). A missing link is `ENODEV`.
+    pub fn link(&mut self, ifindex: u32) -> io::Result<LinkInfo> {
+        let mut msg = LinkMessage::default();
+        msg.header.index = ifindex;
+        let replies = self.request(RouteNetlinkMessage::GetLink(msg), 0, Expect::Reply)?;
+        replies
+            .iter()
+            .find_map(|m| match m {
+                RouteNetlinkMessage::NewLink(l) => Some(link_info(l)),
+                _ => None,
+            })
+            .ok_or_else(|| invalid_data("RTM_GETLINK: no RTM_NEWLINK in the reply"))
+    }
+
+    /// Runs a dump, retrying when the kernel marks it interrupted.
+    fn dump(&mut self, msg: RouteNetlinkMessage) -> io::Result<Vec<RouteNetlinkMessage>> {
+        let mut last = None;
+        for _ in 0..DUMP_ATTEMPTS {
+            match self.request(msg.clone(), NLM_F_DUMP, Expect::Dump) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => last = Some(e),
+                other => return other,
+            }
+        }
+        Err(last.unwrap_or_else(|| io::Error::from(io::ErrorKind::Interrupted)))
+    }
+
+    /// Sends one request and collects its reply according to `expect`.
+    fn request(
+        &mut self,
+        msg: RouteNetlinkMessage,
+        flags: u16,
+        expect: Expect,
+    ) -> io::Result<Vec<RouteNetlinkMessage>> {
+        self.seq = self.seq.wrapping_add(1);
+        let seq = self.seq;
+        let mut header = NetlinkHeader::default();
+        header.flags = NLM_F_REQUEST | flags;
+        header.sequence_number = seq;
+        let mut packet = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(msg));
+        packet.finalize();
+        let mut out = vec![0u8; packet.buffer_len()];
+        packet.serialize(&mut out);
+        let sent = self.sock.send(&out, 0)?;
+        if sent != out.len() {
+            return Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                "netlink: short send",
+            ));
+        }
+
+        let deadline = Instant::now() + REPLY_TIMEOUT;
+        let mut collected = Vec::new();
+        let mut interrupted = false;
+        loop {
+            if Instant::now() >= deadline {
+                return Err(timed_out());
+            }
+            self.buf.clear();
+            let n = match self.sock.recv(&mut self.buf, libc::MSG_TRUNC) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Err(timed_out()),
+                Err(e) => return Err(e),
+            };
+            if n > self.buf.len() {
+                return Err(invalid_data(
+                    "netlink: reply larger than the receive buffer",
+                ));
+            }
+            for item in split_datagram(&self.buf) {
+                let (hdr, body) = item?;
+                if hdr.seq != seq {
+                    continue; // a late reply to an earlier request
+                }
+                match hdr.kind {
+                    NLMSG_ERROR | NLMSG_DONE => {
+                        let parsed = NetlinkMessage::<RouteNetlinkMessage>::deserialize(body)
+                            .map_err(|e| invalid_data(format!("netlink: {e}")))?;
+                        match parsed.payload {
+                            NetlinkPayload::Error(err) => match err.code {
+                                Some(_) => return Err(err.to_io()),
+                                // An ACK; for Reply/Dump it only comes after the data.
+                                None => return Ok(collected),
+                            },
+                            NetlinkPayload::Done(done) => {
+                                if done.code < 0 {
+                                    return Err(io::Error::from_raw_os_error(-done.code));
+                                }
+                                if interrupted {
+                                    return Err(io::Error::new(
+                                        io::ErrorKind::Interrupted,
+                                        "netlink dump interrupted",
+                                    ));
+                                }
+                                return Ok(collected);
+                            }
+                            _ => {}
+                        }
+                    }
+                    _ => {
+                        if hdr.flags & NLM_F_DUMP_INTR != 0 {
+                            interrupted = true;
+                        }
+                        match NetlinkMessage::<RouteNetlinkMessage>::deserialize(body) {
+                            Ok(m) => {
+                                if let NetlinkPayload::InnerMessage(inner) = m.payload {
+                                    collected.push(inner);
+                                }
+                            }
+                            // In a dump, skip an entry the crate cannot parse (e.g. an attribute
+                            // from a newer kernel) rather than fail the whole listing.
+                            Err(_) if expect == Expect::Dump => {}
+                            Err(e) => return Err(invalid_data(format!("netlink: {e}"))),
+                        }
+                        if expect == Expect::Reply && hdr.flags & NLM_F_MULTIPART == 0 {
+                            return Ok(collected);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl AsRawFd for Rtnl {
+    fn as_raw_fd(&self) -> RawFd {
+        self.sock.as_raw_fd()
+    }
+}
+
+/// A non-blocking subscriber to link and address notifications. See the module documentation.
+pub struct LinkMonitor {
+    sock: Socket,
+    buf: Vec<u8>,
+}
+
+impl std::fmt::Debug for LinkMonitor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinkMonitor")
+            .field("fd", &self.sock.as_raw_fd())
+            .finish()
+    }
+}
+
+impl LinkMonitor {
+    /// Opens the monitor socket in the caller's network namespace, subscribed to
+    /// `RTNLGRP_LINK`, `RTNLGRP_IPV4_IFADDR` and `RTNLGRP_IPV6_IFADDR`.
+    pub fn open() -> io::Result<LinkMonitor> {
+        let mut sock = Socket::new(NETLINK_ROUTE)?;
+        sock.bind_auto()?;
+        for group in [
+            libc::RTNLGRP_LINK,
+            libc::RTNLGRP_IPV4_IFADDR,
+            libc::RTNLGRP_IPV6_IFADDR,
+        ] {
+            sock.add_membership(group)?;
+        }
+        // Best effort: a smaller buffer only makes overruns likelier, and they are handled.
+        let _ = super::setsockopt_int(
+            sock.as_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            MONITOR_RCVBUF,
+        );
+        sock.set_non_blocking(true)?;
+        Ok(LinkMonitor {
+            sock,
+            buf: Vec::with_capacity(RECV_BUF),
+        })
+    }
+
+    /// Reads every queued notification (up to a batch limit) without blocking. An empty vector
+    /// means nothing was pending. `ENOBUFS` (lost notifications) and unparsable messages yield
+    /// [`NetEvent::Overrun`]; other errors are returned.
+    pub fn read_events(&mut self) -> io::Result<Vec<NetEvent>> {
+        let mut events = Vec::new();
+        for _ in 0..MONITOR_BATCH {
+            self.buf.clear();
+            let n = match self.sock.recv(&mut self.buf, libc::MSG_TRUNC) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                    push_overrun(&mut events);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            if n > self.buf.len() {
+                push_overrun(&mut events);
+                continue;
+            }
+            for item in split_datagram(&self.buf) {
+                let Ok((hdr, body)) = item else {
+                    push_overrun(&mut events);
+                    break;
+                };
+                if hdr.kind == NLMSG_ERROR || hdr.kind == NLMSG_DONE || hdr.kind < 16 {
+                    continue; // control messages are not notifications
+                }
+                match NetlinkMessage::<RouteNetlinkMessage>::deserialize(body) {
+                    Ok(m) => {
+                        if let NetlinkPayload::InnerMessage(inner) = m.payload {
+                            if let Some(ev) = net_event(&inner) {
+                                events.push(ev);
+                            }
+                        }
+                    }
+                    Err(_) => push_overrun(&mut events),
+                }
+            }
+        }
+        Ok(events)
+    }
+}
+
+impl AsRawFd for LinkMonitor {
+    fn as_raw_fd(&self) -> RawFd {
+        self.sock.as_raw_fd()
+    }
+}
+
+impl AsFd for LinkMonitor {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.sock.as_fd()
+    }
+}
+
+/// Appends `Overrun` unless the previous event already is one.
+fn push_overrun(events: &mut Vec<NetEvent>) {
+    if events.last() != Some(&NetEvent::Overrun) {
+        events.push(NetEvent::Overrun);
+    }
+}
+
+/// The fields of a netlink header we route on.
+struct MsgHeader {
+    kind: u16,
+    flags: u16,
+    seq: u32,
+}
+
+/// Splits one datagram into its netlink messages (each `NLMSG_ALIGN`ed), with bounds checks.
+fn split_datagram(buf: &[u8]) -> impl Iterator<Item = io::Result<(MsgHeader, &[u8])>> {
+    let mut offset = 0usize;
+    let mut failed = false;
+    std::iter::from_fn(move || {
+        if failed {
+            return None;
+        }
+        let rest = buf.get(offset..).filter(|r| !r.is_empty())?;
+        let parsed = NetlinkBuffer::new_checked(rest)
+            .map_err(|e| invalid_data(format!("netlink: {e}")))
+            .and_then(|nb| {
+                let len = usize::try_from(nb.length())
+                    .map_err(|_| invalid_data("netlink: bad length"))?;
+                let body = rest
+                    .get(..len)
+                    .ok_or_else(|| invalid_data("netlink: truncated message"))?;
+                let hdr = MsgHeader {
+                    kind: nb.message_type(),
+                    flags: nb.flags(),
+                    seq: nb.sequence_number(),
+                };
+                Ok((hdr, body, len))
+            });
+        match parsed {
+            Ok((hdr, body, len)) => {
+                // new_checked guarantees len >= 16, so this always advances.
+                offset = offset.saturating_add((len + 3) & !3);
+                Some(Ok((hdr, body)))
+            }
+            Err(e) => {
+                failed = true;
+                Some(Err(e))
+            }
+        }
+    })
+}
+
+/// Builds the `ifaddrmsg` + attributes for adding or deleting `ip/prefix` on `ifindex`.
+fn addr_message(ifindex: u32, ip: IpAddr, prefix: u8) -> io::Result<AddressMessage> {
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    if prefix > max {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("prefix length {prefix} too long for {ip}"),
+        ));
+    }
+    let mut msg = AddressMessage::default();
+    msg.header.index = ifindex;
+    msg.header.prefix_len = prefix;
+    msg.header.scope = AddressScope::Universe;
+    match ip {
+        IpAddr::V4(_) => {
+            msg.header.family = AddressFamily::Inet;
+        }
+        IpAddr::V6(v6) => {
+            msg.header.family = AddressFamily::Inet6;
+            msg.header.flags = AddressHeaderFlags::Nodad;
+            if v6.segments()[0] & 0xffc0 == 0xfe80 {
+                msg.header.scope = AddressScope::Link;
+            }
+        }
+    }
+    // As iproute2 does: IFA_LOCAL is the address; IFA_ADDRESS the same (no point-to-point peer).
+    msg.attributes.push(AddressAttribute::Local(ip));
+    msg.attributes.push(AddressAttribute::Address(ip));
+    Ok(msg)
+}
+
+/// `(address, prefix, flags)` of an `RTM_NEWADDR` message: the address is `IFA_LOCAL` if present
+/// (on point-to-point links `IFA_ADDRESS` is the peer), else `IFA_ADDRESS`; the flags are
+/// `IFA_FLAGS` if present (32 bits), else the 8-bit header flags.
+fn addr_entry(msg: &AddressMessage) -> Option<AddrEntry> {
+    let mut local = None;
+    let mut address = None;
+    let mut flags = u32::from(msg.header.flags.bits());
+    for attr in &msg.attributes {
+        match attr {
+            AddressAttribute::Local(ip) => local = Some(*ip),
+            AddressAttribute::Address(ip) => address = Some(*ip),
+            AddressAttribute::Flags(f) => flags = f.bits(),
+            _ => {}
+        }
+    }
+    local
+        .or(address)
+        .map(|ip| (ip, msg.header.prefix_len, flags))
+}
+
+/// The [`LinkInfo`] of an `RTM_NEWLINK` / `RTM_DELLINK` message.
+fn link_info(msg: &LinkMessage) -> LinkInfo {
+    let mut name = String::new();
+    let mut mac = None;
+    for attr in &msg.attributes {
+        match attr {
+            LinkAttribute::IfName(n) => name.clone_from(n),
+            LinkAttribute::Address(bytes) => mac = <[u8; 6]>::try_from(bytes.as_slice()).ok(),
+            _ => {}
+        }
+    }
+    let flags = msg.header.flags;
+    LinkInfo {
+        index: msg.header.index,
+        name,
+        mac,
+        flags: flags.bits(),
+        up: flags.contains(LinkFlags::Up) && flags.contains(LinkFlags::Running),
+    }
+}
+
+/// The event a notification stands for, if it is one we report.
+fn net_event(msg: &RouteNetlinkMessage) -> Option<NetEvent> {
+    match msg {
+        RouteNetlinkMessage::NewLink(l) | RouteNetlinkMessage::DelLink(l) => {
+            let deleted = matches!(msg, RouteNetlinkMessage::DelLink(_));
+            let info = link_info(l);
+            Some(NetEvent::Link {
+                ifindex: info.index,
+                name: info.name,
+                up: info.up && !deleted,
+                deleted,
+            })
+        }
+        RouteNetlinkMessage::NewAddress(a) | RouteNetlinkMessage::DelAddress(a) => {
+            let (addr, prefix, _) = addr_entry(a)?;
+            Some(NetEvent::Addr {
+                ifindex: a.header.index,
+                addr,
+                prefix,
+                added: matches!(msg, RouteNetlinkMessage::NewAddress(_)),
+            })
+        }
+        _ => None,
+    }
+}
+
+fn invalid_data(msg: impl Into<String>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg.into())
+}
+
+fn timed_out() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        "netlink: no reply from the kernel within 1 s",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    #[test]
+    fn addr_message_v6_nodad_and_scope() {
+        let ip: IpAddr = "fe80::53".parse().unwrap();
+        let m = addr_message(7, ip, 64).unwrap();
+        assert_eq!(m.header.family, AddressFamily::Inet6);
+        assert!(m.header.flags.contains(AddressHeaderFlags::Nodad));
+        assert_eq!(m.header.scope, AddressScope::Link);
+        assert_eq!(m.header.index, 7);
+        let g: IpAddr = "2001:db8::fe".parse().unwrap();
+        assert_eq!(
+            addr_message(7, g, 64).unwrap().header.scope,
+            AddressScope::Universe
+        );
+    }
+
+    #[test]
+    fn addr_message_rejects_long_prefix() {
+        assert!(addr_message(1, IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), 33).is_err());
+        assert!(addr_message(1, IpAddr::V6(Ipv6Addr::LOCALHOST), 129).is_err());
+        assert!(addr_message(1, IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), 32).is_ok());
+    }
+
+    #[test]
+    fn addr_entry_prefers_local_and_flags_attr() {
+        let mut m = AddressMessage::default();
+        m.header.prefix_len = 24;
+        m.header.flags = AddressHeaderFlags::Secondary;
+        m.attributes
+            .push(AddressAttribute::Address(IpAddr::V4(Ipv4Addr::new(
+                192, 0, 2, 9,
+            ))));
+        assert_eq!(
+            addr_entry(&m),
+            Some((IpAddr::V4(Ipv4Addr::new(192, 0, 2, 9)), 24, IFA_F_SECONDARY))
+        );
+        m.attributes
+            .push(AddressAttribute::Local(IpAddr::V4(Ipv4Addr::new(
+                192, 0, 2, 1,
+            ))));
+        m.attributes.push(AddressAttribute::Flags(
+            netlink_packet_route::address::AddressFlags::from_bits_retain(0x480),
+        ));
+        assert_eq!(
+            addr_entry(&m),
+            Some((IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), 24, 0x480))
+        );
+    }
+
+    #[test]
+    fn split_datagram_rejects_garbage() {
+        // Too short for a header.
+        let items: Vec<_> = split_datagram(&[1, 2, 3]).collect();
+        assert_eq!(items.len(), 1);
+        assert!(items[0].is_err());
+        // Length field larger than the buffer.
+        let mut b = [0u8; 16];
+        b[0] = 200;
+        let items: Vec<_> = split_datagram(&b).collect();
+        assert!(items[0].is_err());
+        // Empty datagram: nothing.
+        assert_eq!(split_datagram(&[]).count(), 0);
+    }
+
+    #[test]
+    fn split_datagram_walks_aligned_messages() {
+        // Two NLMSG_NOOP messages: one of 17 bytes (padded to 20), one of 16.
+        let mut b = vec![0u8; 36];
+        b[0] = 17;
+        b[4] = 1; // NLMSG_NOOP
+        b[8] = 5; // seq
+        b[20] = 16;
+        b[24] = 1;
+        b[28] = 6;
+        let seqs: Vec<u32> = split_datagram(&b).map(|r| r.unwrap().0.seq).collect();
+        assert_eq!(seqs, vec![5, 6]);
+    }
+
+    #[test]
+    fn link_event_up_needs_up_and_running() {
+        let mut l = LinkMessage::default();
+        l.header.index = 3;
+        l.header.flags = LinkFlags::Up;
+        l.attributes.push(LinkAttribute::IfName("va".into()));
+        let ev = net_event(&RouteNetlinkMessage::NewLink(l.clone()));
+        assert_eq!(
+            ev,
+            Some(NetEvent::Link {
+                ifindex: 3,
+                name: "va".into(),
+                up: false,
+                deleted: false
+            })
+        );
+        l.header.flags = LinkFlags::Up | LinkFlags::Running;
+        let ev = net_event(&RouteNetlinkMessage::NewLink(l.clone()));
+        assert_eq!(
+            ev,
+            Some(NetEvent::Link {
+                ifindex: 3,
+                name: "va".into(),
+                up: true,
+                deleted: false
+            })
+        );
+        let ev = net_event(&RouteNetlinkMessage::DelLink(l));
+        assert_eq!(
+            ev,
+            Some(NetEvent::Link {
+                ifindex: 3,
+                name: "va".into(),
+                up: false,
+                deleted: true
+            })
+        );
+    }
+}

@@ -1,0 +1,670 @@
+//! Sockets for VRRP advertisements (IP protocol 112).
+//!
+//! Advertisements go to 224.0.0.18 / ff02::12 with TTL / hop limit 255, and receivers drop any
+//! other TTL (RFC 9568 §5.1.1.3 and §5.1.2.3; RFC 3768 §5.2.3): the value proves the sender is
+//! on the link. This module makes sure both hold, and reports the received TTL so
+//! [`crate::proto`] can check it. It neither builds nor checks VRRP messages: `send` takes the
+//! finished message (checksum included) and `recv` hands back its bytes.
+//!
+//! # Receiving (both families)
+//! `socket(AF_INET[6], SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 112)`, then:
+//! - `SO_BINDTODEVICE` (the interface name): only packets that arrived on the interface;
+//! - `IP_ADD_MEMBERSHIP` with an `ip_mreqn` naming the interface index (IPv4) or
+//!   `IPV6_ADD_MEMBERSHIP` with an `ipv6_mreq` (IPv6): join the VRRP group on that interface
+//!   (without it the NIC and the kernel drop the group's packets). Memberships are lost when
+//!   the interface goes away; [`VrrpSocket::rejoin`] drops and re-adds them after a link flap
+//!   (keepalived issue #1847). If the interface was deleted and re-created (new index), open a
+//!   new socket instead;
+//! - IPv4 `IP_PKTINFO`: a control message with the arrival interface index. A raw IPv4 socket
+//!   delivers the IP header with the payload; `recv` parses it (IHL, total length, TTL, source,
+//!   destination) with bounds checks;
+//! - IPv6 `IPV6_RECVHOPLIMIT` and `IPV6_RECVPKTINFO`: control messages with the hop limit and the
+//!   destination address / arrival interface (raw IPv6 sockets do not deliver the IPv6 header);
+//!   the source comes from the `sockaddr_in6`. `IPV6_CHECKSUM` is deliberately *not* set: with
+//!   it the kernel would silently drop packets whose checksum fails, uncounted; the protocol
+//!   layer verifies checksums and counts failures (shared protocol digest §6).
+//!
+//! # Sending
+//! - IPv4: a second socket, `socket(AF_INET, SOCK_RAW, IPPROTO_RAW)` (which implies
+//!   `IP_HDRINCL` and receives nothing), bound to the interface with `SO_BINDTODEVICE`, with
+//!   `IP_MULTICAST_IF` (the interface index), `IP_MULTICAST_TTL` = `IP_TTL` = 255 and
+//!   `IP_MULTICAST_LOOP` off. We write the IP header ourselves ([`build_ipv4_packet`]): source =
+//!   the caller's address (the interface's primary address, RFC 9568 §5.1.1.1), destination
+//!   224.0.0.18, TTL 255, TOS 0xc0 (internetwork control, as keepalived sends), protocol 112, DF
+//!   clear, identification 0 (the kernel then picks one), header checksum computed here (the
+//!   kernel recomputes it anyway). Writing the header is the only way to choose the source
+//!   address regardless of the routing table and to be sure of the TTL (the "wrong TTL"
+//!   pitfall: `IP_TTL` does not apply to multicast).
+//! - IPv6: the receive socket itself, with `IPV6_MULTICAST_IF` (index), `IPV6_MULTICAST_HOPS`
+//!   = `IPV6_UNICAST_HOPS` = 255, `IPV6_MULTICAST_LOOP` off and `IPV6_TCLASS` 0xc0; each advert is
+//!   one `sendmsg(2)` to ff02::12 (scope id = interface index) with an `IPV6_PKTINFO` control
+//!   message (source = the caller's link-local address, RFC 9568 §5.1.2.1; interface index)
+//!   and an `IPV6_HOPLIMIT` control message of 255.
+//!
+//! All sockets need `CAP_NET_RAW`. Multicast loopback is off, so a router does not hear its own
+//! adverts; the protocol layer still drops its own packets (R14) in case another socket loops
+//! them back.
+
+use std::io::{self, IoSlice, IoSliceMut};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
+use std::ops::Range;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+use nix::sys::socket::{
+    recvmsg, sendmsg, sendto, ControlMessage, ControlMessageOwned, MsgFlags, SockaddrIn,
+    SockaddrIn6,
+};
+
+use super::announce::solicited_node;
+use super::{bind_to_device, internet_checksum, new_socket, setsockopt, setsockopt_int};
+use crate::proto::Family;
+
+/// IP protocol number of VRRP (RFC 9568 §5.1.1.4 / §5.1.2.4).
+pub const IPPROTO_VRRP: u8 = 112;
+/// The IPv4 VRRP group, 224.0.0.18 (RFC 9568 §5.1.1.2).
+pub const VRRP_GROUP_V4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
+/// The IPv6 VRRP group, ff02::12 (RFC 9568 §5.1.2.2).
+pub const VRRP_GROUP_V6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
+/// TTL / hop limit of every advert (RFC 9568 §5.1.1.3, §5.1.2.3).
+pub const VRRP_TTL: u8 = 255;
+/// IPv4 TOS / IPv6 traffic class: DSCP CS6 "internetwork control", as keepalived sends.
+pub const VRRP_TOS: u8 = 0xc0;
+/// Length of the IPv4 header we send (no options).
+pub const IPV4_HEADER_LEN: usize = 20;
+
+/// One received packet. Addresses and TTL come from the IP layer; the VRRP message is
+/// `buf[payload]` of the buffer given to [`VrrpSocket::recv`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    /// IP source address.
+    pub src: IpAddr,
+    /// IP destination address (224.0.0.18 / ff02::12 for a well-formed advert).
+    pub dst: IpAddr,
+    /// IPv4 TTL or IPv6 hop limit as received.
+    pub ttl: u8,
+    /// Arrival interface index (from `IP_PKTINFO` / `IPV6_PKTINFO`), if the kernel reported it.
+    pub ifindex: Option<u32>,
+    /// Where the IP payload (the VRRP message) lies in the receive buffer.
+    pub payload: Range<usize>,
+}
+
+/// The VRRP advert sockets of one virtual router on one interface. See the module docs.
+#[derive(Debug)]
+pub struct VrrpSocket {
+    family: Family,
+    ifindex: u32,
+    /// Receive socket; for IPv6 also the send socket.
+    rx: OwnedFd,
+    /// IPv4 header-including send socket.
+    tx4: Option<OwnedFd>,
+    /// Solicited-node groups joined with [`VrrpSocket::join_solicited_node`].
+    solicited: Vec<Ipv6Addr>,
+}
+
+/// Control-message buffer with the alignment `struct cmsghdr` needs.
+#[repr(C, align(8))]
+struct CmsgBuf([u8; 128]);
+
+impl VrrpSocket {
+    /// Opens the sockets for `family` on interface `ifindex` named `ifname`, joined to the VRRP
+    /// group there. Non-blocking.
+    pub fn open(family: Family, ifindex: u32, ifname: &str) -> io::Result<VrrpSocket> {
+        let index = libc::c_int::try_from(ifindex)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface index too big"))?;
+        let proto = libc::c_int::from(IPPROTO_VRRP);
+        let ty = libc::SOCK_RAW | libc::SOCK_NONBLOCK;
+        match family {
+            Family::V4 => {
+                let rx = new_socket(libc::AF_INET, ty, proto)?;
+                bind_to_device(rx.as_fd(), ifname)?;
+                setsockopt_int(rx.as_fd(), libc::IPPROTO_IP, libc::IP_PKTINFO, 1)?;
+                add_membership_v4(rx.as_fd(), index)?;
+
+                let tx = new_socket(libc::AF_INET, ty, libc::IPPROTO_RAW)?;
+                setsockopt_int(tx.as_fd(), libc::IPPROTO_IP, libc::IP_HDRINCL, 1)?;
+                bind_to_device(tx.as_fd(), ifname)?;
+                setsockopt(
+                    tx.as_fd(),
+                    libc::IPPROTO_IP,
+                    libc::IP_MULTICAST_IF,
+                    &mreqn(Ipv4Addr::UNSPECIFIED, index),
+                )?;
+                setsockopt_int(tx.as_fd(), libc::IPPROTO_IP, libc::IP_MULTICAST_TTL, 255)?;
+                setsockopt_int(tx.as_fd(), libc::IPPROTO_IP, libc::IP_TTL, 255)?;
+                setsockopt_int(tx.as_fd(), libc::IPPROTO_IP, libc::IP_MULTICAST_LOOP, 0)?;
+                Ok(VrrpSocket {
+                    family,
+                    ifindex,
+                    rx,
+                    tx4: Some(tx),
+                    solicited: Vec::new(),
+                })
+            }
+            Family::V6 => {
+                let rx = new_socket(libc::AF_INET6, ty, proto)?;
+                let fd = rx.as_fd();
+                bind_to_device(fd, ifname)?;
+                setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVHOPLIMIT, 1)?;
+                setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1)?;
+                setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_IF, index)?;
+                setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_HOPS, 255)?;
+                setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS, 255)?;
+                setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_LOOP, 0)?;
+                setsockopt_int(
+                    fd,
+                    libc::IPPROTO_IPV6,
+                    libc::IPV6_TCLASS,
+                    libc::c_int::from(VRRP_TOS),
+                )?;
+                membership_v6(fd, libc::IPV6_ADD_MEMBERSHIP, VRRP_GROUP_V6, ifindex)?;
+                Ok(VrrpSocket {
+                    family,
+                    ifindex,
+                    rx,
+                    tx4: None,
+                    solicited: Vec::new(),
+                })
+            }
+        }
+    }
+
+    /// The address family.
+    pub fn family(&self) -> Family {
+        self.family
+    }
+
+    /// The interface index the socket is bound to.
+    pub fn ifindex(&self) -> u32 {
+        self.ifindex
+    }
+
+    /// Sends one advert: `payload` is the complete VRRP message (checksum included), `src` the
+    /// IP source (IPv4 primary address, or IPv6 link-local address). A family mismatch is
+    /// `InvalidInput`; a full socket buffer is `WouldBlock`.
+    pub fn send(&self, src: IpAddr, payload: &[u8]) -> io::Result<()> {
+        match (self.family, src, &self.tx4) {
+            (Family::V4, IpAddr::V4(src), Some(tx)) => {
+                let packet = build_ipv4_packet(src, payload, 0)?;
+                let dst = SockaddrIn::from(SocketAddrV4::new(VRRP_GROUP_V4, 0));
+                let sent =
+                    retry_eintr(|| sendto(tx.as_raw_fd(), &packet, &dst, MsgFlags::empty()))?;
+                check_len(sent, packet.len())
+            }
+            (Family::V6, IpAddr::V6(src), _) => {
+                let dst = SockaddrIn6::from(SocketAddrV6::new(VRRP_GROUP_V6, 0, 0, self.ifindex));
+                let info = libc::in6_pktinfo {
+                    ipi6_addr: libc::in6_addr {
+                        s6_addr: src.octets(),
+                    },
+                    ipi6_ifindex: self.ifindex,
+                };
+                let hops: libc::c_int = libc::c_int::from(VRRP_TTL);
+                let cmsgs = [
+                    ControlMessage::Ipv6PacketInfo(&info),
+                    ControlMessage::Ipv6HopLimit(&hops),
+                ];
+                let iov = [IoSlice::new(payload)];
+                let sent = retry_eintr(|| {
+                    sendmsg(
+                        self.rx.as_raw_fd(),
+                        &iov,
+                        &cmsgs,
+                        MsgFlags::empty(),
+                        Some(&dst),
+                    )
+                })?;
+                check_len(sent, payload.len())
+            }
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("source {src} does not match the socket's address family"),
+            )),
+        }
+    }
+
+    /// Receives one packet into `buf` without blocking; `Ok(None)` when nothing is queued.
+    ///
+    /// Malformed or truncated input (short or inconsistent IPv4 header, datagram larger than
+    /// `buf`, missing control messages) is `io::ErrorKind::InvalidData`, never a panic: the
+    /// caller counts it and reads on. Size `buf` for the link MTU (e.g. 1500 or 65536 bytes).
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<Option<Received>> {
+        let mut cmsg = CmsgBuf([0; 128]);
+        match self.family {
+            Family::V4 => {
+                let (n, flags, ifindex) = {
+                    let mut iov = [IoSliceMut::new(&mut *buf)];
+                    // Non-blocking: recvmsg never sleeps, so it cannot fail with EINTR.
+                    let msg = match recvmsg::<SockaddrIn>(
+                        self.rx.as_raw_fd(),
+                        &mut iov,
+                        Some(&mut cmsg.0),
+                        MsgFlags::empty(),
+                    ) {
+                        Ok(m) => m,
+                        Err(Errno::EAGAIN) => return Ok(None),
+                        Err(e) => return Err(e.into()),
+                    };
+                    let mut ifindex = None;
+                    if let Ok(cmsgs) = msg.cmsgs() {
+                        for c in cmsgs {
+                            if let ControlMessageOwned::Ipv4PacketInfo(info) = c {
+                                ifindex = u32::try_from(info.ipi_ifindex).ok();
+                            }
+                        }
+                    }
+                    (msg.bytes, msg.flags, ifindex)
+                };
+                if flags.contains(MsgFlags::MSG_TRUNC) || n > buf.len() {
+                    return Err(invalid_data("datagram larger than the receive buffer"));
+                }
+                let data = buf
+                    .get(..n)
+                    .ok_or_else(|| invalid_data("bad receive length"))?;
+                let hdr = parse_ipv4_header(data)?;
+                Ok(Some(Received {
+                    src: IpAddr::V4(hdr.src),
+                    dst: IpAddr::V4(hdr.dst),
+                    ttl: hdr.ttl,
+                    ifindex,
+                    payload: hdr.payload,
+                }))
+            }
+            Family::V6 => {
+                let mut iov = [IoSliceMut::new(&mut *buf)];
+                let msg = match recvmsg::<SockaddrIn6>(
+                    self.rx.as_raw_fd(),
+                    &mut iov,
+                    Some(&mut cmsg.0),
+                    MsgFlags::empty(),
+                ) {
+                    Ok(m) => m,
+                    Err(Errno::EAGAIN) => return Ok(None),
+                    Err(e) => return Err(e.into()),
+                };
+                if msg.flags.contains(MsgFlags::MSG_TRUNC) {
+                    return Err(invalid_data("datagram larger than the receive buffer"));
+                }
+                let src = msg
+                    .address
+                    .map(|a| a.ip())
+                    .ok_or_else(|| invalid_data("no source address"))?;
+                let mut dst = None;
+                let mut ttl = None;
+                let mut ifindex = None;
+                let cmsgs = msg
+                    .cmsgs()
+                    .map_err(|_| invalid_data("control messages truncated"))?;
+                for c in cmsgs {
+                    match c {
+                        ControlMessageOwned::Ipv6PacketInfo(info) => {
+                            dst = Some(Ipv6Addr::from(info.ipi6_addr.s6_addr));
+                            ifindex = Some(info.ipi6_ifindex);
+                        }
+                        ControlMessageOwned::Ipv6HopLimit(h) => ttl = u8::try_from(h).ok(),
+                        _ => {}
+                    }
+                }
+                let (Some(dst), Some(ttl)) = (dst, ttl) else {
+                    return Err(invalid_data("missing IPV6_PKTINFO or IPV6_HOPLIMIT"));
+                };
+                Ok(Some(Received {
+                    src: IpAddr::V6(src),
+                    dst: IpAddr::V6(dst),
+                    ttl,
+                    ifindex,
+                    payload: 0..msg.bytes,
+                }))
+            }
+        }
+    }
+
+    /// Drops and re-adds the VRRP group membership (and any solicited-node groups joined with
+    /// [`VrrpSocket::join_solicited_node`]) on the interface: call after the link comes back
+    /// up, since the kernel may have forgotten them (keepalived #1847, PR #2681).
+    pub fn rejoin(&self) -> io::Result<()> {
+        match self.family {
+            Family::V4 => {
+                let index = libc::c_int::try_from(self.ifindex).map_err(|_| {
+                    io::Error::new(io::ErrorKind::InvalidInput, "interface index too big")
+                })?;
+                let m = mreqn(VRRP_GROUP_V4, index);
+                ignore_errno(
+                    setsockopt(
+                        self.rx.as_fd(),
+                        libc::IPPROTO_IP,
+                        libc::IP_DROP_MEMBERSHIP,
+                        &m,
+                    ),
+                    &[libc::EADDRNOTAVAIL, libc::ENODEV],
+                )?;
+                add_membership_v4(self.rx.as_fd(), index)
+            }
+            Family::V6 => {
+                let groups = std::iter::once(VRRP_GROUP_V6).chain(self.solicited.iter().copied());
+                for group in groups {
+                    ignore_errno(
+                        membership_v6(
+                            self.rx.as_fd(),
+                            libc::IPV6_DROP_MEMBERSHIP,
+                            group,
+                            self.ifindex,
+                        ),
+                        &[libc::EADDRNOTAVAIL, libc::ENODEV],
+                    )?;
+                    membership_v6(
+                        self.rx.as_fd(),
+                        libc::IPV6_ADD_MEMBERSHIP,
+                        group,
+                        self.ifindex,
+                    )?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Joins the solicited-node multicast group of IPv6 VIP `ip` on the interface (RFC 9568
+    /// §6.4.2: on becoming Active, before the NAs, so Neighbor Solicitations for the VIP reach
+    /// us even before the address is configured). Joining twice is fine. IPv4 sockets:
+    /// `InvalidInput`. The membership lasts until [`VrrpSocket::leave_solicited_node`] or until
+    /// the socket is closed.
+    pub fn join_solicited_node(&mut self, ip: Ipv6Addr) -> io::Result<()> {
+        if self.family != Family::V6 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "solicited-node groups need an IPv6 socket",
+            ));
+        }
+        let group = solicited_node(ip);
+        if self.solicited.contains(&group) {
+            return Ok(());
+        }
+        ignore_errno(
+            membership_v6(
+                self.rx.as_fd(),
+                libc::IPV6_ADD_MEMBERSHIP,
+                group,
+                self.ifindex,
+            ),
+            &[libc::EADDRINUSE],
+        )?;
+        self.solicited.push(group);
+        Ok(())
+    }
+
+    /// Leaves the solicited-node group of `ip` (when no longer Active). Not joined: no-op.
+    pub fn leave_solicited_node(&mut self, ip: Ipv6Addr) -> io::Result<()> {
+        let group = solicited_node(ip);
+        let Some(pos) = self.solicited.iter().position(|g| *g == group) else {
+            return Ok(());
+        };
+        self.solicited.swap_remove(pos);
+        ignore_errno(
+            membership_v6(
+                self.rx.as_fd(),
+                libc::IPV6_DROP_MEMBERSHIP,
+                group,
+                self.ifindex,
+            ),
+            &[libc::EADDRNOTAVAIL, libc::ENODEV],
+        )
+    }
+}
+
+impl AsRawFd for VrrpSocket {
+    /// The receive descriptor, to poll for readability.
+    fn as_raw_fd(&self) -> RawFd {
+        self.rx.as_raw_fd()
+    }
+}
+
+impl AsFd for VrrpSocket {
+    /// The receive descriptor, to poll for readability.
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.rx.as_fd()
+    }
+}
+
+/// The fields of an IPv4 header [`VrrpSocket::recv`] reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ipv4Header {
+    /// Source address.
+    pub src: Ipv4Addr,
+    /// Destination address.
+    pub dst: Ipv4Addr,
+    /// Time to live.
+    pub ttl: u8,
+    /// Protocol number.
+    pub protocol: u8,
+    /// The payload's range in the parsed buffer (after IHL, up to the total length).
+    pub payload: Range<usize>,
+}
+
+/// Parses the IPv4 header at the start of `data` (as a raw socket delivers it), with bounds
+/// checks: version 4, 20 ≤ IHL×4 ≤ total length ≤ `data.len()`, protocol 112. Anything else
+/// is `InvalidData`.
+pub fn parse_ipv4_header(data: &[u8]) -> io::Result<Ipv4Header> {
+    let hdr: &[u8; IPV4_HEADER_LEN] = data
+        .get(..IPV4_HEADER_LEN)
+        .and_then(|h| h.try_into().ok())
+        .ok_or_else(|| invalid_data("shorter than an IPv4 header"))?;
+    if hdr[0] >> 4 != 4 {
+        return Err(invalid_data("not IPv4"));
+    }
+    let ihl = usize::from(hdr[0] & 0x0f) * 4;
+    let total = usize::from(u16::from_be_bytes([hdr[2], hdr[3]]));
+    if ihl < IPV4_HEADER_LEN || ihl > total {
+        return Err(invalid_data("bad IPv4 header length"));
+    }
+    if total > data.len() {
+        return Err(invalid_data("IPv4 packet truncated"));
+    }
+    if hdr[9] != IPPROTO_VRRP {
+        return Err(invalid_data("not IP protocol 112"));
+    }
+    Ok(Ipv4Header {
+        src: Ipv4Addr::new(hdr[12], hdr[13], hdr[14], hdr[15]),
+        dst: Ipv4Addr::new(hdr[16], hdr[17], hdr[18], hdr[19]),
+        ttl: hdr[8],
+        protocol: hdr[9],
+        payload: ihl..total,
+    })
+}
+
+/// The IPv4 packet we send for `payload`: 20-byte header (TOS 0xc0, identification `id`, DF
+/// clear, TTL 255, protocol 112, `src` → 224.0.0.18, checksum filled in) followed by `payload`.
+/// A payload that does not fit an IPv4 packet is `InvalidInput`.
+pub fn build_ipv4_packet(src: Ipv4Addr, payload: &[u8], id: u16) -> io::Result<Vec<u8>> {
+    let total = u16::try_from(IPV4_HEADER_LEN + payload.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "VRRP message too long"))?;
+    let mut hdr = [0u8; IPV4_HEADER_LEN];
+    hdr[0] = 0x45; // version 4, IHL 5
+    hdr[1] = VRRP_TOS;
+    hdr[2..4].copy_from_slice(&total.to_be_bytes());
+    hdr[4..6].copy_from_slice(&id.to_be_bytes());
+    // hdr[6..8]: flags and fragment offset 0 (DF clear, as keepalived sends)
+    hdr[8] = VRRP_TTL;
+    hdr[9] = IPPROTO_VRRP;
+    hdr[12..16].copy_from_slice(&src.octets());
+    hdr[16..20].copy_from_slice(&VRRP_GROUP_V4.octets());
+    let csum = internet_checksum(&[&hdr]);
+    hdr[10..12].copy_from_slice(&csum.to_be_bytes());
+    let mut packet = Vec::with_capacity(usize::from(total));
+    packet.extend_from_slice(&hdr);
+    packet.extend_from_slice(payload);
+    Ok(packet)
+}
+
+fn mreqn(group: Ipv4Addr, ifindex: libc::c_int) -> libc::ip_mreqn {
+    libc::ip_mreqn {
+        imr_multiaddr: libc::in_addr {
+            s_addr: u32::from_ne_bytes(group.octets()),
+        },
+        imr_address: libc::in_addr { s_addr: 0 },
+        imr_ifindex: ifindex,
+    }
+}
+
+fn add_membership_v4(fd: BorrowedFd<'_>, ifindex: libc::c_int) -> io::Result<()> {
+    setsockopt(
+        fd,
+        libc::IPPROTO_IP,
+        libc::IP_ADD_MEMBERSHIP,
+        &mreqn(VRRP_GROUP_V4, ifindex),
+    )
+}
+
+fn membership_v6(
+    fd: BorrowedFd<'_>,
+    op: libc::c_int,
+    group: Ipv6Addr,
+    ifindex: u32,
+) -> io::Result<()> {
+    let m = libc::ipv6_mreq {
+        ipv6mr_multiaddr: libc::in6_addr {
+            s6_addr: group.octets(),
+        },
+        ipv6mr_interface: ifindex,
+    };
+    setsockopt(fd, libc::IPPROTO_IPV6, op, &m)
+}
+
+/// Maps the listed errno values to success.
+fn ignore_errno(r: io::Result<()>, ok: &[libc::c_int]) -> io::Result<()> {
+    match r {
+        Err(e) if e.raw_os_error().is_some_and(|c| ok.contains(&c)) => Ok(()),
+        other => other,
+    }
+}
+
+fn retry_eintr<T>(mut f: impl FnMut() -> nix::Result<T>) -> io::Result<T> {
+    loop {
+        match f() {
+            Err(Errno::EINTR) => continue,
+            other => return other.map_err(io::Error::from),
+        }
+    }
+}
+
+fn check_len(sent: usize, want: usize) -> io::Result<()> {
+    if sent == want {
+        Ok(())
+    } else {
+        Err(io::Error::new(io::ErrorKind::WriteZero, "short send"))
+    }
+}
+
+fn invalid_data(msg: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VECTORS: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/vectors/keepalived-2.2.7.json"
+    );
+
+    fn vector_frame(what: &str) -> Vec<u8> {
+        let text = std::fs::read_to_string(VECTORS)
+            .unwrap_or_else(|e| panic!("test vectors missing at {VECTORS}: {e}"));
+        let json: serde_json::Value = serde_json::from_str(&text).expect("vector JSON");
+        let entry = json["frames"]
+            .as_array()
+            .expect("frames")
+            .iter()
+            .find(|f| f["what"] == what)
+            .unwrap_or_else(|| panic!("no vector frame {what:?}"))
+            .clone();
+        let hex = entry["frame_hex"].as_str().expect("frame_hex").to_owned();
+        (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
+            .collect()
+    }
+
+    #[test]
+    fn ipv4_packet_matches_keepalived_vector() {
+        // keepalived's frame: 14-byte Ethernet header, then the IP packet (identification 1).
+        for what in [
+            "ipv4 vrrpv3 vrid=52 prio=200",
+            "ipv4 vrrpv2 vrid=51 prio=150 auth=1",
+            "ipv4 vrrpv2 vrid=54 prio=254 auth=0",
+        ] {
+            let frame = vector_frame(what);
+            let ip = &frame[14..];
+            let id = u16::from_be_bytes([ip[4], ip[5]]);
+            let payload = &ip[20..];
+            let built = build_ipv4_packet(Ipv4Addr::new(192, 0, 2, 1), payload, id).unwrap();
+            assert_eq!(built.as_slice(), ip, "{what}");
+        }
+    }
+
+    #[test]
+    fn parse_vector_header() {
+        let frame = vector_frame("ipv4 vrrpv3 vrid=52 prio=200");
+        let h = parse_ipv4_header(&frame[14..]).unwrap();
+        assert_eq!(h.src, Ipv4Addr::new(192, 0, 2, 1));
+        assert_eq!(h.dst, VRRP_GROUP_V4);
+        assert_eq!(h.ttl, 255);
+        assert_eq!(h.payload, 20..32);
+    }
+
+    #[test]
+    fn parse_rejects_garbage_without_panicking() {
+        let good = build_ipv4_packet(Ipv4Addr::new(192, 0, 2, 1), &[0x31; 12], 0).unwrap();
+        // Every truncation is an error, not a panic.
+        for n in 0..good.len() {
+            let e = parse_ipv4_header(&good[..n]).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidData, "len {n}");
+        }
+        // Trailing bytes beyond the total length are not payload.
+        let mut long = good.clone();
+        long.extend_from_slice(&[0; 6]);
+        assert_eq!(parse_ipv4_header(&long).unwrap().payload, 20..32);
+        // IHL below 5, IHL beyond the total length, wrong version, wrong protocol.
+        let mut bad = good.clone();
+        bad[0] = 0x44;
+        assert!(parse_ipv4_header(&bad).is_err());
+        let mut bad = good.clone();
+        bad[0] = 0x4f;
+        assert!(parse_ipv4_header(&bad).is_err());
+        let mut bad = good.clone();
+        bad[0] = 0x65;
+        assert!(parse_ipv4_header(&bad).is_err());
+        let mut bad = good.clone();
+        bad[9] = 17;
+        assert!(parse_ipv4_header(&bad).is_err());
+        // Options: IHL 6 is fine when the bytes are there.
+        let mut opt = good.clone();
+        opt[0] = 0x46;
+        assert_eq!(parse_ipv4_header(&opt).unwrap().payload, 24..32);
+    }
+
+    #[test]
+    fn parse_arbitrary_bytes_never_panics() {
+        // A cheap deterministic fuzz: every 2-byte prefix pattern over a few lengths.
+        let mut state: u32 = 0x1234_5678;
+        for len in 0..64 {
+            for _ in 0..64 {
+                let buf: Vec<u8> = (0..len)
+                    .map(|_| {
+                        state ^= state << 13;
+                        state ^= state >> 17;
+                        state ^= state << 5;
+                        (state & 0xff) as u8
+                    })
+                    .collect();
+                let _ = parse_ipv4_header(&buf);
+            }
+        }
+    }
+
+    #[test]
+    fn build_rejects_oversize() {
+        assert!(build_ipv4_packet(Ipv4Addr::new(192, 0, 2, 1), &vec![0; 65536], 0).is_err());
+    }
+}

@@ -1,0 +1,545 @@
+//! vrrpd on real kernels: two routers on a bridge (and a client), each test in its own network
+//! namespaces (see tests/common). Issue "vrrpd on Linux", point 6.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+const VIP: &str = "192.0.2.254";
+
+fn is_master(p: &Proc) -> bool {
+    p.log_text().contains("-> MASTER")
+}
+
+fn count(p: &Proc, needle: &str) -> usize {
+    p.log_text().matches(needle).count()
+}
+
+/// Two routers, 100 ms VRRPv3: the higher priority is master and alone holds the VIP.
+#[test]
+fn higher_priority_becomes_master_and_alone_holds_vip() {
+    if !require_root("higher_priority_becomes_master_and_alone_holds_vip") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1", "r2", "client"]);
+    let (r1, r2, c) = (
+        lab.host(0).ns.clone(),
+        lab.host(1).ns.clone(),
+        lab.host(2).ns.clone(),
+    );
+    let a = lab.vrrpd(
+        &r1,
+        "r1",
+        &[
+            "-i",
+            "eth0",
+            "-v",
+            "51",
+            "-p",
+            "150",
+            "-d",
+            "100ms",
+            "-n",
+            "192.0.2.254/24",
+        ],
+    );
+    let b = lab.vrrpd(
+        &r2,
+        "r2",
+        &[
+            "-i",
+            "eth0",
+            "-v",
+            "51",
+            "-p",
+            "100",
+            "-d",
+            "100ms",
+            "-n",
+            "192.0.2.254/24",
+        ],
+    );
+    let t = wait_for(Duration::from_secs(5), || lab.has_addr(&r1, VIP));
+    assert!(t.is_some(), "r1 never got the VIP:\n{}", a.log_text());
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(lab.has_addr(&r1, VIP));
+    assert!(
+        !lab.has_addr(&r2, VIP),
+        "VIP on both routers:\n{}",
+        b.log_text()
+    );
+    assert!(is_master(&a), "{}", a.log_text());
+    assert!(!is_master(&b), "{}", b.log_text());
+    assert!(b.log_text().contains("INIT -> BACKUP"), "{}", b.log_text());
+    // The client reaches the VIP.
+    assert!(try_sh(&[
+        "ip", "netns", "exec", &c, "ping", "-c", "1", "-W", "2", VIP
+    ]));
+    // Adverts on the wire: TTL 255, priority 150, from r1's primary address.
+    let cap = Capture::start(&c, "eth0");
+    std::thread::sleep(Duration::from_millis(450));
+    let seen = cap.finish();
+    assert!(seen.len() >= 3, "few adverts seen: {}", seen.len());
+    assert!(seen.iter().all(|s| s.ttl == 255 && prio(s) == 150));
+    assert!(seen.iter().all(|s| s.src.to_string() == "192.0.2.1"));
+}
+
+/// kill -9 of the master: the backup is master within Master_Down_Interval (+ tolerance), and its
+/// master hook ran with the documented arguments and environment.
+#[test]
+fn kill_master_backup_takes_over_within_master_down_interval() {
+    if !require_root("kill_master_backup_takes_over_within_master_down_interval") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1", "r2"]);
+    let (r1, r2) = (lab.host(0).ns.clone(), lab.host(1).ns.clone());
+    let out = lab.dir.join("hook.out");
+    let hook = lab.script(
+        "hook.sh",
+        &format!(
+            "#!/bin/sh\necho \"$1 $2 $3 $4|$VRRP_STATE|$VRRP_IFACE|$VRRP_VRID|$VRRP_PRIORITY|$VRRP_VIPS|$VRRP_PREV_STATE\" >> {}\n",
+            out.display()
+        ),
+    );
+    let hook = hook.to_string_lossy().into_owned();
+    let mut a = lab.vrrpd(
+        &r1,
+        "r1",
+        &[
+            "-i", "eth0", "-v", "51", "-p", "150", "-d", "100ms", "-n", VIP,
+        ],
+    );
+    let b = lab.vrrpd(
+        &r2,
+        "r2",
+        &[
+            "-i", "eth0", "-v", "51", "-p", "100", "-d", "100ms", "-n", "-U", &hook, "-D", &hook,
+            VIP,
+        ],
+    );
+    assert!(
+        wait_for(Duration::from_secs(5), || lab.has_addr(&r1, VIP)).is_some(),
+        "{}",
+        a.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let cap = Capture::start(&r2, "eth0");
+    signal(a.pid(), libc::SIGKILL);
+    let _ = wait_exit(&mut a, Duration::from_secs(2));
+    let took = wait_for(Duration::from_secs(5), || lab.has_addr(&r2, VIP))
+        .expect("backup never took over");
+    let seen = cap.finish();
+    // On the wire: last advert of r1 -> first advert of r2.
+    let last_a = seen
+        .iter()
+        .filter(|s| s.src.to_string() == "192.0.2.1")
+        .map(|s| s.at)
+        .max()
+        .expect("adverts of r1");
+    let first_b = seen
+        .iter()
+        .filter(|s| s.src.to_string() == "192.0.2.2")
+        .map(|s| s.at)
+        .min()
+        .expect("adverts of r2");
+    let gap = first_b - last_a;
+    // Master_Down_Interval for priority 100 at 10 cs: 360.9375 ms.
+    eprintln!("kill -9 takeover: {gap:?} on the wire (RFC Master_Down_Interval 360.9375 ms), VIP after {took:?}");
+    assert!(
+        gap >= Duration::from_millis(300),
+        "took over too early: {gap:?}"
+    );
+    assert!(
+        gap <= Duration::from_millis(460),
+        "took over too late: {gap:?}"
+    );
+    let hook_ran = wait_for(Duration::from_secs(3), || {
+        read(&out).contains("MASTER eth0 51 100|MASTER|eth0|51|100|192.0.2.254|BACKUP")
+    });
+    assert!(
+        hook_ran.is_some(),
+        "hook output: {}\nlog:\n{}",
+        read(&out),
+        b.log_text()
+    );
+}
+
+/// SIGTERM of the master: a priority-0 advert on the wire, the backup takes over after about
+/// Skew_Time, and the old master has removed its VIP and exited 0.
+#[test]
+fn sigterm_master_sends_priority_zero_and_hands_over() {
+    if !require_root("sigterm_master_sends_priority_zero_and_hands_over") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1", "r2"]);
+    let (r1, r2) = (lab.host(0).ns.clone(), lab.host(1).ns.clone());
+    let mut a = lab.vrrpd(
+        &r1,
+        "r1",
+        &[
+            "-i", "eth0", "-v", "51", "-p", "150", "-d", "100ms", "-n", VIP,
+        ],
+    );
+    let b = lab.vrrpd(
+        &r2,
+        "r2",
+        &[
+            "-i", "eth0", "-v", "51", "-p", "100", "-d", "100ms", "-n", VIP,
+        ],
+    );
+    assert!(
+        wait_for(Duration::from_secs(5), || lab.has_addr(&r1, VIP)).is_some(),
+        "{}",
+        a.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let cap = Capture::start(&r2, "eth0");
+    signal(a.pid(), libc::SIGTERM);
+    let code = wait_exit(&mut a, Duration::from_secs(5));
+    assert_eq!(code, Some(0), "{}", a.log_text());
+    assert!(lab.has_addr(&r2, VIP), "{}", b.log_text());
+    std::thread::sleep(Duration::from_millis(100));
+    let seen = cap.finish();
+    let zero = seen
+        .iter()
+        .find(|s| prio(s) == 0)
+        .expect("no priority-0 advert seen");
+    assert_eq!(zero.src.to_string(), "192.0.2.1");
+    let first_b = seen
+        .iter()
+        .filter(|s| s.src.to_string() == "192.0.2.2")
+        .map(|s| s.at)
+        .min()
+        .expect("r2 adverts");
+    let gap = first_b - zero.at;
+    // Skew_Time for priority 100 at 10 cs: 60.9375 ms.
+    eprintln!("SIGTERM takeover: {gap:?} after the priority-0 advert (RFC Skew_Time 60.9375 ms)");
+    assert!(
+        gap >= Duration::from_millis(40) && gap <= Duration::from_millis(160),
+        "gap {gap:?}"
+    );
+    assert!(!lab.has_addr(&r1, VIP), "old master kept the VIP");
+    assert!(!a.log_text().contains("panicked"));
+}
+
+/// Preemption (RFC 9568 §6.4.2 S7): a restarted higher-priority router takes the VIP back; with
+/// -s (no preemption) it does not.
+#[test]
+fn preemption_on_and_off() {
+    if !require_root("preemption_on_and_off") {
+        return;
+    }
+    for preempt in [true, false] {
+        let mut lab = Lab::new(&["r1", "r2"]);
+        let (r1, r2) = (lab.host(0).ns.clone(), lab.host(1).ns.clone());
+        let _b = lab.vrrpd(
+            &r2,
+            "r2",
+            &[
+                "-i", "eth0", "-v", "51", "-p", "100", "-d", "100ms", "-n", VIP,
+            ],
+        );
+        assert!(wait_for(Duration::from_secs(5), || lab.has_addr(&r2, VIP)).is_some());
+        let mut args = vec![
+            "-i", "eth0", "-v", "51", "-p", "150", "-d", "100ms", "-n", VIP,
+        ];
+        if !preempt {
+            args.push("-s");
+        }
+        let a = lab.vrrpd(&r1, "r1", &args);
+        let took = wait_for(Duration::from_secs(2), || lab.has_addr(&r1, VIP));
+        if preempt {
+            assert!(
+                took.is_some(),
+                "higher priority did not preempt:\n{}",
+                a.log_text()
+            );
+            assert!(wait_for(Duration::from_secs(2), || !lab.has_addr(&r2, VIP)).is_some());
+        } else {
+            assert!(took.is_none(), "preempted despite -s:\n{}", a.log_text());
+            assert!(lab.has_addr(&r2, VIP));
+        }
+    }
+}
+
+/// An IPv6 virtual router (VRRPv3, RFC 9568 §5.1.2): adverts from the link-local address with hop
+/// limit 255, the VIP on the master only.
+#[test]
+fn ipv6_vrrpv3() {
+    if !require_root("ipv6_vrrpv3") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1", "r2", "client"]);
+    let (r1, r2, c) = (
+        lab.host(0).ns.clone(),
+        lab.host(1).ns.clone(),
+        lab.host(2).ns.clone(),
+    );
+    let a = lab.vrrpd(
+        &r1,
+        "r1",
+        &[
+            "-i",
+            "eth0",
+            "-v",
+            "53",
+            "-p",
+            "150",
+            "-d",
+            "100ms",
+            "-n",
+            "fe80::53/64",
+            "2001:db8::fe/64",
+        ],
+    );
+    let b = lab.vrrpd(
+        &r2,
+        "r2",
+        &[
+            "-i",
+            "eth0",
+            "-v",
+            "53",
+            "-p",
+            "100",
+            "-d",
+            "100ms",
+            "-n",
+            "fe80::53/64",
+            "2001:db8::fe/64",
+        ],
+    );
+    assert!(
+        wait_for(Duration::from_secs(5), || lab.has_addr(&r1, "2001:db8::fe")).is_some(),
+        "{}",
+        a.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!lab.has_addr(&r2, "2001:db8::fe"), "{}", b.log_text());
+    let cap = Capture::start(&c, "eth0");
+    std::thread::sleep(Duration::from_millis(350));
+    let seen = cap.finish();
+    assert!(seen.len() >= 2, "no IPv6 adverts");
+    for s in &seen {
+        assert_eq!(s.ttl, 255);
+        assert!(s.src.to_string().starts_with("fe80"), "source {}", s.src);
+        assert_eq!(s.payload[0] >> 4, 3);
+    }
+    assert!(try_sh(&[
+        "ip",
+        "netns",
+        "exec",
+        &c,
+        "ping",
+        "-6",
+        "-c",
+        "1",
+        "-W",
+        "2",
+        "2001:db8::fe"
+    ]));
+}
+
+/// VRRPv2 with a password (RFC 3768 §5.3.6): matching passwords elect one master; a router with a
+/// wrong password is discarded and counted as bad_auth.
+#[test]
+fn vrrpv2_password_and_wrong_password() {
+    if !require_root("vrrpv2_password_and_wrong_password") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1", "r2", "r3"]);
+    let (r1, r2, r3) = (
+        lab.host(0).ns.clone(),
+        lab.host(1).ns.clone(),
+        lab.host(2).ns.clone(),
+    );
+    let v2 = ["--vrrp-version", "2", "-i", "eth0", "-v", "52", "-n"];
+    let mut args_a = v2.to_vec();
+    args_a.extend(["-p", "150", "-a", "pw/secret1", "192.0.2.253"]);
+    let a = lab.vrrpd(&r1, "r1", &args_a);
+    let mut args_b = v2.to_vec();
+    args_b.extend(["-p", "100", "-a", "pw/secret1", "192.0.2.253"]);
+    let b = lab.vrrpd(&r2, "r2", &args_b);
+    assert!(
+        wait_for(Duration::from_secs(8), || lab.has_addr(&r1, "192.0.2.253")).is_some(),
+        "{}",
+        a.log_text()
+    );
+    let mut args_c = v2.to_vec();
+    args_c.extend(["-p", "200", "-a", "pw/wrong", "192.0.2.253"]);
+    let c = lab.vrrpd(&r3, "r3", &args_c);
+    std::thread::sleep(Duration::from_millis(2500));
+    // r2 stays backup: r1's adverts are fine; r3's are discarded (bad_auth).
+    assert!(!lab.has_addr(&r2, "192.0.2.253"), "{}", b.log_text());
+    signal(b.pid(), libc::SIGUSR1);
+    let counted = wait_for(Duration::from_secs(3), || {
+        b.log_text().contains("bad_auth=")
+    });
+    assert!(
+        counted.is_some(),
+        "no bad_auth counter in the dump:\n{}",
+        b.log_text()
+    );
+    let _ = c;
+}
+
+/// One instance per interface and VRID per network namespace: a second one is refused; the same
+/// interface name and VRID in another namespace (r2) runs.
+#[test]
+fn second_instance_in_same_namespace_is_refused() {
+    if !require_root("second_instance_in_same_namespace_is_refused") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1", "r2"]);
+    let (r1, r2) = (lab.host(0).ns.clone(), lab.host(1).ns.clone());
+    let a = lab.vrrpd(
+        &r1,
+        "r1",
+        &["-i", "eth0", "-v", "51", "-d", "100ms", "-n", VIP],
+    );
+    let b = lab.vrrpd(
+        &r2,
+        "r2",
+        &["-i", "eth0", "-v", "51", "-d", "100ms", "-n", VIP],
+    );
+    assert!(wait_for(Duration::from_secs(3), || a
+        .log_text()
+        .contains("-> BACKUP")
+        || is_master(&a))
+    .is_some());
+    let mut dup = lab.vrrpd(
+        &r1,
+        "dup",
+        &["-i", "eth0", "-v", "51", "-d", "100ms", "-n", VIP],
+    );
+    let code = wait_exit(&mut dup, Duration::from_secs(5));
+    assert_eq!(code, Some(1), "{}", dup.log_text());
+    assert!(
+        dup.log_text().contains("already runs eth0/51"),
+        "{}",
+        dup.log_text()
+    );
+    // The other namespace's instance runs.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(b.log_text().contains("INIT ->"), "{}", b.log_text());
+}
+
+/// Every invalid command line exits with status 2 and one line naming the flag and the value.
+#[test]
+fn invalid_command_lines_exit_2_with_one_line() {
+    let bin = env!("CARGO_BIN_EXE_vrrpd");
+    let cases: &[(&[&str], &str)] = &[
+        (&["-i", "lo", "-v", "0", VIP], "'0'"),
+        (&["-i", "lo", "-v", "256", VIP], "'256'"),
+        (&["-i", "lo", "-v", "5", "-p", "256", VIP], "'256'"),
+        (&["-i", "lo", "-v", "5", "-p", "abc", VIP], "'abc'"),
+        (&["-i", "lo", "-v", "5", VIP, "2001:db8::1"], "IPv6"),
+        (&["-i", "lo", "-v", "5"], "virtual address"),
+        (&["-i", "lo", "-v", "5", "300.1.1.1"], "300.1.1.1"),
+        (&["-i", "lo", "-v", "5", "192.0.2.1/33"], "/33"),
+        (&["-i", "lo", "-v", "5", "-d", "0", VIP], "interval"),
+        (&["-i", "lo", "-v", "5", "-a", "pw/secret", VIP], "VRRPv2"),
+        (&["-v", "5", VIP], "-i"),
+        (
+            &["-i", "lo", "-v", "5", "-U", "/nonexistent/hook", VIP],
+            "/nonexistent/hook",
+        ),
+    ];
+    for (args, needle) in cases {
+        let out = std::process::Command::new(bin)
+            .args(*args)
+            .output()
+            .expect("run vrrpd");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "{args:?}: not one line: {err}"
+        );
+        assert!(err.contains(needle), "{args:?}: {err} lacks {needle}");
+        assert!(err.starts_with("vrrpd: "), "{err}");
+    }
+    // An interface that does not exist (checked as root, where the rest passes).
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        let out = std::process::Command::new(bin)
+            .args(["-i", "nonexistent0", "-v", "5", "--foreground", VIP])
+            .env("VRRPD_RUN_DIR", std::env::temp_dir().join("vrrpd-cli-test"))
+            .output()
+            .expect("run vrrpd");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains("nonexistent0"), "{err}");
+    }
+}
+
+/// Not root: status 2 and a clear line (run as an unprivileged user through setpriv when root).
+#[test]
+fn not_root_is_refused() {
+    let bin = env!("CARGO_BIN_EXE_vrrpd");
+    // SAFETY: geteuid has no preconditions.
+    let mut cmd = if unsafe { libc::geteuid() } == 0 {
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", bin]);
+        c
+    } else {
+        std::process::Command::new(bin)
+    };
+    let out = cmd
+        .args(["-i", "lo", "-v", "5", VIP])
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("root"), "{err}");
+}
+
+/// A hook that hangs is killed after --script-timeout, and the instance keeps advertising.
+#[test]
+fn hung_hook_is_killed_and_adverts_continue() {
+    if !require_root("hung_hook_is_killed_and_adverts_continue") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1", "client"]);
+    let (r1, c) = (lab.host(0).ns.clone(), lab.host(1).ns.clone());
+    let hook = lab.script("hang.sh", "#!/bin/sh\nsleep 30\n");
+    let hook = hook.to_string_lossy().into_owned();
+    let a = lab.vrrpd(
+        &r1,
+        "r1",
+        &[
+            "-i",
+            "eth0",
+            "-v",
+            "51",
+            "-d",
+            "100ms",
+            "-n",
+            "-U",
+            &hook,
+            "--script-timeout",
+            "700ms",
+            VIP,
+        ],
+    );
+    assert!(
+        wait_for(Duration::from_secs(5), || is_master(&a)).is_some(),
+        "{}",
+        a.log_text()
+    );
+    let cap = Capture::start(&c, "eth0");
+    std::thread::sleep(Duration::from_millis(500));
+    let during = cap.finish().len();
+    assert!(during >= 3, "adverts stopped while the hook runs: {during}");
+    let killed = wait_for(Duration::from_secs(3), || {
+        a.log_text().contains("killing its process group")
+    });
+    assert!(killed.is_some(), "{}", a.log_text());
+    let cap = Capture::start(&c, "eth0");
+    std::thread::sleep(Duration::from_millis(350));
+    assert!(cap.finish().len() >= 2, "adverts stopped after the kill");
+    assert_eq!(count(&a, "-> MASTER"), 1);
+}
