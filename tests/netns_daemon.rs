@@ -126,6 +126,7 @@ fn kill_master_backup_takes_over_within_master_down_interval() {
     );
     std::thread::sleep(Duration::from_millis(300));
     let cap = Capture::start(&r2, "eth0");
+    std::thread::sleep(Duration::from_millis(250));
     signal(a.pid(), libc::SIGKILL);
     let _ = wait_exit(&mut a, Duration::from_secs(2));
     let took = wait_for(Duration::from_secs(5), || lab.has_addr(&r2, VIP))
@@ -370,8 +371,10 @@ fn vrrpv2_password_and_wrong_password() {
     let mut args_c = v2.to_vec();
     args_c.extend(["-p", "200", "-a", "pw/wrong", "192.0.2.253"]);
     let c = lab.vrrpd(&r3, "r3", &args_c);
-    std::thread::sleep(Duration::from_millis(2500));
-    // r2 stays backup: r1's adverts are fine; r3's are discarded (bad_auth).
+    // r3 hears no valid master (r1's adverts fail its password check) and becomes master after
+    // its Master_Down_Interval; r2 discards r3's adverts as bad_auth and stays backup.
+    let discarded = wait_for(Duration::from_secs(8), || b.log_text().contains("discarded packet from 192.0.2.3: bad_auth"));
+    assert!(discarded.is_some(), "{}\n{}", b.log_text(), c.log_text());
     assert!(!lab.has_addr(&r2, "192.0.2.253"), "{}", b.log_text());
     signal(b.pid(), libc::SIGUSR1);
     let counted = wait_for(Duration::from_secs(3), || {
