@@ -81,7 +81,9 @@ pub fn command() -> clap::Command {
 fn socket_dir(run_dir: Option<&Path>) -> std::io::Result<PathBuf> {
     let base = match run_dir {
         Some(d) => d.to_path_buf(),
-        None => std::env::var_os("VRRPD_RUN_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/run/vrrpd")),
+        None => std::env::var_os("VRRPD_RUN_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/run/vrrpd")),
     };
     use std::os::unix::fs::MetadataExt;
     let ino = std::fs::metadata("/proc/self/ns/net")?.ino();
@@ -132,7 +134,10 @@ pub fn run(args: Args) -> u8 {
             return 1;
         }
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-            eprintln!("atropos: permission denied on {}: run as root", dir.display());
+            eprintln!(
+                "atropos: permission denied on {}: run as root",
+                dir.display()
+            );
             return 1;
         }
         Err(e) => {
@@ -165,19 +170,39 @@ pub fn run(args: Args) -> u8 {
     let mut errors = 0;
     for sock in &socks {
         // Find the instance first (state), to filter before changing anything.
-        let probe = Request { version: VERSION, cmd: Cmd::State, priority: None };
+        let probe = Request {
+            version: VERSION,
+            cmd: Cmd::State,
+            priority: None,
+        };
         let info = match call(sock, &probe) {
-            Ok(Response { ok: true, instance: Some(i), .. }) => i,
+            Ok(Response {
+                ok: true,
+                instance: Some(i),
+                ..
+            }) => i,
             Ok(r) => {
                 errors += 1;
-                eprintln!("atropos: {}: {}", sock.display(), r.error.unwrap_or_default());
+                eprintln!(
+                    "atropos: {}: {}",
+                    sock.display(),
+                    r.error.unwrap_or_default()
+                );
                 continue;
             }
             Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-                eprintln!("atropos: permission denied on {}: run as root", sock.display());
+                eprintln!(
+                    "atropos: permission denied on {}: run as root",
+                    sock.display()
+                );
                 return 1;
             }
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound
+                ) =>
+            {
                 // A stale socket left by a crashed instance.
                 if !args.quiet && !args.json {
                     eprintln!("atropos: skipping stale socket {}", sock.display());
@@ -190,22 +215,47 @@ pub fn run(args: Args) -> u8 {
                 continue;
             }
         };
-        if args.interface.as_ref().is_some_and(|i| *i != info.interface) || args.vrid.is_some_and(|v| v != info.vrid) {
+        if args
+            .interface
+            .as_ref()
+            .is_some_and(|i| *i != info.interface)
+            || args.vrid.is_some_and(|v| v != info.vrid)
+        {
             continue;
         }
         if let Some(vip) = &args.who_has {
-            if !info.vips.iter().any(|v| v.split('/').next() == Some(vip.as_str())) {
+            if !info
+                .vips
+                .iter()
+                .any(|v| v.split('/').next() == Some(vip.as_str()))
+            {
                 continue;
             }
         }
         let info = if cmd == Cmd::State {
             info
         } else {
-            match call(sock, &Request { version: VERSION, cmd, priority }) {
-                Ok(Response { ok: true, instance: Some(i), .. }) => i,
+            match call(
+                sock,
+                &Request {
+                    version: VERSION,
+                    cmd,
+                    priority,
+                },
+            ) {
+                Ok(Response {
+                    ok: true,
+                    instance: Some(i),
+                    ..
+                }) => i,
                 Ok(r) => {
                     errors += 1;
-                    eprintln!("atropos: {}/{}: {}", info.interface, info.vrid, r.error.unwrap_or_default());
+                    eprintln!(
+                        "atropos: {}/{}: {}",
+                        info.interface,
+                        info.vrid,
+                        r.error.unwrap_or_default()
+                    );
                     continue;
                 }
                 Err(e) => {
@@ -222,7 +272,10 @@ pub fn run(args: Args) -> u8 {
             if args.json {
                 println!("[]");
             } else if args.who_has.is_some() {
-                println!("no instance holds {}", args.who_has.as_deref().unwrap_or(""));
+                println!(
+                    "no instance holds {}",
+                    args.who_has.as_deref().unwrap_or("")
+                );
             } else {
                 println!("VRRPD RUN: 0");
             }
@@ -243,7 +296,10 @@ pub fn run(args: Args) -> u8 {
                 }
             }
         } else if args.json {
-            println!("{}", serde_json::to_string_pretty(&infos).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&infos).unwrap_or_default()
+            );
         } else {
             print_table(&infos, args.dump);
         }
@@ -253,7 +309,11 @@ pub fn run(args: Args) -> u8 {
     }
     if cmd == Cmd::State && !args.count && args.who_has.is_none() {
         // The state of the instance (worst first when several are selected).
-        return infos.iter().map(|i| state_code(&i.state)).max().unwrap_or(1);
+        return infos
+            .iter()
+            .map(|i| state_code(&i.state))
+            .max()
+            .unwrap_or(1);
     }
     0
 }
@@ -274,11 +334,20 @@ fn print_table(infos: &[InstanceInfo], dump: bool) {
             i.master.as_deref().unwrap_or("-"),
             i.since_secs,
             i.vips.join(" "),
-            if i.forced_backup { "  (forced backup)" } else { "" }
+            if i.forced_backup {
+                "  (forced backup)"
+            } else {
+                ""
+            }
         );
         if dump {
             if let Some(d) = &i.detail {
-                println!("  pid {}  configured priority {}  reason: {}", i.pid, i.configured_priority, i.reason.as_deref().unwrap_or("-"));
+                println!(
+                    "  pid {}  configured priority {}  reason: {}",
+                    i.pid,
+                    i.configured_priority,
+                    i.reason.as_deref().unwrap_or("-")
+                );
                 println!(
                     "  advert interval {:.1} ms, master advert interval {:.1} ms, master down interval {:.3} ms, skew {:.3} ms, preempt {}, accept {}",
                     d.adver_interval_ms, d.master_adver_interval_ms, d.master_down_interval_ms, d.skew_time_ms, d.preempt, d.accept
@@ -287,10 +356,33 @@ fn print_table(infos: &[InstanceInfo], dump: bool) {
                     "  adverts sent {} received {}, priority 0 sent {} received {}, send errors {}",
                     d.adverts_sent, d.adverts_rcvd, d.prio0_sent, d.prio0_rcvd, d.send_errors
                 );
-                let t: Vec<String> = d.transitions.iter().map(|(k, v)| format!("{k} {v}")).collect();
-                println!("  transitions: {}", if t.is_empty() { "-".to_string() } else { t.join(", ") });
-                let x: Vec<String> = d.discards.iter().filter(|(_, v)| **v > 0).map(|(k, v)| format!("{k} {v}")).collect();
-                println!("  discards: {}", if x.is_empty() { "-".to_string() } else { x.join(", ") });
+                let t: Vec<String> = d
+                    .transitions
+                    .iter()
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect();
+                println!(
+                    "  transitions: {}",
+                    if t.is_empty() {
+                        "-".to_string()
+                    } else {
+                        t.join(", ")
+                    }
+                );
+                let x: Vec<String> = d
+                    .discards
+                    .iter()
+                    .filter(|(_, v)| **v > 0)
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect();
+                println!(
+                    "  discards: {}",
+                    if x.is_empty() {
+                        "-".to_string()
+                    } else {
+                        x.join(", ")
+                    }
+                );
                 for (peer, forms) in &d.checksum_forms {
                     let f: Vec<String> = forms.iter().map(|(k, v)| format!("{k} {v}")).collect();
                     println!("  checksum forms from {peer}: {}", f.join(", "));

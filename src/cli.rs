@@ -294,7 +294,7 @@ fn parse_version(s: &str) -> Result<Version, String> {
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
     if let Ok(secs) = t.parse::<f64>() {
-        if secs.is_finite() && secs >= 0.0 && secs <= 86_400.0 {
+        if secs.is_finite() && (0.0..=86_400.0).contains(&secs) {
             return Ok(Duration::from_secs_f64(secs));
         }
         return Err("expected a duration such as 1, 0.5 or 200ms (at most a day)".to_string());

@@ -67,12 +67,22 @@ pub struct Response {
 impl Response {
     /// An error reply.
     pub fn error(msg: impl Into<String>) -> Response {
-        Response { version: VERSION, ok: false, error: Some(msg.into()), instance: None }
+        Response {
+            version: VERSION,
+            ok: false,
+            error: Some(msg.into()),
+            instance: None,
+        }
     }
 
     /// A success reply.
     pub fn ok(info: InstanceInfo) -> Response {
-        Response { version: VERSION, ok: true, error: None, instance: Some(info) }
+        Response {
+            version: VERSION,
+            ok: true,
+            error: None,
+            instance: Some(info),
+        }
     }
 }
 
@@ -153,10 +163,15 @@ pub fn parse_request(line: &[u8]) -> Result<Request, String> {
     if line.len() > MAX_REQUEST {
         return Err(format!("request longer than {MAX_REQUEST} bytes"));
     }
-    let v: serde_json::Value = serde_json::from_slice(line).map_err(|e| format!("malformed request: {e}"))?;
+    let v: serde_json::Value =
+        serde_json::from_slice(line).map_err(|e| format!("malformed request: {e}"))?;
     match v.get("version").and_then(|x| x.as_u64()) {
         Some(n) if n == VERSION as u64 => {}
-        Some(n) => return Err(format!("protocol version {n} not spoken; this vrrpd speaks {VERSION}")),
+        Some(n) => {
+            return Err(format!(
+                "protocol version {n} not spoken; this vrrpd speaks {VERSION}"
+            ))
+        }
         None => return Err("malformed request: no version".to_string()),
     }
     let req: Request = serde_json::from_value(v).map_err(|e| format!("malformed request: {e}"))?;
@@ -172,7 +187,11 @@ mod tests {
 
     #[test]
     fn request_round_trip() {
-        let r = Request { version: 1, cmd: Command::Backup, priority: None };
+        let r = Request {
+            version: 1,
+            cmd: Command::Backup,
+            priority: None,
+        };
         let s = serde_json::to_string(&r).unwrap();
         assert_eq!(s, r#"{"version":1,"cmd":"backup"}"#);
         assert_eq!(parse_request(s.as_bytes()).unwrap(), r);
@@ -182,10 +201,14 @@ mod tests {
     fn bad_requests_are_errors_not_panics() {
         assert!(parse_request(b"").is_err());
         assert!(parse_request(b"{").is_err());
-        assert!(parse_request(br#"{"version":2,"cmd":"state"}"#).unwrap_err().contains("version 2"));
+        assert!(parse_request(br#"{"version":2,"cmd":"state"}"#)
+            .unwrap_err()
+            .contains("version 2"));
         assert!(parse_request(br#"{"version":1,"cmd":"explode"}"#).is_err());
         assert!(parse_request(br#"{"version":1,"cmd":"priority","priority":255}"#).is_err());
-        assert!(parse_request(&vec![b' '; MAX_REQUEST + 1]).unwrap_err().contains("longer"));
+        assert!(parse_request(&vec![b' '; MAX_REQUEST + 1])
+            .unwrap_err()
+            .contains("longer"));
         assert!(parse_request(&[0xff, 0xfe, 0x00]).is_err());
     }
 }

@@ -1064,10 +1064,65 @@ fn force_backup_blocks_promotion_until_cleared() {
         assert_eq!(r.state(), State::Backup);
         assert_eq!(r.deadline(), r.now + ns(3_218_750_000));
     }
+    assert!(
+        r.inst.would_be_master(),
+        "down timer expired while held: ready"
+    );
+    // Released after the down timer expired with no master heard: promoted at once.
+    let a = r.ev(Event::ForceBackup(false));
+    assert_eq!(r.state(), State::Master);
+    assert_eq!(transitions(&a)[0].2, Reason::HoldReleased);
+}
+
+/// Released before the down timer expired: the normal rules apply (S4 when it fires).
+#[test]
+fn force_backup_released_early_waits_for_down_timer() {
+    let (mut r, _) = Rig::start(cfg(Version::V3, 200), ME);
+    r.ev(Event::ForceBackup(true));
+    assert!(!r.inst.would_be_master());
     assert!(r.ev(Event::ForceBackup(false)).is_empty());
     let a = r.fire();
     assert_eq!(r.state(), State::Master);
     assert_eq!(transitions(&a)[0].2, Reason::MasterDown);
+}
+
+/// Host group hold: a Master steps down with priority 0 (lossless handover), a held Backup
+/// hearing a better Master is not ready, and the group release promotes a ready member at once.
+#[test]
+fn group_hold_steps_down_and_release_promotes_ready_member() {
+    let mut r = Rig::master(cfg(Version::V3, 100), ME);
+    let a = r.ev(Event::GroupHold(true));
+    assert_eq!(send_prios(&a), [0]);
+    assert_eq!(
+        transitions(&a),
+        [(State::Master, State::Backup, Reason::GroupHold)]
+    );
+    assert!(r.inst.group_held() && !r.inst.forced_backup());
+    assert!(!r.inst.would_be_master());
+    // Nobody else answers: the down timer fires while held, the member becomes ready.
+    r.fire();
+    r.fire();
+    assert_eq!(r.state(), State::Backup);
+    assert!(r.inst.would_be_master());
+    let a = r.ev(Event::GroupHold(false));
+    assert_eq!(
+        transitions(&a),
+        [(State::Backup, State::Master, Reason::HoldReleased)]
+    );
+}
+
+/// A held Backup that hears a better Master (S6) is not ready; the release changes nothing.
+#[test]
+fn group_hold_better_master_heard_is_not_ready() {
+    let (mut r, _) = Rig::start(cfg(Version::V3, 100), ME);
+    r.ev(Event::GroupHold(true));
+    r.fire();
+    assert!(r.inst.would_be_master());
+    let adv = advert(Version::V3, 200, 100);
+    r.rx(PEER, &adv);
+    assert!(!r.inst.would_be_master());
+    assert!(r.ev(Event::GroupHold(false)).is_empty());
+    assert_eq!(r.state(), State::Backup);
 }
 
 /// A forced owner starts Backup too.

@@ -373,7 +373,10 @@ fn vrrpv2_password_and_wrong_password() {
     let c = lab.vrrpd(&r3, "r3", &args_c);
     // r3 hears no valid master (r1's adverts fail its password check) and becomes master after
     // its Master_Down_Interval; r2 discards r3's adverts as bad_auth and stays backup.
-    let discarded = wait_for(Duration::from_secs(8), || b.log_text().contains("discarded packet from 192.0.2.3: bad_auth"));
+    let discarded = wait_for(Duration::from_secs(8), || {
+        b.log_text()
+            .contains("discarded packet from 192.0.2.3: bad_auth")
+    });
     assert!(discarded.is_some(), "{}\n{}", b.log_text(), c.log_text());
     assert!(!lab.has_addr(&r2, "192.0.2.253"), "{}", b.log_text());
     signal(b.pid(), libc::SIGUSR1);

@@ -128,16 +128,18 @@ impl Daemon {
         let path = pid_path(&s).map_err(|e| StartError::sys("cannot find the run directory", e))?;
         let pidfile = match PidFile::create(&path) {
             Ok(p) => p,
-            Err(PidFileError::Running(pid)) => return Err(StartError {
-                msg: format!(
-                    "another vrrpd (pid {}) already runs {}/{} in this network namespace ({})",
-                    pid.map_or_else(|| "?".to_string(), |p| p.to_string()),
-                    s.interface,
-                    s.vrid,
-                    path.display()
-                ),
-                status: 1,
-            }),
+            Err(PidFileError::Running(pid)) => {
+                return Err(StartError {
+                    msg: format!(
+                        "another vrrpd (pid {}) already runs {}/{} in this network namespace ({})",
+                        pid.map_or_else(|| "?".to_string(), |p| p.to_string()),
+                        s.interface,
+                        s.vrid,
+                        path.display()
+                    ),
+                    status: 1,
+                })
+            }
             Err(PidFileError::Io(e)) => {
                 return Err(StartError::sys(&format!("pid file {}", path.display()), e))
             }
@@ -603,7 +605,11 @@ impl Daemon {
                 self.perform(now, a);
             }
         }
-        let up = self.rtnl.link(self.iface.index).map(|l| l.up).unwrap_or(true);
+        let up = self
+            .rtnl
+            .link(self.iface.index)
+            .map(|l| l.up)
+            .unwrap_or(true);
         let ev = if up {
             Event::FaultClear(FaultReason::LinkDown)
         } else {
@@ -611,14 +617,24 @@ impl Daemon {
         };
         let a = self.inst.handle(now, ev);
         self.perform(now, a);
-        let v4: Vec<Ipv4Addr> = self.s.vips.iter().filter_map(|v| match v.addr {
-            IpAddr::V4(a) => Some(a),
-            IpAddr::V6(_) => None,
-        }).collect();
-        let v6: Vec<Ipv6Addr> = self.s.vips.iter().filter_map(|v| match v.addr {
-            IpAddr::V6(a) => Some(a),
-            IpAddr::V4(_) => None,
-        }).collect();
+        let v4: Vec<Ipv4Addr> = self
+            .s
+            .vips
+            .iter()
+            .filter_map(|v| match v.addr {
+                IpAddr::V4(a) => Some(a),
+                IpAddr::V6(_) => None,
+            })
+            .collect();
+        let v6: Vec<Ipv6Addr> = self
+            .s
+            .vips
+            .iter()
+            .filter_map(|v| match v.addr {
+                IpAddr::V6(a) => Some(a),
+                IpAddr::V4(_) => None,
+            })
+            .collect();
         let primary = match self.s.family {
             Family::V4 => iface::primary_ipv4(self.iface.index, &v4)
                 .ok()

@@ -173,6 +173,10 @@ pub enum Event<'a> {
     /// atropos `--backup` / SIGUSR2: `true` steps a Master down and keeps the instance from
     /// promoting until `false`.
     ForceBackup(bool),
+    /// Host group (`-M`): `true` holds the instance in Backup like [`Event::ForceBackup`] (a
+    /// Master steps down); a Backup whose down timer fires while held becomes *ready* (see
+    /// [`Instance::would_be_master`]) and is promoted at once when the last hold is released.
+    GroupHold(bool),
     /// SIGTTIN/SIGTTOU/atropos: new priority, clamped to 1..=254. Ignored for an address owner.
     SetPriority(u8),
 }
@@ -232,6 +236,10 @@ pub enum Reason {
     Shutdown,
     /// [`Event::ForceBackup`].
     ForcedBackup,
+    /// [`Event::GroupHold`].
+    GroupHold,
+    /// The last hold was released while the down timer had already expired.
+    HoldReleased,
 }
 
 impl fmt::Display for Reason {
@@ -253,6 +261,8 @@ impl fmt::Display for Reason {
             Reason::FaultCleared => f.write_str("fault cleared"),
             Reason::Shutdown => f.write_str("shutdown"),
             Reason::ForcedBackup => f.write_str("forced backup"),
+            Reason::GroupHold => f.write_str("host group holds backup"),
+            Reason::HoldReleased => f.write_str("hold released, no master heard"),
         }
     }
 }
@@ -395,7 +405,10 @@ pub struct Instance {
     release: Option<Release>,
     faults: u8,
     primary: Option<IpAddr>,
-    forced: bool,
+    /// Holds keeping the instance in Backup: [`HOLD_OPERATOR`] | [`HOLD_GROUP`].
+    holds: u8,
+    /// The down timer expired while held: no better master is around.
+    ready: bool,
     holds_vips: bool,
     master: Option<IpAddr>,
     since: Duration,
@@ -406,6 +419,10 @@ pub struct Instance {
 }
 
 const MAX_V3_SPEAKERS: usize = 16;
+/// Hold by an operator (atropos `--backup`, SIGUSR2).
+const HOLD_OPERATOR: u8 = 1;
+/// Hold by the host group.
+const HOLD_GROUP: u8 = 2;
 
 pub(crate) fn family_of(a: IpAddr) -> Family {
     match a {
@@ -462,7 +479,8 @@ impl Instance {
             release: None,
             faults: FaultReason::NoPrimaryAddress.bit(),
             primary: None,
-            forced: false,
+            holds: 0,
+            ready: false,
             holds_vips: false,
             master: None,
             since: Duration::ZERO,
@@ -499,7 +517,8 @@ impl Instance {
             Event::FaultSet(r) => self.on_fault_set(now, r, out),
             Event::FaultClear(r) => self.on_fault_clear(now, r, out),
             Event::PrimaryAddress(a) => self.on_primary(now, a, out),
-            Event::ForceBackup(on) => self.on_force_backup(now, on, out),
+            Event::ForceBackup(on) => self.on_hold(now, HOLD_OPERATOR, on, out),
+            Event::GroupHold(on) => self.on_hold(now, HOLD_GROUP, on, out),
             Event::SetPriority(p) => self.on_set_priority(p, out),
         }
     }
@@ -571,7 +590,18 @@ impl Instance {
 
     /// Whether [`Event::ForceBackup`] is in force.
     pub fn forced_backup(&self) -> bool {
-        self.forced
+        self.holds & HOLD_OPERATOR != 0
+    }
+
+    /// Whether the host group holds this instance in Backup.
+    pub fn group_held(&self) -> bool {
+        self.holds & HOLD_GROUP != 0
+    }
+
+    /// Master, or held in Backup after its down timer expired (it would be Master but for the
+    /// hold). The host group goes Master when every member would be.
+    pub fn would_be_master(&self) -> bool {
+        self.state == State::Master || (self.state == State::Backup && self.ready)
     }
 
     /// While a planned handover keeps the VIPs: when they go at the latest.
@@ -720,6 +750,7 @@ impl Instance {
         hook_prev: Option<State>,
         out: &mut Vec<Action>,
     ) {
+        self.ready = false;
         let prev = hook_prev.unwrap_or(self.state);
         self.release = None;
         self.send(self.priority, out);
@@ -747,7 +778,7 @@ impl Instance {
         hook_prev: Option<State>,
         out: &mut Vec<Action>,
     ) {
-        if self.priority == 255 && !self.forced {
+        if self.priority == 255 && self.holds == 0 {
             self.become_master(now, reason, hook_prev, out);
             return;
         }
@@ -765,6 +796,7 @@ impl Instance {
 
     /// F1.
     fn enter_fault(&mut self, now: Duration, reason: FaultReason, out: &mut Vec<Action>) {
+        self.ready = false;
         let from = self.state;
         if from == State::Fault {
             return;
@@ -853,7 +885,8 @@ impl Instance {
                 self.timer = Timer::Adver(next);
             }
             Timer::Down { at, after_prio0 } if now >= at && self.state == State::Backup => {
-                if self.forced {
+                if self.holds != 0 {
+                    self.ready = true;
                     self.arm_down(now, None);
                 } else {
                     // S4.
@@ -909,11 +942,30 @@ impl Instance {
         }
     }
 
-    fn on_force_backup(&mut self, now: Duration, on: bool, out: &mut Vec<Action>) {
-        self.forced = on;
-        if !on || !self.started || self.state != State::Master {
+    fn on_hold(&mut self, now: Duration, bit: u8, on: bool, out: &mut Vec<Action>) {
+        let was = self.holds;
+        if on {
+            self.holds |= bit;
+        } else {
+            self.holds &= !bit;
+        }
+        if !self.started {
             return;
         }
+        if !on {
+            if was != 0 && self.holds == 0 && self.ready && self.state == State::Backup {
+                self.become_master(now, Reason::HoldReleased, None, out);
+            }
+            return;
+        }
+        if was != 0 || self.state != State::Master {
+            return;
+        }
+        let reason = if bit == HOLD_GROUP {
+            Reason::GroupHold
+        } else {
+            Reason::ForcedBackup
+        };
         // Step down: priority 0 first, so a Backup takes over after its Skew_Time.
         self.send(0, out);
         self.mai_cs = self.own_interval_cs();
@@ -931,8 +983,9 @@ impl Instance {
             });
         }
         self.master = None;
+        self.ready = false;
         self.arm_down(now, None);
-        self.transition(now, State::Backup, Reason::ForcedBackup, out);
+        self.transition(now, State::Backup, reason, out);
     }
 
     fn on_set_priority(&mut self, p: u8, out: &mut Vec<Action>) {
@@ -1130,6 +1183,7 @@ impl Instance {
                         self.mai_cs = interval_cs(adv);
                     }
                     self.master = Some(src);
+                    self.ready = false;
                     self.arm_down(now, None);
                 }
                 // else S7: discard; we preempt when the down timer fires.

@@ -23,6 +23,7 @@ pub mod announce;
 pub mod iface;
 pub mod netlink;
 pub mod pidfile;
+pub mod shm;
 pub mod socket;
 
 use std::io;

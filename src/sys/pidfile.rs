@@ -163,7 +163,8 @@ impl PidFile {
     pub fn rewrite(&mut self) -> io::Result<()> {
         self.file.set_len(0)?;
         self.file.seek(SeekFrom::Start(0))?;
-        self.file.write_all(format!("{}\n", std::process::id()).as_bytes())
+        self.file
+            .write_all(format!("{}\n", std::process::id()).as_bytes())
     }
 }
 

@@ -411,8 +411,7 @@ impl Capture {
         let handle = std::thread::spawn(move || {
             let file = File::open(&path).expect("open netns");
             enter_netns(&file);
-            let seen = capture_loop(&dev, &stop2, tx, started);
-            seen
+            capture_loop(&dev, &stop2, tx, started)
         });
         let _ = rx.recv_timeout(Duration::from_secs(5));
         Capture {

@@ -42,6 +42,7 @@ impl Keepalived {
     pub fn state(&self, instance: &str) -> Option<String> {
         let text = std::fs::read_to_string(self.dir.join("notify.log")).unwrap_or_default();
         text.lines()
+            .rev()
             .filter_map(|l| {
                 let mut w = l.split_whitespace();
                 let _kind = w.next()?;
@@ -49,7 +50,7 @@ impl Keepalived {
                 let state = w.next()?;
                 (name == instance).then(|| state.to_string())
             })
-            .last()
+            .next()
     }
 
     /// Wait until `instance` reports `state`.

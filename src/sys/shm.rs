@@ -1,0 +1,1136 @@
+//! The host group's shared table: a POSIX shared-memory segment `/dev/shm/vrrpd-group-<name>`.
+//!
+//! Every vrrpd process of a host group (`-M N`) claims one slot, publishes its
+//! [`MemberState`] there and heartbeats; every member reads the whole table and feeds it to
+//! [`crate::group::verdict`]. Waking the others after a change is the caller's job (a real-time
+//! signal to [`GroupShm::member_pids`], or [`GroupShm::signal_members`]).
+//!
+//! # Group name
+//!
+//! `--group NAME` (1–32 characters of `[A-Za-z0-9_.-]`, see [`validate_group_name`]) or by default
+//! `ns<inode of /proc/self/ns/net>` ([`default_group_name`]): two routers simulated on one host in
+//! different network namespaces do not share a group.
+//!
+//! # Segment
+//!
+//! Created with `shm_open(O_RDWR|O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC, 0600)`, `ftruncate`d to
+//! [`SEGMENT_SIZE`] and mapped `MAP_SHARED`. `O_EXCL` decides who initializes the header; the others
+//! open it without `O_CREAT` and wait up to 100 ms for the size and the magic to appear. An existing
+//! segment is never trusted: it must be a regular file owned by our effective uid, not writable by
+//! group or others, exactly [`SEGMENT_SIZE`] bytes, with the right magic, version, header size,
+//! slot size and slot count, else [`ShmError`] (`Corrupt`, `Incompatible`, `Insecure`).
+//!
+//! # Layout (version 1, native byte order, 16384 bytes)
+//!
+//! Header, 64 bytes at offset 0:
+//!
+//! | offset | type | field |
+//! |---|---|---|
+//! | 0  | u64 | `magic` = [`MAGIC`], the bytes `"VRRPDGRP"` in memory |
+//! | 8  | u32 | `version` = 1 |
+//! | 12 | u32 | `header_size` = 64 |
+//! | 16 | u32 | `slot_size` = 64 |
+//! | 20 | u32 | `nslots` = 255 |
+//! | 24 | u32 | `seq`: bumped after every change (claim, publish, release, reap) |
+//! | 28 | 36 bytes | reserved, zero |
+//!
+//! Then 255 slots of 64 bytes, slot `i` at `64 + 64 * i`:
+//!
+//! | offset | type | field |
+//! |---|---|---|
+//! | 0  | u32 | `pid` (0 = free) |
+//! | 4  | u32 | `generation`: odd while the owner rewrites the slot's identity |
+//! | 8  | u8  | `state` ([`MemberState::to_u8`]) |
+//! | 9  | u8  | `priority` |
+//! | 10 | u8  | `vrid` |
+//! | 11 | u8  | reserved |
+//! | 12 | [u8; 16] | `ifname`, NUL padded (at most 15 bytes) |
+//! | 28 | u32 | reserved |
+//! | 32 | u64 | `heartbeat_ns`: CLOCK_MONOTONIC of the last update |
+//! | 40 | u64 | `claimed_ns`: CLOCK_MONOTONIC of the claim |
+//! | 48 | u64 | `start_ticks`: the owner's start time (`/proc/<pid>/stat` field 22), 0 = unknown |
+//! | 56 | u64 | reserved |
+//!
+//! # Concurrency
+//!
+//! Lock-free: every field is read and written through an atomic placed in the mapping, so a
+//! reader never blocks a writer and a crashed process cannot leave a lock held. `pid` and
+//! `generation` form one 64-bit *owner word* changed by compare-and-swap only:
+//!
+//! - **claim**: `(0, g)` → `(me, odd)`, write identity (vrid, ifname, start, times, state
+//!   `Starting`), then `(me, odd + 1)`. A slot whose owner is dead — `kill(pid, 0)` fails with
+//!   `ESRCH`, the process is a zombie, or its start time differs from `start_ticks` (pid reused) — is
+//!   reaped the same way (`(dead, g)` → `(me, odd)`, identity cleared, → `(0, odd + 1)`).
+//! - **identity reads** are a seqlock on the owner word: retried while it is odd or changes.
+//! - **state, priority, heartbeat** are single atomics written by the owner only, after checking
+//!   that it still owns the slot.
+//!
+//! Two instances with the same `(ifname, vrid)` are refused ([`ShmError::AlreadyMember`]); if they
+//! start at the very same moment, a post-claim check (SeqCst fence, then a re-scan) guarantees that
+//! at least one of them sees the other; each one that sees a duplicate backs off, so at worst both
+//! fail and never both run.
+//!
+//! Every value read from a slot is sanitized: unreadable interface names become `"?"`, an unknown
+//! state byte is reported as [`MemberState::Fault`] (a failed member), pids outside `1..=i32::MAX`
+//! are never passed to `kill`. Nothing read from the segment can make this module panic.
+
+use std::fs::File;
+use std::io;
+use std::num::NonZeroUsize;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::ptr::NonNull;
+use std::sync::atomic::{fence, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sys::mman::{mmap, munmap, shm_open, shm_unlink, MapFlags, ProtFlags};
+use nix::sys::stat::Mode;
+
+use crate::group::{self, MemberState, MemberView, Verdict};
+
+/// `"VRRPDGRP"` as stored in memory (native byte order).
+pub const MAGIC: u64 = u64::from_ne_bytes(*b"VRRPDGRP");
+/// Layout version.
+pub const VERSION: u32 = 1;
+/// Header size in bytes.
+pub const HEADER_SIZE: usize = 64;
+/// Slot size in bytes.
+pub const SLOT_SIZE: usize = 64;
+/// Number of slots.
+pub const NSLOTS: usize = 255;
+/// Total segment size in bytes (16384: four 4 KiB pages).
+pub const SEGMENT_SIZE: usize = HEADER_SIZE + NSLOTS * SLOT_SIZE;
+/// Prefix of the shared-memory object name (`/dev/shm/vrrpd-group-<name>`).
+pub const NAME_PREFIX: &str = "vrrpd-group-";
+/// Longest group name.
+pub const MAX_GROUP_NAME: usize = 32;
+/// Longest interface name stored (IFNAMSIZ - 1).
+pub const MAX_IFNAME: usize = 15;
+
+/// How long an opener waits for a concurrent creator to size and initialize the segment.
+const INIT_WAIT: Duration = Duration::from_millis(100);
+/// Seqlock read attempts before a slot is skipped as "being rewritten".
+const READ_TRIES: usize = 64;
+
+/// Header as mapped. Every field is an atomic: any bit pattern is a valid value.
+#[repr(C)]
+struct Header {
+    magic: AtomicU64,
+    version: AtomicU32,
+    header_size: AtomicU32,
+    slot_size: AtomicU32,
+    nslots: AtomicU32,
+    seq: AtomicU32,
+    _reserved: [AtomicU32; 9],
+}
+
+/// One slot as mapped. `owner` covers the documented `pid` (offset 0) and `generation`
+/// (offset 4) fields, see [`pack`].
+#[repr(C)]
+struct Slot {
+    owner: AtomicU64,
+    state: AtomicU8,
+    priority: AtomicU8,
+    vrid: AtomicU8,
+    _reserved0: AtomicU8,
+    ifname: [AtomicU8; 16],
+    _reserved1: AtomicU32,
+    heartbeat_ns: AtomicU64,
+    claimed_ns: AtomicU64,
+    start_ticks: AtomicU64,
+    _reserved2: AtomicU64,
+}
+
+const _: () = {
+    assert!(std::mem::size_of::<Header>() == HEADER_SIZE);
+    assert!(std::mem::size_of::<Slot>() == SLOT_SIZE);
+    assert!(std::mem::align_of::<Header>() <= 8);
+    assert!(std::mem::align_of::<Slot>() <= 8);
+    assert!(HEADER_SIZE % 8 == 0 && SLOT_SIZE % 8 == 0);
+    assert!(std::mem::offset_of!(Header, seq) == 24);
+    assert!(std::mem::offset_of!(Slot, state) == 8);
+    assert!(std::mem::offset_of!(Slot, priority) == 9);
+    assert!(std::mem::offset_of!(Slot, vrid) == 10);
+    assert!(std::mem::offset_of!(Slot, ifname) == 12);
+    assert!(std::mem::offset_of!(Slot, heartbeat_ns) == 32);
+    assert!(std::mem::offset_of!(Slot, claimed_ns) == 40);
+    assert!(std::mem::offset_of!(Slot, start_ticks) == 48);
+};
+
+const SEGMENT_LEN: NonZeroUsize = match NonZeroUsize::new(SEGMENT_SIZE) {
+    Some(n) => n,
+    None => panic!("segment size is zero"),
+};
+
+/// Packs `(pid, generation)` so that `pid` sits at byte offset 0 and `generation` at 4
+/// whatever the byte order.
+fn pack(pid: u32, gen: u32) -> u64 {
+    let p = pid.to_ne_bytes();
+    let g = gen.to_ne_bytes();
+    u64::from_ne_bytes([p[0], p[1], p[2], p[3], g[0], g[1], g[2], g[3]])
+}
+
+/// Inverse of [`pack`].
+fn unpack(w: u64) -> (u32, u32) {
+    let b = w.to_ne_bytes();
+    (
+        u32::from_ne_bytes([b[0], b[1], b[2], b[3]]),
+        u32::from_ne_bytes([b[4], b[5], b[6], b[7]]),
+    )
+}
+
+/// The next odd generation after `g` (marks "identity being rewritten").
+fn next_odd(g: u32) -> u32 {
+    if g % 2 == 0 {
+        g.wrapping_add(1)
+    } else {
+        g.wrapping_add(2)
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Errors of the shared group table.
+#[derive(Debug)]
+pub enum ShmError {
+    /// Group or interface name not acceptable.
+    InvalidName(String),
+    /// A system call failed.
+    Io {
+        /// What was being done.
+        context: String,
+        /// The error.
+        source: io::Error,
+    },
+    /// The existing segment is not a vrrpd group table (or is damaged); it is not used.
+    Corrupt(String),
+    /// The existing segment has another layout version.
+    Incompatible {
+        /// The version found in the header.
+        found_version: u32,
+    },
+    /// The existing segment could be tampered with (wrong owner, mode or file type).
+    Insecure(String),
+    /// Another live process already is the member for this `(ifname, vrid)`.
+    AlreadyMember(u32),
+    /// All 255 slots are held by live processes.
+    Full,
+    /// The slot is not (or no longer) held by this handle.
+    NotOwner(usize),
+}
+
+impl std::fmt::Display for ShmError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ShmError::InvalidName(s) => write!(f, "invalid name: {s}"),
+            ShmError::Io { context, source } => write!(f, "{context}: {source}"),
+            ShmError::Corrupt(s) => write!(f, "group segment corrupt: {s}"),
+            ShmError::Incompatible { found_version } => write!(
+                f,
+                "group segment has layout version {found_version}, this vrrpd uses {VERSION} \
+                 (stop all group members and remove the segment)"
+            ),
+            ShmError::Insecure(s) => write!(f, "group segment refused: {s}"),
+            ShmError::AlreadyMember(pid) => write!(
+                f,
+                "another vrrpd (pid {pid}) already runs for this interface and VRID"
+            ),
+            ShmError::Full => write!(f, "group table full ({NSLOTS} members)"),
+            ShmError::NotOwner(slot) => write!(f, "slot {slot} is not held by this process"),
+        }
+    }
+}
+
+impl std::error::Error for ShmError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ShmError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+fn io_err(context: impl Into<String>, e: impl Into<io::Error>) -> ShmError {
+    ShmError::Io {
+        context: context.into(),
+        source: e.into(),
+    }
+}
+
+/// Checks a group name: 1–32 characters of `[A-Za-z0-9_.-]`.
+pub fn validate_group_name(name: &str) -> Result<(), ShmError> {
+    if name.is_empty() || name.len() > MAX_GROUP_NAME {
+        return Err(ShmError::InvalidName(format!(
+            "group name must be 1-{MAX_GROUP_NAME} characters, got {}",
+            name.len()
+        )));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
+    {
+        return Err(ShmError::InvalidName(format!(
+            "group name {name:?}: character {c:?} not allowed (use A-Z a-z 0-9 _ . -)"
+        )));
+    }
+    Ok(())
+}
+
+/// The default group name: `ns<inode of /proc/self/ns/net>`, so that each network namespace
+/// (each simulated router) has its own group.
+pub fn default_group_name() -> io::Result<String> {
+    let meta = std::fs::metadata("/proc/self/ns/net")?;
+    Ok(format!("ns{}", meta.ino()))
+}
+
+fn validate_ifname(ifname: &str) -> Result<[u8; 16], ShmError> {
+    let b = ifname.as_bytes();
+    if b.is_empty() || b.len() > MAX_IFNAME || ifname.chars().any(|c| c == '\0' || c.is_control()) {
+        return Err(ShmError::InvalidName(format!(
+            "interface name {ifname:?} must be 1-{MAX_IFNAME} bytes without control characters"
+        )));
+    }
+    let mut out = [0u8; 16];
+    out[..b.len()].copy_from_slice(b);
+    Ok(out)
+}
+
+/// Decodes a stored interface name; anything but clean UTF-8 up to a NUL becomes `"?"`.
+fn decode_ifname(raw: &[u8; 16]) -> String {
+    let Some(end) = raw.iter().position(|&b| b == 0) else {
+        return "?".to_string();
+    };
+    match std::str::from_utf8(&raw[..end]) {
+        Ok(s) if !s.is_empty() && !s.chars().any(char::is_control) => s.to_string(),
+        _ => "?".to_string(),
+    }
+}
+
+/// State letter and start time (field 22, clock ticks since boot) of a process.
+fn proc_stat(pid: u32) -> Option<(char, u64)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "pid (comm) S ppid ..." — comm may hold spaces and ')', so split after the last ')'.
+    let rest = &text[text.rfind(')')? + 1..];
+    let mut fields = rest.split_ascii_whitespace();
+    let state = fields.next()?.chars().next()?;
+    // Fields after comm start at number 3 (state); starttime is number 22.
+    let start = fields.nth(22 - 4)?.parse().ok()?;
+    Some((state, start))
+}
+
+fn valid_pid(pid: u32) -> Option<i32> {
+    i32::try_from(pid).ok().filter(|&p| p > 0)
+}
+
+/// Does the process `pid` exist? `kill(pid, 0)` plus, when `/proc` tells, not a zombie and
+/// (when `start_ticks != 0`) started at `start_ticks` (guards against pid reuse).
+fn pid_alive(pid: u32, start_ticks: u64) -> bool {
+    let Some(p) = valid_pid(pid) else {
+        return false;
+    };
+    // EPERM: it exists but is not ours to signal; any other error: assume it exists.
+    if let Err(Errno::ESRCH) = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None) {
+        return false;
+    }
+    match proc_stat(pid) {
+        Some((state, _)) if state == 'Z' || state == 'X' => false,
+        Some((_, start)) if start_ticks != 0 => start == start_ticks,
+        // No /proc or raced with exit: kill said it exists.
+        _ => true,
+    }
+}
+
+/// Whether a slot's owner is dead, for reaping. Conservative: `false` unless sure.
+/// `start_ticks` is `None` when the identity is unreadable (a claim in progress or interrupted by
+/// a crash): then only `kill` and the zombie check are trusted.
+fn owner_dead(pid: u32, start_ticks: Option<u64>) -> bool {
+    !pid_alive(pid, start_ticks.unwrap_or(0))
+}
+
+/// A consistent snapshot of a slot's identity (taken under the seqlock).
+struct Identity {
+    pid: u32,
+    vrid: u8,
+    ifname: [u8; 16],
+    start_ticks: u64,
+    state: u8,
+    priority: u8,
+    heartbeat_ns: u64,
+}
+
+fn read_ifname(slot: &Slot, order: Ordering) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    for (o, a) in out.iter_mut().zip(slot.ifname.iter()) {
+        *o = a.load(order);
+    }
+    out
+}
+
+/// Seqlock read of a slot. `None` if free, or if its identity is being rewritten.
+fn read_identity(slot: &Slot) -> Option<Identity> {
+    for _ in 0..READ_TRIES {
+        let w1 = slot.owner.load(Ordering::Acquire);
+        let (pid, gen) = unpack(w1);
+        if pid == 0 {
+            return None;
+        }
+        if gen % 2 == 1 {
+            std::hint::spin_loop();
+            continue;
+        }
+        let id = Identity {
+            pid,
+            vrid: slot.vrid.load(Ordering::Relaxed),
+            ifname: read_ifname(slot, Ordering::Relaxed),
+            start_ticks: slot.start_ticks.load(Ordering::Relaxed),
+            state: slot.state.load(Ordering::Relaxed),
+            priority: slot.priority.load(Ordering::Relaxed),
+            heartbeat_ns: slot.heartbeat_ns.load(Ordering::Relaxed),
+        };
+        fence(Ordering::Acquire);
+        if slot.owner.load(Ordering::Relaxed) == w1 {
+            return Some(id);
+        }
+    }
+    None
+}
+
+/// A mapped group table. See the module documentation.
+pub struct GroupShm {
+    base: NonNull<u8>,
+    name: String,
+    path: PathBuf,
+    /// Slots claimed through this handle, with the pid they were claimed for.
+    owned: Vec<(usize, u32)>,
+    pid: u32,
+    start_ticks: u64,
+}
+
+// SAFETY: the mapping is owned by the handle and unmapped only in Drop; all shared access goes
+// through atomics, so moving the handle to or sharing it between threads is sound (`owned` is
+// only changed through `&mut self`).
+unsafe impl Send for GroupShm {}
+// SAFETY: see `Send`; `&self` methods only touch the mapping through atomics.
+unsafe impl Sync for GroupShm {}
+
+impl std::fmt::Debug for GroupShm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupShm")
+            .field("path", &self.path)
+            .field("owned", &self.owned)
+            .finish()
+    }
+}
+
+impl GroupShm {
+    /// Opens (creating if needed) the group table `name` and validates it.
+    pub fn open(name: &str) -> Result<GroupShm, ShmError> {
+        Self::open_impl(name, true)
+    }
+
+    /// Opens an existing group table without ever creating one (for status tools): a missing
+    /// segment is an [`ShmError::Io`] whose source has kind [`io::ErrorKind::NotFound`].
+    pub fn open_existing(name: &str) -> Result<GroupShm, ShmError> {
+        Self::open_impl(name, false)
+    }
+
+    fn open_impl(name: &str, create: bool) -> Result<GroupShm, ShmError> {
+        validate_group_name(name)?;
+        let obj = format!("/{NAME_PREFIX}{name}");
+        let mode = Mode::from_bits_truncate(0o600);
+        let base_flags = OFlag::O_RDWR | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        if !create {
+            return match shm_open(obj.as_str(), base_flags, Mode::empty()) {
+                Ok(fd) => Self::attach(name, File::from(fd)),
+                Err(Errno::ELOOP) => Err(ShmError::Insecure(format!("/dev/shm{obj} is a symlink"))),
+                Err(e) => Err(io_err(format!("opening /dev/shm{obj}"), e)),
+            };
+        }
+        for _ in 0..8 {
+            match shm_open(
+                obj.as_str(),
+                base_flags | OFlag::O_CREAT | OFlag::O_EXCL,
+                mode,
+            ) {
+                Ok(fd) => return Self::create(name, &obj, File::from(fd)),
+                Err(Errno::EEXIST) => {}
+                Err(Errno::ELOOP) => {
+                    return Err(ShmError::Insecure(format!("/dev/shm{obj} is a symlink")))
+                }
+                Err(e) => return Err(io_err(format!("creating /dev/shm{obj}"), e)),
+            }
+            match shm_open(obj.as_str(), base_flags, Mode::empty()) {
+                Ok(fd) => return Self::attach(name, File::from(fd)),
+                // Unlinked between our two calls: try creating again.
+                Err(Errno::ENOENT) => continue,
+                Err(Errno::ELOOP) => {
+                    return Err(ShmError::Insecure(format!("/dev/shm{obj} is a symlink")))
+                }
+                Err(e) => return Err(io_err(format!("opening /dev/shm{obj}"), e)),
+            }
+        }
+        Err(io_err(
+            format!("opening /dev/shm{obj}"),
+            io::Error::other("segment keeps disappearing"),
+        ))
+    }
+
+    /// Removes the group table `name` (`shm_unlink`). Processes that have it mapped keep their
+    /// mapping. A missing segment is not an error.
+    pub fn unlink(name: &str) -> Result<(), ShmError> {
+        validate_group_name(name)?;
+        let obj = format!("/{NAME_PREFIX}{name}");
+        match shm_unlink(obj.as_str()) {
+            Ok(()) | Err(Errno::ENOENT) => Ok(()),
+            Err(e) => Err(io_err(format!("removing /dev/shm{obj}"), e)),
+        }
+    }
+
+    fn map(name: &str, file: &File) -> Result<GroupShm, ShmError> {
+        // SAFETY: a fresh shared mapping of SEGMENT_SIZE bytes of a file we checked (or just made)
+        // to be that long; the kernel picks the address, so no existing memory is affected. The
+        // object is 0600 and owned by us, so only our uid could later truncate it (which would
+        // make an access raise SIGBUS, not read garbage).
+        let ptr = unsafe {
+            mmap(
+                None,
+                SEGMENT_LEN,
+                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+                MapFlags::MAP_SHARED,
+                file,
+                0,
+            )
+        }
+        .map_err(|e| io_err(format!("mapping group segment {name}"), e))?;
+        let pid = std::process::id();
+        Ok(GroupShm {
+            base: ptr.cast::<u8>(),
+            name: name.to_string(),
+            path: PathBuf::from(format!("/dev/shm/{NAME_PREFIX}{name}")),
+            owned: Vec::new(),
+            pid,
+            start_ticks: proc_stat(pid).map_or(0, |(_, s)| s),
+        })
+    }
+
+    fn create(name: &str, obj: &str, file: File) -> Result<GroupShm, ShmError> {
+        let r = (|| {
+            // Exactly 0600 whatever the umask.
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| io_err(format!("chmod /dev/shm{obj}"), e))?;
+            file.set_len(SEGMENT_SIZE as u64)
+                .map_err(|e| io_err(format!("sizing /dev/shm{obj}"), e))?;
+            let shm = Self::map(name, &file)?;
+            let h = shm.header();
+            h.version.store(VERSION, Ordering::Relaxed);
+            h.header_size.store(HEADER_SIZE as u32, Ordering::Relaxed);
+            h.slot_size.store(SLOT_SIZE as u32, Ordering::Relaxed);
+            h.nslots.store(NSLOTS as u32, Ordering::Relaxed);
+            h.seq.store(0, Ordering::Relaxed);
+            // Publishes the fields above to whoever sees the magic (Acquire).
+            h.magic.store(MAGIC, Ordering::Release);
+            Ok(shm)
+        })();
+        if r.is_err() {
+            // Do not leave a half-made segment that would block every later start.
+            let _ = shm_unlink(obj);
+        }
+        r
+    }
+
+    fn attach(name: &str, file: File) -> Result<GroupShm, ShmError> {
+        let deadline = Instant::now() + INIT_WAIT;
+        let euid = nix::unistd::geteuid().as_raw();
+        loop {
+            let meta = file
+                .metadata()
+                .map_err(|e| io_err(format!("fstat group segment {name}"), e))?;
+            if !meta.file_type().is_file() {
+                return Err(ShmError::Insecure(format!(
+                    "group segment {name} is not a regular file"
+                )));
+            }
+            if meta.uid() != euid {
+                return Err(ShmError::Insecure(format!(
+                    "group segment {name} is owned by uid {}, expected {euid}",
+                    meta.uid()
+                )));
+            }
+            if meta.mode() & 0o022 != 0 {
+                return Err(ShmError::Insecure(format!(
+                    "group segment {name} is writable by group or others (mode {:o})",
+                    meta.mode() & 0o7777
+                )));
+            }
+            let len = meta.len();
+            if len == SEGMENT_SIZE as u64 {
+                break;
+            }
+            // Size 0: the creator has not sized it yet; give it a moment.
+            if len == 0 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+                continue;
+            }
+            return Err(ShmError::Corrupt(if len == 0 {
+                format!("group segment {name} is empty (its creator died?); remove it")
+            } else {
+                format!("group segment {name} is {len} bytes, expected {SEGMENT_SIZE}")
+            }));
+        }
+        let shm = Self::map(name, &file)?;
+        let h = shm.header();
+        let mut magic = h.magic.load(Ordering::Acquire);
+        while magic == 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+            magic = h.magic.load(Ordering::Acquire);
+        }
+        if magic == 0 {
+            return Err(ShmError::Corrupt(format!(
+                "group segment {name} was never initialized (its creator died?); remove it"
+            )));
+        }
+        if magic != MAGIC {
+            return Err(ShmError::Corrupt(format!(
+                "group segment {name}: bad magic {magic:#018x}"
+            )));
+        }
+        let version = h.version.load(Ordering::Relaxed);
+        if version != VERSION {
+            return Err(ShmError::Incompatible {
+                found_version: version,
+            });
+        }
+        let hs = h.header_size.load(Ordering::Relaxed);
+        let ss = h.slot_size.load(Ordering::Relaxed);
+        let ns = h.nslots.load(Ordering::Relaxed);
+        if (hs, ss, ns) != (HEADER_SIZE as u32, SLOT_SIZE as u32, NSLOTS as u32) {
+            return Err(ShmError::Corrupt(format!(
+                "group segment {name}: header_size {hs}, slot_size {ss}, nslots {ns}; \
+                 expected {HEADER_SIZE}, {SLOT_SIZE}, {NSLOTS}"
+            )));
+        }
+        Ok(shm)
+    }
+
+    fn header(&self) -> &Header {
+        // SAFETY: `base` is the start of a live, page-aligned mapping of SEGMENT_SIZE bytes that
+        // outlives `&self` (unmapped only in Drop). Header is 64 bytes with alignment <= 8, so it
+        // is in bounds and aligned; it consists of atomics only, for which any bit pattern is
+        // valid and concurrent writes from other processes are permitted (interior mutability).
+        unsafe { &*(self.base.as_ptr() as *const Header) }
+    }
+
+    fn slot(&self, i: usize) -> Option<&Slot> {
+        if i >= NSLOTS {
+            return None;
+        }
+        // SAFETY: i < NSLOTS, so HEADER_SIZE + i * SLOT_SIZE + SLOT_SIZE <= SEGMENT_SIZE: the slot
+        // is inside the mapping, which lives as long as `&self`. The offset is a multiple of 8 and
+        // the base is page-aligned, satisfying Slot's alignment (<= 8). Slot holds atomics only
+        // (valid for any bytes, shared mutation allowed).
+        unsafe {
+            let p = self.base.as_ptr().add(HEADER_SIZE + i * SLOT_SIZE);
+            Some(&*(p as *const Slot))
+        }
+    }
+
+    fn slots(&self) -> impl Iterator<Item = (usize, &Slot)> {
+        (0..NSLOTS).filter_map(move |i| self.slot(i).map(|s| (i, s)))
+    }
+
+    fn bump_seq(&self) {
+        self.header().seq.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The group name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `/dev/shm/vrrpd-group-<name>`.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The change counter: differs after any claim, publish, release or reap.
+    pub fn seq(&self) -> u32 {
+        self.header().seq.load(Ordering::Acquire)
+    }
+
+    /// Takes a slot for this process as the member `(ifname, vrid)`; its state is
+    /// [`MemberState::Starting`] until the first [`publish`](Self::publish).
+    ///
+    /// First reaps every slot whose owner is dead (crash leftovers, including our own previous
+    /// incarnation). Fails with [`ShmError::AlreadyMember`] when a live process holds the same
+    /// `(ifname, vrid)`, [`ShmError::Full`] when no slot is free.
+    pub fn claim(&mut self, ifname: &str, vrid: u8, now: Duration) -> Result<usize, ShmError> {
+        let (pid, start) = (self.pid, self.start_ticks);
+        self.claim_for(pid, start, ifname, vrid, now)
+    }
+
+    /// Test helper: claims a slot on behalf of another process `pid` (start time read from
+    /// `/proc` if the process exists). Not for production use.
+    #[doc(hidden)]
+    pub fn claim_as(
+        &mut self,
+        pid: u32,
+        ifname: &str,
+        vrid: u8,
+        now: Duration,
+    ) -> Result<usize, ShmError> {
+        if valid_pid(pid).is_none() {
+            return Err(ShmError::InvalidName(format!("pid {pid}")));
+        }
+        let start = proc_stat(pid).map_or(0, |(_, s)| s);
+        self.claim_for(pid, start, ifname, vrid, now)
+    }
+
+    fn claim_for(
+        &mut self,
+        pid: u32,
+        start: u64,
+        ifname: &str,
+        vrid: u8,
+        now: Duration,
+    ) -> Result<usize, ShmError> {
+        let mine = validate_ifname(ifname)?;
+        if self.is_forked_copy() {
+            return Err(io_err(
+                "claiming a group slot",
+                io::Error::other("handle inherited through fork; open a new one"),
+            ));
+        }
+        self.reap_dead();
+        // Forget held slots that were reaped meanwhile (claimed for a pid now dead).
+        let owned = std::mem::take(&mut self.owned);
+        self.owned = owned
+            .into_iter()
+            .filter(|&(s, p)| {
+                self.slot(s)
+                    .is_some_and(|sl| unpack(sl.owner.load(Ordering::Acquire)).0 == p)
+            })
+            .collect();
+
+        // Refuse a duplicate.
+        for (_, slot) in self.slots() {
+            if let Some(id) = read_identity(slot) {
+                if id.ifname == mine && id.vrid == vrid && pid_alive(id.pid, id.start_ticks) {
+                    return Err(ShmError::AlreadyMember(id.pid));
+                }
+            }
+        }
+
+        // Take the first free slot.
+        let mut taken = None;
+        for (i, slot) in self.slots() {
+            let w = slot.owner.load(Ordering::Acquire);
+            let (p, g) = unpack(w);
+            if p != 0 {
+                continue;
+            }
+            let odd = next_odd(g);
+            if slot
+                .owner
+                .compare_exchange(w, pack(pid, odd), Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+            {
+                continue;
+            }
+            slot.state
+                .store(MemberState::Starting.to_u8(), Ordering::Relaxed);
+            slot.priority.store(0, Ordering::Relaxed);
+            slot.vrid.store(vrid, Ordering::Relaxed);
+            for (a, b) in slot.ifname.iter().zip(mine.iter()) {
+                a.store(*b, Ordering::Relaxed);
+            }
+            slot.start_ticks.store(start, Ordering::Relaxed);
+            slot.claimed_ns.store(nanos(now), Ordering::Relaxed);
+            slot.heartbeat_ns.store(nanos(now), Ordering::Relaxed);
+            slot.owner
+                .store(pack(pid, odd.wrapping_add(1)), Ordering::Release);
+            taken = Some(i);
+            break;
+        }
+        let Some(i) = taken else {
+            return Err(ShmError::Full);
+        };
+        self.owned.push((i, pid));
+
+        // Simultaneous duplicate start. Each claimer finishes its identity (even generation)
+        // before this fence; of two racing claimers, the one whose fence comes second in the
+        // SeqCst order is guaranteed to read the other's finished identity, so at least one of
+        // them backs off. Only consistent (even) identities are compared: a slot being reaped
+        // or released (odd) is not a live duplicate.
+        fence(Ordering::SeqCst);
+        let mut conflict = None;
+        for (j, slot) in self.slots() {
+            if j == i {
+                continue;
+            }
+            if let Some(id) = read_identity(slot) {
+                if id.ifname == mine && id.vrid == vrid && pid_alive(id.pid, id.start_ticks) {
+                    conflict = Some(id.pid);
+                    break;
+                }
+            }
+        }
+        if let Some(p) = conflict {
+            self.release(i);
+            return Err(ShmError::AlreadyMember(p));
+        }
+        self.bump_seq();
+        Ok(i)
+    }
+
+    /// Frees every slot whose owner is dead; returns what was removed (for logging).
+    pub fn reap_dead(&self) -> Vec<MemberView> {
+        let mut reaped = Vec::new();
+        for (_, slot) in self.slots() {
+            let w = slot.owner.load(Ordering::Acquire);
+            let (p, g) = unpack(w);
+            if p == 0 {
+                continue;
+            }
+            let id = read_identity(slot).filter(|id| id.pid == p);
+            if !owner_dead(p, id.as_ref().map(|id| id.start_ticks)) {
+                continue;
+            }
+            // Only reap the exact owner word we judged: if it changed meanwhile, the CAS fails.
+            let odd = next_odd(g);
+            if slot
+                .owner
+                .compare_exchange(w, pack(self.pid, odd), Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+            {
+                continue;
+            }
+            if let Some(id) = id {
+                reaped.push(view_of(&id, false));
+            }
+            clear_slot(slot);
+            slot.owner
+                .store(pack(0, odd.wrapping_add(1)), Ordering::Release);
+            self.bump_seq();
+        }
+        reaped
+    }
+
+    /// `true` in a child that inherited this handle through `fork` (e.g. a hook before `exec`):
+    /// such a copy must not touch the parent's slots.
+    fn is_forked_copy(&self) -> bool {
+        std::process::id() != self.pid
+    }
+
+    fn owned_pid(&self, slot: usize) -> Option<u32> {
+        self.owned.iter().find(|(s, _)| *s == slot).map(|(_, p)| *p)
+    }
+
+    /// The slot, if this handle holds it and it still belongs to the pid it was claimed for.
+    fn own_slot(&self, slot: usize) -> Result<&Slot, ShmError> {
+        if self.is_forked_copy() {
+            return Err(ShmError::NotOwner(slot));
+        }
+        let pid = self.owned_pid(slot).ok_or(ShmError::NotOwner(slot))?;
+        let s = self.slot(slot).ok_or(ShmError::NotOwner(slot))?;
+        let (p, g) = unpack(s.owner.load(Ordering::Acquire));
+        if p != pid || g % 2 == 1 {
+            return Err(ShmError::NotOwner(slot));
+        }
+        Ok(s)
+    }
+
+    /// Publishes this member's state and priority, refreshes its heartbeat, then bumps `seq`.
+    /// The caller then wakes the other members (see [`member_pids`](Self::member_pids)).
+    pub fn publish(
+        &self,
+        slot: usize,
+        state: MemberState,
+        priority: u8,
+        now: Duration,
+    ) -> Result<(), ShmError> {
+        let s = self.own_slot(slot)?;
+        s.priority.store(priority, Ordering::Relaxed);
+        s.heartbeat_ns.store(nanos(now), Ordering::Relaxed);
+        s.state.store(state.to_u8(), Ordering::Release);
+        self.bump_seq();
+        Ok(())
+    }
+
+    /// Refreshes this member's heartbeat only (no `seq` bump: others check staleness on their
+    /// own schedule).
+    pub fn heartbeat(&self, slot: usize, now: Duration) -> Result<(), ShmError> {
+        let s = self.own_slot(slot)?;
+        s.heartbeat_ns.store(nanos(now), Ordering::Release);
+        Ok(())
+    }
+
+    /// Gives a slot back (state `Empty`, identity cleared, pid 0) and bumps `seq`. Also done for
+    /// every held slot on Drop. Releasing a slot not held is a no-op.
+    pub fn release(&mut self, slot: usize) {
+        let Some(pos) = self.owned.iter().position(|(s, _)| *s == slot) else {
+            return;
+        };
+        let (_, pid) = self.owned.swap_remove(pos);
+        if self.is_forked_copy() {
+            return;
+        }
+        let Some(s) = self.slot(slot) else {
+            return;
+        };
+        let w = s.owner.load(Ordering::Acquire);
+        let (p, g) = unpack(w);
+        if p != pid {
+            // Already reaped or taken by someone else: not ours to touch.
+            return;
+        }
+        let odd = next_odd(g);
+        if s.owner
+            .compare_exchange(w, pack(pid, odd), Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+        {
+            return;
+        }
+        clear_slot(s);
+        s.owner
+            .store(pack(0, odd.wrapping_add(1)), Ordering::Release);
+        self.bump_seq();
+    }
+
+    /// The group's members: slots in use whose state is not `Empty`, with `alive` computed
+    /// (`kill(pid, 0)`, not a zombie, start time matches). Slots being rewritten at this instant
+    /// are skipped.
+    pub fn members(&self) -> Vec<(usize, MemberView)> {
+        let mut out = Vec::new();
+        for (i, slot) in self.slots() {
+            let Some(id) = read_identity(slot) else {
+                continue;
+            };
+            if id.state == MemberState::Empty.to_u8() {
+                continue;
+            }
+            let alive = pid_alive(id.pid, id.start_ticks);
+            out.push((i, view_of(&id, alive)));
+        }
+        out
+    }
+
+    /// Pids of the other live members (this process excluded), to wake after a publish.
+    ///
+    /// Prefer [`signal_members`](Self::signal_members), which closes the window in which a pid
+    /// could be reused between this check and `kill`.
+    pub fn member_pids(&self) -> Vec<u32> {
+        let mut pids: Vec<u32> = self
+            .members()
+            .into_iter()
+            .filter(|(_, m)| m.alive && m.pid != self.pid)
+            .map(|(_, m)| m.pid)
+            .collect();
+        pids.sort_unstable();
+        pids.dedup();
+        pids
+    }
+
+    /// Sends signal `sig` (e.g. `SIGRTMIN() + 1`) to every other live member. Uses a pidfd
+    /// (checked against the slot's start time after opening it) so that a reused pid is never
+    /// signalled; falls back to `kill` on kernels without pidfds. Returns how many were signalled.
+    pub fn signal_members(&self, sig: i32) -> usize {
+        let mut sent = 0;
+        let mut done: Vec<u32> = Vec::new();
+        for (_, slot) in self.slots() {
+            let Some(id) = read_identity(slot) else {
+                continue;
+            };
+            if id.pid == self.pid
+                || id.state == MemberState::Empty.to_u8()
+                || done.contains(&id.pid)
+            {
+                continue;
+            }
+            if signal_checked(id.pid, id.start_ticks, sig) {
+                sent += 1;
+                done.push(id.pid);
+            }
+        }
+        sent
+    }
+
+    /// The group decision for the member in `slot` (see [`group::verdict`]); `Hold` if the slot
+    /// is not a member.
+    pub fn verdict(&self, slot: usize, size: u8, now: Duration, timeout: Duration) -> Verdict {
+        let members = self.members();
+        let me = members.iter().position(|(i, _)| *i == slot);
+        let views: Vec<MemberView> = members.into_iter().map(|(_, m)| m).collect();
+        group::verdict(&views, size, me.unwrap_or(usize::MAX), now, timeout)
+    }
+}
+
+fn view_of(id: &Identity, alive: bool) -> MemberView {
+    MemberView {
+        pid: id.pid,
+        ifname: decode_ifname(&id.ifname),
+        vrid: id.vrid,
+        // Unknown state byte: a failed member.
+        state: MemberState::from_u8(id.state).unwrap_or(MemberState::Fault),
+        priority: id.priority,
+        heartbeat: Duration::from_nanos(id.heartbeat_ns),
+        alive,
+    }
+}
+
+/// Clears a slot's contents; the caller holds it with an odd generation.
+fn clear_slot(slot: &Slot) {
+    slot.state
+        .store(MemberState::Empty.to_u8(), Ordering::Relaxed);
+    slot.priority.store(0, Ordering::Relaxed);
+    slot.vrid.store(0, Ordering::Relaxed);
+    for a in &slot.ifname {
+        a.store(0, Ordering::Relaxed);
+    }
+    slot.start_ticks.store(0, Ordering::Relaxed);
+    slot.claimed_ns.store(0, Ordering::Relaxed);
+    slot.heartbeat_ns.store(0, Ordering::Relaxed);
+}
+
+/// Signals `pid` only if it is still the process that started at `start_ticks`.
+fn signal_checked(pid: u32, start_ticks: u64, sig: i32) -> bool {
+    let Some(p) = valid_pid(pid) else {
+        return false;
+    };
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1; no memory is passed.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_open,
+            libc::c_long::from(p),
+            0 as libc::c_long,
+        )
+    };
+    if fd >= 0 {
+        let Ok(raw) = i32::try_from(fd) else {
+            return false;
+        };
+        // SAFETY: `raw` is a pidfd just returned to us by the kernel and owned by nobody else.
+        let pidfd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
+        // The pidfd pins the process: if it is the one in the slot now, it stays so.
+        if !pid_alive(pid, start_ticks) {
+            return false;
+        }
+        use std::os::fd::AsRawFd;
+        // SAFETY: pidfd_send_signal(pidfd, sig, info = NULL, flags = 0): a valid fd we own, a
+        // null siginfo pointer (allowed: the kernel fills in a default), no other memory.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                libc::c_long::from(pidfd.as_raw_fd()),
+                libc::c_long::from(sig),
+                std::ptr::null::<libc::siginfo_t>(),
+                0 as libc::c_long,
+            )
+        };
+        return r == 0;
+    }
+    if Errno::last() != Errno::ENOSYS {
+        return false;
+    }
+    if !pid_alive(pid, start_ticks) {
+        return false;
+    }
+    // SAFETY: plain kill(2) on a validated positive pid; no memory is involved.
+    unsafe { libc::kill(p, sig) == 0 }
+}
+
+impl Drop for GroupShm {
+    fn drop(&mut self) {
+        let slots: Vec<usize> = self.owned.iter().map(|(s, _)| *s).collect();
+        for s in slots {
+            self.release(s);
+        }
+        // SAFETY: `base` was returned by mmap for SEGMENT_SIZE bytes and is unmapped exactly
+        // once, here; no reference into the mapping outlives `self`.
+        let _ = unsafe { munmap(self.base.cast(), SEGMENT_SIZE) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pack_puts_pid_first_in_memory() {
+        let w = pack(0x0102_0304, 0x0a0b_0c0d);
+        let b = w.to_ne_bytes();
+        assert_eq!(&b[..4], &0x0102_0304u32.to_ne_bytes());
+        assert_eq!(&b[4..], &0x0a0b_0c0du32.to_ne_bytes());
+        assert_eq!(unpack(w), (0x0102_0304, 0x0a0b_0c0d));
+    }
+
+    #[test]
+    fn magic_spells_vrrpdgrp() {
+        assert_eq!(&MAGIC.to_ne_bytes(), b"VRRPDGRP");
+        assert_eq!(SEGMENT_SIZE, 16384);
+    }
+
+    #[test]
+    fn next_odd_is_odd() {
+        for g in [0u32, 1, 2, 3, u32::MAX - 1, u32::MAX] {
+            assert_eq!(next_odd(g) % 2, 1);
+        }
+    }
+
+    #[test]
+    fn group_names() {
+        assert!(validate_group_name("a").is_ok());
+        assert!(validate_group_name("ns4026531840").is_ok());
+        assert!(validate_group_name("A-b_c.9").is_ok());
+        assert!(validate_group_name(&"x".repeat(32)).is_ok());
+        assert!(validate_group_name(&"x".repeat(33)).is_err());
+        assert!(validate_group_name("").is_err());
+        assert!(validate_group_name("a/b").is_err());
+        assert!(validate_group_name("a b").is_err());
+        assert!(validate_group_name("é").is_err());
+    }
+
+    #[test]
+    fn default_name_is_valid() {
+        let n = default_group_name().expect("netns inode");
+        assert!(n.starts_with("ns"));
+        validate_group_name(&n).expect("valid");
+    }
+
+    #[test]
+    fn ifnames() {
+        assert!(validate_ifname("eth0").is_ok());
+        assert!(validate_ifname(&"e".repeat(15)).is_ok());
+        assert!(validate_ifname(&"e".repeat(16)).is_err());
+        assert!(validate_ifname("").is_err());
+        assert!(validate_ifname("a\0b").is_err());
+        assert!(validate_ifname("a\nb").is_err());
+        let mut raw = [0u8; 16];
+        raw[..4].copy_from_slice(b"eth0");
+        assert_eq!(decode_ifname(&raw), "eth0");
+        assert_eq!(decode_ifname(&[b'a'; 16]), "?");
+        assert_eq!(decode_ifname(&[0; 16]), "?");
+        let mut bad = [0u8; 16];
+        bad[0] = 0xff;
+        assert_eq!(decode_ifname(&bad), "?");
+        let mut ctl = [0u8; 16];
+        ctl[0] = b'\x1b';
+        assert_eq!(decode_ifname(&ctl), "?");
+    }
+
+    #[test]
+    fn own_process_is_alive_with_its_start_time() {
+        let me = std::process::id();
+        let (state, start) = proc_stat(me).expect("/proc/self/stat");
+        assert_ne!(state, 'Z');
+        assert!(pid_alive(me, start));
+        assert!(pid_alive(me, 0));
+        assert!(!pid_alive(me, start.wrapping_add(12345)));
+        assert!(!pid_alive(0, 0));
+        assert!(!pid_alive(u32::MAX, 0));
+        assert!(!pid_alive(0x8000_0000, 0));
+    }
+}

@@ -1,0 +1,701 @@
+//! Integration tests of the host-group shared table (`vrrpd::sys::shm`).
+//!
+//! Each test uses its own group name and unlinks the segment when done (even on failure).
+
+use std::fs::OpenOptions;
+use std::os::unix::fs::{FileExt, PermissionsExt};
+use std::process::{Child, Command};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use proptest::prelude::*;
+use vrrpd::group::{MemberState, Verdict};
+use vrrpd::sys::shm::{self, GroupShm, ShmError, HEADER_SIZE, NSLOTS, SEGMENT_SIZE, SLOT_SIZE};
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A unique group name; the segment is unlinked on drop.
+struct Seg(String);
+
+impl Seg {
+    fn new() -> Seg {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let name = format!("test-{}-{n}", std::process::id());
+        GroupShm::unlink(&name).expect("unlink leftover");
+        Seg(name)
+    }
+
+    fn name(&self) -> &str {
+        &self.0
+    }
+
+    fn path(&self) -> String {
+        format!("/dev/shm/vrrpd-group-{}", self.0)
+    }
+
+    fn open(&self) -> GroupShm {
+        GroupShm::open(&self.0).expect("open group")
+    }
+
+    fn write_at(&self, off: usize, bytes: &[u8]) {
+        let f = OpenOptions::new()
+            .write(true)
+            .open(self.path())
+            .expect("open segment file");
+        f.write_all_at(bytes, off as u64).expect("write segment");
+    }
+
+    fn slot_off(slot: usize) -> usize {
+        HEADER_SIZE + slot * SLOT_SIZE
+    }
+}
+
+impl Drop for Seg {
+    fn drop(&mut self) {
+        let _ = GroupShm::unlink(&self.0);
+    }
+}
+
+/// Kills and reaps a child on drop.
+struct Kid(Child);
+
+impl Kid {
+    fn sleeper() -> Kid {
+        Kid(Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("spawn sleep"))
+    }
+
+    fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Kid {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The pid of a process that has exited and been reaped.
+fn dead_pid() -> u32 {
+    let mut c = Command::new("true").spawn().expect("spawn true");
+    let pid = c.id();
+    c.wait().expect("wait true");
+    pid
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+const TIMEOUT: Duration = Duration::from_secs(3);
+
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| (self.next() >> 24) as u8).collect()
+    }
+}
+
+#[test]
+fn creates_segment_root_only() {
+    let seg = Seg::new();
+    let g = seg.open();
+    assert_eq!(g.path().to_str(), Some(seg.path().as_str()));
+    assert_eq!(g.name(), seg.name());
+    let meta = std::fs::metadata(seg.path()).expect("segment exists");
+    assert_eq!(meta.len(), SEGMENT_SIZE as u64);
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let bytes = std::fs::read(seg.path()).expect("read");
+    assert_eq!(&bytes[..8], b"VRRPDGRP");
+}
+
+#[test]
+fn open_existing_never_creates() {
+    let seg = Seg::new();
+    match GroupShm::open_existing(seg.name()) {
+        Err(ShmError::Io { source, .. }) => {
+            assert_eq!(source.kind(), std::io::ErrorKind::NotFound)
+        }
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+    assert!(!std::path::Path::new(&seg.path()).exists());
+    let mut g = seg.open();
+    let s = g.claim("eth0", 1, secs(1)).expect("claim");
+    g.publish(s, MemberState::Master, 100, secs(1))
+        .expect("publish");
+    let r = GroupShm::open_existing(seg.name()).expect("open existing");
+    assert_eq!(r.members()[0].1.state, MemberState::Master);
+}
+
+#[test]
+fn invalid_group_names_refused() {
+    for bad in ["", "a/b", "../x", "a b", &"x".repeat(33)] {
+        assert!(matches!(GroupShm::open(bad), Err(ShmError::InvalidName(_))));
+    }
+}
+
+#[test]
+fn two_handles_claim_two_slots() {
+    let seg = Seg::new();
+    let mut a = seg.open();
+    let mut b = seg.open();
+    let s0 = a.seq();
+    let sa = a.claim("eth0", 1, secs(10)).expect("claim a");
+    let sb = b.claim("eth1", 2, secs(10)).expect("claim b");
+    assert_ne!(sa, sb);
+    assert!(b.seq() != s0);
+    let ms = b.members();
+    assert_eq!(ms.len(), 2);
+    assert!(ms
+        .iter()
+        .all(|(_, m)| m.state == MemberState::Starting && m.alive));
+    // Same (ifname, vrid) a second time: refused, even from this same process.
+    match b.claim("eth0", 1, secs(10)) {
+        Err(ShmError::AlreadyMember(pid)) => assert_eq!(pid, std::process::id()),
+        other => panic!("expected AlreadyMember, got {other:?}"),
+    }
+    // Same interface, other VRID: fine.
+    let sc = b.claim("eth0", 3, secs(10)).expect("claim eth0/3");
+    assert_eq!(a.members().len(), 3);
+    b.release(sc);
+    assert_eq!(a.members().len(), 2);
+}
+
+#[test]
+fn invalid_ifnames_refused() {
+    let seg = Seg::new();
+    let mut g = seg.open();
+    for bad in ["", "a\nb", "0123456789abcdef"] {
+        assert!(matches!(
+            g.claim(bad, 1, secs(1)),
+            Err(ShmError::InvalidName(_))
+        ));
+    }
+}
+
+#[test]
+fn publish_members_round_trip() {
+    let seg = Seg::new();
+    let mut a = seg.open();
+    let b = seg.open();
+    let slot = a.claim("eth1", 52, secs(10)).expect("claim");
+    let before = b.seq();
+    a.publish(slot, MemberState::Master, 150, secs(11))
+        .expect("publish");
+    assert_ne!(b.seq(), before);
+    let ms = b.members();
+    assert_eq!(ms.len(), 1);
+    let (s, m) = &ms[0];
+    assert_eq!(*s, slot);
+    assert_eq!(m.pid, std::process::id());
+    assert_eq!(m.ifname, "eth1");
+    assert_eq!(m.vrid, 52);
+    assert_eq!(m.state, MemberState::Master);
+    assert_eq!(m.priority, 150);
+    assert_eq!(m.heartbeat, secs(11));
+    assert!(m.alive);
+
+    // A heartbeat moves the time but does not bump seq.
+    let seq = b.seq();
+    a.heartbeat(slot, secs(12)).expect("heartbeat");
+    assert_eq!(b.seq(), seq);
+    assert_eq!(b.members()[0].1.heartbeat, secs(12));
+
+    // Only the owning handle may publish.
+    assert!(matches!(
+        b.publish(slot, MemberState::Fault, 1, secs(13)),
+        Err(ShmError::NotOwner(_))
+    ));
+    assert!(matches!(
+        a.publish(NSLOTS + 3, MemberState::Fault, 1, secs(13)),
+        Err(ShmError::NotOwner(_))
+    ));
+
+    a.release(slot);
+    assert!(b.members().is_empty());
+    assert!(matches!(
+        a.publish(slot, MemberState::Master, 1, secs(13)),
+        Err(ShmError::NotOwner(_))
+    ));
+}
+
+#[test]
+fn drop_releases_slots() {
+    let seg = Seg::new();
+    let watcher = seg.open();
+    {
+        let mut g = seg.open();
+        g.claim("eth0", 1, secs(1)).expect("claim");
+        g.claim("eth1", 1, secs(1)).expect("claim");
+        assert_eq!(watcher.members().len(), 2);
+    }
+    assert!(watcher.members().is_empty());
+}
+
+#[test]
+fn verdict_through_the_table() {
+    let seg = Seg::new();
+    let mut a = seg.open();
+    let mut b = seg.open();
+    let sa = a.claim("eth0", 1, secs(10)).expect("claim");
+    let sb = b.claim("eth1", 2, secs(10)).expect("claim");
+    a.publish(sa, MemberState::Ready, 100, secs(10))
+        .expect("publish");
+    assert_eq!(
+        a.verdict(sa, 2, secs(10), TIMEOUT),
+        Verdict::Hold {
+            reason: "eth1/2 is INIT".into()
+        }
+    );
+    b.publish(sb, MemberState::Master, 100, secs(10))
+        .expect("publish");
+    assert_eq!(a.verdict(sa, 2, secs(11), TIMEOUT), Verdict::Go);
+    assert_eq!(
+        a.verdict(sa, 3, secs(11), TIMEOUT),
+        Verdict::Hold {
+            reason: "waiting for 3 members, 2 running".into()
+        }
+    );
+    b.publish(sb, MemberState::Backup, 100, secs(12))
+        .expect("publish");
+    assert_eq!(
+        a.verdict(sa, 2, secs(12), TIMEOUT),
+        Verdict::Hold {
+            reason: "eth1/2 is BACKUP".into()
+        }
+    );
+    b.publish(sb, MemberState::Master, 100, secs(12))
+        .expect("publish");
+    match a.verdict(sa, 2, secs(16), TIMEOUT) {
+        Verdict::Hold { reason } => assert_eq!(reason, "eth1/2 heartbeat stale (4.0s)"),
+        Verdict::Go => panic!("stale member accepted"),
+    }
+    // Not a member: hold.
+    assert!(!a.verdict(200, 1, secs(12), TIMEOUT).is_go());
+}
+
+#[test]
+fn dead_pid_slot_is_reclaimed() {
+    let seg = Seg::new();
+    let mut a = seg.open();
+    let dead = dead_pid();
+    let s = a.claim_as(dead, "eth9", 9, secs(1)).expect("claim_as");
+    assert_eq!(s, 0);
+    let ms = a.members();
+    assert_eq!(ms.len(), 1);
+    assert_eq!(ms[0].1.pid, dead);
+    assert!(!ms[0].1.alive);
+    assert!(a.member_pids().is_empty());
+    // The group sees the death.
+    let mut b = seg.open();
+    let sb = b.claim("eth0", 1, secs(2)).expect("claim");
+    // The dead slot was reaped and reused.
+    assert_eq!(sb, 0);
+    let ms = b.members();
+    assert_eq!(ms.len(), 1);
+    assert_eq!(ms[0].1.ifname, "eth0");
+    assert!(ms[0].1.alive);
+}
+
+#[test]
+fn own_stale_slot_is_reclaimed() {
+    let seg = Seg::new();
+    let mut a = seg.open();
+    let mut b = seg.open();
+    b.claim("eth5", 5, secs(1)).expect("claim");
+    // A crashed previous incarnation of eth0/1.
+    let dead = dead_pid();
+    let stale = a.claim_as(dead, "eth0", 1, secs(1)).expect("claim_as");
+    let s = a.claim("eth0", 1, secs(2)).expect("restart claims");
+    assert_eq!(s, stale);
+    let ms = b.members();
+    assert_eq!(ms.len(), 2);
+    assert!(ms.iter().all(|(_, m)| m.alive));
+    assert_eq!(
+        ms.iter().filter(|(_, m)| m.ifname == "eth0").count(),
+        1,
+        "no duplicate left: {ms:?}"
+    );
+}
+
+#[test]
+fn reap_dead_reports_what_it_removed() {
+    let seg = Seg::new();
+    let mut a = seg.open();
+    let dead = dead_pid();
+    a.claim_as(dead, "eth3", 7, secs(1)).expect("claim_as");
+    let seq = a.seq();
+    let reaped = a.reap_dead();
+    assert_eq!(reaped.len(), 1);
+    assert_eq!(reaped[0].pid, dead);
+    assert_eq!(reaped[0].ifname, "eth3");
+    assert_eq!(reaped[0].vrid, 7);
+    assert_ne!(a.seq(), seq);
+    assert!(a.members().is_empty());
+    assert!(a.reap_dead().is_empty());
+}
+
+#[test]
+fn live_duplicate_is_refused() {
+    let seg = Seg::new();
+    let mut a = seg.open();
+    let kid = Kid::sleeper();
+    a.claim_as(kid.pid(), "eth0", 1, secs(1)).expect("claim_as");
+    let mut b = seg.open();
+    match b.claim("eth0", 1, secs(2)) {
+        Err(ShmError::AlreadyMember(pid)) => assert_eq!(pid, kid.pid()),
+        other => panic!("expected AlreadyMember, got {other:?}"),
+    }
+    assert_eq!(a.member_pids(), vec![kid.pid()]);
+    drop(kid);
+    // Once it is gone, its slot is reclaimed.
+    b.claim("eth0", 1, secs(3)).expect("claim after death");
+    assert_eq!(b.members().len(), 1);
+}
+
+#[test]
+fn zombie_is_dead() {
+    let seg = Seg::new();
+    let mut a = seg.open();
+    let mut c = Command::new("true").spawn().expect("spawn");
+    let pid = c.id();
+    // Wait until it has exited but is not reaped yet.
+    for _ in 0..500 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        if stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|r| r.trim_start().starts_with('Z'))
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    a.claim_as(pid, "eth0", 1, secs(1)).expect("claim_as");
+    let ms = a.members();
+    assert_eq!(ms.len(), 1);
+    assert!(!ms[0].1.alive, "zombie counted as alive");
+    c.wait().expect("reap");
+}
+
+#[test]
+fn reused_pid_is_dead() {
+    let seg = Seg::new();
+    let mut a = seg.open();
+    let kid = Kid::sleeper();
+    let s = a.claim_as(kid.pid(), "eth0", 1, secs(1)).expect("claim_as");
+    assert!(a.members()[0].1.alive);
+    // Pretend the slot was written by an earlier process with the same pid.
+    seg.write_at(Seg::slot_off(s) + 48, &1u64.to_ne_bytes());
+    let ms = a.members();
+    assert!(!ms[0].1.alive, "pid reuse not detected");
+    assert!(a.member_pids().is_empty());
+    assert_eq!(a.signal_members(libc::SIGTERM), 0);
+    let mut b = seg.open();
+    b.claim("eth0", 1, secs(2)).expect("reclaimed");
+    drop(kid);
+}
+
+#[test]
+fn signal_members_reaches_live_members_only() {
+    let seg = Seg::new();
+    let mut a = seg.open();
+    a.claim("eth0", 1, secs(1)).expect("claim");
+    let mut kid = Kid::sleeper();
+    a.claim_as(kid.pid(), "eth1", 1, secs(1)).expect("claim_as");
+    a.claim_as(dead_pid(), "eth2", 1, secs(1))
+        .expect("claim_as");
+    assert_eq!(a.member_pids(), vec![kid.pid()]);
+    // Own pid excluded, dead pid skipped: only the sleeper gets SIGTERM.
+    assert_eq!(a.signal_members(libc::SIGTERM), 1);
+    let status = kid.0.wait().expect("wait");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(libc::SIGTERM));
+}
+
+#[test]
+fn two_group_names_are_independent() {
+    let s1 = Seg::new();
+    let s2 = Seg::new();
+    let mut a = s1.open();
+    let mut b = s2.open();
+    a.claim("eth0", 1, secs(1)).expect("claim");
+    b.claim("eth0", 1, secs(1))
+        .expect("same member in another group");
+    a.claim("eth1", 1, secs(1)).expect("claim");
+    assert_eq!(a.members().len(), 2);
+    assert_eq!(b.members().len(), 1);
+    assert_ne!(a.path(), b.path());
+}
+
+#[test]
+fn default_group_name_is_per_netns() {
+    let n = shm::default_group_name().expect("netns");
+    assert!(n.starts_with("ns"));
+    assert!(shm::validate_group_name(&n).is_ok());
+}
+
+#[test]
+fn garbage_segment_is_refused() {
+    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+    for _ in 0..20 {
+        let seg = Seg::new();
+        drop(seg.open());
+        seg.write_at(0, &rng.bytes(SEGMENT_SIZE));
+        match GroupShm::open(seg.name()) {
+            Err(ShmError::Corrupt(_)) | Err(ShmError::Incompatible { .. }) => {}
+            other => panic!("garbage accepted: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn header_mismatches_are_refused() {
+    let seg = Seg::new();
+    drop(seg.open());
+    let good = std::fs::read(seg.path()).expect("read");
+    let patch = |off: usize, val: u32| {
+        seg.write_at(0, &good[..HEADER_SIZE]);
+        seg.write_at(off, &val.to_ne_bytes());
+        GroupShm::open(seg.name())
+    };
+    match patch(8, 2) {
+        Err(ShmError::Incompatible { found_version }) => assert_eq!(found_version, 2),
+        other => panic!("expected Incompatible, got {other:?}"),
+    }
+    for (off, val) in [(12, 32), (16, 48), (20, 254), (20, 9)] {
+        match patch(off, val) {
+            Err(ShmError::Corrupt(msg)) => assert!(msg.contains("expected"), "{msg}"),
+            other => panic!("expected Corrupt for {off}={val}, got {other:?}"),
+        }
+    }
+    // Bad magic.
+    seg.write_at(0, &good[..HEADER_SIZE]);
+    seg.write_at(0, b"VRRPDGRQ");
+    assert!(matches!(
+        GroupShm::open(seg.name()),
+        Err(ShmError::Corrupt(_))
+    ));
+    // Magic never written (creator died mid-initialization).
+    seg.write_at(0, &[0u8; 8]);
+    assert!(matches!(
+        GroupShm::open(seg.name()),
+        Err(ShmError::Corrupt(_))
+    ));
+    // Restored: fine again.
+    seg.write_at(0, &good[..HEADER_SIZE]);
+    seg.open();
+}
+
+#[test]
+fn truncated_or_grown_segment_is_refused() {
+    let seg = Seg::new();
+    drop(seg.open());
+    for len in [
+        4096u64,
+        0,
+        SEGMENT_SIZE as u64 + 4096,
+        SEGMENT_SIZE as u64 - 1,
+    ] {
+        let f = OpenOptions::new()
+            .write(true)
+            .open(seg.path())
+            .expect("open");
+        f.set_len(len).expect("truncate");
+        match GroupShm::open(seg.name()) {
+            Err(ShmError::Corrupt(msg)) => assert!(!msg.is_empty()),
+            other => panic!("size {len} accepted: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn insecure_segments_are_refused() {
+    let seg = Seg::new();
+    drop(seg.open());
+    std::fs::set_permissions(seg.path(), std::fs::Permissions::from_mode(0o666)).expect("chmod");
+    assert!(matches!(
+        GroupShm::open(seg.name()),
+        Err(ShmError::Insecure(_))
+    ));
+    std::fs::set_permissions(seg.path(), std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    seg.open();
+
+    // A symlink planted in /dev/shm is never followed.
+    let seg2 = Seg::new();
+    std::os::unix::fs::symlink(seg.path(), seg2.path()).expect("symlink");
+    assert!(matches!(
+        GroupShm::open(seg2.name()),
+        Err(ShmError::Insecure(_))
+    ));
+
+    // Owned by someone else (only testable as root).
+    if nix::unistd::geteuid().is_root() {
+        std::os::unix::fs::chown(seg.path(), Some(65534), None).expect("chown");
+        assert!(matches!(
+            GroupShm::open(seg.name()),
+            Err(ShmError::Insecure(_))
+        ));
+    }
+}
+
+#[test]
+fn concurrent_open_of_new_segment() {
+    let seg = Seg::new();
+    let name = seg.name().to_string();
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let name = name.clone();
+            std::thread::spawn(move || GroupShm::open(&name).map(|_| ()))
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("thread").expect("open");
+    }
+}
+
+#[test]
+fn concurrent_claims_get_distinct_slots() {
+    let seg = Seg::new();
+    let name = seg.name().to_string();
+    let handles: Vec<_> = (0..16u8)
+        .map(|i| {
+            let name = name.clone();
+            std::thread::spawn(move || {
+                let mut g = GroupShm::open(&name).expect("open");
+                let s = g.claim(&format!("eth{i}"), i + 1, secs(1)).expect("claim");
+                (g, s)
+            })
+        })
+        .collect();
+    let mut held: Vec<(GroupShm, usize)> = handles
+        .into_iter()
+        .map(|h| h.join().expect("thread"))
+        .collect();
+    let mut slots: Vec<usize> = held.iter().map(|(_, s)| *s).collect();
+    slots.sort_unstable();
+    slots.dedup();
+    assert_eq!(slots.len(), 16);
+    assert_eq!(held[0].0.members().len(), 16);
+    held.clear();
+    assert!(seg.open().members().is_empty());
+}
+
+#[test]
+fn racing_duplicates_never_both_win() {
+    let seg = Seg::new();
+    for round in 0..20u8 {
+        let name = seg.name().to_string();
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(4));
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let name = name.clone();
+                let barrier = barrier.clone();
+                std::thread::spawn(move || {
+                    let mut g = GroupShm::open(&name).expect("open");
+                    barrier.wait();
+                    let r = g.claim("eth0", round, secs(1));
+                    (g, r.is_ok())
+                })
+            })
+            .collect();
+        let results: Vec<(GroupShm, bool)> = handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect();
+        let winners = results.iter().filter(|(_, ok)| *ok).count();
+        assert!(winners <= 1, "round {round}: {winners} winners");
+        let n = results[0].0.members().len();
+        assert!(n <= 1, "round {round}: {n} members");
+    }
+}
+
+/// One slot's worth of bytes: either raw garbage or plausible values with random fields.
+fn slot_bytes() -> impl Strategy<Value = Vec<u8>> {
+    let raw = proptest::collection::vec(any::<u8>(), SLOT_SIZE);
+    let own = std::process::id();
+    let structured = (
+        prop_oneof![Just(0u32), Just(own), Just(1u32), any::<u32>()],
+        any::<u32>(),
+        0u8..10,
+        any::<u8>(),
+        any::<u8>(),
+        any::<[u8; 16]>(),
+        any::<u64>(),
+        prop_oneof![Just(0u64), any::<u64>()],
+    )
+        .prop_map(|(pid, gen, state, prio, vrid, ifname, hb, start)| {
+            let mut b = vec![0u8; SLOT_SIZE];
+            b[0..4].copy_from_slice(&pid.to_ne_bytes());
+            b[4..8].copy_from_slice(&(gen & !1).to_ne_bytes());
+            b[8] = state;
+            b[9] = prio;
+            b[10] = vrid;
+            b[12..28].copy_from_slice(&ifname);
+            b[32..40].copy_from_slice(&hb.to_ne_bytes());
+            b[48..56].copy_from_slice(&start.to_ne_bytes());
+            b
+        });
+    prop_oneof![raw, structured]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn garbage_slots_never_panic(
+        slots in proptest::collection::vec((0..NSLOTS, slot_bytes()), 1..12),
+        size in any::<u8>(),
+        now in any::<u64>(),
+    ) {
+        let seg = Seg::new();
+        let mut g = seg.open();
+        for (i, bytes) in &slots {
+            seg.write_at(Seg::slot_off(*i), bytes);
+        }
+        let ms = g.members();
+        for (i, m) in &ms {
+            prop_assert!(*i < NSLOTS);
+            prop_assert!(m.pid != 0);
+            prop_assert!(m.state != MemberState::Empty);
+            prop_assert!(!m.ifname.is_empty());
+            prop_assert!(!m.ifname.chars().any(char::is_control));
+        }
+        let _ = g.member_pids();
+        let now = Duration::from_nanos(now);
+        for (i, _) in &ms {
+            let _ = g.verdict(*i, size, now, TIMEOUT);
+        }
+        if let Ok(s) = g.claim("eth0", 200, now) {
+            let _ = g.publish(s, MemberState::Ready, 100, now);
+            let _ = g.verdict(s, size, now, TIMEOUT);
+            g.release(s);
+        }
+        let _ = g.reap_dead();
+        let _ = g.members();
+    }
+
+    #[test]
+    fn garbage_headers_never_panic(header in proptest::collection::vec(any::<u8>(), HEADER_SIZE)) {
+        let seg = Seg::new();
+        drop(seg.open());
+        seg.write_at(0, &header);
+        match GroupShm::open(seg.name()) {
+            Ok(_) => prop_assert!(header.starts_with(b"VRRPDGRP")),
+            Err(ShmError::Corrupt(_)) | Err(ShmError::Incompatible { .. }) => {}
+            Err(e) => prop_assert!(false, "unexpected error {e}"),
+        }
+    }
+}

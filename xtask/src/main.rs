@@ -1,0 +1,58 @@
+//! Project tasks, run as `cargo xtask TASK` (alias in `.cargo/config.toml`).
+//!
+//! - `cargo xtask man [DIR]`: write `vrrpd.8` and `atropos.8` (default DIR: `man/` at the top of
+//!   the workspace, where the pages are committed; `tests/kit.rs` fails when they drift).
+//! - `cargo xtask completions DIR`: write bash, zsh and fish completions for both commands.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+mod gen;
+
+const USAGE: &str =
+    "usage: cargo xtask man [DIR]         write vrrpd.8 and atropos.8 (default: man/)
+       cargo xtask completions DIR  write bash, zsh and fish completions";
+
+fn workspace_root() -> PathBuf {
+    let xtask_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    xtask_dir.parent().unwrap_or(xtask_dir).to_path_buf()
+}
+
+fn run(args: &[String]) -> Result<Vec<PathBuf>, String> {
+    let strs: Vec<&str> = args.iter().map(String::as_str).collect();
+    match strs.as_slice() {
+        ["man"] => {
+            gen::write_man_pages(&workspace_root().join("man")).map_err(|e| format!("man: {e}"))
+        }
+        ["man", dir] => {
+            gen::write_man_pages(Path::new(dir)).map_err(|e| format!("man: {dir}: {e}"))
+        }
+        ["completions", dir] => {
+            gen::write_completions(Path::new(dir)).map_err(|e| format!("completions: {dir}: {e}"))
+        }
+        _ => Err(USAGE.to_string()),
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if matches!(
+        args.first().map(String::as_str),
+        Some("-h" | "--help" | "help")
+    ) {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    match run(&args) {
+        Ok(paths) => {
+            for p in paths {
+                println!("{}", p.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
