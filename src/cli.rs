@@ -82,6 +82,23 @@ pub struct Args {
     #[arg(short = 'M', long = "monitor", value_name = "N", value_parser = parse_group_size)]
     pub monitor: Option<u8>,
 
+    /// Host group name (default: one group per network namespace).
+    #[arg(long = "group", value_name = "NAME", requires = "monitor")]
+    pub group: Option<String>,
+
+    /// A group member silent for this long counts as failed (default: 3 times the advert interval).
+    #[arg(long = "group-timeout", value_name = "DURATION", value_parser = parse_duration, requires = "monitor")]
+    pub group_timeout: Option<Duration>,
+
+    /// Poll the link with ethtool/MII this often besides netlink events (`0` disables polling).
+    #[arg(long = "link-poll", value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    pub link_poll: Duration,
+
+    /// How to check the link: `auto` (netlink events plus whichever of ethtool/MII answers),
+    /// `netlink`, `ethtool` or `mii` (refused at start when the driver lacks it).
+    #[arg(long = "link-check", value_name = "HOW", default_value = "auto")]
+    pub link_check: LinkCheckArg,
+
     /// Magic packet: the VIP used as sender (with -O).
     #[arg(short = 'I', long = "magic-source", value_name = "IP")]
     pub magic_source: Option<IpAddr>,
@@ -141,6 +158,19 @@ pub struct Args {
     pub vips: Vec<String>,
 }
 
+/// `--link-check` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LinkCheckArg {
+    /// Netlink events plus ethtool or MII polling when the driver answers.
+    Auto,
+    /// Netlink link events only.
+    Netlink,
+    /// ETHTOOL_GLINK polling (plus netlink events).
+    Ethtool,
+    /// MII BMSR polling (plus netlink events).
+    Mii,
+}
+
 /// `--v3-checksum` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ChecksumArg {
@@ -194,6 +224,14 @@ pub struct Settings {
     pub priority_up: Option<u8>,
     /// -M value.
     pub monitor: Option<u8>,
+    /// Host group name (None: per network namespace).
+    pub group: Option<String>,
+    /// Group member failure timeout.
+    pub group_timeout: Duration,
+    /// Link polling period (zero: off).
+    pub link_poll: Duration,
+    /// Link check method.
+    pub link_check: LinkCheckArg,
     /// -I / -O.
     pub magic: Option<(IpAddr, IpAddr)>,
     /// VRRP version.
@@ -552,6 +590,30 @@ impl Args {
                 "at most 10s",
             ));
         }
+        if let Some(g) = &self.group {
+            let ok = !g.is_empty()
+                && g.len() <= 32
+                && g.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+            if !ok {
+                return Err(CliError::new(
+                    "--group",
+                    g,
+                    "1-32 characters of A-Z a-z 0-9 _ . -",
+                ));
+            }
+        }
+        let group_timeout = match self.group_timeout {
+            Some(t) if t.is_zero() => {
+                return Err(CliError::new(
+                    "--group-timeout",
+                    "0",
+                    "a positive duration such as 3s",
+                ))
+            }
+            Some(t) => t,
+            None => Duration::from_millis(u64::from(interval_cs) * 30),
+        };
         if self.script_timeout.is_zero() {
             return Err(CliError::new(
                 "--script-timeout",
@@ -573,6 +635,10 @@ impl Args {
             priority_down: self.priority_down,
             priority_up: self.priority_up,
             monitor: self.monitor,
+            group: self.group.clone(),
+            group_timeout,
+            link_poll: self.link_poll,
+            link_check: self.link_check,
             magic,
             version,
             family,

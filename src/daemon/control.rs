@@ -38,7 +38,12 @@ impl Server {
         let listener = UnixListener::bind(path)?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
         listener.set_nonblocking(true)?;
-        Ok(Server { listener, path: path.to_path_buf(), conns: Vec::new(), bad_requests: 0 })
+        Ok(Server {
+            listener,
+            path: path.to_path_buf(),
+            conns: Vec::new(),
+            bad_requests: 0,
+        })
     }
 
     /// Descriptors to poll for input.
@@ -59,7 +64,11 @@ impl Server {
             match self.listener.accept() {
                 Ok((stream, _)) => {
                     if stream.set_nonblocking(true).is_ok() {
-                        self.conns.push(Conn { stream, buf: Vec::new(), deadline: now + CONN_TIMEOUT });
+                        self.conns.push(Conn {
+                            stream,
+                            buf: Vec::new(),
+                            deadline: now + CONN_TIMEOUT,
+                        });
                     }
                 }
                 Err(_) => break,
@@ -81,7 +90,12 @@ impl Server {
 }
 
 /// Returns true when the connection is finished.
-fn serve(c: &mut Conn, now: Duration, handle: &mut impl FnMut(Request) -> Response, bad: &mut u64) -> bool {
+fn serve(
+    c: &mut Conn,
+    now: Duration,
+    handle: &mut impl FnMut(Request) -> Response,
+    bad: &mut u64,
+) -> bool {
     let mut chunk = [0u8; 1024];
     loop {
         match c.stream.read(&mut chunk) {

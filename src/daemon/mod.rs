@@ -7,6 +7,8 @@
 //! the previous deadline and do not drift.
 
 pub mod clock;
+pub mod control;
+pub mod group;
 pub mod hooks;
 pub mod log;
 pub mod notify;
@@ -85,6 +87,8 @@ pub struct Daemon {
     notice_log: RateLimit,
     notify: notify::Notifier,
     ready_sent: bool,
+    control: Option<control::Server>,
+    group: Option<group::Member>,
     _pidfile: PidFile,
     buf: Vec<u8>,
 }
@@ -186,6 +190,25 @@ impl Daemon {
             status: 2,
         })?;
         let hooks = Hooks::new(s.script_timeout);
+        let control = match pidfile::instance_paths(&s.interface, s.vrid, s.family) {
+            Ok((_, sock)) => match control::Server::bind(&sock) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    return Err(StartError::sys(
+                        &format!("control socket {}", sock.display()),
+                        e,
+                    ));
+                }
+            },
+            Err(e) => return Err(StartError::sys("control socket", e)),
+        };
+        let group = match s.monitor {
+            Some(n) => Some(
+                group::Member::join(&s, n, clock::now())
+                    .map_err(|msg| StartError { msg, status: 1 })?,
+            ),
+            None => None,
+        };
         Ok(Daemon {
             inst: Instance::new(cfg),
             iface,
@@ -205,6 +228,8 @@ impl Daemon {
             notice_log: RateLimit::new(Duration::from_secs(10), 10),
             notify: notify::Notifier::from_env(),
             ready_sent: false,
+            control,
+            group,
             _pidfile: pidfile,
             buf: vec![0u8; 9000],
             s,
@@ -241,8 +266,20 @@ impl Daemon {
         );
         self.remove_stale_vips();
         self.refresh_interface(now);
+        if let Some(g) = &self.group {
+            vlog!(
+                Info,
+                "{}: monitoring {} processes (host group {})",
+                self.tag(),
+                g.size(),
+                g.name()
+            );
+            let a = self.inst.handle(now, Event::GroupHold(true));
+            self.perform(now, a);
+        }
         let actions = self.inst.handle(now, Event::Startup);
         self.perform(now, actions);
+        self.group_sync(now, true);
         loop {
             if self.stopped && self.hooks.idle() {
                 break;
@@ -270,6 +307,8 @@ impl Daemon {
             self.hooks.deadline(),
             self.stop_deadline,
             self.notify.next(),
+            self.control.as_ref().and_then(|c| c.deadline()),
+            self.group.as_ref().map(|g| g.next_tick()),
         ]
         .into_iter()
         .flatten()
@@ -291,6 +330,16 @@ impl Daemon {
         push(self.signals.as_raw_fd());
         push(self.monitor.as_ref().map_or(-1, |m| m.as_raw_fd()));
         push(self.hooks.fd().unwrap_or(-1));
+        let ctl_first = fds.len();
+        if let Some(c) = &self.control {
+            for fd in c.fds() {
+                fds.push(libc::pollfd {
+                    fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
+            }
+        }
         // SAFETY: fds is a valid array of pollfd of the given length; negative fds are ignored.
         let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
         if n < 0 {
@@ -304,6 +353,7 @@ impl Daemon {
         let ready = |i: usize| fds.get(i).is_some_and(|p| p.revents != 0);
         let (sig_ready, sock_ready, mon_ready, timer_ready) =
             (ready(2), ready(0), ready(3), ready(1));
+        let ctl_ready = (ctl_first..fds.len()).any(ready);
         if sig_ready {
             for sig in self.signals.take() {
                 self.on_signal(sig);
@@ -317,6 +367,14 @@ impl Daemon {
         }
         if timer_ready {
             self.timer.drain();
+        }
+        if ctl_ready
+            || self
+                .control
+                .as_ref()
+                .is_some_and(|c| c.deadline().is_some())
+        {
+            self.on_control();
         }
         // Timers are checked on every wake-up: cheap, and robust against a missed timerfd edge.
         self.on_time();
@@ -334,6 +392,104 @@ impl Daemon {
         }
         self.hooks.poll(now);
         self.notify.tick(now);
+        let tick = self.group.as_ref().is_some_and(|g| now >= g.next_tick());
+        self.group_sync(now, tick);
+    }
+
+    /// Publish our member state when it changed (waking the other members), and follow the
+    /// group's verdict: hold every member in Backup unless all of them are (or would be) Master.
+    fn group_sync(&mut self, now: Duration, check: bool) {
+        let Some(g) = self.group.as_mut() else { return };
+        let mine = group::member_state(&self.inst, self.stop_deadline.is_some());
+        let changed = g.publish(mine, self.inst.priority(), now);
+        if !(changed || check || g.seq_changed()) {
+            return;
+        }
+        g.heartbeat(now);
+        let verdict = g.verdict(now);
+        let held = self.inst.group_held();
+        let tag = format!("{}/{}", self.s.interface, self.s.vrid);
+        match verdict {
+            crate::group::Verdict::Go if held => {
+                vlog!(
+                    Info,
+                    "{tag}: host group {}: all {} members ready",
+                    g.name(),
+                    g.size()
+                );
+                g.note_hold_reason(&tag, "");
+                let a = self.inst.handle(now, Event::GroupHold(false));
+                self.perform(now, a);
+                self.group_sync(now, false);
+            }
+            crate::group::Verdict::Hold { reason } if !held => {
+                g.note_hold_reason(&tag, &reason);
+                let a = self.inst.handle(now, Event::GroupHold(true));
+                self.perform(now, a);
+                self.group_sync(now, false);
+            }
+            crate::group::Verdict::Hold { reason } => g.note_hold_reason(&tag, &reason),
+            crate::group::Verdict::Go => {}
+        }
+    }
+
+    fn on_control(&mut self) {
+        let Some(mut server) = self.control.take() else {
+            return;
+        };
+        let now = clock::now();
+        server.poll(now, |req| self.control_request(now, req));
+        self.control = Some(server);
+    }
+
+    fn control_request(
+        &mut self,
+        now: Duration,
+        req: crate::control::Request,
+    ) -> crate::control::Response {
+        use crate::control::{Command as C, Response};
+        let tag = self.tag();
+        let ev = match req.cmd {
+            C::State => return Response::ok(self.info(false)),
+            C::Dump => return Response::ok(self.info(true)),
+            C::Backup => {
+                vlog!(Info, "{tag}: atropos: forced backup");
+                Event::ForceBackup(true)
+            }
+            C::Resume => {
+                vlog!(Info, "{tag}: atropos: resume");
+                Event::ForceBackup(false)
+            }
+            C::Reduce | C::Increase | C::Priority => {
+                if self.inst.priority() == 255 {
+                    return Response::error("priority 255 (address owner) is never changed");
+                }
+                let p = match req.priority {
+                    Some(p) if req.cmd == C::Priority => p,
+                    _ => self.stepped_priority(req.cmd == C::Reduce),
+                };
+                vlog!(Info, "{tag}: atropos: new priority {p}");
+                Event::SetPriority(p)
+            }
+        };
+        let a = self.inst.handle(now, ev);
+        self.perform(now, a);
+        self.group_sync(now, false);
+        Response::ok(self.info(false))
+    }
+
+    /// SIGTTIN / SIGTTOU and atropos --reduce / --increase: the -z / -x value, else ∓10 within 1-254.
+    fn stepped_priority(&self, down: bool) -> u8 {
+        let cur = self.inst.priority();
+        if down {
+            self.s
+                .priority_down
+                .unwrap_or(cur.saturating_sub(10).max(1))
+        } else {
+            self.s
+                .priority_up
+                .unwrap_or(cur.saturating_add(10).min(254))
+        }
     }
 
     fn on_socket(&mut self) {
@@ -439,6 +595,7 @@ impl Daemon {
                     self.perform(now, a);
                 }
             }
+            Sig::Group => self.group_sync(now, true),
             Sig::Ttin | Sig::Ttou => {
                 let cur = self.inst.priority();
                 if cur == 255 {
@@ -449,15 +606,7 @@ impl Daemon {
                     );
                     return;
                 }
-                let new = if sig == Sig::Ttin {
-                    self.s
-                        .priority_down
-                        .unwrap_or(cur.saturating_sub(10).max(1))
-                } else {
-                    self.s
-                        .priority_up
-                        .unwrap_or(cur.saturating_add(10).min(254))
-                };
+                let new = self.stepped_priority(sig == Sig::Ttin);
                 vlog!(Info, "{}: new priority {new}", self.tag());
                 let a = self.inst.handle(now, Event::SetPriority(new));
                 self.perform(now, a);
@@ -573,7 +722,7 @@ impl Daemon {
             reason: self.inst.last_reason().map(|r| r.to_string()),
             forced_backup: self.inst.forced_backup(),
             pid: std::process::id(),
-            group: None,
+            group: self.group.as_ref().map(|g| g.describe()),
             detail,
         }
     }

@@ -25,17 +25,27 @@ pub enum Sig {
     Ttin,
     /// SIGTTOU: raise the priority (or set -x).
     Ttou,
+    /// [`group_signal`]: a host-group member changed state; re-read the group.
+    Group,
 }
 
-const TABLE: [(i32, Sig); 7] = [
-    (SIGTERM, Sig::Term),
-    (SIGINT, Sig::Term),
-    (SIGHUP, Sig::Hup),
-    (SIGUSR1, Sig::Usr1),
-    (SIGUSR2, Sig::Usr2),
-    (SIGTTIN, Sig::Ttin),
-    (SIGTTOU, Sig::Ttou),
-];
+/// The signal host-group members send each other after publishing a change (SIGRTMIN+1).
+pub fn group_signal() -> i32 {
+    libc::SIGRTMIN() + 1
+}
+
+fn table() -> [(i32, Sig); 8] {
+    [
+        (SIGTERM, Sig::Term),
+        (SIGINT, Sig::Term),
+        (SIGHUP, Sig::Hup),
+        (SIGUSR1, Sig::Usr1),
+        (SIGUSR2, Sig::Usr2),
+        (SIGTTIN, Sig::Ttin),
+        (SIGTTOU, Sig::Ttou),
+        (group_signal(), Sig::Group),
+    ]
+}
 
 /// Flags set by the handlers plus the read end of the wake-up pipe.
 pub struct Signals {
@@ -50,7 +60,7 @@ impl Signals {
         rx.set_nonblocking(true)?;
         tx.set_nonblocking(true)?;
         let mut flags = Vec::new();
-        for (num, sig) in TABLE {
+        for (num, sig) in table() {
             let flag = Arc::new(AtomicBool::new(false));
             signal_hook::flag::register(num, Arc::clone(&flag))?;
             signal_hook::low_level::pipe::register(num, tx.try_clone()?)?;

@@ -209,6 +209,40 @@ impl Lab {
         lab
     }
 
+    /// Add another segment: a bridge `br-<dev>` in the switch namespace and an interface `dev` on
+    /// each listed host, with the given address (`(host index, "198.51.100.1/26")`).
+    pub fn add_link(&mut self, dev: &str, addrs: &[(usize, &str)]) {
+        let sw = self.switch.clone();
+        let br = format!("br-{dev}");
+        sh(&[
+            "ip",
+            "-n",
+            &sw,
+            "link",
+            "add",
+            &br,
+            "type",
+            "bridge",
+            "mcast_snooping",
+            "0",
+            "stp_state",
+            "0",
+        ]);
+        sh(&["ip", "-n", &sw, "link", "set", &br, "up"]);
+        for (i, cidr) in addrs {
+            let ns = self.hosts[*i].ns.clone();
+            let port = format!("{dev}p{i}");
+            sh(&[
+                "ip", "-n", &ns, "link", "add", dev, "type", "veth", "peer", "name", &port,
+                "netns", &sw,
+            ]);
+            sh(&["ip", "-n", &sw, "link", "set", &port, "master", &br]);
+            sh(&["ip", "-n", &sw, "link", "set", &port, "up"]);
+            sh(&["ip", "-n", &ns, "addr", "add", cidr, "dev", dev]);
+            sh(&["ip", "-n", &ns, "link", "set", dev, "up"]);
+        }
+    }
+
     fn add_ns(&mut self, ns: &str) {
         sh(&["ip", "netns", "add", ns]);
         self.namespaces.push(ns.to_string());
@@ -341,6 +375,17 @@ impl Drop for Lab {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// Whether a started process still runs (and is not a zombie).
+pub fn alive(p: &Proc) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", p.pid())).unwrap_or_default();
+    let state = stat
+        .rsplit(')')
+        .next()
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or("");
+    !state.is_empty() && state != "Z"
 }
 
 /// Send a signal to a process by PID.

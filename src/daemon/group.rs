@@ -1,0 +1,171 @@
+//! This instance as a member of a host group (`-M N`): the glue between the event loop, the shared
+//! segment ([`crate::sys::shm`]) and the verdict ([`crate::group`]).
+//!
+//! Propagation: a member that changes state publishes it in its slot and sends SIGRTMIN+1
+//! ([`super::signals::group_signal`]) to every other live member (through pidfds, so a reused
+//! pid is never signalled); each wakes at once, reads the table and follows the verdict. A
+//! member that dies without publishing is noticed at the next heartbeat tick (every advert
+//! interval, at most a third of `--group-timeout`) from its pid, and a wedged one when its
+//! heartbeat is older than `--group-timeout`.
+
+use std::time::Duration;
+
+use crate::cli::Settings;
+use crate::group::{MemberState, Verdict};
+use crate::proto::fsm::{Instance, State};
+use crate::sys::shm::{self, GroupShm};
+use crate::vlog;
+
+/// Membership of this instance.
+pub struct Member {
+    shm: GroupShm,
+    slot: usize,
+    size: u8,
+    timeout: Duration,
+    tick: Duration,
+    next_tick: Duration,
+    published: Option<(MemberState, u8)>,
+    seen_seq: u32,
+    hold_reason: String,
+}
+
+/// The member state an instance publishes.
+pub fn member_state(inst: &Instance, stopping: bool) -> MemberState {
+    if stopping {
+        return MemberState::Stopping;
+    }
+    match inst.state() {
+        State::Master => MemberState::Master,
+        State::Backup if inst.would_be_master() => MemberState::Ready,
+        State::Backup => MemberState::Backup,
+        State::Fault => MemberState::Fault,
+        State::Initialize => MemberState::Starting,
+    }
+}
+
+impl Member {
+    /// Open (or create) the group's segment and claim a slot.
+    pub fn join(s: &Settings, size: u8, now: Duration) -> Result<Member, String> {
+        let name = match &s.group {
+            Some(n) => n.clone(),
+            None => shm::default_group_name()
+                .map_err(|e| format!("host group: cannot name the group: {e}"))?,
+        };
+        let mut g = GroupShm::open(&name).map_err(|e| format!("host group {name}: {e}"))?;
+        let slot = g
+            .claim(&s.interface, s.vrid, now)
+            .map_err(|e| format!("host group {name}: {e}"))?;
+        let interval = Duration::from_millis(u64::from(s.interval_cs) * 10);
+        let tick = interval
+            .min(s.group_timeout / 3)
+            .max(Duration::from_millis(10));
+        let seen_seq = g.seq();
+        Ok(Member {
+            shm: g,
+            slot,
+            size,
+            timeout: s.group_timeout,
+            tick,
+            next_tick: now,
+            published: None,
+            seen_seq,
+            hold_reason: String::new(),
+        })
+    }
+
+    /// N.
+    pub fn size(&self) -> u8 {
+        self.size
+    }
+
+    /// The group name.
+    pub fn name(&self) -> &str {
+        self.shm.name()
+    }
+
+    /// When to refresh the heartbeat and re-check the others.
+    pub fn next_tick(&self) -> Duration {
+        self.next_tick
+    }
+
+    /// Publish when the state or priority changed; wakes the other members. Returns whether it did.
+    pub fn publish(&mut self, state: MemberState, priority: u8, now: Duration) -> bool {
+        if self.published == Some((state, priority)) {
+            return false;
+        }
+        if let Err(e) = self.shm.publish(self.slot, state, priority, now) {
+            vlog!(Error, "host group {}: cannot publish: {e}", self.shm.name());
+            return false;
+        }
+        self.published = Some((state, priority));
+        self.seen_seq = self.shm.seq();
+        self.shm.signal_members(super::signals::group_signal());
+        true
+    }
+
+    /// Whether another member published since we last looked.
+    pub fn seq_changed(&mut self) -> bool {
+        let seq = self.shm.seq();
+        let changed = seq != self.seen_seq;
+        self.seen_seq = seq;
+        changed
+    }
+
+    /// Refresh our heartbeat and schedule the next tick.
+    pub fn heartbeat(&mut self, now: Duration) {
+        let _ = self.shm.heartbeat(self.slot, now);
+        self.next_tick = now + self.tick;
+    }
+
+    /// The group's verdict for us now.
+    pub fn verdict(&self, now: Duration) -> Verdict {
+        self.shm.verdict(self.slot, self.size, now, self.timeout)
+    }
+
+    /// Log a changed reason for an ongoing hold (once per reason).
+    pub fn note_hold_reason(&mut self, tag: &str, reason: &str) {
+        if self.hold_reason != reason && !reason.is_empty() {
+            vlog!(
+                Info,
+                "{tag}: host group {}: holding backup: {reason}",
+                self.shm.name()
+            );
+        }
+        self.hold_reason = reason.to_string();
+    }
+
+    /// One line for atropos: the group, its size and its members.
+    pub fn describe(&self) -> String {
+        let members: Vec<String> = self
+            .shm
+            .members()
+            .into_iter()
+            .map(|(_, m)| {
+                format!(
+                    "{} {}{}",
+                    m.label(),
+                    m.state,
+                    if m.alive { "" } else { " (dead)" }
+                )
+            })
+            .collect();
+        format!(
+            "{} ({} of {} members): {}",
+            self.shm.name(),
+            members.len(),
+            self.size,
+            members.join(", ")
+        )
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        self.shm.release(self.slot);
+        self.shm.signal_members(super::signals::group_signal());
+        // The last member out removes the segment: nothing is left behind in /dev/shm.
+        if self.shm.members().iter().all(|(_, m)| !m.alive) {
+            let _ = GroupShm::unlink(self.shm.name());
+        }
+    }
+}
