@@ -549,3 +549,72 @@ fn hung_hook_is_killed_and_adverts_continue() {
     assert!(cap.finish().len() >= 2, "adverts stopped after the kill");
     assert_eq!(count(&a, "-> MASTER"), 1);
 }
+
+/// A VIP left on the interface by a crash is removed at start unless this instance becomes
+/// master.
+#[test]
+fn stale_vip_removed_at_start() {
+    if !require_root("stale_vip_removed_at_start") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1", "r2"]);
+    let (r1, r2) = (lab.host(0).ns.clone(), lab.host(1).ns.clone());
+    let a = lab.vrrpd(
+        &r1,
+        "r1",
+        &[
+            "-i",
+            "eth0",
+            "-v",
+            "51",
+            "-p",
+            "150",
+            "-d",
+            "100ms",
+            "-n",
+            "192.0.2.254/24",
+        ],
+    );
+    assert!(
+        wait_for(Duration::from_secs(5), || lab.has_addr(&r1, VIP)).is_some(),
+        "{}",
+        a.log_text()
+    );
+    sh(&[
+        "ip",
+        "-n",
+        &r2,
+        "addr",
+        "add",
+        "192.0.2.254/24",
+        "dev",
+        "eth0",
+    ]);
+    let b = lab.vrrpd(
+        &r2,
+        "r2",
+        &[
+            "-i",
+            "eth0",
+            "-v",
+            "51",
+            "-p",
+            "100",
+            "-d",
+            "100ms",
+            "-n",
+            "192.0.2.254/24",
+        ],
+    );
+    assert!(
+        wait_for(Duration::from_secs(3), || b
+            .log_text()
+            .contains("left on eth0"))
+        .is_some(),
+        "{}",
+        b.log_text()
+    );
+    assert!(!lab.has_addr(&r2, VIP));
+    std::thread::sleep(Duration::from_millis(400));
+    assert!(!lab.has_addr(&r2, VIP) && lab.has_addr(&r1, VIP));
+}
