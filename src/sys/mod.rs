@@ -14,6 +14,10 @@
 //!   and 7949) and unsolicited Neighbor Advertisements (RFC 4861 §7.2.6), with pure frame
 //!   builders.
 //! - [`pidfile`]: the locked pid file and the per-instance run-time paths.
+//! - [`linkcheck`]: link state by rtnetlink, `SIOCETHTOOL`/`ETHTOOL_GLINK` or MII (BMSR).
+//! - [`vmac`]: the virtual router MAC (RFC 9568 §7.3) on a macvlan stacked on the interface,
+//!   with the sysctls it needs and crash clean-up.
+//! - [`magic`]: the `-I`/`-O` magic packet (ARP request and echo request to the gateway).
 //!
 //! Rules kept throughout: every descriptor is `O_CLOEXEC`; sockets on the event loop's path are
 //! non-blocking; nothing here panics on input from the network or the kernel; every `unsafe`
@@ -21,10 +25,13 @@
 
 pub mod announce;
 pub mod iface;
+pub mod linkcheck;
+pub mod magic;
 pub mod netlink;
 pub mod pidfile;
 pub mod shm;
 pub mod socket;
+pub mod vmac;
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};

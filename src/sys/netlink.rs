@@ -22,6 +22,18 @@
 //!   fails with `ENOBUFS`: events were lost, reported as [`NetEvent::Overrun`] so the caller
 //!   re-reads the state it cares about.
 //!
+//! - Links (for the virtual MAC, [`crate::sys::vmac`]): [`Rtnl::create_macvlan`] is one
+//!   `RTM_NEWLINK` with `NLM_F_CREATE | NLM_F_EXCL` carrying `IFLA_IFNAME`, `IFLA_LINK` (the
+//!   parent), `IFLA_ADDRESS` and `IFLA_LINKINFO` { `IFLA_INFO_KIND` "macvlan",
+//!   `IFLA_INFO_DATA` { `IFLA_MACVLAN_MODE` } }, created down; [`Rtnl::set_link_up`],
+//!   [`Rtnl::set_link_address`] and [`Rtnl::set_link_alias`] are `RTM_SETLINK` (flags with an
+//!   `IFF_UP` change mask, `IFLA_ADDRESS`, `IFLA_IFALIAS`); [`Rtnl::del_link`] is
+//!   `RTM_DELLINK`; [`Rtnl::list_links`] a `RTM_GETLINK` dump; [`Rtnl::link_by_name`] a
+//!   `RTM_GETLINK` with `IFLA_IFNAME`.
+//! - [`Rtnl::neighbour`]: a `RTM_GETNEIGH` dump of one family, filtered here by interface and
+//!   address (the kernel filters dumps only with strict checking, which this socket does not
+//!   enable).
+//!
 //! Error mapping: a non-zero `NLMSG_ERROR` becomes `io::Error::from_raw_os_error(-code)`; no reply
 //! within the deadline is `io::ErrorKind::TimedOut`; a malformed reply is
 //! `io::ErrorKind::InvalidData`.
@@ -39,7 +51,13 @@ use netlink_packet_core::{
 use netlink_packet_route::address::{
     AddressAttribute, AddressHeaderFlags, AddressMessage, AddressScope,
 };
-use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+use netlink_packet_route::link::{
+    InfoData, InfoKind, InfoMacVlan, LinkAttribute, LinkFlags, LinkInfo as NlLinkInfo, LinkMessage,
+    MacVlanMode,
+};
+use netlink_packet_route::neighbour::{
+    NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState,
+};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 
@@ -81,6 +99,59 @@ pub struct LinkInfo {
     /// `IFF_UP` and `IFF_RUNNING` both set: administratively up and operationally up (the kernel
     /// sets `IFF_RUNNING` when the operational state is UP or UNKNOWN, i.e. carrier present).
     pub up: bool,
+    /// `IFLA_INFO_KIND` (`"macvlan"`, `"veth"`, `"vlan"`, ...); `None` for physical devices.
+    pub kind: Option<String>,
+    /// `IFLA_LINK`: the lower device of a macvlan or VLAN (same namespace), or a veth's peer.
+    pub parent: Option<u32>,
+    /// `IFLA_IFALIAS`, if set.
+    pub alias: Option<String>,
+    /// `IFLA_MACVLAN_MODE` of a macvlan.
+    pub macvlan_mode: Option<MacvlanMode>,
+}
+
+/// The mode of a macvlan device (`IFLA_MACVLAN_MODE`, `enum macvlan_mode` in
+/// `<linux/if_link.h>`). See [`crate::sys::vmac`] for why the virtual MAC uses `Bridge`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MacvlanMode {
+    /// `MACVLAN_MODE_PRIVATE` (1): no traffic between macvlans of one parent; a multicast frame
+    /// whose *source* MAC is an up macvlan's goes to that macvlan only.
+    Private,
+    /// `MACVLAN_MODE_VEPA` (2): traffic between macvlans goes out and back via the switch.
+    Vepa,
+    /// `MACVLAN_MODE_BRIDGE` (4): macvlans of one parent talk directly.
+    Bridge,
+    /// `MACVLAN_MODE_PASSTHRU` (8): one macvlan takes over the parent.
+    Passthru,
+    /// `MACVLAN_MODE_SOURCE` (16): receive by source MAC.
+    Source,
+    /// Any other value.
+    Other(u32),
+}
+
+impl MacvlanMode {
+    fn to_nl(self) -> MacVlanMode {
+        match self {
+            MacvlanMode::Private => MacVlanMode::Private,
+            MacvlanMode::Vepa => MacVlanMode::Vepa,
+            MacvlanMode::Bridge => MacVlanMode::Bridge,
+            MacvlanMode::Passthru => MacVlanMode::Passthrough,
+            MacvlanMode::Source => MacVlanMode::Source,
+            MacvlanMode::Other(v) => MacVlanMode::Other(v),
+        }
+    }
+
+    fn from_nl(m: MacVlanMode) -> MacvlanMode {
+        match m {
+            MacVlanMode::Private => MacvlanMode::Private,
+            MacVlanMode::Vepa => MacvlanMode::Vepa,
+            MacVlanMode::Bridge => MacvlanMode::Bridge,
+            MacVlanMode::Passthrough => MacvlanMode::Passthru,
+            MacVlanMode::Source => MacvlanMode::Source,
+            MacVlanMode::Other(v) => MacvlanMode::Other(v),
+            // The enum is non-exhaustive; map anything new through its number.
+            other => MacvlanMode::Other(u32::from(other)),
+        }
+    }
 }
 
 /// A change seen by [`LinkMonitor`].
@@ -220,6 +291,130 @@ impl Rtnl {
                 _ => None,
             })
             .ok_or_else(|| invalid_data("RTM_GETLINK: no RTM_NEWLINK in the reply"))
+    }
+
+    /// The link named `name` (`RTM_GETLINK` with `IFLA_IFNAME`). A missing link is `ENODEV`.
+    pub fn link_by_name(&mut self, name: &str) -> io::Result<LinkInfo> {
+        check_ifname(name)?;
+        let mut msg = LinkMessage::default();
+        msg.attributes.push(LinkAttribute::IfName(name.to_owned()));
+        let replies = self.request(RouteNetlinkMessage::GetLink(msg), 0, Expect::Reply)?;
+        replies
+            .iter()
+            .find_map(|m| match m {
+                RouteNetlinkMessage::NewLink(l) => Some(link_info(l)),
+                _ => None,
+            })
+            .ok_or_else(|| invalid_data("RTM_GETLINK: no RTM_NEWLINK in the reply"))
+    }
+
+    /// Every link of the namespace (`RTM_GETLINK` dump), in index order.
+    pub fn list_links(&mut self) -> io::Result<Vec<LinkInfo>> {
+        let replies = self.dump(RouteNetlinkMessage::GetLink(LinkMessage::default()))?;
+        Ok(replies
+            .iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewLink(l) => Some(link_info(l)),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// Creates a macvlan named `name` on top of `parent` with hardware address `mac` and mode
+    /// `mode`, administratively down, and returns its index. A name already in use is
+    /// `EEXIST`; a missing parent `ENODEV` (or `EINVAL` on some kernels).
+    pub fn create_macvlan(
+        &mut self,
+        name: &str,
+        parent: u32,
+        mac: [u8; 6],
+        mode: MacvlanMode,
+    ) -> io::Result<u32> {
+        check_ifname(name)?;
+        let mut msg = LinkMessage::default();
+        msg.attributes.push(LinkAttribute::IfName(name.to_owned()));
+        msg.attributes.push(LinkAttribute::Link(parent));
+        msg.attributes.push(LinkAttribute::Address(mac.to_vec()));
+        msg.attributes.push(LinkAttribute::LinkInfo(vec![
+            NlLinkInfo::Kind(InfoKind::MacVlan),
+            NlLinkInfo::Data(InfoData::MacVlan(vec![InfoMacVlan::Mode(mode.to_nl())])),
+        ]));
+        self.request(
+            RouteNetlinkMessage::NewLink(msg),
+            NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+            Expect::Ack,
+        )?;
+        Ok(self.link_by_name(name)?.index)
+    }
+
+    /// Deletes link `ifindex` (`RTM_DELLINK`). A link that is not there (`ENODEV`) is success.
+    pub fn del_link(&mut self, ifindex: u32) -> io::Result<()> {
+        let mut msg = LinkMessage::default();
+        msg.header.index = ifindex;
+        match self.request(RouteNetlinkMessage::DelLink(msg), NLM_F_ACK, Expect::Ack) {
+            Err(e) if e.raw_os_error() == Some(libc::ENODEV) => Ok(()),
+            other => other.map(drop),
+        }
+    }
+
+    /// Sets or clears `IFF_UP` on link `ifindex` (`RTM_SETLINK`, change mask `IFF_UP`: no other
+    /// flag is touched).
+    pub fn set_link_up(&mut self, ifindex: u32, up: bool) -> io::Result<()> {
+        let mut msg = LinkMessage::default();
+        msg.header.index = ifindex;
+        msg.header.flags = if up {
+            LinkFlags::Up
+        } else {
+            LinkFlags::empty()
+        };
+        msg.header.change_mask = LinkFlags::Up;
+        self.request(RouteNetlinkMessage::SetLink(msg), NLM_F_ACK, Expect::Ack)
+            .map(drop)
+    }
+
+    /// Sets the hardware address of link `ifindex` (`RTM_SETLINK` with `IFLA_ADDRESS`).
+    pub fn set_link_address(&mut self, ifindex: u32, mac: [u8; 6]) -> io::Result<()> {
+        let mut msg = LinkMessage::default();
+        msg.header.index = ifindex;
+        msg.attributes.push(LinkAttribute::Address(mac.to_vec()));
+        self.request(RouteNetlinkMessage::SetLink(msg), NLM_F_ACK, Expect::Ack)
+            .map(drop)
+    }
+
+    /// Sets the alias (`IFLA_IFALIAS`, at most 255 bytes) of link `ifindex`; an empty string
+    /// removes it.
+    pub fn set_link_alias(&mut self, ifindex: u32, alias: &str) -> io::Result<()> {
+        if alias.len() > 255 || alias.contains('\0') {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "interface alias longer than 255 bytes or with a NUL",
+            ));
+        }
+        let mut msg = LinkMessage::default();
+        msg.header.index = ifindex;
+        msg.attributes
+            .push(LinkAttribute::IfAlias(alias.to_owned()));
+        self.request(RouteNetlinkMessage::SetLink(msg), NLM_F_ACK, Expect::Ack)
+            .map(drop)
+    }
+
+    /// The link-layer address the kernel's neighbour table holds for `ip` on interface
+    /// `ifindex` (`RTM_GETNEIGH` dump), if the entry is usable: REACHABLE, STALE, DELAY, PROBE,
+    /// PERMANENT or NOARP with a 6-byte address. INCOMPLETE, FAILED and absent entries are
+    /// `None`.
+    pub fn neighbour(&mut self, ifindex: u32, ip: IpAddr) -> io::Result<Option<[u8; 6]>> {
+        let mut msg = NeighbourMessage::default();
+        msg.header.family = match ip {
+            IpAddr::V4(_) => AddressFamily::Inet,
+            IpAddr::V6(_) => AddressFamily::Inet6,
+        };
+        let replies = self.dump(RouteNetlinkMessage::GetNeighbour(msg))?;
+        Ok(replies.iter().find_map(|m| match m {
+            RouteNetlinkMessage::NewNeighbour(n) if n.header.ifindex == ifindex => {
+                neighbour_mac(n, ip)
+            }
+            _ => None,
+        }))
     }
 
     /// Runs a dump, retrying when the kernel marks it interrupted.
@@ -543,10 +738,31 @@ fn addr_entry(msg: &AddressMessage) -> Option<AddrEntry> {
 fn link_info(msg: &LinkMessage) -> LinkInfo {
     let mut name = String::new();
     let mut mac = None;
+    let mut kind = None;
+    let mut parent = None;
+    let mut alias = None;
+    let mut macvlan_mode = None;
     for attr in &msg.attributes {
         match attr {
             LinkAttribute::IfName(n) => name.clone_from(n),
             LinkAttribute::Address(bytes) => mac = <[u8; 6]>::try_from(bytes.as_slice()).ok(),
+            LinkAttribute::Link(l) => parent = Some(*l),
+            LinkAttribute::IfAlias(a) => alias = Some(a.clone()),
+            LinkAttribute::LinkInfo(infos) => {
+                for info in infos {
+                    match info {
+                        NlLinkInfo::Kind(k) => kind = Some(k.to_string()),
+                        NlLinkInfo::Data(InfoData::MacVlan(data)) => {
+                            for d in data {
+                                if let InfoMacVlan::Mode(m) = d {
+                                    macvlan_mode = Some(MacvlanMode::from_nl(*m));
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
             _ => {}
         }
     }
@@ -557,7 +773,66 @@ fn link_info(msg: &LinkMessage) -> LinkInfo {
         mac,
         flags: flags.bits(),
         up: flags.contains(LinkFlags::Up) && flags.contains(LinkFlags::Running),
+        kind,
+        parent,
+        alias,
+        macvlan_mode,
     }
+}
+
+/// The MAC of neighbour entry `msg` if it is for `ip` and usable (see [`Rtnl::neighbour`]).
+fn neighbour_mac(msg: &NeighbourMessage, ip: IpAddr) -> Option<[u8; 6]> {
+    if !matches!(
+        msg.header.state,
+        NeighbourState::Reachable
+            | NeighbourState::Stale
+            | NeighbourState::Delay
+            | NeighbourState::Probe
+            | NeighbourState::Permanent
+            | NeighbourState::Noarp
+    ) {
+        return None;
+    }
+    let mut dst = None;
+    let mut lladdr = None;
+    for attr in &msg.attributes {
+        match attr {
+            NeighbourAttribute::Destination(NeighbourAddress::Inet(a)) => {
+                dst = Some(IpAddr::V4(*a));
+            }
+            NeighbourAttribute::Destination(NeighbourAddress::Inet6(a)) => {
+                dst = Some(IpAddr::V6(*a));
+            }
+            NeighbourAttribute::LinkLayerAddress(b) => {
+                lladdr = <[u8; 6]>::try_from(b.as_slice()).ok();
+            }
+            _ => {}
+        }
+    }
+    if dst == Some(ip) {
+        lladdr
+    } else {
+        None
+    }
+}
+
+/// An interface name the kernel accepts: 1 to 15 bytes, no NUL, `/`, `:` or whitespace
+/// (`dev_valid_name()`), not `.` or `..`.
+pub fn check_ifname(name: &str) -> io::Result<()> {
+    let bad = name.is_empty()
+        || name.len() >= libc::IFNAMSIZ
+        || name == "."
+        || name == ".."
+        || name
+            .chars()
+            .any(|c| c == '\0' || c == '/' || c == ':' || c.is_whitespace());
+    if bad {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("invalid interface name {name:?}"),
+        ));
+    }
+    Ok(())
 }
 
 /// The event a notification stands for, if it is one we report.
@@ -677,6 +952,94 @@ mod tests {
         b[28] = 6;
         let seqs: Vec<u32> = split_datagram(&b).map(|r| r.unwrap().0.seq).collect();
         assert_eq!(seqs, vec![5, 6]);
+    }
+
+    #[test]
+    fn link_info_reads_macvlan_attributes() {
+        let mut l = LinkMessage::default();
+        l.header.index = 9;
+        l.attributes.push(LinkAttribute::IfName("vr3.51".into()));
+        l.attributes
+            .push(LinkAttribute::Address(vec![0, 0, 0x5e, 0, 1, 51]));
+        l.attributes.push(LinkAttribute::Link(3));
+        l.attributes
+            .push(LinkAttribute::IfAlias("vrrpd vmac".into()));
+        l.attributes.push(LinkAttribute::LinkInfo(vec![
+            NlLinkInfo::Kind(InfoKind::MacVlan),
+            NlLinkInfo::Data(InfoData::MacVlan(vec![InfoMacVlan::Mode(
+                MacVlanMode::Bridge,
+            )])),
+        ]));
+        let info = link_info(&l);
+        assert_eq!(info.index, 9);
+        assert_eq!(info.name, "vr3.51");
+        assert_eq!(info.mac, Some([0, 0, 0x5e, 0, 1, 51]));
+        assert_eq!(info.kind.as_deref(), Some("macvlan"));
+        assert_eq!(info.parent, Some(3));
+        assert_eq!(info.alias.as_deref(), Some("vrrpd vmac"));
+        assert_eq!(info.macvlan_mode, Some(MacvlanMode::Bridge));
+        for m in [
+            MacvlanMode::Private,
+            MacvlanMode::Vepa,
+            MacvlanMode::Bridge,
+            MacvlanMode::Passthru,
+            MacvlanMode::Source,
+        ] {
+            assert_eq!(MacvlanMode::from_nl(m.to_nl()), m);
+        }
+        // A physical device: no kind, no parent.
+        let plain = link_info(&LinkMessage::default());
+        assert_eq!((plain.kind, plain.parent, plain.alias), (None, None, None));
+    }
+
+    #[test]
+    fn neighbour_mac_needs_a_usable_entry_for_the_address() {
+        let gw = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 254));
+        let mut n = NeighbourMessage::default();
+        n.header.family = AddressFamily::Inet;
+        n.header.state = NeighbourState::Stale;
+        n.attributes
+            .push(NeighbourAttribute::Destination(NeighbourAddress::Inet(
+                Ipv4Addr::new(192, 0, 2, 254),
+            )));
+        n.attributes.push(NeighbourAttribute::LinkLayerAddress(vec![
+            2, 0, 0, 0, 0, 0x0b,
+        ]));
+        assert_eq!(neighbour_mac(&n, gw), Some([2, 0, 0, 0, 0, 0x0b]));
+        assert_eq!(
+            neighbour_mac(&n, IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1))),
+            None
+        );
+        for bad in [
+            NeighbourState::Incomplete,
+            NeighbourState::Failed,
+            NeighbourState::None,
+        ] {
+            n.header.state = bad;
+            assert_eq!(neighbour_mac(&n, gw), None, "{bad:?}");
+        }
+        n.header.state = NeighbourState::Permanent;
+        n.attributes.pop();
+        assert_eq!(neighbour_mac(&n, gw), None, "no lladdr");
+    }
+
+    #[test]
+    fn ifname_checks() {
+        for good in ["eth0", "eth0.190", "vr3.51.6", "a", "012345678901234"] {
+            assert!(check_ifname(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "a/b",
+            "a:b",
+            "a b",
+            "0123456789012345",
+            "a\0",
+        ] {
+            assert!(check_ifname(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

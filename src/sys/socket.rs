@@ -41,6 +41,12 @@
 //!   message (source = the caller's link-local address, RFC 9568 §5.1.2.1; interface index)
 //!   and an `IPV6_HOPLIMIT` control message of 255.
 //!
+//! # Sending from the virtual-MAC macvlan
+//! [`VrrpSender`] is the send half alone, opened on the macvlan of [`crate::sys::vmac`] so
+//! adverts leave with the virtual MAC while a [`VrrpSocket`] on the parent receives. Same
+//! packets; IPv6 adds `IPV6_FREEBIND` so the parent's link-local source is accepted on the
+//! macvlan (see its documentation).
+//!
 //! All sockets need `CAP_NET_RAW`. Multicast loopback is off, so a router does not hear its own
 //! adverts; the protocol layer still drops its own packets (R14) in case another socket loops
 //! them back.
@@ -121,18 +127,7 @@ impl VrrpSocket {
                 setsockopt_int(rx.as_fd(), libc::IPPROTO_IP, libc::IP_PKTINFO, 1)?;
                 add_membership_v4(rx.as_fd(), index)?;
 
-                let tx = new_socket(libc::AF_INET, ty, libc::IPPROTO_RAW)?;
-                setsockopt_int(tx.as_fd(), libc::IPPROTO_IP, libc::IP_HDRINCL, 1)?;
-                bind_to_device(tx.as_fd(), ifname)?;
-                setsockopt(
-                    tx.as_fd(),
-                    libc::IPPROTO_IP,
-                    libc::IP_MULTICAST_IF,
-                    &mreqn(Ipv4Addr::UNSPECIFIED, index),
-                )?;
-                setsockopt_int(tx.as_fd(), libc::IPPROTO_IP, libc::IP_MULTICAST_TTL, 255)?;
-                setsockopt_int(tx.as_fd(), libc::IPPROTO_IP, libc::IP_TTL, 255)?;
-                setsockopt_int(tx.as_fd(), libc::IPPROTO_IP, libc::IP_MULTICAST_LOOP, 0)?;
+                let tx = open_tx_v4(index, ifname)?;
                 Ok(VrrpSocket {
                     family,
                     ifindex,
@@ -147,16 +142,7 @@ impl VrrpSocket {
                 bind_to_device(fd, ifname)?;
                 setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVHOPLIMIT, 1)?;
                 setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1)?;
-                setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_IF, index)?;
-                setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_HOPS, 255)?;
-                setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS, 255)?;
-                setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_LOOP, 0)?;
-                setsockopt_int(
-                    fd,
-                    libc::IPPROTO_IPV6,
-                    libc::IPV6_TCLASS,
-                    libc::c_int::from(VRRP_TOS),
-                )?;
+                configure_tx_v6(fd, index)?;
                 membership_v6(fd, libc::IPV6_ADD_MEMBERSHIP, VRRP_GROUP_V6, ifindex)?;
                 Ok(VrrpSocket {
                     family,
@@ -184,42 +170,11 @@ impl VrrpSocket {
     /// `InvalidInput`; a full socket buffer is `WouldBlock`.
     pub fn send(&self, src: IpAddr, payload: &[u8]) -> io::Result<()> {
         match (self.family, src, &self.tx4) {
-            (Family::V4, IpAddr::V4(src), Some(tx)) => {
-                let packet = build_ipv4_packet(src, payload, 0)?;
-                let dst = SockaddrIn::from(SocketAddrV4::new(VRRP_GROUP_V4, 0));
-                let sent =
-                    retry_eintr(|| sendto(tx.as_raw_fd(), &packet, &dst, MsgFlags::empty()))?;
-                check_len(sent, packet.len())
-            }
+            (Family::V4, IpAddr::V4(src), Some(tx)) => send_v4(tx.as_fd(), src, payload),
             (Family::V6, IpAddr::V6(src), _) => {
-                let dst = SockaddrIn6::from(SocketAddrV6::new(VRRP_GROUP_V6, 0, 0, self.ifindex));
-                let info = libc::in6_pktinfo {
-                    ipi6_addr: libc::in6_addr {
-                        s6_addr: src.octets(),
-                    },
-                    ipi6_ifindex: self.ifindex,
-                };
-                let hops: libc::c_int = libc::c_int::from(VRRP_TTL);
-                let cmsgs = [
-                    ControlMessage::Ipv6PacketInfo(&info),
-                    ControlMessage::Ipv6HopLimit(&hops),
-                ];
-                let iov = [IoSlice::new(payload)];
-                let sent = retry_eintr(|| {
-                    sendmsg(
-                        self.rx.as_raw_fd(),
-                        &iov,
-                        &cmsgs,
-                        MsgFlags::empty(),
-                        Some(&dst),
-                    )
-                })?;
-                check_len(sent, payload.len())
+                send_v6(self.rx.as_fd(), self.ifindex, src, payload)
             }
-            _ => Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("source {src} does not match the socket's address family"),
-            )),
+            _ => Err(family_mismatch(src)),
         }
     }
 
@@ -424,6 +379,162 @@ impl AsFd for VrrpSocket {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.rx.as_fd()
     }
+}
+
+/// A send-only advert socket on one interface: for sending from the virtual-MAC macvlan
+/// ([`crate::sys::vmac`]) while receiving on the parent with a [`VrrpSocket`].
+///
+/// It joins no group and is never read (nothing to poll); `SO_RCVBUF` is set to the minimum so
+/// that whatever the kernel might queue on it stays bounded.
+/// - IPv4: the same `IPPROTO_RAW` (header-including) socket as [`VrrpSocket`]'s sender, bound
+///   to the device: the caller's source address (the *parent's* primary address) goes out
+///   unchanged, although it is not configured on the macvlan; routing to 224.0.0.18 with an
+///   output interface needs no address on it (`ip_route_output_key_hash_rcu()`, local
+///   multicast), only `IFF_UP` (else `ENETUNREACH`).
+/// - IPv6: a raw protocol-112 socket with the same options as [`VrrpSocket`]'s plus
+///   `IPV6_FREEBIND`. The source (the parent's link-local address, RFC 9568 §5.1.2.1) is
+///   passed in `IPV6_PKTINFO` with the macvlan's index; the kernel requires a link-local
+///   `IPV6_PKTINFO` source to be configured *on that interface* (`ip6_datagram_send_ctl()`,
+///   `EINVAL` otherwise) unless the socket may bind non-local addresses, which
+///   `IPV6_FREEBIND` grants. Copying the parent's link-local address onto the macvlan instead
+///   would make the macvlan answer Neighbor Solicitations for it with the VMAC.
+#[derive(Debug)]
+pub struct VrrpSender {
+    family: Family,
+    ifindex: u32,
+    fd: OwnedFd,
+}
+
+impl VrrpSender {
+    /// Opens the sender for `family` on interface `ifindex` named `ifname`. Non-blocking.
+    pub fn open(family: Family, ifindex: u32, ifname: &str) -> io::Result<VrrpSender> {
+        let index = libc::c_int::try_from(ifindex)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface index too big"))?;
+        let fd = match family {
+            Family::V4 => open_tx_v4(index, ifname)?,
+            Family::V6 => {
+                let fd = new_socket(
+                    libc::AF_INET6,
+                    libc::SOCK_RAW | libc::SOCK_NONBLOCK,
+                    libc::c_int::from(IPPROTO_VRRP),
+                )?;
+                bind_to_device(fd.as_fd(), ifname)?;
+                configure_tx_v6(fd.as_fd(), index)?;
+                setsockopt_int(fd.as_fd(), libc::IPPROTO_IPV6, libc::IPV6_FREEBIND, 1)?;
+                fd
+            }
+        };
+        // Best effort: the kernel clamps 0 to its minimum receive buffer.
+        let _ = setsockopt_int(fd.as_fd(), libc::SOL_SOCKET, libc::SO_RCVBUF, 0);
+        Ok(VrrpSender {
+            family,
+            ifindex,
+            fd,
+        })
+    }
+
+    /// The address family.
+    pub fn family(&self) -> Family {
+        self.family
+    }
+
+    /// The interface index the socket sends on.
+    pub fn ifindex(&self) -> u32 {
+        self.ifindex
+    }
+
+    /// Sends one advert, exactly as [`VrrpSocket::send`] does (same packet, same errors).
+    pub fn send(&self, src: IpAddr, payload: &[u8]) -> io::Result<()> {
+        match (self.family, src) {
+            (Family::V4, IpAddr::V4(src)) => send_v4(self.fd.as_fd(), src, payload),
+            (Family::V6, IpAddr::V6(src)) => send_v6(self.fd.as_fd(), self.ifindex, src, payload),
+            _ => Err(family_mismatch(src)),
+        }
+    }
+}
+
+impl AsRawFd for VrrpSender {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+impl AsFd for VrrpSender {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// The IPv4 header-including send socket on interface `index` / `ifname` (module docs).
+fn open_tx_v4(index: libc::c_int, ifname: &str) -> io::Result<OwnedFd> {
+    let tx = new_socket(
+        libc::AF_INET,
+        libc::SOCK_RAW | libc::SOCK_NONBLOCK,
+        libc::IPPROTO_RAW,
+    )?;
+    setsockopt_int(tx.as_fd(), libc::IPPROTO_IP, libc::IP_HDRINCL, 1)?;
+    bind_to_device(tx.as_fd(), ifname)?;
+    setsockopt(
+        tx.as_fd(),
+        libc::IPPROTO_IP,
+        libc::IP_MULTICAST_IF,
+        &mreqn(Ipv4Addr::UNSPECIFIED, index),
+    )?;
+    setsockopt_int(tx.as_fd(), libc::IPPROTO_IP, libc::IP_MULTICAST_TTL, 255)?;
+    setsockopt_int(tx.as_fd(), libc::IPPROTO_IP, libc::IP_TTL, 255)?;
+    setsockopt_int(tx.as_fd(), libc::IPPROTO_IP, libc::IP_MULTICAST_LOOP, 0)?;
+    Ok(tx)
+}
+
+/// The IPv6 sending options (module docs): multicast interface, hop limits 255, no loop,
+/// traffic class 0xc0.
+fn configure_tx_v6(fd: BorrowedFd<'_>, index: libc::c_int) -> io::Result<()> {
+    setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_IF, index)?;
+    setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_HOPS, 255)?;
+    setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS, 255)?;
+    setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_LOOP, 0)?;
+    setsockopt_int(
+        fd,
+        libc::IPPROTO_IPV6,
+        libc::IPV6_TCLASS,
+        libc::c_int::from(VRRP_TOS),
+    )
+}
+
+/// One IPv4 advert on the header-including socket `tx`.
+fn send_v4(tx: BorrowedFd<'_>, src: Ipv4Addr, payload: &[u8]) -> io::Result<()> {
+    let packet = build_ipv4_packet(src, payload, 0)?;
+    let dst = SockaddrIn::from(SocketAddrV4::new(VRRP_GROUP_V4, 0));
+    let sent = retry_eintr(|| sendto(tx.as_raw_fd(), &packet, &dst, MsgFlags::empty()))?;
+    check_len(sent, packet.len())
+}
+
+/// One IPv6 advert on `fd` out of interface `ifindex`, from `src` (`IPV6_PKTINFO`), hop limit
+/// 255 (`IPV6_HOPLIMIT`).
+fn send_v6(fd: BorrowedFd<'_>, ifindex: u32, src: Ipv6Addr, payload: &[u8]) -> io::Result<()> {
+    let dst = SockaddrIn6::from(SocketAddrV6::new(VRRP_GROUP_V6, 0, 0, ifindex));
+    let info = libc::in6_pktinfo {
+        ipi6_addr: libc::in6_addr {
+            s6_addr: src.octets(),
+        },
+        ipi6_ifindex: ifindex,
+    };
+    let hops: libc::c_int = libc::c_int::from(VRRP_TTL);
+    let cmsgs = [
+        ControlMessage::Ipv6PacketInfo(&info),
+        ControlMessage::Ipv6HopLimit(&hops),
+    ];
+    let iov = [IoSlice::new(payload)];
+    let sent =
+        retry_eintr(|| sendmsg(fd.as_raw_fd(), &iov, &cmsgs, MsgFlags::empty(), Some(&dst)))?;
+    check_len(sent, payload.len())
+}
+
+fn family_mismatch(src: IpAddr) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("source {src} does not match the socket's address family"),
+    )
 }
 
 /// The fields of an IPv4 header [`VrrpSocket::recv`] reports.
