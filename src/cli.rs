@@ -542,7 +542,14 @@ impl Args {
         let magic = match (self.magic_source, self.magic_gateway) {
             (None, None) => None,
             (Some(i), Some(o)) => {
-                if i.is_ipv4() != o.is_ipv4() || (family == Family::V4) != i.is_ipv4() {
+                if !i.is_ipv4() || !o.is_ipv4() {
+                    return Err(CliError::new(
+                        "-I <IP> -O <IP>",
+                        format!("{i} {o}"),
+                        "IPv4 addresses (IPv6 takeovers are announced by unsolicited NAs)",
+                    ));
+                }
+                if (family == Family::V4) != i.is_ipv4() {
                     return Err(CliError::new(
                         "-I <IP> -O <IP>",
                         format!("{i} {o}"),

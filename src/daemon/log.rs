@@ -69,12 +69,15 @@ pub fn write(level: Level, msg: &str) {
             Level::Debug => "debug",
         };
         let t = super::clock::now();
-        eprintln!(
-            "vrrpd[{}] {}.{:03} {tag}: {msg}",
+        // One write per line, so lines of concurrent processes never interleave.
+        let line = format!(
+            "vrrpd[{}] {}.{:06} {tag}: {msg}\n",
             std::process::id(),
             t.as_secs(),
-            t.subsec_millis()
+            t.subsec_micros()
         );
+        use std::io::Write;
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
     }
 }
 

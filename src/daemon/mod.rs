@@ -8,6 +8,7 @@
 
 pub mod clock;
 pub mod control;
+pub mod egress;
 pub mod group;
 pub mod hooks;
 pub mod log;
@@ -24,8 +25,8 @@ use crate::cli::Settings;
 use crate::control::{Detail, InstanceInfo};
 use crate::proto::fsm::{Action, Config, Event, FaultReason, Hook, Instance, Notice, State};
 use crate::proto::{DiscardReason, Family};
-use crate::sys::announce::Announcer;
 use crate::sys::iface::{self, Interface};
+use crate::sys::linkcheck::{self, LinkCheckKind};
 use crate::sys::netlink::{LinkMonitor, NetEvent, Rtnl};
 use crate::sys::pidfile::{self, PidFile, PidFileError};
 use crate::sys::socket::VrrpSocket;
@@ -65,6 +66,71 @@ struct Announce {
     next: Option<Duration>,
 }
 
+/// ethtool / MII link polling beside netlink events.
+#[derive(Debug)]
+struct LinkPoll {
+    kind: LinkCheckKind,
+    every: Duration,
+    next: Duration,
+    up: bool,
+}
+
+/// Choose the link check from `--link-check` and what the driver answers.
+fn link_poll_for(s: &Settings, now: Duration) -> Result<Option<LinkPoll>, StartError> {
+    use crate::cli::LinkCheckArg;
+    let forced = match s.link_check {
+        LinkCheckArg::Netlink => None,
+        LinkCheckArg::Ethtool => Some(LinkCheckKind::Ethtool),
+        LinkCheckArg::Mii => Some(LinkCheckKind::Mii),
+        LinkCheckArg::Auto => {
+            let found = linkcheck::probe(&s.interface);
+            [LinkCheckKind::Ethtool, LinkCheckKind::Mii]
+                .into_iter()
+                .find(|k| found.contains(k))
+        }
+    };
+    if let (Some(kind), true) = (forced, s.link_check != LinkCheckArg::Auto) {
+        if let Err(e) = linkcheck::check(kind, &s.interface) {
+            if linkcheck::is_unsupported(&e) {
+                return Err(StartError {
+                    msg: format!(
+                        "invalid value '{}' for '--link-check': the driver of {} does not support it ({e})",
+                        kind.name(),
+                        s.interface
+                    ),
+                    status: 2,
+                });
+            }
+        }
+    }
+    let poll = match forced {
+        Some(kind) if !s.link_poll.is_zero() => Some(LinkPoll {
+            kind,
+            every: s.link_poll,
+            next: now + s.link_poll,
+            up: true,
+        }),
+        _ => None,
+    };
+    match &poll {
+        Some(p) => vlog!(
+            Info,
+            "{}/{}: link check: netlink events + {} every {:?}",
+            s.interface,
+            s.vrid,
+            p.kind.name(),
+            p.every
+        ),
+        None => vlog!(
+            Info,
+            "{}/{}: link check: netlink events",
+            s.interface,
+            s.vrid
+        ),
+    }
+    Ok(poll)
+}
+
 /// A running instance.
 pub struct Daemon {
     s: Settings,
@@ -73,7 +139,8 @@ pub struct Daemon {
     sock: VrrpSocket,
     rtnl: Rtnl,
     monitor: Option<LinkMonitor>,
-    announcer: Option<Announcer>,
+    egress: Option<egress::Egress>,
+    link_poll: Option<LinkPoll>,
     timer: clock::Timer,
     signals: Signals,
     hooks: Hooks,
@@ -150,22 +217,22 @@ impl Daemon {
         };
         let sock = VrrpSocket::open(s.family, iface.index, &iface.name)
             .map_err(|e| StartError::sys(&format!("VRRP socket on {}", iface.name), e))?;
-        let rtnl = Rtnl::open().map_err(|e| StartError::sys("netlink", e))?;
+        let mut rtnl = Rtnl::open().map_err(|e| StartError::sys("netlink", e))?;
+        let link_poll = link_poll_for(&s, clock::now())?;
+        if s.magic.is_some() && s.vmac {
+            vlog!(
+                Info,
+                "{}/{}: -I/-O ignored: the virtual MAC needs no magic packet (it applies with -n)",
+                s.interface,
+                s.vrid
+            );
+        }
+        let egress = egress::Egress::open(&s, &iface, &mut rtnl)
+            .map_err(|e| StartError::sys(&format!("virtual MAC on {}", iface.name), e))?;
         let monitor = match LinkMonitor::open() {
             Ok(m) => Some(m),
             Err(e) => {
                 vlog!(Warn, "netlink link monitor unavailable ({e}); link and address changes are seen on SIGHUP only");
-                None
-            }
-        };
-        let announcer = match Announcer::open(iface.index) {
-            Ok(a) => Some(a),
-            Err(e) => {
-                vlog!(
-                    Warn,
-                    "cannot open a packet socket on {} ({e}); no gratuitous ARP / NA",
-                    iface.name
-                );
                 None
             }
         };
@@ -215,7 +282,8 @@ impl Daemon {
             sock,
             rtnl,
             monitor,
-            announcer,
+            egress: Some(egress),
+            link_poll,
             timer,
             signals,
             hooks,
@@ -295,6 +363,9 @@ impl Daemon {
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
+        if let Some(eg) = self.egress.take() {
+            eg.close(&mut self.rtnl);
+        }
         self.notify.send("STOPPING=1");
         vlog!(Info, "{}: exiting", self.tag());
         0
@@ -307,6 +378,7 @@ impl Daemon {
             self.hooks.deadline(),
             self.stop_deadline,
             self.notify.next(),
+            self.link_poll.as_ref().map(|p| p.next),
             self.control.as_ref().and_then(|c| c.deadline()),
             self.group.as_ref().map(|g| g.next_tick()),
         ]
@@ -392,8 +464,33 @@ impl Daemon {
         }
         self.hooks.poll(now);
         self.notify.tick(now);
+        self.poll_link(now);
         let tick = self.group.as_ref().is_some_and(|g| now >= g.next_tick());
         self.group_sync(now, tick);
+    }
+
+    /// ethtool / MII polling: a change of the polled link state re-reads the interface.
+    fn poll_link(&mut self, now: Duration) {
+        let Some(p) = self.link_poll.as_mut() else {
+            return;
+        };
+        if now < p.next {
+            return;
+        }
+        p.next = now + p.every;
+        // An error (e.g. the interface is gone) leaves the decision to netlink.
+        let up = linkcheck::check(p.kind, &self.s.interface).unwrap_or(true);
+        if up != p.up {
+            p.up = up;
+            let kind = p.kind.name();
+            vlog!(
+                Info,
+                "{}: {kind} reports the link {}",
+                self.tag(),
+                if up { "up" } else { "down" }
+            );
+            self.refresh_interface(now);
+        }
     }
 
     /// Publish our member state when it changed (waking the other members), and follow the
@@ -548,8 +645,15 @@ impl Daemon {
         };
         let now = clock::now();
         let mut reread = false;
+        let mut vmac_gone = false;
+        let vmac_index = self.egress.as_ref().and_then(|e| e.vmac_ifindex());
         for ev in events {
             match ev {
+                NetEvent::Link {
+                    ifindex,
+                    deleted: true,
+                    ..
+                } if Some(ifindex) == vmac_index => vmac_gone = true,
                 NetEvent::Link {
                     ifindex, ref name, ..
                 } if ifindex == self.iface.index || *name == self.iface.name => {
@@ -562,6 +666,35 @@ impl Daemon {
         }
         if reread {
             self.refresh_interface(now);
+        }
+        if vmac_gone
+            && Interface::lookup(&self.s.interface).is_ok_and(|i| i.index == self.iface.index)
+        {
+            // Deleted behind our back while the parent stays: create it again, and if we are
+            // master put the VIPs back on it and announce them.
+            vlog!(
+                Warn,
+                "{}: the virtual MAC interface was deleted; creating it again",
+                self.tag()
+            );
+            if let Some(eg) = self.egress.as_mut() {
+                if let Err(e) = eg.recreate(&mut self.rtnl) {
+                    vlog!(
+                        Error,
+                        "{}: cannot create the virtual MAC interface again: {e}",
+                        self.tag()
+                    );
+                }
+            }
+            if self.inst.holds_vips() {
+                self.perform(
+                    now,
+                    vec![
+                        crate::proto::fsm::Action::AddVips,
+                        crate::proto::fsm::Action::Announce,
+                    ],
+                );
+            }
         }
     }
 
@@ -754,11 +887,12 @@ impl Daemon {
                 self.perform(now, a);
             }
         }
-        let up = self
+        let netlink_up = self
             .rtnl
             .link(self.iface.index)
             .map(|l| l.up)
             .unwrap_or(true);
+        let up = netlink_up && self.link_poll.as_ref().is_none_or(|p| p.up);
         let ev = if up {
             Event::FaultClear(FaultReason::LinkDown)
         } else {
@@ -815,8 +949,14 @@ impl Daemon {
             Ok(s) => self.sock = s,
             Err(e) => vlog!(Error, "{}: cannot reopen the VRRP socket: {e}", self.tag()),
         }
-        if let Ok(a) = Announcer::open(self.iface.index) {
-            self.announcer = Some(a);
+        if let Some(eg) = self.egress.as_mut() {
+            if let Err(e) = eg.attach(&self.iface, &mut self.rtnl) {
+                vlog!(
+                    Error,
+                    "{}: cannot set up the virtual MAC again: {e}",
+                    self.tag()
+                );
+            }
         }
     }
 
@@ -849,6 +989,13 @@ impl Daemon {
         }
     }
 
+    /// The device the VIPs are put on (the macvlan with a VMAC, else the interface).
+    fn vip_ifindex(&self) -> u32 {
+        self.egress
+            .as_ref()
+            .map_or(self.iface.index, |e| e.vip_ifindex(&self.iface))
+    }
+
     fn vips_text(&self) -> String {
         self.s
             .vips
@@ -859,6 +1006,12 @@ impl Daemon {
     }
 
     fn perform(&mut self, now: Duration, actions: Vec<Action>) {
+        // Becoming master: the macvlan must be up before the first advert leaves from it.
+        if actions.iter().any(|a| matches!(a, Action::AddVips)) {
+            if let Some(eg) = self.egress.as_mut() {
+                eg.activate(&mut self.rtnl);
+            }
+        }
         for a in actions {
             match a {
                 Action::Send(advert) => {
@@ -869,7 +1022,11 @@ impl Daemon {
                     let dst = group(self.s.family);
                     match advert.to_bytes(src, dst, self.s.checksum_form) {
                         Ok(bytes) => {
-                            if let Err(e) = self.sock.send(src, &bytes) {
+                            let sent = match &self.egress {
+                                Some(eg) => eg.send(&self.sock, src, &bytes),
+                                None => self.sock.send(src, &bytes),
+                            };
+                            if let Err(e) = sent {
                                 self.inst.record_send_error();
                                 let (ok, _) = self.notice_log.allow(now);
                                 if ok {
@@ -884,8 +1041,9 @@ impl Daemon {
                     }
                 }
                 Action::AddVips => {
+                    let dev = self.vip_ifindex();
                     for vip in &self.s.vips {
-                        if let Err(e) = self.rtnl.add_addr(self.iface.index, vip.addr, vip.prefix) {
+                        if let Err(e) = self.rtnl.add_addr(dev, vip.addr, vip.prefix) {
                             vlog!(
                                 Error,
                                 "{}/{}: cannot add {vip} to {}: {e}",
@@ -897,11 +1055,12 @@ impl Daemon {
                     }
                 }
                 Action::RemoveVips => {
+                    let dev = self.vip_ifindex();
                     for vip in &self.s.vips {
                         if self.keep.contains(&vip.addr) {
                             continue;
                         }
-                        if let Err(e) = self.rtnl.del_addr(self.iface.index, vip.addr, vip.prefix) {
+                        if let Err(e) = self.rtnl.del_addr(dev, vip.addr, vip.prefix) {
                             vlog!(
                                 Warn,
                                 "{}/{}: cannot remove {vip}: {e}",
@@ -911,6 +1070,9 @@ impl Daemon {
                         }
                     }
                     self.announce = Announce::default();
+                    if let Some(eg) = self.egress.as_mut() {
+                        eg.deactivate(&mut self.rtnl);
+                    }
                 }
                 Action::Announce => {
                     self.announce = Announce {
@@ -1002,10 +1164,36 @@ impl Daemon {
         } else {
             None
         };
-        let Some(ann) = self.announcer.as_ref() else {
+        let first_round = self.announce.remaining + 1 == self.s.garp_count;
+        let Some(eg) = self.egress.as_ref() else {
             return;
         };
-        let mac = self.iface.mac;
+        let Some(ann) = eg.announcer() else {
+            return;
+        };
+        let mac = eg.mac(&self.iface);
+        if first_round && !eg.uses_vmac() {
+            if let Some((IpAddr::V4(vip), IpAddr::V4(gw))) = self.s.magic {
+                // Advanced Vrrpd's magic packet (-I/-O), made to work: see sys::magic.
+                let gw_mac = crate::sys::magic::gateway_mac(&mut self.rtnl, self.iface.index, gw)
+                    .ok()
+                    .flatten();
+                match crate::sys::magic::magic_packet(ann, mac, vip, gw, gw_mac) {
+                    Ok(kind) => vlog!(
+                        Info,
+                        "{}/{}: magic packet to {gw} from {vip} ({kind:?})",
+                        self.s.interface,
+                        self.s.vrid
+                    ),
+                    Err(e) => vlog!(
+                        Warn,
+                        "{}/{}: magic packet to {gw}: {e}",
+                        self.s.interface,
+                        self.s.vrid
+                    ),
+                }
+            }
+        }
         for vip in &self.s.vips {
             let r = match vip.addr {
                 IpAddr::V4(a) => ann.gratuitous_arp(mac, a),

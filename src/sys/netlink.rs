@@ -71,7 +71,7 @@ pub const IFA_F_DADFAILED: u32 = 0x08;
 pub const IFA_F_TENTATIVE: u32 = 0x40;
 
 /// How long one request waits for its reply (also the `SO_RCVTIMEO` of the request socket).
-const REPLY_TIMEOUT: Duration = Duration::from_secs(1);
+const REPLY_TIMEOUT: Duration = Duration::from_secs(3);
 /// Receive buffer for one datagram; kernel dump datagrams are at most ~32 KiB.
 const RECV_BUF: usize = 64 * 1024;
 /// How often an interrupted (`NLM_F_DUMP_INTR`) dump is retried.
