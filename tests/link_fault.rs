@@ -227,3 +227,75 @@ fn primary_address_removed_and_readded() {
     );
     assert!(!seen.iter().any(|s| s.src.to_string() == "192.0.2.1"));
 }
+
+/// `--link-check ethtool` on a veth (it answers ETHTOOL_GLINK): accepted, logged, and a carrier
+/// loss is seen; `--link-check mii` (veth has no MII) is refused with status 2.
+#[test]
+fn link_check_methods_on_veth() {
+    if !require_root("link_check_methods_on_veth") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1", "r2"]);
+    let r1 = lab.host(0).ns.clone();
+    let a = lab.vrrpd(
+        &r1,
+        "r1",
+        &[
+            "-i",
+            "eth0",
+            "-v",
+            "51",
+            "-d",
+            "100ms",
+            "-n",
+            "--link-check",
+            "ethtool",
+            "--link-poll",
+            "200ms",
+            VIP,
+        ],
+    );
+    assert!(
+        wait_for(Duration::from_secs(5), || lab.has_addr(&r1, VIP)).is_some(),
+        "{}",
+        a.log_text()
+    );
+    assert!(
+        a.log_text()
+            .contains("link check: netlink events + ethtool every 200ms"),
+        "{}",
+        a.log_text()
+    );
+    let sw = lab.switch.clone();
+    sh(&["ip", "-n", &sw, "link", "set", "p0", "down"]);
+    assert!(
+        wait_for(Duration::from_secs(2), || a.log_text().contains("-> FAULT")).is_some(),
+        "{}",
+        a.log_text()
+    );
+    let mut m = lab.vrrpd(
+        &r1,
+        "mii",
+        &[
+            "-i",
+            "eth0",
+            "-v",
+            "52",
+            "-n",
+            "--link-check",
+            "mii",
+            "192.0.2.253",
+        ],
+    );
+    assert_eq!(
+        wait_exit(&mut m, Duration::from_secs(5)),
+        Some(2),
+        "{}",
+        m.log_text()
+    );
+    assert!(
+        m.log_text().contains("'mii' for '--link-check'"),
+        "{}",
+        m.log_text()
+    );
+}
