@@ -111,7 +111,7 @@ pub struct Args {
     #[arg(long = "vrrp-version", value_name = "2|3", default_value = "3", value_parser = parse_version)]
     pub vrrp_version: Version,
 
-    /// Accept mode (VRRPv3, RFC 9568 §6.1): a non-owner master accepts traffic to the VIPs.
+    /// Accept mode (VRRPv3, RFC 9568 section 6.1): a non-owner master accepts traffic to the VIPs.
     #[arg(long = "accept")]
     pub accept: bool,
 
@@ -140,7 +140,7 @@ pub struct Args {
     pub pid_file: Option<PathBuf>,
 
     /// VRRPv3-over-IPv4 checksum sent: `pseudo` (with IPv4 pseudo-header, as keepalived and FRR
-    /// send by default) or `v2` (message only, RFC 9568 §5.2.8). Both are accepted on receive.
+    /// send by default) or `v2` (message only, RFC 9568 section 5.2.8). Both are accepted on receive.
     #[arg(long = "v3-checksum", value_name = "FORM", default_value = "pseudo")]
     pub v3_checksum: ChecksumArg,
 
@@ -176,7 +176,7 @@ pub enum LinkCheckArg {
 pub enum ChecksumArg {
     /// IPv4 pseudo-header included (keepalived/FRR default).
     Pseudo,
-    /// Message only, RFC 9568 §5.2.8.
+    /// Message only, RFC 9568 section 5.2.8.
     V2,
 }
 
