@@ -827,8 +827,9 @@ fn r14_own_packet() {
     assert_eq!(r.state(), State::Master);
 }
 
-/// R7–R9 repeated for injected adverts: count 0, interval 0 (erratum 8301), IPv6 first address
-/// not link-local (erratum 8300).
+/// R7–R9 repeated for injected adverts: count 0, interval 0 (erratum 8301) are discarded; an IPv6
+/// first address that is not link-local (erratum 8300) is counted as `bad_v6_first_addr` but
+/// processed, because keepalived 2.2.7 and FRR 8.4 send only the global VIP (tests/interop.rs).
 #[test]
 fn r7_r8_r9_injected_adverts_checked() {
     let (mut r, _) = Rig::start(cfg(Version::V3, 100), ME);
@@ -842,13 +843,9 @@ fn r7_r8_r9_injected_adverts_checked() {
         notices(&r.rx(PEER, &v3(200, 0))),
         [discard(DiscardReason::BadInterval, PEER)]
     );
+    assert_eq!(r.inst.counters().adverts_rcvd(), 0);
     let (mut r, _) = Rig::start(cfg6(100), "fe80::2");
     let mut adv = v3(200, 100);
-    adv.addrs = vec![ip("2001:db8::1"), ip("fe80::1")];
-    assert_eq!(
-        notices(&r.rx("fe80::3", &adv)),
-        [discard(DiscardReason::BadV6FirstAddr, "fe80::3")]
-    );
     // An IPv4 source at an IPv6 instance.
     adv.addrs = vec![ip("fe80::1"), ip("2001:db8::1")];
     assert_eq!(
@@ -856,6 +853,33 @@ fn r7_r8_r9_injected_adverts_checked() {
         [discard(DiscardReason::BadFamily, PEER)]
     );
     assert_eq!(r.inst.counters().adverts_rcvd(), 0);
+    // Same set, global address first: noted and processed (the Backup follows the Master).
+    adv.addrs = vec![ip("2001:db8::1"), ip("fe80::1")];
+    assert_eq!(
+        notices(&r.rx("fe80::3", &adv)),
+        [Notice::V6FirstNotLinkLocal {
+            peer: ip("fe80::3")
+        }]
+    );
+    assert_eq!(r.count(DiscardReason::BadV6FirstAddr), 1);
+    assert_eq!(r.inst.counters().adverts_rcvd(), 1);
+    assert_eq!(r.inst.master_addr(), Some(ip("fe80::3")));
+    // What keepalived and FRR send: the global VIP alone. Also an address mismatch (v3: noted).
+    adv.addrs = vec![ip("2001:db8::1")];
+    assert_eq!(
+        notices(&r.rx("fe80::3", &adv)),
+        [
+            Notice::V6FirstNotLinkLocal {
+                peer: ip("fe80::3")
+            },
+            Notice::AddrMismatch {
+                peer: ip("fe80::3")
+            }
+        ]
+    );
+    assert_eq!(r.count(DiscardReason::BadV6FirstAddr), 2);
+    assert_eq!(r.inst.counters().adverts_rcvd(), 2);
+    assert_eq!(r.state(), State::Backup);
 }
 
 /// N22 (RFC 9568 §5.1.1.3, R1): TTL 254 → bad_ttl, before parsing.
@@ -1448,12 +1472,13 @@ fn config_validation() {
     c.priority = 255;
     c.auth = pw("x");
     assert_eq!(c.validate(), Err(ConfigError::AuthNeedsV2));
+    // A global IPv6 address first (or alone) is allowed: keepalived and FRR configure and send
+    // such lists (RFC 9568 §5.2.9 would want the link-local first; tests/interop.rs).
     let mut c = cfg6(100);
     c.vips.reverse();
-    assert_eq!(
-        c.validate(),
-        Err(ConfigError::V6FirstNotLinkLocal(ip("2001:db8::1")))
-    );
+    assert_eq!(c.validate(), Ok(()));
+    c.vips = vec![ip("2001:db8::1")];
+    assert_eq!(c.validate(), Ok(()));
     let mut c = cfg(Version::V2, 100);
     c.family = Family::V6;
     assert_eq!(c.validate(), Err(ConfigError::V2Ipv6));

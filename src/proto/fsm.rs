@@ -24,9 +24,11 @@
 //! | H2  | releasing, advert prio > 0 or deadline (MDI)    | RemoveVips, hook Backup (shutdown: Stopped) |
 //!
 //! Receive checks (digest §5): R1 TTL in [`Event::Packet`], R2/R4/R5 in [`packet::parse`], then R3
-//! version, R6 VRID (silent), R14 own packet, family, R7–R9, R11 auth, R10 owner conflict (erratum
-//! 8298: noted, processed by S11), R12 addresses (v2 discards unless prio 255), R13 interval (v2
-//! discards; v3 notes and learns). Timers are nanosecond-exact (see [`crate::proto::timers`]).
+//! version, R6 VRID (silent), R14 own packet, family, R7–R8, R9 IPv6 first address (noted,
+//! processed: keepalived and FRR send a global address first), R11 auth, R10 owner conflict
+//! (erratum 8298: noted, processed by S11), R12 addresses (v2 discards unless prio 255), R13
+//! interval (v2 discards; v3 notes and learns). Timers are nanosecond-exact (see
+//! [`crate::proto::timers`]).
 //!
 //! Adverts are heard (and counted) only in Backup, Master, or while a handover releases the VIPs.
 //! Hooks: Master on every entry to Master; Backup when VIPs are given up after Master (at once,
@@ -270,8 +272,9 @@ impl fmt::Display for Reason {
 /// Something for the daemon to log (rate-limited).
 ///
 /// Every discard yields `Discard` (except R6 `other_vrid`, silent). `VersionMismatch`,
-/// `OwnerConflict`, `IntervalMismatch` and `AddrMismatch` add detail; they come alone when the
-/// advert is still processed, beside a `Discard` when it is not. Each counts once.
+/// `OwnerConflict`, `IntervalMismatch`, `AddrMismatch` and `V6FirstNotLinkLocal` add detail; they
+/// come alone when the advert is still processed, beside a `Discard` when it is not. Each counts
+/// once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Notice {
     /// R3: a peer speaks the other version on our VRID (split brain risk).
@@ -297,6 +300,13 @@ pub enum Notice {
     },
     /// R12: the address list differs from ours.
     AddrMismatch {
+        /// The peer.
+        peer: IpAddr,
+    },
+    /// R9: an IPv6 advert whose first address is not link-local (RFC 9568 §5.2.9, erratum 8300).
+    /// Counted as `bad_v6_first_addr` but processed: keepalived 2.2.7 and FRR 8.4 send such
+    /// adverts (only the global VIP), see [`packet::parse`].
+    V6FirstNotLinkLocal {
         /// The peer.
         peer: IpAddr,
     },
@@ -327,6 +337,11 @@ impl fmt::Display for Notice {
             Notice::AddrMismatch { peer } => {
                 write!(f, "{peer} advertises a different address list")
             }
+            Notice::V6FirstNotLinkLocal { peer } => write!(
+                f,
+                "{peer} lists a non-link-local IPv6 address first (RFC 9568 §5.2.9); \
+                 processed anyway for interoperability"
+            ),
             Notice::Discard {
                 reason,
                 peer: Some(p),
@@ -433,10 +448,7 @@ pub(crate) fn family_of(a: IpAddr) -> Family {
 
 pub(crate) fn is_link_local(a: IpAddr) -> bool {
     match a {
-        IpAddr::V6(a) => {
-            let [first, ..] = a.segments();
-            first & 0xffc0 == 0xfe80
-        }
+        IpAddr::V6(a) => packet::is_ipv6_link_local(&a),
         IpAddr::V4(_) => false,
     }
 }
@@ -1070,19 +1082,27 @@ impl Instance {
         if let Some(f) = form {
             self.counters.record_checksum(src, f);
         }
-        // R7–R9, normally caught by the parser; repeated for injected adverts.
+        // R7, R8, normally caught by the parser; repeated for injected adverts.
         let bad = if adv.addrs.is_empty() {
             Some(DiscardReason::BadAddrCount)
         } else if adv.interval == 0 || (adv.version == Version::V3 && adv.interval > 4095) {
             Some(DiscardReason::BadInterval)
-        } else if family == Family::V6 && !adv.addrs.first().is_some_and(|&a| is_link_local(a)) {
-            Some(DiscardReason::BadV6FirstAddr)
         } else {
             None
         };
         if let Some(reason) = bad {
             self.discard(reason, peer, out);
             return false;
+        }
+        // R9 (erratum 8300 says discard): noted, then processed, like a v3 address mismatch.
+        // keepalived 2.2.7 and FRR 8.4 list only the configured VIPs, usually one global address;
+        // discarding their adverts would leave both sides Master.
+        if family == Family::V6 && !adv.addrs.first().is_some_and(|&a| is_link_local(a)) {
+            self.note(
+                DiscardReason::BadV6FirstAddr,
+                Notice::V6FirstNotLinkLocal { peer: src },
+                out,
+            );
         }
         // R11.
         if adv.version == Version::V2 && adv.auth != self.cfg.auth {

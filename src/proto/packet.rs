@@ -167,8 +167,6 @@ pub enum Error {
     AuthAhUnsupported,
     /// Address family of IP header and addresses disagree (or mixed families on emit).
     FamilyMismatch,
-    /// IPv6 advert whose first address is not link-local (erratum 8300).
-    BadV6FirstAddr,
     /// Output buffer too small on emit.
     BufferTooSmall,
 }
@@ -185,7 +183,6 @@ impl Error {
             Error::BadInterval => DiscardReason::BadInterval,
             Error::UnknownAuthType(_) | Error::AuthAhUnsupported => DiscardReason::BadAuthType,
             Error::FamilyMismatch => DiscardReason::BadFamily,
-            Error::BadV6FirstAddr => DiscardReason::BadV6FirstAddr,
         }
     }
 }
@@ -203,7 +200,6 @@ impl fmt::Display for Error {
             Error::UnknownAuthType(t) => write!(f, "unknown VRRPv2 auth type {t}"),
             Error::AuthAhUnsupported => write!(f, "VRRPv2 auth type 2 (IP AH) is not supported"),
             Error::FamilyMismatch => write!(f, "address families disagree"),
-            Error::BadV6FirstAddr => write!(f, "first IPv6 address is not link-local"),
             Error::BufferTooSmall => write!(f, "output buffer too small"),
         }
     }
@@ -571,9 +567,10 @@ fn family_of(src: IpAddr, dst: IpAddr) -> Result<Family, Error> {
     }
 }
 
-/// Whether `a` is in fe80::/10 (RFC 4291 §2.5.6), as RFC 9568 §5.2.9 requires of the first IPv6
-/// address (erratum 8300).
-fn is_ipv6_link_local(a: &Ipv6Addr) -> bool {
+/// Whether `a` is in fe80::/10 (RFC 4291 §2.5.6), as RFC 9568 §5.2.9 wants of the first IPv6
+/// address of an advert (erratum 8300). [`parse`] and [`Advert::emit`] do not enforce it (see
+/// [`parse`]); the state machine notes a violation under `bad_v6_first_addr`.
+pub fn is_ipv6_link_local(a: &Ipv6Addr) -> bool {
     a.segments().first().is_some_and(|s| s & 0xffc0 == 0xfe80)
 }
 
@@ -597,9 +594,14 @@ fn is_ipv6_link_local(a: &Ipv6Addr) -> bool {
 ///    interval, RFC 3768 §7.1, discards it);
 /// 8. v2: auth type 0 or 1; 2 is [`Error::AuthAhUnsupported`], others
 ///    [`Error::UnknownAuthType`] (RFC 3768 §5.3.6); type-0 Authentication Data is ignored
-///    (RFC 3768 §5.3.10);
-/// 9. IPv6: the first address is in fe80::/10 (RFC 9568 §5.2.9, erratum 8300;
-///    [`Error::BadV6FirstAddr`]).
+///    (RFC 3768 §5.3.10).
+///
+/// Not checked here: RFC 9568 §5.2.9 / erratum 8300 (R9) say an IPv6 advert lists a link-local
+/// address first and that receivers discard it otherwise. The deployed peers do not do that:
+/// keepalived 2.2.7 and FRR 8.4 send only the configured VIPs, typically a single global address
+/// (captured in tests/interop.rs), so discarding would make every IPv6 pair with them split
+/// brain. The state machine counts such adverts under `bad_v6_first_addr` and processes them, as
+/// it does a VRRPv3 address-list mismatch.
 pub fn parse(bytes: &[u8], src: IpAddr, dst: IpAddr) -> Result<Parsed, Error> {
     let family = family_of(src, dst)?;
     let packet = Packet::new_unchecked(bytes);
@@ -643,11 +645,6 @@ pub fn parse(bytes: &[u8], src: IpAddr, dst: IpAddr) -> Result<Parsed, Error> {
     if addrs.len() != usize::from(packet.addr_count()) {
         // Unreachable after check_len; kept so a logic slip cannot yield a short list.
         return Err(Error::BadLength);
-    }
-    if let Some(IpAddr::V6(first)) = addrs.first() {
-        if !is_ipv6_link_local(first) {
-            return Err(Error::BadV6FirstAddr);
-        }
     }
 
     Ok(Parsed {
@@ -708,18 +705,11 @@ impl Advert {
         if self.addrs.is_empty() || self.addrs.len() > usize::from(u8::MAX) {
             return Err(Error::BadAddrCount);
         }
-        let mut first_v6 = None;
         for a in &self.addrs {
             match (a, family) {
-                (IpAddr::V4(_), Family::V4) => {}
-                (IpAddr::V6(v6), Family::V6) => {
-                    first_v6.get_or_insert(*v6);
-                }
+                (IpAddr::V4(_), Family::V4) | (IpAddr::V6(_), Family::V6) => {}
                 _ => return Err(Error::FamilyMismatch),
             }
-        }
-        if first_v6.is_some_and(|a| !is_ipv6_link_local(&a)) {
-            return Err(Error::BadV6FirstAddr);
         }
         let range = match self.version {
             Version::V2 => 1..=u16::from(u8::MAX),
@@ -742,9 +732,10 @@ impl Advert {
     ///
     /// Refused: `src`, `dst` and addresses not all of one family ([`Error::FamilyMismatch`]); v2
     /// over IPv6 ([`Error::BadVersion`]); 0 or more than 255 addresses ([`Error::BadAddrCount`]);
-    /// an interval outside 1–4095 (v3, erratum 8301) or 1–255 (v2) ([`Error::BadInterval`]); an
-    /// IPv6 list not starting with a link-local address (RFC 9568 §5.2.9,
-    /// [`Error::BadV6FirstAddr`]); a short buffer ([`Error::BufferTooSmall`]).
+    /// an interval outside 1–4095 (v3, erratum 8301) or 1–255 (v2) ([`Error::BadInterval`]); a
+    /// short buffer ([`Error::BufferTooSmall`]). The addresses go out in the order given: an IPv6
+    /// list without a link-local address first (RFC 9568 §5.2.9) is sent as configured, as
+    /// keepalived and FRR do (see [`parse`]); the CLI puts a link-local VIP first.
     pub fn emit(
         &self,
         buf: &mut [u8],
@@ -1248,26 +1239,48 @@ mod tests {
         assert_eq!(parse(&b, SRC4, GROUP4), Err(Error::BadInterval));
     }
 
-    /// N19 (RFC 9568 §5.2.9, erratum 8300): IPv6 first address 2001:db8::1 is bad_v6_first_addr.
+    /// N19 (RFC 9568 §5.2.9, erratum 8300), adjusted for interop: an IPv6 advert whose first
+    /// address is 2001:db8::1 parses (the state machine notes it as `bad_v6_first_addr` and
+    /// processes it), because keepalived 2.2.7 and FRR 8.4 send exactly that: only the global VIP.
     #[test]
-    fn n19_ipv6_first_address_not_link_local() {
+    fn n19_ipv6_first_address_not_link_local_parses() {
         let b = hex("31 35 64 02 00 64 63 34
                      2001 0db8 0000 0000 0000 0000 0000 0001
                      fe80 0000 0000 0000 0000 0000 0000 0053");
-        let err = parse(&b, SRC6, GROUP6).unwrap_err();
-        assert_eq!(err, Error::BadV6FirstAddr);
-        assert_eq!(err.reason(), DiscardReason::BadV6FirstAddr);
-        // fe80::/10 includes febf::; fec0:: is outside.
-        assert!(is_ipv6_link_local(&"febf::1".parse().unwrap()));
-        assert!(!is_ipv6_link_local(&"fec0::1".parse().unwrap()));
-        // Emit refuses the same list.
+        let parsed = parse(&b, SRC6, GROUP6).unwrap();
         let a = Advert {
             addrs: vec!["2001:db8::1".parse().unwrap(), "fe80::53".parse().unwrap()],
             ..n7_advert()
         };
+        assert_eq!(parsed.advert, a);
+        // Emit sends the list in the order configured, and it round-trips.
+        assert_eq!(a.to_bytes(SRC6, GROUP6, ChecksumForm::Pseudo).unwrap(), b);
+        // fe80::/10 includes febf::; fec0:: is outside.
+        assert!(is_ipv6_link_local(&"fe80::1".parse().unwrap()));
+        assert!(is_ipv6_link_local(&"febf::1".parse().unwrap()));
+        assert!(!is_ipv6_link_local(&"fec0::1".parse().unwrap()));
+        assert!(!is_ipv6_link_local(&"2001:db8::1".parse().unwrap()));
+    }
+
+    /// The keepalived 2.2.7 IPv6 advert captured in tests/interop.rs: VRID 51, priority 200,
+    /// 10 cs, one address, the global VIP 2001:db8::fe, from fe80::a4e3:37ff:fea2:addf.
+    #[test]
+    fn keepalived_ipv6_global_only_advert_parses() {
+        let b = hex("31 33 c8 01 00 0a 50 86 2001 0db8 0000 0000 0000 0000 0000 00fe");
+        let src: IpAddr = "fe80::a4e3:37ff:fea2:addf".parse().unwrap();
+        let parsed = parse(&b, src, GROUP6).unwrap();
+        assert_eq!(parsed.advert.priority, 200);
+        assert_eq!(parsed.advert.interval, 10);
         assert_eq!(
-            a.to_bytes(SRC6, GROUP6, ChecksumForm::Pseudo),
-            Err(Error::BadV6FirstAddr)
+            parsed.advert.addrs,
+            vec!["2001:db8::fe".parse::<IpAddr>().unwrap()]
+        );
+        assert_eq!(
+            parsed
+                .advert
+                .to_bytes(src, GROUP6, ChecksumForm::Pseudo)
+                .unwrap(),
+            b
         );
     }
 
@@ -1468,6 +1481,6 @@ mod tests {
             Error::BadType(2).to_string(),
             "VRRP type 2 is not 1 (ADVERTISEMENT)"
         );
-        assert!(!Error::BadV6FirstAddr.to_string().is_empty());
+        assert!(!Error::FamilyMismatch.to_string().is_empty());
     }
 }

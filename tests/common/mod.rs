@@ -117,7 +117,6 @@ pub struct Lab {
     pub switch: String,
     /// Hosts by index.
     pub hosts: Vec<Host>,
-    pids: Vec<i32>,
     namespaces: Vec<String>,
 }
 
@@ -135,7 +134,6 @@ impl Lab {
             prefix: prefix.clone(),
             dir,
             hosts: Vec::new(),
-            pids: Vec::new(),
             namespaces: Vec::new(),
         };
         lab.add_ns(&lab.switch.clone());
@@ -294,8 +292,6 @@ impl Lab {
         let child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
-        // `ip netns exec` execs the program, so the child's PID is the program's PID.
-        self.pids.push(child.id() as i32);
         Proc { child, log }
     }
 
@@ -352,10 +348,11 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        for pid in &self.pids {
-            // SAFETY: kill(2) on a PID this lab started (reaped by its Proc handle or by init).
-            unsafe { libc::kill(*pid, libc::SIGKILL) };
-        }
+        // Not by the PIDs of the spawned children: a child already reaped (wait_exit) frees its
+        // PID, which the kernel hands out again (pid_max is 32768 here), possibly to another
+        // lab's daemon, another test's thread or another program (concurrent runs killed each
+        // other's keepalived and zebra that way). Every spawned program runs inside one of the
+        // lab's namespaces, so killing what `ip netns pids` lists is enough, and safe.
         for ns in self.namespaces.iter().rev() {
             // Kill whatever still runs in the namespace, by PID (ip netns pids lists them).
             if let Ok(out) = Command::new("ip").args(["netns", "pids", ns]).output() {
@@ -513,6 +510,12 @@ fn capture_loop(
             &tv as *const _ as *const libc::c_void,
             16,
         );
+        // Kernel receive timestamps (CLOCK_REALTIME), so that the times do not depend on when
+        // this thread gets to run: the first SIOCGSTAMPNS enables them (and fails: no packet
+        // yet), then it returns the last packet's. `base` is the real time at `started`.
+        let mut ts: libc::timespec = std::mem::zeroed();
+        let _ = libc::ioctl(fd, SIOCGSTAMPNS, &mut ts);
+        let base = realtime().saturating_sub(started.elapsed());
         let _ = ready.send(());
         let mut out = Vec::new();
         let mut buf = vec![0u8; 4096];
@@ -521,7 +524,11 @@ fn capture_loop(
             if n <= 0 {
                 continue;
             }
-            let at = started.elapsed();
+            let at = if libc::ioctl(fd, SIOCGSTAMPNS, &mut ts) == 0 {
+                Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32).saturating_sub(base)
+            } else {
+                started.elapsed()
+            };
             let f = &buf[..n as usize];
             if f.len() < 14 {
                 continue;
@@ -555,6 +562,17 @@ fn capture_loop(
         libc::close(fd);
         out
     }
+}
+
+/// SIOCGSTAMPNS (asm-generic/sockios.h SIOCGSTAMPNS_OLD, a native timespec): the receive time of
+/// the last packet read.
+const SIOCGSTAMPNS: libc::Ioctl = 0x8907;
+
+/// CLOCK_REALTIME now, since the epoch.
+fn realtime() -> Duration {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
 }
 
 /// VRRP priority of a captured payload (byte 2).

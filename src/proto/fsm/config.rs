@@ -24,7 +24,9 @@ pub struct Config {
     pub preempt: bool,
     /// Accept_Mode (v3, default false); carried for the I/O layer.
     pub accept_mode: bool,
-    /// Virtual addresses, all of `family`. IPv6: the first must be the link-local VIP (§5.2.9).
+    /// Virtual addresses, all of `family`, sent in this order. IPv6: RFC 9568 §5.2.9 wants the
+    /// link-local VIP first (the CLI sorts it first); a list without one is allowed, as keepalived
+    /// and FRR send such lists (see [`crate::proto::packet::parse`]).
     pub vips: Vec<IpAddr>,
     /// VRRPv2 authentication (RFC 3768 §5.3.6); `Auth::None` for v3 unless `interop_v2`.
     pub auth: Auth,
@@ -86,7 +88,9 @@ impl Config {
                 cs,
             });
         }
-        let first = self.vips.first().ok_or(ConfigError::NoVips)?;
+        if self.vips.is_empty() {
+            return Err(ConfigError::NoVips);
+        }
         if self.vips.len() > 255 {
             return Err(ConfigError::TooManyVips(self.vips.len()));
         }
@@ -97,9 +101,6 @@ impl Config {
             if self.vips.iter().take(i).any(|v| v == vip) {
                 return Err(ConfigError::DuplicateVip(*vip));
             }
-        }
-        if self.family == Family::V6 && !super::is_link_local(*first) {
-            return Err(ConfigError::V6FirstNotLinkLocal(*first));
         }
         if self.interop_v2 && (self.version != Version::V3 || self.family != Family::V4) {
             return Err(ConfigError::InteropNeedsV3Ipv4);
@@ -133,8 +134,6 @@ pub enum ConfigError {
     VipFamily(IpAddr),
     /// A VIP listed twice.
     DuplicateVip(IpAddr),
-    /// IPv6: the first VIP is not link-local (RFC 9568 §5.2.9; peers discard it, erratum 8300).
-    V6FirstNotLinkLocal(IpAddr),
     /// VRRPv2 over IPv6.
     V2Ipv6,
     /// `auth` set on a VRRPv3 instance.
@@ -174,11 +173,6 @@ impl fmt::Display for ConfigError {
                 write!(f, "vips: {a} is not of the instance's address family")
             }
             ConfigError::DuplicateVip(a) => write!(f, "vips: {a} is listed twice"),
-            ConfigError::V6FirstNotLinkLocal(a) => write!(
-                f,
-                "vips: the first IPv6 virtual address {a} must be link-local (fe80::/10), \
-                 RFC 9568 §5.2.9"
-            ),
             ConfigError::V2Ipv6 => write!(f, "version: VRRPv2 supports IPv4 only"),
             ConfigError::AuthNeedsV2 => {
                 write!(
