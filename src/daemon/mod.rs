@@ -152,6 +152,8 @@ pub struct Daemon {
     stop_deadline: Option<Duration>,
     discard_log: RateLimit,
     notice_log: RateLimit,
+    /// (kind, peer) of the once-per-peer notices already warned about.
+    noted: Vec<(u8, IpAddr)>,
     notify: notify::Notifier,
     ready_sent: bool,
     control: Option<control::Server>,
@@ -293,6 +295,7 @@ impl Daemon {
             stopped: false,
             stop_deadline: None,
             discard_log: RateLimit::new(Duration::from_secs(10), 5),
+            noted: Vec::new(),
             notice_log: RateLimit::new(Duration::from_secs(10), 10),
             notify: notify::Notifier::from_env(),
             ready_sent: false,
@@ -892,6 +895,10 @@ impl Daemon {
             .link(self.iface.index)
             .map(|l| l.up)
             .unwrap_or(true);
+        // Ask the polled method again now rather than trust its last (possibly stale) answer.
+        if let Some(p) = self.link_poll.as_mut() {
+            p.up = linkcheck::check(p.kind, &self.s.interface).unwrap_or(true);
+        }
         let up = netlink_up && self.link_poll.as_ref().is_none_or(|p| p.up);
         let ev = if up {
             Event::FaultClear(FaultReason::LinkDown)
@@ -1240,6 +1247,24 @@ impl Daemon {
         if let Notice::Discard { reason, peer } = n {
             self.log_discard(now, reason, peer);
             return;
+        }
+        // Steady-state notices (a peer's different address list, interval, or global-first IPv6
+        // list) are warned about once per peer and kind, then logged at debug level only; a
+        // version mismatch or owner conflict (split-brain risks) keeps warning, rate-limited.
+        let once = match n {
+            Notice::AddrMismatch { peer } => Some((0u8, peer)),
+            Notice::IntervalMismatch { peer, .. } => Some((1, peer)),
+            Notice::V6FirstNotLinkLocal { peer } => Some((2, peer)),
+            _ => None,
+        };
+        if let Some(key) = once {
+            if self.noted.contains(&key) {
+                vlog!(Debug, "{}: {n}", self.tag());
+                return;
+            }
+            if self.noted.len() < 64 {
+                self.noted.push(key);
+            }
         }
         let (ok, suppressed) = self.notice_log.allow(now);
         if suppressed > 0 {
