@@ -40,43 +40,9 @@ fn atropos_verbs_against_running_instances() {
         return;
     }
     let mut lab = Lab::new(&["r1", "r2", "client"]);
-    let (r1, r2, c) = (
-        lab.host(0).ns.clone(),
-        lab.host(1).ns.clone(),
-        lab.host(2).ns.clone(),
-    );
-    let a = lab.vrrpd(
-        &r1,
-        "r1",
-        &[
-            "-i",
-            "eth0",
-            "-v",
-            "51",
-            "-p",
-            "150",
-            "-d",
-            "100ms",
-            "-n",
-            "192.0.2.254/24",
-        ],
-    );
-    let b = lab.vrrpd(
-        &r2,
-        "r2",
-        &[
-            "-i",
-            "eth0",
-            "-v",
-            "51",
-            "-p",
-            "100",
-            "-d",
-            "100ms",
-            "-n",
-            "192.0.2.254/24",
-        ],
-    );
+    let [r1, r2, c] = lab.ns_names();
+    let a = lab.vrrpd_line(&r1, "r1", "-i eth0 -v 51 -p 150 -d 100ms -n 192.0.2.254/24");
+    let b = lab.vrrpd_line(&r2, "r2", "-i eth0 -v 51 -p 100 -d 100ms -n 192.0.2.254/24");
     assert!(
         wait_for(Duration::from_secs(5), || lab.has_addr(&r1, VIP)).is_some(),
         "{}",
@@ -364,23 +330,10 @@ fn host_group_follows_its_weakest_member() {
     );
     // Restarted, it reclaims its slot and the group comes back.
     let ns = lab.host(0).ns.clone();
-    let _again = lab.vrrpd(
+    let _again = lab.vrrpd_line(
         &ns,
         "h0-eth1-52b",
-        &[
-            "-i",
-            "eth1",
-            "-v",
-            "52",
-            "-p",
-            "150",
-            "-d",
-            "100ms",
-            "-n",
-            "-M",
-            "3",
-            "198.51.100.62/26",
-        ],
+        "-i eth1 -v 52 -p 150 -d 100ms -n -M 3 198.51.100.62/26",
     );
     let back = wait_for(Duration::from_secs(8), || holds(&lab, 0, &G3));
     assert!(

@@ -69,11 +69,7 @@ fn planned_handovers_between_vrrpd_lose_nothing() {
     // the pings sent during the backup's Skew_Time, which shows this test can fail.
     for event in ["term", "backup", "priority", "term-no-handover"] {
         let mut lab = Lab::new(&["r1", "r2", "client"]);
-        let (r1, r2, c) = (
-            lab.host(0).ns.clone(),
-            lab.host(1).ns.clone(),
-            lab.host(2).ns.clone(),
-        );
+        let [r1, r2, c] = lab.ns_names();
         let mut args = vec![
             "-i",
             "eth0",
@@ -92,22 +88,7 @@ fn planned_handovers_between_vrrpd_lose_nothing() {
             args.push("--no-handover");
         }
         let mut a = lab.vrrpd(&r1, "r1", &args);
-        let b = lab.vrrpd(
-            &r2,
-            "r2",
-            &[
-                "-i",
-                "eth0",
-                "-v",
-                "51",
-                "-p",
-                "100",
-                "-d",
-                "100ms",
-                "-n",
-                "192.0.2.254/24",
-            ],
-        );
+        let b = lab.vrrpd_line(&r2, "r2", "-i eth0 -v 51 -p 100 -d 100ms -n 192.0.2.254/24");
         assert!(
             wait_for(Duration::from_secs(5), || lab.has_addr(&r1, VIP)).is_some(),
             "{}",
@@ -180,27 +161,8 @@ fn sigterm_handover_to_keepalived_and_frr_loses_nothing() {
     }
     for peer in ["keepalived", "frr"] {
         let mut lab = Lab::new(&["r1", "r2", "client"]);
-        let (r1, r2, c) = (
-            lab.host(0).ns.clone(),
-            lab.host(1).ns.clone(),
-            lab.host(2).ns.clone(),
-        );
-        let mut a = lab.vrrpd(
-            &r1,
-            "r1",
-            &[
-                "-i",
-                "eth0",
-                "-v",
-                "51",
-                "-p",
-                "200",
-                "-d",
-                "100ms",
-                "-n",
-                "192.0.2.254/24",
-            ],
-        );
+        let [r1, r2, c] = lab.ns_names();
+        let mut a = lab.vrrpd_line(&r1, "r1", "-i eth0 -v 51 -p 200 -d 100ms -n 192.0.2.254/24");
         assert!(
             wait_for(Duration::from_secs(5), || lab.has_addr(&r1, VIP)).is_some(),
             "{}",

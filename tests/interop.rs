@@ -985,7 +985,7 @@ fn learned_interval(test: &'static str, kind: Kind, cs: u16) {
         vrrpd_host: 0,
     };
     let mut lab = Lab::new(&["r1", "r2"]);
-    let (vns, pns) = (lab.host(0).ns.clone(), lab.host(1).ns.clone());
+    let [vns, pns] = lab.ns_names();
     let vsrc: IpAddr = lab.host(0).v4.parse().unwrap();
     let mut peer = Peer::new(row, &pns);
     peer.start(&mut lab, 200);
@@ -994,22 +994,7 @@ fn learned_interval(test: &'static str, kind: Kind, cs: u16) {
         "{}",
         peer.log()
     );
-    let v = lab.vrrpd(
-        &vns,
-        "vrrpd",
-        &[
-            "-i",
-            "eth0",
-            "-v",
-            "51",
-            "-p",
-            "100",
-            "-d",
-            "1",
-            "-n",
-            "192.0.2.254/24",
-        ],
-    );
+    let v = lab.vrrpd_line(&vns, "vrrpd", "-i eth0 -v 51 -p 100 -d 1 -n 192.0.2.254/24");
     assert!(wait_for(Duration::from_secs(5), || vis(&v, "BACKUP")).is_some());
     // Several of the peer's adverts; vrrpd must not have become Master meanwhile.
     std::thread::sleep(Duration::from_millis(300));
@@ -1088,41 +1073,13 @@ fn checksum_plain_form_between_vrrpds() {
         return;
     }
     let mut lab = Lab::new(&["r1", "r2"]);
-    let (ans, bns) = (lab.host(0).ns.clone(), lab.host(1).ns.clone());
-    let a = lab.vrrpd(
+    let [ans, bns] = lab.ns_names();
+    let a = lab.vrrpd_line(
         &ans,
         "a",
-        &[
-            "-i",
-            "eth0",
-            "-v",
-            "51",
-            "-p",
-            "200",
-            "-d",
-            "100ms",
-            "-n",
-            "--v3-checksum",
-            "v2",
-            "192.0.2.254/24",
-        ],
+        "-i eth0 -v 51 -p 200 -d 100ms -n --v3-checksum v2 192.0.2.254/24",
     );
-    let b = lab.vrrpd(
-        &bns,
-        "b",
-        &[
-            "-i",
-            "eth0",
-            "-v",
-            "51",
-            "-p",
-            "100",
-            "-d",
-            "100ms",
-            "-n",
-            "192.0.2.254/24",
-        ],
-    );
+    let b = lab.vrrpd_line(&bns, "b", "-i eth0 -v 51 -p 100 -d 100ms -n 192.0.2.254/24");
     assert!(
         wait_for(Duration::from_secs(5), || vis(&a, "MASTER")
             && vis(&b, "BACKUP"))
@@ -1163,7 +1120,7 @@ fn checksum_plain_form_vs_keepalived() {
         return;
     }
     let mut lab = Lab::new(&["r1", "r2"]);
-    let (vns, pns) = (lab.host(0).ns.clone(), lab.host(1).ns.clone());
+    let [vns, pns] = lab.ns_names();
     let vargs = |prio: &'static str| {
         [
             "-i",
@@ -1256,25 +1213,12 @@ fn checksum_plain_form_vs_frr() {
         return;
     }
     let mut lab = Lab::new(&["r1", "r2"]);
-    let (vns, pns) = (lab.host(0).ns.clone(), lab.host(1).ns.clone());
+    let [vns, pns] = lab.ns_names();
     let frr = start_frr(&mut lab, &pns, "frr", &frr_conf(3, 100, 100, false), false);
-    let v = lab.vrrpd(
+    let v = lab.vrrpd_line(
         &vns,
         "vrrpd",
-        &[
-            "-i",
-            "eth0",
-            "-v",
-            "51",
-            "-p",
-            "200",
-            "-d",
-            "100ms",
-            "-n",
-            "--v3-checksum",
-            "v2",
-            "192.0.2.254/24",
-        ],
+        "-i eth0 -v 51 -p 200 -d 100ms -n --v3-checksum v2 192.0.2.254/24",
     );
     let limit = Duration::from_secs(10);
     assert!(
@@ -1316,7 +1260,7 @@ fn version_mismatch(test: &str, ka_version: u8) {
         return;
     }
     let mut lab = Lab::new(&["r1", "r2"]);
-    let (vns, pns) = (lab.host(0).ns.clone(), lab.host(1).ns.clone());
+    let [vns, pns] = lab.ns_names();
     let (adv, vargs): (&str, Vec<&str>) = if ka_version == 2 {
         (
             "1",
@@ -1421,11 +1365,7 @@ fn ipv6_link_local_vip_first_vs_peers() {
         return;
     }
     let mut lab = Lab::new(&["r1", "r2", "r3"]);
-    let (vns, kns, fns) = (
-        lab.host(0).ns.clone(),
-        lab.host(1).ns.clone(),
-        lab.host(2).ns.clone(),
-    );
+    let [vns, kns, fns] = lab.ns_names();
     let ka = lab.keepalived(
         &kns,
         "ka",
@@ -1433,22 +1373,10 @@ fn ipv6_link_local_vip_first_vs_peers() {
     );
     let frr = start_frr(&mut lab, &fns, "frr", &frr_conf(3, 90, 100, true), true);
     let vsrc = link_local(&vns, "eth0");
-    let v = lab.vrrpd(
+    let v = lab.vrrpd_line(
         &vns,
         "vrrpd",
-        &[
-            "-i",
-            "eth0",
-            "-v",
-            "51",
-            "-p",
-            "200",
-            "-d",
-            "100ms",
-            "-n",
-            "2001:db8::fe/64",
-            "fe80::51/64",
-        ],
+        "-i eth0 -v 51 -p 200 -d 100ms -n 2001:db8::fe/64 fe80::51/64",
     );
     let limit = Duration::from_secs(10);
     assert!(

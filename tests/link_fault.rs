@@ -10,7 +10,7 @@ use common::*;
 const VIP: &str = "192.0.2.254";
 
 fn pair(lab: &mut Lab) -> (Proc, Proc, String, String) {
-    let (r1, r2) = (lab.host(0).ns.clone(), lab.host(1).ns.clone());
+    let [r1, r2] = lab.ns_names();
     let a = lab.vrrpd(
         &r1,
         "r1",
@@ -273,20 +273,7 @@ fn link_check_methods_on_veth() {
         "{}",
         a.log_text()
     );
-    let mut m = lab.vrrpd(
-        &r1,
-        "mii",
-        &[
-            "-i",
-            "eth0",
-            "-v",
-            "52",
-            "-n",
-            "--link-check",
-            "mii",
-            "192.0.2.253",
-        ],
-    );
+    let mut m = lab.vrrpd_line(&r1, "mii", "-i eth0 -v 52 -n --link-check mii 192.0.2.253");
     assert_eq!(
         wait_exit(&mut m, Duration::from_secs(5)),
         Some(2),

@@ -24,43 +24,9 @@ fn higher_priority_becomes_master_and_alone_holds_vip() {
         return;
     }
     let mut lab = Lab::new(&["r1", "r2", "client"]);
-    let (r1, r2, c) = (
-        lab.host(0).ns.clone(),
-        lab.host(1).ns.clone(),
-        lab.host(2).ns.clone(),
-    );
-    let a = lab.vrrpd(
-        &r1,
-        "r1",
-        &[
-            "-i",
-            "eth0",
-            "-v",
-            "51",
-            "-p",
-            "150",
-            "-d",
-            "100ms",
-            "-n",
-            "192.0.2.254/24",
-        ],
-    );
-    let b = lab.vrrpd(
-        &r2,
-        "r2",
-        &[
-            "-i",
-            "eth0",
-            "-v",
-            "51",
-            "-p",
-            "100",
-            "-d",
-            "100ms",
-            "-n",
-            "192.0.2.254/24",
-        ],
-    );
+    let [r1, r2, c] = lab.ns_names();
+    let a = lab.vrrpd_line(&r1, "r1", "-i eth0 -v 51 -p 150 -d 100ms -n 192.0.2.254/24");
+    let b = lab.vrrpd_line(&r2, "r2", "-i eth0 -v 51 -p 100 -d 100ms -n 192.0.2.254/24");
     let t = wait_for(Duration::from_secs(5), || lab.has_addr(&r1, VIP));
     assert!(t.is_some(), "r1 never got the VIP:\n{}", a.log_text());
     std::thread::sleep(Duration::from_millis(600));
@@ -94,7 +60,7 @@ fn kill_master_backup_takes_over_within_master_down_interval() {
         return;
     }
     let mut lab = Lab::new(&["r1", "r2"]);
-    let (r1, r2) = (lab.host(0).ns.clone(), lab.host(1).ns.clone());
+    let [r1, r2] = lab.ns_names();
     let out = lab.dir.join("hook.out");
     let hook = lab.script(
         "hook.sh",
@@ -175,7 +141,7 @@ fn sigterm_master_sends_priority_zero_and_hands_over() {
         return;
     }
     let mut lab = Lab::new(&["r1", "r2"]);
-    let (r1, r2) = (lab.host(0).ns.clone(), lab.host(1).ns.clone());
+    let [r1, r2] = lab.ns_names();
     let mut a = lab.vrrpd(
         &r1,
         "r1",
@@ -234,7 +200,7 @@ fn preemption_on_and_off() {
     }
     for preempt in [true, false] {
         let mut lab = Lab::new(&["r1", "r2"]);
-        let (r1, r2) = (lab.host(0).ns.clone(), lab.host(1).ns.clone());
+        let [r1, r2] = lab.ns_names();
         let _b = lab.vrrpd(
             &r2,
             "r2",
@@ -273,44 +239,16 @@ fn ipv6_vrrpv3() {
         return;
     }
     let mut lab = Lab::new(&["r1", "r2", "client"]);
-    let (r1, r2, c) = (
-        lab.host(0).ns.clone(),
-        lab.host(1).ns.clone(),
-        lab.host(2).ns.clone(),
-    );
-    let a = lab.vrrpd(
+    let [r1, r2, c] = lab.ns_names();
+    let a = lab.vrrpd_line(
         &r1,
         "r1",
-        &[
-            "-i",
-            "eth0",
-            "-v",
-            "53",
-            "-p",
-            "150",
-            "-d",
-            "100ms",
-            "-n",
-            "fe80::53/64",
-            "2001:db8::fe/64",
-        ],
+        "-i eth0 -v 53 -p 150 -d 100ms -n fe80::53/64 2001:db8::fe/64",
     );
-    let b = lab.vrrpd(
+    let b = lab.vrrpd_line(
         &r2,
         "r2",
-        &[
-            "-i",
-            "eth0",
-            "-v",
-            "53",
-            "-p",
-            "100",
-            "-d",
-            "100ms",
-            "-n",
-            "fe80::53/64",
-            "2001:db8::fe/64",
-        ],
+        "-i eth0 -v 53 -p 100 -d 100ms -n fe80::53/64 2001:db8::fe/64",
     );
     assert!(
         wait_for(Duration::from_secs(5), || lab.has_addr(&r1, "2001:db8::fe")).is_some(),
@@ -351,11 +289,7 @@ fn vrrpv2_password_and_wrong_password() {
         return;
     }
     let mut lab = Lab::new(&["r1", "r2", "r3"]);
-    let (r1, r2, r3) = (
-        lab.host(0).ns.clone(),
-        lab.host(1).ns.clone(),
-        lab.host(2).ns.clone(),
-    );
+    let [r1, r2, r3] = lab.ns_names();
     let v2 = ["--vrrp-version", "2", "-i", "eth0", "-v", "52", "-n"];
     let mut args_a = v2.to_vec();
     args_a.extend(["-p", "150", "-a", "pw/secret1", "192.0.2.253"]);
@@ -399,7 +333,7 @@ fn second_instance_in_same_namespace_is_refused() {
         return;
     }
     let mut lab = Lab::new(&["r1", "r2"]);
-    let (r1, r2) = (lab.host(0).ns.clone(), lab.host(1).ns.clone());
+    let [r1, r2] = lab.ns_names();
     let a = lab.vrrpd(
         &r1,
         "r1",
@@ -510,7 +444,7 @@ fn hung_hook_is_killed_and_adverts_continue() {
         return;
     }
     let mut lab = Lab::new(&["r1", "client"]);
-    let (r1, c) = (lab.host(0).ns.clone(), lab.host(1).ns.clone());
+    let [r1, c] = lab.ns_names();
     let hook = lab.script("hang.sh", "#!/bin/sh\nsleep 30\n");
     let hook = hook.to_string_lossy().into_owned();
     let a = lab.vrrpd(
@@ -558,23 +492,8 @@ fn stale_vip_removed_at_start() {
         return;
     }
     let mut lab = Lab::new(&["r1", "r2"]);
-    let (r1, r2) = (lab.host(0).ns.clone(), lab.host(1).ns.clone());
-    let a = lab.vrrpd(
-        &r1,
-        "r1",
-        &[
-            "-i",
-            "eth0",
-            "-v",
-            "51",
-            "-p",
-            "150",
-            "-d",
-            "100ms",
-            "-n",
-            "192.0.2.254/24",
-        ],
-    );
+    let [r1, r2] = lab.ns_names();
+    let a = lab.vrrpd_line(&r1, "r1", "-i eth0 -v 51 -p 150 -d 100ms -n 192.0.2.254/24");
     assert!(
         wait_for(Duration::from_secs(5), || lab.has_addr(&r1, VIP)).is_some(),
         "{}",
@@ -590,22 +509,7 @@ fn stale_vip_removed_at_start() {
         "dev",
         "eth0",
     ]);
-    let b = lab.vrrpd(
-        &r2,
-        "r2",
-        &[
-            "-i",
-            "eth0",
-            "-v",
-            "51",
-            "-p",
-            "100",
-            "-d",
-            "100ms",
-            "-n",
-            "192.0.2.254/24",
-        ],
-    );
+    let b = lab.vrrpd_line(&r2, "r2", "-i eth0 -v 51 -p 100 -d 100ms -n 192.0.2.254/24");
     assert!(
         wait_for(Duration::from_secs(3), || b
             .log_text()

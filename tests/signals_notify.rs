@@ -18,11 +18,7 @@ fn priority_and_step_down_signals() {
         return;
     }
     let mut lab = Lab::new(&["r1", "r2", "client"]);
-    let (r1, r2, c) = (
-        lab.host(0).ns.clone(),
-        lab.host(1).ns.clone(),
-        lab.host(2).ns.clone(),
-    );
+    let [r1, r2, c] = lab.ns_names();
     let a = lab.vrrpd(
         &r1,
         "r1",

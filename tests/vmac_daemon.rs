@@ -66,45 +66,13 @@ fn vmac_owned_by_master_kept_across_handover_and_cleaned() {
         return;
     }
     let mut lab = Lab::new(&["r1", "r2", "client"]);
-    let (r1, r2, c) = (
-        lab.host(0).ns.clone(),
-        lab.host(1).ns.clone(),
-        lab.host(2).ns.clone(),
-    );
+    let [r1, r2, c] = lab.ns_names();
     let before = (
         sysctl(&r1, "net.ipv4.conf.eth0.arp_ignore"),
         sysctl(&r1, "net.ipv4.conf.eth0.arp_filter"),
     );
-    let mut a = lab.vrrpd(
-        &r1,
-        "r1",
-        &[
-            "-i",
-            "eth0",
-            "-v",
-            "51",
-            "-p",
-            "150",
-            "-d",
-            "100ms",
-            "192.0.2.254/24",
-        ],
-    );
-    let b = lab.vrrpd(
-        &r2,
-        "r2",
-        &[
-            "-i",
-            "eth0",
-            "-v",
-            "51",
-            "-p",
-            "100",
-            "-d",
-            "100ms",
-            "192.0.2.254/24",
-        ],
-    );
+    let mut a = lab.vrrpd_line(&r1, "r1", "-i eth0 -v 51 -p 150 -d 100ms 192.0.2.254/24");
+    let b = lab.vrrpd_line(&r2, "r2", "-i eth0 -v 51 -p 100 -d 100ms 192.0.2.254/24");
     assert!(
         wait_for(Duration::from_secs(5), || lab.has_addr(&r1, VIP)).is_some(),
         "{}",
@@ -168,21 +136,7 @@ fn vmac_owned_by_master_kept_across_handover_and_cleaned() {
         before
     );
     // kill -9 leaves the macvlan; a restart cleans it and works again.
-    let a2 = lab.vrrpd(
-        &r1,
-        "r1b",
-        &[
-            "-i",
-            "eth0",
-            "-v",
-            "51",
-            "-p",
-            "150",
-            "-d",
-            "100ms",
-            "192.0.2.254/24",
-        ],
-    );
+    let a2 = lab.vrrpd_line(&r1, "r1b", "-i eth0 -v 51 -p 150 -d 100ms 192.0.2.254/24");
     assert!(
         wait_for(Duration::from_secs(5), || lab.has_addr(&r1, VIP)).is_some(),
         "{}",
@@ -194,21 +148,7 @@ fn vmac_owned_by_master_kept_across_handover_and_cleaned() {
         links(&r1).contains(" vr"),
         "kill -9 should leave the macvlan behind"
     );
-    let mut a3 = lab.vrrpd(
-        &r1,
-        "r1c",
-        &[
-            "-i",
-            "eth0",
-            "-v",
-            "51",
-            "-p",
-            "150",
-            "-d",
-            "100ms",
-            "192.0.2.254/24",
-        ],
-    );
+    let mut a3 = lab.vrrpd_line(&r1, "r1c", "-i eth0 -v 51 -p 150 -d 100ms 192.0.2.254/24");
     assert!(
         wait_for(Duration::from_secs(3), || a3
             .log_text()
@@ -242,42 +182,16 @@ fn vmac_ipv6_neighbour_entry() {
         return;
     }
     let mut lab = Lab::new(&["r1", "r2", "client"]);
-    let (r1, r2, c) = (
-        lab.host(0).ns.clone(),
-        lab.host(1).ns.clone(),
-        lab.host(2).ns.clone(),
-    );
-    let a = lab.vrrpd(
+    let [r1, r2, c] = lab.ns_names();
+    let a = lab.vrrpd_line(
         &r1,
         "r1",
-        &[
-            "-i",
-            "eth0",
-            "-v",
-            "51",
-            "-p",
-            "150",
-            "-d",
-            "100ms",
-            "fe80::51/64",
-            "2001:db8::fe/64",
-        ],
+        "-i eth0 -v 51 -p 150 -d 100ms fe80::51/64 2001:db8::fe/64",
     );
-    let _b = lab.vrrpd(
+    let _b = lab.vrrpd_line(
         &r2,
         "r2",
-        &[
-            "-i",
-            "eth0",
-            "-v",
-            "51",
-            "-p",
-            "100",
-            "-d",
-            "100ms",
-            "fe80::51/64",
-            "2001:db8::fe/64",
-        ],
+        "-i eth0 -v 51 -p 100 -d 100ms fe80::51/64 2001:db8::fe/64",
     );
     assert!(
         wait_for(Duration::from_secs(5), || lab.has_addr(&r1, "2001:db8::fe")).is_some(),
@@ -305,12 +219,7 @@ fn no_vmac_garp_moves_client_and_magic_packet_updates_gateway() {
         return;
     }
     let mut lab = Lab::new(&["r1", "r2", "client", "gw"]);
-    let (r1, r2, c, gw) = (
-        lab.host(0).ns.clone(),
-        lab.host(1).ns.clone(),
-        lab.host(2).ns.clone(),
-        lab.host(3).ns.clone(),
-    );
+    let [r1, r2, c, gw] = lab.ns_names();
     let gw_ip = lab.host(3).v4.clone();
     let magic = ["-I", VIP, "-O", &gw_ip];
     let mut args_a = vec![

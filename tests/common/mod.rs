@@ -310,6 +310,17 @@ impl Lab {
         )
     }
 
+    /// [`Lab::vrrpd`] with the arguments as one space-separated line.
+    pub fn vrrpd_line(&mut self, ns: &str, tag: &str, line: &str) -> Proc {
+        let args: Vec<&str> = line.split_whitespace().collect();
+        self.vrrpd(ns, tag, &args)
+    }
+
+    /// The namespace names of the first `n` hosts.
+    pub fn ns_names<const N: usize>(&self) -> [String; N] {
+        std::array::from_fn(|i| self.hosts[i].ns.clone())
+    }
+
     /// The addresses on `dev` in `ns` (`ip -o addr`).
     pub fn addrs(&self, ns: &str, dev: &str) -> String {
         let out = Command::new("ip")
