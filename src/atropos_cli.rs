@@ -224,10 +224,12 @@ pub fn run(args: Args) -> u8 {
             continue;
         }
         if let Some(vip) = &args.who_has {
-            if !info
-                .vips
-                .iter()
-                .any(|v| v.split('/').next() == Some(vip.as_str()))
+            // Holds it: a master configured with it (backups only have it configured).
+            if info.state != "MASTER"
+                || !info
+                    .vips
+                    .iter()
+                    .any(|v| v.split('/').next() == Some(vip.as_str()))
             {
                 continue;
             }

@@ -337,8 +337,11 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         }
         return Err("expected a duration such as 1, 0.5 or 200ms (at most a day)".to_string());
     }
-    humantime::parse_duration(t)
-        .map_err(|_| "expected a duration such as 1, 0.5 or 200ms".to_string())
+    match humantime::parse_duration(t) {
+        Ok(d) if d <= Duration::from_secs(86_400) => Ok(d),
+        Ok(_) => Err("at most a day".to_string()),
+        Err(_) => Err("expected a duration such as 1, 0.5 or 200ms".to_string()),
+    }
 }
 
 fn parse_interval(s: &str) -> Result<Duration, String> {
@@ -636,9 +639,10 @@ impl Args {
             preempt: !self.no_preempt,
             auth,
             vmac: !self.no_vmac,
-            master_script: self.master_script.clone(),
-            backup_script: self.backup_script.clone(),
-            fault_script: self.fault_script.clone(),
+            // Absolute paths: a detached vrrpd runs in `/`.
+            master_script: self.master_script.as_deref().map(absolute),
+            backup_script: self.backup_script.as_deref().map(absolute),
+            fault_script: self.fault_script.as_deref().map(absolute),
             priority_down: self.priority_down,
             priority_up: self.priority_up,
             monitor: self.monitor,
@@ -655,7 +659,7 @@ impl Args {
             script_timeout: self.script_timeout,
             foreground: self.foreground,
             debug: self.debug,
-            pid_file: self.pid_file.clone(),
+            pid_file: self.pid_file.as_deref().map(absolute),
             checksum_form: match self.v3_checksum {
                 ChecksumArg::Pseudo => ChecksumForm::Pseudo,
                 ChecksumArg::V2 => ChecksumForm::Plain,
@@ -664,6 +668,11 @@ impl Args {
             vips,
         })
     }
+}
+
+/// `p` made absolute against the current directory (the file itself need not exist).
+fn absolute(p: &std::path::Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
 /// A hook must be a regular file we may execute (it is exec'd directly, without a shell).

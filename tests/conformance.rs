@@ -1488,3 +1488,32 @@ fn config_validation() {
     c.vips = vec![];
     assert_eq!(c.validate(), Err(ConfigError::NoVips));
 }
+
+/// SIGUSR2 (step down, then no hold) with no peer: the handover release and S4 fall due
+/// together; the instance becomes Master again keeping its VIPs (no remove-then-add).
+#[test]
+fn step_down_without_peer_keeps_vips_when_promoted_again() {
+    let mut r = Rig::master(cfg(Version::V3, 100), ME);
+    r.ev(Event::ForceBackup(true));
+    r.ev(Event::ForceBackup(false));
+    assert_eq!(r.state(), State::Backup);
+    assert!(r.inst.holds_vips());
+    let a = r.fire();
+    assert_eq!(r.state(), State::Master);
+    assert!(
+        !has(&a, &Action::RemoveVips) && !has(&a, &Action::AddVips),
+        "{a:?}"
+    );
+    assert!(r.inst.holds_vips());
+}
+
+/// S9: an Adver_Timer handled more than an interval late resynchronises instead of bursting.
+#[test]
+fn late_adver_timer_resynchronises() {
+    let mut r = Rig::master(cfg(Version::V3, 100), ME);
+    let due = r.deadline();
+    r.at(due + ms(1500));
+    let a = r.ev(Event::Timeout);
+    assert_eq!(send_prios(&a), [100]);
+    assert_eq!(r.deadline(), due + ms(1500) + ms(1000));
+}

@@ -522,3 +522,112 @@ fn stale_vip_removed_at_start() {
     std::thread::sleep(Duration::from_millis(400));
     assert!(!lab.has_addr(&r2, VIP) && lab.has_addr(&r1, VIP));
 }
+
+/// Without --foreground vrrpd detaches: the caller gets status 0 once it runs (and the start-up
+/// error with its status otherwise); the pid file names the daemon, which works as a host-group
+/// member (-M), and stops on SIGTERM leaving nothing behind.
+#[test]
+fn detached_daemon_with_group_and_pid_file() {
+    if !require_root("detached_daemon_with_group_and_pid_file") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1"]);
+    let [r1] = lab.ns_names();
+    let run = lab.dir.join("run");
+    let run_s = run.to_string_lossy().into_owned();
+    let bin = env!("CARGO_BIN_EXE_vrrpd");
+    let mut p = lab.spawn(
+        &r1,
+        "detached",
+        bin,
+        &[
+            "-i", "eth0", "-v", "51", "-d", "100ms", "-n", "-M", "1", VIP,
+        ],
+        &[("VRRPD_RUN_DIR", &run_s)],
+    );
+    assert_eq!(
+        wait_exit(&mut p, Duration::from_secs(5)),
+        Some(0),
+        "{}",
+        p.log_text()
+    );
+    assert!(
+        wait_for(Duration::from_secs(5), || lab.has_addr(&r1, VIP)).is_some(),
+        "detached daemon never master"
+    );
+    let pidfile = std::fs::read_dir(&run)
+        .unwrap()
+        .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "pid"))
+        .expect("pid file");
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_ne!(
+        pid,
+        p.pid(),
+        "the pid file names the parent, not the daemon"
+    );
+    // A second one fails before detaching: status 1 and the reason on stderr.
+    let mut dup = lab.spawn(
+        &r1,
+        "dup",
+        bin,
+        &["-i", "eth0", "-v", "51", "-n", VIP],
+        &[("VRRPD_RUN_DIR", &run_s)],
+    );
+    assert_eq!(
+        wait_exit(&mut dup, Duration::from_secs(5)),
+        Some(1),
+        "{}",
+        dup.log_text()
+    );
+    assert!(
+        dup.log_text().contains("already runs eth0/51"),
+        "{}",
+        dup.log_text()
+    );
+    signal(pid, libc::SIGTERM);
+    assert!(
+        wait_for(Duration::from_secs(5), || !pidfile.exists()).is_some(),
+        "pid file left behind"
+    );
+    assert!(!lab.has_addr(&r1, VIP));
+}
+
+/// The address owner (priority 255, RFC 9568 §6.4.1 S1): its VIP is its own interface address;
+/// it is master at once, and keeps the address when it stops.
+#[test]
+fn address_owner_is_master_at_once_and_keeps_its_address() {
+    if !require_root("address_owner_is_master_at_once_and_keeps_its_address") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1", "r2"]);
+    let [r1, r2] = lab.ns_names();
+    let mut a = lab.vrrpd_line(&r1, "r1", "-i eth0 -v 51 -p 255 -d 100ms 192.0.2.1/24");
+    assert!(
+        wait_for(Duration::from_secs(2), || a
+            .log_text()
+            .contains("INIT -> MASTER"))
+        .is_some(),
+        "{}",
+        a.log_text()
+    );
+    let b = lab.vrrpd_line(&r2, "r2", "-i eth0 -v 51 -p 100 -d 100ms 192.0.2.1/24");
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(
+        b.log_text().contains("INIT -> BACKUP") && !b.log_text().contains("-> MASTER"),
+        "{}",
+        b.log_text()
+    );
+    assert!(!a.log_text().contains("FAULT"), "{}", a.log_text());
+    signal(a.pid(), libc::SIGTERM);
+    assert_eq!(wait_exit(&mut a, Duration::from_secs(5)), Some(0));
+    assert!(
+        lab.has_addr(&r1, "192.0.2.1"),
+        "the owner removed its own address"
+    );
+}

@@ -33,20 +33,36 @@ fn main() -> ExitCode {
     daemon::log::init(false, settings.debug);
     let foreground = settings.foreground;
     let debug = settings.debug;
+    // Detaching forks first: the process that runs the loop creates the pid file and joins the
+    // host group; the parent exits with the child's start-up status.
+    let detached = if foreground {
+        None
+    } else {
+        match daemon::fork_and_wait() {
+            Ok(d) => Some(d),
+            Err(e) => {
+                eprintln!("vrrpd: cannot detach: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    };
     let mut d = match Daemon::start(settings) {
         Ok(d) => d,
         Err(e) => {
             eprintln!("vrrpd: {}", e.msg);
-            return ExitCode::from(e.status.clamp(1, 255) as u8);
+            let status = e.status.clamp(1, 255) as u8;
+            if let Some(det) = detached {
+                det.fail(status);
+            }
+            return ExitCode::from(status);
         }
     };
-    if !foreground {
-        if let Err(e) = daemon::detach() {
+    if let Some(det) = detached {
+        if let Err(e) = det.finish() {
             eprintln!("vrrpd: cannot detach: {e}");
             return ExitCode::from(1);
         }
         daemon::log::init(true, debug);
-        d.rewrite_pid();
     }
     ExitCode::from(d.run().clamp(0, 255) as u8)
 }

@@ -48,7 +48,12 @@ impl Server {
 
     /// Descriptors to poll for input.
     pub fn fds(&self) -> Vec<RawFd> {
-        let mut v = vec![self.listener.as_raw_fd()];
+        // When full, the listener is left out: a pending connection must not make poll(2)
+        // return at once, again and again, until a slot frees.
+        let mut v = Vec::with_capacity(MAX_CONNS + 1);
+        if self.conns.len() < MAX_CONNS {
+            v.push(self.listener.as_raw_fd());
+        }
         v.extend(self.conns.iter().map(|c| c.stream.as_raw_fd()));
         v
     }

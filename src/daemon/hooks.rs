@@ -44,6 +44,9 @@ struct Running {
     killed: bool,
 }
 
+/// Most hooks waiting behind the running one.
+pub const MAX_QUEUED: usize = 8;
+
 /// The queue of hooks of one instance.
 pub struct Hooks {
     timeout: Duration,
@@ -80,8 +83,23 @@ impl Hooks {
         }
     }
 
-    /// Queue a hook; starts it at once when none is running.
+    /// Queue a hook; starts it at once when none is running. At most [`MAX_QUEUED`] wait: on a
+    /// flapping link the oldest waiting one is dropped (logged), so hooks never fall minutes
+    /// behind the state.
     pub fn push(&mut self, job: Job, now: Duration) {
+        if self.queue.len() >= MAX_QUEUED {
+            if let Some(old) = self.queue.pop_front() {
+                self.failed += 1;
+                vlog!(
+                    Warn,
+                    "{}/{}: too many hooks waiting: {} {} not run",
+                    old.iface,
+                    old.vrid,
+                    old.path.display(),
+                    old.state
+                );
+            }
+        }
         self.queue.push_back(job);
         self.start_next(now);
     }
@@ -164,6 +182,28 @@ impl Hooks {
                     );
                 }
             }
+        }
+    }
+
+    /// On exit: kill a hook still running (with its process group) and reap it; drop the queue.
+    pub fn kill_all(&mut self) {
+        if let Some(mut r) = self.running.take() {
+            vlog!(
+                Warn,
+                "hook {} still running at exit: killing its process group",
+                r.path.display()
+            );
+            // SAFETY: kill(2) on the hook's own process group (started with pgid = pid).
+            unsafe { libc::kill(-(r.child.id() as libc::pid_t), libc::SIGKILL) };
+            let _ = r.child.wait();
+        }
+        for j in self.queue.drain(..) {
+            vlog!(
+                Warn,
+                "hook {} {} not run: exiting",
+                j.path.display(),
+                j.state
+            );
         }
     }
 

@@ -229,8 +229,6 @@ impl Daemon {
                 s.vrid
             );
         }
-        let egress = egress::Egress::open(&s, &iface, &mut rtnl)
-            .map_err(|e| StartError::sys(&format!("virtual MAC on {}", iface.name), e))?;
         let monitor = match LinkMonitor::open() {
             Ok(m) => Some(m),
             Err(e) => {
@@ -278,6 +276,9 @@ impl Daemon {
             ),
             None => None,
         };
+        // Last, so that no error after it leaves a macvlan or changed sysctls behind.
+        let egress = egress::Egress::open(&s, &iface, &mut rtnl)
+            .map_err(|e| StartError::sys(&format!("virtual MAC on {}", iface.name), e))?;
         Ok(Daemon {
             inst: Instance::new(cfg),
             iface,
@@ -305,13 +306,6 @@ impl Daemon {
             buf: vec![0u8; 9000],
             s,
         })
-    }
-
-    /// The pid file must carry the pid of the process that runs the loop (after detaching).
-    pub fn rewrite_pid(&mut self) {
-        if let Err(e) = self._pidfile.rewrite() {
-            vlog!(Warn, "cannot rewrite the pid file: {e}");
-        }
     }
 
     fn tag(&self) -> String {
@@ -366,6 +360,7 @@ impl Daemon {
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
+        self.hooks.kill_all();
         if let Some(eg) = self.egress.take() {
             eg.close(&mut self.rtnl);
         }
@@ -786,6 +781,16 @@ impl Daemon {
                 if transitions.is_empty() { "-".to_string() } else { transitions.join(" ") },
                 if discards.is_empty() { "-".to_string() } else { discards.join(" ") }
             );
+            vlog!(
+                Info,
+                "{}: adver_interval={:.1}ms master_adver_interval={:.1}ms master_down_interval={:.3}ms skew_time={:.3}ms hooks: {:?}",
+                self.tag(),
+                d.adver_interval_ms,
+                d.master_adver_interval_ms,
+                d.master_down_interval_ms,
+                d.skew_time_ms,
+                d.hooks
+            );
             for (peer, forms) in &d.checksum_forms {
                 let f: Vec<String> = forms
                     .iter()
@@ -866,6 +871,11 @@ impl Daemon {
     /// Re-read link state and the primary address and feed what changed to the core.
     fn refresh_interface(&mut self, now: Duration) {
         match Interface::lookup(&self.s.interface) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                // A transient error (EMFILE, netlink busy) is not a fault: keep the state.
+                vlog!(Warn, "{}: cannot read the interface: {e}", self.tag());
+                return;
+            }
             Err(_) => {
                 let a = self
                     .inst
@@ -881,6 +891,12 @@ impl Daemon {
                         self.tag(),
                         i.index
                     );
+                    // Gone and back between two reads: what hung off the old device (VIPs,
+                    // macvlan) went with it, so go through Fault and Initialize.
+                    let a = self
+                        .inst
+                        .handle(now, Event::FaultSet(FaultReason::InterfaceGone));
+                    self.perform(now, a);
                     self.iface = i;
                     self.reopen_socket();
                 }
@@ -907,10 +923,14 @@ impl Daemon {
         };
         let a = self.inst.handle(now, ev);
         self.perform(now, a);
+        // The primary address is never one of our VIPs (a master holds them too), except for
+        // an address owner, whose VIPs are its own addresses.
+        let owner = self.s.priority == 255;
         let v4: Vec<Ipv4Addr> = self
             .s
             .vips
             .iter()
+            .filter(|_| !owner)
             .filter_map(|v| match v.addr {
                 IpAddr::V4(a) => Some(a),
                 IpAddr::V6(_) => None,
@@ -920,6 +940,7 @@ impl Daemon {
             .s
             .vips
             .iter()
+            .filter(|_| !owner)
             .filter_map(|v| match v.addr {
                 IpAddr::V6(a) => Some(a),
                 IpAddr::V4(_) => None,
@@ -1280,33 +1301,79 @@ impl Daemon {
     }
 }
 
-/// Detach from the terminal: fork (the parent exits 0 once the child runs), setsid, chdir /, and
-/// stdio to /dev/null. Called after every check that can fail has passed, so errors still reach
-/// the caller with a non-zero status (Advanced Vrrpd forked first and always exited 0).
-pub fn detach() -> io::Result<()> {
-    // SAFETY: single-threaded at this point (no helper threads are started before the loop);
-    // the parent only calls _exit.
-    match unsafe { libc::fork() } {
-        -1 => return Err(io::Error::last_os_error()),
-        0 => {}
-        // SAFETY: _exit is async-signal-safe and skips destructors (the child owns the pid file).
-        _ => unsafe { libc::_exit(0) },
+/// Detaching from the terminal, in two steps so that start-up errors still reach the caller
+/// with a non-zero status (Advanced Vrrpd forked first and always exited 0):
+///
+/// 1. [`fork_and_wait`] forks *before* start-up. The parent waits on a pipe and exits with the
+///    status byte the child writes there (1 if the child dies without writing one). Everything
+///    pid-based (pid file, host-group slot) is thus created by the process that runs the loop.
+/// 2. The child starts up, printing errors on the terminal as usual, then calls
+///    [`Detached::finish`]: new session, `chdir /`, stdio to /dev/null, status 0 to the parent.
+pub struct Detached {
+    pipe: std::os::fd::OwnedFd,
+}
+
+/// Fork; only the child returns. See [`Detached`].
+pub fn fork_and_wait() -> io::Result<Detached> {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: pipe2 writes two descriptors into the array we own.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(io::Error::last_os_error());
     }
-    // SAFETY: plain syscalls on our own process.
-    unsafe {
-        if libc::setsid() < 0 {
-            return Err(io::Error::last_os_error());
+    // SAFETY: fresh descriptors, owned by nobody else.
+    let (rd, wr) = unsafe {
+        (
+            std::os::fd::OwnedFd::from_raw_fd(fds[0]),
+            std::os::fd::OwnedFd::from_raw_fd(fds[1]),
+        )
+    };
+    // SAFETY: single-threaded at this point (no threads are started before the loop).
+    match unsafe { libc::fork() } {
+        -1 => Err(io::Error::last_os_error()),
+        0 => {
+            drop(rd);
+            Ok(Detached { pipe: wr })
         }
-        let _ = libc::chdir(c"/".as_ptr());
-        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
-        if null >= 0 {
-            libc::dup2(null, 0);
-            libc::dup2(null, 1);
-            libc::dup2(null, 2);
-            if null > 2 {
-                libc::close(null);
+        _ => {
+            drop(wr);
+            let mut b = [1u8; 1];
+            let mut f = std::fs::File::from(rd);
+            let status = match std::io::Read::read(&mut f, &mut b) {
+                Ok(1) => b[0],
+                _ => 1,
+            };
+            // SAFETY: _exit skips destructors: nothing of the parent's is to be cleaned up.
+            unsafe { libc::_exit(i32::from(status)) }
+        }
+    }
+}
+
+impl Detached {
+    /// Start-up failed: the parent exits with `status`.
+    pub fn fail(self, status: u8) {
+        let _ = std::io::Write::write_all(&mut std::fs::File::from(self.pipe), &[status]);
+    }
+
+    /// Start-up succeeded: leave the terminal and let the parent exit 0.
+    pub fn finish(self) -> io::Result<()> {
+        // SAFETY: plain syscalls on our own process.
+        unsafe {
+            if libc::setsid() < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let _ = libc::chdir(c"/".as_ptr());
+            let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+            if null >= 0 {
+                libc::dup2(null, 0);
+                libc::dup2(null, 1);
+                libc::dup2(null, 2);
+                if null > 2 {
+                    libc::close(null);
+                }
             }
         }
+        let _ = std::io::Write::write_all(&mut std::fs::File::from(self.pipe), &[0]);
+        Ok(())
     }
-    Ok(())
 }

@@ -24,6 +24,8 @@ impl Notifier {
                 SocketAddr::from_pathname(&path).ok()?
             };
             let sock = UnixDatagram::unbound().ok()?;
+            // Never block the event loop on a busy systemd.
+            sock.set_nonblocking(true).ok()?;
             Some((sock, addr))
         });
         let pid_ok = std::env::var("WATCHDOG_PID")

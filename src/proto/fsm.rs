@@ -882,8 +882,17 @@ impl Instance {
     }
 
     fn on_timeout(&mut self, now: Duration, out: &mut Vec<Action>) {
+        let promoting = self.holds == 0
+            && self.state == State::Backup
+            && matches!(self.timer, Timer::Down { at, .. } if now >= at);
         if self.release.is_some_and(|r| now >= r.at) {
-            self.complete_release(out);
+            if promoting && self.release.is_some_and(|r| !r.stop) {
+                // Nobody took over while we released (e.g. SIGUSR2 with no peer) and S4 fires
+                // now: keep the VIPs rather than remove and re-add them in one go.
+                self.release = None;
+            } else {
+                self.complete_release(out);
+            }
         }
         match self.timer {
             Timer::Adver(at) if now >= at && self.state == State::Master => {
@@ -891,7 +900,9 @@ impl Instance {
                 self.send(self.priority, out);
                 let interval = self.adver_interval();
                 let mut next = at.saturating_add(interval);
-                if now > next.saturating_add(interval) {
+                if next <= now {
+                    // The loop was late by a whole interval or more: resynchronise rather than
+                    // send a burst of adverts to catch up.
                     next = now.saturating_add(interval);
                 }
                 self.timer = Timer::Adver(next);

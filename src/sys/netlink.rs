@@ -10,7 +10,7 @@
 //! # Syscalls and kernel objects
 //! - [`Rtnl::open`]: `socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE)`, `bind(2)` with
 //!   port 0 (the kernel assigns a port id), `connect(2)` to the kernel (port 0) so only kernel
-//!   messages are read, and `SO_RCVTIMEO` = 1 s so a lost reply cannot block the daemon.
+//!   messages are read, and `SO_RCVTIMEO` = 3 s (`REPLY_TIMEOUT`) so a lost reply cannot block the daemon for long.
 //! - Requests are one `send(2)` each with `NLM_F_REQUEST | NLM_F_ACK` (`RTM_NEWADDR` also
 //!   `NLM_F_CREATE | NLM_F_EXCL`); replies are read with `recv(2)` until the `NLMSG_ERROR` whose
 //!   sequence number is ours (error 0 = ACK). Dumps (`NLM_F_DUMP`) read until `NLMSG_DONE`, and are

@@ -157,15 +157,6 @@ impl PidFile {
     pub fn path(&self) -> &Path {
         &self.path
     }
-
-    /// Write the current pid again (after the daemon detached: the child keeps the lock, which
-    /// belongs to the open file description it inherited).
-    pub fn rewrite(&mut self) -> io::Result<()> {
-        self.file.set_len(0)?;
-        self.file.seek(SeekFrom::Start(0))?;
-        self.file
-            .write_all(format!("{}\n", std::process::id()).as_bytes())
-    }
 }
 
 impl Drop for PidFile {

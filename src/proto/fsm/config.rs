@@ -22,7 +22,8 @@ pub struct Config {
     pub adver_interval_cs: u16,
     /// Preempt_Mode (default true). Read only in Backup (RFC 9568 §6.4.2).
     pub preempt: bool,
-    /// Accept_Mode (v3, default false); carried for the I/O layer.
+    /// Accept_Mode (v3, default false). Reported only: the daemon installs no filter (README,
+    /// "Interoperability"), so a master always accepts traffic to the VIPs.
     pub accept_mode: bool,
     /// Virtual addresses, all of `family`, sent in this order. IPv6: RFC 9568 §5.2.9 wants the
     /// link-local VIP first (the CLI sorts it first); a list without one is allowed, as keepalived
