@@ -1017,6 +1017,23 @@ impl Daemon {
         }
     }
 
+    fn add_vips(&mut self) {
+        if let Some(eg) = self.egress.as_mut() {
+            eg.activate(&mut self.rtnl);
+        }
+        let dev = self.vip_ifindex();
+        for vip in &self.s.vips {
+            if let Err(e) = self.rtnl.add_addr(dev, vip.addr, vip.prefix) {
+                vlog!(
+                    Error,
+                    "{}: cannot add {vip} to {}: {e}",
+                    self.tag(),
+                    self.iface.name
+                );
+            }
+        }
+    }
+
     /// The device the VIPs are put on (the macvlan with a VMAC, else the interface).
     fn vip_ifindex(&self) -> u32 {
         self.egress
@@ -1034,11 +1051,10 @@ impl Daemon {
     }
 
     fn perform(&mut self, now: Duration, actions: Vec<Action>) {
-        // Becoming master: the macvlan must be up before the first advert leaves from it.
+        // Becoming master: the VIPs (and the macvlan, up) are in place before the first advert
+        // and gratuitous ARP leave, so that no packet drawn by them finds the address missing.
         if actions.iter().any(|a| matches!(a, Action::AddVips)) {
-            if let Some(eg) = self.egress.as_mut() {
-                eg.activate(&mut self.rtnl);
-            }
+            self.add_vips();
         }
         for a in actions {
             match a {
@@ -1068,20 +1084,7 @@ impl Daemon {
                         }
                     }
                 }
-                Action::AddVips => {
-                    let dev = self.vip_ifindex();
-                    for vip in &self.s.vips {
-                        if let Err(e) = self.rtnl.add_addr(dev, vip.addr, vip.prefix) {
-                            vlog!(
-                                Error,
-                                "{}/{}: cannot add {vip} to {}: {e}",
-                                self.s.interface,
-                                self.s.vrid,
-                                self.iface.name
-                            );
-                        }
-                    }
-                }
+                Action::AddVips => {} // done first, above
                 Action::RemoveVips => {
                     let dev = self.vip_ifindex();
                     for vip in &self.s.vips {
