@@ -219,6 +219,14 @@ impl Daemon {
         };
         let sock = VrrpSocket::open(s.family, iface.index, &iface.name)
             .map_err(|e| StartError::sys(&format!("VRRP socket on {}", iface.name), e))?;
+        if let Err(e) = sock.set_vrid_filter(s.vrid) {
+            vlog!(
+                Warn,
+                "{}/{}: no socket filter ({e}): every VRID's adverts are read",
+                s.interface,
+                s.vrid
+            );
+        }
         let mut rtnl = Rtnl::open().map_err(|e| StartError::sys("netlink", e))?;
         let link_poll = link_poll_for(&s, clock::now())?;
         if s.magic.is_some() && s.vmac {
@@ -974,7 +982,10 @@ impl Daemon {
 
     fn reopen_socket(&mut self) {
         match VrrpSocket::open(self.s.family, self.iface.index, &self.iface.name) {
-            Ok(s) => self.sock = s,
+            Ok(s) => {
+                let _ = s.set_vrid_filter(self.s.vrid);
+                self.sock = s;
+            }
             Err(e) => vlog!(Error, "{}: cannot reopen the VRRP socket: {e}", self.tag()),
         }
         if let Some(eg) = self.egress.as_mut() {

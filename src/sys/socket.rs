@@ -274,6 +274,56 @@ impl VrrpSocket {
         }
     }
 
+    /// Let the kernel drop adverts of other VRIDs (a classic BPF socket filter), so that a
+    /// process per virtual router does not wake up for every router on the link: with 100
+    /// VRIDs on one segment each process would otherwise read 100 adverts per interval. Only
+    /// the VRID byte is checked; everything else is left to the parser and the receive checks.
+    /// Packets filtered out here are not counted as `other_vrid`.
+    pub fn set_vrid_filter(&self, vrid: u8) -> io::Result<()> {
+        // IPv4 raw sockets deliver the IP header: X = 4 * IHL, then load the byte at X + 1.
+        // IPv6 raw sockets deliver the VRRP message itself: load the byte at 1.
+        const LD_B_ABS: u16 = 0x30; // BPF_LD | BPF_B | BPF_ABS
+        const LDX_MSH: u16 = 0xb1; // BPF_LDX | BPF_B | BPF_MSH
+        const LD_B_IND: u16 = 0x50; // BPF_LD | BPF_B | BPF_IND
+        const JEQ_K: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+        const RET_K: u16 = 0x06; // BPF_RET | BPF_K
+        let ins = |code: u16, jt: u8, jf: u8, k: u32| libc::sock_filter { code, jt, jf, k };
+        let prog: Vec<libc::sock_filter> = match self.family {
+            Family::V4 => vec![
+                ins(LDX_MSH, 0, 0, 0),
+                ins(LD_B_IND, 0, 0, 1),
+                ins(JEQ_K, 0, 1, u32::from(vrid)),
+                ins(RET_K, 0, 0, 0xffff_ffff),
+                ins(RET_K, 0, 0, 0),
+            ],
+            Family::V6 => vec![
+                ins(LD_B_ABS, 0, 0, 1),
+                ins(JEQ_K, 0, 1, u32::from(vrid)),
+                ins(RET_K, 0, 0, 0xffff_ffff),
+                ins(RET_K, 0, 0, 0),
+            ],
+        };
+        let fprog = libc::sock_fprog {
+            len: prog.len() as u16,
+            filter: prog.as_ptr() as *mut libc::sock_filter,
+        };
+        // SAFETY: SO_ATTACH_FILTER copies the program; `prog` outlives the call; the length and
+        // pointer describe it exactly.
+        let r = unsafe {
+            libc::setsockopt(
+                self.rx.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_ATTACH_FILTER,
+                (&fprog as *const libc::sock_fprog).cast(),
+                std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+            )
+        };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
     /// Drops and re-adds the VRRP group membership (and any solicited-node groups joined with
     /// [`VrrpSocket::join_solicited_node`]) on the interface: call after the link comes back
     /// up, since the kernel may have forgotten them (keepalived #1847, PR #2681).
