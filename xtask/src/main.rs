@@ -3,15 +3,19 @@
 //! - `cargo xtask man [DIR]`: write `vrrpd.8` and `atropos.8` (default DIR: `man/` at the top of
 //!   the workspace, where the pages are committed; `tests/kit.rs` fails when they drift).
 //! - `cargo xtask completions DIR`: write bash, zsh and fish completions for both commands.
+//! - `cargo xtask bench ...`: the benchmark beside keepalived and FRR (root; run it through
+//!   `scripts/bench`, see `bench/mod.rs` and BENCHMARKS.md).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod bench;
 mod gen;
 
 const USAGE: &str =
     "usage: cargo xtask man [DIR]         write vrrpd.8 and atropos.8 (default: man/)
-       cargo xtask completions DIR  write bash, zsh and fish completions";
+       cargo xtask completions DIR  write bash, zsh and fish completions
+       cargo xtask bench ...        benchmark beside keepalived and FRR (see scripts/bench)";
 
 fn workspace_root() -> PathBuf {
     let xtask_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -29,6 +33,14 @@ fn run(args: &[String]) -> Result<Vec<PathBuf>, String> {
         }
         ["completions", dir] => {
             gen::write_completions(Path::new(dir)).map_err(|e| format!("completions: {dir}: {e}"))
+        }
+        ["bench", rest @ ..] => {
+            let rest: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
+            if rest.iter().any(|a| a == "-h" || a == "--help") {
+                println!("usage: {}", bench::USAGE);
+                return Ok(Vec::new());
+            }
+            bench::main(&rest, &workspace_root()).map_err(|e| format!("bench: {e}"))
         }
         _ => Err(USAGE.to_string()),
     }

@@ -1,0 +1,655 @@
+//! BENCHMARKS.md, rendered from `results.json` alone (so `bench report DIR` can re-render).
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+use super::measure::{mdi_ns, median, skew_ns};
+
+const IMPLS: [(&str, &str); 3] = [
+    ("vrrpd", "vrrpd"),
+    ("keepalived", "keepalived"),
+    ("frr", "FRR"),
+];
+
+fn f(v: &Value, k: &str) -> Option<f64> {
+    v.get(k).and_then(Value::as_f64)
+}
+
+fn s<'a>(v: &'a Value, k: &str) -> &'a str {
+    v.get(k).and_then(Value::as_str).unwrap_or("")
+}
+
+fn rows<'a>(r: &'a Value, key: &str) -> impl Iterator<Item = &'a Value> {
+    r[key].as_array().into_iter().flatten()
+}
+
+fn max(v: &[f64]) -> f64 {
+    v.iter().copied().fold(f64::NAN, f64::max)
+}
+
+/// One line for the progress log.
+pub fn summary(row: &Value) -> String {
+    if let Some(ms) = f(row, "failover_ms") {
+        return format!(
+            "{ms:.1} ms (theory {:.1}), client lost {} / outage {:.0} ms",
+            f(row, "theory_ms").unwrap_or(f64::NAN),
+            row["lost"],
+            f(row, "outage_ms").unwrap_or(f64::NAN)
+        );
+    }
+    if let Some(p99) = f(row, "p99_ms") {
+        return format!(
+            "{} gaps, |gap-I| p50 {:.3} p99 {p99:.3} max {:.3} ms",
+            row["gaps"],
+            f(row, "p50_ms").unwrap_or(f64::NAN),
+            f(row, "max_ms").unwrap_or(f64::NAN)
+        );
+    }
+    if let Some(ms) = f(row, "ms") {
+        return format!("{ms:.2} ms");
+    }
+    if let Some(cpu) = f(row, "cpu_pct_core") {
+        return format!(
+            "{}: {} procs, CPU {cpu:.3} % of a core (with B {:.3}, delivery {:.3}{}), PSS {:.1} MiB total, {:.0} adverts/s, {} backup adverts, machine busy {:.0} %",
+            s(row, "side"),
+            row["processes"],
+            f(row, "cpu_pct_core_with_backup").unwrap_or(f64::NAN),
+            f(row, "delivery_pct_core").unwrap_or(f64::NAN),
+            if row["saturated"].as_bool() == Some(true) { ", SATURATED" } else { "" },
+            f(row, "pss_kib_total").unwrap_or(0.0) / 1024.0,
+            f(row, "adverts_per_s_from_master").unwrap_or(0.0),
+            row["adverts_from_backup"],
+            f(row, "system_busy_pct").unwrap_or(f64::NAN),
+        );
+    }
+    row.to_string()
+}
+
+/// Failover rows of the pair a→b at `iv` for `ev`.
+fn fo<'a>(r: &'a Value, a: &str, b: &str, iv: u64, ev: &str) -> Vec<&'a Value> {
+    rows(r, "failover")
+        .filter(|x| {
+            s(x, "a") == a
+                && s(x, "b") == b
+                && x["interval_ms"].as_u64() == Some(iv)
+                && s(x, "event") == ev
+        })
+        .collect()
+}
+
+fn med_max(v: &[&Value], k: &str, prec: usize) -> String {
+    let vals: Vec<f64> = v.iter().filter_map(|x| f(x, k)).collect();
+    let errs = v.len() - vals.len();
+    if v.is_empty() {
+        return "not run".into();
+    }
+    if vals.is_empty() {
+        let e = v.iter().map(|x| s(x, "error")).find(|e| !e.is_empty());
+        return format!("error: {}", short(e.unwrap_or("?")));
+    }
+    let mut out = format!("{:.prec$} / {:.prec$}", median(&vals), max(&vals));
+    if errs > 0 {
+        let _ = write!(out, " ({errs} of {} failed)", v.len());
+    }
+    out
+}
+
+fn short(e: &str) -> String {
+    let l = e.lines().next().unwrap_or("");
+    if l.len() > 60 {
+        format!(
+            "{}…",
+            &l[..l.char_indices().nth(60).map(|c| c.0).unwrap_or(l.len())]
+        )
+    } else {
+        l.to_string()
+    }
+}
+
+fn client(v: &[&Value]) -> String {
+    let lost: Vec<f64> = v.iter().filter_map(|x| f(x, "lost")).collect();
+    let out: Vec<f64> = v.iter().filter_map(|x| f(x, "outage_ms")).collect();
+    if lost.is_empty() {
+        return if v.is_empty() { "not run" } else { "error" }.into();
+    }
+    format!(
+        "{:.0} / {:.0} lost, {:.0} ms",
+        median(&lost),
+        max(&lost),
+        median(&out)
+    )
+}
+
+fn iv_name(iv: u64) -> String {
+    if iv >= 1000 && (iv / 1000) * 1000 == iv {
+        format!("{} s", iv / 1000)
+    } else {
+        format!("{iv} ms")
+    }
+}
+
+fn met(ok: Option<bool>) -> &'static str {
+    match ok {
+        Some(true) => "**met**",
+        Some(false) => "**missed**",
+        None => "not measured",
+    }
+}
+
+fn intervals(r: &Value) -> Vec<u64> {
+    r["meta"]["intervals_ms"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_u64)
+        .collect()
+}
+
+fn impls(r: &Value) -> Vec<(&'static str, &'static str)> {
+    let run: Vec<&str> = r["meta"]["impls"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    IMPLS
+        .iter()
+        .copied()
+        .filter(|(k, _)| run.contains(k))
+        .collect()
+}
+
+fn targets(r: &Value, out: &mut String) {
+    let m = &r["meta"];
+    out.push_str("| target | measured (vrrpd) | |\n|---|---|---|\n");
+    // Hard failover.
+    let mut worst: Option<(f64, String)> = None;
+    for x in rows(r, "failover").filter(|x| {
+        s(x, "a") == "vrrpd" && s(x, "b") == "vrrpd" && matches!(s(x, "event"), "kill" | "link")
+    }) {
+        if let (Some(fo), Some(th)) = (f(x, "failover_ms"), f(x, "theory_ms")) {
+            let ex = fo - th;
+            if worst.as_ref().is_none_or(|w| ex > w.0) {
+                worst = Some((
+                    ex,
+                    format!(
+                        "{} at {}",
+                        s(x, "event"),
+                        iv_name(x["interval_ms"].as_u64().unwrap_or(0))
+                    ),
+                ));
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "| hard failover (kill, link) ≤ Master_Down_Interval + 2 ms, every interval | {} | {} |",
+        worst
+            .as_ref()
+            .map(|(e, w)| format!("worst rep {e:+.2} ms vs theory ({w})"))
+            .unwrap_or_else(|| "—".into()),
+        met(worst.as_ref().map(|w| w.0 <= 2.0))
+    );
+    let term: Vec<f64> = rows(r, "failover")
+        .filter(|x| s(x, "a") == "vrrpd" && s(x, "b") == "vrrpd" && s(x, "event") == "term")
+        .filter_map(|x| f(x, "lost"))
+        .collect();
+    let _ = writeln!(
+        out,
+        "| planned handover (SIGTERM): 0 probes lost | {} | {} |",
+        if term.is_empty() {
+            "—".into()
+        } else {
+            format!("max {:.0} lost over {} handovers", max(&term), term.len())
+        },
+        met((!term.is_empty()).then(|| max(&term) == 0.0))
+    );
+    let jit = rows(r, "jitter")
+        .find(|x| s(x, "impl") == "vrrpd" && x["interval_ms"].as_u64() == Some(10))
+        .and_then(|x| f(x, "p99_ms"));
+    let _ = writeln!(
+        out,
+        "| advert jitter p99 ≤ 0.5 ms at 10 ms | {} | {} |",
+        jit.map(|j| format!("p99 {j:.3} ms")).unwrap_or("—".into()),
+        met(jit.map(|j| j <= 0.5))
+    );
+    let st: Vec<f64> = rows(r, "startup")
+        .filter(|x| s(x, "impl") == "vrrpd" && s(x, "kind") == "immediate")
+        .filter_map(|x| f(x, "ms"))
+        .collect();
+    let _ = writeln!(
+        out,
+        "| start-up to first advert ≤ 5 ms (owner) | {} | {} |",
+        if st.is_empty() {
+            "—".into()
+        } else {
+            format!("median {:.2} ms, max {:.2} ms", median(&st), max(&st))
+        },
+        met((!st.is_empty()).then(|| median(&st) <= 5.0))
+    );
+    let vr: Vec<&Value> = rows(r, "resources")
+        .filter(|x| s(x, "impl") == "vrrpd" && s(x, "error").is_empty())
+        .collect();
+    let pss: Vec<f64> = vr.iter().filter_map(|x| f(x, "pss_kib_max")).collect();
+    let by_n = |n: Option<u64>, key: &str| {
+        let v: Vec<f64> = vr
+            .iter()
+            .filter(|x| x["instances"].as_u64() == n)
+            .filter_map(|x| f(x, key))
+            .collect();
+        (!v.is_empty()).then(|| median(&v))
+    };
+    let ns: Vec<u64> = vr.iter().filter_map(|x| x["instances"].as_u64()).collect();
+    let (lo, hi) = (ns.iter().min().copied(), ns.iter().max().copied());
+    let anon = |n| {
+        by_n(n, "pss_anon_kib_median")
+            .map(|a| format!(" ({a:.0} KiB anonymous)"))
+            .unwrap_or_default()
+    };
+    let _ = writeln!(
+        out,
+        "| ≤ 1 MiB PSS per vrrpd process | {} | {} |",
+        match (by_n(lo, "pss_kib_median"), by_n(hi, "pss_kib_median")) {
+            (Some(a), Some(b)) => format!(
+                "median {a:.0} KiB{} with {} instance(s), {b:.0} KiB{} with {}; max {:.0} KiB",
+                anon(lo),
+                lo.unwrap_or(0),
+                anon(hi),
+                hi.unwrap_or(0),
+                max(&pss)
+            ),
+            _ => "—".into(),
+        },
+        met((!pss.is_empty()).then(|| max(&pss) <= 1024.0))
+    );
+    let k: Vec<(String, f64, f64)> = vr
+        .iter()
+        .filter(|x| x["instances"].as_u64() == Some(1000))
+        .filter_map(|x| {
+            Some((
+                s(x, "side").to_string(),
+                f(x, "cpu_pct_core")?,
+                f(x, "delivery_pct_core").unwrap_or(0.0).max(0.0),
+            ))
+        })
+        .collect();
+    let _ = writeln!(
+        out,
+        "| 1000 instances at 1 s < 2 % of one core in total (per router) | {} | {} |",
+        if k.is_empty() {
+            "—".into()
+        } else {
+            k.iter()
+                .map(|(side, p, d)| {
+                    if side == "backup" {
+                        format!("Backup router {p:.2} % + {d:.2} % kernel delivery")
+                    } else {
+                        format!("Master router {p:.2} %")
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
+        met((!k.is_empty()).then(|| k.iter().all(|(_, p, d)| p + d < 2.0)))
+    );
+    if m["quick"].as_bool() == Some(true) {
+        out.push_str("\nQuick run: one repetition, few instances; not a measurement to quote.\n");
+    }
+}
+
+/// The whole report.
+pub fn render(r: &Value, results_dir: &str) -> String {
+    let m = &r["meta"];
+    let v = &m["versions"];
+    let imps = impls(r);
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "# Benchmarks: vrrpd beside keepalived and FRR\n\n\
+         Generated by `scripts/bench` (`cargo xtask bench`), {} to {}{}. Raw results: \
+         `{results_dir}/` (`results.json`, one CSV per table).\n\n\
+         - Machine: {} cores (`nproc`), kernel {} (`uname -r`), {}.\n\
+         - vrrpd: {} (git {}); keepalived: {}; FRR: {}.\n\
+         - Rerun (root; installs keepalived, FRR and tcpdump with apt if missing): `scripts/bench` \
+         (full run, about 30 min, rewrites this file and adds `bench/results/<date>/`); \
+         `scripts/bench --quick --out DIR` (< 60 s, writes only into DIR); \
+         `cargo xtask bench report {results_dir} --markdown BENCHMARKS.md` re-renders this file.\n\n",
+        s(m, "start_utc"),
+        s(m, "end_utc"),
+        if m["finished"].as_bool() == Some(false) {
+            " (interrupted: partial)"
+        } else {
+            ""
+        },
+        s(m, "nproc"),
+        s(m, "kernel"),
+        s(m, "cpu"),
+        s(v, "vrrpd"),
+        s(m, "git"),
+        s(v, "keepalived"),
+        s(v, "frr"),
+    );
+    out.push_str("## Targets\n\nReported, not asserted.\n\n");
+    targets(r, &mut out);
+
+    let _ = write!(
+        out,
+        "\n## Failover on the wire\n\n\
+         A (priority 200, Master) and B (priority 100) of the same implementation on one bridge, \
+         VRRPv3, IPv4, one VRID, a fresh lab per repetition. Measured from a capture on the bridge \
+         ports (AF_PACKET, SO_TIMESTAMPNS kernel receive timestamps): B's first advert minus A's \
+         last advert (kill, link) or A's priority-0 advert (term). kill = SIGKILL (keepalived: \
+         SIGSTOP of parent and VRRP child, then SIGKILL; FRR: SIGKILL of its vrrpd), term = SIGTERM, \
+         link = A's eth0 set down. Theory = B's Master_Down_Interval (kill, link) or Skew_Time \
+         (term), RFC 9568 §6.1. Cells: median / max of {} repetitions, ms.\n\n",
+        m["reps"]
+    );
+    out.push_str("| interval | event | theory |");
+    for (_, n) in &imps {
+        let _ = write!(out, " {n} |");
+    }
+    out.push_str("\n|---|---|---|");
+    out.push_str(&"---|".repeat(imps.len()));
+    out.push('\n');
+    for iv in intervals(r) {
+        for ev in ["kill", "term", "link"] {
+            let th = if ev == "term" {
+                skew_ns(100, iv as u32)
+            } else {
+                mdi_ns(100, iv as u32)
+            } as f64
+                / 1e6;
+            let _ = write!(out, "| {} | {ev} | {th:.1} |", iv_name(iv));
+            for (k, _) in &imps {
+                let _ = write!(
+                    out,
+                    " {} |",
+                    med_max(&fo(r, k, k, iv, ev), "failover_ms", 1)
+                );
+            }
+            out.push('\n');
+        }
+    }
+    let _ = writeln!(
+        out,
+        "| — | host group (-M) | — |{}",
+        " n/a (host group not landed) |".repeat(imps.len())
+    );
+    if imps.iter().any(|(k, _)| *k == "frr") && intervals(r).contains(&10) {
+        out.push_str(
+            "\nFRR computes Skew_Time in whole centiseconds (⌊(256−p)·I/256⌋ cs): at 10 ms its \
+             Skew_Time is 0 and its Master_Down_Interval 30 ms, not 36.1 ms; at 1 s 600/3600 ms.\n",
+        );
+    }
+
+    let _ = write!(
+        out,
+        "\n## Client view\n\n\
+         A client on the bridge sends an ICMP echo to the VIP every 10 ms across each event \
+         (window: 200 ms before the event until the client has had 20 replies in a row, at least \
+         300 ms after B's first advert). Cells: lost probes median / max, and the median outage \
+         (longest gap between replies minus 10 ms; 0 when nothing was lost).\n\n"
+    );
+    out.push_str("| interval | event |");
+    for (_, n) in &imps {
+        let _ = write!(out, " {n} |");
+    }
+    out.push_str("\n|---|---|");
+    out.push_str(&"---|".repeat(imps.len()));
+    out.push('\n');
+    for iv in intervals(r) {
+        for ev in ["kill", "term", "link"] {
+            let _ = write!(out, "| {} | {ev} |", iv_name(iv));
+            for (k, _) in &imps {
+                let _ = write!(out, " {} |", client(&fo(r, k, k, iv, ev)));
+            }
+            out.push('\n');
+        }
+    }
+    out.push_str(
+        "\nOn kill the dead master's kernel still holds the VIP (nobody removes it) and keeps \
+         answering until B's gratuitous ARP moves the client, so kill shows the protocol's \
+         failover on the wire but little or no loss at the client; link is the hard failure as a \
+         client sees it. FRR puts the VIP on a macvlan with the virtual MAC and a Backup still \
+         answers for it (peers.md §5), which also hides loss.\n",
+    );
+
+    let mixed: Vec<&Value> = rows(r, "failover")
+        .filter(|x| s(x, "a") != s(x, "b"))
+        .collect();
+    if !mixed.is_empty() {
+        out.push_str(
+            "\n## Mixed pairs (100 ms)\n\nSame method; A → B names who is Master first. \
+             Cells: failover median / max (ms), client lost median / max.\n\n\
+             | A → B | event | theory | failover | client |\n|---|---|---|---|---|\n",
+        );
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        for x in &mixed {
+            let p = (s(x, "a").to_string(), s(x, "b").to_string());
+            if !pairs.contains(&p) {
+                pairs.push(p);
+            }
+        }
+        for (a, b) in &pairs {
+            for ev in ["kill", "term", "link"] {
+                let v = fo(r, a, b, 100, ev);
+                if v.is_empty() {
+                    continue;
+                }
+                let th = f(v[0], "theory_ms").unwrap_or(f64::NAN);
+                let _ = writeln!(
+                    out,
+                    "| {a} → {b} | {ev} | {th:.1} | {} | {} |",
+                    med_max(&v, "failover_ms", 1),
+                    client(&v)
+                );
+            }
+        }
+    }
+
+    out.push_str(
+        "\n## Advert timing jitter\n\nA lone Master (priority 200); the capture's kernel \
+         timestamps of its adverts on the bridge; |gap − interval| over every gap after the first \
+         three adverts. Cells: p50 / p99 / max in ms (number of gaps; machine busy, all cores).\n\n| interval |",
+    );
+    for (_, n) in &imps {
+        let _ = write!(out, " {n} |");
+    }
+    out.push_str("\n|---|");
+    out.push_str(&"---|".repeat(imps.len()));
+    out.push('\n');
+    for iv in intervals(r) {
+        let _ = write!(out, "| {} |", iv_name(iv));
+        for (k, _) in &imps {
+            let row = rows(r, "jitter")
+                .find(|x| s(x, "impl") == *k && x["interval_ms"].as_u64() == Some(iv));
+            let cell = match row {
+                None => "not run".to_string(),
+                Some(x) if !s(x, "error").is_empty() => format!("error: {}", short(s(x, "error"))),
+                Some(x) => format!(
+                    "{:.3} / {:.3} / {:.3} ({}; busy {:.0} %)",
+                    f(x, "p50_ms").unwrap_or(f64::NAN),
+                    f(x, "p99_ms").unwrap_or(f64::NAN),
+                    f(x, "max_ms").unwrap_or(f64::NAN),
+                    x["gaps"],
+                    f(x, "system_busy_pct").unwrap_or(f64::NAN)
+                ),
+            };
+            let _ = write!(out, " {cell} |");
+        }
+        out.push('\n');
+    }
+
+    out.push_str(
+        "\n## Start-up\n\nFrom just before the daemon's fork to its first advert on the bridge \
+         (capture timestamp), 100 ms interval. ms, median / max.\n\n\
+         | implementation | start | median / max | note |\n|---|---|---|---|\n",
+    );
+    let mut kinds: Vec<(String, String)> = Vec::new();
+    for x in rows(r, "startup") {
+        let k = (s(x, "impl").to_string(), s(x, "kind").to_string());
+        if !kinds.contains(&k) {
+            kinds.push(k);
+        }
+    }
+    for (i, k) in &kinds {
+        let v: Vec<&Value> = rows(r, "startup")
+            .filter(|x| s(x, "impl") == i && s(x, "kind") == k)
+            .collect();
+        let note = v
+            .iter()
+            .map(|x| s(x, "note"))
+            .find(|n| !n.is_empty())
+            .unwrap_or("");
+        let name = IMPLS.iter().find(|x| x.0 == i).map(|x| x.1).unwrap_or(i);
+        let _ = writeln!(out, "| {name} | {k} | {} | {note} |", med_max(&v, "ms", 2));
+    }
+
+    let _ = write!(
+        out,
+        "\n## CPU\n\nn instances at 1 s on a Master router (priority 200) and on a Backup router \
+         (priority 100), joined by veth pairs, one segment per 250 VRIDs (1000 = 4 × 250). \
+         keepalived (parent + VRRP child) and FRR (zebra + vrrpd, one macvlan per instance) serve \
+         every segment from one namespace per router; vrrpd runs one process per instance, with one \
+         namespace pair per segment (see the notes). The Master router is measured first, alone, \
+         once every VRID is heard and its CPU use is steady; then the Backup router is started \
+         and both are measured. CPU = the processes' run time (sum of \
+         /proc/PID/task/*/schedstat; utime+stime in the CSV) over the window ({:.0} s, Master \
+         alone two thirds of it; cut to 10 s when the Backup side used more than one core), as % \
+         of one core, and CPU-seconds per hour in brackets. With veth the kernel delivers each \
+         advert into the Backup's sockets in the sender's context: that cost is the Master's \
+         increase once the Backup listens (\"delivery\"; a difference below zero is noise, shown \
+         as 0). The bench runs at nice −10 so that its /proc reads keep up; the daemons at 0. \
+         Machine busy: the whole host, all \
+         cores, including other jobs running on it.\n\n\
+         | implementation | instances | all Master after | Master router alone | Backup router | + delivery | adverts/s | Backup adverts (flaps) | machine busy |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
+        f(m, "window_s").unwrap_or(0.0)
+    );
+    let counts: Vec<u64> = m["counts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_u64)
+        .collect();
+    let res = |k: &str, n: u64, side: &str| {
+        rows(r, "resources").find(|x| {
+            s(x, "impl") == k
+                && x["instances"].as_u64() == Some(n)
+                && (s(x, "side") == side || !s(x, "error").is_empty())
+        })
+    };
+    let cpu = |x: &Value| {
+        format!(
+            "{:.2} % ({:.0} s/h)",
+            f(x, "cpu_pct_core").unwrap_or(f64::NAN),
+            f(x, "cpu_s_per_hour").unwrap_or(f64::NAN)
+        )
+    };
+    for &n in &counts {
+        for (k, name) in &imps {
+            let (Some(ma), Some(ba)) = (res(k, n, "master"), res(k, n, "backup")) else {
+                continue;
+            };
+            if !s(ma, "error").is_empty() {
+                let _ = writeln!(
+                    out,
+                    "| {name} | {n} | error: {} | | | | | | |",
+                    short(s(ma, "error"))
+                );
+                continue;
+            }
+            let _ = writeln!(
+                out,
+                "| {name} | {n} | {:.1} s | {} | {}{} | {:.2} % | {:.0} | {} | {:.0} % / {:.0} % |",
+                f(ma, "masters_wait_s").unwrap_or(f64::NAN),
+                cpu(ma),
+                cpu(ba),
+                if ba["saturated"].as_bool() == Some(true) {
+                    " **saturated**"
+                } else {
+                    ""
+                },
+                f(ba, "delivery_pct_core").unwrap_or(f64::NAN).max(0.0),
+                f(ba, "adverts_per_s_from_master").unwrap_or(f64::NAN),
+                ba["adverts_from_backup"],
+                f(ma, "system_busy_pct").unwrap_or(f64::NAN),
+                f(ba, "system_busy_pct").unwrap_or(f64::NAN),
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "| host group (-M) | — | n/a (host group not landed) | | | | | | |"
+    );
+    out.push_str(
+        "\n## Memory\n\n/proc/PID/smaps_rollup of every process of the implementation at the end \
+         of its window (same runs as CPU; the Master router's before the Backup router started). \
+         PSS divides shared pages among the processes mapping them, so a vrrpd's PSS falls as \
+         more vrrpd processes share its text (one vrrpd alone bears all of it); the anonymous \
+         part (heap, stack, private data) is what each further process adds.\n\n\
+         | implementation | instances | router | processes | PSS total | PSS per process (median, max) | of which anonymous (median) | RSS per process (median) |\n\
+         |---|---|---|---|---|---|---|---|\n",
+    );
+    for &n in &counts {
+        for (k, name) in &imps {
+            for side in ["master", "backup"] {
+                let Some(x) = res(k, n, side).filter(|x| s(x, "error").is_empty()) else {
+                    continue;
+                };
+                let _ = writeln!(
+                    out,
+                    "| {name} | {n} | {side} | {} | {:.1} MiB | {:.0} KiB, {:.0} KiB | {} | {:.0} KiB |",
+                    x["processes"],
+                    f(x, "pss_kib_total").unwrap_or(f64::NAN) / 1024.0,
+                    f(x, "pss_kib_median").unwrap_or(f64::NAN),
+                    f(x, "pss_kib_max").unwrap_or(f64::NAN),
+                    f(x, "pss_anon_kib_median")
+                        .map(|v| format!("{v:.0} KiB"))
+                        .unwrap_or_else(|| "—".into()),
+                    f(x, "rss_kib_median").unwrap_or(f64::NAN),
+                );
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "| host group (-M) | — | — | n/a (host group not landed) | | | | |"
+    );
+    notes(r, &mut out);
+    out
+}
+
+fn notes(r: &Value, out: &mut String) {
+    let m = &r["meta"];
+    out.push_str("\n## Notes\n\n");
+    let _ = writeln!(
+        out,
+        "- Host: other jobs may share it (load average over 1, 5, 15 min: {} at the start, {} at \
+         the end, the latter mostly the bench's own 1000-process runs); the machine-busy columns \
+         show how busy it was during each measurement. Timing tails (jitter p99/max, start-up \
+         max) are the first to suffer.",
+        s(m, "loadavg_start"),
+        s(m, "loadavg_end")
+    );
+    out.push_str(
+        "- 10 ms: keepalived (`advert_int 0.01`) and FRR (`advertisement-interval 10`) both \
+         accept it; no peer is limited above 10 ms.\n\
+         - vrrpd Backups: every vrrpd's raw socket receives every VRRP packet of its interface \
+         (no filter on the VRID in the kernel), so with n instances on one interface each advert \
+         wakes n processes: n² deliveries per interval (62 500/s for 250 per interface at 1 s).\n\
+         - vrrpd start-up with many instances in one namespace: every address event on an \
+         interface makes each vrrpd there re-read the interface's addresses (a netlink dump of \
+         every address in the namespace), so n instances becoming Master cost about n² dumps of \
+         n addresses; 1000 instances on 4 interfaces of one namespace kept both cores busy for \
+         over a minute. The bench gives vrrpd one namespace pair per 250-VRID segment.\n\
+         - vrrpd as address owner (priority 255) takes the first non-secondary IPv4 address that \
+         is not a VIP as its advert source; an owner whose VIP is the interface's only address \
+         goes to FAULT (\"no primary address\"). The start-up run puts the VIP on eth0 as a \
+         second address.\n\
+         - FRR: whole-centisecond skew (see failover); its Backup keeps answering for the VIP on \
+         the protodown macvlan; 1000 instances need 1000 macvlans per router.\n\
+         - Intervals: VRRPv3 centiseconds; all measurements IPv4 only (192.0.2.0/24).\n",
+    );
+}
