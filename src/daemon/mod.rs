@@ -36,10 +36,7 @@ use self::hooks::{Hooks, Job};
 use self::log::RateLimit;
 use self::signals::{Sig, Signals};
 
-/// The IPv4 VRRP multicast group (RFC 9568 §5.1.1.2).
-pub const GROUP_V4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
-/// The IPv6 VRRP multicast group (RFC 9568 §5.1.2.2).
-pub const GROUP_V6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
+pub use crate::sys::socket::{VRRP_GROUP_V4 as GROUP_V4, VRRP_GROUP_V6 as GROUP_V6};
 
 /// How a start-up failed: the message and the exit status.
 #[derive(Debug)]
@@ -177,15 +174,6 @@ pub fn pid_path(s: &Settings) -> io::Result<PathBuf> {
     }
     let (pid, _ctl) = pidfile::instance_paths(&s.interface, s.vrid, s.family)?;
     Ok(pid)
-}
-
-fn state_name(s: State) -> &'static str {
-    match s {
-        State::Initialize => "INIT",
-        State::Backup => "BACKUP",
-        State::Master => "MASTER",
-        State::Fault => "FAULT",
-    }
 }
 
 impl Daemon {
@@ -834,7 +822,7 @@ impl Daemon {
                     let n = c.transitions(from, to);
                     if n > 0 {
                         d.transitions
-                            .insert(format!("{}->{}", state_name(from), state_name(to)), n);
+                            .insert(format!("{}->{}", State::name(from), State::name(to)), n);
                     }
                 }
             }
@@ -862,7 +850,7 @@ impl Daemon {
             }
             .to_string(),
             vrrp_version: self.s.version.number(),
-            state: state_name(self.inst.state()).to_string(),
+            state: State::name(self.inst.state()).to_string(),
             priority: self.inst.priority(),
             configured_priority: self.s.priority,
             vips: self.s.vips.iter().map(|v| v.to_string()).collect(),
@@ -1139,7 +1127,7 @@ impl Daemon {
                         let job = Job {
                             path,
                             state,
-                            prev: state_name(prev),
+                            prev: State::name(prev),
                             iface: self.s.interface.clone(),
                             vrid: self.s.vrid,
                             priority: self.inst.priority(),
@@ -1159,8 +1147,8 @@ impl Daemon {
                         Info,
                         "{}: {} -> {} ({reason})",
                         self.tag(),
-                        state_name(from),
-                        state_name(to)
+                        State::name(from),
+                        State::name(to)
                     );
                     match to {
                         State::Master => {
@@ -1187,7 +1175,7 @@ impl Daemon {
                         self.ready_sent = true;
                         self.notify.send("READY=1");
                     }
-                    self.notify.send(&format!("STATUS={}", state_name(to)));
+                    self.notify.send(&format!("STATUS={}", State::name(to)));
                 }
                 Action::Notice(n) => self.log_notice(now, n),
                 Action::Stopped => self.stopped = true,

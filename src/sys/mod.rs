@@ -114,32 +114,8 @@ fn bind_to_device(fd: BorrowedFd<'_>, ifname: &str) -> io::Result<()> {
     cvt(ret).map(drop)
 }
 
-/// The RFC 1071 Internet checksum over the concatenation of `parts` (each part may have odd
-/// length; bytes are paired across part boundaries as if the parts were one buffer).
-pub(crate) fn internet_checksum(parts: &[&[u8]]) -> u16 {
-    let mut sum: u32 = 0;
-    let mut pending: Option<u8> = None;
-    for part in parts {
-        for &byte in part.iter() {
-            match pending.take() {
-                Some(high) => sum += u32::from(u16::from_be_bytes([high, byte])),
-                None => pending = Some(byte),
-            }
-            // Fold early so the sum can never overflow whatever the input length.
-            if sum > 0xffff {
-                sum = (sum & 0xffff) + (sum >> 16);
-            }
-        }
-    }
-    if let Some(high) = pending {
-        sum += u32::from(u16::from_be_bytes([high, 0]));
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    // `sum` is at most 0xffff here, so the cast keeps every bit.
-    !(sum as u16)
-}
+/// The RFC 1071 Internet checksum (one implementation, the protocol core's).
+pub(crate) use crate::proto::packet::internet_checksum;
 
 #[cfg(test)]
 mod tests {
