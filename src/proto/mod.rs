@@ -7,6 +7,7 @@
 //!
 //! Time is a [`core::time::Duration`] since an arbitrary epoch chosen by the caller (the daemon uses
 //! CLOCK_MONOTONIC; tests use a fake clock).
+#![forbid(unsafe_code)]
 
 pub mod counters;
 pub mod fsm;
