@@ -726,7 +726,7 @@ mod tests {
 
     const VECTORS: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/vectors/keepalived-2.2.7.json"
+        "/tests/data/keepalived-2.2.7.json"
     );
 
     fn vector_frame(what: &str) -> Vec<u8> {
