@@ -379,7 +379,7 @@ fn vrrp_socket_ipv4_roundtrip() {
     let e = sa.send(IpAddr::V6(v6("fe80::1")), &ADVERT).unwrap_err();
     assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
 
-    // Link flap on B, rejoin, adverts heard again (protocol digest N56).
+    // Link flap on B, rejoin, adverts heard again (RFC 9568 §6.4.2: a Backup keeps listening across a link flap).
     lab.b.ip("link set vb down");
     lab.b.ip("link set vb up");
     sb.rejoin().unwrap();

@@ -23,7 +23,7 @@
 //! | H1  | Master, Shutdown / ForceBackup, `handover`      | send prio 0, keep VIPs → Init / Backup      |
 //! | H2  | releasing, advert prio > 0 or deadline (MDI)    | RemoveVips, hook Backup (shutdown: Stopped) |
 //!
-//! Receive checks (digest §5): R1 TTL in [`Event::Packet`], R2/R4/R5 in [`packet::parse`], then R3
+//! Receive checks (RFC 9568 §7.1, RFC 3768 §7.1): R1 TTL (§5.1.1.3, §5.1.2.3) in [`Event::Packet`], R2/R4/R5 in [`packet::parse`], then R3
 //! version, R6 VRID (silent), R14 own packet, family, R7–R8, R9 IPv6 first address (noted,
 //! processed: keepalived and FRR send a global address first), R11 auth, R10 owner conflict
 //! (erratum 8298: noted, processed by S11), R12 addresses (v2 discards unless prio 255), R13

@@ -9,6 +9,7 @@
 //!
 //! Time is a [`core::time::Duration`] since an arbitrary epoch chosen by the caller (the daemon uses
 //! CLOCK_MONOTONIC; tests use a fake clock).
+#![forbid(unsafe_code)]
 
 pub mod carp;
 pub mod counters;
@@ -44,7 +45,7 @@ pub enum Family {
     V6,
 }
 
-/// The form of the VRRPv3-over-IPv4 checksum (RFC 9568 §5.2.8; see shared protocol digest §2).
+/// The form of the VRRPv3-over-IPv4 checksum (RFC 9568 §5.2.8, §1.1 item 4; RFC 5798 §5.2.8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ChecksumForm {
     /// Message preceded by the IPv4 pseudo-header (keepalived, FRR, nvrrp defaults). Our default.
@@ -53,8 +54,8 @@ pub enum ChecksumForm {
     Plain,
 }
 
-/// Why a received packet was discarded or noted, one counter each (shared protocol digest §5,
-/// RFC 9568 §7.1, RFC 3768 §7.1). Names match the counter names shown in state dumps.
+/// Why a received packet was discarded or noted, one counter each (RFC 9568 §7.1,
+/// RFC 3768 §7.1, errata 8298-8301). Names match the counter names shown in state dumps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DiscardReason {
     /// R1: TTL / hop limit is not 255 (RFC 9568 §5.1.1.3, §5.1.2.3).
@@ -119,7 +120,7 @@ impl DiscardReason {
         DiscardReason::Replay,
     ];
 
-    /// The counter name, as in the protocol digest (`bad_ttl`, `other_vrid`, ...).
+    /// The counter name, as shown in state dumps (`bad_ttl`, `other_vrid`, ...).
     pub fn name(self) -> &'static str {
         match self {
             DiscardReason::BadTtl => "bad_ttl",

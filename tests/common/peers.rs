@@ -1,4 +1,4 @@
-//! keepalived and FRR as VRRP peers inside a lab's namespaces (shared/reference/peers.md): started
+//! keepalived and FRR as VRRP peers inside a lab's namespaces: started
 //! in the foreground with config, pid files and sockets in the lab's scratch directory, ended by
 //! PID when the lab is dropped.
 #![allow(dead_code)]
