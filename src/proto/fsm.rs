@@ -42,6 +42,7 @@ use core::fmt;
 use core::net::IpAddr;
 use core::time::Duration;
 
+use super::carp;
 use super::counters::Counters;
 use super::packet::{self, Advert, Auth};
 use super::timers;
@@ -310,6 +311,12 @@ pub enum Notice {
         /// The peer.
         peer: IpAddr,
     },
+    /// A CARP advert (see [`crate::proto::carp::classify`]) carrying our VRID as its vhid: CARP and
+    /// VRRP share the id on this segment. Counted as `foreign_protocol`, never acted on.
+    ForeignSameId {
+        /// The peer.
+        peer: IpAddr,
+    },
     /// A packet was discarded and counted under `reason`.
     Discard {
         /// Counter.
@@ -341,6 +348,10 @@ impl fmt::Display for Notice {
                 f,
                 "{peer} lists a non-link-local IPv6 address first (RFC 9568 §5.2.9); \
                  processed anyway for interoperability"
+            ),
+            Notice::ForeignSameId { peer } => write!(
+                f,
+                "{peer} sends CARP on our VRID: CARP and VRRP share the id on this segment"
             ),
             Notice::Discard {
                 reason,
@@ -1035,6 +1046,14 @@ impl Instance {
         out: &mut Vec<Action>,
     ) {
         if !self.listening() {
+            return;
+        }
+        // CARP shares IP protocol 112 and VRRPv2's first byte: never read it as VRRP.
+        if carp::classify(payload) == carp::Protocol::Carp {
+            self.counters.record_discard(DiscardReason::Foreign);
+            if payload.get(1) == Some(&self.cfg.vrid) {
+                out.push(Action::Notice(Notice::ForeignSameId { peer: src }));
+            }
             return;
         }
         // R1.
