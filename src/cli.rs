@@ -1,5 +1,5 @@
 //! Command line of `vrrpd`: a superset of Advanced Vrrpd 1.11's flags (every short flag keeps its
-//! meaning; see `shared/reference/advanced-vrrpd.md` §1) plus long options.
+//! meaning, getopt string `f:M:Vhnsi:v:a:p:z:x:d:D:U:I:O:`) plus long options.
 //!
 //! Parsing is split in two: clap turns words into [`Args`] (syntax), then [`Args::validate`] checks
 //! the combination and builds a [`Settings`] (semantics). Every error names the flag, the value and

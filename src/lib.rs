@@ -5,7 +5,10 @@
 //!   counters). No sockets, no clocks, no logging.
 //! - [`sys`]: the thin Linux shell (raw sockets, netlink, ARP/NA, pid files).
 //! - [`daemon`]: the synchronous event loop that feeds the state machine and carries out its actions.
-#![forbid(unsafe_op_in_unsafe_fn)]
+//!
+//! Only [`sys`] may hold raw system calls: the lint below denies them crate-wide, `sys` alone
+//! allows them, and [`proto`], [`daemon`] and the binaries forbid them outright.
+#![deny(unsafe_code)]
 
 pub mod atropos_cli;
 pub mod cli;

@@ -1,5 +1,5 @@
-//! State machine conformance tests: the protocol digest's cases N27–N53 and N55
-//! (`shared/reference/protocol.md` §7), plus faults, forced backup, priority changes, planned
+//! State machine conformance tests against RFC 9568 §6 (and RFC 3768 §6 for VRRPv2): cases
+//! labelled N27–N53 and N55 (each names the RFC section it checks), plus faults, forced backup, priority changes, planned
 //! handover, timers and counters. Driven by a fake clock and injected, already parsed adverts.
 
 use std::net::IpAddr;

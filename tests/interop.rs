@@ -1,5 +1,5 @@
 //! Interoperability with real peers: keepalived 2.2.7 and FRR 8.4 vrrpd, each in its own network
-//! namespace beside vrrpd on a bridge (shared/reference/peers.md). Issue "Interoperability:
+//! namespace beside vrrpd on a bridge. Issue "Interoperability:
 //! keepalived and FRR as real peers".
 //!
 //! Every row of the matrix (keepalived VRRPv2 without and with a password, VRRPv3 IPv4 and IPv6;
@@ -1053,7 +1053,7 @@ fn learned_interval_frr_10ms() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// VRRPv3-over-IPv4 checksum forms (protocol digest §2)
+// VRRPv3-over-IPv4 checksum forms (RFC 9568 §5.2.8: pseudo-header or plain, both accepted)
 // ---------------------------------------------------------------------------------------------
 
 /// The checksum form of a captured VRRPv3-over-IPv4 advert, checked with our parser against the

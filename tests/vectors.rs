@@ -1,6 +1,7 @@
-//! Real keepalived 2.2.7 frames (shared/vectors/keepalived-2.2.7.json): every VRRP frame parses,
-//! matches its description and the capture's keepalived configuration, and re-encodes to the same
-//! bytes (RFC 3768 §5, RFC 9568 §5; checksum forms per the shared protocol digest §2).
+//! Real keepalived 2.2.7 frames (`tests/data/keepalived-2.2.7.json`, captured by
+//! `cargo xtask vectors`): every VRRP frame parses, matches its description and the capture's
+//! keepalived configuration, and re-encodes to the same bytes (RFC 3768 §5, RFC 9568 §5; the
+//! VRRPv3-over-IPv4 checksum forms of RFC 9568 §5.2.8).
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -10,12 +11,12 @@ use vrrpd::proto::{ChecksumForm, Version};
 
 const VECTORS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../shared/vectors/keepalived-2.2.7.json"
+    "/tests/data/keepalived-2.2.7.json"
 );
 
 fn load() -> serde_json::Value {
     let text = std::fs::read_to_string(VECTORS).unwrap_or_else(|e| {
-        panic!("cannot read the shared test vectors at {VECTORS}: {e}; they must exist (tests never skip)")
+        panic!("cannot read the test vectors at {VECTORS}: {e}; they are committed (regenerate with `cargo xtask vectors`)")
     });
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{VECTORS} is not valid JSON: {e}"))
 }
@@ -188,7 +189,7 @@ fn keepalived_frames_parse_and_reencode_exactly() {
             None => assert_eq!(a.auth, Auth::None, "{what}"),
         }
 
-        // keepalived 2.2.7 sends the pseudo form for v3 over IPv4 (digest §2).
+        // keepalived 2.2.7 sends the pseudo-header form for v3 over IPv4 (RFC 9568 §5.2.8).
         let expected_form = match (version, ipv6) {
             (Version::V3, false) => Some(ChecksumForm::Pseudo),
             _ => None,
@@ -270,4 +271,34 @@ fn keepalived_frames_single_bit_flips_rejected() {
         checked += 1;
     }
     assert!(checked >= 8, "checked {checked}");
+}
+
+/// The repository stands on its own: no source, test or task reads a file outside it (the
+/// vectors above are captured into `tests/data/` by `cargo xtask vectors`).
+#[test]
+fn nothing_reads_outside_the_repository() {
+    let needle = ["..", "/shared"].concat();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut stack: Vec<std::path::PathBuf> = ["src", "tests", "xtask/src", "scripts"]
+        .iter()
+        .map(|d| root.join(d))
+        .collect();
+    let mut offenders = Vec::new();
+    let mut files = 0;
+    while let Some(p) = stack.pop() {
+        if p.is_dir() {
+            for e in std::fs::read_dir(&p).expect("read_dir") {
+                stack.push(e.expect("dir entry").path());
+            }
+        } else if let Ok(text) = std::fs::read_to_string(&p) {
+            files += 1;
+            for (n, line) in text.lines().enumerate() {
+                if line.contains(&needle) {
+                    offenders.push(format!("{}:{}: {line}", p.display(), n + 1));
+                }
+            }
+        }
+    }
+    assert!(files > 50, "walked only {files} files");
+    assert!(offenders.is_empty(), "paths outside the repository:\n{}", offenders.join("\n"));
 }

@@ -1,4 +1,5 @@
 //! `atropos`: argument parsing and wiring only; see [`vrrpd::atropos_cli`].
+#![forbid(unsafe_code)]
 
 use std::process::ExitCode;
 

@@ -1,4 +1,5 @@
 //! `vrrpd`: argument parsing and wiring only; see the library for the daemon.
+#![forbid(unsafe_code)]
 
 use std::process::ExitCode;
 
@@ -25,8 +26,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !vrrpd::sys::process::is_root() {
         eprintln!("vrrpd: must run as root (raw sockets and address changes need CAP_NET_RAW and CAP_NET_ADMIN)");
         return ExitCode::from(2);
     }
@@ -38,7 +38,7 @@ fn main() -> ExitCode {
     let detached = if foreground {
         None
     } else {
-        match daemon::fork_and_wait() {
+        match vrrpd::sys::process::fork_and_wait() {
             Ok(d) => Some(d),
             Err(e) => {
                 eprintln!("vrrpd: cannot detach: {e}");

@@ -3,7 +3,7 @@
 //! [`MAX_CONNS`] are open at once, each for at most one second, so no client can wedge the loop.
 
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -47,14 +47,14 @@ impl Server {
     }
 
     /// Descriptors to poll for input.
-    pub fn fds(&self) -> Vec<RawFd> {
+    pub fn fds(&self) -> Vec<BorrowedFd<'_>> {
         // When full, the listener is left out: a pending connection must not make poll(2)
         // return at once, again and again, until a slot frees.
         let mut v = Vec::with_capacity(MAX_CONNS + 1);
         if self.conns.len() < MAX_CONNS {
-            v.push(self.listener.as_raw_fd());
+            v.push(self.listener.as_fd());
         }
-        v.extend(self.conns.iter().map(|c| c.stream.as_raw_fd()));
+        v.extend(self.conns.iter().map(|c| c.stream.as_fd()));
         v
     }
 

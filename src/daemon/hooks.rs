@@ -8,13 +8,13 @@
 //! process group (it runs in a group of its own), with a log line.
 
 use std::collections::VecDeque;
-use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use crate::sys::process;
 use crate::vlog;
 
 /// One hook invocation.
@@ -60,16 +60,6 @@ pub struct Hooks {
     pub failed: u64,
 }
 
-fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
-    // SAFETY: pidfd_open(2) takes a pid and flags, returns a new descriptor or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fd is a fresh descriptor owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
-}
-
 impl Hooks {
     /// An idle queue with the given per-hook timeout.
     pub fn new(timeout: Duration) -> Self {
@@ -110,8 +100,8 @@ impl Hooks {
     }
 
     /// The pidfd of the running hook, to poll for its exit.
-    pub fn fd(&self) -> Option<RawFd> {
-        self.running.as_ref().map(|r| r.pidfd.as_raw_fd())
+    pub fn fd(&self) -> Option<BorrowedFd<'_>> {
+        self.running.as_ref().map(|r| r.pidfd.as_fd())
     }
 
     /// When the running hook must be killed.
@@ -142,7 +132,7 @@ impl Hooks {
                 .process_group(0);
             self.started += 1;
             match cmd.spawn() {
-                Ok(child) => match pidfd_open(child.id()) {
+                Ok(child) => match process::pidfd_open(child.id()) {
                     Ok(pidfd) => {
                         vlog!(
                             Info,
@@ -193,8 +183,8 @@ impl Hooks {
                 "hook {} still running at exit: killing its process group",
                 r.path.display()
             );
-            // SAFETY: kill(2) on the hook's own process group (started with pgid = pid).
-            unsafe { libc::kill(-(r.child.id() as libc::pid_t), libc::SIGKILL) };
+            // The hook runs in a process group of its own (pgid = pid).
+            let _ = process::kill_group(r.child.id());
             let _ = r.child.wait();
         }
         for j in self.queue.drain(..) {
@@ -218,8 +208,8 @@ impl Hooks {
                     r.path.display(),
                     self.timeout
                 );
-                // SAFETY: kill(2) on the hook's own process group (it was started with pgid = pid).
-                unsafe { libc::kill(-(r.child.id() as libc::pid_t), libc::SIGKILL) };
+                // The hook runs in a process group of its own (pgid = pid).
+                let _ = process::kill_group(r.child.id());
                 r.killed = true;
                 self.timed_out += 1;
             }
@@ -255,7 +245,7 @@ impl Hooks {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::daemon::clock;
+    use crate::sys::clock;
 
     fn job(path: &str) -> Job {
         Job {

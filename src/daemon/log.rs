@@ -1,7 +1,6 @@
 //! Logging: stderr in the foreground, syslog(3) (facility daemon, ident `vrrpd`) otherwise, and a
 //! rate limiter for lines triggered by the network (RFC 9568 §7.1 asks for rate-limited logs).
 
-use std::ffi::CString;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::Duration;
 
@@ -34,14 +33,7 @@ pub fn init(syslog: bool, debug: bool) {
         Ordering::Relaxed,
     );
     if syslog {
-        // SAFETY: the ident is a 'static C string literal, as openlog requires (it keeps the pointer).
-        unsafe {
-            libc::openlog(
-                c"vrrpd".as_ptr(),
-                libc::LOG_PID | libc::LOG_NDELAY,
-                libc::LOG_DAEMON,
-            )
-        };
+        crate::sys::syslog::open();
     }
     TO_SYSLOG.store(syslog, Ordering::Relaxed);
 }
@@ -57,9 +49,7 @@ pub fn write(level: Level, msg: &str) {
         return;
     }
     if TO_SYSLOG.load(Ordering::Relaxed) {
-        let c = CString::new(msg.replace('\0', " ")).unwrap_or_default();
-        // SAFETY: "%s" with one valid NUL-terminated string argument.
-        unsafe { libc::syslog(level as libc::c_int, c"%s".as_ptr(), c.as_ptr()) };
+        crate::sys::syslog::write(level as i32, msg);
     } else {
         let tag = match level {
             Level::Error => "error",
@@ -68,7 +58,7 @@ pub fn write(level: Level, msg: &str) {
             Level::Info => "info",
             Level::Debug => "debug",
         };
-        let t = super::clock::now();
+        let t = crate::sys::clock::now();
         // One write per line, so lines of concurrent processes never interleave.
         let line = format!(
             "vrrpd[{}] {}.{:06} {tag}: {msg}\n",

@@ -5,8 +5,8 @@
 //! Timers: the core returns absolute deadlines on CLOCK_MONOTONIC; the timerfd is armed at the
 //! earliest of them (core timer, next gratuitous ARP, hook timeout), so adverts are scheduled from
 //! the previous deadline and do not drift.
+#![forbid(unsafe_code)]
 
-pub mod clock;
 pub mod control;
 pub mod egress;
 pub mod group;
@@ -17,7 +17,7 @@ pub mod signals;
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -25,6 +25,7 @@ use crate::cli::Settings;
 use crate::control::{Detail, InstanceInfo};
 use crate::proto::fsm::{Action, Config, Event, FaultReason, Hook, Instance, Notice, State};
 use crate::proto::{DiscardReason, Family};
+use crate::sys::clock;
 use crate::sys::iface::{self, Interface};
 use crate::sys::linkcheck::{self, LinkCheckKind};
 use crate::sys::netlink::{LinkMonitor, NetEvent, Rtnl};
@@ -52,6 +53,47 @@ impl StartError {
         StartError {
             msg: format!("{what}: {e}"),
             status: 1,
+        }
+    }
+}
+
+/// What the event loop polls, by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    /// The VRRP socket.
+    Socket,
+    /// The timerfd armed at the earliest deadline.
+    Timer,
+    /// The signal self-pipe.
+    Signals,
+    /// The netlink link/address monitor.
+    Netlink,
+    /// The running hook's pidfd.
+    Hook,
+    /// The control socket's listener and connections.
+    Control,
+}
+
+/// Which [`Slot`]s one `poll(2)` found ready.
+#[derive(Debug, Default)]
+struct Ready {
+    socket: bool,
+    timer: bool,
+    signals: bool,
+    netlink: bool,
+    hook: bool,
+    control: bool,
+}
+
+impl Ready {
+    fn set(&mut self, slot: Slot) {
+        match slot {
+            Slot::Socket => self.socket = true,
+            Slot::Timer => self.timer = true,
+            Slot::Signals => self.signals = true,
+            Slot::Netlink => self.netlink = true,
+            Slot::Hook => self.hook = true,
+            Slot::Control => self.control = true,
         }
     }
 }
@@ -383,43 +425,38 @@ impl Daemon {
 
     fn wait_once(&mut self) -> io::Result<()> {
         self.timer.arm(self.next_deadline())?;
-        let mut fds: Vec<libc::pollfd> = Vec::with_capacity(5);
-        let mut push = |fd: RawFd| {
-            fds.push(libc::pollfd {
-                fd,
-                events: libc::POLLIN,
-                revents: 0,
-            })
-        };
-        push(self.sock.as_raw_fd());
-        push(self.timer.as_raw_fd());
-        push(self.signals.as_raw_fd());
-        push(self.monitor.as_ref().map_or(-1, |m| m.as_raw_fd()));
-        push(self.hooks.fd().unwrap_or(-1));
-        let ctl_first = fds.len();
-        if let Some(c) = &self.control {
-            for fd in c.fds() {
-                fds.push(libc::pollfd {
-                    fd,
-                    events: libc::POLLIN,
-                    revents: 0,
-                });
+        let ready = {
+            let mut slots: Vec<(Slot, BorrowedFd<'_>)> = vec![
+                (Slot::Socket, self.sock.as_fd()),
+                (Slot::Timer, self.timer.as_fd()),
+                (Slot::Signals, self.signals.as_fd()),
+            ];
+            if let Some(m) = &self.monitor {
+                slots.push((Slot::Netlink, m.as_fd()));
             }
-        }
-        // SAFETY: fds is a valid array of pollfd of the given length; negative fds are ignored.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            return if e.kind() == io::ErrorKind::Interrupted {
-                Ok(())
-            } else {
-                Err(e)
-            };
-        }
-        let ready = |i: usize| fds.get(i).is_some_and(|p| p.revents != 0);
-        let (sig_ready, sock_ready, mon_ready, timer_ready) =
-            (ready(2), ready(0), ready(3), ready(1));
-        let ctl_ready = (ctl_first..fds.len()).any(ready);
+            if let Some(fd) = self.hooks.fd() {
+                slots.push((Slot::Hook, fd));
+            }
+            if let Some(c) = &self.control {
+                slots.extend(c.fds().into_iter().map(|fd| (Slot::Control, fd)));
+            }
+            let fds: Vec<BorrowedFd<'_>> = slots.iter().map(|(_, fd)| *fd).collect();
+            let flags = crate::sys::poll::wait_readable(&fds)?;
+            let mut ready = Ready::default();
+            for ((slot, _), on) in slots.iter().zip(flags) {
+                if on {
+                    ready.set(*slot);
+                }
+            }
+            ready
+        };
+        let (sig_ready, sock_ready, mon_ready, timer_ready, ctl_ready) = (
+            ready.signals,
+            ready.socket,
+            ready.netlink,
+            ready.timer,
+            ready.control,
+        );
         if sig_ready {
             for sig in self.signals.take() {
                 self.on_signal(sig);
@@ -1300,82 +1337,5 @@ impl Daemon {
         if ok {
             vlog!(Warn, "{}: {n}", self.tag());
         }
-    }
-}
-
-/// Detaching from the terminal, in two steps so that start-up errors still reach the caller
-/// with a non-zero status (Advanced Vrrpd forked first and always exited 0):
-///
-/// 1. [`fork_and_wait`] forks *before* start-up. The parent waits on a pipe and exits with the
-///    status byte the child writes there (1 if the child dies without writing one). Everything
-///    pid-based (pid file, host-group slot) is thus created by the process that runs the loop.
-/// 2. The child starts up, printing errors on the terminal as usual, then calls
-///    [`Detached::finish`]: new session, `chdir /`, stdio to /dev/null, status 0 to the parent.
-pub struct Detached {
-    pipe: std::os::fd::OwnedFd,
-}
-
-/// Fork; only the child returns. See [`Detached`].
-pub fn fork_and_wait() -> io::Result<Detached> {
-    use std::os::fd::FromRawFd;
-    let mut fds = [0 as libc::c_int; 2];
-    // SAFETY: pipe2 writes two descriptors into the array we own.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fresh descriptors, owned by nobody else.
-    let (rd, wr) = unsafe {
-        (
-            std::os::fd::OwnedFd::from_raw_fd(fds[0]),
-            std::os::fd::OwnedFd::from_raw_fd(fds[1]),
-        )
-    };
-    // SAFETY: single-threaded at this point (no threads are started before the loop).
-    match unsafe { libc::fork() } {
-        -1 => Err(io::Error::last_os_error()),
-        0 => {
-            drop(rd);
-            Ok(Detached { pipe: wr })
-        }
-        _ => {
-            drop(wr);
-            let mut b = [1u8; 1];
-            let mut f = std::fs::File::from(rd);
-            let status = match std::io::Read::read(&mut f, &mut b) {
-                Ok(1) => b[0],
-                _ => 1,
-            };
-            // SAFETY: _exit skips destructors: nothing of the parent's is to be cleaned up.
-            unsafe { libc::_exit(i32::from(status)) }
-        }
-    }
-}
-
-impl Detached {
-    /// Start-up failed: the parent exits with `status`.
-    pub fn fail(self, status: u8) {
-        let _ = std::io::Write::write_all(&mut std::fs::File::from(self.pipe), &[status]);
-    }
-
-    /// Start-up succeeded: leave the terminal and let the parent exit 0.
-    pub fn finish(self) -> io::Result<()> {
-        // SAFETY: plain syscalls on our own process.
-        unsafe {
-            if libc::setsid() < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            let _ = libc::chdir(c"/".as_ptr());
-            let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
-            if null >= 0 {
-                libc::dup2(null, 0);
-                libc::dup2(null, 1);
-                libc::dup2(null, 2);
-                if null > 2 {
-                    libc::close(null);
-                }
-            }
-        }
-        let _ = std::io::Write::write_all(&mut std::fs::File::from(self.pipe), &[0]);
-        Ok(())
     }
 }

@@ -10,7 +10,7 @@ use super::{ChecksumForm, DiscardReason};
 /// [`Counters::checksum_forms_other`].
 pub const MAX_CHECKSUM_PEERS: usize = 16;
 
-/// How many VRRPv3-over-IPv4 adverts from one peer verified with each checksum form (digest §2).
+/// How many VRRPv3-over-IPv4 adverts from one peer verified with each checksum form (RFC 9568 §5.2.8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerChecksums {
     /// The peer's IP source address.

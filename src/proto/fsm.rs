@@ -23,7 +23,7 @@
 //! | H1  | Master, Shutdown / ForceBackup, `handover`      | send prio 0, keep VIPs → Init / Backup      |
 //! | H2  | releasing, advert prio > 0 or deadline (MDI)    | RemoveVips, hook Backup (shutdown: Stopped) |
 //!
-//! Receive checks (digest §5): R1 TTL in [`Event::Packet`], R2/R4/R5 in [`packet::parse`], then R3
+//! Receive checks (RFC 9568 §7.1, RFC 3768 §7.1): R1 TTL (§5.1.1.3, §5.1.2.3) in [`Event::Packet`], R2/R4/R5 in [`packet::parse`], then R3
 //! version, R6 VRID (silent), R14 own packet, family, R7–R8, R9 IPv6 first address (noted,
 //! processed: keepalived and FRR send a global address first), R11 auth, R10 owner conflict
 //! (erratum 8298: noted, processed by S11), R12 addresses (v2 discards unless prio 255), R13
@@ -52,6 +52,7 @@ use core::fmt;
 use core::net::IpAddr;
 use core::time::Duration;
 
+use super::carp;
 use super::counters::Counters;
 use super::packet::{self, Advert, Auth};
 use super::timers;
@@ -333,6 +334,12 @@ pub enum Notice {
         /// The peer.
         peer: IpAddr,
     },
+    /// A CARP advert (see [`crate::proto::carp::classify`]) carrying our VRID as its vhid: CARP and
+    /// VRRP share the id on this segment. Counted as `foreign_protocol`, never acted on.
+    ForeignSameId {
+        /// The peer.
+        peer: IpAddr,
+    },
     /// A packet was discarded and counted under `reason`.
     Discard {
         /// Counter.
@@ -364,6 +371,10 @@ impl fmt::Display for Notice {
                 f,
                 "{peer} lists a non-link-local IPv6 address first (RFC 9568 §5.2.9); \
                  processed anyway for interoperability"
+            ),
+            Notice::ForeignSameId { peer } => write!(
+                f,
+                "{peer} sends CARP on our VRID: CARP and VRRP share the id on this segment"
             ),
             Notice::Discard {
                 reason,
@@ -1112,6 +1123,14 @@ impl Instance {
         out: &mut Vec<Action>,
     ) {
         if !self.listening() {
+            return;
+        }
+        // CARP shares IP protocol 112 and VRRPv2's first byte: never read it as VRRP.
+        if carp::classify(payload) == carp::Protocol::Carp {
+            self.counters.record_discard(DiscardReason::Foreign);
+            if payload.get(1) == Some(&self.cfg.vrid) {
+                out.push(Action::Notice(Notice::ForeignSameId { peer: src }));
+            }
             return;
         }
         // R1.

@@ -4,10 +4,14 @@
 //! - [`fsm`]: the RFC 9568 §6 state machine, driven by `handle(now, event)`.
 //! - [`timers`]: Skew_Time and Master_Down_Interval, nanosecond-exact.
 //! - [`counters`]: per-instance counters shared by every front end.
+//! - [`carp`]: CARP version 2 as ucarp speaks it, the second advertisement protocol on IP
+//!   protocol 112 (codec and its own election, same event/action shape as [`fsm`]).
 //!
 //! Time is a [`core::time::Duration`] since an arbitrary epoch chosen by the caller (the daemon uses
 //! CLOCK_MONOTONIC; tests use a fake clock).
+#![forbid(unsafe_code)]
 
+pub mod carp;
 pub mod counters;
 pub mod fsm;
 pub mod packet;
@@ -41,7 +45,7 @@ pub enum Family {
     V6,
 }
 
-/// The form of the VRRPv3-over-IPv4 checksum (RFC 9568 §5.2.8; see shared protocol digest §2).
+/// The form of the VRRPv3-over-IPv4 checksum (RFC 9568 §5.2.8, §1.1 item 4; RFC 5798 §5.2.8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ChecksumForm {
     /// Message preceded by the IPv4 pseudo-header (keepalived, FRR, nvrrp defaults). Our default.
@@ -50,8 +54,8 @@ pub enum ChecksumForm {
     Plain,
 }
 
-/// Why a received packet was discarded or noted, one counter each (shared protocol digest §5,
-/// RFC 9568 §7.1, RFC 3768 §7.1). Names match the counter names shown in state dumps.
+/// Why a received packet was discarded or noted, one counter each (RFC 9568 §7.1,
+/// RFC 3768 §7.1, errata 8298-8301). Names match the counter names shown in state dumps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DiscardReason {
     /// R1: TTL / hop limit is not 255 (RFC 9568 §5.1.1.3, §5.1.2.3).
@@ -86,11 +90,16 @@ pub enum DiscardReason {
     OwnPacket,
     /// Address family of the packet does not match the instance (e.g. IPv6 address in IPv4 VRRP).
     BadFamily,
+    /// The other advertisement protocol on IP protocol 112: a CARP advert heard by a VRRP
+    /// instance, or a VRRP advert heard by a CARP instance (see [`carp::classify`]). Never acted on.
+    Foreign,
+    /// CARP: an advert repeating a counter already accepted (a replayed frame; ucarp has no check).
+    Replay,
 }
 
 impl DiscardReason {
     /// Every reason, in counter order.
-    pub const ALL: [DiscardReason; 16] = [
+    pub const ALL: [DiscardReason; 18] = [
         DiscardReason::BadTtl,
         DiscardReason::BadLength,
         DiscardReason::BadVersion,
@@ -107,9 +116,11 @@ impl DiscardReason {
         DiscardReason::IntervalMismatch,
         DiscardReason::OwnPacket,
         DiscardReason::BadFamily,
+        DiscardReason::Foreign,
+        DiscardReason::Replay,
     ];
 
-    /// The counter name, as in the protocol digest (`bad_ttl`, `other_vrid`, ...).
+    /// The counter name, as shown in state dumps (`bad_ttl`, `other_vrid`, ...).
     pub fn name(self) -> &'static str {
         match self {
             DiscardReason::BadTtl => "bad_ttl",
@@ -128,6 +139,8 @@ impl DiscardReason {
             DiscardReason::IntervalMismatch => "interval_mismatch",
             DiscardReason::OwnPacket => "own_packet",
             DiscardReason::BadFamily => "bad_family",
+            DiscardReason::Foreign => "foreign_protocol",
+            DiscardReason::Replay => "replay",
         }
     }
 

@@ -24,7 +24,7 @@
 //!  tail   v2 only: 8 bytes of authentication data
 //! ```
 //!
-//! Checksums (RFC 1071 one's complement, shared protocol digest §2) are computed over the length
+//! Checksums (RFC 1071 one's complement; RFC 3768 §5.3.8, RFC 9568 §5.2.8) are computed over the length
 //! derived from the address count, never over trailing padding:
 //!
 //! - v2 (RFC 3768 §5.3.8): the message only.
@@ -518,7 +518,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 
     /// Verify the checksum against the IP `src`/`dst` (both of one family, else
-    /// [`Error::FamilyMismatch`]) over the message length, never padding (shared digest §2).
+    /// [`Error::FamilyMismatch`]) over the message length, never padding (RFC 9568 §5.2.8).
     ///
     /// Returns which form verified: `Ok(None)` for v2 (RFC 3768 §5.3.8, message only) and v3 over
     /// IPv6 (RFC 9568 §5.2.8, RFC 8200 §8.1 pseudo-header); for v3 over IPv4 `Ok(Some(Pseudo))`
@@ -810,7 +810,7 @@ mod tests {
     ));
     const GROUP6: IpAddr = IpAddr::V6(Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12));
 
-    /// The digest §2 vector: keepalived 2.2.7, VRID 52, pseudo form.
+    /// A keepalived 2.2.7 advert, VRID 52, 192.0.2.1 → 224.0.0.18, pseudo form (RFC 5798 §5.2.8).
     const N1_BYTES: [u8; 12] = [
         0x31, 0x34, 0xc8, 0x01, 0x00, 0x0a, 0xa1, 0x34, 0xc0, 0x00, 0x02, 0xfa,
     ];
@@ -1039,7 +1039,7 @@ mod tests {
         assert_eq!(err.reason(), DiscardReason::BadChecksum);
     }
 
-    /// N9 (digest §2 decision, RFC 9568 §5.2.8): v3 IPv4 plain form is accepted and reported.
+    /// N9 (RFC 9568 §5.2.8 and §1.1 item 4): v3 IPv4 plain form is accepted and reported.
     #[test]
     fn n9_v3_ipv4_plain_form_accepted() {
         let parsed = parse(&N2_BYTES, SRC4, GROUP4).unwrap();
@@ -1047,7 +1047,7 @@ mod tests {
         assert_eq!(parsed.advert, n1_advert());
     }
 
-    /// N10 (digest §2 decision, RFC 5798 §5.2.8): v3 IPv4 pseudo form is accepted and reported.
+    /// N10 (RFC 5798 §5.2.8, as keepalived and FRR send by default): v3 IPv4 pseudo form is accepted and reported.
     #[test]
     fn n10_v3_ipv4_pseudo_form_accepted() {
         let parsed = parse(&N1_BYTES, SRC4, GROUP4).unwrap();
@@ -1068,7 +1068,7 @@ mod tests {
         assert_eq!(parse(&b, SRC4, GROUP4), Err(Error::BadChecksum));
     }
 
-    /// N11 corollary (digest §2: keepalived's pseudo dst is the packet's IP dst): the pseudo form
+    /// N11 corollary (RFC 9568 §5.2.8; keepalived's pseudo dst is the packet's IP dst): the pseudo form
     /// is computed with the `dst` given, so a unicast-addressed advert verifies only with it.
     #[test]
     fn pseudo_form_uses_packet_destination() {

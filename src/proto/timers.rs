@@ -1,7 +1,7 @@
 //! VRRP timer arithmetic (RFC 9568 §6.1, RFC 3768 §6.1), exact to the nanosecond.
 //!
 //! Whole-centisecond arithmetic (as FRR does) erases Skew_Time at short intervals, so every Backup
-//! would fire at once; here everything is computed in nanoseconds (shared protocol digest §3).
+//! would fire at once; here everything is computed in nanoseconds (RFC 9568 §6.1: Skew_Time and Master_Down_Interval).
 //!
 //! | interval | prio | Skew_Time    | Master_Down_Interval |
 //! |----------|------|--------------|----------------------|
@@ -52,7 +52,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn digest_table() {
+    fn rfc9568_timer_table() {
         let ms = |x: f64| Duration::from_nanos((x * 1e6).round() as u64);
         let rows: [(u16, u8, f64, f64); 6] = [
             (100, 100, 609.375, 3609.375),

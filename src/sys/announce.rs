@@ -8,7 +8,7 @@
 //!   the ARP carries the VR's *IPv4 address* (sender = target = VIP), with the virtual router
 //!   MAC as sender hardware address. [`build_garp`] is an ARP *request* (RFC 826, op 1) with
 //!   target hardware address ff:ff:ff:ff:ff:ff, byte for byte the layout keepalived sends
-//!   (`shared/vectors/keepalived-2.2.7.json`).
+//!   (`tests/data/keepalived-2.2.7.json`, captured by `cargo xtask vectors`).
 //! - **IPv6**, RFC 9568 §6.4.1/§6.4.2 and RFC 4861 §7.2.6: an unsolicited Neighbor
 //!   Advertisement per VIP to the all-nodes group ff02::1, Router flag set, Solicited flag clear,
 //!   Override flag set, target = VIP, Target Link-Layer Address option = the VR MAC; hop limit
@@ -282,7 +282,7 @@ mod tests {
 
     const VECTORS: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/vectors/keepalived-2.2.7.json"
+        "/tests/data/keepalived-2.2.7.json"
     );
     const MAC: [u8; 6] = [0xda, 0x55, 0xe7, 0xf0, 0x1d, 0x2d];
 

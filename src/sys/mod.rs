@@ -18,19 +18,30 @@
 //! - [`vmac`]: the virtual router MAC (RFC 9568 §7.3) on a macvlan stacked on the interface,
 //!   with the sysctls it needs and crash clean-up.
 //! - [`magic`]: the `-I`/`-O` magic packet (ARP request and echo request to the gateway).
+//! - [`clock`]: CLOCK_MONOTONIC and the event loop's timerfd; [`poll`]: `poll(2)`.
+//! - [`process`]: pidfds, process-group kills, the effective user, detaching (fork/setsid).
+//! - [`syslog`]: syslog(3).
+//! - [`shm`]: the host group's shared-memory table (storage only; the verdict is in
+//!   [`crate::group`]).
 //!
 //! Rules kept throughout: every descriptor is `O_CLOEXEC`; sockets on the event loop's path are
 //! non-blocking; nothing here panics on input from the network or the kernel; every `unsafe`
 //! block states why it is sound.
+#![allow(unsafe_code)]
+#![forbid(unsafe_op_in_unsafe_fn)]
 
 pub mod announce;
+pub mod clock;
 pub mod iface;
 pub mod linkcheck;
 pub mod magic;
 pub mod netlink;
 pub mod pidfile;
+pub mod poll;
+pub mod process;
 pub mod shm;
 pub mod socket;
+pub mod syslog;
 pub mod vmac;
 
 use std::io;

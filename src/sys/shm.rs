@@ -1000,40 +1000,16 @@ fn signal_checked(pid: u32, start_ticks: u64, sig: i32) -> bool {
     let Some(p) = valid_pid(pid) else {
         return false;
     };
-    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1; no memory is passed.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_open,
-            libc::c_long::from(p),
-            0 as libc::c_long,
-        )
-    };
-    if fd >= 0 {
-        let Ok(raw) = i32::try_from(fd) else {
-            return false;
-        };
-        // SAFETY: `raw` is a pidfd just returned to us by the kernel and owned by nobody else.
-        let pidfd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
-        // The pidfd pins the process: if it is the one in the slot now, it stays so.
-        if !pid_alive(pid, start_ticks) {
-            return false;
+    match super::process::pidfd_open(pid) {
+        Ok(pidfd) => {
+            // The pidfd pins the process: if it is the one in the slot now, it stays so.
+            if !pid_alive(pid, start_ticks) {
+                return false;
+            }
+            return super::process::pidfd_send_signal(&pidfd, sig).is_ok();
         }
-        use std::os::fd::AsRawFd;
-        // SAFETY: pidfd_send_signal(pidfd, sig, info = NULL, flags = 0): a valid fd we own, a
-        // null siginfo pointer (allowed: the kernel fills in a default), no other memory.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_pidfd_send_signal,
-                libc::c_long::from(pidfd.as_raw_fd()),
-                libc::c_long::from(sig),
-                std::ptr::null::<libc::siginfo_t>(),
-                0 as libc::c_long,
-            )
-        };
-        return r == 0;
-    }
-    if Errno::last() != Errno::ENOSYS {
-        return false;
+        Err(e) if e.raw_os_error() != Some(libc::ENOSYS) => return false,
+        Err(_) => {}
     }
     if !pid_alive(pid, start_ticks) {
         return false;

@@ -22,7 +22,7 @@
 //!   destination address / arrival interface (raw IPv6 sockets do not deliver the IPv6 header);
 //!   the source comes from the `sockaddr_in6`. `IPV6_CHECKSUM` is deliberately *not* set: with
 //!   it the kernel would silently drop packets whose checksum fails, uncounted; the protocol
-//!   layer verifies checksums and counts failures (shared protocol digest §6).
+//!   layer verifies checksums and counts failures (RFC 9568 §7.1).
 //!
 //! # Sending
 //! - IPv4: a second socket, `socket(AF_INET, SOCK_RAW, IPPROTO_RAW)` (which implies
@@ -726,7 +726,7 @@ mod tests {
 
     const VECTORS: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/vectors/keepalived-2.2.7.json"
+        "/tests/data/keepalived-2.2.7.json"
     );
 
     fn vector_frame(what: &str) -> Vec<u8> {

@@ -5,17 +5,21 @@
 //! - `cargo xtask completions DIR`: write bash, zsh and fish completions for both commands.
 //! - `cargo xtask bench ...`: the benchmark beside keepalived and FRR (root; run it through
 //!   `scripts/bench`, see `bench/mod.rs` and BENCHMARKS.md).
+//! - `cargo xtask vectors [OUT.json]`: capture keepalived's frames into `tests/data/` (root; see
+//!   `vectors.rs`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 mod bench;
 mod gen;
+mod vectors;
 
 const USAGE: &str =
     "usage: cargo xtask man [DIR]         write vrrpd.8 and atropos.8 (default: man/)
        cargo xtask completions DIR  write bash, zsh and fish completions
-       cargo xtask bench ...        benchmark beside keepalived and FRR (see scripts/bench)";
+       cargo xtask bench ...        benchmark beside keepalived and FRR (see scripts/bench)
+       cargo xtask vectors [OUT]    capture keepalived's frames into tests/data/ (root)";
 
 fn workspace_root() -> PathBuf {
     let xtask_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -41,6 +45,10 @@ fn run(args: &[String]) -> Result<Vec<PathBuf>, String> {
                 return Ok(Vec::new());
             }
             bench::main(&rest, &workspace_root()).map_err(|e| format!("bench: {e}"))
+        }
+        ["vectors", rest @ ..] => {
+            let rest: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
+            vectors::main(&rest, &workspace_root()).map_err(|e| format!("vectors: {e}"))
         }
         _ => Err(USAGE.to_string()),
     }

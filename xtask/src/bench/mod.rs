@@ -6,7 +6,7 @@
 //! (`results.json` plus one CSV per phase, rewritten after every phase); `--markdown FILE` renders
 //! the report (`BENCHMARKS.md`). `bench report DIR` re-renders from a results directory.
 
-mod lab;
+pub(crate) mod lab;
 mod measure;
 mod report;
 mod routers;

@@ -1,6 +1,6 @@
 //! The three implementations as routers in a lab namespace: vrrpd (one process per instance),
 //! keepalived (parent + VRRP child, every instance in one config) and FRR (zebra + vrrpd, with
-//! the macvlans FRR needs). See shared/reference/peers.md for the peers' quirks.
+//! the macvlans FRR needs).
 
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;

@@ -1,0 +1,26 @@
+//! `poll(2)` over borrowed descriptors, for the event loop.
+
+use std::io;
+use std::os::fd::BorrowedFd;
+
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+
+/// Wait, without a timeout (a timerfd is among the descriptors), until one of `fds` is readable
+/// or hung up. Returns one flag per descriptor, in order: whether it is ready. A signal
+/// interrupting the wait returns all `false` (the signal's own descriptor is then ready on the
+/// next call).
+pub fn wait_readable(fds: &[BorrowedFd<'_>]) -> io::Result<Vec<bool>> {
+    let mut pfds: Vec<PollFd<'_>> = fds
+        .iter()
+        .map(|fd| PollFd::new(*fd, PollFlags::POLLIN))
+        .collect();
+    match nix::poll::poll(&mut pfds, PollTimeout::NONE) {
+        Ok(_) => Ok(pfds
+            .iter()
+            .map(|p| p.revents().is_some_and(|r| !r.is_empty()))
+            .collect()),
+        Err(Errno::EINTR) => Ok(vec![false; fds.len()]),
+        Err(e) => Err(e.into()),
+    }
+}

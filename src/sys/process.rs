@@ -1,0 +1,143 @@
+//! Processes: pidfds, signals to process groups, the effective user, and detaching from the
+//! terminal (fork, new session, stdio to /dev/null).
+
+use std::io;
+use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd, RawFd};
+
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+
+/// pidfd_open(2): a descriptor that refers to process `pid` (readable when it exits; it also
+/// pins the pid, so a signal sent through it never reaches a process that reused the number).
+pub fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
+    let pid = libc::pid_t::try_from(pid)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "pid out of range"))?;
+    // SAFETY: pidfd_open(2) takes a pid and flags, touches no memory, returns a new fd or -1.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_open,
+            libc::c_long::from(pid),
+            0 as libc::c_long,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let raw = RawFd::try_from(fd)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "pidfd out of range"))?;
+    // SAFETY: `raw` is a descriptor just returned by the kernel and owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// pidfd_send_signal(2) with no siginfo and no flags.
+pub fn pidfd_send_signal(pidfd: &OwnedFd, sig: i32) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a valid fd we own, a null siginfo pointer (allowed: the kernel fills in a
+    // default), no other memory.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            libc::c_long::from(pidfd.as_raw_fd()),
+            libc::c_long::from(sig),
+            std::ptr::null::<libc::siginfo_t>(),
+            0 as libc::c_long,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// SIGKILL to the process group `pgid` (a child started in a group of its own has pgid = pid).
+pub fn kill_group(pgid: u32) -> io::Result<()> {
+    let pgid = i32::try_from(pgid)
+        .ok()
+        .filter(|p| *p > 1)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "bad process group"))?;
+    killpg(Pid::from_raw(pgid), Signal::SIGKILL).map_err(io::Error::from)
+}
+
+/// Whether the process runs with effective user id 0.
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// Detaching from the terminal, in two steps so that start-up errors still reach the caller
+/// with a non-zero status (Advanced Vrrpd forked first and always exited 0):
+///
+/// 1. [`fork_and_wait`] forks *before* start-up. The parent waits on a pipe and exits with the
+///    status byte the child writes there (1 if the child dies without writing one). Everything
+///    pid-based (pid file, host-group slot) is thus created by the process that runs the loop.
+/// 2. The child starts up, printing errors on the terminal as usual, then calls
+///    [`Detached::finish`]: new session, `chdir /`, stdio to /dev/null, status 0 to the parent.
+pub struct Detached {
+    pipe: OwnedFd,
+}
+
+/// Fork; only the child returns. See [`Detached`].
+pub fn fork_and_wait() -> io::Result<Detached> {
+    let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    // SAFETY: single-threaded at this point (no threads are started before the loop), so the
+    // child may run arbitrary code after the fork.
+    match unsafe { nix::unistd::fork() }? {
+        nix::unistd::ForkResult::Child => {
+            drop(rd);
+            Ok(Detached { pipe: wr })
+        }
+        nix::unistd::ForkResult::Parent { .. } => {
+            drop(wr);
+            let mut b = [1u8; 1];
+            let mut f = std::fs::File::from(rd);
+            let status = match std::io::Read::read(&mut f, &mut b) {
+                Ok(1) => b[0],
+                _ => 1,
+            };
+            // SAFETY: _exit skips destructors: nothing of the parent's is to be cleaned up.
+            unsafe { libc::_exit(i32::from(status)) }
+        }
+    }
+}
+
+impl Detached {
+    /// Start-up failed: the parent exits with `status`.
+    pub fn fail(self, status: u8) {
+        let _ = std::io::Write::write_all(&mut std::fs::File::from(self.pipe), &[status]);
+    }
+
+    /// Start-up succeeded: leave the terminal and let the parent exit 0.
+    pub fn finish(self) -> io::Result<()> {
+        nix::unistd::setsid()?;
+        let _ = nix::unistd::chdir("/");
+        if let Ok(null) = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/null")
+        {
+            let _ = nix::unistd::dup2_stdin(&null);
+            let _ = nix::unistd::dup2_stdout(&null);
+            let _ = nix::unistd::dup2_stderr(&null);
+            // /dev/null opened as 0, 1 or 2 is now that stdio descriptor: keep it open.
+            let raw = null.into_raw_fd();
+            if raw > 2 {
+                // SAFETY: `raw` came from into_raw_fd just above and is owned by nobody else.
+                drop(unsafe { OwnedFd::from_raw_fd(raw) });
+            }
+        }
+        let _ = std::io::Write::write_all(&mut std::fs::File::from(self.pipe), &[0]);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pidfd_of_self_and_bad_pids() {
+        assert!(pidfd_open(std::process::id()).is_ok());
+        assert!(pidfd_open(u32::MAX).is_err());
+        assert!(kill_group(0).is_err());
+        assert!(kill_group(1).is_err());
+    }
+}
