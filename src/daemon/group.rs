@@ -134,28 +134,24 @@ impl Member {
         self.hold_reason = reason.to_string();
     }
 
-    /// One line for atropos: the group, its size and its members.
-    pub fn describe(&self) -> String {
-        let members: Vec<String> = self
+    /// The group, its size and its members, for atropos.
+    pub fn describe(&self) -> crate::control::GroupInfo {
+        let members = self
             .shm
             .members()
             .into_iter()
-            .map(|(_, m)| {
-                format!(
-                    "{} {}{}",
-                    m.label(),
-                    m.state,
-                    if m.alive { "" } else { " (dead)" }
-                )
+            .map(|(_, m)| crate::control::GroupMember {
+                member: m.label(),
+                pid: m.pid,
+                state: m.state.to_string(),
+                alive: m.alive,
             })
             .collect();
-        format!(
-            "{} ({} of {} members): {}",
-            self.shm.name(),
-            members.len(),
-            self.size,
-            members.join(", ")
-        )
+        crate::control::GroupInfo {
+            name: self.shm.name().to_string(),
+            size: self.size,
+            members,
+        }
     }
 }
 

@@ -55,6 +55,11 @@ impl StartError {
             status: 1,
         }
     }
+
+    fn hint(mut self, hint: &str) -> Self {
+        self.msg.push_str(hint);
+        self
+    }
 }
 
 /// What the event loop polls, by name.
@@ -133,7 +138,7 @@ fn link_poll_for(s: &Settings, now: Duration) -> Result<Option<LinkPoll>, StartE
             if linkcheck::is_unsupported(&e) {
                 return Err(StartError {
                     msg: format!(
-                        "invalid value '{}' for '--link-check': the driver of {} does not support it ({e})",
+                        "invalid value '{}' for '--link-check <HOW>': the driver of {} does not support it ({e})",
                         kind.name(),
                         s.interface
                     ),
@@ -223,7 +228,7 @@ impl Daemon {
     pub fn start(s: Settings) -> Result<Daemon, StartError> {
         let iface = Interface::lookup(&s.interface).map_err(|e| StartError {
             msg: format!(
-                "invalid value '{}' for '-i <IF>': no such interface ({e})",
+                "invalid value '{}' for '--interface <IF>': no such interface ({e})",
                 s.interface
             ),
             status: 2,
@@ -315,8 +320,14 @@ impl Daemon {
             None => None,
         };
         // Last, so that no error after it leaves a macvlan or changed sysctls behind.
-        let egress = egress::Egress::open(&s, &iface, &mut rtnl)
-            .map_err(|e| StartError::sys(&format!("virtual MAC on {}", iface.name), e))?;
+        let egress = egress::Egress::open(&s, &iface, &mut rtnl).map_err(|e| {
+            let hint = if e.raw_os_error() == Some(libc::EINVAL) {
+                " (this interface cannot carry a macvlan; run with -n, --no-vmac)"
+            } else {
+                ""
+            };
+            StartError::sys(&format!("virtual MAC on {}", iface.name), e).hint(hint)
+        })?;
         Ok(Daemon {
             inst: Instance::new(cfg),
             iface,
