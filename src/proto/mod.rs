@@ -4,11 +4,14 @@
 //! - [`fsm`]: the RFC 9568 §6 state machine, driven by `handle(now, event)`.
 //! - [`timers`]: Skew_Time and Master_Down_Interval, nanosecond-exact.
 //! - [`counters`]: per-instance counters shared by every front end.
+//! - [`carp`]: CARP version 2 as ucarp speaks it, the second advertisement protocol on IP
+//!   protocol 112 (codec and its own election, same event/action shape as [`fsm`]).
 //!
 //! Time is a [`core::time::Duration`] since an arbitrary epoch chosen by the caller (the daemon uses
 //! CLOCK_MONOTONIC; tests use a fake clock).
 #![forbid(unsafe_code)]
 
+pub mod carp;
 pub mod counters;
 pub mod fsm;
 pub mod packet;
@@ -106,11 +109,16 @@ pub enum DiscardReason {
     OwnPacket,
     /// Address family of the packet does not match the instance (e.g. IPv6 address in IPv4 VRRP).
     BadFamily,
+    /// The other advertisement protocol on IP protocol 112: a CARP advert heard by a VRRP
+    /// instance, or a VRRP advert heard by a CARP instance (see [`carp::classify`]). Never acted on.
+    Foreign,
+    /// CARP: an advert repeating a counter already accepted (a replayed frame; ucarp has no check).
+    Replay,
 }
 
 impl DiscardReason {
     /// Every reason, in counter order.
-    pub const ALL: [DiscardReason; 16] = [
+    pub const ALL: [DiscardReason; 18] = [
         DiscardReason::BadTtl,
         DiscardReason::BadLength,
         DiscardReason::BadVersion,
@@ -127,6 +135,8 @@ impl DiscardReason {
         DiscardReason::IntervalMismatch,
         DiscardReason::OwnPacket,
         DiscardReason::BadFamily,
+        DiscardReason::Foreign,
+        DiscardReason::Replay,
     ];
 
     /// The counter name, as shown in state dumps (`bad_ttl`, `other_vrid`, ...).
@@ -148,6 +158,8 @@ impl DiscardReason {
             DiscardReason::IntervalMismatch => "interval_mismatch",
             DiscardReason::OwnPacket => "own_packet",
             DiscardReason::BadFamily => "bad_family",
+            DiscardReason::Foreign => "foreign_protocol",
+            DiscardReason::Replay => "replay",
         }
     }
 
