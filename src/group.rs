@@ -114,7 +114,7 @@ pub struct MemberView {
 impl MemberView {
     /// `"eth1/52"`: how a member is named in reasons and logs.
     pub fn label(&self) -> String {
-        format!("{}/{}", self.ifname, self.vrid)
+        crate::proto::tag(&self.ifname, self.vrid).to_string()
     }
 }
 
