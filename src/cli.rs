@@ -476,13 +476,6 @@ impl Args {
                 ))
             }
         };
-        if interface == "lo" && !self.no_vmac {
-            return Err(CliError::new(
-                "--interface <IF>",
-                &interface,
-                "the loopback interface cannot carry a virtual MAC: add -n (--no-vmac)",
-            ));
-        }
         let vrid = self.vrid.ok_or_else(|| {
             CliError::new(
                 "--vrid <VRID>",
@@ -668,6 +661,14 @@ impl Args {
                 "--script-timeout <DURATION>",
                 "0",
                 "a positive duration such as 10s",
+            ));
+        }
+        // Last: any other mistake on the line is reported first.
+        if interface == "lo" && !self.no_vmac {
+            return Err(CliError::new(
+                "--interface <IF>",
+                &interface,
+                "the loopback interface cannot carry a virtual MAC: add -n (--no-vmac)",
             ));
         }
         Ok(Settings {

@@ -147,15 +147,14 @@ impl Daemon {
             None => None,
         };
         // Last, so that no error after it leaves a macvlan or changed sysctls behind.
-        let egress = egress::Egress::open(&s, &iface, &mut rtnl)
-            .map_err(|e| {
-                let hint = if e.raw_os_error() == Some(libc::EINVAL) {
-                    " (this interface cannot carry a macvlan; run with -n, --no-vmac)"
-                } else {
-                    ""
-                };
-                StartError::sys(&format!("virtual MAC on {}", iface.name), e).hint(hint)
-            })?;
+        let egress = egress::Egress::open(&s, &iface, &mut rtnl).map_err(|e| {
+            let hint = if e.raw_os_error() == Some(libc::EINVAL) {
+                " (this interface cannot carry a macvlan; run with -n, --no-vmac)"
+            } else {
+                ""
+            };
+            StartError::sys(&format!("virtual MAC on {}", iface.name), e).hint(hint)
+        })?;
         Ok(Daemon {
             inst: Instance::new(cfg),
             iface,
