@@ -13,7 +13,6 @@
 //! the previous deadline and do not drift.
 #![forbid(unsafe_code)]
 
-pub mod control;
 pub mod egress;
 pub mod group;
 pub mod hooks;
@@ -124,7 +123,7 @@ pub struct Daemon {
     noted: Vec<(u8, IpAddr)>,
     notify: notify::Notifier,
     ready_sent: bool,
-    control: Option<control::Server>,
+    control: Option<crate::control::server::Server>,
     group: Option<group::Member>,
     _pidfile: PidFile,
     buf: Vec<u8>,
