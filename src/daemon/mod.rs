@@ -13,7 +13,6 @@
 //! the previous deadline and do not drift.
 #![forbid(unsafe_code)]
 
-pub mod control;
 pub mod egress;
 pub mod group;
 pub mod hooks;
@@ -124,7 +123,7 @@ pub struct Daemon {
     noted: Vec<(u8, IpAddr)>,
     notify: notify::Notifier,
     ready_sent: bool,
-    control: Option<control::Server>,
+    control: Option<crate::control::server::Server>,
     group: Option<group::Member>,
     _pidfile: PidFile,
     buf: Vec<u8>,
@@ -292,8 +291,6 @@ impl Daemon {
         self.group_sync(now, tick);
     }
 
-    /// Publish our member state when it changed (waking the other members), and follow the
-    /// group's verdict: hold every member in Backup unless all of them are (or would be) Master.
     /// Feed one event to the state machine, carry out its actions, and follow up on the host
     /// group (publish a changed member state, obey the verdict). Every event goes through here.
     fn feed(&mut self, now: Duration, ev: Event<'_>) {
@@ -304,6 +301,8 @@ impl Daemon {
         }
     }
 
+    /// Publish our member state when it changed (waking the other members), and follow the
+    /// group's verdict: hold every member in Backup unless all of them are (or would be) Master.
     fn group_sync(&mut self, now: Duration, check: bool) {
         let Some(g) = self.group.as_mut() else { return };
         let mine = group::member_state(&self.inst, self.stop_deadline.is_some());
@@ -316,22 +315,24 @@ impl Daemon {
         let held = self.inst.group_held();
         let tag = crate::proto::tag(&self.s.interface, self.s.vrid).to_string();
         match verdict {
-            crate::group::Verdict::Go if held => {
+            crate::proto::group::Verdict::Go if held => {
                 vlog!(
                     Info,
                     "{tag}: host group {}: all {} members ready",
                     g.name(),
                     g.size()
                 );
-                g.note_hold_reason(&tag, "");
+                g.note_hold_reason(&tag, None);
                 self.feed(now, Event::GroupHold(false));
             }
-            crate::group::Verdict::Hold { reason } if !held => {
-                g.note_hold_reason(&tag, &reason);
+            crate::proto::group::Verdict::Hold { reason } if !held => {
+                g.note_hold_reason(&tag, Some(&reason));
                 self.feed(now, Event::GroupHold(true));
             }
-            crate::group::Verdict::Hold { reason } => g.note_hold_reason(&tag, &reason),
-            crate::group::Verdict::Go => {}
+            crate::proto::group::Verdict::Hold { reason } => {
+                g.note_hold_reason(&tag, Some(&reason))
+            }
+            crate::proto::group::Verdict::Go => {}
         }
     }
 

@@ -18,7 +18,7 @@ use super::hooks::Hooks;
 use super::link::link_poll_for;
 use super::log::RateLimit;
 use super::signals::Signals;
-use super::{control, egress, group, notify, Announce, Daemon};
+use super::{egress, group, notify, Announce, Daemon};
 
 /// How a start-up failed: the message and the exit status.
 #[derive(Debug)]
@@ -128,7 +128,7 @@ impl Daemon {
         })?;
         let hooks = Hooks::new(s.script_timeout);
         let control = match pidfile::instance_paths(&s.interface, s.vrid, s.family) {
-            Ok((_, sock)) => match control::Server::bind(&sock) {
+            Ok((_, sock)) => match crate::control::server::Server::bind(&sock) {
                 Ok(c) => Some(c),
                 Err(e) => {
                     return Err(StartError::sys(

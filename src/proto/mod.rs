@@ -14,6 +14,7 @@
 pub mod carp;
 pub mod counters;
 pub mod fsm;
+pub mod group;
 pub mod packet;
 pub mod timers;
 
