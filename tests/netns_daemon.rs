@@ -191,13 +191,17 @@ fn sigterm_master_sends_priority_zero_and_hands_over() {
     assert!(!a.log_text().contains("panicked"));
 }
 
-/// Preemption (RFC 9568 §6.4.2 S7): a restarted higher-priority router takes the VIP back; with
-/// -s (no preemption) it does not.
+/// Preemption (RFC 9568 §6.4.2): a higher-priority Backup that hears a lower master discards
+/// its adverts and takes over when Master_Down_Interval runs out (3 × 100 ms + Skew_Time
+/// (256 − 150) × 100 / 256 ms = 341.4 ms after it entered Backup); the old master yields at the first higher advert. With `-s`
+/// (preempt off) the higher router stays alive and BACKUP, silent, while the master keeps
+/// advertising and its VIP.
 #[test]
 fn preemption_on_and_off() {
     if !require_root("preemption_on_and_off") {
         return;
     }
+    const MDI: Duration = Duration::from_micros(341_406);
     for preempt in [true, false] {
         let mut lab = Lab::new(&["r1", "r2"]);
         let [r1, r2] = lab.ns_names();
@@ -215,18 +219,55 @@ fn preemption_on_and_off() {
         if !preempt {
             args.push("-s");
         }
+        let cap = Capture::start(&r2, "eth0");
         let a = lab.vrrpd(&r1, "r1", &args);
-        let took = wait_for(Duration::from_secs(2), || lab.has_addr(&r1, VIP));
         if preempt {
+            let took = wait_for(Duration::from_secs(2), || lab.has_addr(&r1, VIP));
+            assert!(took.is_some(), "higher priority did not preempt:\n{}", a.log_text());
+            assert!(wait_for(Duration::from_secs(2), || !lab.has_addr(&r2, VIP)).is_some());
+            std::thread::sleep(Duration::from_millis(300));
+            let m0 = cap.mono_start;
+            let frames = cap.finish_all();
+            let adverts: Vec<Seen> = frames.iter().filter_map(vrrp_of).collect();
+            // Backup entry sends nothing: its moment is r1's own log stamp; the takeover is
+            // timed on the wire (kernel receive time, same clock).
+            let backup = log_stamp(&a, "INIT -> BACKUP")
+                .unwrap_or_else(|| panic!("no Backup entry logged:\n{}", a.log_text()));
+            let first = adverts
+                .iter()
+                .find(|s| s.src.to_string() == "192.0.2.1" && prio(s) == 150)
+                .unwrap_or_else(|| panic!("no advert from r1:\n{}", a.log_text()))
+                .at;
+            let took = (m0 + first).saturating_sub(backup);
+            eprintln!("preempt: first advert {took:?} after Backup (MDI {MDI:?})");
+            // Bound: [MDI − 10 ms, MDI + 100 ms].
             assert!(
-                took.is_some(),
-                "higher priority did not preempt:\n{}",
+                took >= MDI - Duration::from_millis(10) && took <= MDI + Duration::from_millis(100),
+                "preempted {took:?} after Backup, want about {MDI:?}\n{}",
                 a.log_text()
             );
-            assert!(wait_for(Duration::from_secs(2), || !lab.has_addr(&r2, VIP)).is_some());
+            // The old master yields at once: nothing from r2 after r1's first advert, but for
+            // one already on its way (20 ms: reception and a loop turn).
+            let late: Vec<Duration> = adverts
+                .iter()
+                .filter(|s| s.src.to_string() == "192.0.2.2" && s.at > first + Duration::from_millis(20))
+                .map(|s| s.at - first)
+                .collect();
+            assert!(late.is_empty(), "r2 kept advertising after r1's: {late:?}");
         } else {
-            assert!(took.is_none(), "preempted despite -s:\n{}", a.log_text());
+            // Four times the down interval: long enough to preempt several times over.
+            std::thread::sleep(4 * MDI);
+            let frames = cap.finish_all();
+            assert!(alive(&a), "r1 died:\n{}", a.log_text());
+            assert_eq!(lab.state(&r1, 51).as_deref(), Some("BACKUP"), "{}", a.log_text());
+            assert_eq!(lab.state(&r2, 51).as_deref(), Some("MASTER"));
+            let adverts: Vec<Seen> = frames.iter().filter_map(vrrp_of).collect();
+            let from = |src: &str| adverts.iter().filter(|s| s.src.to_string() == src).count();
+            assert_eq!(from("192.0.2.1"), 0, "r1 advertised despite -s:\n{}", a.log_text());
+            // One advert per 100 ms from r2 (≥ 10 of about 13 in 1.37 s).
+            assert!(from("192.0.2.2") >= 10, "r2 adverts: {}", from("192.0.2.2"));
             assert!(lab.has_addr(&r2, VIP));
+            assert!(!lab.has_addr(&r1, VIP), "preempted despite -s:\n{}", a.log_text());
         }
     }
 }
