@@ -478,15 +478,21 @@ fn not_root_is_refused() {
     assert!(err.contains("root"), "{err}");
 }
 
-/// A hook that hangs is killed after --script-timeout, and the instance keeps advertising.
+/// A hook that hangs is killed after --script-timeout, its whole process group with it (the
+/// shell and its `sleep`), and the instance keeps advertising.
 #[test]
 fn hung_hook_is_killed_and_adverts_continue() {
     if !require_root("hung_hook_is_killed_and_adverts_continue") {
         return;
     }
+    const TIMEOUT: Duration = Duration::from_millis(700);
     let mut lab = Lab::new(&["r1", "client"]);
     let [r1, c] = lab.ns_names();
-    let hook = lab.script("hang.sh", "#!/bin/sh\nsleep 30\n");
+    let pid_file = lab.dir.join("hook.pid");
+    let hook = lab.script(
+        "hang.sh",
+        &format!("#!/bin/sh\necho $$ > {}\nsleep 30\n", pid_file.display()),
+    );
     let hook = hook.to_string_lossy().into_owned();
     let a = lab.vrrpd(
         &r1,
@@ -506,22 +512,38 @@ fn hung_hook_is_killed_and_adverts_continue() {
             VIP,
         ],
     );
-    assert!(
-        wait_for(Duration::from_secs(5), || is_master(&a)).is_some(),
-        "{}",
-        a.log_text()
-    );
+    // The hook's start, as the hook itself reports it (its PID is its process group).
+    let started = wait_for(Duration::from_secs(5), || {
+        read(&pid_file).trim().parse::<i32>().is_ok()
+    });
+    assert!(started.is_some(), "the hook never ran:\n{}", a.log_text());
+    let t0 = std::time::Instant::now();
+    let pgid: i32 = read(&pid_file).trim().parse().unwrap();
+    let members = group_members(pgid);
+    assert!(members.len() >= 2, "hook shell and its sleep: {members:?}");
     let cap = Capture::start(&c, "eth0");
     std::thread::sleep(Duration::from_millis(500));
     let during = cap.finish().len();
     assert!(during >= 3, "adverts stopped while the hook runs: {during}");
-    let killed = wait_for(Duration::from_secs(3), || {
-        a.log_text().contains("killing its process group")
-    });
-    assert!(killed.is_some(), "{}", a.log_text());
+    let gone = wait_for(Duration::from_secs(3), || group_members(pgid).is_empty());
+    assert!(
+        gone.is_some(),
+        "hook process group still alive: {:?}\n{}",
+        group_members(pgid),
+        a.log_text()
+    );
+    // Killed at the timeout: [T − 10 ms, T + 150 ms] from the hook's start as this test saw it
+    // (its pid file is polled every 10 ms; the kill and reaping add a loop turn).
+    let took = t0.elapsed() + Duration::from_millis(10);
+    assert!(
+        took >= TIMEOUT - Duration::from_millis(10) && took <= TIMEOUT + Duration::from_millis(150),
+        "hook group gone {took:?} after its start, timeout {TIMEOUT:?}\n{}",
+        a.log_text()
+    );
     let cap = Capture::start(&c, "eth0");
     std::thread::sleep(Duration::from_millis(350));
     assert!(cap.finish().len() >= 2, "adverts stopped after the kill");
+    assert_eq!(lab.state(&r1, 51).as_deref(), Some("MASTER"));
     assert_eq!(count(&a, "-> MASTER"), 1);
 }
 
