@@ -16,10 +16,10 @@ use std::time::Duration;
 use clap::CommandFactory;
 
 #[allow(dead_code)]
+mod common;
+#[allow(dead_code)]
 #[path = "../xtask/src/gen.rs"]
 mod gen;
-#[allow(dead_code)]
-mod common;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -111,7 +111,10 @@ fn need(tool: &str, package: &str, test: &str) -> bool {
     if which(tool).is_some() {
         return true;
     }
-    common::skip(test, &format!("{tool} not found (apt-get install {package})"))
+    common::skip(
+        test,
+        &format!("{tool} not found (apt-get install {package})"),
+    )
 }
 
 fn write_exec(path: &Path, text: &str) {

@@ -82,9 +82,8 @@ impl Hooks {
                 self.failed += 1;
                 vlog!(
                     Warn,
-                    "{}/{}: too many hooks waiting: {} {} not run",
-                    old.iface,
-                    old.vrid,
+                    "{}: too many hooks waiting: {} {} not run",
+                    crate::proto::tag(&old.iface, old.vrid),
                     old.path.display(),
                     old.state
                 );
@@ -136,9 +135,8 @@ impl Hooks {
                     Ok(pidfd) => {
                         vlog!(
                             Info,
-                            "{}/{}: running hook {} {}",
-                            job.iface,
-                            job.vrid,
+                            "{}: running hook {} {}",
+                            crate::proto::tag(&job.iface, job.vrid),
                             job.path.display(),
                             job.state
                         );
@@ -165,9 +163,8 @@ impl Hooks {
                     self.failed += 1;
                     vlog!(
                         Error,
-                        "{}/{}: hook {} could not be started: {e}",
-                        job.iface,
-                        job.vrid,
+                        "{}: hook {} could not be started: {e}",
+                        crate::proto::tag(&job.iface, job.vrid),
                         job.path.display()
                     );
                 }

@@ -229,7 +229,6 @@ pub fn prio(s: &Seen) -> u8 {
     s.payload.get(2).copied().unwrap_or(0)
 }
 
-
 /// The VRRP advert in a frame (IPv4 or IPv6, protocol 112), if it is one.
 pub fn vrrp_of(fr: &Frame) -> Option<Seen> {
     let f = &fr.bytes;

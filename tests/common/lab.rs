@@ -274,7 +274,6 @@ pub fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'sta
     .unwrap_or_else(|e| std::panic::resume_unwind(e))
 }
 
-
 /// setns(2) the calling thread into the network namespace open as `file`.
 pub(crate) fn enter_netns(file: &File) {
     // SAFETY: setns on a namespace file descriptor we hold open; affects only this thread.
@@ -331,7 +330,9 @@ impl Netns {
 impl Drop for Netns {
     fn drop(&mut self) {
         let _g = NETNS_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).output();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
     }
 }
 
@@ -350,7 +351,10 @@ impl Pair {
         let stem = unique_prefix();
         let a = Netns::new(format!("{stem}a"));
         let b = Netns::new(format!("{stem}b"));
-        a.ip(&format!("link add va type veth peer name vb netns {}", b.name));
+        a.ip(&format!(
+            "link add va type veth peer name vb netns {}",
+            b.name
+        ));
         a.ip("link set va address 02:00:00:00:00:0a");
         b.ip("link set vb address 02:00:00:00:00:0b");
         Pair { a, b }
