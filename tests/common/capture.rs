@@ -76,6 +76,8 @@ pub struct Capture {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// When the capture started.
     pub started: Instant,
+    /// CLOCK_MONOTONIC at `started` (the clock of vrrpd's log stamps).
+    pub mono_start: Duration,
 }
 
 impl Capture {
@@ -87,6 +89,7 @@ impl Capture {
         let dev = dev.to_string();
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         let started = Instant::now();
+        let mono_start = monotonic();
         let handle = std::thread::spawn(move || {
             let file = File::open(&path).expect("open netns");
             enter_netns(&file);
@@ -103,7 +106,14 @@ impl Capture {
             handle: Some(handle),
             stop,
             started,
+            mono_start,
         }
+    }
+
+    /// A capture time (`Seen::at`, `Frame::at`) on CLOCK_MONOTONIC, the clock of vrrpd's log
+    /// stamps ([`super::log_stamp`]), to microseconds.
+    pub fn mono(&self, at: Duration) -> Duration {
+        self.mono_start + at
     }
 
     /// Stop and return the VRRP adverts seen. A panic of the capture thread is the caller's.
@@ -195,6 +205,17 @@ fn capture_loop(
 /// SIOCGSTAMPNS (asm-generic/sockios.h SIOCGSTAMPNS_OLD, a native timespec): the receive time of
 /// the last packet read.
 const SIOCGSTAMPNS: libc::Ioctl = 0x8907;
+
+/// CLOCK_MONOTONIC now.
+pub fn monotonic() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we pass.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
 
 /// CLOCK_REALTIME now, since the epoch.
 fn realtime() -> Duration {

@@ -144,3 +144,43 @@ pub fn group_members(pgid: i32) -> Vec<i32> {
     }
     out
 }
+
+impl Lab {
+    /// Run atropos inside `ns` with the lab's run directory: (exit status, stdout, stderr).
+    pub fn atropos(&self, ns: &str, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new("ip")
+            .args(["netns", "exec", ns, env!("CARGO_BIN_EXE_atropos")])
+            .args(args)
+            .env("VRRPD_RUN_DIR", self.dir.join("run"))
+            .stdin(Stdio::null())
+            .output()
+            .expect("run atropos");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// The state (MASTER, BACKUP, FAULT, ...) of VRID `vrid` in `ns` as `atropos --state --json`
+    /// reports it, or None when no such instance answers.
+    pub fn state(&self, ns: &str, vrid: u8) -> Option<String> {
+        let (_, out, _) = self.atropos(ns, &["--state", "--json"]);
+        let j: serde_json::Value = serde_json::from_str(&out).ok()?;
+        j.as_array()?
+            .iter()
+            .find(|r| r["vrid"].as_u64() == Some(u64::from(vrid)))
+            .and_then(|r| r["state"].as_str().map(str::to_string))
+    }
+}
+
+/// The CLOCK_MONOTONIC stamp (`vrrpd[PID] SECONDS.MICROS level: ...`) of the first log line of
+/// `p` containing `needle`: where no frame marks a moment (a state entered without sending
+/// anything), the daemon's own stamp is the reference, and the event is timed on the wire.
+pub fn log_stamp(p: &Proc, needle: &str) -> Option<Duration> {
+    p.log_text()
+        .lines()
+        .find(|l| l.contains(needle))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .map(Duration::from_secs_f64)
+}
