@@ -300,5 +300,9 @@ fn nothing_reads_outside_the_repository() {
         }
     }
     assert!(files > 50, "walked only {files} files");
-    assert!(offenders.is_empty(), "paths outside the repository:\n{}", offenders.join("\n"));
+    assert!(
+        offenders.is_empty(),
+        "paths outside the repository:\n{}",
+        offenders.join("\n")
+    );
 }

@@ -108,7 +108,8 @@ const SHUTDOWN: [&str; 4] = [
 ];
 
 /// Usage of the subcommand.
-pub const USAGE: &str = "cargo xtask vectors [OUT.json]   (root; default tests/data/keepalived-VERSION.json)";
+pub const USAGE: &str =
+    "cargo xtask vectors [OUT.json]   (root; default tests/data/keepalived-VERSION.json)";
 
 /// Capture and write the vector file; returns the paths written.
 pub fn main(args: &[String], root: &Path) -> R<Vec<PathBuf>> {
@@ -167,7 +168,10 @@ fn keepalived_version() -> R<String> {
         String::from_utf8_lossy(&out.stderr)
     );
     text.split_whitespace()
-        .find_map(|w| w.strip_prefix('v').filter(|v| v.starts_with(|c: char| c.is_ascii_digit())))
+        .find_map(|w| {
+            w.strip_prefix('v')
+                .filter(|v| v.starts_with(|c: char| c.is_ascii_digit()))
+        })
         .map(str::to_string)
         .ok_or_else(|| format!("cannot read the keepalived version from {text:?}"))
 }
@@ -180,14 +184,31 @@ fn capture(scratch: &Path) -> R<(Vec<Value>, Vec<u8>)> {
     lab.veth(&ka, "tva", &peer, "tvb")?;
     lab::run(&["ip", "-n", &ka, "link", "set", "tva", "address", MAC])?;
     lab::run(&["ip", "-n", &ka, "addr", "add", "192.0.2.1/24", "dev", "tva"])?;
-    lab::run(&["ip", "-n", &peer, "addr", "add", "192.0.2.2/24", "dev", "tvb"])?;
+    lab::run(&[
+        "ip",
+        "-n",
+        &peer,
+        "addr",
+        "add",
+        "192.0.2.2/24",
+        "dev",
+        "tvb",
+    ])?;
     lab::run(&["ip", "-n", &peer, "link", "set", "tvb", "up"])?;
 
     let pcap = lab.dir.join("capture.pcap");
     let tcpdump_log = lab.dir.join("tcpdump.log");
     let p = pcap.to_string_lossy().into_owned();
     let args: Vec<String> = [
-        "-i", "tvb", "-n", "-U", "-s", "0", "-w", &p, "arp or ip proto 112 or ip6 proto 112 or icmp6",
+        "-i",
+        "tvb",
+        "-n",
+        "-U",
+        "-s",
+        "0",
+        "-w",
+        &p,
+        "arp or ip proto 112 or ip6 proto 112 or icmp6",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -225,14 +246,23 @@ fn capture(scratch: &Path) -> R<(Vec<Value>, Vec<u8>)> {
         "-b".into(),
         format!("{d}/bfd.pid"),
     ];
-    let keepalived = lab.spawn(&ka, "keepalived", &args, &[("TMPDIR", d.clone())], Some(&ka_log))?;
+    let keepalived = lab.spawn(
+        &ka,
+        "keepalived",
+        &args,
+        &[("TMPDIR", d.clone())],
+        Some(&ka_log),
+    )?;
 
     // Every instance becomes MASTER within Master_Down_Interval (at most 3 × 2 s + skew) plus the
     // GARP delay; 30 s is a generous bound on a loaded machine.
     let end = Instant::now() + Duration::from_secs(30);
     loop {
         let seen = frames_of(&std::fs::read(&pcap).unwrap_or_default());
-        if RUNNING.iter().all(|w| seen.iter().any(|(what, _)| what == w)) {
+        if RUNNING
+            .iter()
+            .all(|w| seen.iter().any(|(what, _)| what == w))
+        {
             break;
         }
         if Instant::now() >= end {
