@@ -5,13 +5,11 @@
 //! Exit status for scripts: 0 success (with `--state --quiet`: master), 1 not running / error,
 //! 3 backup (or init), 4 fault.
 
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use clap::{ArgGroup, CommandFactory, Parser};
 
+use crate::control::client::call;
 use crate::control::{Command as Cmd, InstanceInfo, Request, Response, VERSION};
 
 /// `atropos` command line.
@@ -88,20 +86,6 @@ fn socket_dir(run_dir: Option<&Path>) -> std::io::Result<PathBuf> {
     use std::os::unix::fs::MetadataExt;
     let ino = std::fs::metadata("/proc/self/ns/net")?.ino();
     Ok(base.join(format!("ns{ino}")))
-}
-
-/// Send one request to one socket.
-pub fn call(sock: &Path, req: &Request) -> std::io::Result<Response> {
-    let mut s = UnixStream::connect(sock)?;
-    s.set_read_timeout(Some(Duration::from_secs(3)))?;
-    s.set_write_timeout(Some(Duration::from_secs(3)))?;
-    let mut line = serde_json::to_vec(req).map_err(std::io::Error::other)?;
-    line.push(b'\n');
-    s.write_all(&line)?;
-    let mut r = BufReader::new(s);
-    let mut resp = String::new();
-    r.read_line(&mut resp)?;
-    serde_json::from_str(&resp).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
 fn state_code(state: &str) -> u8 {

@@ -14,6 +14,5 @@ pub mod atropos_cli;
 pub mod cli;
 pub mod control;
 pub mod daemon;
-pub mod group;
 pub mod proto;
 pub mod sys;

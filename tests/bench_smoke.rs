@@ -12,16 +12,11 @@ use serde_json::Value;
 
 const LIMIT: Duration = Duration::from_secs(180);
 
+#[allow(dead_code)]
+mod common;
+
 fn root_or_skip(test: &str) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
-        return true;
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{test}: needs root (network namespaces), and CI=true forbids skipping");
-    }
-    eprintln!("\n*** SKIPPED {test}: needs root (network namespaces) ***\n");
-    false
+    common::require_root(test)
 }
 
 fn signal_group(pgid: i32, sig: i32) {

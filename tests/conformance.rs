@@ -1089,13 +1089,16 @@ fn force_backup_blocks_promotion_until_cleared() {
         assert_eq!(r.deadline(), r.now + ns(3_218_750_000));
     }
     assert!(
-        r.inst.would_be_master(),
-        "down timer expired while held: ready"
+        !r.inst.would_be_master(),
+        "an operator hold is never ready to the host group"
     );
     // Released after the down timer expired with no master heard: promoted at once.
     let a = r.ev(Event::ForceBackup(false));
     assert_eq!(r.state(), State::Master);
-    assert_eq!(transitions(&a)[0].2, Reason::HoldReleased);
+    assert_eq!(
+        transitions(&a)[0].2,
+        Reason::HoldReleased { preempting: None }
+    );
 }
 
 /// Released before the down timer expired: the normal rules apply (S4 when it fires).
@@ -1131,7 +1134,11 @@ fn group_hold_steps_down_and_release_promotes_ready_member() {
     let a = r.ev(Event::GroupHold(false));
     assert_eq!(
         transitions(&a),
-        [(State::Backup, State::Master, Reason::HoldReleased)]
+        [(
+            State::Backup,
+            State::Master,
+            Reason::HoldReleased { preempting: None }
+        )]
     );
 }
 
@@ -1322,7 +1329,8 @@ fn handover_forced_backup_release_and_s6() {
         assert!(!r.inst.holds_vips());
         assert_eq!(r.inst.release_deadline(), None);
         if preempt {
-            assert_eq!(r.inst.master_addr(), None);
+            // Recorded (shown by atropos), but S7 leaves the down timer alone.
+            assert_eq!(r.inst.master_addr(), Some(ip(PEER)));
             assert_eq!(r.deadline(), down);
         } else {
             assert_eq!(r.inst.master_addr(), Some(ip(PEER)));
@@ -1516,4 +1524,189 @@ fn late_adver_timer_resynchronises() {
     let a = r.ev(Event::Timeout);
     assert_eq!(send_prios(&a), [100]);
     assert_eq!(r.deadline(), due + ms(1500) + ms(1000));
+}
+
+// ---- a held Backup goes on hearing the Master (issue #20 item 1) ----------------------------
+
+impl Rig {
+    /// Advance to `until`, delivering `adv` from PEER at `first`, `first + every`, … and firing
+    /// every deadline that falls due in between, in time order. Returns all the actions.
+    fn run_with_peer(
+        &mut self,
+        adv: &Advert,
+        first: Duration,
+        every: Duration,
+        until: Duration,
+    ) -> Vec<Action> {
+        let mut out = Vec::new();
+        let mut next_adv = first;
+        loop {
+            let deadline = self.inst.next_deadline().filter(|&d| d <= until);
+            match deadline {
+                Some(d) if d < next_adv || next_adv > until => {
+                    self.at(d);
+                    out.extend(self.ev(Event::Timeout));
+                }
+                _ if next_adv <= until => {
+                    self.at(next_adv);
+                    out.extend(self.rx(PEER, adv));
+                    next_adv += every;
+                }
+                _ => break,
+            }
+        }
+        self.at(until);
+        out
+    }
+}
+
+/// The issue's sequence: A (150) is Master, `--backup`; B (100) takes over and advertises every
+/// second. A's Master_Down_Interval at 150 (3.41 s) passes while held. `--priority 50`, then
+/// `--resume` before B's next advert: B is the better Master now, so A resumes as a plain Backup
+/// (no transition, no hook) and shows B as the Master throughout.
+#[test]
+fn held_backup_resumes_quietly_under_a_better_master_after_priority_change() {
+    let mut r = Rig::master(cfg(Version::V3, 150), ME);
+    let t = r.now;
+    r.ev(Event::ForceBackup(true));
+    let b = v3(100, 100);
+    let a = r.run_with_peer(&b, t + ms(610), ms(1000), t + ms(5000));
+    assert!(transitions(&a).is_empty(), "{a:?}");
+    assert_eq!(r.state(), State::Backup);
+    assert_eq!(
+        r.inst.master_addr(),
+        Some(ip(PEER)),
+        "a held Backup records the Master it hears, even a lower-priority one"
+    );
+    // 4.61 s is B's last advert; 5.0 s: priority 50, then resume, before B's advert at 5.61 s.
+    assert!(r.ev(Event::SetPriority(50)).is_empty());
+    assert!(!r.inst.would_be_master());
+    let a = r.ev(Event::ForceBackup(false));
+    assert!(a.is_empty(), "resumed under a better Master: {a:?}");
+    assert_eq!(r.state(), State::Backup);
+    // The down timer runs from B's last advert at the new priority, and B's adverts restart it.
+    assert_eq!(r.deadline(), t + ms(4610) + r.inst.master_down_interval());
+    let a = r.run_with_peer(&b, t + ms(5610), ms(1000), t + ms(20_000));
+    assert!(transitions(&a).is_empty(), "{a:?}");
+    assert_eq!(r.inst.master_addr(), Some(ip(PEER)));
+}
+
+/// The same with `--reduce` steps (150 → 140 → … → 90) and with a second `--backup` while
+/// already Backup before the priority change.
+#[test]
+fn held_backup_reduce_steps_and_second_backup_resume_quietly() {
+    for second_backup in [false, true] {
+        let mut r = Rig::master(cfg(Version::V3, 150), ME);
+        let t = r.now;
+        r.ev(Event::ForceBackup(true));
+        let b = v3(100, 100);
+        r.run_with_peer(&b, t + ms(610), ms(1000), t + ms(5000));
+        if second_backup {
+            assert!(r.ev(Event::ForceBackup(true)).is_empty());
+        }
+        for p in (90..=140).rev().step_by(10) {
+            assert!(r.ev(Event::SetPriority(p)).is_empty());
+        }
+        assert_eq!(r.inst.priority(), 90);
+        let a = r.ev(Event::ForceBackup(false));
+        assert!(a.is_empty(), "second --backup {second_backup}: {a:?}");
+        let a = r.run_with_peer(&b, t + ms(5610), ms(1000), t + ms(20_000));
+        assert!(transitions(&a).is_empty(), "{a:?}");
+        assert_eq!(r.state(), State::Backup);
+    }
+}
+
+/// A held Backup hearing a better Master restarts its down timer like any Backup (S6), and
+/// never becomes ready while that Master advertises.
+#[test]
+fn held_backup_restarts_down_timer_on_better_master() {
+    let (mut r, _) = Rig::start(cfg(Version::V3, 100), ME);
+    r.ev(Event::ForceBackup(true));
+    let b = v3(200, 100);
+    let a = r.run_with_peer(&b, T0 + ms(500), ms(1000), T0 + ms(30_000));
+    assert!(a.iter().all(|x| !matches!(x, Action::Transition { .. })));
+    assert_eq!(
+        r.deadline(),
+        T0 + ms(29_500) + r.inst.master_down_interval()
+    );
+    assert_eq!(r.inst.master_addr(), Some(ip(PEER)));
+    assert!(!r.inst.would_be_master());
+    assert!(r.ev(Event::ForceBackup(false)).is_empty());
+}
+
+/// An operator hold (atropos --backup) never counts as ready to the host group, however long
+/// it lasts: the group must not go Master around a member the operator holds. Once the operator
+/// resumes, a member still held by the group is ready again.
+#[test]
+fn forced_backup_is_never_ready_to_the_group() {
+    let mut r = Rig::master(cfg(Version::V3, 150), ME);
+    let t = r.now;
+    r.ev(Event::ForceBackup(true));
+    r.ev(Event::GroupHold(true));
+    r.run_with_peer(&v3(100, 100), t + ms(610), ms(1000), t + ms(10_000));
+    assert!(!r.inst.would_be_master(), "forced backup counted as ready");
+    // Alone, no peer at all: still not ready.
+    let (mut r2, _) = Rig::start(cfg(Version::V3, 150), ME);
+    r2.ev(Event::ForceBackup(true));
+    r2.fire();
+    r2.fire();
+    assert!(!r2.inst.would_be_master());
+    // The operator resumes; the group still holds: ready (a lower-priority Master, would preempt).
+    assert!(r.ev(Event::ForceBackup(false)).is_empty());
+    assert!(r.inst.group_held());
+    assert!(r.inst.would_be_master());
+    let a = r.ev(Event::GroupHold(false));
+    assert_eq!(
+        transitions(&a),
+        [(
+            State::Backup,
+            State::Master,
+            Reason::HoldReleased {
+                preempting: Some((ip(PEER), 100))
+            }
+        )]
+    );
+    assert_eq!(
+        Reason::HoldReleased {
+            preempting: Some((ip(PEER), 100))
+        }
+        .to_string(),
+        "hold released, preempting lower-priority master 192.0.2.2 (prio 100)"
+    );
+}
+
+/// Raising the priority of a held Backup above the Master it hears makes it ready once its
+/// down timer runs out (S7: the lower Master's adverts no longer restart it), as a plain Backup
+/// would preempt.
+#[test]
+fn held_backup_priority_raised_above_master_becomes_ready() {
+    let (mut r, _) = Rig::start(cfg(Version::V3, 100), ME);
+    r.ev(Event::GroupHold(true));
+    let b = v3(120, 100);
+    r.run_with_peer(&b, T0 + ms(500), ms(1000), T0 + ms(5000));
+    assert!(!r.inst.would_be_master());
+    r.ev(Event::SetPriority(150));
+    r.run_with_peer(&b, T0 + ms(5500), ms(1000), T0 + ms(10_000));
+    assert!(r.inst.would_be_master());
+    assert_eq!(r.inst.master_addr(), Some(ip(PEER)));
+}
+
+/// Not held either: a Backup at 150 hearing a Master at 100 (S7) lowered to 50 before its down
+/// timer fires does not promote (only to be demoted by the next advert): the timer runs from the
+/// Master's last advert at the new Master_Down_Interval.
+#[test]
+fn backup_priority_lowered_below_heard_master_does_not_flap() {
+    let (mut r, _) = Rig::start(cfg(Version::V3, 150), ME);
+    let b = v3(100, 100);
+    r.run_with_peer(&b, T0 + ms(100), ms(1000), T0 + ms(3200));
+    r.ev(Event::SetPriority(50));
+    let a = r.run_with_peer(&b, T0 + ms(4100), ms(1000), T0 + ms(20_000));
+    assert!(transitions(&a).is_empty(), "{a:?}");
+    // And after a demotion by S11, the recorded Master's priority is known too.
+    let mut r = Rig::master(cfg(Version::V3, 150), ME);
+    r.rx(PEER, &v3(200, 100));
+    assert_eq!(r.state(), State::Backup);
+    let t = r.now;
+    r.ev(Event::SetPriority(100));
+    assert_eq!(r.deadline(), t + r.inst.master_down_interval());
 }

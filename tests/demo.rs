@@ -18,17 +18,10 @@ const RUN_LIMIT: Duration = Duration::from_secs(60);
 /// Past [`RUN_LIMIT`]: SIGTERM (the demo cleans up), then SIGKILL after this much more.
 const TERM_GRACE: Duration = Duration::from_secs(15);
 
-fn require_root(test: &str) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
-        return true;
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{test}: needs root for network namespaces, and CI=true forbids skipping");
-    }
-    eprintln!("\n*** SKIPPED {test}: needs root (network namespaces) ***\n");
-    false
-}
+#[allow(dead_code)]
+mod common;
+
+use common::require_root;
 
 /// The namespaces whose name starts with `prefix`.
 fn namespaces(prefix: &str) -> Vec<String> {
@@ -217,10 +210,10 @@ fn demo_script_passes_shellcheck() {
     {
         Ok(out) => out,
         Err(e) => {
-            if std::env::var("CI").as_deref() == Ok("true") {
-                panic!("shellcheck not available ({e}), and CI=true forbids skipping");
-            }
-            eprintln!("\n*** SKIPPED demo_script_passes_shellcheck: shellcheck not found (apt-get install shellcheck) ***\n");
+            common::skip(
+                "demo_script_passes_shellcheck",
+                &format!("shellcheck not available ({e}; apt-get install shellcheck)"),
+            );
             return;
         }
     };

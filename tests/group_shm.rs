@@ -9,8 +9,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use proptest::prelude::*;
-use vrrpd::group::{MemberState, Verdict};
+use vrrpd::proto::group::{self, Hold, MemberState, Verdict};
 use vrrpd::sys::shm::{self, GroupShm, ShmError, HEADER_SIZE, NSLOTS, SEGMENT_SIZE, SLOT_SIZE};
+
+/// The verdict for the member in `slot`: the table's views fed to the pure decision.
+fn verdict(g: &GroupShm, slot: usize, size: u8, now: Duration, timeout: Duration) -> Verdict {
+    let (views, me) = g.views(slot);
+    group::verdict(&views, size, me.unwrap_or(usize::MAX), now, timeout)
+}
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
@@ -254,36 +260,50 @@ fn verdict_through_the_table() {
     a.publish(sa, MemberState::Ready, 100, secs(10))
         .expect("publish");
     assert_eq!(
-        a.verdict(sa, 2, secs(10), TIMEOUT),
+        verdict(&a, sa, 2, secs(10), TIMEOUT),
         Verdict::Hold {
-            reason: "eth1/2 is INIT".into()
+            reason: Hold::NotReady {
+                member: "eth1/2".into(),
+                state: MemberState::Starting
+            }
+            .into()
         }
     );
     b.publish(sb, MemberState::Master, 100, secs(10))
         .expect("publish");
-    assert_eq!(a.verdict(sa, 2, secs(11), TIMEOUT), Verdict::Go);
+    assert_eq!(verdict(&a, sa, 2, secs(11), TIMEOUT), Verdict::Go);
     assert_eq!(
-        a.verdict(sa, 3, secs(11), TIMEOUT),
+        verdict(&a, sa, 3, secs(11), TIMEOUT),
         Verdict::Hold {
-            reason: "waiting for 3 members, 2 running".into()
+            reason: Hold::Waiting {
+                need: 3,
+                running: 2
+            }
+            .into()
         }
     );
     b.publish(sb, MemberState::Backup, 100, secs(12))
         .expect("publish");
     assert_eq!(
-        a.verdict(sa, 2, secs(12), TIMEOUT),
+        verdict(&a, sa, 2, secs(12), TIMEOUT),
         Verdict::Hold {
-            reason: "eth1/2 is BACKUP".into()
+            reason: Hold::NotReady {
+                member: "eth1/2".into(),
+                state: MemberState::Backup
+            }
+            .into()
         }
     );
     b.publish(sb, MemberState::Master, 100, secs(12))
         .expect("publish");
-    match a.verdict(sa, 2, secs(16), TIMEOUT) {
-        Verdict::Hold { reason } => assert_eq!(reason, "eth1/2 heartbeat stale (4.0s)"),
+    match verdict(&a, sa, 2, secs(16), TIMEOUT) {
+        Verdict::Hold { reason } => {
+            assert_eq!(reason.to_string(), "eth1/2 heartbeat stale (4.0s)")
+        }
         Verdict::Go => panic!("stale member accepted"),
     }
     // Not a member: hold.
-    assert!(!a.verdict(200, 1, secs(12), TIMEOUT).is_go());
+    assert!(!verdict(&a, 200, 1, secs(12), TIMEOUT).is_go());
 }
 
 #[test]
@@ -676,11 +696,11 @@ proptest! {
         let _ = g.member_pids();
         let now = Duration::from_nanos(now);
         for (i, _) in &ms {
-            let _ = g.verdict(*i, size, now, TIMEOUT);
+            let _ = verdict(&g, *i, size, now, TIMEOUT);
         }
         if let Ok(s) = g.claim("eth0", 200, now) {
             let _ = g.publish(s, MemberState::Ready, 100, now);
-            let _ = g.verdict(s, size, now, TIMEOUT);
+            let _ = verdict(&g, s, size, now, TIMEOUT);
             g.release(s);
         }
         let _ = g.reap_dead();

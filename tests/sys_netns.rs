@@ -1,27 +1,23 @@
 //! Real-kernel tests of `vrrpd::sys`, each in its own pair of network namespaces.
 //!
-//! Every test builds its own namespaces (`vt<pid>_<n><a|b>`), joined by a veth pair `va` (in
-//! A) ↔ `vb` (in B), uses documentation addresses only (192.0.2.0/24, 2001:db8::/32, fe80::),
+//! Every test builds its own namespaces (`common::Pair`: `vt<pid>x<n>-a`, `-b`), joined by a veth
+//! pair `va` (in A) ↔ `vb` (in B), uses documentation addresses only (192.0.2.0/24, 2001:db8::/32, fe80::),
 //! and deletes the namespaces on every exit path (a `Drop` guard, so a failing assertion
 //! cleans up too). Code runs inside a namespace on a scoped thread that has called
 //! `setns(CLONE_NEWNET)`; sockets keep the namespace they were created in, so they are opened
 //! there and then used from the test thread.
 //!
 //! Needs root (CAP_NET_ADMIN, CAP_NET_RAW, CAP_SYS_ADMIN) and `ip` (iproute2). Without root
-//! each test prints "SKIPPED (needs root)" and passes, unless `CI=true`, where it fails.
+//! each test prints a counted `SKIPPED:` line, unless `CI=true`, where it fails.
 //! Works with or without a private mount namespace (`unshare --mount`): `/run/netns` is
 //! created if missing.
 
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
-use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use vrrpd::proto::Family;
 use vrrpd::sys::announce::{self, Announcer};
@@ -38,134 +34,16 @@ const ADVERT: [u8; 12] = [
 const MAC_A: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0x0a];
 const MAC_B: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0x0b];
 
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-/// Serialises `ip netns add/del`: the first `add` sets up the /run/netns mount, and two racing
-/// first calls would stack two mounts.
-static NETNS_LOCK: Mutex<()> = Mutex::new(());
+mod common;
 
-/// True if the test may run; prints a loud skip line (or fails under CI) otherwise.
+use common::{captured, packet_socket as capture, wait_some as wait_for, Netns, Pair as Lab};
+
 fn have_root(test: &str) -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{test}: needs root, and CI=true forbids skipping");
-    }
-    // Straight to the stderr handle: libtest captures `eprintln!` of passing tests, and a
-    // skip must be seen.
-    let line = format!("\n*** {test}: SKIPPED (needs root; set CI=true to fail instead) ***\n");
-    let _ = io::stderr().lock().write_all(line.as_bytes());
-    false
-}
-
-fn run(cmd: &str, args: &[&str]) -> String {
-    let out = Command::new(cmd)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd} {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A named network namespace, deleted on drop.
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    fn new(name: String) -> Netns {
-        let _g = NETNS_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        fs::create_dir_all("/run/netns").expect("create /run/netns");
-        run("ip", &["netns", "add", &name]);
-        Netns { name }
-    }
-
-    fn path(&self) -> PathBuf {
-        PathBuf::from("/run/netns").join(&self.name)
-    }
-
-    /// `ip -n <ns> <args>`.
-    fn ip(&self, args: &str) -> String {
-        let mut full = vec!["-n", self.name.as_str()];
-        full.extend(args.split_whitespace());
-        run("ip", &full)
-    }
-
-    /// Runs `f` on a thread inside this namespace.
-    fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
-        let path = self.path();
-        std::thread::scope(|s| {
-            s.spawn(move || {
-                let file = File::open(&path).expect("open netns file");
-                // SAFETY: setns(2) on a descriptor we own; it changes only this thread's
-                // network namespace (a fresh scoped thread that ends after `f`).
-                let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-                assert_eq!(rc, 0, "setns: {}", io::Error::last_os_error());
-                f()
-            })
-            .join()
-            .unwrap_or_else(|e| std::panic::resume_unwind(e))
-        })
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _g = NETNS_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .output();
-    }
-}
-
-/// Two namespaces joined by veth `va` (A, MAC_A) ↔ `vb` (B, MAC_B), both down.
-struct Lab {
-    a: Netns,
-    b: Netns,
-}
-
-impl Lab {
-    fn new() -> Lab {
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let stem = format!("vt{}_{n}", std::process::id());
-        let a = Netns::new(format!("{stem}a"));
-        let b = Netns::new(format!("{stem}b"));
-        a.ip(&format!(
-            "link add va type veth peer name vb netns {}",
-            b.name
-        ));
-        a.ip("link set va address 02:00:00:00:00:0a");
-        b.ip("link set vb address 02:00:00:00:00:0b");
-        Lab { a, b }
-    }
-
-    fn up(&self) {
-        self.a.ip("link set va up");
-        self.b.ip("link set vb up");
-    }
+    common::require_root(test)
 }
 
 fn ifindex(ns: &Netns, name: &'static str) -> u32 {
     ns.run(|| nix::net::if_::if_nametoindex(name).expect("if_nametoindex"))
-}
-
-/// Polls `f` every 10 ms until it returns `Some` or `timeout` passes.
-fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 fn v4(s: &str) -> Ipv4Addr {
@@ -440,51 +318,6 @@ fn vrrp_socket_ipv6_roundtrip() {
     let maddr = lab.b.ip("maddr show dev vb");
     assert!(!maddr.contains("ff02::1:ff12:34fe"), "{maddr}");
     assert!(maddr.contains("ff02::12"), "VRRP group lost: {maddr}");
-}
-
-/// An `AF_PACKET` capture socket on `ifname`, created in the calling thread's namespace.
-fn capture(ifindex: u32) -> OwnedFd {
-    let proto = (libc::ETH_P_ALL as u16).to_be() as libc::c_int;
-    // SAFETY: socket(2) with integer arguments.
-    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_NONBLOCK, proto) };
-    assert!(fd >= 0, "capture socket: {}", io::Error::last_os_error());
-    // SAFETY: `fd` is a fresh descriptor nobody else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let sll = libc::sockaddr_ll {
-        sll_family: libc::AF_PACKET as u16,
-        sll_protocol: proto as u16,
-        sll_ifindex: ifindex as i32,
-        sll_hatype: 0,
-        sll_pkttype: 0,
-        sll_halen: 0,
-        sll_addr: [0; 8],
-    };
-    // SAFETY: `sll` is initialised and outlives the call; the length is its size.
-    let rc = unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            (&sll as *const libc::sockaddr_ll).cast(),
-            std::mem::size_of::<libc::sockaddr_ll>() as u32,
-        )
-    };
-    assert_eq!(rc, 0, "bind capture: {}", io::Error::last_os_error());
-    fd
-}
-
-/// Reads frames from `fd` for up to 3 s until one satisfies `pred`.
-fn captured(fd: &OwnedFd, mut pred: impl FnMut(&[u8]) -> bool) -> Option<Vec<u8>> {
-    let mut buf = [0u8; 2048];
-    wait_for(Duration::from_secs(3), || loop {
-        // SAFETY: `buf` is writable for its whole length during the call.
-        let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-        if n < 0 {
-            return None;
-        }
-        let frame = &buf[..n as usize];
-        if pred(frame) {
-            return Some(frame.to_vec());
-        }
-    })
 }
 
 #[test]

@@ -262,6 +262,13 @@ fn no_vmac_garp_moves_client_and_magic_packet_updates_gateway() {
     assert!(ping_ok(&gw, VIP));
     assert_eq!(neigh(&gw, VIP), Some(mac1));
     assert!(ping_ok(&gw, &lab.host(1).v4.clone()));
+    // The gateway ignores gratuitous ARP (as some routers and firewalls do; Linux:
+    // drop_gratuitous_arp), so only the magic packet's ARP request (target = the gateway) and
+    // echo can move its entry.
+    sh(&[
+        "ip", "netns", "exec", &gw, "sysctl", "-qw", "net.ipv4.conf.eth0.drop_gratuitous_arp=1",
+    ]);
+    let cap = Capture::start(&gw, "eth0");
     signal(a.pid(), libc::SIGKILL);
     let _ = wait_exit(&mut a, Duration::from_secs(2));
     // The killed daemon's VIP stays on r1's interface (as after a crash): remove it, as an
@@ -292,11 +299,47 @@ fn no_vmac_garp_moves_client_and_magic_packet_updates_gateway() {
     let learned = wait_for(Duration::from_secs(3), || {
         neigh(&gw, VIP).as_deref() == Some(mac2.as_str())
     });
+    let frames = cap.finish_all();
     assert!(
         learned.is_some(),
         "gateway still has {:?} (r2 is {mac2})\n{}",
         neigh(&gw, VIP),
         b.log_text()
     );
-    assert!(b.log_text().contains("magic packet to"), "{}", b.log_text());
+    let vip: std::net::Ipv4Addr = VIP.parse().unwrap();
+    let gw_addr: std::net::Ipv4Addr = gw_ip.parse().unwrap();
+    let hex = |m: [u8; 6]| {
+        m.iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(":")
+    };
+    let from_r2: Vec<&Frame> = frames.iter().filter(|f| hex(f.src_mac()) == mac2).collect();
+    // The gratuitous ARPs reached the gateway's wire (and were ignored there).
+    assert!(
+        from_r2.iter().any(|f| f.arp() == Some((1, vip, vip))),
+        "no gratuitous ARP from r2 on the gateway's wire"
+    );
+    // 1. The ARP request to the gateway, unicast to its MAC (known), sender (r2's MAC, VIP).
+    let gw_mac = mac_of(&gw, "eth0");
+    let arp = from_r2.iter().find(|f| f.arp() == Some((1, vip, gw_addr)));
+    let arp = arp.unwrap_or_else(|| panic!("no magic ARP request VIP -> gateway from r2\n{}", b.log_text()));
+    assert_eq!(hex(arp.dst_mac()), gw_mac, "magic ARP not unicast to the gateway");
+    assert_eq!(hex(arp.bytes[22..28].try_into().unwrap()), mac2, "ARP sender MAC");
+    // 2. The ICMP echo from the VIP to the gateway, identifier 0x7672.
+    let echo = from_r2.iter().find(|f| {
+        let b = &f.bytes;
+        f.ethertype() == 0x0800
+            && b.len() >= 42
+            && b[23] == 1
+            && b[26..30] == vip.octets()
+            && b[30..34] == gw_addr.octets()
+            && b[34] == 8
+            && b[38..40] == [0x76, 0x72]
+    });
+    assert!(
+        echo.is_some(),
+        "no magic echo (ICMP id 0x7672) VIP -> gateway from r2\n{}",
+        b.log_text()
+    );
 }

@@ -37,9 +37,8 @@ impl Egress {
         if s.vmac && !use_vmac {
             vlog!(
                 Info,
-                "{}/{}: address owner: no virtual MAC (the addresses stay on {})",
-                s.interface,
-                s.vrid,
+                "{}: address owner: no virtual MAC (the addresses stay on {})",
+                crate::proto::tag(&s.interface, s.vrid),
                 iface.name
             );
         }
@@ -64,17 +63,15 @@ impl Egress {
             if vmac::remove_stale(rtnl, iface.index, self.vrid, self.family)? {
                 vlog!(
                     Info,
-                    "{}/{}: removed a virtual MAC interface left by a crash",
-                    iface.name,
-                    self.vrid
+                    "{}: removed a virtual MAC interface left by a crash",
+                    crate::proto::tag(&iface.name, self.vrid)
                 );
             }
             let vm = Vmac::create(rtnl, iface.index, &iface.name, self.vrid, self.family)?;
             vlog!(
                 Info,
-                "{}/{}: virtual MAC {} on {}",
-                iface.name,
-                self.vrid,
+                "{}: virtual MAC {} on {}",
+                crate::proto::tag(&iface.name, self.vrid),
                 mac_text(vm.mac()),
                 vm.name()
             );
@@ -87,9 +84,8 @@ impl Egress {
         if self.announcer.is_none() {
             vlog!(
                 Warn,
-                "{}/{}: no packet socket: no gratuitous ARP / NA",
-                iface.name,
-                self.vrid
+                "{}: no packet socket: no gratuitous ARP / NA",
+                crate::proto::tag(&iface.name, self.vrid)
             );
         }
         Ok(())

@@ -1,5 +1,5 @@
 //! This instance as a member of a host group (`-M N`): the glue between the event loop, the shared
-//! segment ([`crate::sys::shm`]) and the verdict ([`crate::group`]).
+//! segment ([`crate::sys::shm`]) and the verdict ([`crate::proto::group`]).
 //!
 //! Propagation: a member that changes state publishes it in its slot and sends SIGRTMIN+1
 //! ([`super::signals::group_signal`]) to every other live member (through pidfds, so a reused
@@ -11,8 +11,8 @@
 use std::time::Duration;
 
 use crate::cli::Settings;
-use crate::group::{MemberState, Verdict};
 use crate::proto::fsm::{Instance, State};
+use crate::proto::group::{self, HoldReason, MemberState, Verdict};
 use crate::sys::shm::{self, GroupShm};
 use crate::vlog;
 
@@ -119,11 +119,19 @@ impl Member {
 
     /// The group's verdict for us now.
     pub fn verdict(&self, now: Duration) -> Verdict {
-        self.shm.verdict(self.slot, self.size, now, self.timeout)
+        let (views, me) = self.shm.views(self.slot);
+        group::verdict(
+            &views,
+            self.size,
+            me.unwrap_or(usize::MAX),
+            now,
+            self.timeout,
+        )
     }
 
     /// Log a changed reason for an ongoing hold (once per reason).
-    pub fn note_hold_reason(&mut self, tag: &str, reason: &str) {
+    pub fn note_hold_reason(&mut self, tag: &str, reason: Option<&HoldReason>) {
+        let reason = reason.map(|r| r.to_string()).unwrap_or_default();
         if self.hold_reason != reason && !reason.is_empty() {
             vlog!(
                 Info,
@@ -131,7 +139,7 @@ impl Member {
                 self.shm.name()
             );
         }
-        self.hold_reason = reason.to_string();
+        self.hold_reason = reason;
     }
 
     /// One line for atropos: the group, its size and its members.

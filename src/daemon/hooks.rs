@@ -82,9 +82,8 @@ impl Hooks {
                 self.failed += 1;
                 vlog!(
                     Warn,
-                    "{}/{}: too many hooks waiting: {} {} not run",
-                    old.iface,
-                    old.vrid,
+                    "{}: too many hooks waiting: {} {} not run",
+                    crate::proto::tag(&old.iface, old.vrid),
                     old.path.display(),
                     old.state
                 );
@@ -136,9 +135,8 @@ impl Hooks {
                     Ok(pidfd) => {
                         vlog!(
                             Info,
-                            "{}/{}: running hook {} {}",
-                            job.iface,
-                            job.vrid,
+                            "{}: running hook {} {}",
+                            crate::proto::tag(&job.iface, job.vrid),
                             job.path.display(),
                             job.state
                         );
@@ -165,9 +163,8 @@ impl Hooks {
                     self.failed += 1;
                     vlog!(
                         Error,
-                        "{}/{}: hook {} could not be started: {e}",
-                        job.iface,
-                        job.vrid,
+                        "{}: hook {} could not be started: {e}",
+                        crate::proto::tag(&job.iface, job.vrid),
                         job.path.display()
                     );
                 }
@@ -278,19 +275,58 @@ mod tests {
         assert_eq!(h.failed, 1);
     }
 
+    /// Live (non-zombie) members of process group `pgid`, from /proc.
+    fn group_members(pgid: i32) -> Vec<i32> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+                continue;
+            };
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let f: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+            if f.len() > 2 && f[2].parse::<i32>().ok() == Some(pgid) && f[0] != "Z" {
+                out.push(pid);
+            }
+        }
+        out
+    }
+
+    /// The hook (a shell and its `sleep`, one process group) is killed whole, at the timeout:
+    /// idle within [timeout, timeout + 100 ms] of its start, and nothing of its group left.
     #[test]
     fn hung_hook_is_killed_at_timeout() {
         let dir = std::env::temp_dir().join(format!("vrrpd-hook-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("hang.sh");
-        std::fs::write(&p, "#!/bin/sh\nsleep 60\n").unwrap();
+        let pid_file = dir.join("hook.pid");
+        std::fs::write(
+            &p,
+            format!("#!/bin/sh\necho $$ > {}\nsleep 60\n", pid_file.display()),
+        )
+        .unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let mut h = Hooks::new(Duration::from_millis(200));
-        h.push(job(p.to_str().unwrap()), clock::now());
+        let timeout = Duration::from_millis(200);
+        let mut h = Hooks::new(timeout);
+        let start = clock::now();
+        h.push(job(p.to_str().unwrap()), start);
+        let pgid = h.running.as_ref().map(|r| r.child.id() as i32).unwrap();
+        // The shell has started its sleep (two members) before the timeout.
+        let end = start + Duration::from_secs(2);
+        while group_members(pgid).len() < 2 && clock::now() < end {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(group_members(pgid).len(), 2, "shell and sleep");
         wait_idle(&mut h, Duration::from_secs(5));
+        let took = clock::now() - start;
         assert!(h.idle());
         assert_eq!(h.timed_out, 1);
+        assert!(
+            took >= timeout && took <= timeout + Duration::from_millis(100),
+            "killed {took:?} after start, timeout {timeout:?}"
+        );
+        let left = group_members(pgid);
+        assert!(left.is_empty(), "hook's process group outlived the kill: {left:?}");
         let _ = std::fs::remove_dir_all(dir);
     }
 

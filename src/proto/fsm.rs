@@ -12,7 +12,7 @@
 //! | S4  | Backup, down timer (§6.4.2)                     | as S1 → Master (forced: re-arm, stay)       |
 //! | S5  | Backup, prio 0 (§6.4.2)                         | down = Skew_Time                            |
 //! | S6  | Backup, prio > 0, preempt off or prio ≥ ours    | v3: learn interval; down = MDI              |
-//! | S7  | Backup, prio > 0, preempt on, prio < ours       | discard                                     |
+//! | S7  | Backup, prio > 0, preempt on, prio < ours       | record the Master; timer left alone         |
 //! | S8  | Master, Shutdown (§6.4.3)                       | send prio 0, release VIPs → Init, Stopped   |
 //! | S9  | Master, Adver_Timer (§6.4.3)                    | send, re-arm (drift-free)                   |
 //! | S10 | Master, prio 0 (§6.4.3)                         | send, re-arm                                |
@@ -34,9 +34,19 @@
 //! Hooks: Master on every entry to Master; Backup when VIPs are given up after Master (at once,
 //! or when a handover completes) and when leaving Fault, never at first Startup; Fault on entry.
 //!
+//! Holds (atropos `--backup`, the host group): a held Backup hears adverts exactly like any Backup
+//! (S5–S7: the Master is recorded, S6 restarts the down timer); only S4 is replaced: the down
+//! timer firing makes the instance *ready* (no better Master heard for Master_Down_Interval) and
+//! re-arms. Released, a ready instance becomes Master at once; any other resumes as a plain
+//! Backup, with no transition and no hook. An operator hold is never ready to the host group
+//! ([`Instance::would_be_master`]): the group must not go Master around a member held back.
+//!
 //! Choices where the RFC is silent: S12's immediate advert leaves the Adver_Timer schedule alone;
 //! [`Event::SetPriority`] in Backup changes Skew_Time and Master_Down_Interval for the next re-arm
-//! but leaves the armed deadline; a Master's new priority is advertised at once.
+//! and leaves the armed deadline, except when the Master heard last is better than the new
+//! priority (it would be S6 now): the down timer then runs from that Master's last advert, as
+//! S6 would have armed it, and the instance is no longer ready; a Master's new priority is
+//! advertised at once.
 
 use core::fmt;
 use core::net::IpAddr;
@@ -174,11 +184,12 @@ pub enum Event<'a> {
     /// before [`Event::Startup`].
     PrimaryAddress(Option<IpAddr>),
     /// atropos `--backup` / SIGUSR2: `true` steps a Master down and keeps the instance from
-    /// promoting until `false`.
+    /// promoting until `false`. Never *ready* to the host group while in force.
     ForceBackup(bool),
     /// Host group (`-M`): `true` holds the instance in Backup like [`Event::ForceBackup`] (a
-    /// Master steps down); a Backup whose down timer fires while held becomes *ready* (see
-    /// [`Instance::would_be_master`]) and is promoted at once when the last hold is released.
+    /// Master steps down); a Backup whose down timer fires while held (no better Master heard)
+    /// becomes *ready* (see [`Instance::would_be_master`]) and is promoted at once when the last
+    /// hold is released.
     GroupHold(bool),
     /// SIGTTIN/SIGTTOU/atropos: new priority, clamped to 1..=254. Ignored for an address owner.
     SetPriority(u8),
@@ -241,8 +252,12 @@ pub enum Reason {
     ForcedBackup,
     /// [`Event::GroupHold`].
     GroupHold,
-    /// The last hold was released while the down timer had already expired.
-    HoldReleased,
+    /// The last hold was released while the down timer had already expired: no Master heard
+    /// (`preempting: None`), or only a lower-priority one that we preempt (S7, then S4).
+    HoldReleased {
+        /// The lower-priority Master heard last, and its priority.
+        preempting: Option<(IpAddr, u8)>,
+    },
 }
 
 impl fmt::Display for Reason {
@@ -265,7 +280,15 @@ impl fmt::Display for Reason {
             Reason::Shutdown => f.write_str("shutdown"),
             Reason::ForcedBackup => f.write_str("forced backup"),
             Reason::GroupHold => f.write_str("host group holds backup"),
-            Reason::HoldReleased => f.write_str("hold released, no master heard"),
+            Reason::HoldReleased { preempting: None } => {
+                f.write_str("hold released, no master heard")
+            }
+            Reason::HoldReleased {
+                preempting: Some((peer, priority)),
+            } => write!(
+                f,
+                "hold released, preempting lower-priority master {peer} (prio {priority})"
+            ),
         }
     }
 }
@@ -437,6 +460,9 @@ pub struct Instance {
     ready: bool,
     holds_vips: bool,
     master: Option<IpAddr>,
+    /// Priority of `master`'s last advert (Backup), and when it was heard.
+    master_prio: u8,
+    master_at: Duration,
     since: Duration,
     last_reason: Option<Reason>,
     counters: Counters,
@@ -506,6 +532,8 @@ impl Instance {
             ready: false,
             holds_vips: false,
             master: None,
+            master_prio: 0,
+            master_at: Duration::ZERO,
             since: Duration::ZERO,
             last_reason: None,
             counters: Counters::default(),
@@ -542,7 +570,7 @@ impl Instance {
             Event::PrimaryAddress(a) => self.on_primary(now, a, out),
             Event::ForceBackup(on) => self.on_hold(now, HOLD_OPERATOR, on, out),
             Event::GroupHold(on) => self.on_hold(now, HOLD_GROUP, on, out),
-            Event::SetPriority(p) => self.on_set_priority(p, out),
+            Event::SetPriority(p) => self.on_set_priority(now, p, out),
         }
     }
 
@@ -621,10 +649,12 @@ impl Instance {
         self.holds & HOLD_GROUP != 0
     }
 
-    /// Master, or held in Backup after its down timer expired (it would be Master but for the
-    /// hold). The host group goes Master when every member would be.
+    /// Master, or held in Backup by the host group alone after its down timer expired (it would
+    /// be Master but for the hold). The host group goes Master when every member would be. An
+    /// operator hold ([`Event::ForceBackup`]) is never ready: the instance will not be Master.
     pub fn would_be_master(&self) -> bool {
-        self.state == State::Master || (self.state == State::Backup && self.ready)
+        self.state == State::Master
+            || (self.state == State::Backup && self.ready && !self.forced_backup())
     }
 
     /// While a planned handover keeps the VIPs: when they go at the latest.
@@ -671,6 +701,18 @@ impl Instance {
 
     fn own_interval_cs(&self) -> u16 {
         self.cfg.adver_interval_cs.max(1)
+    }
+
+    /// S6 rather than S7: an advert at `priority` comes from a Master we do not preempt (the
+    /// owner preempts whatever Preempt_Mode says, §6.1).
+    fn yields_to(&self, priority: u8) -> bool {
+        !(self.cfg.preempt || self.cfg.is_owner()) || priority >= self.priority
+    }
+
+    fn record_master(&mut self, now: Duration, src: IpAddr, priority: u8) {
+        self.master = Some(src);
+        self.master_prio = priority;
+        self.master_at = now;
     }
 
     fn adver_interval(&self) -> Duration {
@@ -920,6 +962,12 @@ impl Instance {
             }
             Timer::Down { at, after_prio0 } if now >= at && self.state == State::Backup => {
                 if self.holds != 0 {
+                    // S4 while held: ready. A Master not heard for a whole interval is gone.
+                    if self.master.is_some()
+                        && now >= self.master_at.saturating_add(self.master_down_interval())
+                    {
+                        self.master = None;
+                    }
                     self.ready = true;
                     self.arm_down(now, None);
                 } else {
@@ -988,7 +1036,10 @@ impl Instance {
         }
         if !on {
             if was != 0 && self.holds == 0 && self.ready && self.state == State::Backup {
-                self.become_master(now, Reason::HoldReleased, None, out);
+                // Ready: no Master heard, or only one that S7 preempts (a better one, S6, or a
+                // priority change that makes it better, clears `ready`).
+                let preempting = self.master.map(|m| (m, self.master_prio));
+                self.become_master(now, Reason::HoldReleased { preempting }, None, out);
             }
             return;
         }
@@ -1022,7 +1073,7 @@ impl Instance {
         self.transition(now, State::Backup, reason, out);
     }
 
-    fn on_set_priority(&mut self, p: u8, out: &mut Vec<Action>) {
+    fn on_set_priority(&mut self, now: Duration, p: u8, out: &mut Vec<Action>) {
         if self.cfg.is_owner() {
             return;
         }
@@ -1031,8 +1082,34 @@ impl Instance {
             return;
         }
         self.priority = p;
-        if self.started && self.state == State::Master {
-            self.send(p, out);
+        if !self.started {
+            return;
+        }
+        match self.state {
+            State::Master => self.send(p, out),
+            State::Backup => {
+                // The Master heard last may be better than us now: had its last advert come at
+                // this priority it would have been S6, so the down timer runs from it (a timer
+                // about to fire, or `ready` from the old priority, would promote us only to be
+                // demoted by its next advert).
+                let at = self.master_at.saturating_add(self.master_down_interval());
+                let s7_timer = matches!(
+                    self.timer,
+                    Timer::Down {
+                        after_prio0: None,
+                        ..
+                    }
+                );
+                if self.master.is_some() && self.yields_to(self.master_prio) && s7_timer && at > now
+                {
+                    self.ready = false;
+                    self.timer = Timer::Down {
+                        at,
+                        after_prio0: None,
+                    };
+                }
+            }
+            State::Initialize | State::Fault => {}
         }
     }
 
@@ -1224,19 +1301,19 @@ impl Instance {
                         self.master = None;
                     }
                     self.arm_down(now, Some(src));
-                } else if !(self.cfg.preempt || self.cfg.is_owner())
-                    || adv.priority >= self.priority
-                {
-                    // The owner preempts whatever Preempt_Mode says (§6.1).
+                } else if self.yields_to(adv.priority) {
                     // S6.
                     if learn {
                         self.mai_cs = interval_cs(adv);
                     }
-                    self.master = Some(src);
+                    self.record_master(now, src, adv.priority);
                     self.ready = false;
                     self.arm_down(now, None);
+                } else {
+                    // S7: the Master is recorded (atropos shows it); we preempt when the down
+                    // timer fires (or, held, become ready).
+                    self.record_master(now, src, adv.priority);
                 }
-                // else S7: discard; we preempt when the down timer fires.
             }
             State::Master => {
                 if adv.priority == 0 {
@@ -1261,7 +1338,7 @@ impl Instance {
                     if learn {
                         self.mai_cs = interval_cs(adv);
                     }
-                    self.master = Some(src);
+                    self.record_master(now, src, adv.priority);
                     self.arm_down(now, None);
                     self.remove_vips(out);
                     out.push(Action::RunHook {

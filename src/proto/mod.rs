@@ -14,8 +14,28 @@
 pub mod carp;
 pub mod counters;
 pub mod fsm;
+pub mod group;
 pub mod packet;
 pub mod timers;
+
+/// How an instance is named in logs, hold reasons and atropos output: `eth1/52`
+/// (interface/VRID).
+pub fn tag(ifname: &str, vrid: u8) -> Tag<'_> {
+    Tag { ifname, vrid }
+}
+
+/// See [`tag`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tag<'a> {
+    ifname: &'a str,
+    vrid: u8,
+}
+
+impl core::fmt::Display for Tag<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}/{}", self.ifname, self.vrid)
+    }
+}
 
 /// VRRP protocol version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

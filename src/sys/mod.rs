@@ -22,7 +22,7 @@
 //! - [`process`]: pidfds, process-group kills, the effective user, detaching (fork/setsid).
 //! - [`syslog`]: syslog(3).
 //! - [`shm`]: the host group's shared-memory table (storage only; the verdict is in
-//!   [`crate::group`]).
+//!   [`crate::proto::group`]).
 //!
 //! Rules kept throughout: every descriptor is `O_CLOEXEC`; sockets on the event loop's path are
 //! non-blocking; nothing here panics on input from the network or the kernel; every `unsafe`

@@ -2,7 +2,7 @@
 //!
 //! Every vrrpd process of a host group (`-M N`) claims one slot, publishes its
 //! [`MemberState`] there and heartbeats; every member reads the whole table and feeds it to
-//! [`crate::group::verdict`]. Waking the others after a change is the caller's job (a real-time
+//! [`crate::proto::group::verdict`]. Waking the others after a change is the caller's job (a real-time
 //! signal to [`GroupShm::member_pids`], or [`GroupShm::signal_members`]).
 //!
 //! # Group name
@@ -88,7 +88,7 @@ use nix::fcntl::OFlag;
 use nix::sys::mman::{mmap, munmap, shm_open, shm_unlink, MapFlags, ProtFlags};
 use nix::sys::stat::Mode;
 
-use crate::group::{self, MemberState, MemberView, Verdict};
+use crate::proto::group::{MemberState, MemberView};
 
 /// `"VRRPDGRP"` as stored in memory (native byte order).
 pub const MAGIC: u64 = u64::from_ne_bytes(*b"VRRPDGRP");
@@ -958,13 +958,12 @@ impl GroupShm {
         sent
     }
 
-    /// The group decision for the member in `slot` (see [`group::verdict`]); `Hold` if the slot
-    /// is not a member.
-    pub fn verdict(&self, slot: usize, size: u8, now: Duration, timeout: Duration) -> Verdict {
+    /// The members as [`crate::proto::group::verdict`] takes them, and the index among them of the member in
+    /// `slot` (`None` if that slot is not a member). The table decides nothing.
+    pub fn views(&self, slot: usize) -> (Vec<MemberView>, Option<usize>) {
         let members = self.members();
         let me = members.iter().position(|(i, _)| *i == slot);
-        let views: Vec<MemberView> = members.into_iter().map(|(_, m)| m).collect();
-        group::verdict(&views, size, me.unwrap_or(usize::MAX), now, timeout)
+        (members.into_iter().map(|(_, m)| m).collect(), me)
     }
 }
 

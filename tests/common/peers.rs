@@ -20,13 +20,10 @@ pub fn require_peers(test: &str) -> bool {
     if ka && frr {
         return true;
     }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{test}: keepalived/FRR missing (scripts/test installs them) and CI=true forbids skipping");
-    }
-    eprintln!(
-        "\n*** SKIPPED {test}: keepalived or FRR not installed (run scripts/test as root) ***\n"
-    );
-    false
+    super::skip(
+        test,
+        "keepalived or FRR not installed (scripts/test installs them as root)",
+    )
 }
 
 /// A keepalived started in a namespace.

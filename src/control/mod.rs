@@ -8,6 +8,14 @@
 //! `reduce`, `increase`, `priority` (with `"priority":N`).
 //! Response: `{"version":1,"ok":true,"instance":{...}}` or `{"version":1,"ok":false,"error":"..."}`.
 //! A request with another `version` gets an error naming the versions spoken.
+//!
+//! This module is the protocol's one home: the wire types here, the daemon's non-blocking
+//! [`server`], and the [`client`] `atropos` uses.
+
+#![forbid(unsafe_code)]
+
+pub mod client;
+pub mod server;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -4,7 +4,7 @@
 //! backup. When one member turns backup, faults or dies, every member holds back; when all `N`
 //! members have won their elections again, the group goes master together.
 //!
-//! Each member publishes its [`MemberState`] in a shared table (see [`crate::sys::shm`]); every
+//! Each member publishes its [`MemberState`] in a shared table (kept in shared memory by the shell, which makes no decision); every
 //! member reads the table and asks [`verdict`] whether it may be master. This module does no I/O:
 //! liveness (`alive`) and the clock (`now`) are supplied by the caller.
 //!
@@ -114,7 +114,83 @@ pub struct MemberView {
 impl MemberView {
     /// `"eth1/52"`: how a member is named in reasons and logs.
     pub fn label(&self) -> String {
-        format!("{}/{}", self.ifname, self.vrid)
+        crate::proto::tag(&self.ifname, self.vrid).to_string()
+    }
+}
+
+/// Why one member keeps the group from going master.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hold {
+    /// The caller's own entry is not (or no longer) in the table.
+    OwnEntryMissing,
+    /// A member's process is gone.
+    Died {
+        /// `eth1/52`.
+        member: String,
+        /// Its process id.
+        pid: u32,
+    },
+    /// A member's heartbeat is older than the timeout.
+    Stale {
+        /// `eth1/52`.
+        member: String,
+        /// How old its heartbeat is.
+        age: Duration,
+    },
+    /// Fewer live members than the group needs.
+    Waiting {
+        /// `N`.
+        need: usize,
+        /// Live members.
+        running: usize,
+    },
+    /// A live member is neither `Master` nor `Ready`.
+    NotReady {
+        /// `eth1/52`.
+        member: String,
+        /// Its published state.
+        state: MemberState,
+    },
+}
+
+impl fmt::Display for Hold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Hold::OwnEntryMissing => f.write_str("own entry missing from the group table"),
+            Hold::Died { member, pid } => write!(f, "{member} (pid {pid}) died"),
+            Hold::Stale { member, age } => {
+                write!(f, "{member} heartbeat stale ({:.1}s)", age.as_secs_f64())
+            }
+            Hold::Waiting { need, running } => {
+                write!(f, "waiting for {need} members, {running} running")
+            }
+            Hold::NotReady { member, state } => write!(f, "{member} is {state}"),
+        }
+    }
+}
+
+/// The reason for a hold: the first failing member and how many more fail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HoldReason {
+    /// The first reason, by the rule order of [`verdict`].
+    pub first: Hold,
+    /// How many further reasons there are.
+    pub more: usize,
+}
+
+impl fmt::Display for HoldReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.more == 0 {
+            write!(f, "{}", self.first)
+        } else {
+            write!(f, "{} (+{} more)", self.first, self.more)
+        }
+    }
+}
+
+impl From<Hold> for HoldReason {
+    fn from(first: Hold) -> Self {
+        HoldReason { first, more: 0 }
     }
 }
 
@@ -125,8 +201,8 @@ pub enum Verdict {
     Go,
     /// Stay (or turn) backup.
     Hold {
-        /// Human-readable reason for logs, e.g. `"eth1/52 is BACKUP"`.
-        reason: String,
+        /// Why; displayed for logs, e.g. `"eth1/52 is BACKUP"`.
+        reason: HoldReason,
     },
 }
 
@@ -134,6 +210,14 @@ impl Verdict {
     /// `true` for [`Verdict::Go`].
     pub fn is_go(&self) -> bool {
         matches!(self, Verdict::Go)
+    }
+
+    /// The hold reason as logged, `None` for [`Verdict::Go`].
+    pub fn hold_text(&self) -> Option<String> {
+        match self {
+            Verdict::Go => None,
+            Verdict::Hold { reason } => Some(reason.to_string()),
+        }
     }
 }
 
@@ -177,19 +261,19 @@ pub fn verdict(
 ) -> Verdict {
     let Some(own) = members.get(me) else {
         return Verdict::Hold {
-            reason: "own entry missing from the group table".to_string(),
+            reason: Hold::OwnEntryMissing.into(),
         };
     };
     if own.pid == 0 || own.state == MemberState::Empty {
         return Verdict::Hold {
-            reason: "own entry missing from the group table".to_string(),
+            reason: Hold::OwnEntryMissing.into(),
         };
     }
     let need = usize::from(size.max(1));
 
-    let mut dead: Vec<String> = Vec::new();
-    let mut stale: Vec<String> = Vec::new();
-    let mut bad_state: Vec<String> = Vec::new();
+    let mut dead: Vec<Hold> = Vec::new();
+    let mut stale: Vec<Hold> = Vec::new();
+    let mut bad_state: Vec<Hold> = Vec::new();
     let mut live = 0usize;
 
     for (i, m) in members.iter().enumerate() {
@@ -198,21 +282,26 @@ pub fn verdict(
         }
         let is_me = i == me;
         if !is_me && !m.alive {
-            dead.push(format!("{} (pid {}) died", m.label(), m.pid));
+            dead.push(Hold::Died {
+                member: m.label(),
+                pid: m.pid,
+            });
             continue;
         }
         let age = now.saturating_sub(m.heartbeat);
         if !is_me && age > timeout {
-            stale.push(format!(
-                "{} heartbeat stale ({:.1}s)",
-                m.label(),
-                age.as_secs_f64()
-            ));
+            stale.push(Hold::Stale {
+                member: m.label(),
+                age,
+            });
             continue;
         }
         live += 1;
         if !m.state.is_go() {
-            bad_state.push(format!("{} is {}", m.label(), m.state));
+            bad_state.push(Hold::NotReady {
+                member: m.label(),
+                state: m.state,
+            });
         }
     }
 
@@ -221,22 +310,22 @@ pub fn verdict(
     let mut reasons = dead;
     reasons.extend(stale);
     if live < need && (known < need || reasons.is_empty()) {
-        reasons.push(format!("waiting for {need} members, {live} running"));
+        reasons.push(Hold::Waiting {
+            need,
+            running: live,
+        });
     }
     reasons.extend(bad_state);
 
     let mut it = reasons.into_iter();
     match it.next() {
         None => Verdict::Go,
-        Some(first) => {
-            let more = it.count();
-            let reason = if more == 0 {
-                first
-            } else {
-                format!("{first} (+{more} more)")
-            };
-            Verdict::Hold { reason }
-        }
+        Some(first) => Verdict::Hold {
+            reason: HoldReason {
+                first,
+                more: it.count(),
+            },
+        },
     }
 }
 
@@ -264,7 +353,7 @@ mod tests {
 
     fn hold(v: Verdict) -> String {
         match v {
-            Verdict::Hold { reason } => reason,
+            Verdict::Hold { reason } => reason.to_string(),
             Verdict::Go => panic!("expected Hold, got Go"),
         }
     }
@@ -471,8 +560,14 @@ mod tests {
     #[test]
     fn verdict_display() {
         assert_eq!(Verdict::Go.to_string(), "go");
-        let h = Verdict::Hold { reason: "x".into() };
-        assert_eq!(h.to_string(), "hold: x");
+        let h = Verdict::Hold {
+            reason: Hold::Waiting {
+                need: 2,
+                running: 1,
+            }
+            .into(),
+        };
+        assert_eq!(h.to_string(), "hold: waiting for 2 members, 1 running");
         assert!(!h.is_go());
     }
 }

@@ -1,0 +1,218 @@
+//! The link: interface re-reads (netlink events, SIGHUP, a changed polled link state), the
+//! ethtool / MII poll beside netlink, and the primary address the adverts are sent from.
+
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::io;
+use std::time::Duration;
+
+use crate::cli::Settings;
+use crate::proto::fsm::{Event, FaultReason};
+use crate::proto::Family;
+use crate::sys::iface::{self, Interface};
+use crate::sys::linkcheck::{self, LinkCheckKind};
+use crate::sys::socket::VrrpSocket;
+use crate::vlog;
+
+use super::startup::StartError;
+use super::Daemon;
+
+/// ethtool / MII link polling beside netlink events.
+#[derive(Debug)]
+pub(super) struct LinkPoll {
+    kind: LinkCheckKind,
+    every: Duration,
+    pub(super) next: Duration,
+    up: bool,
+}
+
+/// Choose the link check from `--link-check` and what the driver answers.
+pub(super) fn link_poll_for(s: &Settings, now: Duration) -> Result<Option<LinkPoll>, StartError> {
+    use crate::cli::LinkCheckArg;
+    let forced = match s.link_check {
+        LinkCheckArg::Netlink => None,
+        LinkCheckArg::Ethtool => Some(LinkCheckKind::Ethtool),
+        LinkCheckArg::Mii => Some(LinkCheckKind::Mii),
+        LinkCheckArg::Auto => {
+            let found = linkcheck::probe(&s.interface);
+            [LinkCheckKind::Ethtool, LinkCheckKind::Mii]
+                .into_iter()
+                .find(|k| found.contains(k))
+        }
+    };
+    if let (Some(kind), true) = (forced, s.link_check != LinkCheckArg::Auto) {
+        if let Err(e) = linkcheck::check(kind, &s.interface) {
+            if linkcheck::is_unsupported(&e) {
+                return Err(StartError {
+                    msg: format!(
+                        "invalid value '{}' for '--link-check': the driver of {} does not support it ({e})",
+                        kind.name(),
+                        s.interface
+                    ),
+                    status: 2,
+                });
+            }
+        }
+    }
+    let poll = match forced {
+        Some(kind) if !s.link_poll.is_zero() => Some(LinkPoll {
+            kind,
+            every: s.link_poll,
+            next: now + s.link_poll,
+            up: true,
+        }),
+        _ => None,
+    };
+    match &poll {
+        Some(p) => vlog!(
+            Info,
+            "{}: link check: netlink events + {} every {:?}",
+            crate::proto::tag(&s.interface, s.vrid),
+            p.kind.name(),
+            p.every
+        ),
+        None => vlog!(
+            Info,
+            "{}: link check: netlink events",
+            crate::proto::tag(&s.interface, s.vrid)
+        ),
+    }
+    Ok(poll)
+}
+
+impl Daemon {
+    /// ethtool / MII polling: a change of the polled link state re-reads the interface.
+    pub(super) fn poll_link(&mut self, now: Duration) {
+        let Some(p) = self.link_poll.as_mut() else {
+            return;
+        };
+        if now < p.next {
+            return;
+        }
+        p.next = now + p.every;
+        // An error (e.g. the interface is gone) leaves the decision to netlink.
+        let up = linkcheck::check(p.kind, &self.s.interface).unwrap_or(true);
+        if up != p.up {
+            p.up = up;
+            let kind = p.kind.name();
+            vlog!(
+                Info,
+                "{}: {kind} reports the link {}",
+                self.tag(),
+                if up { "up" } else { "down" }
+            );
+            self.refresh_interface(now);
+        }
+    }
+
+    /// Re-read link state and the primary address and feed what changed to the core.
+    pub(super) fn refresh_interface(&mut self, now: Duration) {
+        match Interface::lookup(&self.s.interface) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                // A transient error (EMFILE, netlink busy) is not a fault: keep the state.
+                vlog!(Warn, "{}: cannot read the interface: {e}", self.tag());
+                return;
+            }
+            Err(_) => {
+                self.feed(now, Event::FaultSet(FaultReason::InterfaceGone));
+                return;
+            }
+            Ok(i) => {
+                if i.index != self.iface.index {
+                    vlog!(
+                        Info,
+                        "{}: interface is back with index {}",
+                        self.tag(),
+                        i.index
+                    );
+                    // Gone and back between two reads: what hung off the old device (VIPs,
+                    // macvlan) went with it, so go through Fault and Initialize.
+                    self.feed(now, Event::FaultSet(FaultReason::InterfaceGone));
+                    self.iface = i;
+                    self.reopen_socket();
+                }
+                self.feed(now, Event::FaultClear(FaultReason::InterfaceGone));
+            }
+        }
+        let netlink_up = self
+            .rtnl
+            .link(self.iface.index)
+            .map(|l| l.up)
+            .unwrap_or(true);
+        // Ask the polled method again now rather than trust its last (possibly stale) answer.
+        if let Some(p) = self.link_poll.as_mut() {
+            p.up = linkcheck::check(p.kind, &self.s.interface).unwrap_or(true);
+        }
+        let up = netlink_up && self.link_poll.as_ref().is_none_or(|p| p.up);
+        let ev = if up {
+            Event::FaultClear(FaultReason::LinkDown)
+        } else {
+            Event::FaultSet(FaultReason::LinkDown)
+        };
+        self.feed(now, ev);
+        // The primary address is never one of our VIPs (a master holds them too), except for
+        // an address owner, whose VIPs are its own addresses.
+        let owner = self.s.priority == 255;
+        let v4: Vec<Ipv4Addr> = self
+            .s
+            .vips
+            .iter()
+            .filter(|_| !owner)
+            .filter_map(|v| match v.addr {
+                IpAddr::V4(a) => Some(a),
+                IpAddr::V6(_) => None,
+            })
+            .collect();
+        let v6: Vec<Ipv6Addr> = self
+            .s
+            .vips
+            .iter()
+            .filter(|_| !owner)
+            .filter_map(|v| match v.addr {
+                IpAddr::V6(a) => Some(a),
+                IpAddr::V4(_) => None,
+            })
+            .collect();
+        let primary = match self.s.family {
+            Family::V4 => iface::primary_ipv4(self.iface.index, &v4)
+                .ok()
+                .flatten()
+                .map(IpAddr::V4),
+            Family::V6 => iface::link_local_ipv6(self.iface.index, &v6)
+                .ok()
+                .flatten()
+                .map(IpAddr::V6),
+        };
+        if primary != self.primary {
+            match primary {
+                Some(p) => vlog!(Info, "{}: primary address {p}", self.tag()),
+                None => vlog!(
+                    Warn,
+                    "{}: no primary address on {}",
+                    self.tag(),
+                    self.iface.name
+                ),
+            }
+            self.primary = primary;
+            self.feed(now, Event::PrimaryAddress(primary));
+        }
+    }
+
+    pub(super) fn reopen_socket(&mut self) {
+        match VrrpSocket::open(self.s.family, self.iface.index, &self.iface.name) {
+            Ok(s) => {
+                let _ = s.set_vrid_filter(self.s.vrid);
+                self.sock = s;
+            }
+            Err(e) => vlog!(Error, "{}: cannot reopen the VRRP socket: {e}", self.tag()),
+        }
+        if let Some(eg) = self.egress.as_mut() {
+            if let Err(e) = eg.attach(&self.iface, &mut self.rtnl) {
+                vlog!(
+                    Error,
+                    "{}: cannot set up the virtual MAC again: {e}",
+                    self.tag()
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,292 @@
+//! Carrying out the state machine's actions: adverts, virtual addresses, gratuitous ARP /
+//! unsolicited NA rounds, hooks, transitions (logs, systemd status), and rate-limited notices.
+
+use core::net::IpAddr;
+use std::time::Duration;
+
+use crate::proto::fsm::{Action, Hook, Notice, State};
+use crate::proto::DiscardReason;
+use crate::vlog;
+
+use super::hooks::Job;
+use super::{group, log, Announce, Daemon};
+
+impl Daemon {
+    pub(super) fn perform(&mut self, now: Duration, actions: Vec<Action>) {
+        // Becoming master: the VIPs (and the macvlan, up) are in place before the first advert
+        // and gratuitous ARP leave, so that no packet drawn by them finds the address missing.
+        if actions.iter().any(|a| matches!(a, Action::AddVips)) {
+            self.add_vips();
+        }
+        for a in actions {
+            match a {
+                Action::Send(advert) => {
+                    let Some(src) = self.primary else {
+                        self.inst.record_send_error();
+                        continue;
+                    };
+                    let dst = group(self.s.family);
+                    match advert.to_bytes(src, dst, self.s.checksum_form) {
+                        Ok(bytes) => {
+                            let sent = match &self.egress {
+                                Some(eg) => eg.send(&self.sock, src, &bytes),
+                                None => self.sock.send(src, &bytes),
+                            };
+                            if let Err(e) = sent {
+                                self.inst.record_send_error();
+                                let (ok, _) = self.notice_log.allow(now);
+                                if ok {
+                                    vlog!(Warn, "{}: sending advert: {e}", self.tag());
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            self.inst.record_send_error();
+                            vlog!(Error, "{}: cannot encode advert: {e:?}", self.tag());
+                        }
+                    }
+                }
+                Action::AddVips => {} // done first, above
+                Action::RemoveVips => {
+                    let dev = self.vip_ifindex();
+                    for vip in &self.s.vips {
+                        if self.keep.contains(&vip.addr) {
+                            continue;
+                        }
+                        if let Err(e) = self.rtnl.del_addr(dev, vip.addr, vip.prefix) {
+                            vlog!(
+                                Warn,
+                                "{}: cannot remove {vip}: {e}",
+                                crate::proto::tag(&self.s.interface, self.s.vrid)
+                            );
+                        }
+                    }
+                    self.announce = Announce::default();
+                    if let Some(eg) = self.egress.as_mut() {
+                        eg.deactivate(&mut self.rtnl);
+                    }
+                }
+                Action::Announce => {
+                    self.announce = Announce {
+                        remaining: self.s.garp_count,
+                        next: Some(now),
+                    };
+                    self.send_announcements(now);
+                }
+                Action::RunHook { hook, prev } => {
+                    let (path, state) = match hook {
+                        Hook::Master => (self.s.master_script.clone(), "MASTER"),
+                        Hook::Backup => (self.s.backup_script.clone(), "BACKUP"),
+                        Hook::Fault => (
+                            self.s
+                                .fault_script
+                                .clone()
+                                .or_else(|| self.s.backup_script.clone()),
+                            "FAULT",
+                        ),
+                    };
+                    if let Some(path) = path {
+                        let job = Job {
+                            path,
+                            state,
+                            prev: State::name(prev),
+                            iface: self.s.interface.clone(),
+                            vrid: self.s.vrid,
+                            priority: self.inst.priority(),
+                            vips: self
+                                .s
+                                .vips
+                                .iter()
+                                .map(|v| v.addr.to_string())
+                                .collect::<Vec<_>>()
+                                .join(" "),
+                        };
+                        self.hooks.push(job, now);
+                    }
+                }
+                Action::Transition { from, to, reason } => {
+                    vlog!(
+                        Info,
+                        "{}: {} -> {} ({reason})",
+                        self.tag(),
+                        State::name(from),
+                        State::name(to)
+                    );
+                    match to {
+                        State::Master => {
+                            vlog!(Info, "{}: we are now the master router", self.tag())
+                        }
+                        State::Backup => vlog!(Info, "{}: we are now a backup router", self.tag()),
+                        State::Fault => {
+                            vlog!(Warn, "{}: Link down or no address: fault", self.tag())
+                        }
+                        State::Initialize => {}
+                    }
+                    if from == State::Fault || to == State::Initialize {
+                        if let Err(e) = self.sock.rejoin() {
+                            vlog!(
+                                Warn,
+                                "{}: cannot renew the multicast membership: {e}",
+                                self.tag()
+                            );
+                        }
+                    }
+                    if !self.ready_sent
+                        && matches!(to, State::Master | State::Backup | State::Fault)
+                    {
+                        self.ready_sent = true;
+                        self.notify.send("READY=1");
+                    }
+                    self.notify.send(&format!("STATUS={}", State::name(to)));
+                }
+                Action::Notice(n) => self.log_notice(now, n),
+                Action::Stopped => self.stopped = true,
+            }
+        }
+    }
+
+    pub(super) fn add_vips(&mut self) {
+        if let Some(eg) = self.egress.as_mut() {
+            eg.activate(&mut self.rtnl);
+        }
+        let dev = self.vip_ifindex();
+        for vip in &self.s.vips {
+            if let Err(e) = self.rtnl.add_addr(dev, vip.addr, vip.prefix) {
+                vlog!(
+                    Error,
+                    "{}: cannot add {vip} to {}: {e}",
+                    self.tag(),
+                    self.iface.name
+                );
+            }
+        }
+    }
+
+    /// The device the VIPs are put on (the macvlan with a VMAC, else the interface).
+    pub(super) fn vip_ifindex(&self) -> u32 {
+        self.egress
+            .as_ref()
+            .map_or(self.iface.index, |e| e.vip_ifindex(&self.iface))
+    }
+
+    pub(super) fn send_announcements(&mut self, now: Duration) {
+        if self.announce.remaining == 0 {
+            self.announce.next = None;
+            return;
+        }
+        self.announce.remaining -= 1;
+        self.announce.next = if self.announce.remaining > 0 {
+            Some(now + self.s.garp_interval)
+        } else {
+            None
+        };
+        let first_round = self.announce.remaining + 1 == self.s.garp_count;
+        let Some(eg) = self.egress.as_ref() else {
+            return;
+        };
+        let Some(ann) = eg.announcer() else {
+            return;
+        };
+        let mac = eg.mac(&self.iface);
+        if first_round && !eg.uses_vmac() {
+            if let Some((IpAddr::V4(vip), IpAddr::V4(gw))) = self.s.magic {
+                // Advanced Vrrpd's magic packet (-I/-O), made to work: see sys::magic.
+                let gw_mac = crate::sys::magic::gateway_mac(&mut self.rtnl, self.iface.index, gw)
+                    .ok()
+                    .flatten();
+                match crate::sys::magic::magic_packet(ann, mac, vip, gw, gw_mac) {
+                    Ok(kind) => vlog!(
+                        Info,
+                        "{}: magic packet to {gw} from {vip} ({kind:?})",
+                        crate::proto::tag(&self.s.interface, self.s.vrid)
+                    ),
+                    Err(e) => vlog!(
+                        Warn,
+                        "{}: magic packet to {gw}: {e}",
+                        crate::proto::tag(&self.s.interface, self.s.vrid)
+                    ),
+                }
+            }
+        }
+        for vip in &self.s.vips {
+            let r = match vip.addr {
+                IpAddr::V4(a) => ann.gratuitous_arp(mac, a),
+                IpAddr::V6(a) => ann.unsolicited_na(mac, a),
+            };
+            if let Err(e) = r {
+                let (ok, _) = self.notice_log.allow(now);
+                if ok {
+                    vlog!(
+                        Warn,
+                        "{}: gratuitous ARP/NA for {vip}: {e}",
+                        crate::proto::tag(&self.s.interface, self.s.vrid)
+                    );
+                }
+            }
+        }
+    }
+
+    pub(super) fn log_discard(
+        &mut self,
+        now: Duration,
+        reason: DiscardReason,
+        peer: Option<IpAddr>,
+    ) {
+        if reason == DiscardReason::OtherVrid || !log::enabled(log::Level::Debug) {
+            return;
+        }
+        let (ok, suppressed) = self.discard_log.allow(now);
+        if suppressed > 0 {
+            vlog!(
+                Debug,
+                "{}: {suppressed} more discards not logged",
+                self.tag()
+            );
+        }
+        if ok {
+            let peer = peer.map_or_else(|| "?".to_string(), |p| p.to_string());
+            vlog!(
+                Debug,
+                "{}: discarded packet from {peer}: {}",
+                self.tag(),
+                reason.name()
+            );
+        }
+    }
+
+    pub(super) fn log_notice(&mut self, now: Duration, n: Notice) {
+        if let Notice::Discard { reason, peer } = n {
+            self.log_discard(now, reason, peer);
+            return;
+        }
+        // Steady-state notices (a peer's different address list, interval, or global-first IPv6
+        // list) are warned about once per peer and kind, then logged at debug level only; a
+        // version mismatch or owner conflict (split-brain risks) keeps warning, rate-limited.
+        let once = match n {
+            Notice::AddrMismatch { peer } => Some((0u8, peer)),
+            Notice::IntervalMismatch { peer, .. } => Some((1, peer)),
+            Notice::V6FirstNotLinkLocal { peer } => Some((2, peer)),
+            _ => None,
+        };
+        if let Some(key) = once {
+            if self.noted.contains(&key) {
+                vlog!(Debug, "{}: {n}", self.tag());
+                return;
+            }
+            if self.noted.len() < 64 {
+                self.noted.push(key);
+            }
+        }
+        let (ok, suppressed) = self.notice_log.allow(now);
+        if suppressed > 0 {
+            vlog!(
+                Warn,
+                "{}: {suppressed} more warnings not logged",
+                self.tag()
+            );
+        }
+        if ok {
+            vlog!(Warn, "{}: {n}", self.tag());
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! What a new user hits following the README (issue #20): each case in a lab of its own.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+
+const VIP: &str = "192.0.2.254";
+
+/// Run atropos inside `ns` with the lab's run directory; returns (status, stdout, stderr).
+fn atropos(lab: &Lab, ns: &str, args: &[&str]) -> (i32, String, String) {
+    let run = lab.dir.join("run");
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns, env!("CARGO_BIN_EXE_atropos")])
+        .args(args)
+        .env("VRRPD_RUN_DIR", run)
+        .output()
+        .expect("run atropos");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// `atropos --state --json` of the one instance `-i dev -v vrid` in `ns`.
+fn state_of(lab: &Lab, ns: &str, dev: &str, vrid: &str) -> serde_json::Value {
+    let (_, out, err) = atropos(lab, ns, &["--state", "--json", "-i", dev, "-v", vrid]);
+    let j = json(&out);
+    assert!(j[0].is_object(), "no instance {dev}/{vrid}: {out} {err}");
+    j[0].clone()
+}
+
+/// Sleep until 100 ms after the next VRRP advert from `src` heard on eth0 in `ns` (adverts
+/// every second).
+fn after_next_advert(ns: &str, src: &str) {
+    let cap = Capture::start(ns, "eth0");
+    std::thread::sleep(Duration::from_millis(1200));
+    let started = cap.started;
+    let seen = cap.finish();
+    let last = seen
+        .iter()
+        .rev()
+        .find(|s| s.src.to_string() == src && prio(s) > 0)
+        .map(|s| s.at)
+        .unwrap_or_else(|| panic!("no advert from {src} in 1.2 s"));
+    let target = started + last + Duration::from_millis(1100);
+    if let Some(wait) = target.checked_duration_since(std::time::Instant::now()) {
+        std::thread::sleep(wait);
+    }
+}
+
+/// Issue #20 item 1, first sequence, with the README's timings (1 s interval): A (150) is
+/// master, `atropos --backup` on A, B (100) takes over; after longer than A's
+/// Master_Down_Interval at 150 (3.41 s), `--priority 50` then `--resume` on A before B's next
+/// advert. A must stay backup (no transition, no hook: B is the better master now) and show B
+/// as its master all along.
+#[test]
+fn forced_backup_resume_under_better_master_does_not_flap() {
+    if !require_root("forced_backup_resume_under_better_master_does_not_flap") {
+        return;
+    }
+    let mut lab = Lab::new(&["a", "b"]);
+    let [a_ns, b_ns] = lab.ns_names();
+    let hook = lab.script(
+        "hook",
+        &format!(
+            "#!/bin/sh\necho \"$1 $VRRP_PREV_STATE\" >> {}/hooks.log\n",
+            lab.dir_str()
+        ),
+    );
+    let hook = hook.to_string_lossy().into_owned();
+    let a = lab.vrrpd(
+        &a_ns,
+        "a",
+        &[
+            "-i",
+            "eth0",
+            "-v",
+            "51",
+            "-p",
+            "150",
+            "-U",
+            &hook,
+            "-D",
+            &hook,
+            "192.0.2.254/24",
+        ],
+    );
+    let b = lab.vrrpd_line(&b_ns, "b", "-i eth0 -v 51 -p 100 192.0.2.254/24");
+    assert!(
+        wait_for(Duration::from_secs(8), || lab.has_addr(&a_ns, VIP)).is_some(),
+        "A never master:\n{}",
+        a.log_text()
+    );
+    let (code, _, err) = atropos(&lab, &a_ns, &["--backup"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        wait_for(Duration::from_secs(3), || lab.has_addr(&b_ns, VIP)).is_some(),
+        "B did not take over:\n{}",
+        b.log_text()
+    );
+    // Longer than A's Master_Down_Interval at 150 (3.41 s) while held.
+    std::thread::sleep(Duration::from_millis(3700));
+    let st = state_of(&lab, &a_ns, "eth0", "51");
+    assert_eq!(st["state"], "BACKUP", "{st}");
+    let held_state = st;
+    let hooks_before = read(&lab.dir.join("hooks.log"));
+    // Right after one of B's adverts (1 s apart, drift-free), so that both requests land
+    // before the next one.
+    after_next_advert(&a_ns, "192.0.2.2");
+    assert_eq!(atropos(&lab, &a_ns, &["--priority", "50"]).0, 0);
+    assert_eq!(atropos(&lab, &a_ns, &["--resume"]).0, 0);
+    std::thread::sleep(Duration::from_millis(3000));
+    let log = a.log_text();
+    assert!(
+        !log.contains("hold released"),
+        "A flapped on resume under a better master:\n{log}"
+    );
+    assert_eq!(
+        log.matches("-> MASTER").count(),
+        1,
+        "A became master again:\n{log}"
+    );
+    assert_eq!(read(&lab.dir.join("hooks.log")), hooks_before, "a hook ran");
+    assert!(lab.has_addr(&b_ns, VIP) && !lab.has_addr(&a_ns, VIP));
+    let st = state_of(&lab, &a_ns, "eth0", "51");
+    assert_eq!(st["state"], "BACKUP", "{st}");
+    assert_eq!(st["master"], "192.0.2.2", "{st}");
+    assert_eq!(st["forced_backup"], false, "{st}");
+    assert_eq!(
+        held_state["master"], "192.0.2.2",
+        "held A does not record the master it hears: {held_state}"
+    );
+}
+
+/// Issue #20 item 1, second sequence: two routers, each with a host group of two (`-M 2`,
+/// eth0/51 and eth1/52), A (150) master of both. `atropos --backup -i eth0 -v 51` on A: B takes
+/// both. Past A's Master_Down_Interval (3.41 s) the forced member must not count as ready: A's
+/// group stays backup and B keeps both VIPs (before the fix A's eth1/52 took its VIP back and
+/// B's group then dropped 192.0.2.254: on neither router). `--resume`: the group returns to A.
+#[test]
+fn forced_backup_in_host_group_keeps_the_group_on_the_peer() {
+    if !require_root("forced_backup_in_host_group_keeps_the_group_on_the_peer") {
+        return;
+    }
+    let mut lab = Lab::new(&["a", "b"]);
+    lab.add_link("eth1", &[(0, "198.51.100.1/26"), (1, "198.51.100.2/26")]);
+    let [a_ns, b_ns] = lab.ns_names();
+    let vip1 = "198.51.100.62";
+    let mut procs = Vec::new();
+    for (ns, prio) in [(&a_ns, "150"), (&b_ns, "100")] {
+        for (dev, vrid, vip) in [
+            ("eth0", "51", "192.0.2.254/24"),
+            ("eth1", "52", "198.51.100.62/26"),
+        ] {
+            let tag = format!("{}-{dev}", &ns[ns.len() - 1..]);
+            procs.push(lab.vrrpd(
+                ns,
+                &tag,
+                &["-i", dev, "-v", vrid, "-p", prio, "-M", "2", vip],
+            ));
+        }
+    }
+    let logs = |procs: &[Proc]| {
+        procs
+            .iter()
+            .map(|p| format!("== {}\n{}", p.log.display(), p.log_text()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert!(
+        wait_for(Duration::from_secs(10), || lab.has_addr(&a_ns, VIP)
+            && lab.has_addr(&a_ns, vip1))
+        .is_some(),
+        "A never master of both:\n{}",
+        logs(&procs)
+    );
+    let ready_before = procs[1].log_text().matches("members ready").count();
+    let (code, _, err) = atropos(&lab, &a_ns, &["--backup", "-i", "eth0", "-v", "51"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        wait_for(Duration::from_secs(4), || lab.has_addr(&b_ns, VIP)
+            && lab.has_addr(&b_ns, vip1))
+        .is_some(),
+        "B did not take both:\n{}",
+        logs(&procs)
+    );
+    // Watch past A's Master_Down_Interval at 150 (3.41 s): B keeps both VIPs throughout.
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_millis(5000) {
+        let a_has = (lab.has_addr(&a_ns, VIP), lab.has_addr(&a_ns, vip1));
+        let b_has = (lab.has_addr(&b_ns, VIP), lab.has_addr(&b_ns, vip1));
+        assert!(
+            b_has == (true, true) && a_has == (false, false),
+            "at {:?}: A holds {a_has:?}, B holds {b_has:?}\n{}",
+            start.elapsed(),
+            logs(&procs)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        procs[1].log_text().matches("members ready").count() == ready_before,
+        "A's group went master around a forced member:\n{}",
+        logs(&procs)
+    );
+    let st = state_of(&lab, &a_ns, "eth0", "51");
+    assert_eq!(st["master"], "192.0.2.2", "{st}");
+    // Resumed: A's group is whole again and A (150) takes both back.
+    assert_eq!(
+        atropos(&lab, &a_ns, &["--resume", "-i", "eth0", "-v", "51"]).0,
+        0
+    );
+    assert!(
+        wait_for(Duration::from_secs(8), || lab.has_addr(&a_ns, VIP)
+            && lab.has_addr(&a_ns, vip1)
+            && !lab.has_addr(&b_ns, VIP)
+            && !lab.has_addr(&b_ns, vip1))
+        .is_some(),
+        "the group did not come back to A:\n{}",
+        logs(&procs)
+    );
+}
