@@ -180,84 +180,17 @@ pub enum ChecksumArg {
     V2,
 }
 
-/// A virtual address with its prefix length.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Vip {
-    /// The address.
-    pub addr: IpAddr,
-    /// Prefix length put on the interface.
-    pub prefix: u8,
-}
+pub use crate::daemon::config::{LinkCheck, Settings, Vip};
 
-impl fmt::Display for Vip {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.addr, self.prefix)
+impl From<LinkCheckArg> for LinkCheck {
+    fn from(a: LinkCheckArg) -> Self {
+        match a {
+            LinkCheckArg::Auto => LinkCheck::Auto,
+            LinkCheckArg::Netlink => LinkCheck::Netlink,
+            LinkCheckArg::Ethtool => LinkCheck::Ethtool,
+            LinkCheckArg::Mii => LinkCheck::Mii,
+        }
     }
-}
-
-/// A validated configuration for one instance.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// Interface name.
-    pub interface: String,
-    /// VRID.
-    pub vrid: u8,
-    /// Configured priority.
-    pub priority: u8,
-    /// Advertisement interval in centiseconds (v2: seconds × 100).
-    pub interval_cs: u16,
-    /// Preempt_Mode.
-    pub preempt: bool,
-    /// VRRPv2 authentication.
-    pub auth: Auth,
-    /// Use the virtual MAC.
-    pub vmac: bool,
-    /// -U hook.
-    pub master_script: Option<PathBuf>,
-    /// -D hook.
-    pub backup_script: Option<PathBuf>,
-    /// --fault-script hook.
-    pub fault_script: Option<PathBuf>,
-    /// -z value.
-    pub priority_down: Option<u8>,
-    /// -x value.
-    pub priority_up: Option<u8>,
-    /// -M value.
-    pub monitor: Option<u8>,
-    /// Host group name (None: per network namespace).
-    pub group: Option<String>,
-    /// Group member failure timeout.
-    pub group_timeout: Duration,
-    /// Link polling period (zero: off).
-    pub link_poll: Duration,
-    /// Link check method.
-    pub link_check: LinkCheckArg,
-    /// -I / -O.
-    pub magic: Option<(IpAddr, IpAddr)>,
-    /// VRRP version.
-    pub version: Version,
-    /// Address family, from the VIPs.
-    pub family: Family,
-    /// Accept_Mode.
-    pub accept: bool,
-    /// GARP/NA repeats.
-    pub garp_count: u32,
-    /// GARP/NA spacing.
-    pub garp_interval: Duration,
-    /// Hook timeout.
-    pub script_timeout: Duration,
-    /// Foreground, log to stderr.
-    pub foreground: bool,
-    /// Debug logging.
-    pub debug: bool,
-    /// Pid file override.
-    pub pid_file: Option<PathBuf>,
-    /// VRRPv3-over-IPv4 checksum form sent.
-    pub checksum_form: ChecksumForm,
-    /// Lossless planned handover.
-    pub handover: bool,
-    /// Virtual addresses.
-    pub vips: Vec<Vip>,
 }
 
 /// A command-line error: flag, value, what is allowed. Displayed on one line.
@@ -649,7 +582,7 @@ impl Args {
             group: self.group.clone(),
             group_timeout,
             link_poll: self.link_poll,
-            link_check: self.link_check,
+            link_check: self.link_check.into(),
             magic,
             version,
             family,
