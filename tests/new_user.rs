@@ -442,3 +442,75 @@ fn last_instance_out_removes_the_namespace_run_directory() {
     );
     assert!(ns_dirs(&lab).is_empty(), "left behind: {:?}", ns_dirs(&lab));
 }
+
+/// Issue #20 item 5: the magic packet (`-I VIP -O GATEWAY`, with `-n`) goes after the first
+/// round of gratuitous ARPs, as README and vrrpd(8) say, and its log line is in words.
+#[test]
+fn magic_packet_follows_the_first_gratuitous_arp() {
+    if !require_root("magic_packet_follows_the_first_gratuitous_arp") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1", "gw"]);
+    let [r1, gw] = lab.ns_names();
+    let gw_ip = lab.host(1).v4.clone();
+    let mut dump = lab.spawn(
+        &gw,
+        "tcpdump",
+        "tcpdump",
+        &["-i", "eth0", "-n", "-l", "-tt", "arp"],
+        &[],
+    );
+    assert!(
+        wait_for(Duration::from_secs(5), || dump
+            .log_text()
+            .contains("listening on"))
+        .is_some(),
+        "tcpdump did not start: {}",
+        dump.log_text()
+    );
+    let a = lab.vrrpd(
+        &r1,
+        "r1",
+        &[
+            "-i",
+            "eth0",
+            "-v",
+            "51",
+            "-p",
+            "150",
+            "-d",
+            "100ms",
+            "-n",
+            "-I",
+            VIP,
+            "-O",
+            &gw_ip,
+            "192.0.2.254/24",
+        ],
+    );
+    // tcpdump: "ARP, Request who-has 192.0.2.254 (ff:ff:ff:ff:ff:ff) tell 192.0.2.254".
+    let is_garp =
+        |l: &str| l.contains(&format!("who-has {VIP} ")) && l.contains(&format!("tell {VIP},"));
+    let is_magic =
+        |l: &str| l.contains(&format!("who-has {gw_ip} ")) && l.contains(&format!("tell {VIP},"));
+    let seen = wait_for(Duration::from_secs(5), || {
+        let t = dump.log_text();
+        t.lines().any(is_garp) && t.lines().any(is_magic)
+    });
+    signal(dump.pid(), libc::SIGTERM);
+    let _ = wait_exit(&mut dump, Duration::from_secs(2));
+    let text = dump.log_text();
+    assert!(seen.is_some(), "{text}\n{}", a.log_text());
+    let first_garp = text.lines().position(is_garp);
+    let first_magic = text.lines().position(is_magic);
+    assert!(
+        first_garp < first_magic,
+        "the magic packet went before the first gratuitous ARP:\n{text}"
+    );
+    assert!(
+        a.log_text()
+            .contains(&format!("magic packet to {gw_ip} from {VIP}: ARP request")),
+        "{}",
+        a.log_text()
+    );
+}

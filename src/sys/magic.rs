@@ -62,6 +62,15 @@ pub enum MagicSent {
     BroadcastArp,
 }
 
+impl std::fmt::Display for MagicSent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            MagicSent::UnicastArpAndEcho => "ARP request and ICMP echo, unicast to its MAC",
+            MagicSent::BroadcastArp => "ARP request, broadcast (its MAC is not known yet)",
+        })
+    }
+}
+
 /// The ARP request of the magic packet (module documentation, item 1).
 pub fn build_magic_arp(
     src_mac: [u8; 6],
