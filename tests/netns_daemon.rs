@@ -223,7 +223,11 @@ fn preemption_on_and_off() {
         let a = lab.vrrpd(&r1, "r1", &args);
         if preempt {
             let took = wait_for(Duration::from_secs(2), || lab.has_addr(&r1, VIP));
-            assert!(took.is_some(), "higher priority did not preempt:\n{}", a.log_text());
+            assert!(
+                took.is_some(),
+                "higher priority did not preempt:\n{}",
+                a.log_text()
+            );
             assert!(wait_for(Duration::from_secs(2), || !lab.has_addr(&r2, VIP)).is_some());
             std::thread::sleep(Duration::from_millis(300));
             let m0 = cap.mono_start;
@@ -250,7 +254,9 @@ fn preemption_on_and_off() {
             // one already on its way (20 ms: reception and a loop turn).
             let late: Vec<Duration> = adverts
                 .iter()
-                .filter(|s| s.src.to_string() == "192.0.2.2" && s.at > first + Duration::from_millis(20))
+                .filter(|s| {
+                    s.src.to_string() == "192.0.2.2" && s.at > first + Duration::from_millis(20)
+                })
                 .map(|s| s.at - first)
                 .collect();
             assert!(late.is_empty(), "r2 kept advertising after r1's: {late:?}");
@@ -259,15 +265,29 @@ fn preemption_on_and_off() {
             std::thread::sleep(4 * MDI);
             let frames = cap.finish_all();
             assert!(alive(&a), "r1 died:\n{}", a.log_text());
-            assert_eq!(lab.state(&r1, 51).as_deref(), Some("BACKUP"), "{}", a.log_text());
+            assert_eq!(
+                lab.state(&r1, 51).as_deref(),
+                Some("BACKUP"),
+                "{}",
+                a.log_text()
+            );
             assert_eq!(lab.state(&r2, 51).as_deref(), Some("MASTER"));
             let adverts: Vec<Seen> = frames.iter().filter_map(vrrp_of).collect();
             let from = |src: &str| adverts.iter().filter(|s| s.src.to_string() == src).count();
-            assert_eq!(from("192.0.2.1"), 0, "r1 advertised despite -s:\n{}", a.log_text());
+            assert_eq!(
+                from("192.0.2.1"),
+                0,
+                "r1 advertised despite -s:\n{}",
+                a.log_text()
+            );
             // One advert per 100 ms from r2 (≥ 10 of about 13 in 1.37 s).
             assert!(from("192.0.2.2") >= 10, "r2 adverts: {}", from("192.0.2.2"));
             assert!(lab.has_addr(&r2, VIP));
-            assert!(!lab.has_addr(&r1, VIP), "preempted despite -s:\n{}", a.log_text());
+            assert!(
+                !lab.has_addr(&r1, VIP),
+                "preempted despite -s:\n{}",
+                a.log_text()
+            );
         }
     }
 }
@@ -673,8 +693,9 @@ fn address_owner_is_master_at_once_and_keeps_its_address() {
     let cap = Capture::start(&r2, "eth0");
     let mut a = lab.vrrpd_line(&r1, "r1", "-i eth0 -v 51 -p 255 -d 100ms 192.0.2.1/24");
     assert!(
-        wait_for(Duration::from_secs(2), || lab.state(&r1, 51).as_deref() == Some("MASTER"))
-            .is_some(),
+        wait_for(Duration::from_secs(2), || lab.state(&r1, 51).as_deref()
+            == Some("MASTER"))
+        .is_some(),
         "{}",
         a.log_text()
     );
@@ -704,13 +725,23 @@ fn address_owner_is_master_at_once_and_keeps_its_address() {
     );
     let b = lab.vrrpd_line(&r2, "r2", "-i eth0 -v 51 -p 100 -d 100ms 192.0.2.1/24");
     std::thread::sleep(Duration::from_millis(600));
-    assert_eq!(lab.state(&r2, 51).as_deref(), Some("BACKUP"), "{}", b.log_text());
+    assert_eq!(
+        lab.state(&r2, 51).as_deref(),
+        Some("BACKUP"),
+        "{}",
+        b.log_text()
+    );
     assert!(
         !b.log_text().contains("-> MASTER"),
         "r2 was master meanwhile:\n{}",
         b.log_text()
     );
-    assert_eq!(lab.state(&r1, 51).as_deref(), Some("MASTER"), "{}", a.log_text());
+    assert_eq!(
+        lab.state(&r1, 51).as_deref(),
+        Some("MASTER"),
+        "{}",
+        a.log_text()
+    );
     signal(a.pid(), libc::SIGTERM);
     assert_eq!(wait_exit(&mut a, Duration::from_secs(5)), Some(0));
     assert!(

@@ -266,7 +266,13 @@ fn no_vmac_garp_moves_client_and_magic_packet_updates_gateway() {
     // drop_gratuitous_arp), so only the magic packet's ARP request (target = the gateway) and
     // echo can move its entry.
     sh(&[
-        "ip", "netns", "exec", &gw, "sysctl", "-qw", "net.ipv4.conf.eth0.drop_gratuitous_arp=1",
+        "ip",
+        "netns",
+        "exec",
+        &gw,
+        "sysctl",
+        "-qw",
+        "net.ipv4.conf.eth0.drop_gratuitous_arp=1",
     ]);
     let cap = Capture::start(&gw, "eth0");
     signal(a.pid(), libc::SIGKILL);
@@ -323,9 +329,22 @@ fn no_vmac_garp_moves_client_and_magic_packet_updates_gateway() {
     // 1. The ARP request to the gateway, unicast to its MAC (known), sender (r2's MAC, VIP).
     let gw_mac = mac_of(&gw, "eth0");
     let arp = from_r2.iter().find(|f| f.arp() == Some((1, vip, gw_addr)));
-    let arp = arp.unwrap_or_else(|| panic!("no magic ARP request VIP -> gateway from r2\n{}", b.log_text()));
-    assert_eq!(hex(arp.dst_mac()), gw_mac, "magic ARP not unicast to the gateway");
-    assert_eq!(hex(arp.bytes[22..28].try_into().unwrap()), mac2, "ARP sender MAC");
+    let arp = arp.unwrap_or_else(|| {
+        panic!(
+            "no magic ARP request VIP -> gateway from r2\n{}",
+            b.log_text()
+        )
+    });
+    assert_eq!(
+        hex(arp.dst_mac()),
+        gw_mac,
+        "magic ARP not unicast to the gateway"
+    );
+    assert_eq!(
+        hex(arp.bytes[22..28].try_into().unwrap()),
+        mac2,
+        "ARP sender MAC"
+    );
     // 2. The ICMP echo from the VIP to the gateway, identifier 0x7672.
     let echo = from_r2.iter().find(|f| {
         let b = &f.bytes;

@@ -49,8 +49,8 @@ fn main() -> ExitCode {
     let mut d = match Daemon::start(settings) {
         Ok(d) => d,
         Err(e) => {
-            eprintln!("vrrpd: {}", e.msg);
-            let status = e.status.clamp(1, 255) as u8;
+            eprintln!("vrrpd: {e}");
+            let status = e.status();
             if let Some(det) = detached {
                 det.fail(status);
             }

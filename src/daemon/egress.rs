@@ -11,7 +11,7 @@
 use core::net::IpAddr;
 use std::io;
 
-use crate::cli::Settings;
+use super::config::Settings;
 use crate::proto::Family;
 use crate::sys::announce::Announcer;
 use crate::sys::iface::Interface;

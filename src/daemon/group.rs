@@ -10,11 +10,36 @@
 
 use std::time::Duration;
 
-use crate::cli::Settings;
+use super::config::Settings;
 use crate::proto::fsm::{Instance, State};
 use crate::proto::group::{self, HoldReason, MemberState, Verdict};
-use crate::sys::shm::{self, GroupShm};
+use crate::sys::shm::{self, GroupShm, ShmError};
 use crate::vlog;
+
+/// Why [`Member::join`] failed.
+#[derive(Debug)]
+pub enum JoinError {
+    /// No `--group` given and the default name (from the network namespace) is unknown.
+    Name(std::io::Error),
+    /// The group's table could not be opened, or it has no free slot.
+    Table {
+        /// The group name.
+        group: String,
+        /// What the table said.
+        err: ShmError,
+    },
+}
+
+impl std::fmt::Display for JoinError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JoinError::Name(e) => write!(f, "host group: cannot name the group: {e}"),
+            JoinError::Table { group, err } => write!(f, "host group {group}: {err}"),
+        }
+    }
+}
+
+impl std::error::Error for JoinError {}
 
 /// Membership of this instance.
 pub struct Member {
@@ -45,16 +70,21 @@ pub fn member_state(inst: &Instance, stopping: bool) -> MemberState {
 
 impl Member {
     /// Open (or create) the group's segment and claim a slot.
-    pub fn join(s: &Settings, size: u8, now: Duration) -> Result<Member, String> {
+    pub fn join(s: &Settings, size: u8, now: Duration) -> Result<Member, JoinError> {
         let name = match &s.group {
             Some(n) => n.clone(),
-            None => shm::default_group_name()
-                .map_err(|e| format!("host group: cannot name the group: {e}"))?,
+            None => shm::default_group_name().map_err(JoinError::Name)?,
         };
-        let mut g = GroupShm::open(&name).map_err(|e| format!("host group {name}: {e}"))?;
+        let mut g = GroupShm::open(&name).map_err(|err| JoinError::Table {
+            group: name.clone(),
+            err,
+        })?;
         let slot = g
             .claim(&s.interface, s.vrid, now)
-            .map_err(|e| format!("host group {name}: {e}"))?;
+            .map_err(|err| JoinError::Table {
+                group: name.clone(),
+                err,
+            })?;
         let interval = Duration::from_millis(u64::from(s.interval_cs) * 10);
         let tick = interval
             .min(s.group_timeout / 3)
@@ -142,28 +172,24 @@ impl Member {
         self.hold_reason = reason;
     }
 
-    /// One line for atropos: the group, its size and its members.
-    pub fn describe(&self) -> String {
-        let members: Vec<String> = self
+    /// The group, its size and its members, for atropos.
+    pub fn describe(&self) -> crate::control::GroupInfo {
+        let members = self
             .shm
             .members()
             .into_iter()
-            .map(|(_, m)| {
-                format!(
-                    "{} {}{}",
-                    m.label(),
-                    m.state,
-                    if m.alive { "" } else { " (dead)" }
-                )
+            .map(|(_, m)| crate::control::GroupMember {
+                member: m.label(),
+                pid: m.pid,
+                state: m.state.to_string(),
+                alive: m.alive,
             })
             .collect();
-        format!(
-            "{} ({} of {} members): {}",
-            self.shm.name(),
-            members.len(),
-            self.size,
-            members.join(", ")
-        )
+        crate::control::GroupInfo {
+            name: self.shm.name().to_string(),
+            size: self.size,
+            members,
+        }
     }
 }
 

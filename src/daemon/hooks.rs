@@ -283,7 +283,12 @@ mod tests {
                 continue;
             };
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let f: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+            let f: Vec<&str> = stat
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .collect();
             if f.len() > 2 && f[2].parse::<i32>().ok() == Some(pgid) && f[0] != "Z" {
                 out.push(pid);
             }
@@ -326,7 +331,10 @@ mod tests {
             "killed {took:?} after start, timeout {timeout:?}"
         );
         let left = group_members(pgid);
-        assert!(left.is_empty(), "hook's process group outlived the kill: {left:?}");
+        assert!(
+            left.is_empty(),
+            "hook's process group outlived the kill: {left:?}"
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 

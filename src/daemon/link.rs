@@ -5,7 +5,7 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::io;
 use std::time::Duration;
 
-use crate::cli::Settings;
+use super::config::Settings;
 use crate::proto::fsm::{Event, FaultReason};
 use crate::proto::Family;
 use crate::sys::iface::{self, Interface};
@@ -27,28 +27,25 @@ pub(super) struct LinkPoll {
 
 /// Choose the link check from `--link-check` and what the driver answers.
 pub(super) fn link_poll_for(s: &Settings, now: Duration) -> Result<Option<LinkPoll>, StartError> {
-    use crate::cli::LinkCheckArg;
+    use super::config::LinkCheck;
     let forced = match s.link_check {
-        LinkCheckArg::Netlink => None,
-        LinkCheckArg::Ethtool => Some(LinkCheckKind::Ethtool),
-        LinkCheckArg::Mii => Some(LinkCheckKind::Mii),
-        LinkCheckArg::Auto => {
+        LinkCheck::Netlink => None,
+        LinkCheck::Ethtool => Some(LinkCheckKind::Ethtool),
+        LinkCheck::Mii => Some(LinkCheckKind::Mii),
+        LinkCheck::Auto => {
             let found = linkcheck::probe(&s.interface);
             [LinkCheckKind::Ethtool, LinkCheckKind::Mii]
                 .into_iter()
                 .find(|k| found.contains(k))
         }
     };
-    if let (Some(kind), true) = (forced, s.link_check != LinkCheckArg::Auto) {
+    if let (Some(kind), true) = (forced, s.link_check != LinkCheck::Auto) {
         if let Err(e) = linkcheck::check(kind, &s.interface) {
             if linkcheck::is_unsupported(&e) {
-                return Err(StartError {
-                    msg: format!(
-                        "invalid value '{}' for '--link-check': the driver of {} does not support it ({e})",
-                        kind.name(),
-                        s.interface
-                    ),
-                    status: 2,
+                return Err(StartError::LinkCheckUnsupported {
+                    method: kind.name(),
+                    iface: s.interface.clone(),
+                    err: e,
                 });
             }
         }

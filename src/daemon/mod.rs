@@ -13,6 +13,7 @@
 //! the previous deadline and do not drift.
 #![forbid(unsafe_code)]
 
+pub mod config;
 pub mod egress;
 pub mod group;
 pub mod hooks;
@@ -31,7 +32,7 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Duration;
 
-use crate::cli::Settings;
+use self::config::Settings;
 use crate::proto::fsm::{Event, Instance, State};
 use crate::proto::{DiscardReason, Family};
 use crate::sys::clock;

@@ -1,12 +1,13 @@
 //! Start-up: open everything an instance needs, in an order that leaves nothing behind when a
 //! step fails (the virtual MAC last), and clean what a crashed predecessor left.
 
+use core::fmt;
 use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cli::Settings;
-use crate::proto::fsm::{Config, Instance};
+use super::config::Settings;
+use crate::proto::fsm::{Config, ConfigError, Instance};
 use crate::sys::clock;
 use crate::sys::iface::Interface;
 use crate::sys::netlink::{LinkMonitor, Rtnl};
@@ -20,23 +21,112 @@ use super::log::RateLimit;
 use super::signals::Signals;
 use super::{egress, group, notify, Announce, Daemon};
 
-/// How a start-up failed: the message and the exit status.
+/// How a start-up failed. [`StartError::status`] is the exit status; `Display` is one line for
+/// the operator, naming the bad flag and value where there is one.
 #[derive(Debug)]
-pub struct StartError {
-    /// One line for the operator.
-    pub msg: String,
-    /// Exit status (2: bad configuration, 1: system error).
-    pub status: i32,
+pub enum StartError {
+    /// `-i IF` names no interface (exit 2).
+    NoInterface {
+        /// The name given.
+        name: String,
+        /// What the lookup said.
+        err: io::Error,
+    },
+    /// `--link-check` names a method the driver does not support (exit 2).
+    LinkCheckUnsupported {
+        /// The method (`ethtool`, `mii`).
+        method: &'static str,
+        /// The interface.
+        iface: String,
+        /// What the driver answered.
+        err: io::Error,
+    },
+    /// The protocol core refused the configuration (exit 2).
+    Config(ConfigError),
+    /// Another vrrpd runs this instance in this network namespace (exit 1).
+    AlreadyRunning {
+        /// Its pid, when the pid file could be read.
+        pid: Option<u32>,
+        /// `IF/VRID`.
+        tag: String,
+        /// The pid file.
+        path: PathBuf,
+    },
+    /// Joining the host group failed (exit 1).
+    Group(group::JoinError),
+    /// The virtual MAC (macvlan) could not be created (exit 1).
+    Vmac {
+        /// The interface.
+        iface: String,
+        /// The error.
+        err: io::Error,
+    },
+    /// A system resource could not be set up (exit 1).
+    Sys {
+        /// What was being set up.
+        what: String,
+        /// The error.
+        err: io::Error,
+    },
 }
 
 impl StartError {
-    fn sys(what: &str, e: io::Error) -> Self {
-        StartError {
-            msg: format!("{what}: {e}"),
-            status: 1,
+    fn sys(what: &str, err: io::Error) -> Self {
+        StartError::Sys {
+            what: what.to_string(),
+            err,
+        }
+    }
+
+    /// The exit status: 2 for a bad configuration, 1 for a system error.
+    pub fn status(&self) -> u8 {
+        match self {
+            StartError::NoInterface { .. }
+            | StartError::LinkCheckUnsupported { .. }
+            | StartError::Config(_) => 2,
+            StartError::AlreadyRunning { .. }
+            | StartError::Group(_)
+            | StartError::Vmac { .. }
+            | StartError::Sys { .. } => 1,
         }
     }
 }
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::NoInterface { name, err } => write!(
+                f,
+                "invalid value '{name}' for '--interface <IF>': no such interface ({err})"
+            ),
+            StartError::LinkCheckUnsupported { method, iface, err } => write!(
+                f,
+                "invalid value '{method}' for '--link-check <HOW>': the driver of {iface} does not support it ({err})"
+            ),
+            StartError::Config(e) => write!(f, "{e}"),
+            StartError::AlreadyRunning { pid, tag, path } => write!(
+                f,
+                "another vrrpd (pid {}) already runs {tag} in this network namespace ({})",
+                pid.map_or_else(|| "?".to_string(), |p| p.to_string()),
+                path.display()
+            ),
+            StartError::Group(e) => write!(f, "{e}"),
+            StartError::Vmac { iface, err } => {
+                write!(f, "virtual MAC on {iface}: {err}")?;
+                if err.raw_os_error() == Some(libc::EINVAL) {
+                    write!(
+                        f,
+                        " (this interface cannot carry a macvlan; run with -n, --no-vmac)"
+                    )?;
+                }
+                Ok(())
+            }
+            StartError::Sys { what, err } => write!(f, "{what}: {err}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
 
 /// The pid file of an instance (explicit `--pid-file`, or the per-namespace default).
 pub fn pid_path(s: &Settings) -> io::Result<PathBuf> {
@@ -50,26 +140,18 @@ pub fn pid_path(s: &Settings) -> io::Result<PathBuf> {
 impl Daemon {
     /// Open everything an instance needs. Errors here end the process before it detaches.
     pub fn start(s: Settings) -> Result<Daemon, StartError> {
-        let iface = Interface::lookup(&s.interface).map_err(|e| StartError {
-            msg: format!(
-                "invalid value '{}' for '-i <IF>': no such interface ({e})",
-                s.interface
-            ),
-            status: 2,
+        let iface = Interface::lookup(&s.interface).map_err(|err| StartError::NoInterface {
+            name: s.interface.clone(),
+            err,
         })?;
         let path = pid_path(&s).map_err(|e| StartError::sys("cannot find the run directory", e))?;
         let pidfile = match PidFile::create(&path) {
             Ok(p) => p,
             Err(PidFileError::Running(pid)) => {
-                return Err(StartError {
-                    msg: format!(
-                        "another vrrpd (pid {}) already runs {}/{} in this network namespace ({})",
-                        pid.map_or_else(|| "?".to_string(), |p| p.to_string()),
-                        s.interface,
-                        s.vrid,
-                        path.display()
-                    ),
-                    status: 1,
+                return Err(StartError::AlreadyRunning {
+                    pid,
+                    tag: crate::proto::tag(&s.interface, s.vrid).to_string(),
+                    path,
                 })
             }
             Err(PidFileError::Io(e)) => {
@@ -117,10 +199,7 @@ impl Daemon {
             handover: s.handover,
             interop_v2: false,
         };
-        cfg.validate().map_err(|e| StartError {
-            msg: e.to_string(),
-            status: 2,
-        })?;
+        cfg.validate().map_err(StartError::Config)?;
         let hooks = Hooks::new(s.script_timeout);
         let control = match pidfile::instance_paths(&s.interface, s.vrid, s.family) {
             Ok((_, sock)) => match crate::control::server::Server::bind(&sock) {
@@ -135,15 +214,15 @@ impl Daemon {
             Err(e) => return Err(StartError::sys("control socket", e)),
         };
         let group = match s.monitor {
-            Some(n) => Some(
-                group::Member::join(&s, n, clock::now())
-                    .map_err(|msg| StartError { msg, status: 1 })?,
-            ),
+            Some(n) => Some(group::Member::join(&s, n, clock::now()).map_err(StartError::Group)?),
             None => None,
         };
         // Last, so that no error after it leaves a macvlan or changed sysctls behind.
-        let egress = egress::Egress::open(&s, &iface, &mut rtnl)
-            .map_err(|e| StartError::sys(&format!("virtual MAC on {}", iface.name), e))?;
+        let egress =
+            egress::Egress::open(&s, &iface, &mut rtnl).map_err(|err| StartError::Vmac {
+                iface: iface.name.clone(),
+                err,
+            })?;
         Ok(Daemon {
             inst: Instance::new(cfg),
             iface,

@@ -1,0 +1,104 @@
+//! The daemon's configuration: what one instance runs with, built once from the command line by
+//! the CLI layer, so that nothing under `daemon` depends on the argument parser.
+
+use core::fmt;
+use core::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::proto::packet::Auth;
+use crate::proto::{ChecksumForm, Family, Version};
+
+/// How the link state is watched (`--link-check`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkCheck {
+    /// Netlink events plus ethtool or MII polling when the driver answers.
+    Auto,
+    /// Netlink link events only.
+    Netlink,
+    /// ETHTOOL_GLINK polling (plus netlink events).
+    Ethtool,
+    /// MII BMSR polling (plus netlink events).
+    Mii,
+}
+
+/// A virtual address with its prefix length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Vip {
+    /// The address.
+    pub addr: IpAddr,
+    /// Prefix length put on the interface.
+    pub prefix: u8,
+}
+
+impl fmt::Display for Vip {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+/// A validated configuration for one instance, built once from the command line (see
+/// the CLI layer's `Args::validate`).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Interface name.
+    pub interface: String,
+    /// VRID.
+    pub vrid: u8,
+    /// Configured priority.
+    pub priority: u8,
+    /// Advertisement interval in centiseconds (v2: seconds × 100).
+    pub interval_cs: u16,
+    /// Preempt_Mode.
+    pub preempt: bool,
+    /// VRRPv2 authentication.
+    pub auth: Auth,
+    /// Use the virtual MAC.
+    pub vmac: bool,
+    /// -U hook.
+    pub master_script: Option<PathBuf>,
+    /// -D hook.
+    pub backup_script: Option<PathBuf>,
+    /// --fault-script hook.
+    pub fault_script: Option<PathBuf>,
+    /// -z value.
+    pub priority_down: Option<u8>,
+    /// -x value.
+    pub priority_up: Option<u8>,
+    /// -M value.
+    pub monitor: Option<u8>,
+    /// Host group name (None: per network namespace).
+    pub group: Option<String>,
+    /// Group member failure timeout.
+    pub group_timeout: Duration,
+    /// Link polling period (zero: off).
+    pub link_poll: Duration,
+    /// Link check method.
+    pub link_check: LinkCheck,
+    /// -I / -O.
+    pub magic: Option<(IpAddr, IpAddr)>,
+    /// VRRP version.
+    pub version: Version,
+    /// Address family, from the VIPs.
+    pub family: Family,
+    /// Accept_Mode.
+    pub accept: bool,
+    /// GARP/NA repeats.
+    pub garp_count: u32,
+    /// GARP/NA spacing.
+    pub garp_interval: Duration,
+    /// Hook timeout.
+    pub script_timeout: Duration,
+    /// Foreground, log to stderr.
+    pub foreground: bool,
+    /// Debug logging.
+    pub debug: bool,
+    /// Pid file override.
+    pub pid_file: Option<PathBuf>,
+    /// VRRPv3-over-IPv4 checksum form sent.
+    pub checksum_form: ChecksumForm,
+    /// Lossless planned handover.
+    pub handover: bool,
+    /// Virtual addresses.
+    pub vips: Vec<Vip>,
+}
