@@ -389,12 +389,11 @@ fn host_group_follows_its_weakest_member() {
     let why = instance(&lab, &r1, "eth0", 51);
     assert_eq!(why["state"], "BACKUP", "{why}");
     assert_eq!(why["reason"], "host group holds backup", "{why}");
-    assert!(
-        why["group"]
-            .as_str()
-            .is_some_and(|g| g.contains("eth1/52 MASTER (dead)")),
-        "eth0/51's group does not show the dead member: {why}"
-    );
+    let dead = why["group"]["members"]
+        .as_array()
+        .and_then(|ms| ms.iter().find(|m| m["member"] == "eth1/52"))
+        .map(|m| m["alive"] == false);
+    assert_eq!(dead, Some(true), "eth0/51's group does not show eth1/52 dead: {why}");
     // Restarted, it reclaims its slot and the group comes back.
     let ns = lab.host(0).ns.clone();
     let _again = lab.vrrpd_line(
