@@ -335,3 +335,41 @@ fn readme_command_line_and_atropos_promises() {
         "no vrrpd instance with VRID 52 running in this network namespace"
     );
 }
+
+/// Issue #20 item 11: a dual-stack router groups its two families. An IPv4 and an IPv6
+/// instance of VRID 51 on eth0 with `-M 2` are two members (before: the second was refused,
+/// "already runs for this interface and VRID", status 1); both become master together.
+#[test]
+fn dual_stack_instances_form_one_host_group() {
+    if !require_root("dual_stack_instances_form_one_host_group") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1"]);
+    let [r1] = lab.ns_names();
+    let v4 = lab.vrrpd_line(&r1, "v4", "-i eth0 -v 51 -d 100ms -M 2 192.0.2.254/24");
+    let mut v6 = lab.vrrpd_line(
+        &r1,
+        "v6",
+        "-i eth0 -v 51 -d 100ms -M 2 fe80::51/64 2001:db8::254/64",
+    );
+    let up = wait_for(Duration::from_secs(5), || {
+        lab.has_addr(&r1, VIP) && lab.has_addr(&r1, "2001:db8::254")
+    });
+    assert!(
+        up.is_some() && alive(&v6),
+        "v4:\n{}\nv6 (exit {:?}):\n{}",
+        v4.log_text(),
+        wait_exit(&mut v6, Duration::from_millis(10)),
+        v6.log_text()
+    );
+    let (_, out, _) = atropos(&lab, &r1, &["--dump", "--json", "-i", "eth0", "-v", "51"]);
+    let j = json(&out);
+    let members: Vec<String> = j[0]["group"]["members"]
+        .as_array()
+        .expect("group members")
+        .iter()
+        .map(|m| m["member"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(members.len(), 2, "{out}");
+    assert!(members.contains(&"eth0/51 IPv6".to_string()), "{members:?}");
+}

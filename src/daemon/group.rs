@@ -82,7 +82,7 @@ impl Member {
             err,
         })?;
         let slot = g
-            .claim(&s.interface, s.vrid, now)
+            .claim_family(&s.interface, s.vrid, s.family, now)
             .map_err(|err| JoinError::Table {
                 group: name.clone(),
                 err,
