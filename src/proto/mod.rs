@@ -17,6 +17,7 @@ pub mod fsm;
 pub mod group;
 pub mod packet;
 pub mod timers;
+pub mod wire;
 
 /// How an instance is named in logs, hold reasons and atropos output: `eth1/52`
 /// (interface/VRID).
