@@ -47,8 +47,6 @@ use self::link::LinkPoll;
 use self::log::RateLimit;
 use self::signals::{Sig, Signals};
 
-pub use crate::sys::socket::{VRRP_GROUP_V4 as GROUP_V4, VRRP_GROUP_V6 as GROUP_V6};
-
 /// What the event loop polls, by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Slot {
@@ -128,14 +126,6 @@ pub struct Daemon {
     group: Option<group::Member>,
     _pidfile: PidFile,
     buf: Vec<u8>,
-}
-
-/// The group address for a family.
-pub fn group(family: Family) -> IpAddr {
-    match family {
-        Family::V4 => IpAddr::V4(GROUP_V4),
-        Family::V6 => IpAddr::V6(GROUP_V6),
-    }
 }
 
 impl Daemon {
@@ -365,7 +355,7 @@ impl Daemon {
                 Event::ForceBackup(false)
             }
             C::Reduce | C::Increase | C::Priority => {
-                if self.inst.priority() == 255 {
+                if self.inst.config().is_owner() {
                     return Response::error("priority 255 (address owner) is never changed");
                 }
                 let p = match req.priority {
@@ -531,8 +521,7 @@ impl Daemon {
             }
             Sig::Group => self.group_sync(now, true),
             Sig::Ttin | Sig::Ttou => {
-                let cur = self.inst.priority();
-                if cur == 255 {
+                if self.inst.config().is_owner() {
                     vlog!(
                         Info,
                         "{}: priority 255 (address owner) is never changed",

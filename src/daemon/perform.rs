@@ -9,7 +9,7 @@ use crate::proto::DiscardReason;
 use crate::vlog;
 
 use super::hooks::Job;
-use super::{group, log, Announce, Daemon};
+use super::{log, Announce, Daemon};
 
 impl Daemon {
     pub(super) fn perform(&mut self, now: Duration, actions: Vec<Action>) {
@@ -25,7 +25,7 @@ impl Daemon {
                         self.inst.record_send_error();
                         continue;
                     };
-                    let dst = group(self.s.family);
+                    let dst = crate::proto::wire::vrrp_group(self.s.family);
                     match advert.to_bytes(src, dst, self.s.checksum_form) {
                         Ok(bytes) => {
                             let sent = match &self.egress {

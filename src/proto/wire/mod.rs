@@ -10,8 +10,9 @@
 //! - [`magic`]: the `-I`/`-O` magic packet's frames (an ARP request and an ICMP echo request).
 //!
 //! The VRRP message is [`crate::proto::packet`]; CARP's header is `crate::proto::carp::packet`.
-//! Shared rules live here once: the VRRP groups, TTL and TOS, the IPv6 link-local test and the
-//! address family of an address (the protocol number 112 is [`crate::proto::packet::IP_PROTOCOL`]).
+//! Shared constants live here once: the VRRP groups, TTL and TOS. The protocol number 112 is
+//! [`crate::proto::packet::IP_PROTOCOL`], the link-local test
+//! [`crate::proto::packet::is_ipv6_link_local`], the family of an address [`crate::proto::Family::of`].
 
 pub mod arp;
 pub mod ipv4;
@@ -38,20 +39,6 @@ pub fn vrrp_group(family: Family) -> IpAddr {
     match family {
         Family::V4 => IpAddr::V4(VRRP_GROUP_V4),
         Family::V6 => IpAddr::V6(VRRP_GROUP_V6),
-    }
-}
-
-/// Whether `a` is an IPv6 link-local unicast address, fe80::/10 (RFC 4291 §2.5.6; the source
-/// and first address of an IPv6 advert, RFC 9568 §5.1.2.1, §5.2.9, erratum 8300).
-pub fn is_link_local(a: Ipv6Addr) -> bool {
-    a.segments()[0] & 0xffc0 == 0xfe80
-}
-
-/// The address family of an address.
-pub fn family_of(a: IpAddr) -> Family {
-    match a {
-        IpAddr::V4(_) => Family::V4,
-        IpAddr::V6(_) => Family::V6,
     }
 }
 
@@ -83,14 +70,10 @@ pub(crate) mod vectors {
     }
 
     #[test]
-    fn link_local_and_family() {
+    fn groups_and_family() {
         use super::*;
-        assert!(is_link_local("fe80::1".parse().unwrap()));
-        assert!(is_link_local("febf::1".parse().unwrap()));
-        assert!(!is_link_local("fec0::1".parse().unwrap()));
-        assert!(!is_link_local("2001:db8::1".parse().unwrap()));
-        assert_eq!(family_of("192.0.2.1".parse().unwrap()), Family::V4);
-        assert_eq!(family_of("2001:db8::1".parse().unwrap()), Family::V6);
+        assert_eq!(Family::of("192.0.2.1".parse().unwrap()), Family::V4);
+        assert_eq!(Family::of("2001:db8::1".parse().unwrap()), Family::V6);
         assert_eq!(vrrp_group(Family::V4), IpAddr::V4(VRRP_GROUP_V4));
         assert_eq!(vrrp_group(Family::V6), IpAddr::V6(VRRP_GROUP_V6));
     }
