@@ -2,9 +2,11 @@
 //! of this network namespace from their control sockets under the run directory and talks to
 //! each with the protocol of [`crate::control`].
 //!
-//! Exit status for scripts: 0 success (with `--state --quiet`: master), 1 not running / error,
-//! 3 backup (or init), 4 fault.
+//! Exit status for scripts: 0 success, 1 not running / error, 2 bad command line; with
+//! `--state --quiet` the state: 0 master, 3 backup (or init), 4 fault. Without `--quiet`, a
+//! listing is a success (0) whatever the states, so `set -e` scripts can show the state.
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use clap::{ArgGroup, CommandFactory, Parser};
@@ -20,7 +22,7 @@ use crate::control::{Command as Cmd, InstanceInfo, Request, Response, VERSION};
     disable_version_flag = true,
     about = "Show and control the vrrpd instances of this router (this network namespace)",
     group(ArgGroup::new("verb").args(["state", "dump", "count", "who_has", "backup", "resume", "reduce", "increase", "set_priority"])),
-    after_help = "Exit status: 0 ok (--state --quiet: master), 1 not running or error, 3 backup, 4 fault."
+    after_help = "Exit status: 0 ok, 1 not running or error, 2 bad command line.\nWith --state --quiet, the state: 0 master, 3 backup (or init), 4 fault, 1 not running."
 )]
 pub struct Args {
     /// Show every instance: interface, VRID, state, priority, VIPs, master, since when (default).
@@ -34,7 +36,7 @@ pub struct Args {
     pub count: bool,
     /// The instance that holds a virtual address.
     #[arg(long = "who-has", value_name = "VIP")]
-    pub who_has: Option<String>,
+    pub who_has: Option<IpAddr>,
     /// Force backup; the instance stays backup until --resume.
     #[arg(short = 'b', long = "backup")]
     pub backup: bool,
@@ -112,7 +114,7 @@ pub fn run(args: Args) -> u8 {
                 if args.json {
                     println!("[]");
                 } else {
-                    println!("VRRPD RUN: 0");
+                    println!("{}", none_running(&args));
                 }
             }
             return 1;
@@ -207,13 +209,13 @@ pub fn run(args: Args) -> u8 {
         {
             continue;
         }
-        if let Some(vip) = &args.who_has {
+        if let Some(vip) = args.who_has {
             // Holds it: a master configured with it (backups only have it configured).
             if info.state != "MASTER"
                 || !info
                     .vips
                     .iter()
-                    .any(|v| v.split('/').next() == Some(vip.as_str()))
+                    .any(|v| v.split('/').next().and_then(|a| a.parse().ok()) == Some(vip))
             {
                 continue;
             }
@@ -254,16 +256,14 @@ pub fn run(args: Args) -> u8 {
         infos.push(info);
     }
     if infos.is_empty() {
-        if !args.quiet {
+        // After an error, the error said it all: no second line that nothing runs.
+        if !args.quiet && (errors == 0 || args.json) {
             if args.json {
                 println!("[]");
-            } else if args.who_has.is_some() {
-                println!(
-                    "no instance holds {}",
-                    args.who_has.as_deref().unwrap_or("")
-                );
+            } else if let Some(vip) = args.who_has {
+                println!("no instance holds {vip}");
             } else {
-                println!("VRRPD RUN: 0");
+                println!("{}", none_running(&args));
             }
         }
         return 1;
@@ -287,13 +287,13 @@ pub fn run(args: Args) -> u8 {
                 serde_json::to_string_pretty(&infos).unwrap_or_default()
             );
         } else {
-            print_table(&infos, args.dump);
+            print!("{}", table(&infos, args.dump));
         }
     }
     if errors > 0 {
         return 1;
     }
-    if cmd == Cmd::State && !args.count && args.who_has.is_none() {
+    if args.quiet && cmd == Cmd::State && !args.count && args.who_has.is_none() {
         // The state of the instance (worst first when several are selected).
         return infos
             .iter()
@@ -304,21 +304,54 @@ pub fn run(args: Args) -> u8 {
     0
 }
 
-fn print_table(infos: &[InstanceInfo], dump: bool) {
-    println!(
-        "{:<10} {:>4} {:<4} {:<7} {:>4} {:<16} {:>9}  VIPS",
+/// What `--state` says when no instance matches: which ones it looked for, and where.
+fn none_running(args: &Args) -> String {
+    let which = match (&args.interface, args.vrid) {
+        (Some(i), Some(v)) => format!(" {i}/{v}"),
+        (Some(i), None) => format!(" on {i}"),
+        (None, Some(v)) => format!(" with VRID {v}"),
+        (None, None) => String::new(),
+    };
+    format!("no vrrpd instance{which} running in this network namespace")
+}
+
+/// The `--state` / `--dump` table; columns as wide as their widest value.
+pub fn table(infos: &[InstanceInfo], dump: bool) -> String {
+    use std::fmt::Write as _;
+    let mut o = String::new();
+    let w_if = infos
+        .iter()
+        .map(|i| i.interface.len())
+        .max()
+        .unwrap_or(0)
+        .max(10);
+    let w_master = infos
+        .iter()
+        .map(|i| i.master.as_deref().map_or(1, str::len))
+        .max()
+        .unwrap_or(0)
+        .max(16);
+    let since: Vec<String> = infos
+        .iter()
+        .map(|i| format!("{:.1}s", i.since_secs))
+        .collect();
+    let w_since = since.iter().map(String::len).max().unwrap_or(0).max(9);
+    let _ = writeln!(
+        o,
+        "{:<w_if$} {:>4} {:<4} {:<7} {:>4} {:<w_master$} {:>w_since$}  VIPS",
         "IFACE", "VRID", "FAM", "STATE", "PRIO", "MASTER", "SINCE"
     );
-    for i in infos {
-        println!(
-            "{:<10} {:>4} {:<4} {:<7} {:>4} {:<16} {:>8.1}s  {}{}",
+    for (i, since) in infos.iter().zip(&since) {
+        let _ = writeln!(
+            o,
+            "{:<w_if$} {:>4} {:<4} {:<7} {:>4} {:<w_master$} {:>w_since$}  {}{}",
             i.interface,
             i.vrid,
             if i.family == "ipv6" { "v6" } else { "v4" },
             i.state,
             i.priority,
             i.master.as_deref().unwrap_or("-"),
-            i.since_secs,
+            since,
             i.vips.join(" "),
             if i.forced_backup {
                 "  (forced backup)"
@@ -328,55 +361,142 @@ fn print_table(infos: &[InstanceInfo], dump: bool) {
         );
         if dump {
             if let Some(d) = &i.detail {
-                println!(
-                    "  pid {}  configured priority {}  reason: {}",
-                    i.pid,
-                    i.configured_priority,
-                    i.reason.as_deref().unwrap_or("-")
-                );
-                println!(
-                    "  advert interval {:.1} ms, master advert interval {:.1} ms, master down interval {:.3} ms, skew {:.3} ms, preempt {}, accept {}",
-                    d.adver_interval_ms, d.master_adver_interval_ms, d.master_down_interval_ms, d.skew_time_ms, d.preempt, d.accept
-                );
-                println!(
-                    "  adverts sent {} received {}, priority 0 sent {} received {}, send errors {}",
-                    d.adverts_sent, d.adverts_rcvd, d.prio0_sent, d.prio0_rcvd, d.send_errors
-                );
-                let t: Vec<String> = d
-                    .transitions
-                    .iter()
-                    .map(|(k, v)| format!("{k} {v}"))
-                    .collect();
-                println!(
-                    "  transitions: {}",
-                    if t.is_empty() {
-                        "-".to_string()
-                    } else {
-                        t.join(", ")
-                    }
-                );
-                let x: Vec<String> = d
-                    .discards
-                    .iter()
-                    .filter(|(_, v)| **v > 0)
-                    .map(|(k, v)| format!("{k} {v}"))
-                    .collect();
-                println!(
-                    "  discards: {}",
-                    if x.is_empty() {
-                        "-".to_string()
-                    } else {
-                        x.join(", ")
-                    }
-                );
-                for (peer, forms) in &d.checksum_forms {
-                    let f: Vec<String> = forms.iter().map(|(k, v)| format!("{k} {v}")).collect();
-                    println!("  checksum forms from {peer}: {}", f.join(", "));
-                }
-                if let Some(g) = &i.group {
-                    println!("  group: {g}");
-                }
+                dump_lines(&mut o, i, d);
             }
         }
+    }
+    o
+}
+
+fn counts(m: &std::collections::BTreeMap<String, u64>, nonzero: bool) -> String {
+    let v: Vec<String> = m
+        .iter()
+        .filter(|(_, v)| !nonzero || **v > 0)
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    if v.is_empty() {
+        "-".to_string()
+    } else {
+        v.join(", ")
+    }
+}
+
+fn dump_lines(o: &mut String, i: &InstanceInfo, d: &crate::control::Detail) {
+    use std::fmt::Write as _;
+    let _ = writeln!(
+        o,
+        "  pid {}  configured priority {}  reason: {}",
+        i.pid,
+        i.configured_priority,
+        i.reason.as_deref().unwrap_or("-")
+    );
+    let _ = writeln!(
+        o,
+        "  advert interval {:.1} ms, master advert interval {:.1} ms, master down interval {:.3} ms, skew {:.3} ms, preempt {}, accept {}",
+        d.adver_interval_ms, d.master_adver_interval_ms, d.master_down_interval_ms, d.skew_time_ms, d.preempt, d.accept
+    );
+    let _ = writeln!(
+        o,
+        "  adverts sent {} received {}, priority 0 sent {} received {}, send errors {}",
+        d.adverts_sent, d.adverts_rcvd, d.prio0_sent, d.prio0_rcvd, d.send_errors
+    );
+    let _ = writeln!(o, "  transitions: {}", counts(&d.transitions, false));
+    let _ = writeln!(o, "  discards: {}", counts(&d.discards, true));
+    for (peer, forms) in &d.checksum_forms {
+        let f: Vec<String> = forms.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let _ = writeln!(o, "  checksum forms from {peer}: {}", f.join(", "));
+    }
+    let _ = writeln!(o, "  hooks: {}", counts(&d.hooks, false));
+    if let Some(g) = &i.group {
+        let _ = writeln!(o, "  group: {g}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::{Detail, GroupInfo, GroupMember};
+
+    fn info(master: &str) -> InstanceInfo {
+        InstanceInfo {
+            interface: "eth0".into(),
+            vrid: 51,
+            family: "ipv6".into(),
+            state: "BACKUP".into(),
+            priority: 100,
+            master: Some(master.into()),
+            since_secs: 12.25,
+            vips: vec!["fe80::51/64".into()],
+            ..InstanceInfo::default()
+        }
+    }
+
+    /// Every row's SINCE column ends where the header's does, even for a link-local master
+    /// longer than the default column (issue #20 item 6).
+    #[test]
+    fn table_columns_stay_aligned_for_long_masters() {
+        let rows = [info("fe80::a8bb:ccff:fedd:eeff"), info("192.0.2.2")];
+        let t = table(&rows, false);
+        let lines: Vec<&str> = t.lines().collect();
+        let end = |l: &str, what: &str| l.find(what).map(|i| i + what.len());
+        let head = end(lines[0], "SINCE").expect("header");
+        assert_eq!(end(lines[1], "12.2s"), Some(head), "{t}");
+        assert_eq!(end(lines[2], "12.2s"), Some(head), "{t}");
+    }
+
+    /// The text dump shows the hooks counters, as the JSON does; the group shows as one line
+    /// in text and as an object in JSON.
+    #[test]
+    fn dump_has_hooks_and_group() {
+        let mut i = info("192.0.2.2");
+        let mut d = Detail::default();
+        d.hooks.insert("started".into(), 3);
+        d.hooks.insert("failed".into(), 1);
+        i.detail = Some(d);
+        i.group = Some(GroupInfo {
+            name: "g".into(),
+            size: 2,
+            members: vec![GroupMember {
+                member: "eth0/51".into(),
+                pid: 7,
+                state: "MASTER".into(),
+                alive: true,
+            }],
+        });
+        let t = table(std::slice::from_ref(&i), true);
+        assert!(t.contains("  hooks: failed 1, started 3\n"), "{t}");
+        assert!(
+            t.contains("  group: g (1 of 2 members): eth0/51 MASTER\n"),
+            "{t}"
+        );
+        let j = serde_json::to_value(&i).unwrap();
+        assert_eq!(j["group"]["name"], "g");
+        assert_eq!(j["group"]["size"], 2);
+        assert_eq!(j["group"]["members"][0]["state"], "MASTER");
+    }
+
+    /// `--who-has` takes an address: anything else is a command-line error (status 2).
+    #[test]
+    fn who_has_needs_an_address() {
+        let e = Args::try_parse_from(["atropos", "--who-has", "bogus"]).unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::ValueValidation);
+        assert!(crate::cli::one_line(&e).contains("'bogus'"));
+        let a = Args::try_parse_from(["atropos", "--who-has", "2001:DB8::1"]).unwrap();
+        assert_eq!(a.who_has, Some("2001:db8::1".parse().unwrap()));
+    }
+
+    /// No instance: a sentence naming what was looked for, not `VRRPD RUN: 0`.
+    #[test]
+    fn none_running_says_what_was_looked_for() {
+        let a = Args::try_parse_from(["atropos"]).unwrap();
+        assert_eq!(
+            none_running(&a),
+            "no vrrpd instance running in this network namespace"
+        );
+        let a = Args::try_parse_from(["atropos", "-i", "eth0", "-v", "52"]).unwrap();
+        assert_eq!(
+            none_running(&a),
+            "no vrrpd instance eth0/52 running in this network namespace"
+        );
     }
 }

@@ -43,7 +43,7 @@ pub struct Args {
     /// `100ms`. Below 1 s only with VRRPv3 (multiples of 10 ms, up to 40.95 s); VRRPv2 takes whole
     /// seconds 1-255.
     #[arg(short = 'd', long = "interval", value_name = "INTERVAL", default_value = "1", value_parser = parse_interval)]
-    pub interval: Duration,
+    pub interval: Given<Duration>,
 
     /// Do not preempt a lower-priority master (preemption is on by default).
     #[arg(short = 's', long = "no-preempt")]
@@ -120,8 +120,8 @@ pub struct Args {
     pub garp_count: u32,
 
     /// Spacing of the gratuitous ARPs / unsolicited NAs.
-    #[arg(long = "garp-interval", value_name = "DURATION", default_value = "200ms", value_parser = parse_duration)]
-    pub garp_interval: Duration,
+    #[arg(long = "garp-interval", value_name = "DURATION", default_value = "200ms", value_parser = parse_given_duration)]
+    pub garp_interval: Given<Duration>,
 
     /// Hooks still running after this long are killed.
     #[arg(long = "script-timeout", value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
@@ -156,6 +156,30 @@ pub struct Args {
     /// Virtual addresses, `ADDR[/LEN]`, all IPv4 or all IPv6.
     #[arg(value_name = "ADDR[/LEN]")]
     pub vips: Vec<String>,
+}
+
+/// A parsed value with the text the user typed, so that a later error quotes what was typed
+/// (`-d 0.05`, not `50ms`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Given<T> {
+    /// The parsed value.
+    pub value: T,
+    given: String,
+}
+
+impl<T> Given<T> {
+    /// `value`, typed as `text`.
+    pub fn new(value: T, text: &str) -> Self {
+        Given {
+            value,
+            given: text.to_string(),
+        }
+    }
+
+    /// The text as typed.
+    pub fn text(&self) -> &str {
+        &self.given
+    }
 }
 
 /// `--link-check` values.
@@ -277,7 +301,11 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     }
 }
 
-fn parse_interval(s: &str) -> Result<Duration, String> {
+fn parse_given_duration(s: &str) -> Result<Given<Duration>, String> {
+    Ok(Given::new(parse_duration(s)?, s))
+}
+
+fn parse_interval(s: &str) -> Result<Given<Duration>, String> {
     let d = parse_duration(s)?;
     if d.is_zero() {
         return Err(
@@ -285,7 +313,7 @@ fn parse_interval(s: &str) -> Result<Duration, String> {
                 .to_string(),
         );
     }
-    Ok(d)
+    Ok(Given::new(d, s))
 }
 
 fn parse_auth(s: &str) -> Result<Auth, String> {
@@ -368,21 +396,25 @@ impl Args {
             }
             Some(i) => {
                 return Err(CliError::new(
-                    "-i <IF>",
+                    "--interface <IF>",
                     i,
                     "an interface name of 1-15 characters",
                 ))
             }
             None => {
                 return Err(CliError::new(
-                    "-i <IF>",
+                    "--interface <IF>",
                     "",
                     "the interface to run on, e.g. -i eth0",
                 ))
             }
         };
         let vrid = self.vrid.ok_or_else(|| {
-            CliError::new("-v <VRID>", "", "the virtual router id, 1-255, e.g. -v 51")
+            CliError::new(
+                "--vrid <VRID>",
+                "",
+                "the virtual router id, 1-255, e.g. -v 51",
+            )
         })?;
         if self.vips.is_empty() {
             return Err(CliError::new(
@@ -425,13 +457,13 @@ impl Args {
         });
 
         let version = self.vrrp_version;
-        let interval_s = format!("{:?}", self.interval);
+        let interval_s = self.interval.text().to_string();
         let interval_cs = match version {
             Version::V2 => {
-                let ns = self.interval.as_nanos();
+                let ns = self.interval.value.as_nanos();
                 if ns % 1_000_000_000 != 0 || !(1..=255).contains(&(ns / 1_000_000_000)) {
                     return Err(CliError::new(
-                        "-d <INTERVAL>",
+                        "--interval <INTERVAL>",
                         interval_s,
                         "VRRPv2 takes whole seconds 1-255 (use --vrrp-version 3 for sub-second)",
                     ));
@@ -439,10 +471,10 @@ impl Args {
                 (ns / 1_000_000_000) as u16 * 100
             }
             Version::V3 => {
-                let ns = self.interval.as_nanos();
+                let ns = self.interval.value.as_nanos();
                 if ns % 10_000_000 != 0 || !(1..=4095).contains(&(ns / 10_000_000)) {
                     return Err(CliError::new(
-                        "-d <INTERVAL>",
+                        "--interval <INTERVAL>",
                         interval_s,
                         "VRRPv3 takes multiples of 10ms from 10ms to 40.95s",
                     ));
@@ -455,7 +487,7 @@ impl Args {
             (Version::V2, Some(a)) => a,
             (Version::V3, Some(_)) => {
                 return Err(CliError::new(
-                    "-a <none|pw/KEY>",
+                    "--auth <none|pw/KEY>",
                     "pw/...",
                     "authentication exists only in VRRPv2 (add --vrrp-version 2)",
                 ))
@@ -463,7 +495,7 @@ impl Args {
         };
         if version == Version::V2 && family == Family::V6 {
             return Err(CliError::new(
-                "--vrrp-version",
+                "--vrrp-version <2|3>",
                 "2",
                 "VRRPv2 is IPv4 only; IPv6 virtual addresses need VRRPv3",
             ));
@@ -480,21 +512,21 @@ impl Args {
             (Some(i), Some(o)) => {
                 if !i.is_ipv4() || !o.is_ipv4() {
                     return Err(CliError::new(
-                        "-I <IP> -O <IP>",
+                        "--magic-source <IP> --magic-gateway <IP>",
                         format!("{i} {o}"),
                         "IPv4 addresses (IPv6 takeovers are announced by unsolicited NAs)",
                     ));
                 }
                 if (family == Family::V4) != i.is_ipv4() {
                     return Err(CliError::new(
-                        "-I <IP> -O <IP>",
+                        "--magic-source <IP> --magic-gateway <IP>",
                         format!("{i} {o}"),
                         "both addresses of the family of the virtual addresses",
                     ));
                 }
                 if !vips.iter().any(|v| v.addr == i) {
                     return Err(CliError::new(
-                        "-I <IP>",
+                        "--magic-source <IP>",
                         i.to_string(),
                         "one of the virtual addresses",
                     ));
@@ -503,22 +535,22 @@ impl Args {
             }
             (Some(i), None) => {
                 return Err(CliError::new(
-                    "-O <IP>",
+                    "--magic-gateway <IP>",
                     "",
                     format!("the gateway to refresh with -I {i}"),
                 ))
             }
             (None, Some(o)) => {
                 return Err(CliError::new(
-                    "-I <IP>",
+                    "--magic-source <IP>",
                     "",
                     format!("the virtual address to use with -O {o}"),
                 ))
             }
         };
         for (flag, path) in [
-            ("-U <FILE>", &self.master_script),
-            ("-D <FILE>", &self.backup_script),
+            ("--master-script <FILE>", &self.master_script),
+            ("--backup-script <FILE>", &self.backup_script),
             ("--fault-script <FILE>", &self.fault_script),
         ] {
             if let Some(p) = path {
@@ -526,10 +558,10 @@ impl Args {
                     .map_err(|why| CliError::new(flag, p.display().to_string(), why))?;
             }
         }
-        if self.garp_interval > Duration::from_secs(10) {
+        if self.garp_interval.value > Duration::from_secs(10) {
             return Err(CliError::new(
-                "--garp-interval",
-                format!("{:?}", self.garp_interval),
+                "--garp-interval <DURATION>",
+                self.garp_interval.text(),
                 "at most 10s",
             ));
         }
@@ -540,7 +572,7 @@ impl Args {
                     .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
             if !ok {
                 return Err(CliError::new(
-                    "--group",
+                    "--group <NAME>",
                     g,
                     "1-32 characters of A-Z a-z 0-9 _ . -",
                 ));
@@ -549,7 +581,7 @@ impl Args {
         let group_timeout = match self.group_timeout {
             Some(t) if t.is_zero() => {
                 return Err(CliError::new(
-                    "--group-timeout",
+                    "--group-timeout <DURATION>",
                     "0",
                     "a positive duration such as 3s",
                 ))
@@ -559,9 +591,17 @@ impl Args {
         };
         if self.script_timeout.is_zero() {
             return Err(CliError::new(
-                "--script-timeout",
+                "--script-timeout <DURATION>",
                 "0",
                 "a positive duration such as 10s",
+            ));
+        }
+        // Last: any other mistake on the line is reported first.
+        if interface == "lo" && !self.no_vmac {
+            return Err(CliError::new(
+                "--interface <IF>",
+                &interface,
+                "the loopback interface cannot carry a virtual MAC: add -n (--no-vmac)",
             ));
         }
         Ok(Settings {
@@ -588,7 +628,7 @@ impl Args {
             family,
             accept: self.accept,
             garp_count: self.garp_count,
-            garp_interval: self.garp_interval,
+            garp_interval: self.garp_interval.value,
             script_timeout: self.script_timeout,
             foreground: self.foreground,
             debug: self.debug,
@@ -625,7 +665,44 @@ fn check_executable(p: &std::path::Path) -> Result<(), String> {
         // A bare name would be looked up in PATH by exec; insist on a path.
         return Err("give the hook as a path (./hook or /etc/vrrpd/hook)".to_string());
     }
-    Ok(())
+    check_exec_format(p)
+}
+
+/// What execve(2) needs beyond the execute bit: an ELF binary, or a `#!` line naming an
+/// interpreter that exists and may be executed. A script without `#!` would fail at every
+/// transition with "Exec format error" (there is no shell to fall back on).
+fn check_exec_format(p: &std::path::Path) -> Result<(), String> {
+    use std::io::Read;
+    use std::os::unix::fs::PermissionsExt;
+    let mut head = [0u8; 256];
+    let n = std::fs::File::open(p)
+        .and_then(|mut f| f.read(&mut head))
+        .map_err(|e| format!("cannot read the hook: {e}"))?;
+    let head = head.get(..n).unwrap_or(&[]);
+    if head.starts_with(b"\x7fELF") {
+        return Ok(());
+    }
+    let Some(line) = head.strip_prefix(b"#!") else {
+        return Err(
+            "the hook has no #! line (such as #!/bin/sh) and is not a binary: it is run \
+             directly, without a shell, and would fail with 'Exec format error'"
+                .to_string(),
+        );
+    };
+    let line = line.split(|&b| b == b'\n').next().unwrap_or(&[]);
+    let interp = String::from_utf8_lossy(line);
+    let Some(interp) = interp.split_whitespace().next() else {
+        return Err("the hook's #! line names no interpreter".to_string());
+    };
+    match std::fs::metadata(interp) {
+        Ok(md) if md.is_file() && md.permissions().mode() & 0o111 != 0 => Ok(()),
+        Ok(_) => Err(format!(
+            "the interpreter {interp} of the hook's #! line is not an executable file"
+        )),
+        Err(e) => Err(format!(
+            "the interpreter {interp} of the hook's #! line: {e}"
+        )),
+    }
 }
 
 /// Parse the command line; on a syntax error return clap's error rewritten as one line.
@@ -785,5 +862,83 @@ mod tests {
             "192.0.2.1"
         ])
         .is_err());
+    }
+
+    /// Errors quote the value as typed and name flags by their long names, as clap does
+    /// (issue #20 item 7).
+    #[test]
+    fn errors_quote_what_was_typed_with_long_flag_names() {
+        let e = args(&["-i", "e", "-v", "1", "-d", "0.055", "192.0.2.1"]).unwrap_err();
+        assert!(e.contains("'0.055' for '--interval <INTERVAL>'"), "{e}");
+        let e = args(&[
+            "-i",
+            "e",
+            "-v",
+            "1",
+            "--garp-interval",
+            "11000ms",
+            "192.0.2.1",
+        ])
+        .unwrap_err();
+        assert!(
+            e.contains("'11000ms' for '--garp-interval <DURATION>'"),
+            "{e}"
+        );
+        let e = args(&["-v", "5", "192.0.2.1"]).unwrap_err();
+        assert!(e.starts_with("missing --interface <IF>"), "{e}");
+        let e = args(&["-i", "eth0", "192.0.2.1"]).unwrap_err();
+        assert!(e.starts_with("missing --vrid <VRID>"), "{e}");
+        let e = args(&[
+            "-i",
+            "e",
+            "-v",
+            "1",
+            "--vrrp-version",
+            "3",
+            "-a",
+            "pw/x",
+            "192.0.2.1",
+        ])
+        .unwrap_err();
+        assert!(e.contains("'--auth <none|pw/KEY>'"), "{e}");
+    }
+
+    /// `-i lo` needs `-n`: the loopback interface cannot carry a macvlan.
+    #[test]
+    fn loopback_needs_no_vmac() {
+        let e = args(&["-i", "lo", "-v", "1", "192.0.2.1"]).unwrap_err();
+        assert!(e.contains("'lo'") && e.contains("-n (--no-vmac)"), "{e}");
+        assert!(args(&["-i", "lo", "-v", "1", "-n", "192.0.2.1"]).is_ok());
+    }
+
+    /// A hook must be something execve(2) runs: a `#!` line naming an existing interpreter, or
+    /// a binary (issue #20 item 3).
+    #[test]
+    fn hooks_need_a_shebang_or_a_binary() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("vrrpd-cli-hooks-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let write = |name: &str, body: &[u8]| {
+            let p = dir.join(name);
+            std::fs::write(&p, body).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+            p.to_string_lossy().into_owned()
+        };
+        let run = |hook: &str| args(&["-i", "e", "-v", "1", "-U", hook, "192.0.2.1"]);
+        let no_shebang = write("plain", b"echo hello\n");
+        let e = run(&no_shebang).unwrap_err();
+        assert!(
+            e.contains("'--master-script <FILE>'") && e.contains("no #! line"),
+            "{e}"
+        );
+        let bad_interp = write("bad", b"#!/nonexistent/sh\necho\n");
+        let e = run(&bad_interp).unwrap_err();
+        assert!(e.contains("/nonexistent/sh"), "{e}");
+        let empty = write("empty", b"");
+        assert!(run(&empty).unwrap_err().contains("no #! line"));
+        assert!(run(&write("ok", b"#!/bin/sh\necho\n")).is_ok());
+        assert!(run(&write("ok2", b"#! /bin/sh -e\necho\n")).is_ok());
+        assert!(run(&write("elf", b"\x7fELF\x02\x01\x01")).is_ok());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

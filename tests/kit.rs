@@ -908,3 +908,55 @@ fn completions_cover_both_commands_and_three_shells() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The docs say what the code does (issue #20)
+
+/// The text of section `name` of a roff page (up to the next `.SH`).
+fn man_section(page: &str, name: &str) -> String {
+    let start = page
+        .find(&format!("\n.SH {name}\n"))
+        .unwrap_or_else(|| panic!("no section {name}"));
+    let rest = &page[start + 1..];
+    let end = rest[4..].find("\n.SH ").map_or(rest.len(), |i| i + 4);
+    rest[..end].to_string()
+}
+
+/// Every atropos verb is in the man page's SYNOPSIS and in the README's atropos synopsis.
+#[test]
+fn atropos_synopsis_lists_every_verb() {
+    let cmd = vrrpd::atropos_cli::command();
+    let verbs: Vec<String> = cmd
+        .get_groups()
+        .find(|g| g.get_id() == "verb")
+        .expect("verb group")
+        .get_args()
+        .map(|id| {
+            let arg = cmd
+                .get_arguments()
+                .find(|a| a.get_id() == id)
+                .expect("verb argument");
+            arg.get_long().expect("verb long flag").to_string()
+        })
+        .collect();
+    assert!(verbs.len() >= 9, "{verbs:?}");
+    let page = fs::read_to_string(root().join("man/atropos.8")).unwrap();
+    let synopsis = man_section(&page, "SYNOPSIS");
+    let readme = fs::read_to_string(root().join("README.md")).unwrap();
+    let at = readme
+        .find("\n## atropos\n")
+        .expect("README atropos section");
+    let block = &readme[at..];
+    let block = &block[..block.find("\n```\n\n").expect("synopsis block")];
+    for v in verbs {
+        let roff = format!("\\-\\-{}", v.replace('-', "\\-"));
+        assert!(
+            synopsis.contains(&roff),
+            "atropos(8) SYNOPSIS lacks --{v}:\n{synopsis}"
+        );
+        assert!(
+            block.contains(&format!("--{v}")),
+            "README atropos synopsis lacks --{v}"
+        );
+    }
+}

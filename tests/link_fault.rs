@@ -281,7 +281,7 @@ fn link_check_methods_on_veth() {
         m.log_text()
     );
     assert!(
-        m.log_text().contains("'mii' for '--link-check'"),
+        m.log_text().contains("'mii' for '--link-check <HOW>'"),
         "{}",
         m.log_text()
     );

@@ -227,3 +227,149 @@ fn forced_backup_in_host_group_keeps_the_group_on_the_peer() {
         logs(&procs)
     );
 }
+
+/// The README's command-line and atropos promises, in one lab (issue #20 items 3, 5, 6, 7):
+/// a hook without `#!` and `-i lo` without `-n` are refused at start with status 2; a hook sees
+/// `VRRP_VIPS` as addresses without `/LEN`; `atropos --state` exits 0 on a backup without
+/// `--quiet` and 3 with it; `--who-has bogus` is a command-line error (2); the text `--dump`
+/// shows the hooks; no instance is said in words.
+#[test]
+fn readme_command_line_and_atropos_promises() {
+    if !require_root("readme_command_line_and_atropos_promises") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1", "r2"]);
+    let [r1, r2] = lab.ns_names();
+    // A hook without #!: refused at start, status 2, naming the flag.
+    let plain = lab.script("plain-hook", "echo \"$1\" >> /dev/null\n");
+    let plain = plain.to_string_lossy().into_owned();
+    let mut p = lab.vrrpd(&r1, "plain", &["-i", "eth0", "-v", "51", "-U", &plain, VIP]);
+    assert_eq!(
+        wait_exit(&mut p, Duration::from_secs(5)),
+        Some(2),
+        "{}",
+        p.log_text()
+    );
+    assert!(
+        p.log_text().contains("'--master-script <FILE>'") && p.log_text().contains("no #! line"),
+        "{}",
+        p.log_text()
+    );
+    // -i lo without -n: status 2 with the hint.
+    let mut p = lab.vrrpd(&r1, "lo", &["-i", "lo", "-v", "51", VIP]);
+    assert_eq!(
+        wait_exit(&mut p, Duration::from_secs(5)),
+        Some(2),
+        "{}",
+        p.log_text()
+    );
+    assert!(p.log_text().contains("-n (--no-vmac)"), "{}", p.log_text());
+
+    let env_log = lab.dir.join("env.log");
+    let hook = lab.script(
+        "env-hook",
+        &format!(
+            "#!/bin/sh\necho \"$1 [$VRRP_VIPS]\" >> {}\n",
+            env_log.display()
+        ),
+    );
+    let hook = hook.to_string_lossy().into_owned();
+    let a = lab.vrrpd(
+        &r1,
+        "r1",
+        &[
+            "-i",
+            "eth0",
+            "-v",
+            "51",
+            "-p",
+            "150",
+            "-d",
+            "100ms",
+            "-U",
+            &hook,
+            "-D",
+            &hook,
+            "192.0.2.254/24",
+            "192.0.2.253/24",
+        ],
+    );
+    let _b = lab.vrrpd_line(
+        &r2,
+        "r2",
+        "-i eth0 -v 51 -p 100 -d 100ms 192.0.2.254/24 192.0.2.253/24",
+    );
+    assert!(
+        wait_for(Duration::from_secs(5), || read(&env_log).contains("MASTER")).is_some(),
+        "{}",
+        a.log_text()
+    );
+    assert_eq!(
+        read(&env_log).lines().next(),
+        Some("MASTER [192.0.2.254 192.0.2.253]"),
+        "VRRP_VIPS as documented"
+    );
+    // --state: 0 without --quiet whatever the state; the state in the status with --quiet.
+    let (code, out, err) = atropos(&lab, &r2, &["--state"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("BACKUP"), "{out}");
+    assert_eq!(atropos(&lab, &r2, &["--state", "--quiet"]).0, 3);
+    assert_eq!(atropos(&lab, &r1, &["--state", "--quiet"]).0, 0);
+    // --who-has: an address or a command-line error.
+    let (code, _, err) = atropos(&lab, &r1, &["--who-has", "bogus"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("'bogus'") && err.contains("--who-has"),
+        "{err}"
+    );
+    let (code, out, _) = atropos(&lab, &r1, &["--who-has", "192.0.2.254"]);
+    assert_eq!(code, 0, "{out}");
+    // The text dump has the hooks line that the JSON has.
+    let (_, out, _) = atropos(&lab, &r1, &["--dump"]);
+    assert!(out.contains("\n  hooks: "), "{out}");
+    // Nothing selected: said in words, status 1.
+    let (code, out, _) = atropos(&lab, &r1, &["--state", "-v", "52"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        out.trim(),
+        "no vrrpd instance with VRID 52 running in this network namespace"
+    );
+}
+
+/// Issue #20 item 11: a dual-stack router groups its two families. An IPv4 and an IPv6
+/// instance of VRID 51 on eth0 with `-M 2` are two members (before: the second was refused,
+/// "already runs for this interface and VRID", status 1); both become master together.
+#[test]
+fn dual_stack_instances_form_one_host_group() {
+    if !require_root("dual_stack_instances_form_one_host_group") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1"]);
+    let [r1] = lab.ns_names();
+    let v4 = lab.vrrpd_line(&r1, "v4", "-i eth0 -v 51 -d 100ms -M 2 192.0.2.254/24");
+    let mut v6 = lab.vrrpd_line(
+        &r1,
+        "v6",
+        "-i eth0 -v 51 -d 100ms -M 2 fe80::51/64 2001:db8::254/64",
+    );
+    let up = wait_for(Duration::from_secs(5), || {
+        lab.has_addr(&r1, VIP) && lab.has_addr(&r1, "2001:db8::254")
+    });
+    assert!(
+        up.is_some() && alive(&v6),
+        "v4:\n{}\nv6 (exit {:?}):\n{}",
+        v4.log_text(),
+        wait_exit(&mut v6, Duration::from_millis(10)),
+        v6.log_text()
+    );
+    let (_, out, _) = atropos(&lab, &r1, &["--dump", "--json", "-i", "eth0", "-v", "51"]);
+    let j = json(&out);
+    let members: Vec<String> = j[0]["group"]["members"]
+        .as_array()
+        .expect("group members")
+        .iter()
+        .map(|m| m["member"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(members.len(), 2, "{out}");
+    assert!(members.contains(&"eth0/51 IPv6".to_string()), "{members:?}");
+}

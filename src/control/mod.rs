@@ -125,10 +125,60 @@ pub struct InstanceInfo {
     pub pid: u32,
     /// Host group status, when a member.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group: Option<String>,
+    pub group: Option<GroupInfo>,
     /// Timers and counters (dump only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<Detail>,
+}
+
+/// The host group an instance belongs to (`-M N`), as its shared table shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct GroupInfo {
+    /// Group name (`--group`, or `ns<inode>`).
+    pub name: String,
+    /// N: the members the group needs.
+    pub size: u8,
+    /// The members in the table.
+    pub members: Vec<GroupMember>,
+}
+
+/// One member of a host group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct GroupMember {
+    /// `"eth0/51"` (`"eth0/51 v6"` for an IPv6 instance).
+    pub member: String,
+    /// Its pid.
+    pub pid: u32,
+    /// Its published state: INIT, BACKUP, READY, MASTER, FAULT, STOPPING.
+    pub state: String,
+    /// Whether its process still runs.
+    pub alive: bool,
+}
+
+impl std::fmt::Display for GroupInfo {
+    /// `g (2 of 2 members): eth0/51 MASTER, eth1/52 MASTER`, as `atropos --dump` shows it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let members: Vec<String> = self
+            .members
+            .iter()
+            .map(|m| {
+                format!(
+                    "{} {}{}",
+                    m.member,
+                    m.state,
+                    if m.alive { "" } else { " (dead)" }
+                )
+            })
+            .collect();
+        write!(
+            f,
+            "{} ({} of {} members): {}",
+            self.name,
+            self.members.len(),
+            self.size,
+            members.join(", ")
+        )
+    }
 }
 
 /// Timers and counters of an instance (nvrrp's full view).

@@ -80,7 +80,7 @@ impl Member {
             err,
         })?;
         let slot = g
-            .claim(&s.interface, s.vrid, now)
+            .claim_family(&s.interface, s.vrid, s.family, now)
             .map_err(|err| JoinError::Table {
                 group: name.clone(),
                 err,
@@ -172,28 +172,24 @@ impl Member {
         self.hold_reason = reason;
     }
 
-    /// One line for atropos: the group, its size and its members.
-    pub fn describe(&self) -> String {
-        let members: Vec<String> = self
+    /// The group, its size and its members, for atropos.
+    pub fn describe(&self) -> crate::control::GroupInfo {
+        let members = self
             .shm
             .members()
             .into_iter()
-            .map(|(_, m)| {
-                format!(
-                    "{} {}{}",
-                    m.label(),
-                    m.state,
-                    if m.alive { "" } else { " (dead)" }
-                )
+            .map(|(_, m)| crate::control::GroupMember {
+                member: m.label(),
+                pid: m.pid,
+                state: m.state.to_string(),
+                alive: m.alive,
             })
             .collect();
-        format!(
-            "{} ({} of {} members): {}",
-            self.shm.name(),
-            members.len(),
-            self.size,
-            members.join(", ")
-        )
+        crate::control::GroupInfo {
+            name: self.shm.name().to_string(),
+            size: self.size,
+            members,
+        }
     }
 }
 

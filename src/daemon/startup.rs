@@ -54,6 +54,13 @@ pub enum StartError {
     },
     /// Joining the host group failed (exit 1).
     Group(group::JoinError),
+    /// The virtual MAC (macvlan) could not be created (exit 1).
+    Vmac {
+        /// The interface.
+        iface: String,
+        /// The error.
+        err: io::Error,
+    },
     /// A system resource could not be set up (exit 1).
     Sys {
         /// What was being set up.
@@ -77,7 +84,10 @@ impl StartError {
             StartError::NoInterface { .. }
             | StartError::LinkCheckUnsupported { .. }
             | StartError::Config(_) => 2,
-            StartError::AlreadyRunning { .. } | StartError::Group(_) | StartError::Sys { .. } => 1,
+            StartError::AlreadyRunning { .. }
+            | StartError::Group(_)
+            | StartError::Vmac { .. }
+            | StartError::Sys { .. } => 1,
         }
     }
 }
@@ -87,11 +97,11 @@ impl fmt::Display for StartError {
         match self {
             StartError::NoInterface { name, err } => write!(
                 f,
-                "invalid value '{name}' for '-i <IF>': no such interface ({err})"
+                "invalid value '{name}' for '--interface <IF>': no such interface ({err})"
             ),
             StartError::LinkCheckUnsupported { method, iface, err } => write!(
                 f,
-                "invalid value '{method}' for '--link-check': the driver of {iface} does not support it ({err})"
+                "invalid value '{method}' for '--link-check <HOW>': the driver of {iface} does not support it ({err})"
             ),
             StartError::Config(e) => write!(f, "{e}"),
             StartError::AlreadyRunning { pid, tag, path } => write!(
@@ -101,6 +111,16 @@ impl fmt::Display for StartError {
                 path.display()
             ),
             StartError::Group(e) => write!(f, "{e}"),
+            StartError::Vmac { iface, err } => {
+                write!(f, "virtual MAC on {iface}: {err}")?;
+                if err.raw_os_error() == Some(libc::EINVAL) {
+                    write!(
+                        f,
+                        " (this interface cannot carry a macvlan; run with -n, --no-vmac)"
+                    )?;
+                }
+                Ok(())
+            }
             StartError::Sys { what, err } => write!(f, "{what}: {err}"),
         }
     }
@@ -198,8 +218,11 @@ impl Daemon {
             None => None,
         };
         // Last, so that no error after it leaves a macvlan or changed sysctls behind.
-        let egress = egress::Egress::open(&s, &iface, &mut rtnl)
-            .map_err(|e| StartError::sys(&format!("virtual MAC on {}", iface.name), e))?;
+        let egress =
+            egress::Egress::open(&s, &iface, &mut rtnl).map_err(|err| StartError::Vmac {
+                iface: iface.name.clone(),
+                err,
+            })?;
         Ok(Daemon {
             inst: Instance::new(cfg),
             iface,

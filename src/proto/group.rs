@@ -101,6 +101,8 @@ pub struct MemberView {
     pub ifname: String,
     /// Virtual router id.
     pub vrid: u8,
+    /// Address family: an IPv4 and an IPv6 virtual router of one VRID are two members.
+    pub family: crate::proto::Family,
     /// Published state.
     pub state: MemberState,
     /// Published priority (informational).
@@ -112,9 +114,13 @@ pub struct MemberView {
 }
 
 impl MemberView {
-    /// `"eth1/52"`: how a member is named in reasons and logs.
+    /// `"eth1/52"` (`"eth1/52 IPv6"`): how a member is named in reasons and logs.
     pub fn label(&self) -> String {
-        crate::proto::tag(&self.ifname, self.vrid).to_string()
+        let tag = crate::proto::tag(&self.ifname, self.vrid);
+        match self.family {
+            crate::proto::Family::V4 => tag.to_string(),
+            crate::proto::Family::V6 => format!("{tag} IPv6"),
+        }
     }
 }
 
@@ -344,6 +350,7 @@ mod tests {
             pid: 1000 + u32::from(vrid),
             ifname: ifname.to_string(),
             vrid,
+            family: crate::proto::Family::V4,
             state,
             priority: 100,
             heartbeat: now() - Duration::from_millis(500),

@@ -43,7 +43,7 @@
 //! | 8  | u8  | `state` ([`MemberState::to_u8`]) |
 //! | 9  | u8  | `priority` |
 //! | 10 | u8  | `vrid` |
-//! | 11 | u8  | reserved |
+//! | 11 | u8  | `family`: 0 IPv4 (what layout 1 segments written before it hold), 1 IPv6 |
 //! | 12 | [u8; 16] | `ifname`, NUL padded (at most 15 bytes) |
 //! | 28 | u32 | reserved |
 //! | 32 | u64 | `heartbeat_ns`: CLOCK_MONOTONIC of the last update |
@@ -65,8 +65,9 @@
 //! - **state, priority, heartbeat** are single atomics written by the owner only, after checking
 //!   that it still owns the slot.
 //!
-//! Two instances with the same `(ifname, vrid)` are refused ([`ShmError::AlreadyMember`]); if they
-//! start at the very same moment, a post-claim check (SeqCst fence, then a re-scan) guarantees that
+//! Two instances with the same `(ifname, vrid, family)` are refused ([`ShmError::AlreadyMember`]);
+//! an IPv4 and an IPv6 virtual router with one VRID are two routers (with distinct virtual MACs,
+//! RFC 9568 §7.3) and both may be members. If two duplicates start at the very same moment, a post-claim check (SeqCst fence, then a re-scan) guarantees that
 //! at least one of them sees the other; each one that sees a duplicate backs off, so at worst both
 //! fail and never both run.
 //!
@@ -89,6 +90,7 @@ use nix::sys::mman::{mmap, munmap, shm_open, shm_unlink, MapFlags, ProtFlags};
 use nix::sys::stat::Mode;
 
 use crate::proto::group::{MemberState, MemberView};
+use crate::proto::Family;
 
 /// `"VRRPDGRP"` as stored in memory (native byte order).
 pub const MAGIC: u64 = u64::from_ne_bytes(*b"VRRPDGRP");
@@ -134,7 +136,7 @@ struct Slot {
     state: AtomicU8,
     priority: AtomicU8,
     vrid: AtomicU8,
-    _reserved0: AtomicU8,
+    family: AtomicU8,
     ifname: [AtomicU8; 16],
     _reserved1: AtomicU32,
     heartbeat_ns: AtomicU64,
@@ -153,6 +155,7 @@ const _: () = {
     assert!(std::mem::offset_of!(Slot, state) == 8);
     assert!(std::mem::offset_of!(Slot, priority) == 9);
     assert!(std::mem::offset_of!(Slot, vrid) == 10);
+    assert!(std::mem::offset_of!(Slot, family) == 11);
     assert!(std::mem::offset_of!(Slot, ifname) == 12);
     assert!(std::mem::offset_of!(Slot, heartbeat_ns) == 32);
     assert!(std::mem::offset_of!(Slot, claimed_ns) == 40);
@@ -237,7 +240,7 @@ impl std::fmt::Display for ShmError {
             ShmError::Insecure(s) => write!(f, "group segment refused: {s}"),
             ShmError::AlreadyMember(pid) => write!(
                 f,
-                "another vrrpd (pid {pid}) already runs for this interface and VRID"
+                "another vrrpd (pid {pid}) already runs for this interface, VRID and family"
             ),
             ShmError::Full => write!(f, "group table full ({NSLOTS} members)"),
             ShmError::NotOwner(slot) => write!(f, "slot {slot} is not held by this process"),
@@ -355,6 +358,7 @@ fn owner_dead(pid: u32, start_ticks: Option<u64>) -> bool {
 struct Identity {
     pid: u32,
     vrid: u8,
+    family: u8,
     ifname: [u8; 16],
     start_ticks: u64,
     state: u8,
@@ -385,6 +389,7 @@ fn read_identity(slot: &Slot) -> Option<Identity> {
         let id = Identity {
             pid,
             vrid: slot.vrid.load(Ordering::Relaxed),
+            family: slot.family.load(Ordering::Relaxed),
             ifname: read_ifname(slot, Ordering::Relaxed),
             start_ticks: slot.start_ticks.load(Ordering::Relaxed),
             state: slot.state.load(Ordering::Relaxed),
@@ -668,8 +673,20 @@ impl GroupShm {
     /// incarnation). Fails with [`ShmError::AlreadyMember`] when a live process holds the same
     /// `(ifname, vrid)`, [`ShmError::Full`] when no slot is free.
     pub fn claim(&mut self, ifname: &str, vrid: u8, now: Duration) -> Result<usize, ShmError> {
+        self.claim_family(ifname, vrid, Family::V4, now)
+    }
+
+    /// [`claim`](Self::claim) for the member `(ifname, vrid, family)`: an IPv4 and an IPv6
+    /// instance of one VRID are distinct members.
+    pub fn claim_family(
+        &mut self,
+        ifname: &str,
+        vrid: u8,
+        family: Family,
+        now: Duration,
+    ) -> Result<usize, ShmError> {
         let (pid, start) = (self.pid, self.start_ticks);
-        self.claim_for(pid, start, ifname, vrid, now)
+        self.claim_for(pid, start, (ifname, vrid, family_byte(family)), now)
     }
 
     /// Test helper: claims a slot on behalf of another process `pid` (start time read from
@@ -686,15 +703,14 @@ impl GroupShm {
             return Err(ShmError::InvalidName(format!("pid {pid}")));
         }
         let start = proc_stat(pid).map_or(0, |(_, s)| s);
-        self.claim_for(pid, start, ifname, vrid, now)
+        self.claim_for(pid, start, (ifname, vrid, family_byte(Family::V4)), now)
     }
 
     fn claim_for(
         &mut self,
         pid: u32,
         start: u64,
-        ifname: &str,
-        vrid: u8,
+        (ifname, vrid, family): (&str, u8, u8),
         now: Duration,
     ) -> Result<usize, ShmError> {
         let mine = validate_ifname(ifname)?;
@@ -718,7 +734,11 @@ impl GroupShm {
         // Refuse a duplicate.
         for (_, slot) in self.slots() {
             if let Some(id) = read_identity(slot) {
-                if id.ifname == mine && id.vrid == vrid && pid_alive(id.pid, id.start_ticks) {
+                if id.ifname == mine
+                    && id.vrid == vrid
+                    && id.family == family
+                    && pid_alive(id.pid, id.start_ticks)
+                {
                     return Err(ShmError::AlreadyMember(id.pid));
                 }
             }
@@ -744,6 +764,7 @@ impl GroupShm {
                 .store(MemberState::Starting.to_u8(), Ordering::Relaxed);
             slot.priority.store(0, Ordering::Relaxed);
             slot.vrid.store(vrid, Ordering::Relaxed);
+            slot.family.store(family, Ordering::Relaxed);
             for (a, b) in slot.ifname.iter().zip(mine.iter()) {
                 a.store(*b, Ordering::Relaxed);
             }
@@ -772,7 +793,11 @@ impl GroupShm {
                 continue;
             }
             if let Some(id) = read_identity(slot) {
-                if id.ifname == mine && id.vrid == vrid && pid_alive(id.pid, id.start_ticks) {
+                if id.ifname == mine
+                    && id.vrid == vrid
+                    && id.family == family
+                    && pid_alive(id.pid, id.start_ticks)
+                {
                     conflict = Some(id.pid);
                     break;
                 }
@@ -972,11 +997,25 @@ fn view_of(id: &Identity, alive: bool) -> MemberView {
         pid: id.pid,
         ifname: decode_ifname(&id.ifname),
         vrid: id.vrid,
+        family: if id.family == family_byte(Family::V6) {
+            Family::V6
+        } else {
+            Family::V4
+        },
         // Unknown state byte: a failed member.
         state: MemberState::from_u8(id.state).unwrap_or(MemberState::Fault),
         priority: id.priority,
         heartbeat: Duration::from_nanos(id.heartbeat_ns),
         alive,
+    }
+}
+
+/// The `family` byte of a slot (0 for IPv4: layout 1 segments written before the field existed
+/// hold zero there).
+fn family_byte(f: Family) -> u8 {
+    match f {
+        Family::V4 => 0,
+        Family::V6 => 1,
     }
 }
 
@@ -986,6 +1025,7 @@ fn clear_slot(slot: &Slot) {
         .store(MemberState::Empty.to_u8(), Ordering::Relaxed);
     slot.priority.store(0, Ordering::Relaxed);
     slot.vrid.store(0, Ordering::Relaxed);
+    slot.family.store(0, Ordering::Relaxed);
     for a in &slot.ifname {
         a.store(0, Ordering::Relaxed);
     }

@@ -35,7 +35,8 @@ pub struct Page {
 const VRRPD_SYNOPSIS: &str =
     "vrrpd -i IF -v VRID [-p PRIO] [-d INTERVAL] [-U FILE] [-D FILE] [OPTIONS] ADDR[/LEN]...";
 const ATROPOS_SYNOPSIS: &str =
-    "atropos --state|--backup|--resume|--reduce|--increase [-i IF] [-v VRID] [--json|--quiet]
+    "atropos [--state|--dump|--count|--who-has VIP|--backup|--resume|--reduce|--increase|--priority PRIO]
+        [-i IF] [-v VRID] [--json] [--quiet]
 atropos --help|--version";
 
 /// Render both man pages.

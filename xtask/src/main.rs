@@ -7,11 +7,14 @@
 //!   `scripts/bench`, see `bench/mod.rs` and BENCHMARKS.md).
 //! - `cargo xtask vectors [OUT.json]`: capture keepalived's frames into `tests/data/` (root; see
 //!   `vectors.rs`).
+//! - `cargo xtask carp-vectors [OUT.json]`: capture ucarp's frames into `tests/data/` (root; see
+//!   `carp_vectors.rs`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 mod bench;
+mod carp_vectors;
 mod gen;
 mod vectors;
 
@@ -19,7 +22,8 @@ const USAGE: &str =
     "usage: cargo xtask man [DIR]         write vrrpd.8 and atropos.8 (default: man/)
        cargo xtask completions DIR  write bash, zsh and fish completions
        cargo xtask bench ...        benchmark beside keepalived and FRR (see scripts/bench)
-       cargo xtask vectors [OUT]    capture keepalived's frames into tests/data/ (root)";
+       cargo xtask vectors [OUT]    capture keepalived's frames into tests/data/ (root)
+       cargo xtask carp-vectors [OUT]  capture ucarp's frames into tests/data/ (root)";
 
 fn workspace_root() -> PathBuf {
     let xtask_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -49,6 +53,10 @@ fn run(args: &[String]) -> Result<Vec<PathBuf>, String> {
         ["vectors", rest @ ..] => {
             let rest: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
             vectors::main(&rest, &workspace_root()).map_err(|e| format!("vectors: {e}"))
+        }
+        ["carp-vectors", rest @ ..] => {
+            let rest: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
+            carp_vectors::main(&rest, &workspace_root()).map_err(|e| format!("carp-vectors: {e}"))
         }
         _ => Err(USAGE.to_string()),
     }
