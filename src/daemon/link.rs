@@ -140,6 +140,8 @@ impl Daemon {
             p.up = linkcheck::check(p.kind, &self.s.interface).unwrap_or(true);
         }
         let up = netlink_up && self.link_poll.as_ref().is_none_or(|p| p.up);
+        // CARP --ignoreifstate: the link state is not watched (as ucarp -S).
+        let up = up || self.s.carp.as_ref().is_some_and(|c| c.ignore_ifstate);
         let ev = if up {
             Event::FaultClear(FaultReason::LinkDown)
         } else {

@@ -829,7 +829,7 @@ impl Instance {
         hook_prev: Option<State>,
         out: &mut Vec<Action>,
     ) {
-        if self.priority == 255 && self.holds == 0 {
+        if is_owner_priority(self.priority) && self.holds == 0 {
             self.become_master(now, reason, hook_prev, out);
             return;
         }
@@ -1222,7 +1222,7 @@ impl Instance {
             }
         }
         // R10 (erratum 8298): note, then process.
-        if self.cfg.is_owner() && adv.priority == 255 {
+        if self.cfg.is_owner() && is_owner_priority(adv.priority) {
             self.note(
                 DiscardReason::OwnerConflict,
                 Notice::OwnerConflict { peer: src },
@@ -1236,7 +1236,7 @@ impl Instance {
                 Notice::AddrMismatch { peer: src },
                 out,
             );
-            if cfg_version == Version::V2 && adv.priority != 255 {
+            if cfg_version == Version::V2 && !is_owner_priority(adv.priority) {
                 out.push(Action::Notice(Notice::Discard {
                     reason: DiscardReason::AddrMismatch,
                     peer,
