@@ -10,7 +10,7 @@ use crate::vlog;
 
 use super::engine::Step;
 use super::hooks::Job;
-use super::{group, log, Announce, Daemon};
+use super::{log, Announce, Daemon};
 
 impl Daemon {
     pub(super) fn perform(&mut self, now: Duration, steps: Vec<Step>) {
@@ -47,7 +47,7 @@ impl Daemon {
                         let _ = self.inst.record_send_error();
                         continue;
                     };
-                    let dst = group(self.s.family);
+                    let dst = crate::proto::wire::vrrp_group(self.s.family);
                     match advert.to_bytes(src, dst, self.s.checksum_form) {
                         Ok(bytes) => {
                             let sent = match &self.egress {
