@@ -149,6 +149,51 @@ pub struct Args {
     #[arg(long = "no-handover")]
     pub no_handover: bool,
 
+    /// Advertisement protocol: `vrrp` (default) or `carp` (CARP version 2 as ucarp speaks it;
+    /// `-v` is the vhid, `-d` the advbase in whole seconds, one IPv4 address).
+    #[arg(long = "protocol", value_name = "PROTO", default_value = "vrrp")]
+    pub protocol: ProtocolArg,
+
+    /// CARP: advertisement skew, 0-255 (1/256 s; lower is preferred; ucarp --advskew).
+    #[arg(long = "advskew", value_name = "N", value_parser = clap::value_parser!(u8))]
+    pub advskew: Option<u8>,
+
+    /// CARP: master-down multiplier, 1-255 (default 3; ucarp --deadratio).
+    #[arg(long = "deadratio", value_name = "N", value_parser = clap::value_parser!(u8).range(1..))]
+    pub deadratio: Option<u8>,
+
+    /// CARP: the password, 1-19 bytes (ucarp --pass).
+    #[arg(long = "password", value_name = "PASS")]
+    pub password: Option<String>,
+
+    /// CARP: read the password from the first line of FILE (ucarp --passfile).
+    #[arg(long = "password-file", value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+
+    /// CARP: a backup takes over from a slower master (ucarp --preempt; off by default in CARP).
+    #[arg(long = "preempt")]
+    pub preempt: bool,
+
+    /// CARP: no backup hook at start (ucarp --neutral).
+    #[arg(long = "neutral")]
+    pub neutral: bool,
+
+    /// CARP: run the backup hook when giving the address up at exit (ucarp --shutdown).
+    #[arg(long = "shutdown")]
+    pub shutdown: bool,
+
+    /// CARP: ignore the link state, no fault on carrier loss (ucarp --ignoreifstate).
+    #[arg(long = "ignoreifstate")]
+    pub ignoreifstate: bool,
+
+    /// CARP: broadcast adverts (ucarp --nomcast). Not supported: refused with an error.
+    #[arg(long = "nomcast")]
+    pub nomcast: bool,
+
+    /// CARP: extra last argument for the hooks (ucarp --xparam).
+    #[arg(long = "xparam", value_name = "VALUE")]
+    pub xparam: Option<String>,
+
     /// Advanced Vrrpd's run directory flag: accepted and ignored.
     #[arg(short = 'f', value_name = "DIR", hide = true)]
     pub legacy_run_dir: Option<PathBuf>,
@@ -195,6 +240,15 @@ pub enum LinkCheckArg {
     Mii,
 }
 
+/// `--protocol` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProtocolArg {
+    /// VRRP (RFC 3768, RFC 9568).
+    Vrrp,
+    /// CARP version 2, as ucarp 1.5.2.
+    Carp,
+}
+
 /// `--v3-checksum` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ChecksumArg {
@@ -204,7 +258,7 @@ pub enum ChecksumArg {
     V2,
 }
 
-pub use crate::daemon::config::{LinkCheck, Settings, Vip};
+pub use crate::daemon::config::{CarpSettings, LinkCheck, Settings, Vip};
 
 impl From<LinkCheckArg> for LinkCheck {
     fn from(a: LinkCheckArg) -> Self {
@@ -452,13 +506,29 @@ impl Args {
         }
         // RFC 9568 §5.2.9: an IPv6 advert lists the link-local VIP first.
         vips.sort_by_key(|v| match v.addr {
-            IpAddr::V6(a) => (a.segments()[0] & 0xffc0) != 0xfe80,
+            IpAddr::V6(a) => !crate::proto::packet::is_ipv6_link_local(&a),
             IpAddr::V4(_) => false,
         });
 
-        let version = self.vrrp_version;
+        let carp = self.carp_settings(&vips)?;
+        let version = if carp.is_some() {
+            Version::V2
+        } else {
+            self.vrrp_version
+        };
         let interval_s = self.interval.text().to_string();
         let interval_cs = match version {
+            Version::V2 if carp.is_some() => {
+                let ns = self.interval.value.as_nanos();
+                if ns % 1_000_000_000 != 0 || !(1..=255).contains(&(ns / 1_000_000_000)) {
+                    return Err(CliError::new(
+                        "--interval <INTERVAL>",
+                        interval_s,
+                        "CARP takes whole seconds 1-255 (the advbase; fine-tune with --advskew)",
+                    ));
+                }
+                (ns / 1_000_000_000) as u16 * 100
+            }
             Version::V2 => {
                 let ns = self.interval.value.as_nanos();
                 if ns % 1_000_000_000 != 0 || !(1..=255).contains(&(ns / 1_000_000_000)) {
@@ -609,9 +679,14 @@ impl Args {
             vrid,
             priority: self.priority,
             interval_cs,
-            preempt: !self.no_preempt,
+            preempt: if carp.is_some() {
+                self.preempt
+            } else {
+                !self.no_preempt
+            },
             auth,
-            vmac: !self.no_vmac,
+            // CARP: no virtual MAC, the address answers from the NIC's MAC as with ucarp.
+            vmac: !self.no_vmac && carp.is_none(),
             // Absolute paths: a detached vrrpd runs in `/`.
             master_script: self.master_script.as_deref().map(absolute),
             backup_script: self.backup_script.as_deref().map(absolute),
@@ -639,7 +714,112 @@ impl Args {
             },
             handover: !self.no_handover,
             vips,
+            carp,
         })
+    }
+
+    /// The CARP settings of `--protocol carp`; CARP-only flags without it are an error.
+    fn carp_settings(&self, vips: &[Vip]) -> Result<Option<CarpSettings>, CliError> {
+        if self.protocol != ProtocolArg::Carp {
+            for (flag, set) in [
+                ("--advskew", self.advskew.is_some()),
+                ("--deadratio", self.deadratio.is_some()),
+                ("--password", self.password.is_some()),
+                ("--password-file", self.password_file.is_some()),
+                ("--preempt", self.preempt),
+                ("--neutral", self.neutral),
+                ("--shutdown", self.shutdown),
+                ("--ignoreifstate", self.ignoreifstate),
+                ("--nomcast", self.nomcast),
+                ("--xparam", self.xparam.is_some()),
+            ] {
+                if set {
+                    return Err(CliError::new(
+                        flag,
+                        "",
+                        "a CARP option: add --protocol carp",
+                    ));
+                }
+            }
+            return Ok(None);
+        }
+        if self.nomcast {
+            return Err(CliError::new(
+                "--nomcast",
+                "",
+                "not supported: vrrpd sends CARP adverts to the multicast group (ucarp --nomcast \
+                 nodes receive them; vrrpd receives their broadcast adverts)",
+            ));
+        }
+        if self.auth.is_some() {
+            return Err(CliError::new(
+                "-a <none|pw/KEY>",
+                "",
+                "CARP authenticates with --password or --password-file",
+            ));
+        }
+        if self.accept {
+            return Err(CliError::new(
+                "--accept",
+                "",
+                "Accept_Mode exists only in VRRPv3",
+            ));
+        }
+        if self.no_preempt && self.preempt {
+            return Err(CliError::new("--preempt", "", "not together with -s"));
+        }
+        if vips.len() != 1 || !vips.iter().all(|v| v.addr.is_ipv4()) {
+            return Err(CliError::new(
+                "ADDR[/LEN]",
+                self.vips.join(" "),
+                "CARP carries exactly one IPv4 virtual address (run one vrrpd per address)",
+            ));
+        }
+        let password = match (&self.password, &self.password_file) {
+            (Some(p), None) => p.as_bytes().to_vec(),
+            (None, Some(f)) => {
+                let text = std::fs::read(f).map_err(|e| {
+                    CliError::new("--password-file", f.display().to_string(), e.to_string())
+                })?;
+                // ucarp: the first line, its first newline removed (a \r stays).
+                text.split(|&b| b == b'\n').next().unwrap_or(&[]).to_vec()
+            }
+            (Some(_), Some(_)) => {
+                return Err(CliError::new(
+                    "--password-file",
+                    "",
+                    "either --password or --password-file",
+                ))
+            }
+            (None, None) => {
+                return Err(CliError::new(
+                    "--password",
+                    "",
+                    "CARP needs a password (--password PASS or --password-file FILE)",
+                ))
+            }
+        };
+        if password.is_empty() || password.len() > crate::proto::carp::packet::MAX_PASSWORD_LEN {
+            let flag = if self.password.is_some() {
+                "--password"
+            } else {
+                "--password-file"
+            };
+            return Err(CliError::new(
+                flag,
+                format!("{} bytes", password.len()),
+                "a CARP password has 1-19 bytes (as ucarp)",
+            ));
+        }
+        Ok(Some(CarpSettings {
+            advskew: self.advskew.unwrap_or(0),
+            deadratio: self.deadratio.unwrap_or(3),
+            password,
+            neutral: self.neutral,
+            shutdown_hook: self.shutdown,
+            ignore_ifstate: self.ignoreifstate,
+            xparam: self.xparam.clone(),
+        }))
     }
 }
 

@@ -37,6 +37,13 @@ impl fmt::Display for Vip {
     }
 }
 
+impl Settings {
+    /// Whether this instance is the address owner (priority 255).
+    pub fn is_owner(&self) -> bool {
+        crate::proto::fsm::is_owner_priority(self.priority)
+    }
+}
+
 /// A validated configuration for one instance, built once from the command line (see
 /// the CLI layer's `Args::validate`).
 #[derive(Debug, Clone)]
@@ -101,4 +108,40 @@ pub struct Settings {
     pub handover: bool,
     /// Virtual addresses.
     pub vips: Vec<Vip>,
+    /// `--protocol carp`: run CARP as ucarp speaks it instead of VRRP (then `vrid` is the vhid,
+    /// `interval_cs / 100` the advbase and `vmac` false).
+    pub carp: Option<CarpSettings>,
+}
+
+/// The CARP side of an instance (`--protocol carp`), in ucarp's terms.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CarpSettings {
+    /// Skew, 1/256 s.
+    pub advskew: u8,
+    /// Master-down multiplier.
+    pub deadratio: u8,
+    /// Password bytes (1..=19).
+    pub password: Vec<u8>,
+    /// No Backup hook at start.
+    pub neutral: bool,
+    /// Run the Backup hook at exit.
+    pub shutdown_hook: bool,
+    /// Ignore the link state (no Fault on carrier loss).
+    pub ignore_ifstate: bool,
+    /// Extra hook argument.
+    pub xparam: Option<String>,
+}
+
+impl fmt::Debug for CarpSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CarpSettings")
+            .field("advskew", &self.advskew)
+            .field("deadratio", &self.deadratio)
+            .field("password", &"<redacted>")
+            .field("neutral", &self.neutral)
+            .field("shutdown_hook", &self.shutdown_hook)
+            .field("ignore_ifstate", &self.ignore_ifstate)
+            .field("xparam", &self.xparam)
+            .finish()
+    }
 }

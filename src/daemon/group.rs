@@ -11,7 +11,9 @@
 use std::time::Duration;
 
 use super::config::Settings;
-use crate::proto::fsm::{Instance, State};
+use crate::proto::fsm::State;
+
+use super::engine::Core;
 use crate::proto::group::{self, HoldReason, MemberState, Verdict};
 use crate::sys::shm::{self, GroupShm, ShmError};
 use crate::vlog;
@@ -55,7 +57,7 @@ pub struct Member {
 }
 
 /// The member state an instance publishes.
-pub fn member_state(inst: &Instance, stopping: bool) -> MemberState {
+pub fn member_state(inst: &Core, stopping: bool) -> MemberState {
     if stopping {
         return MemberState::Stopping;
     }

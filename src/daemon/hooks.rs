@@ -34,6 +34,8 @@ pub struct Job {
     pub priority: u8,
     /// The VIPs, space separated.
     pub vips: String,
+    /// Arguments instead of `STATE IFACE VRID PRIORITY` (CARP: ucarp's `IFNAME VIP [XPARAM]`).
+    pub args: Option<Vec<String>>,
 }
 
 struct Running {
@@ -117,11 +119,15 @@ impl Hooks {
                 return;
             };
             let mut cmd = Command::new(&job.path);
-            cmd.arg(job.state)
-                .arg(&job.iface)
-                .arg(job.vrid.to_string())
-                .arg(job.priority.to_string())
-                .env("VRRP_STATE", job.state)
+            match &job.args {
+                Some(args) => cmd.args(args),
+                None => cmd
+                    .arg(job.state)
+                    .arg(&job.iface)
+                    .arg(job.vrid.to_string())
+                    .arg(job.priority.to_string()),
+            };
+            cmd.env("VRRP_STATE", job.state)
                 .env("VRRP_IFACE", &job.iface)
                 .env("VRRP_VRID", job.vrid.to_string())
                 .env("VRRP_PRIORITY", job.priority.to_string())
@@ -253,6 +259,7 @@ mod tests {
             vrid: 51,
             priority: 150,
             vips: "192.0.2.254".into(),
+            args: None,
         }
     }
 

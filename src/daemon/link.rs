@@ -140,6 +140,8 @@ impl Daemon {
             p.up = linkcheck::check(p.kind, &self.s.interface).unwrap_or(true);
         }
         let up = netlink_up && self.link_poll.as_ref().is_none_or(|p| p.up);
+        // CARP --ignoreifstate: the link state is not watched (as ucarp -S).
+        let up = up || self.s.carp.as_ref().is_some_and(|c| c.ignore_ifstate);
         let ev = if up {
             Event::FaultClear(FaultReason::LinkDown)
         } else {
@@ -148,7 +150,7 @@ impl Daemon {
         self.feed(now, ev);
         // The primary address is never one of our VIPs (a master holds them too), except for
         // an address owner, whose VIPs are its own addresses.
-        let owner = self.s.priority == 255;
+        let owner = self.s.is_owner();
         let v4: Vec<Ipv4Addr> = self
             .s
             .vips

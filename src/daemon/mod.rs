@@ -15,6 +15,7 @@
 
 pub mod config;
 pub mod egress;
+pub mod engine;
 pub mod group;
 pub mod hooks;
 mod link;
@@ -33,7 +34,8 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Duration;
 
 use self::config::Settings;
-use crate::proto::fsm::{Event, Instance, State};
+use self::engine::{Core, Step};
+use crate::proto::fsm::{is_owner_priority, Event, State};
 use crate::proto::{DiscardReason, Family};
 use crate::sys::clock;
 use crate::sys::iface::Interface;
@@ -46,8 +48,6 @@ use self::hooks::Hooks;
 use self::link::LinkPoll;
 use self::log::RateLimit;
 use self::signals::{Sig, Signals};
-
-pub use crate::sys::socket::{VRRP_GROUP_V4 as GROUP_V4, VRRP_GROUP_V6 as GROUP_V6};
 
 /// What the event loop polls, by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,7 +101,7 @@ struct Announce {
 pub struct Daemon {
     s: Settings,
     iface: Interface,
-    inst: Instance,
+    inst: Core,
     sock: VrrpSocket,
     rtnl: Rtnl,
     monitor: Option<LinkMonitor>,
@@ -130,14 +130,6 @@ pub struct Daemon {
     buf: Vec<u8>,
 }
 
-/// The group address for a family.
-pub fn group(family: Family) -> IpAddr {
-    match family {
-        Family::V4 => IpAddr::V4(GROUP_V4),
-        Family::V6 => IpAddr::V6(GROUP_V6),
-    }
-}
-
 impl Daemon {
     fn tag(&self) -> String {
         crate::proto::tag(&self.s.interface, self.s.vrid).to_string()
@@ -146,20 +138,33 @@ impl Daemon {
     /// Run until stopped. Returns the exit status.
     pub fn run(&mut self) -> i32 {
         let now = clock::now();
-        vlog!(
-            Info,
-            "{}: starting, VRRPv{} {} priority {} interval {}0 ms, VIPs {}",
-            self.tag(),
-            self.s.version.number(),
-            if self.s.family == Family::V4 {
-                "IPv4"
-            } else {
-                "IPv6"
-            },
-            self.s.priority,
-            self.s.interval_cs,
-            self.vips_text()
-        );
+        if let Some(c) = &self.s.carp {
+            vlog!(
+                Info,
+                "{}: starting, CARP vhid {} advbase {} s advskew {} deadratio {}, VIP {}",
+                self.tag(),
+                self.s.vrid,
+                self.s.interval_cs / 100,
+                c.advskew,
+                c.deadratio,
+                self.vips_text()
+            );
+        } else {
+            vlog!(
+                Info,
+                "{}: starting, VRRPv{} {} priority {} interval {}0 ms, VIPs {}",
+                self.tag(),
+                self.s.version.number(),
+                if self.s.family == Family::V4 {
+                    "IPv4"
+                } else {
+                    "IPv6"
+                },
+                self.s.priority,
+                self.s.interval_cs,
+                self.vips_text()
+            );
+        }
         self.remove_stale_vips();
         self.refresh_interface(now);
         if let Some(g) = &self.group {
@@ -365,7 +370,7 @@ impl Daemon {
                 Event::ForceBackup(false)
             }
             C::Reduce | C::Increase | C::Priority => {
-                if self.inst.priority() == 255 {
+                if !self.inst.is_carp() && is_owner_priority(self.inst.priority()) {
                     return Response::error("priority 255 (address owner) is never changed");
                 }
                 let p = match req.priority {
@@ -384,6 +389,14 @@ impl Daemon {
     /// Changes the configured part: tracker weights stay in force on top of it.
     fn stepped_priority(&self, down: bool) -> u8 {
         let cur = self.inst.base_priority();
+        if self.inst.is_carp() {
+            // CARP: the value is the advskew, where more means less preferred.
+            return if down {
+                self.s.priority_down.unwrap_or(cur.saturating_add(10))
+            } else {
+                self.s.priority_up.unwrap_or(cur.saturating_sub(10))
+            };
+        }
         if down {
             self.s
                 .priority_down
@@ -495,8 +508,8 @@ impl Daemon {
                 self.perform(
                     now,
                     vec![
-                        crate::proto::fsm::Action::AddVips,
-                        crate::proto::fsm::Action::Announce,
+                        Step::Act(crate::proto::fsm::Action::AddVips),
+                        Step::Act(crate::proto::fsm::Action::Announce),
                     ],
                 );
             }
@@ -532,8 +545,7 @@ impl Daemon {
             }
             Sig::Group => self.group_sync(now, true),
             Sig::Ttin | Sig::Ttou => {
-                let cur = self.inst.priority();
-                if cur == 255 {
+                if !self.inst.is_carp() && is_owner_priority(self.inst.priority()) {
                     vlog!(
                         Info,
                         "{}: priority 255 (address owner) is never changed",

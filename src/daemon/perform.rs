@@ -8,24 +8,46 @@ use crate::proto::fsm::{Action, Hook, Notice, State};
 use crate::proto::DiscardReason;
 use crate::vlog;
 
+use super::engine::Step;
 use super::hooks::Job;
-use super::{group, log, Announce, Daemon};
+use super::{log, Announce, Daemon};
 
 impl Daemon {
-    pub(super) fn perform(&mut self, now: Duration, actions: Vec<Action>) {
+    pub(super) fn perform(&mut self, now: Duration, steps: Vec<Step>) {
         // Becoming master: the VIPs (and the macvlan, up) are in place before the first advert
         // and gratuitous ARP leave, so that no packet drawn by them finds the address missing.
-        if actions.iter().any(|a| matches!(a, Action::AddVips)) {
+        if steps
+            .iter()
+            .any(|a| matches!(a, Step::Act(Action::AddVips)))
+        {
             self.add_vips();
         }
-        for a in actions {
+        for step in steps {
+            let a = match step {
+                Step::Act(a) => a,
+                Step::SendCarp(bytes) => {
+                    self.send_carp(now, &bytes);
+                    continue;
+                }
+                Step::Transition { from, to, reason } => {
+                    self.on_transition(from, to, &reason);
+                    continue;
+                }
+                Step::Warn(text) => {
+                    let (ok, _) = self.notice_log.allow(now);
+                    if ok {
+                        vlog!(Warn, "{}: {text}", self.tag());
+                    }
+                    continue;
+                }
+            };
             match a {
                 Action::Send(advert) => {
                     let Some(src) = self.primary else {
-                        self.inst.record_send_error();
+                        let _ = self.inst.record_send_error();
                         continue;
                     };
-                    let dst = group(self.s.family);
+                    let dst = crate::proto::wire::vrrp_group(self.s.family);
                     match advert.to_bytes(src, dst, self.s.checksum_form) {
                         Ok(bytes) => {
                             let sent = match &self.egress {
@@ -33,7 +55,7 @@ impl Daemon {
                                 None => self.sock.send(src, &bytes),
                             };
                             if let Err(e) = sent {
-                                self.inst.record_send_error();
+                                let _ = self.inst.record_send_error();
                                 let (ok, _) = self.notice_log.allow(now);
                                 if ok {
                                     vlog!(Warn, "{}: sending advert: {e}", self.tag());
@@ -41,7 +63,7 @@ impl Daemon {
                             }
                         }
                         Err(e) => {
-                            self.inst.record_send_error();
+                            let _ = self.inst.record_send_error();
                             vlog!(Error, "{}: cannot encode advert: {e:?}", self.tag());
                         }
                     }
@@ -77,6 +99,11 @@ impl Daemon {
                     let (path, state) = match hook {
                         Hook::Master => (self.s.master_script.clone(), "MASTER"),
                         Hook::Backup => (self.s.backup_script.clone(), "BACKUP"),
+                        // CARP: the Backup hook (ucarp's down script) already ran when the VIP
+                        // was given up; only an explicit fault script runs on Fault.
+                        Hook::Fault if self.s.carp.is_some() => {
+                            (self.s.fault_script.clone(), "FAULT")
+                        }
                         Hook::Fault => (
                             self.s
                                 .fault_script
@@ -85,6 +112,13 @@ impl Daemon {
                             "FAULT",
                         ),
                     };
+                    // CARP: argv as ucarp's scripts expect it, `IFNAME VIP [XPARAM]`.
+                    let args = self.s.carp.as_ref().map(|c| {
+                        let mut a = vec![self.s.interface.clone()];
+                        a.extend(self.s.vips.first().map(|v| v.addr.to_string()));
+                        a.extend(c.xparam.clone());
+                        a
+                    });
                     if let Some(path) = path {
                         let job = Job {
                             path,
@@ -100,49 +134,80 @@ impl Daemon {
                                 .map(|v| v.addr.to_string())
                                 .collect::<Vec<_>>()
                                 .join(" "),
+                            args,
                         };
                         self.hooks.push(job, now);
                     }
                 }
                 Action::Transition { from, to, reason } => {
-                    vlog!(
-                        Info,
-                        "{}: {} -> {} ({reason})",
-                        self.tag(),
-                        State::name(from),
-                        State::name(to)
-                    );
-                    match to {
-                        State::Master => {
-                            vlog!(Info, "{}: we are now the master router", self.tag())
-                        }
-                        State::Backup => vlog!(Info, "{}: we are now a backup router", self.tag()),
-                        State::Fault => {
-                            vlog!(Warn, "{}: Link down or no address: fault", self.tag())
-                        }
-                        State::Initialize => {}
-                    }
-                    if from == State::Fault || to == State::Initialize {
-                        if let Err(e) = self.sock.rejoin() {
-                            vlog!(
-                                Warn,
-                                "{}: cannot renew the multicast membership: {e}",
-                                self.tag()
-                            );
-                        }
-                    }
-                    if !self.ready_sent
-                        && matches!(to, State::Master | State::Backup | State::Fault)
-                    {
-                        self.ready_sent = true;
-                        self.notify.send("READY=1");
-                    }
-                    self.notify.send(&format!("STATUS={}", State::name(to)));
+                    self.on_transition(from, to, &reason.to_string());
                 }
                 Action::Notice(n) => self.log_notice(now, n),
                 Action::Stopped => self.stopped = true,
             }
         }
+    }
+
+    /// Send a CARP advert from the primary address to the group (the VMAC is never used).
+    fn send_carp(&mut self, now: Duration, bytes: &[u8]) {
+        let result = match self.primary {
+            None => Err(std::io::Error::from(std::io::ErrorKind::AddrNotAvailable)),
+            Some(src) => match &self.egress {
+                Some(eg) => eg.send(&self.sock, src, bytes),
+                None => self.sock.send(src, bytes),
+            },
+        };
+        let follow = match result {
+            Ok(()) => self.inst.record_send_ok(),
+            Err(e) => {
+                let (ok, _) = self.notice_log.allow(now);
+                if ok {
+                    vlog!(Warn, "{}: sending CARP advert: {e}", self.tag());
+                }
+                self.inst.record_send_error()
+            }
+        };
+        if !follow.is_empty() {
+            self.perform(now, follow);
+        }
+    }
+
+    fn on_transition(&mut self, from: State, to: State, reason: &str) {
+        vlog!(
+            Info,
+            "{}: {} -> {} ({reason})",
+            self.tag(),
+            State::name(from),
+            State::name(to)
+        );
+        match to {
+            State::Master => {
+                vlog!(Info, "{}: we are now the master router", self.tag())
+            }
+            State::Backup => vlog!(Info, "{}: we are now a backup router", self.tag()),
+            State::Fault => {
+                vlog!(
+                    Warn,
+                    "{}: we are now in the fault state: no adverts and no VIPs until it clears",
+                    self.tag()
+                )
+            }
+            State::Initialize => {}
+        }
+        if from == State::Fault || to == State::Initialize {
+            if let Err(e) = self.sock.rejoin() {
+                vlog!(
+                    Warn,
+                    "{}: cannot renew the multicast membership: {e}",
+                    self.tag()
+                );
+            }
+        }
+        if !self.ready_sent && matches!(to, State::Master | State::Backup | State::Fault) {
+            self.ready_sent = true;
+            self.notify.send("READY=1");
+        }
+        self.notify.send(&format!("STATUS={}", State::name(to)));
     }
 
     pub(super) fn add_vips(&mut self) {
@@ -188,26 +253,6 @@ impl Daemon {
             return;
         };
         let mac = eg.mac(&self.iface);
-        if first_round && !eg.uses_vmac() {
-            if let Some((IpAddr::V4(vip), IpAddr::V4(gw))) = self.s.magic {
-                // Advanced Vrrpd's magic packet (-I/-O), made to work: see sys::magic.
-                let gw_mac = crate::sys::magic::gateway_mac(&mut self.rtnl, self.iface.index, gw)
-                    .ok()
-                    .flatten();
-                match crate::sys::magic::magic_packet(ann, mac, vip, gw, gw_mac) {
-                    Ok(kind) => vlog!(
-                        Info,
-                        "{}: magic packet to {gw} from {vip} ({kind:?})",
-                        crate::proto::tag(&self.s.interface, self.s.vrid)
-                    ),
-                    Err(e) => vlog!(
-                        Warn,
-                        "{}: magic packet to {gw}: {e}",
-                        crate::proto::tag(&self.s.interface, self.s.vrid)
-                    ),
-                }
-            }
-        }
         for vip in &self.s.vips {
             let r = match vip.addr {
                 IpAddr::V4(a) => ann.gratuitous_arp(mac, a),
@@ -221,6 +266,27 @@ impl Daemon {
                         "{}: gratuitous ARP/NA for {vip}: {e}",
                         crate::proto::tag(&self.s.interface, self.s.vrid)
                     );
+                }
+            }
+        }
+        // After the first round of gratuitous ARPs, as documented (README, vrrpd(8)).
+        if first_round && !eg.uses_vmac() {
+            if let Some((IpAddr::V4(vip), IpAddr::V4(gw))) = self.s.magic {
+                // Advanced Vrrpd's magic packet (-I/-O), made to work: see sys::magic.
+                let gw_mac = crate::sys::magic::gateway_mac(&mut self.rtnl, self.iface.index, gw)
+                    .ok()
+                    .flatten();
+                match crate::sys::magic::magic_packet(ann, mac, vip, gw, gw_mac) {
+                    Ok(kind) => vlog!(
+                        Info,
+                        "{}: magic packet to {gw} from {vip}: {kind}",
+                        crate::proto::tag(&self.s.interface, self.s.vrid)
+                    ),
+                    Err(e) => vlog!(
+                        Warn,
+                        "{}: magic packet to {gw}: {e}",
+                        crate::proto::tag(&self.s.interface, self.s.vrid)
+                    ),
                 }
             }
         }

@@ -126,7 +126,7 @@ impl Daemon {
             vips: self.s.vips.iter().map(|v| v.to_string()).collect(),
             master: self.inst.master_addr().map(|a| a.to_string()),
             since_secs: now.saturating_sub(self.inst.since()).as_secs_f64(),
-            reason: self.inst.last_reason().map(|r| r.to_string()),
+            reason: self.inst.last_reason(),
             forced_backup: self.inst.forced_backup(),
             pid: std::process::id(),
             group: self.group.as_ref().map(|g| g.describe()),

@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use super::config::Settings;
 use crate::proto::fsm::{Config, ConfigError, Instance};
+
+use super::config::CarpSettings;
+use super::engine::Core;
 use crate::sys::clock;
 use crate::sys::iface::Interface;
 use crate::sys::netlink::{LinkMonitor, Rtnl};
@@ -43,6 +46,8 @@ pub enum StartError {
     },
     /// The protocol core refused the configuration (exit 2).
     Config(ConfigError),
+    /// The CARP core refused the configuration (exit 2).
+    CarpConfig(String),
     /// Another vrrpd runs this instance in this network namespace (exit 1).
     AlreadyRunning {
         /// Its pid, when the pid file could be read.
@@ -83,7 +88,8 @@ impl StartError {
         match self {
             StartError::NoInterface { .. }
             | StartError::LinkCheckUnsupported { .. }
-            | StartError::Config(_) => 2,
+            | StartError::Config(_)
+            | StartError::CarpConfig(_) => 2,
             StartError::AlreadyRunning { .. }
             | StartError::Group(_)
             | StartError::Vmac { .. }
@@ -104,6 +110,7 @@ impl fmt::Display for StartError {
                 "invalid value '{method}' for '--link-check <HOW>': the driver of {iface} does not support it ({err})"
             ),
             StartError::Config(e) => write!(f, "{e}"),
+            StartError::CarpConfig(e) => write!(f, "CARP: {e}"),
             StartError::AlreadyRunning { pid, tag, path } => write!(
                 f,
                 "another vrrpd (pid {}) already runs {tag} in this network namespace ({})",
@@ -199,7 +206,13 @@ impl Daemon {
             handover: s.handover,
             interop_v2: false,
         };
-        cfg.validate().map_err(StartError::Config)?;
+        let inst = match &s.carp {
+            None => {
+                cfg.validate().map_err(StartError::Config)?;
+                Core::Vrrp(Instance::new(cfg))
+            }
+            Some(c) => Core::Carp(carp_instance(&s, c)?),
+        };
         let hooks = Hooks::new(s.script_timeout);
         let control = match pidfile::instance_paths(&s.interface, s.vrid, s.family) {
             Ok((_, sock)) => match crate::control::server::Server::bind(&sock) {
@@ -224,7 +237,7 @@ impl Daemon {
                 err,
             })?;
         Ok(Daemon {
-            inst: Instance::new(cfg),
+            inst,
             iface,
             sock,
             rtnl,
@@ -263,7 +276,7 @@ impl Daemon {
         };
         for vip in &self.s.vips {
             if present.iter().any(|(a, _, _)| *a == vip.addr) {
-                if self.s.priority == 255 {
+                if self.s.is_owner() {
                     // The owner's virtual addresses are its own interface addresses.
                     self.keep.push(vip.addr);
                     continue;
@@ -281,4 +294,34 @@ impl Daemon {
             }
         }
     }
+}
+
+/// The CARP core of `--protocol carp`: the first VIP, the password, ucarp's options, a random
+/// starting counter (see [`crate::proto::carp::election`]).
+fn carp_instance(
+    s: &Settings,
+    c: &CarpSettings,
+) -> Result<crate::proto::carp::election::Instance, StartError> {
+    use crate::proto::carp::{election, packet};
+    use std::hash::BuildHasher;
+    let vip = match s.vips.first().map(|v| v.addr) {
+        Some(core::net::IpAddr::V4(a)) => a,
+        _ => return Err(StartError::CarpConfig("one IPv4 virtual address".into())),
+    };
+    let auth =
+        packet::Auth::new(&c.password, vip).map_err(|e| StartError::CarpConfig(e.to_string()))?;
+    let mut cfg = election::Config::new(s.vrid, auth);
+    cfg.advbase = u8::try_from(s.interval_cs / 100).unwrap_or(u8::MAX);
+    cfg.advskew = c.advskew;
+    cfg.deadratio = c.deadratio;
+    cfg.preempt = s.preempt;
+    cfg.neutral = c.neutral;
+    cfg.shutdown_hook = c.shutdown_hook;
+    cfg.handover = s.handover;
+    // Seeded from the OS by the standard library: an unpredictable starting counter.
+    cfg.initial_counter =
+        std::collections::hash_map::RandomState::new().hash_one(std::process::id());
+    cfg.validate()
+        .map_err(|e| StartError::CarpConfig(e.to_string()))?;
+    Ok(election::Instance::new(cfg))
 }
