@@ -186,7 +186,11 @@ impl Daemon {
             }
             State::Backup => vlog!(Info, "{}: we are now a backup router", self.tag()),
             State::Fault => {
-                vlog!(Warn, "{}: Link down or no address: fault", self.tag())
+                vlog!(
+                    Warn,
+                    "{}: we are now in the fault state: no adverts and no VIPs until it clears",
+                    self.tag()
+                )
             }
             State::Initialize => {}
         }
@@ -249,27 +253,6 @@ impl Daemon {
             return;
         };
         let mac = eg.mac(&self.iface);
-        if first_round && !eg.uses_vmac() {
-            if let Some((IpAddr::V4(vip), IpAddr::V4(gw))) = self.s.magic {
-                // Advanced Vrrpd's magic packet (-I/-O), made to work: see sys::magic.
-                let gw_mac =
-                    crate::sys::magic::gateway_mac(&mut self.io.rtnl, self.iface.index, gw)
-                        .ok()
-                        .flatten();
-                match crate::sys::magic::magic_packet(ann, mac, vip, gw, gw_mac) {
-                    Ok(kind) => vlog!(
-                        Info,
-                        "{}: magic packet to {gw} from {vip} ({kind:?})",
-                        crate::proto::tag(&self.s.interface, self.s.vrid)
-                    ),
-                    Err(e) => vlog!(
-                        Warn,
-                        "{}: magic packet to {gw}: {e}",
-                        crate::proto::tag(&self.s.interface, self.s.vrid)
-                    ),
-                }
-            }
-        }
         for vip in &self.s.vips {
             let r = match vip.addr {
                 IpAddr::V4(a) => ann.gratuitous_arp(mac, a),
@@ -283,6 +266,28 @@ impl Daemon {
                         "{}: gratuitous ARP/NA for {vip}: {e}",
                         crate::proto::tag(&self.s.interface, self.s.vrid)
                     );
+                }
+            }
+        }
+        // After the first round of gratuitous ARPs, as documented (README, vrrpd(8)).
+        if first_round && !eg.uses_vmac() {
+            if let Some((IpAddr::V4(vip), IpAddr::V4(gw))) = self.s.magic {
+                // Advanced Vrrpd's magic packet (-I/-O), made to work: see sys::magic.
+                let gw_mac =
+                    crate::sys::magic::gateway_mac(&mut self.io.rtnl, self.iface.index, gw)
+                        .ok()
+                        .flatten();
+                match crate::sys::magic::magic_packet(ann, mac, vip, gw, gw_mac) {
+                    Ok(kind) => vlog!(
+                        Info,
+                        "{}: magic packet to {gw} from {vip}: {kind}",
+                        crate::proto::tag(&self.s.interface, self.s.vrid)
+                    ),
+                    Err(e) => vlog!(
+                        Warn,
+                        "{}: magic packet to {gw}: {e}",
+                        crate::proto::tag(&self.s.interface, self.s.vrid)
+                    ),
                 }
             }
         }

@@ -56,6 +56,15 @@ pub enum MagicSent {
     BroadcastArp,
 }
 
+impl std::fmt::Display for MagicSent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            MagicSent::UnicastArpAndEcho => "ARP request and ICMP echo, unicast to its MAC",
+            MagicSent::BroadcastArp => "ARP request, broadcast (its MAC is not known yet)",
+        })
+    }
+}
+
 /// Sends the magic packet (module documentation) through `announcer`: the ARP request, then
 /// the echo request when `gateway_mac` is known. A full socket buffer is `WouldBlock`.
 pub fn magic_packet(
