@@ -4,7 +4,8 @@
 //!
 //! Checked: exit status 0; one result line per event with a takeover time and a lost-ping count;
 //! no lost ping on the SIGTERM handover (the daemon's lossless planned stop) and exit status 0
-//! of the stopped daemon; the atropos step either ran or says it was skipped; the whole run
+//! of the stopped daemon; every takeover within bounds near its RFC 9568 value; the atropos
+//! step ran (a skipped one fails); the whole run
 //! within 60 s; and nothing left behind: no namespace with the demo's prefix (`vd<PID>-`) and no
 //! temporary directory.
 
@@ -161,29 +162,78 @@ fn demo_runs_every_event_and_leaves_nothing() {
     assert!(status.success(), "scripts/demo failed: {status}");
     assert!(elapsed < RUN_LIMIT, "the demo took {elapsed:?}");
 
+    // Each takeover near its RFC 9568 value at 100 ms (r1 priority 150, r2 100):
+    // Master_Down_Interval 360.9 ms for r2, 341.4 ms for r1, Skew_Time 60.9 ms for r2.
+    const MDI_R2: u64 = 361;
+    const MDI_R1: u64 = 341;
+    const SKEW_R2: u64 = 61;
+    let bounds: [(&str, u64, u64, &str); 8] = [
+        // r1's last advert came up to one interval before the kill.
+        (
+            "1",
+            MDI_R2 - 110,
+            MDI_R2 + 100,
+            "kill -9: r2 after its Master_Down_Interval",
+        ),
+        // From the restart command: the process start-up (bash, exec, sockets) comes on top.
+        (
+            "2",
+            MDI_R1 - 10,
+            MDI_R1 + 150,
+            "restart: r1 preempts after its Master_Down_Interval",
+        ),
+        (
+            "3",
+            0,
+            SKEW_R2 + 100,
+            "SIGTERM: r2 after Skew_Time (priority 0)",
+        ),
+        ("4a", MDI_R1 - 10, MDI_R1 + 150, "restart: as event 2"),
+        (
+            "4b",
+            MDI_R2 - 110,
+            MDI_R2 + 100,
+            "link down: r2 after its Master_Down_Interval",
+        ),
+        // From the link-up command: link detection comes on top.
+        (
+            "4c",
+            MDI_R1 - 10,
+            MDI_R1 + 150,
+            "link up: r1 preempts after its Master_Down_Interval",
+        ),
+        // atropos's own start and request come on top.
+        (
+            "5a",
+            0,
+            SKEW_R2 + 140,
+            "atropos --backup: r2 after Skew_Time (priority 0)",
+        ),
+        // Held in Backup while its down timer ran out: master at once (measured ~10 ms); at most
+        // a down interval.
+        (
+            "5b",
+            0,
+            MDI_R1 + 150,
+            "atropos --resume: r1 takes back over",
+        ),
+    ];
     let mut outcomes = Vec::new();
-    for id in ["1", "2", "3", "4a", "4b", "4c"] {
+    for (id, lo, hi, what) in bounds {
+        if id.starts_with('5') && output.contains("atropos step skipped") {
+            // atropos is part of this build: a skipped step is a failure, never a pass.
+            panic!("the demo skipped its atropos step (events 5a, 5b)");
+        }
         let o = outcome(&output, id).unwrap_or_else(|| {
             panic!("no result line with a takeover time and lost pings for event {id}")
         });
         assert!(
-            o.takeover_ms < 10_000,
-            "event {id}: takeover {} ms is not plausible at 100 ms",
+            (lo..=hi).contains(&o.takeover_ms),
+            "event {id} ({what}): takeover {} ms, want [{lo}, {hi}] ms",
             o.takeover_ms
         );
         outcomes.push((id, o));
     }
-    if output.contains("atropos step skipped: not available yet") {
-        eprintln!(
-            "note: the atropos step was skipped (the daemon's control socket does not answer yet)"
-        );
-    } else {
-        for id in ["5a", "5b"] {
-            outcome(&output, id)
-                .unwrap_or_else(|| panic!("atropos ran but event {id} has no result line"));
-        }
-    }
-
     // The planned stop (SIGTERM) is a lossless handover: the old master keeps the VIP until it
     // hears the new one, then exits 0.
     let (_, term) = outcomes.iter().find(|(id, _)| *id == "3").unwrap();

@@ -50,6 +50,7 @@ fn main() -> ExitCode {
         Ok(d) => d,
         Err(e) => {
             eprintln!("vrrpd: {e}");
+            vrrpd::sys::pidfile::remove_empty_ns_dir();
             let status = e.status();
             if let Some(det) = detached {
                 det.fail(status);
@@ -64,5 +65,9 @@ fn main() -> ExitCode {
         }
         daemon::log::init(true, debug);
     }
-    ExitCode::from(d.run().clamp(0, 255) as u8)
+    let status = d.run().clamp(0, 255) as u8;
+    // The pid file and control socket go with the daemon; then their directory, if empty.
+    drop(d);
+    vrrpd::sys::pidfile::remove_empty_ns_dir();
+    ExitCode::from(status)
 }

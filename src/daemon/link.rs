@@ -150,7 +150,7 @@ impl Daemon {
         self.feed(now, ev);
         // The primary address is never one of our VIPs (a master holds them too), except for
         // an address owner, whose VIPs are its own addresses.
-        let owner = self.s.priority == 255;
+        let owner = self.s.is_owner();
         let v4: Vec<Ipv4Addr> = self
             .s
             .vips

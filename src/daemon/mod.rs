@@ -35,7 +35,7 @@ use std::time::Duration;
 
 use self::config::Settings;
 use self::engine::{Core, Step};
-use crate::proto::fsm::{Event, State};
+use crate::proto::fsm::{is_owner_priority, Event, State};
 use crate::proto::{DiscardReason, Family};
 use crate::sys::clock;
 use crate::sys::iface::Interface;
@@ -48,8 +48,6 @@ use self::hooks::Hooks;
 use self::link::LinkPoll;
 use self::log::RateLimit;
 use self::signals::{Sig, Signals};
-
-pub use crate::sys::socket::{VRRP_GROUP_V4 as GROUP_V4, VRRP_GROUP_V6 as GROUP_V6};
 
 /// What the event loop polls, by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,14 +128,6 @@ pub struct Daemon {
     group: Option<group::Member>,
     _pidfile: PidFile,
     buf: Vec<u8>,
-}
-
-/// The group address for a family.
-pub fn group(family: Family) -> IpAddr {
-    match family {
-        Family::V4 => IpAddr::V4(GROUP_V4),
-        Family::V6 => IpAddr::V6(GROUP_V6),
-    }
 }
 
 impl Daemon {
@@ -380,7 +370,7 @@ impl Daemon {
                 Event::ForceBackup(false)
             }
             C::Reduce | C::Increase | C::Priority => {
-                if !self.inst.is_carp() && self.inst.priority() == 255 {
+                if !self.inst.is_carp() && is_owner_priority(self.inst.priority()) {
                     return Response::error("priority 255 (address owner) is never changed");
                 }
                 let p = match req.priority {
@@ -554,8 +544,7 @@ impl Daemon {
             }
             Sig::Group => self.group_sync(now, true),
             Sig::Ttin | Sig::Ttou => {
-                let cur = self.inst.priority();
-                if cur == 255 && !self.inst.is_carp() {
+                if !self.inst.is_carp() && is_owner_priority(self.inst.priority()) {
                     vlog!(
                         Info,
                         "{}: priority 255 (address owner) is never changed",

@@ -276,7 +276,7 @@ impl Daemon {
         };
         for vip in &self.s.vips {
             if present.iter().any(|(a, _, _)| *a == vip.addr) {
-                if self.s.priority == 255 {
+                if self.s.is_owner() {
                     // The owner's virtual addresses are its own interface addresses.
                     self.keep.push(vip.addr);
                     continue;

@@ -59,7 +59,7 @@ use super::timers;
 use super::{ChecksumForm, DiscardReason, Family, Version};
 
 mod config;
-pub use config::{Config, ConfigError};
+pub use config::{is_owner_priority, Config, ConfigError, OWNER_PRIORITY};
 
 /// VRRP router state. RFC 9568 calls Master "Active"; we keep Master, as Advanced Vrrpd and
 /// keepalived users know it.
@@ -476,20 +476,6 @@ const HOLD_OPERATOR: u8 = 1;
 /// Hold by the host group.
 const HOLD_GROUP: u8 = 2;
 
-pub(crate) fn family_of(a: IpAddr) -> Family {
-    match a {
-        IpAddr::V4(_) => Family::V4,
-        IpAddr::V6(_) => Family::V6,
-    }
-}
-
-pub(crate) fn is_link_local(a: IpAddr) -> bool {
-    match a {
-        IpAddr::V6(a) => packet::is_ipv6_link_local(&a),
-        IpAddr::V4(_) => false,
-    }
-}
-
 /// `a > b` as unsigned big-endian integers (S11 tie-break); `false` across families.
 fn addr_greater(a: IpAddr, b: Option<IpAddr>) -> bool {
     match (a, b) {
@@ -843,7 +829,7 @@ impl Instance {
         hook_prev: Option<State>,
         out: &mut Vec<Action>,
     ) {
-        if self.priority == 255 && self.holds == 0 {
+        if is_owner_priority(self.priority) && self.holds == 0 {
             self.become_master(now, reason, hook_prev, out);
             return;
         }
@@ -1009,7 +995,7 @@ impl Instance {
     }
 
     fn on_primary(&mut self, now: Duration, addr: Option<IpAddr>, out: &mut Vec<Action>) {
-        match addr.filter(|&a| family_of(a) == self.cfg.family) {
+        match addr.filter(|&a| Family::of(a) == self.cfg.family) {
             Some(a) => {
                 self.primary = Some(a);
                 if self.state == State::Master {
@@ -1182,7 +1168,7 @@ impl Instance {
             return false;
         }
         let family = self.cfg.family;
-        if family_of(src) != family || adv.addrs.iter().any(|&a| family_of(a) != family) {
+        if Family::of(src) != family || adv.addrs.iter().any(|&a| Family::of(a) != family) {
             self.discard(DiscardReason::BadFamily, peer, out);
             return false;
         }
@@ -1204,7 +1190,12 @@ impl Instance {
         // R9 (erratum 8300 says discard): noted, then processed, like a v3 address mismatch.
         // keepalived 2.2.7 and FRR 8.4 list only the configured VIPs, usually one global address;
         // discarding their adverts would leave both sides Master.
-        if family == Family::V6 && !adv.addrs.first().is_some_and(|&a| is_link_local(a)) {
+        if family == Family::V6
+            && !adv
+                .addrs
+                .first()
+                .is_some_and(|&a| matches!(a, IpAddr::V6(v) if packet::is_ipv6_link_local(&v)))
+        {
             self.note(
                 DiscardReason::BadV6FirstAddr,
                 Notice::V6FirstNotLinkLocal { peer: src },
@@ -1231,7 +1222,7 @@ impl Instance {
             }
         }
         // R10 (erratum 8298): note, then process.
-        if self.cfg.is_owner() && adv.priority == 255 {
+        if self.cfg.is_owner() && is_owner_priority(adv.priority) {
             self.note(
                 DiscardReason::OwnerConflict,
                 Notice::OwnerConflict { peer: src },
@@ -1245,7 +1236,7 @@ impl Instance {
                 Notice::AddrMismatch { peer: src },
                 out,
             );
-            if cfg_version == Version::V2 && adv.priority != 255 {
+            if cfg_version == Version::V2 && !is_owner_priority(adv.priority) {
                 out.push(Action::Notice(Notice::Discard {
                     reason: DiscardReason::AddrMismatch,
                     peer,

@@ -17,6 +17,7 @@ pub mod fsm;
 pub mod group;
 pub mod packet;
 pub mod timers;
+pub mod wire;
 
 /// How an instance is named in logs, hold reasons and atropos output: `eth1/52`
 /// (interface/VRID).
@@ -63,6 +64,16 @@ pub enum Family {
     V4,
     /// IPv6: adverts to ff02::12 (VRRPv3 only).
     V6,
+}
+
+impl Family {
+    /// The family of an address (the one helper for it).
+    pub fn of(a: core::net::IpAddr) -> Family {
+        match a {
+            core::net::IpAddr::V4(_) => Family::V4,
+            core::net::IpAddr::V6(_) => Family::V6,
+        }
+    }
 }
 
 /// The form of the VRRPv3-over-IPv4 checksum (RFC 9568 §5.2.8, §1.1 item 4; RFC 5798 §5.2.8).
