@@ -129,8 +129,8 @@ fn takeover(seen: &[Seen], old: &str, new: &str, kill_at: Duration) -> Option<Du
     let first = carp_adverts(seen, new).into_iter().find(|&t| t > kill_at)?;
     let last = carp_adverts(seen, old)
         .into_iter()
-        .filter(|&t| t < first)
-        .last()?;
+        .rev()
+        .find(|&t| t < first)?;
     Some(first.saturating_sub(last))
 }
 
