@@ -514,3 +514,34 @@ fn magic_packet_follows_the_first_gratuitous_arp() {
         a.log_text()
     );
 }
+
+/// Issue #20 item 10: an IPv6 instance given only a global VIP warns at start that peers
+/// applying RFC 9568 erratum 8300 will drop its adverts; with the link-local VIP it does not.
+#[test]
+fn ipv6_without_link_local_vip_warns() {
+    if !require_root("ipv6_without_link_local_vip_warns") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1"]);
+    let [r1] = lab.ns_names();
+    let a = lab.vrrpd_line(&r1, "a", "-i eth0 -v 51 -d 100ms -n 2001:db8::254/64");
+    let b = lab.vrrpd_line(
+        &r1,
+        "b",
+        "-i eth0 -v 52 -d 100ms -n 2001:db8::253/64 fe80::52/64",
+    );
+    let started = |p: &Proc| p.log_text().contains("INIT -> ");
+    assert!(
+        wait_for(Duration::from_secs(5), || started(&a) && started(&b)).is_some(),
+        "{}\n{}",
+        a.log_text(),
+        b.log_text()
+    );
+    assert!(
+        a.log_text().contains("no link-local virtual address")
+            && a.log_text().contains("fe80::33/64"),
+        "{}",
+        a.log_text()
+    );
+    assert!(!b.log_text().contains("no link-local"), "{}", b.log_text());
+}
