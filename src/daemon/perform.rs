@@ -75,7 +75,7 @@ impl Daemon {
                         if self.keep.contains(&vip.addr) {
                             continue;
                         }
-                        if let Err(e) = self.rtnl.del_addr(dev, vip.addr, vip.prefix) {
+                        if let Err(e) = self.io.rtnl.del_addr(dev, vip.addr, vip.prefix) {
                             vlog!(
                                 Warn,
                                 "{}: cannot remove {vip}: {e}",
@@ -85,7 +85,7 @@ impl Daemon {
                     }
                     self.announce = Announce::default();
                     if let Some(eg) = self.egress.as_mut() {
-                        eg.deactivate(&mut self.rtnl);
+                        eg.deactivate(&mut self.io.rtnl);
                     }
                 }
                 Action::Announce => {
@@ -203,20 +203,20 @@ impl Daemon {
                 );
             }
         }
-        if !self.ready_sent && matches!(to, State::Master | State::Backup | State::Fault) {
-            self.ready_sent = true;
-            self.notify.send("READY=1");
+        if !self.io.ready_sent && matches!(to, State::Master | State::Backup | State::Fault) {
+            self.io.ready_sent = true;
+            self.io.notify.send("READY=1");
         }
-        self.notify.send(&format!("STATUS={}", State::name(to)));
+        self.io.notify.send(&format!("STATUS={}", State::name(to)));
     }
 
     pub(super) fn add_vips(&mut self) {
         if let Some(eg) = self.egress.as_mut() {
-            eg.activate(&mut self.rtnl);
+            eg.activate(&mut self.io.rtnl);
         }
         let dev = self.vip_ifindex();
         for vip in &self.s.vips {
-            if let Err(e) = self.rtnl.add_addr(dev, vip.addr, vip.prefix) {
+            if let Err(e) = self.io.rtnl.add_addr(dev, vip.addr, vip.prefix) {
                 vlog!(
                     Error,
                     "{}: cannot add {vip} to {}: {e}",
@@ -273,9 +273,10 @@ impl Daemon {
         if first_round && !eg.uses_vmac() {
             if let Some((IpAddr::V4(vip), IpAddr::V4(gw))) = self.s.magic {
                 // Advanced Vrrpd's magic packet (-I/-O), made to work: see sys::magic.
-                let gw_mac = crate::sys::magic::gateway_mac(&mut self.rtnl, self.iface.index, gw)
-                    .ok()
-                    .flatten();
+                let gw_mac =
+                    crate::sys::magic::gateway_mac(&mut self.io.rtnl, self.iface.index, gw)
+                        .ok()
+                        .flatten();
                 match crate::sys::magic::magic_packet(ann, mac, vip, gw, gw_mac) {
                     Ok(kind) => vlog!(
                         Info,

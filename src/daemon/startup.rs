@@ -22,7 +22,7 @@ use super::hooks::Hooks;
 use super::link::link_poll_for;
 use super::log::RateLimit;
 use super::signals::Signals;
-use super::{egress, group, notify, Announce, Daemon};
+use super::{egress, group, notify, Announce, Daemon, Shared};
 
 /// How a start-up failed. [`StartError::status`] is the exit status; `Display` is one line for
 /// the operator, naming the bad flag and value where there is one.
@@ -255,12 +255,8 @@ impl Daemon {
             inst,
             iface,
             sock,
-            rtnl,
-            monitor,
             egress: Some(egress),
             link_poll,
-            timer,
-            signals,
             hooks,
             announce: Announce::default(),
             primary: None,
@@ -271,18 +267,24 @@ impl Daemon {
             discard_log: RateLimit::new(Duration::from_secs(10), 5),
             noted: Vec::new(),
             notice_log: RateLimit::new(Duration::from_secs(10), 10),
-            notify: notify::Notifier::from_env(),
-            ready_sent: false,
-            control,
             group,
             _pidfile: pidfile,
-            buf: vec![0u8; 9000],
+            io: Shared {
+                rtnl,
+                monitor,
+                timer,
+                signals,
+                control,
+                notify: notify::Notifier::from_env(),
+                ready_sent: false,
+                buf: vec![0u8; 9000],
+            },
             s,
         })
     }
 
     pub(super) fn remove_stale_vips(&mut self) {
-        let present = match self.rtnl.list_addrs(self.iface.index) {
+        let present = match self.io.rtnl.list_addrs(self.iface.index) {
             Ok(v) => v,
             Err(e) => {
                 vlog!(Warn, "{}: cannot list addresses: {e}", self.tag());
@@ -303,7 +305,11 @@ impl Daemon {
                     vip,
                     self.iface.name
                 );
-                if let Err(e) = self.rtnl.del_addr(self.iface.index, vip.addr, vip.prefix) {
+                if let Err(e) = self
+                    .io
+                    .rtnl
+                    .del_addr(self.iface.index, vip.addr, vip.prefix)
+                {
                     vlog!(Warn, "{}: cannot remove {vip}: {e}", self.tag());
                 }
             }

@@ -1,4 +1,4 @@
-//! The VRRP protocol, pure and deterministic: no sockets, no clocks, no logging side effects.
+//! The protocol core, pure and deterministic: no sockets, no clocks, no logging side effects.
 //!
 //! - [`packet`]: typed views over advertisement bytes and the owned [`packet::Advert`] repr.
 //! - [`fsm`]: the RFC 9568 §6 state machine, driven by `handle(now, event)`.
@@ -6,6 +6,19 @@
 //! - [`counters`]: per-instance counters shared by every front end.
 //! - [`carp`]: CARP version 2 as ucarp speaks it, the second advertisement protocol on IP
 //!   protocol 112 (codec and its own election, same event/action shape as [`fsm`]).
+//! - [`wire`]: the other byte layouts the shell sends (IPv4 header, ARP, NA, magic packet).
+//! - [`group`]: the host group's verdict (`-M N`), pure, taking `now`.
+//!
+//! Seams for what comes next:
+//! - *A second advertisement protocol beside VRRP* (CARP is one): a codec and a state machine
+//!   of its own under `proto/`, with the same `handle(now, event) -> actions` shape, so the
+//!   daemon drives either through one path (`daemon::engine::Core`).
+//! - *Priority inputs* (health trackers: scripts, routes, interfaces): the shell observes, the
+//!   core decides. A tracker's result reaches the machine as an event (`Event::SetPriority`,
+//!   a `FaultSet`/`FaultClear` reason); no tracker logic lives here and the machine needs no
+//!   new I/O.
+//! - *Transports* (multicast today, unicast peers next) are the shell's: the core sees each
+//!   packet's source, destination and TTL and never where it came from.
 //!
 //! Time is a [`core::time::Duration`] since an arbitrary epoch chosen by the caller (the daemon uses
 //! CLOCK_MONOTONIC; tests use a fake clock).

@@ -6,6 +6,10 @@
 //! [`crate::proto`] can check it. It neither builds nor checks VRRP messages: `send` takes the
 //! finished message (checksum included) and `recv` hands back its bytes.
 //!
+//! Transports: this is the multicast transport (RFC 9568 §5.1.1.2, §5.1.2.2). A unicast
+//! transport (adverts to configured peers, as keepalived's `unicast_peer`) belongs beside it
+//! with the same `send(src, payload)` / `recv` shape, so the daemon and the core stay unchanged.
+//!
 //! # Receiving (both families)
 //! `socket(AF_INET[6], SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 112)`, then:
 //! - `SO_BINDTODEVICE` (the interface name): only packets that arrived on the interface;
