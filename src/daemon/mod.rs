@@ -407,8 +407,9 @@ impl Daemon {
     }
 
     /// SIGTTIN / SIGTTOU and atropos --reduce / --increase: the -z / -x value, else ∓10 within 1-254.
+    /// Changes the configured part: tracker weights stay in force on top of it.
     fn stepped_priority(&self, down: bool) -> u8 {
-        let cur = self.inst.priority();
+        let cur = self.inst.base_priority();
         if self.inst.is_carp() {
             // CARP: the value is the advskew, where more means less preferred.
             return if down {

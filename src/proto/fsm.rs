@@ -117,15 +117,18 @@ pub enum FaultReason {
     NoPrimaryAddress,
     /// A member of the `-M` group failed (the whole group goes Backup).
     Group,
+    /// A health tracker with weight 0 is down (see [`super::track`]).
+    Tracker,
 }
 
 impl FaultReason {
     /// Every reason, in reporting order.
-    pub const ALL: [FaultReason; 4] = [
+    pub const ALL: [FaultReason; 5] = [
         FaultReason::LinkDown,
         FaultReason::InterfaceGone,
         FaultReason::NoPrimaryAddress,
         FaultReason::Group,
+        FaultReason::Tracker,
     ];
 
     fn bit(self) -> u8 {
@@ -140,6 +143,7 @@ impl fmt::Display for FaultReason {
             FaultReason::InterfaceGone => "interface gone",
             FaultReason::NoPrimaryAddress => "no primary address",
             FaultReason::Group => "group fault",
+            FaultReason::Tracker => "tracker down",
         })
     }
 }
@@ -191,8 +195,13 @@ pub enum Event<'a> {
     /// becomes *ready* (see [`Instance::would_be_master`]) and is promoted at once when the last
     /// hold is released.
     GroupHold(bool),
-    /// SIGTTIN/SIGTTOU/atropos: new priority, clamped to 1..=254. Ignored for an address owner.
+    /// SIGTTIN/SIGTTOU/atropos: new configured priority, clamped to 1..=254. Ignored for an
+    /// address owner.
     SetPriority(u8),
+    /// Health trackers: the sum of the weights in force (see [`super::track::combine`]). The
+    /// priority advertised is the configured one plus this, clamped to 1..=254; an address owner
+    /// stays 255. A change takes effect at once, like [`Event::SetPriority`].
+    Weights(i32),
 }
 
 /// A script to run, with the state left.
@@ -447,7 +456,12 @@ pub struct Instance {
     cfg: Config,
     started: bool,
     state: State,
+    /// The effective priority: `base` + `weights`, clamped (see [`super::track::effective_priority`]).
     priority: u8,
+    /// The configured priority (command line, then [`Event::SetPriority`]).
+    base: u8,
+    /// Sum of the tracker weights in force ([`Event::Weights`]).
+    weights: i32,
     /// Master_Adver_Interval, centiseconds (learned in v3).
     mai_cs: u16,
     timer: Timer,
@@ -509,6 +523,8 @@ impl Instance {
             started: false,
             state: State::Initialize,
             priority,
+            base: priority,
+            weights: 0,
             mai_cs,
             timer: Timer::Off,
             release: None,
@@ -556,7 +572,18 @@ impl Instance {
             Event::PrimaryAddress(a) => self.on_primary(now, a, out),
             Event::ForceBackup(on) => self.on_hold(now, HOLD_OPERATOR, on, out),
             Event::GroupHold(on) => self.on_hold(now, HOLD_GROUP, on, out),
-            Event::SetPriority(p) => self.on_set_priority(now, p, out),
+            Event::SetPriority(p) => {
+                if !self.cfg.is_owner() {
+                    self.base = p.clamp(1, 254);
+                    let p = super::track::effective_priority(self.base, self.weights);
+                    self.on_set_priority(now, p, out);
+                }
+            }
+            Event::Weights(w) => {
+                self.weights = w;
+                let p = super::track::effective_priority(self.base, self.weights);
+                self.on_set_priority(now, p, out);
+            }
         }
     }
 
@@ -593,9 +620,20 @@ impl Instance {
         &self.cfg
     }
 
-    /// Current priority (the configured one unless changed by [`Event::SetPriority`]).
+    /// Current (effective) priority: the configured one ([`Instance::base_priority`]) plus the
+    /// tracker weights in force, clamped to 1..=254; 255 for an address owner.
     pub fn priority(&self) -> u8 {
         self.priority
+    }
+
+    /// The configured priority: the command line's, unless changed by [`Event::SetPriority`].
+    pub fn base_priority(&self) -> u8 {
+        self.base
+    }
+
+    /// The tracker weights in force ([`Event::Weights`]).
+    pub fn weights(&self) -> i32 {
+        self.weights
     }
 
     /// Counters.

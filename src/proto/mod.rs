@@ -3,6 +3,7 @@
 //! - [`packet`]: typed views over advertisement bytes and the owned [`packet::Advert`] repr.
 //! - [`fsm`]: the RFC 9568 §6 state machine, driven by `handle(now, event)`.
 //! - [`timers`]: Skew_Time and Master_Down_Interval, nanosecond-exact.
+//! - [`track`]: health trackers (checks, processes, interfaces, files) as priority inputs.
 //! - [`counters`]: per-instance counters shared by every front end.
 //! - [`carp`]: CARP version 2 as ucarp speaks it, the second advertisement protocol on IP
 //!   protocol 112 (codec and its own election, same event/action shape as [`fsm`]).
@@ -30,6 +31,7 @@ pub mod fsm;
 pub mod group;
 pub mod packet;
 pub mod timers;
+pub mod track;
 pub mod wire;
 
 /// How an instance is named in logs, hold reasons and atropos output: `eth1/52`
