@@ -297,12 +297,20 @@ fn carp_takeover_matrix_vrrpd_beside_ucarp() {
         skew_poll: 1.0 + 100.0 / 256.0,
     });
 
-    println!("\nCARP takeover matrix (wire, last advert of the old master to first of the new):");
+    // Straight to the stderr handle (libtest captures println! of passing tests): the matrix is
+    // part of what a run reports.
+    let mut text =
+        "\nCARP takeover matrix (wire, last advert of the old master to first of the new):\n"
+            .to_string();
     for r in &rows {
-        println!(
-            "  {:<40} theory {:>6.3} s  measured {:>6.3} s",
+        text.push_str(&format!(
+            "  {:<40} theory {:>6.3} s  measured {:>6.3} s\n",
             r.name, r.theory, r.measured
-        );
+        ));
+    }
+    {
+        use std::io::Write;
+        let _ = std::io::stderr().lock().write_all(text.as_bytes());
     }
     // vrrpd as the taker: at the theory (it processes adverts at once). ucarp as the taker: up
     // to 1 s of receive batching plus one poll period (advbase + advskew/256) later.
@@ -496,6 +504,61 @@ fn carp_two_vrrpd_and_vrrp_beside_carp_on_one_id() {
     );
     assert!(t < Duration::from_millis(1200), "{t:?}");
     assert!(!holds(&lab, 0), "the VIP left the stopped node");
+    signal(v2.pid(), libc::SIGTERM);
+    let _ = wait_exit(&mut v2, Duration::from_secs(8));
+}
+
+#[test]
+fn carp_nomcast_peer_link_fault_and_atropos_backup() {
+    if !require_ucarp("carp_nomcast_peer_link_fault_and_atropos_backup") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1", "r2"]);
+    let [_ns1, ns2] = lab.ns_names::<2>();
+    let sw = lab.switch.clone();
+    // A ucarp --nomcast master: its broadcast adverts reach vrrpd, which stays backup.
+    let mut u1 = ucarp(&mut lab, 0, "ucarpNomcast", 0, &["--nomcast"]);
+    assert!(wait_holds(&lab, 0, Duration::from_secs(10)));
+    let mut v2 = carp_vrrpd(&mut lab, 1, "vrrpdB", 50, &["--fault-script", "/bin/true"]);
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(lab.state(&ns2, VHID).as_deref(), Some("BACKUP"));
+    assert!(!holds(&lab, 1));
+    signal(u1.pid(), libc::SIGTERM);
+    let _ = wait_exit(&mut u1, Duration::from_secs(8));
+    assert!(
+        wait_holds(&lab, 1, Duration::from_secs(6)),
+        "vrrpd takes over"
+    );
+
+    // Carrier loss: Fault, the address goes; carrier back: Backup, then Master (alone).
+    sh(&["ip", "-n", &sw, "link", "set", "p1", "down"]);
+    assert!(
+        wait_for(Duration::from_secs(4), || lab.state(&ns2, VHID).as_deref()
+            == Some("FAULT"))
+        .is_some(),
+        "{}",
+        v2.log_text()
+    );
+    assert!(!holds(&lab, 1), "no address in Fault");
+    sh(&["ip", "-n", &sw, "link", "set", "p1", "up"]);
+    assert!(
+        wait_holds(&lab, 1, Duration::from_secs(8)),
+        "back to master"
+    );
+
+    // atropos --backup: bow-out, a ucarp backup takes over, vrrpd stays held in Backup.
+    let _u1 = ucarp(&mut lab, 0, "ucarpA", 100, &[]);
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(holds(&lab, 1) && !holds(&lab, 0));
+    let (code, _, err) = lab.atropos(&ns2, &["--backup"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        wait_holds(&lab, 0, Duration::from_millis(2500)),
+        "ucarp takes over after the bow-out"
+    );
+    assert!(wait_for(Duration::from_secs(2), || !holds(&lab, 1)).is_some());
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(lab.state(&ns2, VHID).as_deref(), Some("BACKUP"));
     signal(v2.pid(), libc::SIGTERM);
     let _ = wait_exit(&mut v2, Duration::from_secs(8));
 }
