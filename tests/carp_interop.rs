@@ -498,10 +498,14 @@ fn carp_two_vrrpd_and_vrrp_beside_carp_on_one_id() {
     std::thread::sleep(Duration::from_millis(200));
     let seen = cap.finish();
     let t = takeover(&seen, "192.0.2.1", "192.0.2.2", kill_at).expect("adverts");
-    println!(
-        "vrrpd -> vrrpd (CARP), SIGTERM bow-out: {:.3} s",
-        t.as_secs_f64()
-    );
+    {
+        use std::io::Write;
+        let line = format!(
+            "\nCARP vrrpd -> vrrpd, SIGTERM bow-out: {:.3} s\n",
+            t.as_secs_f64()
+        );
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    }
     assert!(t < Duration::from_millis(1200), "{t:?}");
     assert!(!holds(&lab, 0), "the VIP left the stopped node");
     signal(v2.pid(), libc::SIGTERM);
