@@ -566,3 +566,43 @@ fn carp_nomcast_peer_link_fault_and_atropos_backup() {
     signal(v2.pid(), libc::SIGTERM);
     let _ = wait_exit(&mut v2, Duration::from_secs(8));
 }
+
+#[test]
+fn carp_and_vrrp_members_share_a_host_group() {
+    if !require_root("carp_and_vrrp_members_share_a_host_group") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1", "r2"]);
+    let [ns1, ns2] = lab.ns_names::<2>();
+    // r1: a VRRP member (priority 200) and a CARP member (advskew 50) in one group of 2.
+    let _g_vrrp = lab.vrrpd_line(
+        &ns1,
+        "r1vrrp",
+        "-i eth0 -v 51 -p 200 -n -M 2 192.0.2.251/24",
+    );
+    let _g_carp = carp_vrrpd(&mut lab, 0, "r1carp", 50, &["-M", "2"]);
+    assert!(
+        wait_for(Duration::from_secs(10), || lab
+            .has_addr(&ns1, "192.0.2.251")
+            && holds(&lab, 0))
+        .is_some(),
+        "the group becomes master on r1"
+    );
+    // r2: a VRRP backup (priority 100) and a preempting CARP node (advskew 0).
+    let _r2_vrrp = lab.vrrpd_line(&ns2, "r2vrrp", "-i eth0 -v 51 -p 100 -n 192.0.2.251/24");
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(!lab.has_addr(&ns2, "192.0.2.251"), "VRRP backup on r2");
+    let _r2_carp = carp_vrrpd(&mut lab, 1, "r2carp", 0, &["--preempt"]);
+    // The CARP member on r1 yields to the faster node, and the group takes the VRRP member with
+    // it: r2 ends up with both addresses.
+    assert!(
+        wait_for(Duration::from_secs(8), || holds(&lab, 1)
+            && lab.has_addr(&ns2, "192.0.2.251")
+            && !lab.has_addr(&ns1, "192.0.2.251")
+            && !holds(&lab, 0))
+        .is_some(),
+        "r1: {}\nr2: {}",
+        lab.addrs(&ns1, "eth0"),
+        lab.addrs(&ns2, "eth0")
+    );
+}
