@@ -606,3 +606,37 @@ fn carp_and_vrrp_members_share_a_host_group() {
         lab.addrs(&ns2, "eth0")
     );
 }
+
+#[test]
+fn carp_equal_timer_tie_vrrpd_keeps_master() {
+    if !require_ucarp("carp_equal_timer_tie_vrrpd_keeps_master") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1", "r2"]);
+    let sw = lab.switch.clone();
+    // vrrpd on 192.0.2.1 (the lower key), ucarp on 192.0.2.2, both advskew 0, both master while
+    // r2 is detached; joined, ucarp must yield ("Preferred master advertised") and vrrpd stay.
+    let v1 = carp_vrrpd(&mut lab, 0, "vrrpdTie", 0, &[]);
+    assert!(wait_holds(&lab, 0, Duration::from_secs(8)));
+    sh(&["ip", "-n", &sw, "link", "set", "p1", "nomaster"]);
+    let u2 = ucarp(&mut lab, 1, "ucarpTie", 0, &[]);
+    assert!(
+        wait_holds(&lab, 1, Duration::from_secs(10)),
+        "ucarp alone: master"
+    );
+    sh(&["ip", "-n", &sw, "link", "set", "p1", "master", "br0"]);
+    assert!(
+        wait_for(Duration::from_secs(5), || !holds(&lab, 1)).is_some(),
+        "ucarp on 192.0.2.2 must yield:\n{}",
+        u2.log_text()
+    );
+    assert!(u2.log_text().contains("Preferred master advertised"));
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        holds(&lab, 0) && !holds(&lab, 1),
+        "no flapping after the tie"
+    );
+    let text = v1.log_text();
+    assert!(text.contains("same advbase and advskew"), "{text}");
+    assert!(!text.contains("MASTER -> BACKUP"), "{text}");
+}
