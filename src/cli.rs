@@ -1108,6 +1108,100 @@ mod tests {
     }
 
     #[test]
+    fn carp_command_line_as_ucarp() {
+        let base = [
+            "-i",
+            "eth0",
+            "-v",
+            "7",
+            "--protocol",
+            "carp",
+            "--password",
+            "secret",
+        ];
+        let mut v = base.to_vec();
+        v.extend([
+            "--advskew",
+            "50",
+            "--deadratio",
+            "4",
+            "--neutral",
+            "--shutdown",
+        ]);
+        v.extend([
+            "--ignoreifstate",
+            "--xparam",
+            "nodeA",
+            "-d",
+            "2",
+            "192.0.2.254/24",
+        ]);
+        let s = args(&v).unwrap();
+        let c = s.carp.clone().unwrap();
+        assert_eq!((s.vrid, s.interval_cs), (7, 200));
+        assert_eq!((c.advskew, c.deadratio), (50, 4));
+        assert!(c.neutral && c.shutdown_hook && c.ignore_ifstate);
+        assert_eq!(c.password, b"secret");
+        assert_eq!(c.xparam.as_deref(), Some("nodeA"));
+        assert!(!s.preempt, "CARP does not preempt unless --preempt");
+        assert!(!s.vmac, "no virtual MAC in CARP mode");
+        assert!(!format!("{c:?}").contains("secret"));
+        let mut v = base.to_vec();
+        v.extend(["--preempt", "192.0.2.254/24"]);
+        assert!(args(&v).unwrap().preempt);
+    }
+
+    #[test]
+    fn carp_errors_name_the_flag() {
+        let base = ["-i", "eth0", "-v", "7", "--protocol", "carp"];
+        let with = |extra: &[&str]| {
+            let mut v = base.to_vec();
+            v.extend_from_slice(extra);
+            args(&v).unwrap_err()
+        };
+        let e = with(&["192.0.2.254/24"]);
+        assert!(e.contains("--password"), "{e}");
+        let e = with(&["--password", "01234567890123456789", "192.0.2.254/24"]);
+        assert!(e.contains("--password") && e.contains("1-19"), "{e}");
+        let e = with(&["--password", "x", "192.0.2.254/24", "192.0.2.253/24"]);
+        assert!(e.contains("exactly one IPv4"), "{e}");
+        let e = with(&["--password", "x", "2001:db8::1/64"]);
+        assert!(e.contains("exactly one IPv4"), "{e}");
+        let e = with(&["--password", "x", "--nomcast", "192.0.2.254/24"]);
+        assert!(e.contains("--nomcast"), "{e}");
+        let e = with(&["--password", "x", "-d", "0.5", "192.0.2.254/24"]);
+        assert!(e.contains("whole seconds"), "{e}");
+        let e = args(&["-i", "eth0", "-v", "7", "--advskew", "5", "192.0.2.254/24"]).unwrap_err();
+        assert!(
+            e.contains("--advskew") && e.contains("--protocol carp"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn carp_password_file_first_line() {
+        let dir = std::env::temp_dir().join(format!("vrrpd-cli-carp-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("pass");
+        std::fs::write(&f, "secret\r\nsecond line\n").unwrap();
+        let fs = f.to_string_lossy().into_owned();
+        let s = args(&[
+            "-i",
+            "eth0",
+            "-v",
+            "7",
+            "--protocol",
+            "carp",
+            "--password-file",
+            &fs,
+            "192.0.2.254/24",
+        ])
+        .unwrap();
+        assert_eq!(s.carp.unwrap().password, b"secret\r", "ucarp keeps the \\r");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn minimal_command_line() {
         let s = args(&["-i", "eth0", "-v", "51", "-p", "150", "192.0.2.254/24"]).unwrap();
         assert_eq!(s.vrid, 51);

@@ -999,3 +999,26 @@ fn log_lines_are_explained_in_the_docs() {
         "a log line formats a value with Debug"
     );
 }
+
+/// The README's IPv6 section says the first VIP is the virtual router's link-local address, and
+/// its example does so (RFC 9568 §5.2.9, erratum 8300).
+#[test]
+fn readme_ipv6_section_puts_the_link_local_vip_first() {
+    let readme = fs::read_to_string(root().join("README.md")).unwrap();
+    let at = readme
+        .find("\n### IPv6\n")
+        .expect("README has an IPv6 section");
+    let section = &readme[at..];
+    let section = &section[..section[1..].find("\n## ").map_or(section.len(), |i| i + 1)];
+    assert!(section.contains("link-local address first"), "{section}");
+    assert!(section.contains("erratum 8300"), "{section}");
+    let example = section
+        .lines()
+        .find(|l| l.contains("vrrpd -i"))
+        .expect("an example command line");
+    let first_vip = example
+        .split_whitespace()
+        .find(|w| w.contains(':'))
+        .expect("an IPv6 VIP");
+    assert!(first_vip.starts_with("fe80:"), "{example}");
+}

@@ -514,3 +514,110 @@ fn magic_packet_follows_the_first_gratuitous_arp() {
         a.log_text()
     );
 }
+
+/// Issue #20 item 10: an IPv6 instance given only a global VIP warns at start that peers
+/// applying RFC 9568 erratum 8300 will drop its adverts; with the link-local VIP it does not.
+#[test]
+fn ipv6_without_link_local_vip_warns() {
+    if !require_root("ipv6_without_link_local_vip_warns") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1"]);
+    let [r1] = lab.ns_names();
+    let a = lab.vrrpd_line(&r1, "a", "-i eth0 -v 51 -d 100ms -n 2001:db8::254/64");
+    let b = lab.vrrpd_line(
+        &r1,
+        "b",
+        "-i eth0 -v 52 -d 100ms -n 2001:db8::253/64 fe80::52/64",
+    );
+    let started = |p: &Proc| p.log_text().contains("INIT -> ");
+    assert!(
+        wait_for(Duration::from_secs(5), || started(&a) && started(&b)).is_some(),
+        "{}\n{}",
+        a.log_text(),
+        b.log_text()
+    );
+    assert!(
+        a.log_text().contains("no link-local virtual address")
+            && a.log_text().contains("fe80::33/64"),
+        "{}",
+        a.log_text()
+    );
+    assert!(!b.log_text().contains("no link-local"), "{}", b.log_text());
+}
+
+/// Issue #20 item 4: detached (no `--foreground`) on a host where no syslog daemon listens on
+/// /dev/log, vrrpd says so on stderr before detaching and logs to `<run dir>/vrrpd.log`
+/// (before: every line lost, silently). Where a syslog daemon does listen, no warning.
+#[test]
+fn daemon_mode_without_syslog_warns_and_logs_to_a_file() {
+    if !require_root("daemon_mode_without_syslog_warns_and_logs_to_a_file") {
+        return;
+    }
+    let syslog_up = std::os::unix::net::UnixDatagram::unbound()
+        .is_ok_and(|s| s.connect("/dev/log").is_ok())
+        || std::os::unix::net::UnixStream::connect("/dev/log").is_ok();
+    let mut lab = Lab::new(&["r1"]);
+    let [r1] = lab.ns_names();
+    let run = lab.dir.join("run");
+    let mut parent = lab.spawn(
+        &r1,
+        "detach",
+        env!("CARGO_BIN_EXE_vrrpd"),
+        &[
+            "-i",
+            "eth0",
+            "-v",
+            "51",
+            "-d",
+            "100ms",
+            "-n",
+            "192.0.2.254/24",
+        ],
+        &[("VRRPD_RUN_DIR", &run.to_string_lossy())],
+    );
+    assert_eq!(
+        wait_exit(&mut parent, Duration::from_secs(5)),
+        Some(0),
+        "{}",
+        parent.log_text()
+    );
+    let file = run.join("vrrpd.log");
+    if syslog_up {
+        assert!(
+            !parent.log_text().contains("no syslog"),
+            "{}",
+            parent.log_text()
+        );
+    } else {
+        assert!(
+            parent.log_text().contains(&format!(
+                "warning: no syslog daemon listens on /dev/log: logging to {} instead",
+                file.display()
+            )),
+            "{}",
+            parent.log_text()
+        );
+        assert!(
+            wait_for(Duration::from_secs(5), || read(&file)
+                .contains("INIT -> BACKUP"))
+            .is_some(),
+            "nothing logged to {}: {:?}",
+            file.display(),
+            read(&file)
+        );
+    }
+    // Stop the detached daemon by the pid in its pid file.
+    let dirs = ns_dirs(&lab);
+    let pidfile = run.join(&dirs[0]).join("vrrpd_eth0_51.pid");
+    let pid: i32 = read(&pidfile).trim().parse().expect("pid file");
+    signal(pid, libc::SIGTERM);
+    assert!(wait_for(Duration::from_secs(5), || !pidfile.exists()).is_some());
+    if !syslog_up {
+        assert!(
+            wait_for(Duration::from_secs(2), || read(&file).contains("exiting")).is_some(),
+            "{}",
+            read(&file)
+        );
+    }
+}

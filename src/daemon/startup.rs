@@ -176,6 +176,21 @@ impl Daemon {
         }
         let mut rtnl = Rtnl::open().map_err(|e| StartError::sys("netlink", e))?;
         let link_poll = link_poll_for(&s, clock::now())?;
+        if s.family == crate::proto::Family::V6
+            && !s.vips.first().is_some_and(|v| match v.addr {
+                core::net::IpAddr::V6(a) => crate::proto::packet::is_ipv6_link_local(&a),
+                core::net::IpAddr::V4(_) => false,
+            })
+        {
+            vlog!(
+                Warn,
+                "{}: no link-local virtual address: peers applying RFC 9568 erratum 8300 drop \
+                 adverts whose first address is not link-local; list the virtual router's \
+                 link-local address first (such as fe80::{:x}/64)",
+                crate::proto::tag(&s.interface, s.vrid),
+                s.vrid
+            );
+        }
         if s.magic.is_some() && s.vmac {
             vlog!(
                 Info,
