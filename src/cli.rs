@@ -506,7 +506,7 @@ impl Args {
         }
         // RFC 9568 §5.2.9: an IPv6 advert lists the link-local VIP first.
         vips.sort_by_key(|v| match v.addr {
-            IpAddr::V6(a) => (a.segments()[0] & 0xffc0) != 0xfe80,
+            IpAddr::V6(a) => !crate::proto::packet::is_ipv6_link_local(&a),
             IpAddr::V4(_) => false,
         });
 

@@ -1710,3 +1710,66 @@ fn backup_priority_lowered_below_heard_master_does_not_flap() {
     r.ev(Event::SetPriority(100));
     assert_eq!(r.deadline(), t + r.inst.master_down_interval());
 }
+
+// ---- health trackers: Weights and the Tracker fault (issue #16) -------------------------------
+
+/// Weights as Master: the effective priority (configured + weights) is advertised at once;
+/// SetPriority changes the configured part and the weights stay in force.
+#[test]
+fn weights_master_advertises_effective_priority_at_once() {
+    let mut r = Rig::master(cfg(Version::V3, 150), ME);
+    let d = r.deadline();
+    assert_eq!(send_prios(&r.ev(Event::Weights(-20))), [130]);
+    assert_eq!((r.inst.priority(), r.inst.base_priority()), (130, 150));
+    assert_eq!(r.deadline(), d, "the advert timer keeps its cadence");
+    assert_eq!(send_prios(&r.ev(Event::SetPriority(100))), [80]);
+    assert_eq!(r.inst.weights(), -20);
+    assert_eq!(send_prios(&r.ev(Event::Weights(0))), [100]);
+    assert!(r.ev(Event::Weights(0)).is_empty(), "no change, no advert");
+    // Clamped to 1..=254.
+    assert_eq!(send_prios(&r.ev(Event::Weights(-500))), [1]);
+    assert_eq!(send_prios(&r.ev(Event::Weights(500))), [254]);
+}
+
+/// An address owner stays 255 whatever the weights; SetPriority leaves it alone too.
+#[test]
+fn weights_owner_stays_255() {
+    let mut r = Rig::master(cfg(Version::V3, 255), ME);
+    assert!(r.ev(Event::Weights(-100)).is_empty());
+    assert!(r.ev(Event::SetPriority(100)).is_empty());
+    assert_eq!(r.inst.priority(), 255);
+}
+
+/// A Backup whose weights lift it above the Master heard preempts it (S7 from then on): it
+/// takes over one Master_Down_Interval after the last advert it yielded to.
+#[test]
+fn weights_backup_rises_and_preempts() {
+    let (mut r, _) = Rig::start(cfg(Version::V3, 100), ME);
+    let adv = v3(120, 100);
+    let a = r.run_with_peer(&adv, T0 + ms(100), ms(1000), T0 + ms(5000));
+    assert_eq!(r.state(), State::Backup, "{a:?}");
+    r.at(T0 + ms(5050));
+    assert!(r.ev(Event::Weights(30)).is_empty());
+    assert_eq!(r.inst.priority(), 130);
+    let a = r.run_with_peer(&adv, T0 + ms(5100), ms(1000), T0 + ms(12_000));
+    assert_eq!(r.state(), State::Master, "{a:?}");
+    assert_eq!(send_prios(&a).first(), Some(&130));
+}
+
+/// A tracker Fault takes a Master to Fault with priority 0 sent first, as a link fault does;
+/// the effective priority is advertised when it comes back.
+#[test]
+fn tracker_fault_from_master_sends_priority_zero_first() {
+    let mut r = Rig::master(cfg(Version::V3, 150), ME);
+    r.ev(Event::Weights(-20));
+    let a = r.ev(Event::FaultSet(FaultReason::Tracker));
+    assert_eq!(a.first(), Some(&Action::Send(v3(0, 100))), "{a:?}");
+    assert!(has(&a, &Action::RemoveVips));
+    assert_eq!(r.state(), State::Fault);
+    assert_eq!(FaultReason::Tracker.to_string(), "tracker down");
+    r.ev(Event::FaultClear(FaultReason::Tracker));
+    assert_eq!(r.state(), State::Backup);
+    let a = r.fire();
+    assert_eq!(r.state(), State::Master);
+    assert_eq!(send_prios(&a), [130]);
+}

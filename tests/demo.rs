@@ -169,19 +169,54 @@ fn demo_runs_every_event_and_leaves_nothing() {
     const SKEW_R2: u64 = 61;
     let bounds: [(&str, u64, u64, &str); 8] = [
         // r1's last advert came up to one interval before the kill.
-        ("1", MDI_R2 - 110, MDI_R2 + 100, "kill -9: r2 after its Master_Down_Interval"),
+        (
+            "1",
+            MDI_R2 - 110,
+            MDI_R2 + 100,
+            "kill -9: r2 after its Master_Down_Interval",
+        ),
         // From the restart command: the process start-up (bash, exec, sockets) comes on top.
-        ("2", MDI_R1 - 10, MDI_R1 + 150, "restart: r1 preempts after its Master_Down_Interval"),
-        ("3", 0, SKEW_R2 + 100, "SIGTERM: r2 after Skew_Time (priority 0)"),
+        (
+            "2",
+            MDI_R1 - 10,
+            MDI_R1 + 150,
+            "restart: r1 preempts after its Master_Down_Interval",
+        ),
+        (
+            "3",
+            0,
+            SKEW_R2 + 100,
+            "SIGTERM: r2 after Skew_Time (priority 0)",
+        ),
         ("4a", MDI_R1 - 10, MDI_R1 + 150, "restart: as event 2"),
-        ("4b", MDI_R2 - 110, MDI_R2 + 100, "link down: r2 after its Master_Down_Interval"),
+        (
+            "4b",
+            MDI_R2 - 110,
+            MDI_R2 + 100,
+            "link down: r2 after its Master_Down_Interval",
+        ),
         // From the link-up command: link detection comes on top.
-        ("4c", MDI_R1 - 10, MDI_R1 + 150, "link up: r1 preempts after its Master_Down_Interval"),
+        (
+            "4c",
+            MDI_R1 - 10,
+            MDI_R1 + 150,
+            "link up: r1 preempts after its Master_Down_Interval",
+        ),
         // atropos's own start and request come on top.
-        ("5a", 0, SKEW_R2 + 140, "atropos --backup: r2 after Skew_Time (priority 0)"),
+        (
+            "5a",
+            0,
+            SKEW_R2 + 140,
+            "atropos --backup: r2 after Skew_Time (priority 0)",
+        ),
         // Held in Backup while its down timer ran out: master at once (measured ~10 ms); at most
         // a down interval.
-        ("5b", 0, MDI_R1 + 150, "atropos --resume: r1 takes back over"),
+        (
+            "5b",
+            0,
+            MDI_R1 + 150,
+            "atropos --resume: r1 takes back over",
+        ),
     ];
     let mut outcomes = Vec::new();
     for (id, lo, hi, what) in bounds {

@@ -23,6 +23,7 @@ enum Step {
     Primary(bool),
     Force(bool),
     Prio(u8),
+    Weights(i32),
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -42,10 +43,11 @@ fn step() -> impl Strategy<Value = Step> {
                 priority,
                 interval
             }),
-        (any::<bool>(), 0u8..4).prop_map(|(on, r)| Step::Fault(on, r)),
+        (any::<bool>(), 0u8..5).prop_map(|(on, r)| Step::Fault(on, r)),
         any::<bool>().prop_map(Step::Primary),
         any::<bool>().prop_map(Step::Force),
         any::<u8>().prop_map(Step::Prio),
+        (-300i32..300).prop_map(Step::Weights),
     ]
 }
 
@@ -100,12 +102,13 @@ proptest! {
                     inst.handle(now, Event::Advert { src, advert: &adv, checksum_form: None })
                 }
                 Step::Fault(on, r) => {
-                    let r = FaultReason::ALL[usize::from(r) % 4];
+                    let r = FaultReason::ALL[usize::from(r) % FaultReason::ALL.len()];
                     inst.handle(now, if on { Event::FaultSet(r) } else { Event::FaultClear(r) })
                 }
                 Step::Primary(on) => inst.handle(now, Event::PrimaryAddress(on.then_some(me))),
                 Step::Force(on) => inst.handle(now, Event::ForceBackup(on)),
                 Step::Prio(p) => inst.handle(now, Event::SetPriority(p)),
+                Step::Weights(w) => inst.handle(now, Event::Weights(w)),
             };
             for a in &ev_actions {
                 match a {

@@ -311,12 +311,19 @@ fn host_group_follows_its_weakest_member() {
         seen.iter()
             .find(|s| s.payload.get(1) == Some(&vrid) && prio(s) == 0 && s.at > down)
             .map(|s| s.at - down)
-            .unwrap_or_else(|| panic!("no priority-0 advert for VRID {vrid} after the link went down"))
+            .unwrap_or_else(|| {
+                panic!("no priority-0 advert for VRID {vrid} after the link went down")
+            })
     };
     let prop = zero(&seen0, 51, d0).max(zero(&seen1, 52, d1));
-    eprintln!("host group propagation: link down -> last sibling's priority 0 on the wire in {prop:?}");
+    eprintln!(
+        "host group propagation: link down -> last sibling's priority 0 on the wire in {prop:?}"
+    );
     // 50 ms: the netlink event, the fault, the shared-memory verdict read by each sibling.
-    assert!(prop < Duration::from_millis(50), "propagation took {prop:?}");
+    assert!(
+        prop < Duration::from_millis(50),
+        "propagation took {prop:?}"
+    );
     // Nothing of the 51/52 adverts from r1 at a non-zero priority after that.
     for (seen, vrid) in [(&seen0, 51u8), (&seen1, 52u8)] {
         let first_zero = seen
@@ -324,9 +331,11 @@ fn host_group_follows_its_weakest_member() {
             .position(|s| s.payload.get(1) == Some(&vrid) && prio(s) == 0)
             .unwrap();
         assert!(
-            !seen[first_zero..].iter().any(|s| s.payload.get(1) == Some(&vrid)
-                && s.src.to_string().ends_with(".1")
-                && prio(s) != 0),
+            !seen[first_zero..]
+                .iter()
+                .any(|s| s.payload.get(1) == Some(&vrid)
+                    && s.src.to_string().ends_with(".1")
+                    && prio(s) != 0),
             "r1 kept advertising VRID {vrid} after its priority 0"
         );
     }
@@ -360,12 +369,20 @@ fn host_group_follows_its_weakest_member() {
         assert_eq!(code, 0, "{err}");
         let moved = wait_for(Duration::from_secs(5), || holds(&lab, 1, &G3));
         let (seen0, seen1) = (cap0.finish(), cap1.finish());
-        assert!(moved.is_some(), "r2 did not take the group after --backup of eth2/53");
+        assert!(
+            moved.is_some(),
+            "r2 did not take the group after --backup of eth2/53"
+        );
         let prop = zero(&seen0, 51, d0).max(zero(&seen1, 52, d1));
-        eprintln!("host group propagation: atropos --backup -> last sibling's priority 0 in {prop:?}");
+        eprintln!(
+            "host group propagation: atropos --backup -> last sibling's priority 0 in {prop:?}"
+        );
         // 50 ms: atropos itself (a process start and a control request), the member's step-down,
         // its signal and the siblings' step-down.
-        assert!(prop < Duration::from_millis(50), "propagation took {prop:?}");
+        assert!(
+            prop < Duration::from_millis(50),
+            "propagation took {prop:?}"
+        );
         assert_eq!(
             atropos(&lab, &r1, &["--resume", "-i", "eth2", "-v", "53"]).0,
             0
@@ -393,7 +410,11 @@ fn host_group_follows_its_weakest_member() {
         .as_array()
         .and_then(|ms| ms.iter().find(|m| m["member"] == "eth1/52"))
         .map(|m| m["alive"] == false);
-    assert_eq!(dead, Some(true), "eth0/51's group does not show eth1/52 dead: {why}");
+    assert_eq!(
+        dead,
+        Some(true),
+        "eth0/51's group does not show eth1/52 dead: {why}"
+    );
     // Restarted, it reclaims its slot and the group comes back.
     let ns = lab.host(0).ns.clone();
     let _again = lab.vrrpd_line(
@@ -417,11 +438,17 @@ fn host_group_follows_its_weakest_member() {
     assert!(holds(&lab, 0, &G2), "g2 not on r1 before the garbage");
     std::fs::write(&seg, &garbage).expect("write garbage");
     // The members hold backup: the VIPs of g2 move to r2, and both report BACKUP.
-    let moved = wait_for(Duration::from_secs(3), || holds(&lab, 1, &G2) && !holds(&lab, 0, &G2));
+    let moved = wait_for(Duration::from_secs(3), || {
+        holds(&lab, 1, &G2) && !holds(&lab, 0, &G2)
+    });
     for p in &p1[3..5] {
         assert!(alive(p), "member crashed:\n{}", p.log_text());
     }
-    assert!(moved.is_some(), "g2 stayed on r1 over a garbage segment:\n{}", p1[3].log_text());
+    assert!(
+        moved.is_some(),
+        "g2 stayed on r1 over a garbage segment:\n{}",
+        p1[3].log_text()
+    );
     for (dev, vrid) in [("eth0", 61), ("eth1", 62)] {
         let i = instance(&lab, &r1, dev, vrid);
         assert_eq!(i["state"], "BACKUP", "{i}");

@@ -960,3 +960,65 @@ fn atropos_synopsis_lists_every_verb() {
         );
     }
 }
+
+/// Every fixed log line an operator greps for, and the magic packet's wording, are explained in
+/// the README and the man page, and no internal (Debug) name reaches a log line.
+#[test]
+fn log_lines_are_explained_in_the_docs() {
+    let readme = fs::read_to_string(root().join("README.md")).unwrap();
+    let man = fs::read_to_string(root().join("man/vrrpd.8"))
+        .unwrap()
+        .replace("\\-", "-");
+    let mut src = String::new();
+    for dir in ["src/daemon", "src/sys"] {
+        for e in fs::read_dir(root().join(dir)).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "rs") {
+                src.push_str(&fs::read_to_string(&p).unwrap());
+            }
+        }
+    }
+    for line in [
+        "we are now the master router",
+        "we are now a backup router",
+        "we are now in the fault state: no adverts and no VIPs until it clears",
+    ] {
+        assert!(src.contains(line), "the daemon no longer logs {line:?}");
+        assert!(readme.contains(line), "README does not explain {line:?}");
+        assert!(man.contains(line), "vrrpd(8) does not explain {line:?}");
+    }
+    for phrase in ["holding backup:", "(+K more)", "all N members ready"] {
+        assert!(
+            readme.contains(phrase),
+            "README does not explain {phrase:?}"
+        );
+        assert!(man.contains(phrase), "vrrpd(8) does not explain {phrase:?}");
+    }
+    assert!(
+        !src.contains(":?})\"") && !src.contains("{kind:?}"),
+        "a log line formats a value with Debug"
+    );
+}
+
+/// The README's IPv6 section says the first VIP is the virtual router's link-local address, and
+/// its example does so (RFC 9568 §5.2.9, erratum 8300).
+#[test]
+fn readme_ipv6_section_puts_the_link_local_vip_first() {
+    let readme = fs::read_to_string(root().join("README.md")).unwrap();
+    let at = readme
+        .find("\n### IPv6\n")
+        .expect("README has an IPv6 section");
+    let section = &readme[at..];
+    let section = &section[..section[1..].find("\n## ").map_or(section.len(), |i| i + 1)];
+    assert!(section.contains("link-local address first"), "{section}");
+    assert!(section.contains("erratum 8300"), "{section}");
+    let example = section
+        .lines()
+        .find(|l| l.contains("vrrpd -i"))
+        .expect("an example command line");
+    let first_vip = example
+        .split_whitespace()
+        .find(|w| w.contains(':'))
+        .expect("an IPv6 VIP");
+    assert!(first_vip.starts_with("fe80:"), "{example}");
+}

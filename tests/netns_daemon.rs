@@ -37,8 +37,18 @@ fn higher_priority_becomes_master_and_alone_holds_vip() {
         b.log_text()
     );
     // As atropos sees them (r2 may have been master for a moment if it started first).
-    assert_eq!(lab.state(&r1, 51).as_deref(), Some("MASTER"), "{}", a.log_text());
-    assert_eq!(lab.state(&r2, 51).as_deref(), Some("BACKUP"), "{}", b.log_text());
+    assert_eq!(
+        lab.state(&r1, 51).as_deref(),
+        Some("MASTER"),
+        "{}",
+        a.log_text()
+    );
+    assert_eq!(
+        lab.state(&r2, 51).as_deref(),
+        Some("BACKUP"),
+        "{}",
+        b.log_text()
+    );
     // The client reaches the VIP.
     assert!(try_sh(&[
         "ip", "netns", "exec", &c, "ping", "-c", "1", "-W", "2", VIP

@@ -373,3 +373,251 @@ fn dual_stack_instances_form_one_host_group() {
     assert_eq!(members.len(), 2, "{out}");
     assert!(members.contains(&"eth0/51 IPv6".to_string()), "{members:?}");
 }
+
+/// The `ns<inode>/` directories under the run directory in use.
+fn ns_dirs(lab: &Lab) -> Vec<String> {
+    std::fs::read_dir(lab.dir.join("run"))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("ns"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Issue #20 item 9: the last instance of a namespace to exit removes the empty `ns<inode>/`
+/// directory (a SIGTERM stop, and a start-up refusal), so globs over `ns*/` match live
+/// namespaces only; while another instance runs, its files stay.
+#[test]
+fn last_instance_out_removes_the_namespace_run_directory() {
+    if !require_root("last_instance_out_removes_the_namespace_run_directory") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1"]);
+    let [r1] = lab.ns_names();
+    let mut a = lab.vrrpd_line(&r1, "a", "-i eth0 -v 51 -d 100ms -n 192.0.2.254/24");
+    let mut b = lab.vrrpd_line(&r1, "b", "-i eth0 -v 52 -d 100ms -n 192.0.2.253/24");
+    assert!(
+        wait_for(Duration::from_secs(5), || lab.has_addr(&r1, VIP)
+            && lab.has_addr(&r1, "192.0.2.253"))
+        .is_some(),
+        "{}",
+        a.log_text()
+    );
+    let dirs = ns_dirs(&lab);
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    let dir = lab.dir.join("run").join(&dirs[0]);
+    signal(a.pid(), libc::SIGTERM);
+    assert_eq!(
+        wait_exit(&mut a, Duration::from_secs(5)),
+        Some(0),
+        "{}",
+        a.log_text()
+    );
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .expect("b's directory stays")
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect();
+    assert!(
+        left.iter().any(|f| f == "vrrpd_eth0_52.pid")
+            && left.iter().any(|f| f == "vrrpd_eth0_52.sock"),
+        "{left:?}"
+    );
+    signal(b.pid(), libc::SIGTERM);
+    assert_eq!(
+        wait_exit(&mut b, Duration::from_secs(5)),
+        Some(0),
+        "{}",
+        b.log_text()
+    );
+    assert!(ns_dirs(&lab).is_empty(), "left behind: {:?}", ns_dirs(&lab));
+    // A refused start (no such interface) leaves nothing either.
+    let mut c = lab.vrrpd_line(&r1, "c", "-i eth9 -v 53 -n 192.0.2.252/24");
+    assert_eq!(
+        wait_exit(&mut c, Duration::from_secs(5)),
+        Some(2),
+        "{}",
+        c.log_text()
+    );
+    assert!(ns_dirs(&lab).is_empty(), "left behind: {:?}", ns_dirs(&lab));
+}
+
+/// Issue #20 item 5: the magic packet (`-I VIP -O GATEWAY`, with `-n`) goes after the first
+/// round of gratuitous ARPs, as README and vrrpd(8) say, and its log line is in words.
+#[test]
+fn magic_packet_follows_the_first_gratuitous_arp() {
+    if !require_root("magic_packet_follows_the_first_gratuitous_arp") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1", "gw"]);
+    let [r1, gw] = lab.ns_names();
+    let gw_ip = lab.host(1).v4.clone();
+    let mut dump = lab.spawn(
+        &gw,
+        "tcpdump",
+        "tcpdump",
+        &["-i", "eth0", "-n", "-l", "-tt", "arp"],
+        &[],
+    );
+    assert!(
+        wait_for(Duration::from_secs(5), || dump
+            .log_text()
+            .contains("listening on"))
+        .is_some(),
+        "tcpdump did not start: {}",
+        dump.log_text()
+    );
+    let a = lab.vrrpd(
+        &r1,
+        "r1",
+        &[
+            "-i",
+            "eth0",
+            "-v",
+            "51",
+            "-p",
+            "150",
+            "-d",
+            "100ms",
+            "-n",
+            "-I",
+            VIP,
+            "-O",
+            &gw_ip,
+            "192.0.2.254/24",
+        ],
+    );
+    // tcpdump: "ARP, Request who-has 192.0.2.254 (ff:ff:ff:ff:ff:ff) tell 192.0.2.254".
+    let is_garp =
+        |l: &str| l.contains(&format!("who-has {VIP} ")) && l.contains(&format!("tell {VIP},"));
+    let is_magic =
+        |l: &str| l.contains(&format!("who-has {gw_ip} ")) && l.contains(&format!("tell {VIP},"));
+    let seen = wait_for(Duration::from_secs(5), || {
+        let t = dump.log_text();
+        t.lines().any(is_garp) && t.lines().any(is_magic)
+    });
+    signal(dump.pid(), libc::SIGTERM);
+    let _ = wait_exit(&mut dump, Duration::from_secs(2));
+    let text = dump.log_text();
+    assert!(seen.is_some(), "{text}\n{}", a.log_text());
+    let first_garp = text.lines().position(is_garp);
+    let first_magic = text.lines().position(is_magic);
+    assert!(
+        first_garp < first_magic,
+        "the magic packet went before the first gratuitous ARP:\n{text}"
+    );
+    assert!(
+        a.log_text()
+            .contains(&format!("magic packet to {gw_ip} from {VIP}: ARP request")),
+        "{}",
+        a.log_text()
+    );
+}
+
+/// Issue #20 item 10: an IPv6 instance given only a global VIP warns at start that peers
+/// applying RFC 9568 erratum 8300 will drop its adverts; with the link-local VIP it does not.
+#[test]
+fn ipv6_without_link_local_vip_warns() {
+    if !require_root("ipv6_without_link_local_vip_warns") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1"]);
+    let [r1] = lab.ns_names();
+    let a = lab.vrrpd_line(&r1, "a", "-i eth0 -v 51 -d 100ms -n 2001:db8::254/64");
+    let b = lab.vrrpd_line(
+        &r1,
+        "b",
+        "-i eth0 -v 52 -d 100ms -n 2001:db8::253/64 fe80::52/64",
+    );
+    let started = |p: &Proc| p.log_text().contains("INIT -> ");
+    assert!(
+        wait_for(Duration::from_secs(5), || started(&a) && started(&b)).is_some(),
+        "{}\n{}",
+        a.log_text(),
+        b.log_text()
+    );
+    assert!(
+        a.log_text().contains("no link-local virtual address")
+            && a.log_text().contains("fe80::33/64"),
+        "{}",
+        a.log_text()
+    );
+    assert!(!b.log_text().contains("no link-local"), "{}", b.log_text());
+}
+
+/// Issue #20 item 4: detached (no `--foreground`) on a host where no syslog daemon listens on
+/// /dev/log, vrrpd says so on stderr before detaching and logs to `<run dir>/vrrpd.log`
+/// (before: every line lost, silently). Where a syslog daemon does listen, no warning.
+#[test]
+fn daemon_mode_without_syslog_warns_and_logs_to_a_file() {
+    if !require_root("daemon_mode_without_syslog_warns_and_logs_to_a_file") {
+        return;
+    }
+    let syslog_up = std::os::unix::net::UnixDatagram::unbound()
+        .is_ok_and(|s| s.connect("/dev/log").is_ok())
+        || std::os::unix::net::UnixStream::connect("/dev/log").is_ok();
+    let mut lab = Lab::new(&["r1"]);
+    let [r1] = lab.ns_names();
+    let run = lab.dir.join("run");
+    let mut parent = lab.spawn(
+        &r1,
+        "detach",
+        env!("CARGO_BIN_EXE_vrrpd"),
+        &[
+            "-i",
+            "eth0",
+            "-v",
+            "51",
+            "-d",
+            "100ms",
+            "-n",
+            "192.0.2.254/24",
+        ],
+        &[("VRRPD_RUN_DIR", &run.to_string_lossy())],
+    );
+    assert_eq!(
+        wait_exit(&mut parent, Duration::from_secs(5)),
+        Some(0),
+        "{}",
+        parent.log_text()
+    );
+    let file = run.join("vrrpd.log");
+    if syslog_up {
+        assert!(
+            !parent.log_text().contains("no syslog"),
+            "{}",
+            parent.log_text()
+        );
+    } else {
+        assert!(
+            parent.log_text().contains(&format!(
+                "warning: no syslog daemon listens on /dev/log: logging to {} instead",
+                file.display()
+            )),
+            "{}",
+            parent.log_text()
+        );
+        assert!(
+            wait_for(Duration::from_secs(5), || read(&file)
+                .contains("INIT -> BACKUP"))
+            .is_some(),
+            "nothing logged to {}: {:?}",
+            file.display(),
+            read(&file)
+        );
+    }
+    // Stop the detached daemon by the pid in its pid file.
+    let dirs = ns_dirs(&lab);
+    let pidfile = run.join(&dirs[0]).join("vrrpd_eth0_51.pid");
+    let pid: i32 = read(&pidfile).trim().parse().expect("pid file");
+    signal(pid, libc::SIGTERM);
+    assert!(wait_for(Duration::from_secs(5), || !pidfile.exists()).is_some());
+    if !syslog_up {
+        assert!(
+            wait_for(Duration::from_secs(2), || read(&file).contains("exiting")).is_some(),
+            "{}",
+            read(&file)
+        );
+    }
+}

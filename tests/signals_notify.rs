@@ -54,7 +54,10 @@ fn priority_and_step_down_signals() {
         .find(|s| s.src.to_string() == "192.0.2.1" && prio(s) == 95)
         .unwrap_or_else(|| panic!("priority 95 not advertised"))
         .at;
-    eprintln!("SIGTTIN -> priority 95 on the wire: {:.1} ms", ms(first95 - sent));
+    eprintln!(
+        "SIGTTIN -> priority 95 on the wire: {:.1} ms",
+        ms(first95 - sent)
+    );
     // "At once": not at the next advert (up to 100 ms later), 20 ms for the signal's delivery.
     assert!(
         first95 - sent <= Duration::from_millis(20),
@@ -114,12 +117,14 @@ fn priority_and_step_down_signals() {
         .at;
     eprintln!("priority 0 -> r2 master: {:.1} ms", ms(r2_up - zero));
     assert!(
-        r2_up - zero >= Duration::from_millis(61 - 10) && r2_up - zero <= Duration::from_millis(61 + 20),
+        r2_up - zero >= Duration::from_millis(61 - 10)
+            && r2_up - zero <= Duration::from_millis(61 + 20),
         "r2 took over {:?} after the priority 0, want about Skew_Time (60.9 ms)",
         r2_up - zero
     );
     assert!(
-        seen.iter().any(|s| s.src.to_string() == "192.0.2.1" && prio(s) == 200 && s.at > r2_up),
+        seen.iter()
+            .any(|s| s.src.to_string() == "192.0.2.1" && prio(s) == 200 && s.at > r2_up),
         "r1 did not take the VIP back"
     );
     // SIGUSR1: a dump with timers and counters (a log by design: that is where it goes);
@@ -142,10 +147,20 @@ fn priority_and_step_down_signals() {
         after["since_secs"].as_f64() > before["since_secs"].as_f64(),
         "state changed on SIGHUP: {before} / {after}"
     );
-    let ours: Vec<&Seen> = seen.iter().filter(|s| s.src.to_string() == "192.0.2.1").collect();
-    assert!(ours.len() >= 4 && ours.iter().all(|s| prio(s) == 200), "adverts after SIGHUP: {}", ours.len());
+    let ours: Vec<&Seen> = seen
+        .iter()
+        .filter(|s| s.src.to_string() == "192.0.2.1")
+        .collect();
+    assert!(
+        ours.len() >= 4 && ours.iter().all(|s| prio(s) == 200),
+        "adverts after SIGHUP: {}",
+        ours.len()
+    );
     let gap = ours.windows(2).map(|w| w[1].at - w[0].at).max().unwrap();
-    assert!(gap <= Duration::from_millis(110), "a {gap:?} gap in adverts after SIGHUP");
+    assert!(
+        gap <= Duration::from_millis(110),
+        "a {gap:?} gap in adverts after SIGHUP"
+    );
 }
 
 /// The `atropos --state --json` entry of eth0/51 in `ns`.
@@ -210,7 +225,11 @@ fn systemd_notify_ready_watchdog_stopping() {
         }
     }
     assert!(got.iter().any(|m| m == "READY=1"), "{got:?}");
-    assert!(pings.len() >= 20, "{} WATCHDOG=1 in 4 s: {got:?}", pings.len());
+    assert!(
+        pings.len() >= 20,
+        "{} WATCHDOG=1 in 4 s: {got:?}",
+        pings.len()
+    );
     // systemd kills a service whose pings are more than WATCHDOG_USEC (200 ms) apart; vrrpd
     // pings every half of it: the largest gap must stay near 100 ms (+ 50 ms of scheduling).
     let gap = pings.windows(2).map(|w| w[1] - w[0]).max().unwrap();

@@ -33,6 +33,19 @@ fn main() -> ExitCode {
     daemon::log::init(false, settings.debug);
     let foreground = settings.foreground;
     let debug = settings.debug;
+    // Detached with no syslog daemon listening, syslog(3) would drop every line: say so while
+    // stderr is still seen, and log to a file in the run directory instead.
+    let log_file = if !foreground && !vrrpd::sys::syslog::available() {
+        let path = vrrpd::sys::pidfile::run_dir().join("vrrpd.log");
+        eprintln!(
+            "vrrpd: warning: no syslog daemon listens on {}: logging to {} instead",
+            vrrpd::sys::syslog::SOCKET,
+            path.display()
+        );
+        Some(path)
+    } else {
+        None
+    };
     // Detaching forks first: the process that runs the loop creates the pid file and joins the
     // host group; the parent exits with the child's start-up status.
     let detached = if foreground {
@@ -50,6 +63,7 @@ fn main() -> ExitCode {
         Ok(d) => d,
         Err(e) => {
             eprintln!("vrrpd: {e}");
+            vrrpd::sys::pidfile::remove_empty_ns_dir();
             let status = e.status();
             if let Some(det) = detached {
                 det.fail(status);
@@ -62,7 +76,22 @@ fn main() -> ExitCode {
             eprintln!("vrrpd: cannot detach: {e}");
             return ExitCode::from(1);
         }
-        daemon::log::init(true, debug);
+        match &log_file {
+            Some(path) => {
+                let opened = path
+                    .parent()
+                    .map_or(Ok(()), std::fs::create_dir_all)
+                    .and_then(|()| daemon::log::init_file(path, debug));
+                if opened.is_err() {
+                    daemon::log::init(true, debug);
+                }
+            }
+            None => daemon::log::init(true, debug),
+        }
     }
-    ExitCode::from(d.run().clamp(0, 255) as u8)
+    let status = d.run().clamp(0, 255) as u8;
+    // The pid file and control socket go with the daemon; then their directory, if empty.
+    drop(d);
+    vrrpd::sys::pidfile::remove_empty_ns_dir();
+    ExitCode::from(status)
 }

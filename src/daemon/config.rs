@@ -37,6 +37,13 @@ impl fmt::Display for Vip {
     }
 }
 
+impl Settings {
+    /// Whether this instance is the address owner (priority 255).
+    pub fn is_owner(&self) -> bool {
+        crate::proto::fsm::is_owner_priority(self.priority)
+    }
+}
+
 /// A validated configuration for one instance, built once from the command line (see
 /// the CLI layer's `Args::validate`).
 #[derive(Debug, Clone)]

@@ -33,7 +33,7 @@ pub struct Egress {
 impl Egress {
     /// Set up for `iface`: clean a VMAC left by a crash, create ours (down) and open the senders.
     pub fn open(s: &Settings, iface: &Interface, rtnl: &mut Rtnl) -> io::Result<Egress> {
-        let use_vmac = s.vmac && s.priority != 255;
+        let use_vmac = s.vmac && !s.is_owner();
         if s.vmac && !use_vmac {
             vlog!(
                 Info,

@@ -92,6 +92,9 @@ impl Core {
                     Event::ForceBackup(b) => carp::Event::ForceBackup(b),
                     Event::GroupHold(b) => carp::Event::GroupHold(b),
                     Event::SetPriority(p) => carp::Event::SetAdvskew(p),
+                    // Tracker weights move a VRRP priority only; a CARP instance follows
+                    // trackers through their Fault (weight 0).
+                    Event::Weights(_) => return Vec::new(),
                 };
                 i.handle(now, ev).into_iter().map(from_carp).collect()
             }
@@ -113,6 +116,13 @@ impl Core {
     pub fn priority(&self) -> u8 {
         match self {
             Core::Vrrp(i) => i.priority(),
+            Core::Carp(i) => i.advskew(),
+        }
+    }
+    /// VRRP: the configured priority (without tracker weights). CARP: the advskew.
+    pub fn base_priority(&self) -> u8 {
+        match self {
+            Core::Vrrp(i) => i.base_priority(),
             Core::Carp(i) => i.advskew(),
         }
     }

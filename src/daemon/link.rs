@@ -131,6 +131,7 @@ impl Daemon {
             }
         }
         let netlink_up = self
+            .io
             .rtnl
             .link(self.iface.index)
             .map(|l| l.up)
@@ -150,7 +151,7 @@ impl Daemon {
         self.feed(now, ev);
         // The primary address is never one of our VIPs (a master holds them too), except for
         // an address owner, whose VIPs are its own addresses.
-        let owner = self.s.priority == 255;
+        let owner = self.s.is_owner();
         let v4: Vec<Ipv4Addr> = self
             .s
             .vips
@@ -205,7 +206,7 @@ impl Daemon {
             Err(e) => vlog!(Error, "{}: cannot reopen the VRRP socket: {e}", self.tag()),
         }
         if let Some(eg) = self.egress.as_mut() {
-            if let Err(e) = eg.attach(&self.iface, &mut self.rtnl) {
+            if let Err(e) = eg.attach(&self.iface, &mut self.io.rtnl) {
                 vlog!(
                     Error,
                     "{}: cannot set up the virtual MAC again: {e}",

@@ -1,5 +1,5 @@
-//! Logging: stderr in the foreground, syslog(3) (facility daemon, ident `vrrpd`) otherwise, and a
-//! rate limiter for lines triggered by the network (RFC 9568 §7.1 asks for rate-limited logs).
+//! Logging: stderr in the foreground, syslog(3) (facility daemon, ident `vrrpd`) otherwise, or
+//! a file when no syslog daemon listens (see [`init_file`]), and a rate limiter for lines triggered by the network (RFC 9568 §7.1 asks for rate-limited logs).
 
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::Duration;
@@ -20,6 +20,8 @@ pub enum Level {
 }
 
 static TO_SYSLOG: AtomicBool = AtomicBool::new(false);
+/// Set by [`init_file`]: lines go there (as on stderr) instead of syslog.
+static TO_FILE: std::sync::OnceLock<std::fs::File> = std::sync::OnceLock::new();
 static MAX_LEVEL: AtomicU8 = AtomicU8::new(Level::Info as u8);
 
 /// Choose the destination and verbosity. With `syslog`, openlog(3) is called once.
@@ -36,6 +38,20 @@ pub fn init(syslog: bool, debug: bool) {
         crate::sys::syslog::open();
     }
     TO_SYSLOG.store(syslog, Ordering::Relaxed);
+}
+
+/// Log to the file at `path` (appended, created mode 0640) instead of syslog: for a detached
+/// daemon on a host without a syslog daemon, whose lines would otherwise be lost.
+pub fn init_file(path: &std::path::Path, debug: bool) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o640)
+        .open(path)?;
+    init(false, debug);
+    let _ = TO_FILE.set(f);
+    Ok(())
 }
 
 /// Whether `level` would be written.
@@ -67,7 +83,14 @@ pub fn write(level: Level, msg: &str) {
             t.subsec_micros()
         );
         use std::io::Write;
-        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        match TO_FILE.get() {
+            Some(mut f) => {
+                let _ = f.write_all(line.as_bytes());
+            }
+            None => {
+                let _ = std::io::stderr().lock().write_all(line.as_bytes());
+            }
+        }
     }
 }
 

@@ -8,6 +8,17 @@
 //! `startup`, carrying out actions in `perform`, link and address re-reads in `link`, what is
 //! reported (atropos, SIGUSR1) in `report`; detaching is [`crate::sys::process::Detached`].
 //!
+//! State: [`Daemon`] holds one instance's state (configuration, interface, protocol core,
+//! socket, egress, hooks, announcements, group membership, pid file); [`Shared`] holds the
+//! process's resources (netlink, link monitor, timerfd, signals, control socket, systemd
+//! notification). Serving several instances from one process means a list of instances beside
+//! one `Shared`, dispatching socket input by VRID and control requests by instance name.
+//!
+//! Seams: a *transport* (multicast today; unicast peers) is a socket type in
+//! [`crate::sys::socket`] chosen at start-up, behind the same `send`/`recv`; a *priority input*
+//! (health tracker) is one more descriptor or deadline in the loop whose observations become
+//! events passed to `feed`; a *second protocol* is one more arm of `engine::Core`.
+//!
 //! Timers: the core returns absolute deadlines on CLOCK_MONOTONIC; the timerfd is armed at the
 //! earliest of them (core timer, next gratuitous ARP, hook timeout), so adverts are scheduled from
 //! the previous deadline and do not drift.
@@ -35,7 +46,7 @@ use std::time::Duration;
 
 use self::config::Settings;
 use self::engine::{Core, Step};
-use crate::proto::fsm::{Event, State};
+use crate::proto::fsm::{is_owner_priority, Event, State};
 use crate::proto::{DiscardReason, Family};
 use crate::sys::clock;
 use crate::sys::iface::Interface;
@@ -48,8 +59,6 @@ use self::hooks::Hooks;
 use self::link::LinkPoll;
 use self::log::RateLimit;
 use self::signals::{Sig, Signals};
-
-pub use crate::sys::socket::{VRRP_GROUP_V4 as GROUP_V4, VRRP_GROUP_V6 as GROUP_V6};
 
 /// What the event loop polls, by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,18 +108,30 @@ struct Announce {
     next: Option<Duration>,
 }
 
-/// A running instance.
+/// The process's shared resources: what one process has once however many instances it
+/// serves (netlink, the link monitor, the timerfd, signals, the control socket, systemd
+/// notification, the receive buffer). Kept apart from the instance's state in [`Daemon`] so that
+/// serving several instances means a list of instances beside one `Shared`.
+pub struct Shared {
+    rtnl: Rtnl,
+    monitor: Option<LinkMonitor>,
+    timer: clock::Timer,
+    signals: Signals,
+    control: Option<crate::control::server::Server>,
+    notify: notify::Notifier,
+    ready_sent: bool,
+    buf: Vec<u8>,
+}
+
+/// A running instance: its configuration, interface, protocol core, socket and egress, hooks,
+/// announcements, host-group membership and pid file, plus the process's [`Shared`] resources.
 pub struct Daemon {
     s: Settings,
     iface: Interface,
     inst: Core,
     sock: VrrpSocket,
-    rtnl: Rtnl,
-    monitor: Option<LinkMonitor>,
     egress: Option<egress::Egress>,
     link_poll: Option<LinkPoll>,
-    timer: clock::Timer,
-    signals: Signals,
     hooks: Hooks,
     announce: Announce,
     primary: Option<IpAddr>,
@@ -124,20 +145,9 @@ pub struct Daemon {
     notice_log: RateLimit,
     /// (kind, peer) of the once-per-peer notices already warned about.
     noted: Vec<(u8, IpAddr)>,
-    notify: notify::Notifier,
-    ready_sent: bool,
-    control: Option<crate::control::server::Server>,
     group: Option<group::Member>,
     _pidfile: PidFile,
-    buf: Vec<u8>,
-}
-
-/// The group address for a family.
-pub fn group(family: Family) -> IpAddr {
-    match family {
-        Family::V4 => IpAddr::V4(GROUP_V4),
-        Family::V6 => IpAddr::V6(GROUP_V6),
-    }
+    io: Shared,
 }
 
 impl Daemon {
@@ -208,9 +218,9 @@ impl Daemon {
         }
         self.hooks.kill_all();
         if let Some(eg) = self.egress.take() {
-            eg.close(&mut self.rtnl);
+            eg.close(&mut self.io.rtnl);
         }
-        self.notify.send("STOPPING=1");
+        self.io.notify.send("STOPPING=1");
         vlog!(Info, "{}: exiting", self.tag());
         0
     }
@@ -221,9 +231,9 @@ impl Daemon {
             self.announce.next,
             self.hooks.deadline(),
             self.stop_deadline,
-            self.notify.next(),
+            self.io.notify.next(),
             self.link_poll.as_ref().map(|p| p.next),
-            self.control.as_ref().and_then(|c| c.deadline()),
+            self.io.control.as_ref().and_then(|c| c.deadline()),
             self.group.as_ref().map(|g| g.next_tick()),
         ]
         .into_iter()
@@ -232,20 +242,20 @@ impl Daemon {
     }
 
     fn wait_once(&mut self) -> io::Result<()> {
-        self.timer.arm(self.next_deadline())?;
+        self.io.timer.arm(self.next_deadline())?;
         let ready = {
             let mut slots: Vec<(Slot, BorrowedFd<'_>)> = vec![
                 (Slot::Socket, self.sock.as_fd()),
-                (Slot::Timer, self.timer.as_fd()),
-                (Slot::Signals, self.signals.as_fd()),
+                (Slot::Timer, self.io.timer.as_fd()),
+                (Slot::Signals, self.io.signals.as_fd()),
             ];
-            if let Some(m) = &self.monitor {
+            if let Some(m) = &self.io.monitor {
                 slots.push((Slot::Netlink, m.as_fd()));
             }
             if let Some(fd) = self.hooks.fd() {
                 slots.push((Slot::Hook, fd));
             }
-            if let Some(c) = &self.control {
+            if let Some(c) = &self.io.control {
                 slots.extend(c.fds().into_iter().map(|fd| (Slot::Control, fd)));
             }
             let fds: Vec<BorrowedFd<'_>> = slots.iter().map(|(_, fd)| *fd).collect();
@@ -266,7 +276,7 @@ impl Daemon {
             ready.control,
         );
         if sig_ready {
-            for sig in self.signals.take() {
+            for sig in self.io.signals.take() {
                 self.on_signal(sig);
             }
         }
@@ -277,10 +287,11 @@ impl Daemon {
             self.on_socket();
         }
         if timer_ready {
-            self.timer.drain();
+            self.io.timer.drain();
         }
         if ctl_ready
             || self
+                .io
                 .control
                 .as_ref()
                 .is_some_and(|c| c.deadline().is_some())
@@ -301,7 +312,7 @@ impl Daemon {
             self.send_announcements(now);
         }
         self.hooks.poll(now);
-        self.notify.tick(now);
+        self.io.notify.tick(now);
         self.poll_link(now);
         let tick = self.group.as_ref().is_some_and(|g| now >= g.next_tick());
         self.group_sync(now, tick);
@@ -353,12 +364,12 @@ impl Daemon {
     }
 
     fn on_control(&mut self) {
-        let Some(mut server) = self.control.take() else {
+        let Some(mut server) = self.io.control.take() else {
             return;
         };
         let now = clock::now();
         server.poll(now, |req| self.control_request(now, req));
-        self.control = Some(server);
+        self.io.control = Some(server);
     }
 
     fn control_request(
@@ -380,7 +391,7 @@ impl Daemon {
                 Event::ForceBackup(false)
             }
             C::Reduce | C::Increase | C::Priority => {
-                if !self.inst.is_carp() && self.inst.priority() == 255 {
+                if !self.inst.is_carp() && is_owner_priority(self.inst.priority()) {
                     return Response::error("priority 255 (address owner) is never changed");
                 }
                 let p = match req.priority {
@@ -396,8 +407,9 @@ impl Daemon {
     }
 
     /// SIGTTIN / SIGTTOU and atropos --reduce / --increase: the -z / -x value, else ∓10 within 1-254.
+    /// Changes the configured part: tracker weights stay in force on top of it.
     fn stepped_priority(&self, down: bool) -> u8 {
-        let cur = self.inst.priority();
+        let cur = self.inst.base_priority();
         if self.inst.is_carp() {
             // CARP: the value is the advskew, where more means less preferred.
             return if down {
@@ -420,7 +432,7 @@ impl Daemon {
     fn on_socket(&mut self) {
         // Bounded: at most 64 packets per wake-up so timers are never starved by a flood.
         for _ in 0..64 {
-            let mut buf = std::mem::take(&mut self.buf);
+            let mut buf = std::mem::take(&mut self.io.buf);
             let got = self.sock.recv(&mut buf);
             match got {
                 Ok(Some(r)) => {
@@ -435,17 +447,17 @@ impl Daemon {
                                 payload,
                             },
                         );
-                        self.buf = buf;
+                        self.io.buf = buf;
                     } else {
-                        self.buf = buf;
+                        self.io.buf = buf;
                     }
                 }
                 Ok(None) => {
-                    self.buf = buf;
+                    self.io.buf = buf;
                     return;
                 }
                 Err(e) => {
-                    self.buf = buf;
+                    self.io.buf = buf;
                     if e.kind() == io::ErrorKind::InvalidData {
                         let now = clock::now();
                         self.log_discard(now, DiscardReason::BadLength, None);
@@ -460,7 +472,7 @@ impl Daemon {
     }
 
     fn on_netlink(&mut self) {
-        let Some(m) = self.monitor.as_mut() else {
+        let Some(m) = self.io.monitor.as_mut() else {
             return;
         };
         let events = match m.read_events() {
@@ -505,7 +517,7 @@ impl Daemon {
                 self.tag()
             );
             if let Some(eg) = self.egress.as_mut() {
-                if let Err(e) = eg.recreate(&mut self.rtnl) {
+                if let Err(e) = eg.recreate(&mut self.io.rtnl) {
                     vlog!(
                         Error,
                         "{}: cannot create the virtual MAC interface again: {e}",
@@ -554,8 +566,7 @@ impl Daemon {
             }
             Sig::Group => self.group_sync(now, true),
             Sig::Ttin | Sig::Ttou => {
-                let cur = self.inst.priority();
-                if cur == 255 && !self.inst.is_carp() {
+                if !self.inst.is_carp() && is_owner_priority(self.inst.priority()) {
                     vlog!(
                         Info,
                         "{}: priority 255 (address owner) is never changed",

@@ -10,7 +10,7 @@ use crate::vlog;
 
 use super::engine::Step;
 use super::hooks::Job;
-use super::{group, log, Announce, Daemon};
+use super::{log, Announce, Daemon};
 
 impl Daemon {
     pub(super) fn perform(&mut self, now: Duration, steps: Vec<Step>) {
@@ -47,7 +47,7 @@ impl Daemon {
                         let _ = self.inst.record_send_error();
                         continue;
                     };
-                    let dst = group(self.s.family);
+                    let dst = crate::proto::wire::vrrp_group(self.s.family);
                     match advert.to_bytes(src, dst, self.s.checksum_form) {
                         Ok(bytes) => {
                             let sent = match &self.egress {
@@ -75,7 +75,7 @@ impl Daemon {
                         if self.keep.contains(&vip.addr) {
                             continue;
                         }
-                        if let Err(e) = self.rtnl.del_addr(dev, vip.addr, vip.prefix) {
+                        if let Err(e) = self.io.rtnl.del_addr(dev, vip.addr, vip.prefix) {
                             vlog!(
                                 Warn,
                                 "{}: cannot remove {vip}: {e}",
@@ -85,7 +85,7 @@ impl Daemon {
                     }
                     self.announce = Announce::default();
                     if let Some(eg) = self.egress.as_mut() {
-                        eg.deactivate(&mut self.rtnl);
+                        eg.deactivate(&mut self.io.rtnl);
                     }
                 }
                 Action::Announce => {
@@ -186,7 +186,11 @@ impl Daemon {
             }
             State::Backup => vlog!(Info, "{}: we are now a backup router", self.tag()),
             State::Fault => {
-                vlog!(Warn, "{}: Link down or no address: fault", self.tag())
+                vlog!(
+                    Warn,
+                    "{}: we are now in the fault state: no adverts and no VIPs until it clears",
+                    self.tag()
+                )
             }
             State::Initialize => {}
         }
@@ -199,20 +203,20 @@ impl Daemon {
                 );
             }
         }
-        if !self.ready_sent && matches!(to, State::Master | State::Backup | State::Fault) {
-            self.ready_sent = true;
-            self.notify.send("READY=1");
+        if !self.io.ready_sent && matches!(to, State::Master | State::Backup | State::Fault) {
+            self.io.ready_sent = true;
+            self.io.notify.send("READY=1");
         }
-        self.notify.send(&format!("STATUS={}", State::name(to)));
+        self.io.notify.send(&format!("STATUS={}", State::name(to)));
     }
 
     pub(super) fn add_vips(&mut self) {
         if let Some(eg) = self.egress.as_mut() {
-            eg.activate(&mut self.rtnl);
+            eg.activate(&mut self.io.rtnl);
         }
         let dev = self.vip_ifindex();
         for vip in &self.s.vips {
-            if let Err(e) = self.rtnl.add_addr(dev, vip.addr, vip.prefix) {
+            if let Err(e) = self.io.rtnl.add_addr(dev, vip.addr, vip.prefix) {
                 vlog!(
                     Error,
                     "{}: cannot add {vip} to {}: {e}",
@@ -249,26 +253,6 @@ impl Daemon {
             return;
         };
         let mac = eg.mac(&self.iface);
-        if first_round && !eg.uses_vmac() {
-            if let Some((IpAddr::V4(vip), IpAddr::V4(gw))) = self.s.magic {
-                // Advanced Vrrpd's magic packet (-I/-O), made to work: see sys::magic.
-                let gw_mac = crate::sys::magic::gateway_mac(&mut self.rtnl, self.iface.index, gw)
-                    .ok()
-                    .flatten();
-                match crate::sys::magic::magic_packet(ann, mac, vip, gw, gw_mac) {
-                    Ok(kind) => vlog!(
-                        Info,
-                        "{}: magic packet to {gw} from {vip} ({kind:?})",
-                        crate::proto::tag(&self.s.interface, self.s.vrid)
-                    ),
-                    Err(e) => vlog!(
-                        Warn,
-                        "{}: magic packet to {gw}: {e}",
-                        crate::proto::tag(&self.s.interface, self.s.vrid)
-                    ),
-                }
-            }
-        }
         for vip in &self.s.vips {
             let r = match vip.addr {
                 IpAddr::V4(a) => ann.gratuitous_arp(mac, a),
@@ -282,6 +266,28 @@ impl Daemon {
                         "{}: gratuitous ARP/NA for {vip}: {e}",
                         crate::proto::tag(&self.s.interface, self.s.vrid)
                     );
+                }
+            }
+        }
+        // After the first round of gratuitous ARPs, as documented (README, vrrpd(8)).
+        if first_round && !eg.uses_vmac() {
+            if let Some((IpAddr::V4(vip), IpAddr::V4(gw))) = self.s.magic {
+                // Advanced Vrrpd's magic packet (-I/-O), made to work: see sys::magic.
+                let gw_mac =
+                    crate::sys::magic::gateway_mac(&mut self.io.rtnl, self.iface.index, gw)
+                        .ok()
+                        .flatten();
+                match crate::sys::magic::magic_packet(ann, mac, vip, gw, gw_mac) {
+                    Ok(kind) => vlog!(
+                        Info,
+                        "{}: magic packet to {gw} from {vip}: {kind}",
+                        crate::proto::tag(&self.s.interface, self.s.vrid)
+                    ),
+                    Err(e) => vlog!(
+                        Warn,
+                        "{}: magic packet to {gw}: {e}",
+                        crate::proto::tag(&self.s.interface, self.s.vrid)
+                    ),
                 }
             }
         }

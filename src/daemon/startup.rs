@@ -22,7 +22,7 @@ use super::hooks::Hooks;
 use super::link::link_poll_for;
 use super::log::RateLimit;
 use super::signals::Signals;
-use super::{egress, group, notify, Announce, Daemon};
+use super::{egress, group, notify, Announce, Daemon, Shared};
 
 /// How a start-up failed. [`StartError::status`] is the exit status; `Display` is one line for
 /// the operator, naming the bad flag and value where there is one.
@@ -176,6 +176,21 @@ impl Daemon {
         }
         let mut rtnl = Rtnl::open().map_err(|e| StartError::sys("netlink", e))?;
         let link_poll = link_poll_for(&s, clock::now())?;
+        if s.family == crate::proto::Family::V6
+            && !s.vips.first().is_some_and(|v| match v.addr {
+                core::net::IpAddr::V6(a) => crate::proto::packet::is_ipv6_link_local(&a),
+                core::net::IpAddr::V4(_) => false,
+            })
+        {
+            vlog!(
+                Warn,
+                "{}: no link-local virtual address: peers applying RFC 9568 erratum 8300 drop \
+                 adverts whose first address is not link-local; list the virtual router's \
+                 link-local address first (such as fe80::{:x}/64)",
+                crate::proto::tag(&s.interface, s.vrid),
+                s.vrid
+            );
+        }
         if s.magic.is_some() && s.vmac {
             vlog!(
                 Info,
@@ -248,12 +263,8 @@ impl Daemon {
             inst,
             iface,
             sock,
-            rtnl,
-            monitor,
             egress: Some(egress),
             link_poll,
-            timer,
-            signals,
             hooks,
             announce: Announce::default(),
             primary: None,
@@ -264,18 +275,24 @@ impl Daemon {
             discard_log: RateLimit::new(Duration::from_secs(10), 5),
             noted: Vec::new(),
             notice_log: RateLimit::new(Duration::from_secs(10), 10),
-            notify: notify::Notifier::from_env(),
-            ready_sent: false,
-            control,
             group,
             _pidfile: pidfile,
-            buf: vec![0u8; 9000],
+            io: Shared {
+                rtnl,
+                monitor,
+                timer,
+                signals,
+                control,
+                notify: notify::Notifier::from_env(),
+                ready_sent: false,
+                buf: vec![0u8; 9000],
+            },
             s,
         })
     }
 
     pub(super) fn remove_stale_vips(&mut self) {
-        let present = match self.rtnl.list_addrs(self.iface.index) {
+        let present = match self.io.rtnl.list_addrs(self.iface.index) {
             Ok(v) => v,
             Err(e) => {
                 vlog!(Warn, "{}: cannot list addresses: {e}", self.tag());
@@ -284,7 +301,7 @@ impl Daemon {
         };
         for vip in &self.s.vips {
             if present.iter().any(|(a, _, _)| *a == vip.addr) {
-                if self.s.priority == 255 {
+                if self.s.is_owner() {
                     // The owner's virtual addresses are its own interface addresses.
                     self.keep.push(vip.addr);
                     continue;
@@ -296,7 +313,11 @@ impl Daemon {
                     vip,
                     self.iface.name
                 );
-                if let Err(e) = self.rtnl.del_addr(self.iface.index, vip.addr, vip.prefix) {
+                if let Err(e) = self
+                    .io
+                    .rtnl
+                    .del_addr(self.iface.index, vip.addr, vip.prefix)
+                {
                     vlog!(Warn, "{}: cannot remove {vip}: {e}", self.tag());
                 }
             }

@@ -59,7 +59,7 @@ use super::timers;
 use super::{ChecksumForm, DiscardReason, Family, Version};
 
 mod config;
-pub use config::{Config, ConfigError};
+pub use config::{is_owner_priority, Config, ConfigError, OWNER_PRIORITY};
 
 /// VRRP router state. RFC 9568 calls Master "Active"; we keep Master, as Advanced Vrrpd and
 /// keepalived users know it.
@@ -117,15 +117,18 @@ pub enum FaultReason {
     NoPrimaryAddress,
     /// A member of the `-M` group failed (the whole group goes Backup).
     Group,
+    /// A health tracker with weight 0 is down (see [`super::track`]).
+    Tracker,
 }
 
 impl FaultReason {
     /// Every reason, in reporting order.
-    pub const ALL: [FaultReason; 4] = [
+    pub const ALL: [FaultReason; 5] = [
         FaultReason::LinkDown,
         FaultReason::InterfaceGone,
         FaultReason::NoPrimaryAddress,
         FaultReason::Group,
+        FaultReason::Tracker,
     ];
 
     fn bit(self) -> u8 {
@@ -140,6 +143,7 @@ impl fmt::Display for FaultReason {
             FaultReason::InterfaceGone => "interface gone",
             FaultReason::NoPrimaryAddress => "no primary address",
             FaultReason::Group => "group fault",
+            FaultReason::Tracker => "tracker down",
         })
     }
 }
@@ -191,8 +195,13 @@ pub enum Event<'a> {
     /// becomes *ready* (see [`Instance::would_be_master`]) and is promoted at once when the last
     /// hold is released.
     GroupHold(bool),
-    /// SIGTTIN/SIGTTOU/atropos: new priority, clamped to 1..=254. Ignored for an address owner.
+    /// SIGTTIN/SIGTTOU/atropos: new configured priority, clamped to 1..=254. Ignored for an
+    /// address owner.
     SetPriority(u8),
+    /// Health trackers: the sum of the weights in force (see [`super::track::combine`]). The
+    /// priority advertised is the configured one plus this, clamped to 1..=254; an address owner
+    /// stays 255. A change takes effect at once, like [`Event::SetPriority`].
+    Weights(i32),
 }
 
 /// A script to run, with the state left.
@@ -447,7 +456,12 @@ pub struct Instance {
     cfg: Config,
     started: bool,
     state: State,
+    /// The effective priority: `base` + `weights`, clamped (see [`super::track::effective_priority`]).
     priority: u8,
+    /// The configured priority (command line, then [`Event::SetPriority`]).
+    base: u8,
+    /// Sum of the tracker weights in force ([`Event::Weights`]).
+    weights: i32,
     /// Master_Adver_Interval, centiseconds (learned in v3).
     mai_cs: u16,
     timer: Timer,
@@ -475,20 +489,6 @@ const MAX_V3_SPEAKERS: usize = 16;
 const HOLD_OPERATOR: u8 = 1;
 /// Hold by the host group.
 const HOLD_GROUP: u8 = 2;
-
-pub(crate) fn family_of(a: IpAddr) -> Family {
-    match a {
-        IpAddr::V4(_) => Family::V4,
-        IpAddr::V6(_) => Family::V6,
-    }
-}
-
-pub(crate) fn is_link_local(a: IpAddr) -> bool {
-    match a {
-        IpAddr::V6(a) => packet::is_ipv6_link_local(&a),
-        IpAddr::V4(_) => false,
-    }
-}
 
 /// `a > b` as unsigned big-endian integers (S11 tie-break); `false` across families.
 fn addr_greater(a: IpAddr, b: Option<IpAddr>) -> bool {
@@ -523,6 +523,8 @@ impl Instance {
             started: false,
             state: State::Initialize,
             priority,
+            base: priority,
+            weights: 0,
             mai_cs,
             timer: Timer::Off,
             release: None,
@@ -570,7 +572,18 @@ impl Instance {
             Event::PrimaryAddress(a) => self.on_primary(now, a, out),
             Event::ForceBackup(on) => self.on_hold(now, HOLD_OPERATOR, on, out),
             Event::GroupHold(on) => self.on_hold(now, HOLD_GROUP, on, out),
-            Event::SetPriority(p) => self.on_set_priority(now, p, out),
+            Event::SetPriority(p) => {
+                if !self.cfg.is_owner() {
+                    self.base = p.clamp(1, 254);
+                    let p = super::track::effective_priority(self.base, self.weights);
+                    self.on_set_priority(now, p, out);
+                }
+            }
+            Event::Weights(w) => {
+                self.weights = w;
+                let p = super::track::effective_priority(self.base, self.weights);
+                self.on_set_priority(now, p, out);
+            }
         }
     }
 
@@ -607,9 +620,20 @@ impl Instance {
         &self.cfg
     }
 
-    /// Current priority (the configured one unless changed by [`Event::SetPriority`]).
+    /// Current (effective) priority: the configured one ([`Instance::base_priority`]) plus the
+    /// tracker weights in force, clamped to 1..=254; 255 for an address owner.
     pub fn priority(&self) -> u8 {
         self.priority
+    }
+
+    /// The configured priority: the command line's, unless changed by [`Event::SetPriority`].
+    pub fn base_priority(&self) -> u8 {
+        self.base
+    }
+
+    /// The tracker weights in force ([`Event::Weights`]).
+    pub fn weights(&self) -> i32 {
+        self.weights
     }
 
     /// Counters.
@@ -843,7 +867,7 @@ impl Instance {
         hook_prev: Option<State>,
         out: &mut Vec<Action>,
     ) {
-        if self.priority == 255 && self.holds == 0 {
+        if is_owner_priority(self.priority) && self.holds == 0 {
             self.become_master(now, reason, hook_prev, out);
             return;
         }
@@ -1009,7 +1033,7 @@ impl Instance {
     }
 
     fn on_primary(&mut self, now: Duration, addr: Option<IpAddr>, out: &mut Vec<Action>) {
-        match addr.filter(|&a| family_of(a) == self.cfg.family) {
+        match addr.filter(|&a| Family::of(a) == self.cfg.family) {
             Some(a) => {
                 self.primary = Some(a);
                 if self.state == State::Master {
@@ -1182,7 +1206,7 @@ impl Instance {
             return false;
         }
         let family = self.cfg.family;
-        if family_of(src) != family || adv.addrs.iter().any(|&a| family_of(a) != family) {
+        if Family::of(src) != family || adv.addrs.iter().any(|&a| Family::of(a) != family) {
             self.discard(DiscardReason::BadFamily, peer, out);
             return false;
         }
@@ -1204,7 +1228,12 @@ impl Instance {
         // R9 (erratum 8300 says discard): noted, then processed, like a v3 address mismatch.
         // keepalived 2.2.7 and FRR 8.4 list only the configured VIPs, usually one global address;
         // discarding their adverts would leave both sides Master.
-        if family == Family::V6 && !adv.addrs.first().is_some_and(|&a| is_link_local(a)) {
+        if family == Family::V6
+            && !adv
+                .addrs
+                .first()
+                .is_some_and(|&a| matches!(a, IpAddr::V6(v) if packet::is_ipv6_link_local(&v)))
+        {
             self.note(
                 DiscardReason::BadV6FirstAddr,
                 Notice::V6FirstNotLinkLocal { peer: src },
@@ -1231,7 +1260,7 @@ impl Instance {
             }
         }
         // R10 (erratum 8298): note, then process.
-        if self.cfg.is_owner() && adv.priority == 255 {
+        if self.cfg.is_owner() && is_owner_priority(adv.priority) {
             self.note(
                 DiscardReason::OwnerConflict,
                 Notice::OwnerConflict { peer: src },
@@ -1245,7 +1274,7 @@ impl Instance {
                 Notice::AddrMismatch { peer: src },
                 out,
             );
-            if cfg_version == Version::V2 && adv.priority != 255 {
+            if cfg_version == Version::V2 && !is_owner_priority(adv.priority) {
                 out.push(Action::Notice(Notice::Discard {
                     reason: DiscardReason::AddrMismatch,
                     peer,

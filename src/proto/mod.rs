@@ -1,11 +1,25 @@
-//! The VRRP protocol, pure and deterministic: no sockets, no clocks, no logging side effects.
+//! The protocol core, pure and deterministic: no sockets, no clocks, no logging side effects.
 //!
 //! - [`packet`]: typed views over advertisement bytes and the owned [`packet::Advert`] repr.
 //! - [`fsm`]: the RFC 9568 §6 state machine, driven by `handle(now, event)`.
 //! - [`timers`]: Skew_Time and Master_Down_Interval, nanosecond-exact.
+//! - [`track`]: health trackers (checks, processes, interfaces, files) as priority inputs.
 //! - [`counters`]: per-instance counters shared by every front end.
 //! - [`carp`]: CARP version 2 as ucarp speaks it, the second advertisement protocol on IP
 //!   protocol 112 (codec and its own election, same event/action shape as [`fsm`]).
+//! - [`wire`]: the other byte layouts the shell sends (IPv4 header, ARP, NA, magic packet).
+//! - [`group`]: the host group's verdict (`-M N`), pure, taking `now`.
+//!
+//! Seams for what comes next:
+//! - *A second advertisement protocol beside VRRP* (CARP is one): a codec and a state machine
+//!   of its own under `proto/`, with the same `handle(now, event) -> actions` shape, so the
+//!   daemon drives either through one path (`daemon::engine::Core`).
+//! - *Priority inputs* (health trackers: scripts, routes, interfaces): the shell observes, the
+//!   core decides. A tracker's result reaches the machine as an event (`Event::SetPriority`,
+//!   a `FaultSet`/`FaultClear` reason); no tracker logic lives here and the machine needs no
+//!   new I/O.
+//! - *Transports* (multicast today, unicast peers next) are the shell's: the core sees each
+//!   packet's source, destination and TTL and never where it came from.
 //!
 //! Time is a [`core::time::Duration`] since an arbitrary epoch chosen by the caller (the daemon uses
 //! CLOCK_MONOTONIC; tests use a fake clock).
@@ -17,6 +31,8 @@ pub mod fsm;
 pub mod group;
 pub mod packet;
 pub mod timers;
+pub mod track;
+pub mod wire;
 
 /// How an instance is named in logs, hold reasons and atropos output: `eth1/52`
 /// (interface/VRID).
@@ -63,6 +79,16 @@ pub enum Family {
     V4,
     /// IPv6: adverts to ff02::12 (VRRPv3 only).
     V6,
+}
+
+impl Family {
+    /// The family of an address (the one helper for it).
+    pub fn of(a: core::net::IpAddr) -> Family {
+        match a {
+            core::net::IpAddr::V4(_) => Family::V4,
+            core::net::IpAddr::V6(_) => Family::V6,
+        }
+    }
 }
 
 /// The form of the VRRPv3-over-IPv4 checksum (RFC 9568 §5.2.8, §1.1 item 4; RFC 5798 §5.2.8).

@@ -560,14 +560,15 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
 /// The family shared by `src` and `dst`, or [`Error::FamilyMismatch`].
 fn family_of(src: IpAddr, dst: IpAddr) -> Result<Family, Error> {
-    match (src, dst) {
-        (IpAddr::V4(_), IpAddr::V4(_)) => Ok(Family::V4),
-        (IpAddr::V6(_), IpAddr::V6(_)) => Ok(Family::V6),
-        _ => Err(Error::FamilyMismatch),
+    let family = Family::of(src);
+    if Family::of(dst) == family {
+        Ok(family)
+    } else {
+        Err(Error::FamilyMismatch)
     }
 }
 
-/// Whether `a` is in fe80::/10 (RFC 4291 §2.5.6), as RFC 9568 §5.2.9 wants of the first IPv6
+/// The one link-local test: whether `a` is in fe80::/10 (RFC 4291 §2.5.6), as RFC 9568 §5.2.9 wants of the first IPv6
 /// address of an advert (erratum 8300). [`parse`] and [`Advert::emit`] do not enforce it (see
 /// [`parse`]); the state machine notes a violation under `bad_v6_first_addr`.
 pub fn is_ipv6_link_local(a: &Ipv6Addr) -> bool {
@@ -661,6 +662,76 @@ pub fn parse(bytes: &[u8], src: IpAddr, dst: IpAddr) -> Result<Parsed, Error> {
 }
 
 /// Write `bytes` at `buf[at..]`, or [`Error::BufferTooSmall`].
+/// Setters: each writes one field through its range in [`field`] (smoltcp style), so the layout
+/// is stated once for reading and writing. A field beyond the buffer is
+/// [`Error::BufferTooSmall`]; nothing panics.
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
+    fn put_at(&mut self, at: usize, bytes: &[u8]) -> Result<(), Error> {
+        put(self.buffer.as_mut(), at, bytes).map(drop)
+    }
+
+    /// Version and type nibbles (RFC 3768 §5.3.1–5.3.2, RFC 9568 §5.2.1–5.2.2).
+    pub fn set_version_type(&mut self, version: u8, kind: u8) -> Result<(), Error> {
+        self.put_at(field::VER_TYPE, &[(version << 4) | (kind & 0x0f)])
+    }
+
+    /// Virtual Router Identifier.
+    pub fn set_vrid(&mut self, vrid: u8) -> Result<(), Error> {
+        self.put_at(field::VRID, &[vrid])
+    }
+
+    /// Priority.
+    pub fn set_priority(&mut self, priority: u8) -> Result<(), Error> {
+        self.put_at(field::PRIORITY, &[priority])
+    }
+
+    /// Count of addresses.
+    pub fn set_addr_count(&mut self, count: u8) -> Result<(), Error> {
+        self.put_at(field::COUNT, &[count])
+    }
+
+    /// VRRPv2 Auth Type (RFC 3768 §5.3.6).
+    pub fn set_auth_type(&mut self, auth_type: u8) -> Result<(), Error> {
+        self.put_at(field::AUTH_TYPE, &[auth_type])
+    }
+
+    /// VRRPv2 Advertisement Interval in seconds (RFC 3768 §5.3.7).
+    pub fn set_adver_int(&mut self, secs: u8) -> Result<(), Error> {
+        self.put_at(field::ADVER_INT, &[secs])
+    }
+
+    /// VRRPv3 reserve bits 0 and the 12-bit Max Advertise Interval (RFC 9568 §5.2.6–5.2.7).
+    pub fn set_max_adver_int(&mut self, cs: u16) -> Result<(), Error> {
+        self.put_at(
+            field::MAX_ADVER_INT.start,
+            &(cs & MAX_V3_INTERVAL).to_be_bytes(),
+        )
+    }
+
+    /// The checksum field.
+    pub fn set_checksum(&mut self, checksum: u16) -> Result<(), Error> {
+        self.put_at(field::CHECKSUM.start, &checksum.to_be_bytes())
+    }
+
+    /// Address number `i`, at the position the version and `addr`'s family give it (4 bytes for
+    /// IPv4 and any v2 packet, 16 for v3 IPv6). Set the version first.
+    pub fn set_addr(&mut self, i: usize, addr: IpAddr) -> Result<(), Error> {
+        let family = Family::of(addr);
+        let at = field::ADDRS + i * self.addr_len(family);
+        match addr {
+            IpAddr::V4(a) => self.put_at(at, &a.octets()),
+            IpAddr::V6(a) => self.put_at(at, &a.octets()),
+        }
+    }
+
+    /// VRRPv2 Authentication Data, after the `count` addresses (RFC 3768 §5.3.10). Set the count
+    /// first.
+    pub fn set_auth_data(&mut self, data: &[u8; AUTH_DATA_LEN]) -> Result<(), Error> {
+        let at = field::ADDRS + 4 * usize::from(self.addr_count());
+        self.put_at(at, data)
+    }
+}
+
 fn put(buf: &mut [u8], at: usize, bytes: &[u8]) -> Result<usize, Error> {
     let end = at + bytes.len();
     buf.get_mut(at..end)
@@ -672,10 +743,7 @@ fn put(buf: &mut [u8], at: usize, bytes: &[u8]) -> Result<usize, Error> {
 impl Advert {
     /// The family of the first address, if any.
     pub fn family(&self) -> Option<Family> {
-        self.addrs.first().map(|a| match a {
-            IpAddr::V4(_) => Family::V4,
-            IpAddr::V6(_) => Family::V6,
-        })
+        self.addrs.first().map(|&a| Family::of(a))
     }
 
     /// Bytes needed to emit this advert: 8-byte header, 4 bytes per IPv4 and 16 per IPv6 address,
@@ -749,25 +817,25 @@ impl Advert {
             return Err(Error::BufferTooSmall);
         }
         let count = u8::try_from(self.addrs.len()).map_err(|_| Error::BadAddrCount)?;
-        let word2: [u8; 2] = match self.version {
-            Version::V2 => [
-                self.auth.type_number(),
-                u8::try_from(self.interval).map_err(|_| Error::BadInterval)?,
-            ],
-            Version::V3 => (self.interval & MAX_V3_INTERVAL).to_be_bytes(),
-        };
-        let ver_type = (self.version.number() << 4) | TYPE_ADVERTISEMENT;
-        let mut at = put(buf, 0, &[ver_type, self.vrid, self.priority, count])?;
-        at = put(buf, at, &word2)?;
-        at = put(buf, at, &[0, 0])?;
-        for a in &self.addrs {
-            at = match a {
-                IpAddr::V4(v4) => put(buf, at, &v4.octets())?,
-                IpAddr::V6(v6) => put(buf, at, &v6.octets())?,
-            };
+        let at = len;
+        let mut p = Packet::new_unchecked(buf.get_mut(..at).ok_or(Error::BufferTooSmall)?);
+        p.set_version_type(self.version.number(), TYPE_ADVERTISEMENT)?;
+        p.set_vrid(self.vrid)?;
+        p.set_priority(self.priority)?;
+        p.set_addr_count(count)?;
+        match self.version {
+            Version::V2 => {
+                p.set_auth_type(self.auth.type_number())?;
+                p.set_adver_int(u8::try_from(self.interval).map_err(|_| Error::BadInterval)?)?;
+            }
+            Version::V3 => p.set_max_adver_int(self.interval)?,
+        }
+        p.set_checksum(0)?;
+        for (i, a) in self.addrs.iter().enumerate() {
+            p.set_addr(i, *a)?;
         }
         if self.version == Version::V2 {
-            at = put(buf, at, &self.auth.data())?;
+            p.set_auth_data(&self.auth.data())?;
         }
 
         let msg = buf.get(..at).ok_or(Error::BufferTooSmall)?;
@@ -786,7 +854,7 @@ impl Advert {
             _ => {}
         }
         acc.add_bytes(msg);
-        put(buf, field::CHECKSUM.start, &acc.checksum().to_be_bytes())?;
+        Packet::new_unchecked(&mut *buf).set_checksum(acc.checksum())?;
         Ok(at)
     }
 
@@ -1441,6 +1509,41 @@ mod tests {
     }
 
     /// Emit checks the buffer size and writes nothing past `buffer_len()`.
+    #[test]
+    fn setters_write_through_the_field_ranges() {
+        let mut buf = [0u8; 20];
+        let mut p = Packet::new_unchecked(&mut buf[..]);
+        p.set_version_type(2, 1).unwrap();
+        p.set_vrid(51).unwrap();
+        p.set_priority(150).unwrap();
+        p.set_addr_count(2).unwrap();
+        p.set_auth_type(0).unwrap();
+        p.set_adver_int(1).unwrap();
+        p.set_checksum(0xbeef).unwrap();
+        p.set_addr(1, IpAddr::V4(Ipv4Addr::new(192, 0, 2, 254)))
+            .unwrap();
+        // Two v2 addresses end at 16: the auth data (8 bytes) does not fit 20 bytes.
+        assert_eq!(p.set_auth_data(&[7; 8]), Err(Error::BufferTooSmall));
+        assert_eq!(
+            p.set_addr(4, IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            Err(Error::BufferTooSmall)
+        );
+        let r = Packet::new_unchecked(&buf[..]);
+        assert_eq!(
+            (r.version(), r.kind(), r.vrid(), r.priority()),
+            (2, 1, 51, 150)
+        );
+        assert_eq!((r.addr_count(), r.auth_type(), r.adver_int()), (2, 0, 1));
+        assert_eq!(r.checksum(), 0xbeef);
+        assert_eq!(r.addr_v4(1), Some(Ipv4Addr::new(192, 0, 2, 254)));
+        let mut v3 = [0xffu8; 8];
+        let mut p = Packet::new_unchecked(&mut v3[..]);
+        p.set_version_type(3, 1).unwrap();
+        p.set_max_adver_int(0xffff).unwrap();
+        let r = Packet::new_unchecked(&v3[..]);
+        assert_eq!((r.reserved(), r.max_adver_int()), (0, 0x0fff));
+    }
+
     #[test]
     fn emit_buffer_handling() {
         let a = n1_advert();

@@ -115,9 +115,9 @@ pub fn select_link_local_ipv6(addrs: &[AddrEntry], exclude: &[Ipv6Addr]) -> Opti
     })
 }
 
-/// `fe80::/10`.
+/// `fe80::/10` (the protocol core's test).
 pub fn is_link_local_v6(ip: Ipv6Addr) -> bool {
-    ip.segments()[0] & 0xffc0 == 0xfe80
+    crate::proto::packet::is_ipv6_link_local(&ip)
 }
 
 /// The identity of the calling thread's network namespace: the inode number of its nsfs file.

@@ -125,12 +125,10 @@ fn bind_to_device(fd: BorrowedFd<'_>, ifname: &str) -> io::Result<()> {
     cvt(ret).map(drop)
 }
 
-/// The RFC 1071 Internet checksum (one implementation, the protocol core's).
-pub(crate) use crate::proto::packet::internet_checksum;
-
 #[cfg(test)]
 mod tests {
-    use super::internet_checksum;
+    // The RFC 1071 Internet checksum has one implementation, the protocol core's.
+    use crate::proto::packet::internet_checksum;
 
     #[test]
     fn checksum_rfc1071_example() {

@@ -703,7 +703,7 @@ fn addr_message(ifindex: u32, ip: IpAddr, prefix: u8) -> io::Result<AddressMessa
         IpAddr::V6(v6) => {
             msg.header.family = AddressFamily::Inet6;
             msg.header.flags = AddressHeaderFlags::Nodad;
-            if v6.segments()[0] & 0xffc0 == 0xfe80 {
+            if crate::proto::packet::is_ipv6_link_local(&v6) {
                 msg.header.scope = AddressScope::Link;
             }
         }

@@ -100,21 +100,28 @@ impl PidFile {
     /// Creates (or takes over a stale) pid file at `path` and writes our pid into it. See the
     /// module documentation for each step.
     pub fn create(path: &Path) -> Result<PidFile, PidFileError> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            DirBuilder::new()
-                .recursive(true)
-                .mode(0o755)
-                .create(parent)?;
-        }
+        let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
         for _ in 0..CREATE_ATTEMPTS {
-            let mut file = OpenOptions::new()
+            if let Some(parent) = parent {
+                DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o755)
+                    .create(parent)?;
+            }
+            let opened = OpenOptions::new()
                 .read(true)
                 .write(true)
                 .create(true)
                 .truncate(false) // only once we hold the lock
                 .mode(0o644)
                 .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-                .open(path)?;
+                .open(path);
+            let mut file = match opened {
+                // The last instance leaving removed the empty directory meanwhile
+                // (see `remove_empty_ns_dir`): make it again.
+                Err(e) if e.kind() == io::ErrorKind::NotFound && parent.is_some() => continue,
+                other => other?,
+            };
             let meta = file.metadata()?;
             if !meta.file_type().is_file() {
                 return Err(PidFileError::Io(io::Error::new(
@@ -168,6 +175,17 @@ impl Drop for PidFile {
             }
         }
         let _ = self.file.flush();
+    }
+}
+
+/// Removes this network namespace's directory under the run directory (`ns<inode>/`) if it is
+/// empty: the last instance to exit leaves nothing behind, so a glob such as
+/// `/run/vrrpd/ns*/vrrpd_eth0_51.pid` never matches files of namespaces long gone. `rmdir(2)`
+/// removes only an empty directory, so a running instance's files are never touched; one being
+/// created at that moment retries ([`PidFile::create`]).
+pub fn remove_empty_ns_dir() {
+    if let Ok(id) = netns_id() {
+        let _ = fs::remove_dir(run_dir().join(format!("ns{id}")));
     }
 }
 

@@ -6,6 +6,10 @@
 //! [`crate::proto`] can check it. It neither builds nor checks VRRP messages: `send` takes the
 //! finished message (checksum included) and `recv` hands back its bytes.
 //!
+//! Transports: this is the multicast transport (RFC 9568 §5.1.1.2, §5.1.2.2). A unicast
+//! transport (adverts to configured peers, as keepalived's `unicast_peer`) belongs beside it
+//! with the same `send(src, payload)` / `recv` shape, so the daemon and the core stay unchanged.
+//!
 //! # Receiving (both families)
 //! `socket(AF_INET[6], SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 112)`, then:
 //! - `SO_BINDTODEVICE` (the interface name): only packets that arrived on the interface;
@@ -62,22 +66,18 @@ use nix::sys::socket::{
     SockaddrIn6,
 };
 
-use super::announce::solicited_node;
-use super::{bind_to_device, internet_checksum, new_socket, setsockopt, setsockopt_int};
+use super::{bind_to_device, new_socket, setsockopt, setsockopt_int};
+use crate::proto::wire::nd::solicited_node;
 use crate::proto::Family;
 
-/// IP protocol number of VRRP (RFC 9568 §5.1.1.4 / §5.1.2.4).
-pub const IPPROTO_VRRP: u8 = 112;
-/// The IPv4 VRRP group, 224.0.0.18 (RFC 9568 §5.1.1.2).
-pub const VRRP_GROUP_V4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
-/// The IPv6 VRRP group, ff02::12 (RFC 9568 §5.1.2.2).
-pub const VRRP_GROUP_V6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
-/// TTL / hop limit of every advert (RFC 9568 §5.1.1.3, §5.1.2.3).
-pub const VRRP_TTL: u8 = 255;
-/// IPv4 TOS / IPv6 traffic class: DSCP CS6 "internetwork control", as keepalived sends.
-pub const VRRP_TOS: u8 = 0xc0;
-/// Length of the IPv4 header we send (no options).
-pub const IPV4_HEADER_LEN: usize = 20;
+use crate::proto::packet::IP_PROTOCOL as IPPROTO_VRRP;
+pub use crate::proto::wire::ipv4::{build_ipv4_packet, parse_ipv4_header, Ipv4Header};
+pub use crate::proto::wire::{IPV4_HEADER_LEN, VRRP_GROUP_V4, VRRP_GROUP_V6, VRRP_TOS, VRRP_TTL};
+
+/// [`parse_ipv4_header`] as the receive path reports it: a refused header is `InvalidData`.
+fn parse_ipv4(data: &[u8]) -> io::Result<Ipv4Header> {
+    parse_ipv4_header(data).map_err(|e| invalid_data(&e.to_string()))
+}
 
 /// One received packet. Addresses and TTL come from the IP layer; the VRRP message is
 /// `buf[payload]` of the buffer given to [`VrrpSocket::recv`].
@@ -216,7 +216,7 @@ impl VrrpSocket {
                 let data = buf
                     .get(..n)
                     .ok_or_else(|| invalid_data("bad receive length"))?;
-                let hdr = parse_ipv4_header(data)?;
+                let hdr = parse_ipv4(data)?;
                 Ok(Some(Received {
                     src: IpAddr::V4(hdr.src),
                     dst: IpAddr::V4(hdr.dst),
@@ -553,7 +553,8 @@ fn configure_tx_v6(fd: BorrowedFd<'_>, index: libc::c_int) -> io::Result<()> {
 
 /// One IPv4 advert on the header-including socket `tx`.
 fn send_v4(tx: BorrowedFd<'_>, src: Ipv4Addr, payload: &[u8]) -> io::Result<()> {
-    let packet = build_ipv4_packet(src, payload, 0)?;
+    let packet = build_ipv4_packet(src, payload, 0)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
     let dst = SockaddrIn::from(SocketAddrV4::new(VRRP_GROUP_V4, 0));
     let sent = retry_eintr(|| sendto(tx.as_raw_fd(), &packet, &dst, MsgFlags::empty()))?;
     check_len(sent, packet.len())
@@ -585,76 +586,6 @@ fn family_mismatch(src: IpAddr) -> io::Error {
         io::ErrorKind::InvalidInput,
         format!("source {src} does not match the socket's address family"),
     )
-}
-
-/// The fields of an IPv4 header [`VrrpSocket::recv`] reports.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ipv4Header {
-    /// Source address.
-    pub src: Ipv4Addr,
-    /// Destination address.
-    pub dst: Ipv4Addr,
-    /// Time to live.
-    pub ttl: u8,
-    /// Protocol number.
-    pub protocol: u8,
-    /// The payload's range in the parsed buffer (after IHL, up to the total length).
-    pub payload: Range<usize>,
-}
-
-/// Parses the IPv4 header at the start of `data` (as a raw socket delivers it), with bounds
-/// checks: version 4, 20 ≤ IHL×4 ≤ total length ≤ `data.len()`, protocol 112. Anything else
-/// is `InvalidData`.
-pub fn parse_ipv4_header(data: &[u8]) -> io::Result<Ipv4Header> {
-    let hdr: &[u8; IPV4_HEADER_LEN] = data
-        .get(..IPV4_HEADER_LEN)
-        .and_then(|h| h.try_into().ok())
-        .ok_or_else(|| invalid_data("shorter than an IPv4 header"))?;
-    if hdr[0] >> 4 != 4 {
-        return Err(invalid_data("not IPv4"));
-    }
-    let ihl = usize::from(hdr[0] & 0x0f) * 4;
-    let total = usize::from(u16::from_be_bytes([hdr[2], hdr[3]]));
-    if ihl < IPV4_HEADER_LEN || ihl > total {
-        return Err(invalid_data("bad IPv4 header length"));
-    }
-    if total > data.len() {
-        return Err(invalid_data("IPv4 packet truncated"));
-    }
-    if hdr[9] != IPPROTO_VRRP {
-        return Err(invalid_data("not IP protocol 112"));
-    }
-    Ok(Ipv4Header {
-        src: Ipv4Addr::new(hdr[12], hdr[13], hdr[14], hdr[15]),
-        dst: Ipv4Addr::new(hdr[16], hdr[17], hdr[18], hdr[19]),
-        ttl: hdr[8],
-        protocol: hdr[9],
-        payload: ihl..total,
-    })
-}
-
-/// The IPv4 packet we send for `payload`: 20-byte header (TOS 0xc0, identification `id`, DF
-/// clear, TTL 255, protocol 112, `src` → 224.0.0.18, checksum filled in) followed by `payload`.
-/// A payload that does not fit an IPv4 packet is `InvalidInput`.
-pub fn build_ipv4_packet(src: Ipv4Addr, payload: &[u8], id: u16) -> io::Result<Vec<u8>> {
-    let total = u16::try_from(IPV4_HEADER_LEN + payload.len())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "VRRP message too long"))?;
-    let mut hdr = [0u8; IPV4_HEADER_LEN];
-    hdr[0] = 0x45; // version 4, IHL 5
-    hdr[1] = VRRP_TOS;
-    hdr[2..4].copy_from_slice(&total.to_be_bytes());
-    hdr[4..6].copy_from_slice(&id.to_be_bytes());
-    // hdr[6..8]: flags and fragment offset 0 (DF clear, as keepalived sends)
-    hdr[8] = VRRP_TTL;
-    hdr[9] = IPPROTO_VRRP;
-    hdr[12..16].copy_from_slice(&src.octets());
-    hdr[16..20].copy_from_slice(&VRRP_GROUP_V4.octets());
-    let csum = internet_checksum(&[&hdr]);
-    hdr[10..12].copy_from_slice(&csum.to_be_bytes());
-    let mut packet = Vec::with_capacity(usize::from(total));
-    packet.extend_from_slice(&hdr);
-    packet.extend_from_slice(payload);
-    Ok(packet)
 }
 
 fn mreqn(group: Ipv4Addr, ifindex: libc::c_int) -> libc::ip_mreqn {
@@ -724,149 +655,14 @@ fn invalid_data(msg: &str) -> io::Error {
 mod tests {
     use super::*;
 
-    const VECTORS: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/keepalived-2.2.7.json"
-    );
-
-    fn vector_frame(what: &str) -> Vec<u8> {
-        let text = std::fs::read_to_string(VECTORS)
-            .unwrap_or_else(|e| panic!("test vectors missing at {VECTORS}: {e}"));
-        let json: serde_json::Value = serde_json::from_str(&text).expect("vector JSON");
-        let entry = json["frames"]
-            .as_array()
-            .expect("frames")
-            .iter()
-            .find(|f| f["what"] == what)
-            .unwrap_or_else(|| panic!("no vector frame {what:?}"))
-            .clone();
-        let hex = entry["frame_hex"].as_str().expect("frame_hex").to_owned();
-        (0..hex.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
-            .collect()
-    }
-
     #[test]
-    fn ipv4_packet_matches_keepalived_vector() {
-        // keepalived's frame: 14-byte Ethernet header, then the IP packet (identification 1).
-        for what in [
-            "ipv4 vrrpv3 vrid=52 prio=200",
-            "ipv4 vrrpv2 vrid=51 prio=150 auth=1",
-            "ipv4 vrrpv2 vrid=54 prio=254 auth=0",
-        ] {
-            let frame = vector_frame(what);
-            let ip = &frame[14..];
-            let id = u16::from_be_bytes([ip[4], ip[5]]);
-            let payload = &ip[20..];
-            let built = build_ipv4_packet(Ipv4Addr::new(192, 0, 2, 1), payload, id).unwrap();
-            assert_eq!(built.as_slice(), ip, "{what}");
-        }
-    }
-
-    #[test]
-    fn parse_vector_header() {
-        let frame = vector_frame("ipv4 vrrpv3 vrid=52 prio=200");
-        let h = parse_ipv4_header(&frame[14..]).unwrap();
-        assert_eq!(h.src, Ipv4Addr::new(192, 0, 2, 1));
-        assert_eq!(h.dst, VRRP_GROUP_V4);
-        assert_eq!(h.ttl, 255);
-        assert_eq!(h.payload, 20..32);
-    }
-
-    #[test]
-    fn parse_rejects_garbage_without_panicking() {
+    fn header_errors_are_invalid_data() {
         let good = build_ipv4_packet(Ipv4Addr::new(192, 0, 2, 1), &[0x31; 12], 0).unwrap();
-        // Every truncation is an error, not a panic.
+        // Every truncation is InvalidData (the loop counts it as bad_length), not a panic.
         for n in 0..good.len() {
-            let e = parse_ipv4_header(&good[..n]).unwrap_err();
+            let e = parse_ipv4(&good[..n]).unwrap_err();
             assert_eq!(e.kind(), io::ErrorKind::InvalidData, "len {n}");
         }
-        // Trailing bytes beyond the total length are not payload.
-        let mut long = good.clone();
-        long.extend_from_slice(&[0; 6]);
-        assert_eq!(parse_ipv4_header(&long).unwrap().payload, 20..32);
-        // IHL below 5, IHL beyond the total length, wrong version, wrong protocol.
-        let mut bad = good.clone();
-        bad[0] = 0x44;
-        assert!(parse_ipv4_header(&bad).is_err());
-        let mut bad = good.clone();
-        bad[0] = 0x4f;
-        assert!(parse_ipv4_header(&bad).is_err());
-        let mut bad = good.clone();
-        bad[0] = 0x65;
-        assert!(parse_ipv4_header(&bad).is_err());
-        let mut bad = good.clone();
-        bad[9] = 17;
-        assert!(parse_ipv4_header(&bad).is_err());
-        // Options: IHL 6 is fine when the bytes are there.
-        let mut opt = good.clone();
-        opt[0] = 0x46;
-        assert_eq!(parse_ipv4_header(&opt).unwrap().payload, 24..32);
-    }
-
-    /// A cheap deterministic fuzz that reaches past the first checks: most inputs carry a valid
-    /// prefix (version 4, IHL 5-15, a total length near the buffer's, protocol 112 most of the
-    /// time), so the length and protocol checks are exercised, not only the version check. Every
-    /// accepted input must be consistent: payload from IHL to the total length, in bounds, and
-    /// the case counts prove that each outcome was reached.
-    #[test]
-    fn parse_arbitrary_bytes_never_panics() {
-        let mut state: u32 = 0x1234_5678;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            state
-        };
-        let (mut ok, mut short, mut bad_len, mut truncated, mut not_vrrp) = (0, 0, 0, 0, 0);
-        for len in 0..96usize {
-            for _ in 0..256 {
-                let mut buf: Vec<u8> = (0..len).map(|_| next() as u8).collect();
-                let r = next();
-                if len >= 4 && r % 8 != 0 {
-                    buf[0] = 0x40 | (5 + (next() % 11) as u8);
-                    let total = (len as u32 + 8).saturating_sub(next() % 24) as u16;
-                    buf[2..4].copy_from_slice(&total.to_be_bytes());
-                    if len > 9 && r % 4 != 1 {
-                        buf[9] = IPPROTO_VRRP;
-                    }
-                }
-                match parse_ipv4_header(&buf) {
-                    Ok(h) => {
-                        ok += 1;
-                        let ihl = usize::from(buf[0] & 0x0f) * 4;
-                        let total = usize::from(u16::from_be_bytes([buf[2], buf[3]]));
-                        assert_eq!(h.payload, ihl..total, "{buf:02x?}");
-                        assert!(h.payload.end <= buf.len() && ihl >= 20);
-                        assert_eq!(h.protocol, IPPROTO_VRRP);
-                    }
-                    Err(e) => {
-                        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
-                        match e.to_string().as_str() {
-                            "shorter than an IPv4 header" => short += 1,
-                            "bad IPv4 header length" => bad_len += 1,
-                            "IPv4 packet truncated" => truncated += 1,
-                            "not IP protocol 112" => not_vrrp += 1,
-                            _ => {}
-                        }
-                    }
-                }
-            }
-        }
-        for (what, n) in [
-            ("accepted", ok),
-            ("short", short),
-            ("bad length", bad_len),
-            ("truncated", truncated),
-            ("not protocol 112", not_vrrp),
-        ] {
-            assert!(n > 500, "only {n} inputs {what}: the generator misses that path");
-        }
-    }
-
-    #[test]
-    fn build_rejects_oversize() {
-        assert!(build_ipv4_packet(Ipv4Addr::new(192, 0, 2, 1), &vec![0; 65536], 0).is_err());
+        assert_eq!(parse_ipv4(&good).unwrap().payload, 20..32);
     }
 }

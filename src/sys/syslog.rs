@@ -20,3 +20,14 @@ pub fn write(priority: i32, msg: &str) {
     // SAFETY: "%s" with one valid NUL-terminated string argument.
     unsafe { libc::syslog(priority as libc::c_int, c"%s".as_ptr(), c.as_ptr()) };
 }
+
+/// The socket syslog(3) writes to.
+pub const SOCKET: &str = "/dev/log";
+
+/// Whether a syslog daemon (or journald) listens on [`SOCKET`]: without one, syslog(3) drops
+/// every line silently.
+pub fn available() -> bool {
+    use std::os::unix::net::{UnixDatagram, UnixStream};
+    UnixDatagram::unbound().is_ok_and(|s| s.connect(SOCKET).is_ok())
+        || UnixStream::connect(SOCKET).is_ok()
+}

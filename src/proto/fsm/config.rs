@@ -6,6 +6,15 @@ use core::net::IpAddr;
 use crate::proto::packet::Auth;
 use crate::proto::{ChecksumForm, Family, Version};
 
+/// The priority of the address owner (RFC 9568 §6.1, RFC 3768 §6.1).
+pub const OWNER_PRIORITY: u8 = 255;
+
+/// Whether `priority` is the address owner's: the one test, used by [`Config::is_owner`] and by
+/// the shell before an instance exists.
+pub fn is_owner_priority(priority: u8) -> bool {
+    priority == OWNER_PRIORITY
+}
+
 /// Configuration of one virtual router (one VRID on one interface, one family).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -64,7 +73,7 @@ impl Config {
 
     /// Whether we are the address owner (priority 255).
     pub fn is_owner(&self) -> bool {
-        self.priority == 255
+        is_owner_priority(self.priority)
     }
 
     /// Check every field against the RFC ranges.
@@ -96,7 +105,7 @@ impl Config {
             return Err(ConfigError::TooManyVips(self.vips.len()));
         }
         for (i, vip) in self.vips.iter().enumerate() {
-            if super::family_of(*vip) != self.family {
+            if Family::of(*vip) != self.family {
                 return Err(ConfigError::VipFamily(*vip));
             }
             if self.vips.iter().take(i).any(|v| v == vip) {

@@ -1,0 +1,409 @@
+//! Health trackers: priority inputs (check commands, processes, other interfaces, files), pure.
+//!
+//! A [`Tracker`] turns observations (a check passed or failed, a link went down, a file now
+//! reads 3) into an [`Effect`] on the instance; [`combine`] folds every tracker's effect into
+//! the one input the state machine takes: the sum of the weights in force
+//! ([`super::fsm::Event::Weights`]) and whether any tracker holds the instance in Fault
+//! ([`super::fsm::FaultReason::Tracker`]). The effective priority is computed by the state
+//! machine: configured priority + weights, clamped to 1..=254; an address owner (255) stays 255
+//! (RFC 9568 §6.1: only the owner may use 255, and it must).
+//!
+//! Weight semantics (those of keepalived, so that configurations carry over):
+//!
+//! | weight | tracker up | tracker down (or not yet known) |
+//! |--------|------------|---------------------------------|
+//! | `0`    | nothing    | Fault                           |
+//! | `+w`   | `+w`       | nothing                         |
+//! | `-w`   | nothing    | `-w`                            |
+//!
+//! A value tracker (a file) contributes `value × weight` (capped at ±253; `≤ −254` is Fault);
+//! with weight 0 a non-zero value is Fault. A file that is missing or does not hold a number is
+//! a failure: it contributes nothing, and is Fault with weight 0.
+//!
+//! Before its first result a tracker is [`Status::Init`], which counts as down: a router whose
+//! check has not answered yet never advertises the check's bonus, never escapes the check's
+//! penalty, and never leaves Fault on a weight-0 check. The first result decides at once
+//! (whatever RISE and FALL are); after that FALL failures in a row take an up tracker down and
+//! RISE successes in a row bring a down one up.
+#![forbid(unsafe_code)]
+
+use core::fmt;
+use core::time::Duration;
+
+/// Largest weight or contribution magnitude (a priority moves within 1..=254).
+pub const MAX_WEIGHT: i32 = 253;
+
+/// What a tracker watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A check command (`--track-check`).
+    Check,
+    /// Another interface's link (`--track-interface`).
+    Interface,
+    /// A file holding an integer (`--track-file`).
+    File,
+    /// Processes by name (`--track-process`).
+    Process,
+}
+
+impl Kind {
+    /// The word used in log lines and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Check => "check",
+            Kind::Interface => "interface",
+            Kind::File => "file",
+            Kind::Process => "process",
+        }
+    }
+}
+
+/// A tracker's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// No result yet (counts as down).
+    Init,
+    /// Passing.
+    Up,
+    /// Failing.
+    Down,
+}
+
+impl Status {
+    /// `init`, `up` or `down`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Init => "init",
+            Status::Up => "up",
+            Status::Down => "down",
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What a tracker does to the instance right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// Adds this (possibly negative, possibly zero) amount to the priority.
+    Weight(i32),
+    /// Holds the instance in Fault.
+    Fault,
+}
+
+/// Rise/fall counting and weight of one tracker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Spec {
+    /// The tracker's kind.
+    pub kind: Kind,
+    /// Weight, −253..=253; 0 means "down → Fault".
+    pub weight: i32,
+    /// Successes in a row that bring a down tracker up (≥ 1).
+    pub rise: u32,
+    /// Failures in a row that take an up tracker down (≥ 1).
+    pub fall: u32,
+}
+
+/// A status change, for the one log line per change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Change {
+    /// Status before.
+    pub from: Status,
+    /// Status now.
+    pub to: Status,
+    /// The consecutive count that decided (`2` of FALL 2), 1 for a first result.
+    pub count: u32,
+    /// The threshold it reached (RISE or FALL; 1 for a first result).
+    pub of: u32,
+}
+
+/// One tracker's counting state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tracker {
+    spec: Spec,
+    status: Status,
+    /// Consecutive successes (reset by a failure).
+    ok_run: u32,
+    /// Consecutive failures (reset by a success).
+    fail_run: u32,
+    /// The last value read (value trackers), `None` when the last read failed.
+    value: Option<i64>,
+    /// When the last result came, and whether it passed.
+    last: Option<(Duration, bool)>,
+    /// Results so far.
+    results: u64,
+}
+
+impl Tracker {
+    /// A tracker in [`Status::Init`]. Weight is clamped to ±[`MAX_WEIGHT`], rise/fall to ≥ 1.
+    pub fn new(spec: Spec) -> Self {
+        let spec = Spec {
+            weight: spec.weight.clamp(-MAX_WEIGHT, MAX_WEIGHT),
+            rise: spec.rise.max(1),
+            fall: spec.fall.max(1),
+            ..spec
+        };
+        Tracker {
+            spec,
+            status: Status::Init,
+            ok_run: 0,
+            fail_run: 0,
+            value: None,
+            last: None,
+            results: 0,
+        }
+    }
+
+    /// The tracker's specification (after clamping).
+    pub fn spec(&self) -> Spec {
+        self.spec
+    }
+
+    /// Current status.
+    pub fn status(&self) -> Status {
+        self.status
+    }
+
+    /// Consecutive successes and failures.
+    pub fn runs(&self) -> (u32, u32) {
+        (self.ok_run, self.fail_run)
+    }
+
+    /// The last result: when, and whether it passed.
+    pub fn last(&self) -> Option<(Duration, bool)> {
+        self.last
+    }
+
+    /// Results so far.
+    pub fn results(&self) -> u64 {
+        self.results
+    }
+
+    /// The last value read by a value tracker.
+    pub fn value(&self) -> Option<i64> {
+        self.value
+    }
+
+    /// One pass/fail result at `now`. Returns the change of status, if any.
+    pub fn observe(&mut self, now: Duration, ok: bool) -> Option<Change> {
+        self.results = self.results.saturating_add(1);
+        self.last = Some((now, ok));
+        if ok {
+            self.ok_run = self.ok_run.saturating_add(1);
+            self.fail_run = 0;
+        } else {
+            self.fail_run = self.fail_run.saturating_add(1);
+            self.ok_run = 0;
+        }
+        let from = self.status;
+        let (to, count, of) = match (from, ok) {
+            (Status::Init, true) => (Status::Up, 1, 1),
+            (Status::Init, false) => (Status::Down, 1, 1),
+            (Status::Up, false) if self.fail_run >= self.spec.fall => {
+                (Status::Down, self.fail_run, self.spec.fall)
+            }
+            (Status::Down, true) if self.ok_run >= self.spec.rise => {
+                (Status::Up, self.ok_run, self.spec.rise)
+            }
+            _ => return None,
+        };
+        self.status = to;
+        Some(Change {
+            from,
+            to,
+            count,
+            of,
+        })
+    }
+
+    /// A value tracker's reading at `now`: `Some(v)` passes, `None` (missing, not a number)
+    /// fails. Rise and fall are 1 for values. Returns the change of status, if any; a changed
+    /// value with the same status changes [`Tracker::effect`] too (compare effects).
+    pub fn observe_value(&mut self, now: Duration, v: Option<i64>) -> Option<Change> {
+        self.value = v;
+        self.observe(now, v.is_some())
+    }
+
+    /// What this tracker does to the instance now.
+    pub fn effect(&self) -> Effect {
+        let w = self.spec.weight;
+        if self.spec.kind == Kind::File {
+            return match (self.status, self.value) {
+                (Status::Up, Some(v)) if w == 0 => {
+                    if v == 0 {
+                        Effect::Weight(0)
+                    } else {
+                        Effect::Fault
+                    }
+                }
+                (Status::Up, Some(v)) => {
+                    let c = v.saturating_mul(i64::from(w));
+                    if c <= -254 {
+                        Effect::Fault
+                    } else {
+                        // c in -253..=i64::MAX here; capped above at 253.
+                        Effect::Weight(i32::try_from(c.min(i64::from(MAX_WEIGHT))).unwrap_or(0))
+                    }
+                }
+                _ if w == 0 => Effect::Fault,
+                _ => Effect::Weight(0),
+            };
+        }
+        match (self.status, w) {
+            (Status::Up, w) if w > 0 => Effect::Weight(w),
+            (Status::Up, _) => Effect::Weight(0),
+            (_, 0) => Effect::Fault,
+            (_, w) if w < 0 => Effect::Weight(w),
+            _ => Effect::Weight(0),
+        }
+    }
+}
+
+/// The state machine's inputs from every tracker: the sum of the weights in force, and whether
+/// any tracker holds the instance in Fault.
+pub fn combine<'a>(trackers: impl IntoIterator<Item = &'a Tracker>) -> (i32, bool) {
+    let mut sum: i32 = 0;
+    let mut fault = false;
+    for t in trackers {
+        match t.effect() {
+            Effect::Weight(w) => sum = sum.saturating_add(w),
+            Effect::Fault => fault = true,
+        }
+    }
+    (sum, fault)
+}
+
+/// The effective priority: `configured + weights`, clamped to 1..=254; 255 (address owner)
+/// stays 255 (RFC 9568 §6.1).
+pub fn effective_priority(configured: u8, weights: i32) -> u8 {
+    if configured == 255 {
+        return 255;
+    }
+    let p = i32::from(configured).saturating_add(weights).clamp(1, 254);
+    u8::try_from(p).unwrap_or(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(n: u64) -> Duration {
+        Duration::from_secs(n)
+    }
+
+    fn check(weight: i32, rise: u32, fall: u32) -> Tracker {
+        Tracker::new(Spec {
+            kind: Kind::Check,
+            weight,
+            rise,
+            fall,
+        })
+    }
+
+    #[test]
+    fn init_counts_as_down_and_the_first_result_decides_at_once() {
+        let mut t = check(-20, 3, 3);
+        assert_eq!(t.status(), Status::Init);
+        assert_eq!(t.effect(), Effect::Weight(-20));
+        let c = t.observe(s(1), true).expect("first result decides");
+        assert_eq!((c.from, c.to, c.count, c.of), (Status::Init, Status::Up, 1, 1));
+        assert_eq!(t.effect(), Effect::Weight(0));
+
+        let mut t = check(-20, 3, 3);
+        let c = t.observe(s(1), false).expect("first result decides");
+        assert_eq!(c.to, Status::Down);
+        assert_eq!(t.effect(), Effect::Weight(-20));
+    }
+
+    #[test]
+    fn fall_failures_in_a_row_take_it_down_rise_successes_bring_it_up() {
+        let mut t = check(-20, 2, 3);
+        t.observe(s(0), true);
+        assert_eq!(t.observe(s(1), false), None);
+        assert_eq!(t.observe(s(2), false), None);
+        // A success in between restarts the count.
+        assert_eq!(t.observe(s(3), true), None);
+        assert_eq!(t.observe(s(4), false), None);
+        assert_eq!(t.observe(s(5), false), None);
+        let c = t.observe(s(6), false).expect("third failure in a row");
+        assert_eq!((c.from, c.to, c.count, c.of), (Status::Up, Status::Down, 3, 3));
+        assert_eq!(t.runs(), (0, 3));
+        assert_eq!(t.observe(s(7), true), None);
+        let c = t.observe(s(8), true).expect("second success in a row");
+        assert_eq!((c.to, c.count, c.of), (Status::Up, 2, 2));
+        assert_eq!(t.last(), Some((s(8), true)));
+        assert_eq!(t.results(), 9);
+    }
+
+    #[test]
+    fn weights_follow_keepalived_table() {
+        let mut up = check(10, 1, 1);
+        up.observe(s(0), true);
+        assert_eq!(up.effect(), Effect::Weight(10));
+        let mut down = check(10, 1, 1);
+        down.observe(s(0), false);
+        assert_eq!(down.effect(), Effect::Weight(0));
+        let mut zero = check(0, 1, 1);
+        assert_eq!(zero.effect(), Effect::Fault, "weight 0 holds Fault before the first result");
+        zero.observe(s(0), true);
+        assert_eq!(zero.effect(), Effect::Weight(0));
+        zero.observe(s(1), false);
+        assert_eq!(zero.effect(), Effect::Fault);
+        // Out-of-range weights are clamped.
+        assert_eq!(check(1000, 1, 1).spec().weight, MAX_WEIGHT);
+        assert_eq!(check(-1000, 0, 0).spec().rise, 1);
+    }
+
+    #[test]
+    fn file_values_times_weight_missing_is_failure() {
+        let file = |w| {
+            Tracker::new(Spec {
+                kind: Kind::File,
+                weight: w,
+                rise: 1,
+                fall: 1,
+            })
+        };
+        let mut t = file(10);
+        t.observe_value(s(0), Some(3));
+        assert_eq!(t.effect(), Effect::Weight(30));
+        assert_eq!(t.observe_value(s(1), Some(-5)), None);
+        assert_eq!(t.effect(), Effect::Weight(-50));
+        t.observe_value(s(2), Some(-30));
+        assert_eq!(t.effect(), Effect::Fault, "≤ -254 is Fault");
+        t.observe_value(s(3), Some(1_000_000));
+        assert_eq!(t.effect(), Effect::Weight(253));
+        let c = t.observe_value(s(4), None).expect("missing is a failure");
+        assert_eq!(c.to, Status::Down);
+        assert_eq!(t.effect(), Effect::Weight(0));
+        let mut z = file(0);
+        z.observe_value(s(0), Some(0));
+        assert_eq!(z.effect(), Effect::Weight(0));
+        z.observe_value(s(1), Some(1));
+        assert_eq!(z.effect(), Effect::Fault);
+        z.observe_value(s(2), None);
+        assert_eq!(z.effect(), Effect::Fault);
+        z.observe_value(s(3), Some(i64::MIN));
+        assert_eq!(z.effect(), Effect::Fault);
+    }
+
+    #[test]
+    fn combine_and_clamp() {
+        let mut a = check(-20, 1, 1);
+        a.observe(s(0), false);
+        let mut b = check(5, 1, 1);
+        b.observe(s(0), true);
+        assert_eq!(combine([&a, &b]), (-15, false));
+        let c = check(0, 1, 1);
+        assert_eq!(combine([&a, &b, &c]), (-15, true));
+        assert_eq!(effective_priority(150, -15), 135);
+        assert_eq!(effective_priority(250, 20), 254);
+        assert_eq!(effective_priority(10, -20), 1);
+        assert_eq!(effective_priority(255, -100), 255);
+        assert_eq!(effective_priority(100, i32::MIN), 1);
+    }
+}

@@ -1,0 +1,501 @@
+//! vrrpd in CARP mode (`--protocol carp`) against Debian's ucarp, in network namespaces on one
+//! bridged segment: election both ways, preemption, the equal-timer tie, a wrong password,
+//! takeover times on kill -9 and SIGTERM beside ucarp-to-ucarp in the same run, hooks with ucarp's
+//! argv, two vrrpd in CARP mode, and VRRP beside CARP on the same id.
+//!
+//! Takeover is measured on the wire (capture on the bridge): from the old master's last advert to
+//! the new master's first. The theory for a backup with advskew S is master-down =
+//! advbase × deadratio + S/256 s; ucarp adds up to 1 s of receive batching and its poll wake-up.
+
+mod common;
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use common::*;
+
+const VIP: &str = "192.0.2.254";
+const VHID: u8 = 7;
+
+fn require_ucarp(test: &str) -> bool {
+    if !require_root(test) {
+        return false;
+    }
+    if std::process::Command::new("ucarp")
+        .arg("--help")
+        .output()
+        .is_ok()
+    {
+        return true;
+    }
+    skip(
+        test,
+        "ucarp not installed (scripts/test installs it as root)",
+    )
+}
+
+/// Hooks that log their argv and VRRP_STATE; ucarp's also move the address (as ucarp needs).
+fn scripts(lab: &Lab) -> (String, String) {
+    let log = lab.dir.join("hooks.log");
+    let log = log.to_string_lossy();
+    let up = lab.script(
+        "up.sh",
+        &format!(
+            "#!/bin/sh\necho \"up $* state=${{VRRP_STATE:-}}\" >> {log}\n\
+             ip addr add \"$2\"/24 dev \"$1\" 2>/dev/null\nexit 0\n"
+        ),
+    );
+    let down = lab.script(
+        "down.sh",
+        &format!(
+            "#!/bin/sh\necho \"down $* state=${{VRRP_STATE:-}}\" >> {log}\n\
+             ip addr del \"$2\"/24 dev \"$1\" 2>/dev/null\nexit 0\n"
+        ),
+    );
+    (
+        up.to_string_lossy().into_owned(),
+        down.to_string_lossy().into_owned(),
+    )
+}
+
+fn ucarp(lab: &mut Lab, host: usize, tag: &str, advskew: u8, extra: &[&str]) -> Proc {
+    let (up, down) = scripts(lab);
+    let h = lab.host(host).clone();
+    let mut args: Vec<String> = vec![
+        "--interface=eth0".into(),
+        format!("--srcip={}", h.v4),
+        format!("--vhid={VHID}"),
+        "--pass=secret".into(),
+        format!("--addr={VIP}"),
+        "--advbase=1".into(),
+        format!("--advskew={advskew}"),
+        format!("--upscript={up}"),
+        format!("--downscript={down}"),
+        format!("--xparam={tag}"),
+        "--shutdown".into(),
+        "--facility=none".into(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    lab.spawn(&h.ns, tag, "ucarp", &args, &[])
+}
+
+fn carp_vrrpd(lab: &mut Lab, host: usize, tag: &str, advskew: u8, extra: &[&str]) -> Proc {
+    let (up, down) = scripts(lab);
+    let ns = lab.host(host).ns.clone();
+    let skew = advskew.to_string();
+    let mut args = vec![
+        "-i",
+        "eth0",
+        "-v",
+        "7",
+        "--protocol",
+        "carp",
+        "--password",
+        "secret",
+        "--advskew",
+        &skew,
+        "-U",
+        &up,
+        "-D",
+        &down,
+        "--xparam",
+        tag,
+    ];
+    args.extend_from_slice(extra);
+    args.push("192.0.2.254/24");
+    lab.vrrpd(&ns, tag, &args)
+}
+
+fn holds(lab: &Lab, host: usize) -> bool {
+    lab.has_addr(&lab.host(host).ns, VIP)
+}
+
+fn wait_holds(lab: &Lab, host: usize, limit: Duration) -> bool {
+    wait_for(limit, || holds(lab, host)).is_some()
+}
+
+fn carp_adverts(seen: &[Seen], src: &str) -> Vec<Duration> {
+    let src: IpAddr = src.parse().expect("ip");
+    seen.iter()
+        .filter(|s| s.src == src && s.payload.len() == 36 && s.payload[1] == VHID)
+        .map(|s| s.at)
+        .collect()
+}
+
+/// Wire takeover: the new master's first advert after `kill_at` (capture time), less the old
+/// master's last advert before it (a bow-out advert included).
+fn takeover(seen: &[Seen], old: &str, new: &str, kill_at: Duration) -> Option<Duration> {
+    let first = carp_adverts(seen, new).into_iter().find(|&t| t > kill_at)?;
+    let last = carp_adverts(seen, old)
+        .into_iter()
+        .filter(|&t| t < first)
+        .last()?;
+    Some(first.saturating_sub(last))
+}
+
+struct Row {
+    name: &'static str,
+    theory: f64,
+    measured: f64,
+    /// The taker's poll period when it is ucarp (advbase + advskew/256), else 0.
+    skew_poll: f64,
+}
+
+/// One takeover case: `master` (already master on host `m`) stopped with `sig`, `backup` on host
+/// `b` takes over.
+fn measure(
+    lab: &mut Lab,
+    m: usize,
+    b: usize,
+    master: &mut Proc,
+    sig: i32,
+    limit: Duration,
+) -> Duration {
+    let cap = Capture::start(&lab.switch.clone(), "br0");
+    std::thread::sleep(Duration::from_millis(1500));
+    let kill_at = cap.started.elapsed();
+    signal(master.pid(), sig);
+    let _ = wait_exit(master, Duration::from_secs(10));
+    if sig == libc::SIGKILL {
+        // Whatever the dead master left behind.
+        let ns = lab.host(m).ns.clone();
+        let _ = try_sh(&[
+            "ip",
+            "-n",
+            &ns,
+            "addr",
+            "del",
+            "192.0.2.254/24",
+            "dev",
+            "eth0",
+        ]);
+    }
+    assert!(
+        wait_holds(lab, b, limit),
+        "host {b} did not take over within {limit:?}"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let seen = cap.finish();
+    let (old, new) = (lab.host(m).v4.clone(), lab.host(b).v4.clone());
+    takeover(&seen, &old, &new, kill_at).expect("adverts before and after the stop")
+}
+
+#[test]
+fn carp_takeover_matrix_vrrpd_beside_ucarp() {
+    if !require_ucarp("carp_takeover_matrix_vrrpd_beside_ucarp") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1", "r2"]);
+    let mut rows: Vec<Row> = Vec::new();
+    let theory = |skew: u8| 3.0 + f64::from(skew) / 256.0;
+
+    // ucarp master (advskew 0) on r1, vrrpd backup (advskew 50) on r2: no flap at start.
+    let mut u1 = ucarp(&mut lab, 0, "ucarpA", 0, &[]);
+    assert!(wait_holds(&lab, 0, Duration::from_secs(10)), "ucarp master");
+    let mut v2 = carp_vrrpd(&mut lab, 1, "vrrpdB", 50, &[]);
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(
+        lab.state(&lab.host(1).ns.clone(), VHID).as_deref(),
+        Some("BACKUP")
+    );
+    assert!(!holds(&lab, 1), "vrrpd backup must not hold the VIP");
+    assert!(
+        !v2.log_text().contains("-> MASTER"),
+        "vrrpd flapped at start:\n{}",
+        v2.log_text()
+    );
+    // kill -9 ucarp: vrrpd takes over at master-down.
+    let t = measure(
+        &mut lab,
+        0,
+        1,
+        &mut u1,
+        libc::SIGKILL,
+        Duration::from_secs(8),
+    );
+    rows.push(Row {
+        name: "ucarp -> vrrpd, kill -9 (advskew 50)",
+        theory: theory(50),
+        measured: t.as_secs_f64(),
+        skew_poll: 0.0,
+    });
+
+    // vrrpd master on r2; ucarp backup (advskew 100) on r1; kill -9 vrrpd.
+    let mut u1 = ucarp(&mut lab, 0, "ucarpA2", 100, &[]);
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(holds(&lab, 1) && !holds(&lab, 0), "vrrpd stays master");
+    let t = measure(
+        &mut lab,
+        1,
+        0,
+        &mut v2,
+        libc::SIGKILL,
+        Duration::from_secs(8),
+    );
+    rows.push(Row {
+        name: "vrrpd -> ucarp, kill -9 (advskew 100)",
+        theory: theory(100),
+        measured: t.as_secs_f64(),
+        skew_poll: 1.0 + 100.0 / 256.0,
+    });
+
+    // ucarp -> ucarp, kill -9: the reference, same run.
+    let mut u2 = ucarp(&mut lab, 1, "ucarpB", 150, &[]);
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(holds(&lab, 0) && !holds(&lab, 1));
+    let t = measure(
+        &mut lab,
+        0,
+        1,
+        &mut u1,
+        libc::SIGKILL,
+        Duration::from_secs(8),
+    );
+    rows.push(Row {
+        name: "ucarp -> ucarp, kill -9 (advskew 150)",
+        theory: theory(150),
+        measured: t.as_secs_f64(),
+        skew_poll: 1.0 + 150.0 / 256.0,
+    });
+
+    // ucarp SIGTERM (--shutdown, no leaving frame) -> vrrpd (advskew 50).
+    let mut v1 = carp_vrrpd(&mut lab, 0, "vrrpdA", 50, &[]);
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(holds(&lab, 1) && !holds(&lab, 0));
+    let t = measure(
+        &mut lab,
+        1,
+        0,
+        &mut u2,
+        libc::SIGTERM,
+        Duration::from_secs(8),
+    );
+    rows.push(Row {
+        name: "ucarp -> vrrpd, SIGTERM (advskew 50)",
+        theory: theory(50),
+        measured: t.as_secs_f64(),
+        skew_poll: 0.0,
+    });
+
+    // vrrpd SIGTERM: bow-out advert, ucarp (advskew 100) takes over at once.
+    let _u2 = ucarp(&mut lab, 1, "ucarpB2", 100, &[]);
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(holds(&lab, 0) && !holds(&lab, 1));
+    let t = measure(
+        &mut lab,
+        0,
+        1,
+        &mut v1,
+        libc::SIGTERM,
+        Duration::from_secs(8),
+    );
+    rows.push(Row {
+        name: "vrrpd -> ucarp, SIGTERM bow-out",
+        theory: 0.0,
+        measured: t.as_secs_f64(),
+        skew_poll: 1.0 + 100.0 / 256.0,
+    });
+
+    println!("\nCARP takeover matrix (wire, last advert of the old master to first of the new):");
+    for r in &rows {
+        println!(
+            "  {:<40} theory {:>6.3} s  measured {:>6.3} s",
+            r.name, r.theory, r.measured
+        );
+    }
+    // vrrpd as the taker: at the theory (it processes adverts at once). ucarp as the taker: up
+    // to 1 s of receive batching plus one poll period (advbase + advskew/256) later.
+    for r in &rows {
+        let late = r.measured - r.theory;
+        let bound = if r.name.starts_with("ucarp -> vrrpd") {
+            0.35
+        } else {
+            1.2 + r.skew_poll
+        };
+        assert!(
+            (-0.1..=bound).contains(&late),
+            "{}: measured {:.3} s against theory {:.3} s",
+            r.name,
+            r.measured,
+            r.theory
+        );
+    }
+    // Hooks: ucarp's argv for both, plus vrrpd's environment on vrrpd's.
+    let hooks = read(&lab.dir.join("hooks.log"));
+    assert!(
+        hooks.contains("up eth0 192.0.2.254 vrrpdB state=MASTER"),
+        "{hooks}"
+    );
+    assert!(
+        hooks.contains("down eth0 192.0.2.254 vrrpdB state=BACKUP"),
+        "{hooks}"
+    );
+    assert!(
+        hooks.contains("up eth0 192.0.2.254 ucarpB state="),
+        "{hooks}"
+    );
+}
+
+#[test]
+fn carp_election_preempt_wrong_password_and_tie() {
+    if !require_ucarp("carp_election_preempt_wrong_password_and_tie") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1", "r2"]);
+    let [ns1, ns2] = lab.ns_names::<2>();
+
+    // ucarp master with advskew 50; vrrpd --preempt advskew 0 takes over, ucarp yields.
+    let mut u1 = ucarp(&mut lab, 0, "ucarpA", 50, &[]);
+    assert!(wait_holds(&lab, 0, Duration::from_secs(10)));
+    let mut v2 = carp_vrrpd(&mut lab, 1, "vrrpdB", 0, &["--preempt"]);
+    assert!(
+        wait_for(Duration::from_secs(4), || holds(&lab, 1) && !holds(&lab, 0)).is_some(),
+        "vrrpd --preempt did not take over:\n{}\n{}",
+        v2.log_text(),
+        u1.log_text()
+    );
+    assert!(v2.log_text().contains("preempting slower master 192.0.2.1"));
+    assert!(wait_for(Duration::from_secs(3), || u1
+        .log_text()
+        .contains("Preferred master advertised"))
+    .is_some());
+    signal(v2.pid(), libc::SIGKILL);
+    let _ = wait_exit(&mut v2, Duration::from_secs(5));
+    let _ = try_sh(&[
+        "ip",
+        "-n",
+        &ns2,
+        "addr",
+        "del",
+        "192.0.2.254/24",
+        "dev",
+        "eth0",
+    ]);
+    assert!(wait_holds(&lab, 0, Duration::from_secs(8)));
+
+    // Wrong password: ignored (both master), counted as bad_auth.
+    let mut v2 = {
+        let (up, down) = scripts(&lab);
+        lab.vrrpd(
+            &ns2,
+            "vrrpdWrong",
+            &[
+                "-i",
+                "eth0",
+                "-v",
+                "7",
+                "--protocol",
+                "carp",
+                "--password",
+                "wrong",
+                "-U",
+                &up,
+                "-D",
+                &down,
+                "192.0.2.254/24",
+            ],
+        )
+    };
+    assert!(
+        wait_holds(&lab, 1, Duration::from_secs(6)),
+        "a wrong password must be ignored"
+    );
+    let (_, dump, _) = lab.atropos(&ns2, &["--dump", "--json"]);
+    let j: serde_json::Value = serde_json::from_str(&dump).expect("dump json");
+    let bad = j[0]["detail"]["discards"]["bad_auth"].as_u64().unwrap_or(0);
+    assert!(bad >= 2, "bad_auth {bad}: {dump}");
+    signal(v2.pid(), libc::SIGTERM);
+    let _ = wait_exit(&mut v2, Duration::from_secs(8));
+
+    // Equal timers, both masters (r2 detached from the bridge while it starts): ucarp's key puts
+    // the last octet first, so 192.0.2.1 (key 0x010200c0) stays and 192.0.2.2 yields.
+    let sw = lab.switch.clone();
+    signal(u1.pid(), libc::SIGTERM);
+    let _ = wait_exit(&mut u1, Duration::from_secs(8));
+    let _u1 = ucarp(&mut lab, 0, "ucarpTie", 0, &[]);
+    assert!(wait_holds(&lab, 0, Duration::from_secs(10)));
+    sh(&["ip", "-n", &sw, "link", "set", "p1", "nomaster"]);
+    let v2 = carp_vrrpd(&mut lab, 1, "vrrpdTie", 0, &[]);
+    assert!(wait_holds(&lab, 1, Duration::from_secs(8)), "alone: master");
+    sh(&["ip", "-n", &sw, "link", "set", "p1", "master", "br0"]);
+    assert!(
+        wait_for(Duration::from_secs(4), || !holds(&lab, 1)).is_some(),
+        "192.0.2.2 must yield on the tie:\n{}",
+        v2.log_text()
+    );
+    assert!(holds(&lab, 0));
+    let text = v2.log_text();
+    assert!(text.contains("same advbase and advskew"), "{text}");
+    assert!(text.contains("preferred master 192.0.2.1"), "{text}");
+    let _ = ns1;
+}
+
+#[test]
+fn carp_two_vrrpd_and_vrrp_beside_carp_on_one_id() {
+    if !require_root("carp_two_vrrpd_and_vrrp_beside_carp_on_one_id") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1", "r2", "r3"]);
+    let [ns1, ns2, ns3] = lab.ns_names::<3>();
+    // Two vrrpd in CARP mode, and a VRRPv2 router with the same id 7 (another address).
+    let mut v1 = carp_vrrpd(&mut lab, 0, "carpA", 0, &[]);
+    let mut v2 = carp_vrrpd(&mut lab, 1, "carpB", 50, &[]);
+    let vr = lab.vrrpd_line(
+        &ns3,
+        "vrrp7",
+        "-i eth0 -v 7 --vrrp-version 2 -n 192.0.2.253/24",
+    );
+    assert!(wait_holds(&lab, 0, Duration::from_secs(8)));
+    assert!(
+        wait_for(Duration::from_secs(8), || lab.has_addr(&ns3, "192.0.2.253")).is_some(),
+        "the VRRP router is alone in VRRP: master"
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(!holds(&lab, 1), "the CARP backup stays backup");
+    for (ns, p) in [(&ns1, &v1), (&ns2, &v2)] {
+        let (_, dump, _) = lab.atropos(ns, &["--dump", "--json"]);
+        let j: serde_json::Value = serde_json::from_str(&dump).expect("json");
+        let foreign = j[0]["detail"]["discards"]["foreign_protocol"]
+            .as_u64()
+            .unwrap_or(0);
+        assert!(foreign >= 2, "CARP instance: foreign_protocol {foreign}");
+        assert!(
+            p.log_text().contains("sends VRRP on our vhid"),
+            "{}",
+            p.log_text()
+        );
+    }
+    let (_, dump, _) = lab.atropos(&ns3, &["--dump", "--json"]);
+    let j: serde_json::Value = serde_json::from_str(&dump).expect("json");
+    assert!(
+        j[0]["detail"]["discards"]["foreign_protocol"]
+            .as_u64()
+            .unwrap_or(0)
+            >= 2
+    );
+    assert_eq!(j[0]["detail"]["discards"]["bad_length"].as_u64(), Some(0));
+    assert!(
+        !vr.log_text().contains("MASTER -> BACKUP"),
+        "{}",
+        vr.log_text()
+    );
+    // Planned handover between the two vrrpd: bow-out, the backup takes over at once.
+    let cap = Capture::start(&lab.switch.clone(), "br0");
+    std::thread::sleep(Duration::from_millis(1200));
+    let kill_at = cap.started.elapsed();
+    signal(v1.pid(), libc::SIGTERM);
+    assert!(wait_holds(&lab, 1, Duration::from_secs(3)));
+    let _ = wait_exit(&mut v1, Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(200));
+    let seen = cap.finish();
+    let t = takeover(&seen, "192.0.2.1", "192.0.2.2", kill_at).expect("adverts");
+    println!(
+        "vrrpd -> vrrpd (CARP), SIGTERM bow-out: {:.3} s",
+        t.as_secs_f64()
+    );
+    assert!(t < Duration::from_millis(1200), "{t:?}");
+    assert!(!holds(&lab, 0), "the VIP left the stopped node");
+    signal(v2.pid(), libc::SIGTERM);
+    let _ = wait_exit(&mut v2, Duration::from_secs(8));
+}
