@@ -651,12 +651,20 @@ fn detached_daemon_with_group_and_pid_file() {
         wait_for(Duration::from_secs(5), || lab.has_addr(&r1, VIP)).is_some(),
         "detached daemon never master"
     );
-    let pidfile = std::fs::read_dir(&run)
-        .unwrap()
-        .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|x| x == "pid"))
-        .expect("pid file");
+    // The pid file, wherever under the run directory (files and per-namespace directories).
+    let mut stack = vec![run.clone()];
+    let mut pidfile = None;
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "pid") {
+                pidfile = Some(p);
+            }
+        }
+    }
+    let pidfile = pidfile.expect("pid file");
     let pid: i32 = std::fs::read_to_string(&pidfile)
         .unwrap()
         .trim()
