@@ -28,9 +28,8 @@ use vrrpd::sys::netlink::{MacvlanMode, Rtnl};
 use vrrpd::sys::socket::{VrrpSender, VrrpSocket};
 use vrrpd::sys::vmac::{self, ParentSysctls, Vmac};
 
-/// True if the test may run (root). Otherwise prints a loud SKIPPED line straight to the stderr
-/// handle (libtest captures `eprintln!` of passing tests) and returns false, or panics under
-/// CI=true.
+/// True if the test may run (root); otherwise a counted skip (`common::require_root`), or a
+/// failure under CI=true.
 fn root(test: &str) -> bool {
     common::require_root(test)
 }
