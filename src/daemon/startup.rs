@@ -229,6 +229,14 @@ impl Daemon {
             Some(c) => Core::Carp(carp_instance(&s, c)?),
         };
         let hooks = Hooks::new(s.script_timeout);
+        let trackers = super::track::Trackers::new(
+            &s.trackers,
+            vec![
+                ("VRRP_IFACE".to_string(), s.interface.clone()),
+                ("VRRP_VRID".to_string(), s.vrid.to_string()),
+            ],
+            clock::now(),
+        );
         let control = match pidfile::instance_paths(&s.interface, s.vrid, s.family) {
             Ok((_, sock)) => match crate::control::server::Server::bind(&sock) {
                 Ok(c) => Some(c),
@@ -258,6 +266,8 @@ impl Daemon {
             egress: Some(egress),
             link_poll,
             hooks,
+            trackers,
+            track_fault: false,
             announce: Announce::default(),
             primary: None,
             keep: Vec::new(),

@@ -33,6 +33,7 @@
 pub mod announce;
 pub mod clock;
 pub mod iface;
+pub mod inotify;
 pub mod linkcheck;
 pub mod magic;
 pub mod netlink;
