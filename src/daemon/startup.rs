@@ -296,6 +296,7 @@ impl Daemon {
                 notify: notify::Notifier::from_env(),
                 ready_sent: false,
                 buf: vec![0u8; 9000],
+                ip_id: 0,
             },
             s,
         })
