@@ -508,3 +508,64 @@ fn tracked_process_exit_and_restart() {
     svc.kill().unwrap();
     let _ = svc.wait();
 }
+
+/// Tracking with `-M`: a failing weight-0 check on one member faults it, and the host group
+/// pulls the other member to backup too: the peer holds both VIPs; repaired, both come back.
+#[test]
+fn tracker_fault_pulls_the_host_group() {
+    if !require_root("tracker_fault_pulls_the_host_group") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1", "r2"]);
+    let [r1, r2] = lab.ns_names();
+    let flag = format!("{}/broken", lab.dir_str());
+    let spec = check(&flag, "name=svc,interval=200ms");
+    let vips = ["192.0.2.251", "192.0.2.252"];
+    let mut procs = Vec::new();
+    for (ns, prio) in [(&r1, "150"), (&r2, "100")] {
+        for (vrid, vip) in [("51", vips[0]), ("52", vips[1])] {
+            let mut args = vec![
+                "-i", "eth0", "-v", vrid, "-p", prio, "-d", "100ms", "-n", "-M", "2",
+            ];
+            if ns == &r1 && vrid == "51" {
+                args.extend(["--track-check", spec.as_str()]);
+            }
+            args.push(vip);
+            procs.push(lab.vrrpd(ns, &format!("{ns}-{vrid}"), &args));
+        }
+    }
+    let holds = |lab: &Lab, ns: &str| vips.iter().all(|v| lab.has_addr(ns, v));
+    let none = |lab: &Lab, ns: &str| vips.iter().all(|v| !lab.has_addr(ns, v));
+    let logs = |procs: &[Proc]| {
+        procs
+            .iter()
+            .map(|p| p.log_text())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert!(
+        wait_for(Duration::from_secs(6), || holds(&lab, &r1)
+            && none(&lab, &r2))
+        .is_some(),
+        "{}",
+        logs(&procs)
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::write(&flag, "").unwrap();
+    let took = wait_for(Duration::from_secs(5), || {
+        holds(&lab, &r2) && none(&lab, &r1)
+    })
+    .unwrap_or_else(|| panic!("group did not follow\n{}", logs(&procs)));
+    println!("tracking: weight-0 check on one -M member -> both VIPs on the peer after {took:?}");
+    assert!(procs[0]
+        .log_text()
+        .contains("MASTER -> FAULT (tracker down)"));
+    std::fs::remove_file(&flag).unwrap();
+    assert!(
+        wait_for(Duration::from_secs(6), || holds(&lab, &r1)
+            && none(&lab, &r2))
+        .is_some(),
+        "{}",
+        logs(&procs)
+    );
+}
