@@ -6,6 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::peers::require_peers;
 use common::*;
 
 const VIP: &str = "192.0.2.254";
@@ -568,4 +569,97 @@ fn tracker_fault_pulls_the_host_group() {
         "{}",
         logs(&procs)
     );
+}
+
+/// keepalived's `vrrp_script` block equivalent to `spec` (interval 1, fall 2, rise 2,
+/// weight -60), in a VRRPv3 instance with 1 s adverts.
+fn keepalived_tracked(prio: u8, flag: Option<&str>) -> String {
+    let (script, track) = match flag {
+        Some(f) => (
+            format!(
+                "vrrp_script chk {{\n    script \"/usr/bin/test ! -e {f}\"\n    interval 1\n    \
+                 fall 2\n    rise 2\n    weight -60\n}}\n"
+            ),
+            "    track_script {\n        chk\n    }\n",
+        ),
+        None => (String::new(), ""),
+    };
+    format!(
+        "{script}vrrp_instance VI {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    \
+         version 3\n    priority {prio}\n    advert_int 1\n{track}    virtual_ipaddress {{\n        \
+         {VIP}/24 dev eth0\n    }}\n    notify NOTIFY\n}}\n"
+    )
+}
+
+/// Side by side with keepalived: the same failing check (`vrrp_script` interval 1, fall 2,
+/// rise 2, weight -60 against `--track-check interval=1s,fall=2,rise=2,weight=-60`) on the
+/// master of a pair with 1 s adverts: both hand the VIP over and take it back, and both times
+/// are printed.
+#[test]
+fn side_by_side_with_keepalived_vrrp_script() {
+    if !require_peers("side_by_side_with_keepalived_vrrp_script") {
+        return;
+    }
+    let mut times = Vec::new();
+    for who in ["vrrpd", "keepalived"] {
+        let mut lab = Lab::new(&["r1", "r2"]);
+        let [r1, r2] = lab.ns_names();
+        let flag = format!("{}/broken", lab.dir_str());
+        let spec = check(&flag, "name=chk,interval=1s,fall=2,rise=2,weight=-60");
+        let mut _procs = Vec::new();
+        let mut _kas = Vec::new();
+        if who == "vrrpd" {
+            for (ns, tag, prio, track) in [(&r1, "r1", "150", true), (&r2, "r2", "100", false)] {
+                let mut args = vec!["-i", "eth0", "-v", "51", "-p", prio, "-d", "1", "-n"];
+                if track {
+                    args.extend(["--track-check", spec.as_str()]);
+                }
+                args.push(VIP);
+                _procs.push(lab.vrrpd(ns, tag, &args));
+            }
+        } else {
+            _kas.push(lab.keepalived(&r1, "ka1", &keepalived_tracked(150, Some(&flag))));
+            _kas.push(lab.keepalived(&r2, "ka2", &keepalived_tracked(100, None)));
+        }
+        let logs = || {
+            _procs
+                .iter()
+                .map(|p| p.log_text())
+                .chain(_kas.iter().map(|k| k.log()))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert!(
+            wait_for(Duration::from_secs(15), || master_of(&lab, &r1, &r2)
+                == Some(1))
+            .is_some(),
+            "{who}: r1 never master\n{}",
+            logs()
+        );
+        // Settle into the steady state (keepalived's first script result, adverts heard).
+        std::thread::sleep(Duration::from_millis(2500));
+        assert_eq!(master_of(&lab, &r1, &r2), Some(1), "{who}\n{}", logs());
+        std::fs::write(&flag, "").unwrap();
+        let over = wait_for(Duration::from_secs(15), || {
+            master_of(&lab, &r1, &r2) == Some(2)
+        })
+        .unwrap_or_else(|| panic!("{who}: no handover\n{}", logs()));
+        std::thread::sleep(Duration::from_millis(500));
+        std::fs::remove_file(&flag).unwrap();
+        let back = wait_for(Duration::from_secs(15), || {
+            master_of(&lab, &r1, &r2) == Some(1)
+        })
+        .unwrap_or_else(|| panic!("{who}: VIP not back\n{}", logs()));
+        println!("tracking: side by side: {who}: check fails -> VIP on the peer after {over:?}; repaired -> back after {back:?}");
+        times.push((who, over, back));
+    }
+    // Same decisions, and both within the same bound: the check's FALL runs (up to INTERVAL ×
+    // FALL after the break, the runs' phase being random), then the peer's Master_Down_Interval
+    // (3 × 1 s + (256 − 100)/256 s = 3.61 s) counted from the last advert it yielded to; one
+    // sample each, so which of the two is faster is chance, not a finding.
+    let bound = Duration::from_millis(2000 + 3610 + 700);
+    for (who, over, back) in &times {
+        assert!(*over <= bound, "{who}: {over:?} > {bound:?}: {times:?}");
+        assert!(*back <= bound, "{who}: {back:?} > {bound:?}: {times:?}");
+    }
 }
