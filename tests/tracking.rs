@@ -663,3 +663,50 @@ fn side_by_side_with_keepalived_vrrp_script() {
         assert!(*back <= bound, "{who}: {back:?} > {bound:?}: {times:?}");
     }
 }
+
+/// A check whose program is missing, or crashes, counts as failing (keepalived counts a
+/// program it cannot exec as a success), with one clear log line.
+#[test]
+fn missing_or_crashing_check_counts_as_failing() {
+    if !require_root("missing_or_crashing_check_counts_as_failing") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1"]);
+    let [r1] = lab.ns_names();
+    let crash = lab.script("crash.sh", "#!/bin/sh\nkill -SEGV $$\n");
+    let missing = "name=gone,interval=200ms,weight=-10,cmd=/nonexistent/check".to_string();
+    let crashing = format!(
+        "name=crash,interval=200ms,weight=-20,cmd={}",
+        crash.display()
+    );
+    let a = start(
+        &mut lab,
+        &r1,
+        "r1",
+        "150",
+        &["--track-check", &missing, "--track-check", &crashing],
+    );
+    let prio = || -> Option<u64> {
+        let (_, out, _) = lab.atropos(&r1, &["--state", "--json"]);
+        let j: serde_json::Value = serde_json::from_str(&out).ok()?;
+        j[0]["priority"].as_u64()
+    };
+    assert!(
+        wait_for(Duration::from_secs(3), || prio() == Some(120)).is_some(),
+        "{}",
+        a.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(600));
+    let log = a.log_text();
+    assert!(
+        log.contains(
+            "check \"gone\" down (cannot run /nonexistent/check: No such file or directory"
+        ),
+        "{log}"
+    );
+    assert!(
+        log.contains("check \"crash\" down (killed by signal 11, 1 of 1)"),
+        "{log}"
+    );
+    assert_eq!(log.matches("(os error 2), 1 of 1)").count(), 1, "{log}");
+}
