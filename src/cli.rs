@@ -206,7 +206,7 @@ pub struct Args {
     #[arg(long = "ignoreifstate")]
     pub ignoreifstate: bool,
 
-    /// CARP: broadcast adverts (ucarp --nomcast). Not supported: refused with an error.
+    /// CARP: adverts in Ethernet broadcast frames, still to 224.0.0.18 (ucarp --nomcast).
     #[arg(long = "nomcast")]
     pub nomcast: bool,
 
@@ -788,14 +788,6 @@ impl Args {
             }
             return Ok(None);
         }
-        if self.nomcast {
-            return Err(CliError::new(
-                "--nomcast",
-                "",
-                "not supported: vrrpd sends CARP adverts to the multicast group (ucarp --nomcast \
-                 nodes receive them; vrrpd receives their broadcast adverts)",
-            ));
-        }
         if self.auth.is_some() {
             return Err(CliError::new(
                 "-a <none|pw/KEY>",
@@ -864,6 +856,7 @@ impl Args {
             shutdown_hook: self.shutdown,
             ignore_ifstate: self.ignoreifstate,
             xparam: self.xparam.clone(),
+            nomcast: self.nomcast,
         }))
     }
 }
@@ -1167,8 +1160,11 @@ mod tests {
         assert!(e.contains("exactly one IPv4"), "{e}");
         let e = with(&["--password", "x", "2001:db8::1/64"]);
         assert!(e.contains("exactly one IPv4"), "{e}");
-        let e = with(&["--password", "x", "--nomcast", "192.0.2.254/24"]);
-        assert!(e.contains("--nomcast"), "{e}");
+        let e = args(&["-i", "eth0", "-v", "7", "--nomcast", "192.0.2.254/24"]).unwrap_err();
+        assert!(
+            e.contains("--nomcast") && e.contains("--protocol carp"),
+            "{e}"
+        );
         let e = with(&["--password", "x", "-d", "0.5", "192.0.2.254/24"]);
         assert!(e.contains("whole seconds"), "{e}");
         let e = args(&["-i", "eth0", "-v", "7", "--advskew", "5", "192.0.2.254/24"]).unwrap_err();

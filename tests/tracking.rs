@@ -84,6 +84,23 @@ fn failing_check_hands_over_and_rise_brings_it_back() {
     let (_, out, _) = lab.atropos(&r1, &["--state", "--json"]);
     let j: serde_json::Value = serde_json::from_str(&out).expect("json");
     assert_eq!(j[0]["priority"].as_u64(), Some(90), "{out}");
+    let (_, out, _) = lab.atropos(&r1, &["--dump", "--json"]);
+    let j: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let t = &j[0]["trackers"][0];
+    assert_eq!(t["kind"], "check", "{out}");
+    assert_eq!(t["name"], "svc");
+    assert_eq!(t["status"], "down");
+    assert_eq!(t["applied"], "-60");
+    assert_eq!(t["last_result"], "exit 1");
+    assert!(
+        t["failures"].as_u64() >= Some(2) && t["last_secs_ago"].as_f64() < Some(1.0),
+        "{out}"
+    );
+    let (_, text, _) = lab.atropos(&r1, &["--dump"]);
+    assert!(
+        text.contains("check \"svc\": down (weight -60, applies -60), last: exit 1"),
+        "{text}"
+    );
     // RISE: two successes, then preemption.
     std::fs::remove_file(&flag).unwrap();
     let back = wait_for(Duration::from_secs(5), || {

@@ -167,6 +167,8 @@ pub struct CarpSettings {
     pub ignore_ifstate: bool,
     /// Extra hook argument.
     pub xparam: Option<String>,
+    /// ucarp `--nomcast`: adverts in Ethernet broadcast frames (still to 224.0.0.18).
+    pub nomcast: bool,
 }
 
 impl fmt::Debug for CarpSettings {
@@ -179,6 +181,7 @@ impl fmt::Debug for CarpSettings {
             .field("shutdown_hook", &self.shutdown_hook)
             .field("ignore_ifstate", &self.ignore_ifstate)
             .field("xparam", &self.xparam)
+            .field("nomcast", &self.nomcast)
             .finish()
     }
 }

@@ -198,7 +198,15 @@ impl Daemon {
                 crate::proto::tag(&s.interface, s.vrid)
             );
         }
-        let monitor = match LinkMonitor::open() {
+        // Test hook (tests/link_fault.rs): VRRPD_TEST_NO_LINK_MONITOR runs as if the monitor
+        // were unavailable, so that a test can see the ethtool/MII poll alone detect a link loss
+        // (netlink always reports a carrier change first).
+        let monitor = if std::env::var_os("VRRPD_TEST_NO_LINK_MONITOR").is_some() {
+            Err(std::io::Error::other("disabled by VRRPD_TEST_NO_LINK_MONITOR"))
+        } else {
+            LinkMonitor::open()
+        };
+        let monitor = match monitor {
             Ok(m) => Some(m),
             Err(e) => {
                 vlog!(Warn, "netlink link monitor unavailable ({e}); link and address changes are seen on SIGHUP only");
@@ -288,6 +296,7 @@ impl Daemon {
                 notify: notify::Notifier::from_env(),
                 ready_sent: false,
                 buf: vec![0u8; 9000],
+                ip_id: 0,
             },
             s,
         })
