@@ -40,6 +40,7 @@ pub mod netlink;
 pub mod pidfile;
 pub mod poll;
 pub mod process;
+pub mod procscan;
 pub mod shm;
 pub mod socket;
 pub mod syslog;
