@@ -111,8 +111,8 @@ pub struct Settings {
     /// `--protocol carp`: run CARP as ucarp speaks it instead of VRRP (then `vrid` is the vhid,
     /// `interval_cs / 100` the advbase and `vmac` false).
     pub carp: Option<CarpSettings>,
-    /// Health trackers (`--track-check`, `--track-interface`, `--track-file`), in command-line
-    /// order.
+    /// Health trackers (`--track-check`, `--track-interface`, `--track-file`,
+    /// `--track-process`), in command-line order.
     pub trackers: Vec<TrackSpec>,
 }
 
@@ -132,6 +132,11 @@ pub enum TrackSource {
     Interface,
     /// A file holding an integer, watched with inotify.
     File(PathBuf),
+    /// Processes running under the tracker's name: up while at least `quorum` run.
+    Process {
+        /// Processes needed.
+        quorum: u32,
+    },
 }
 
 /// One health tracker: what it watches, its name, weight and rise/fall counts.
