@@ -386,6 +386,7 @@ impl Daemon {
             Notice::AddrMismatch { peer } => Some((0u8, peer)),
             Notice::IntervalMismatch { peer, .. } => Some((1, peer)),
             Notice::V6FirstNotLinkLocal { peer } => Some((2, peer)),
+            Notice::ForeignSameId { peer } => Some((3, peer)),
             _ => None,
         };
         if let Some(key) = once {
