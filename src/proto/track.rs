@@ -310,7 +310,10 @@ mod tests {
         assert_eq!(t.status(), Status::Init);
         assert_eq!(t.effect(), Effect::Weight(-20));
         let c = t.observe(s(1), true).expect("first result decides");
-        assert_eq!((c.from, c.to, c.count, c.of), (Status::Init, Status::Up, 1, 1));
+        assert_eq!(
+            (c.from, c.to, c.count, c.of),
+            (Status::Init, Status::Up, 1, 1)
+        );
         assert_eq!(t.effect(), Effect::Weight(0));
 
         let mut t = check(-20, 3, 3);
@@ -330,7 +333,10 @@ mod tests {
         assert_eq!(t.observe(s(4), false), None);
         assert_eq!(t.observe(s(5), false), None);
         let c = t.observe(s(6), false).expect("third failure in a row");
-        assert_eq!((c.from, c.to, c.count, c.of), (Status::Up, Status::Down, 3, 3));
+        assert_eq!(
+            (c.from, c.to, c.count, c.of),
+            (Status::Up, Status::Down, 3, 3)
+        );
         assert_eq!(t.runs(), (0, 3));
         assert_eq!(t.observe(s(7), true), None);
         let c = t.observe(s(8), true).expect("second success in a row");
@@ -348,7 +354,11 @@ mod tests {
         down.observe(s(0), false);
         assert_eq!(down.effect(), Effect::Weight(0));
         let mut zero = check(0, 1, 1);
-        assert_eq!(zero.effect(), Effect::Fault, "weight 0 holds Fault before the first result");
+        assert_eq!(
+            zero.effect(),
+            Effect::Fault,
+            "weight 0 holds Fault before the first result"
+        );
         zero.observe(s(0), true);
         assert_eq!(zero.effect(), Effect::Weight(0));
         zero.observe(s(1), false);
