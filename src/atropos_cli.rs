@@ -407,6 +407,17 @@ fn dump_lines(o: &mut String, i: &InstanceInfo, d: &crate::control::Detail) {
         let _ = writeln!(o, "  checksum forms from {peer}: {}", f.join(", "));
     }
     let _ = writeln!(o, "  hooks: {}", counts(&d.hooks, false));
+    for t in &i.trackers {
+        let ago = t
+            .last_secs_ago
+            .map(|s| format!("{s:.1}s ago"))
+            .unwrap_or_else(|| "-".to_string());
+        let _ = writeln!(
+            o,
+            "  {} \"{}\": {} (weight {}, applies {}), last: {} {ago}, {} ok / {} failed in a row (rise {}, fall {})",
+            t.kind, t.name, t.status, t.weight, t.applied, t.last_result, t.successes, t.failures, t.rise, t.fall
+        );
+    }
     if let Some(g) = &i.group {
         let _ = writeln!(o, "  group: {g}");
     }

@@ -127,6 +127,32 @@ pub struct Args {
     #[arg(long = "script-timeout", value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub script_timeout: Duration,
 
+    /// Health check, repeatable: a command run without a shell every INTERVAL (default 1s),
+    /// killed with its process group at TIMEOUT (default: the interval); exit 0 passes. RISE
+    /// passes in a row bring it up, FALL failures take it down (default 1 each). WEIGHT
+    /// (-253..253, default 0): 0 means down -> Fault, a negative one is subtracted while down,
+    /// a positive one added while up. `cmd=` comes last and takes the rest:
+    /// `name=web,interval=2s,timeout=1s,fall=2,rise=2,weight=-20,cmd=/usr/bin/curl -fs http://[::1]/`.
+    #[arg(long = "track-check", value_name = "SPEC")]
+    pub track_check: Vec<String>,
+
+    /// Track another interface's link (up = IFF_UP and IFF_RUNNING), repeatable; weight as for
+    /// --track-check (default 0: down -> Fault).
+    #[arg(long = "track-interface", value_name = "IF[,weight=N]")]
+    pub track_interface: Vec<String>,
+
+    /// Track a file holding an integer (inotify), repeatable: the value times WEIGHT (default 1)
+    /// is added (-254 or less: Fault); with weight 0 a non-zero value is Fault. A missing file
+    /// or a non-number is a failure (nothing added; Fault with weight 0).
+    #[arg(long = "track-file", value_name = "PATH[,weight=N]")]
+    pub track_file: Vec<String>,
+
+    /// Track processes by name, repeatable: up while at least QUORUM (default 1) processes run
+    /// whose comm is NAME (at most 15 characters), or whose argv[0] is NAME when it holds a
+    /// '/'. Weight as for --track-check (default 0: down -> Fault).
+    #[arg(long = "track-process", value_name = "NAME[,quorum=N][,weight=N]")]
+    pub track_process: Vec<String>,
+
     /// Stay in the foreground and log to stderr (default: detach and log to syslog).
     #[arg(long = "foreground")]
     pub foreground: bool,
@@ -186,7 +212,7 @@ pub struct Args {
     #[arg(long = "ignoreifstate")]
     pub ignoreifstate: bool,
 
-    /// CARP: broadcast adverts (ucarp --nomcast). Not supported: refused with an error.
+    /// CARP: adverts in Ethernet broadcast frames, still to 224.0.0.18 (ucarp --nomcast).
     #[arg(long = "nomcast")]
     pub nomcast: bool,
 
@@ -258,7 +284,7 @@ pub enum ChecksumArg {
     V2,
 }
 
-pub use crate::daemon::config::{CarpSettings, LinkCheck, Settings, Vip};
+pub use crate::daemon::config::{CarpSettings, LinkCheck, Settings, TrackSource, TrackSpec, Vip};
 
 impl From<LinkCheckArg> for LinkCheck {
     fn from(a: LinkCheckArg) -> Self {
@@ -666,6 +692,35 @@ impl Args {
                 "a positive duration such as 10s",
             ));
         }
+        let mut trackers = Vec::new();
+        for t in &self.track_check {
+            trackers.push(
+                parse_track_check(t).map_err(|e| CliError::new("--track-check <SPEC>", t, e))?,
+            );
+        }
+        for t in &self.track_interface {
+            let spec = parse_track_interface(t)
+                .map_err(|e| CliError::new("--track-interface <IF[,weight=N]>", t, e))?;
+            if spec.name == interface {
+                return Err(CliError::new(
+                    "--track-interface <IF[,weight=N]>",
+                    t,
+                    "the instance's own interface is always tracked (its link down is a Fault)",
+                ));
+            }
+            trackers.push(spec);
+        }
+        for t in &self.track_process {
+            trackers.push(parse_track_process(t).map_err(|e| {
+                CliError::new("--track-process <NAME[,quorum=N][,weight=N]>", t, e)
+            })?);
+        }
+        for t in &self.track_file {
+            trackers.push(
+                parse_track_file(t)
+                    .map_err(|e| CliError::new("--track-file <PATH[,weight=N]>", t, e))?,
+            );
+        }
         // Last: any other mistake on the line is reported first.
         if interface == "lo" && !self.no_vmac {
             return Err(CliError::new(
@@ -715,6 +770,7 @@ impl Args {
             handover: !self.no_handover,
             vips,
             carp,
+            trackers,
         })
     }
 
@@ -742,14 +798,6 @@ impl Args {
                 }
             }
             return Ok(None);
-        }
-        if self.nomcast {
-            return Err(CliError::new(
-                "--nomcast",
-                "",
-                "not supported: vrrpd sends CARP adverts to the multicast group (ucarp --nomcast \
-                 nodes receive them; vrrpd receives their broadcast adverts)",
-            ));
         }
         if self.auth.is_some() {
             return Err(CliError::new(
@@ -819,8 +867,186 @@ impl Args {
             shutdown_hook: self.shutdown,
             ignore_ifstate: self.ignoreifstate,
             xparam: self.xparam.clone(),
+            nomcast: self.nomcast,
         }))
     }
+}
+
+fn parse_weight(v: &str, lo: i32, hi: i32) -> Result<i32, String> {
+    match v.trim().parse::<i32>() {
+        Ok(w) if (lo..=hi).contains(&w) => Ok(w),
+        _ => Err(format!("weight must be an integer {lo}..{hi}")),
+    }
+}
+
+fn parse_count(key: &str, v: &str) -> Result<u32, String> {
+    match v.trim().parse::<u32>() {
+        Ok(n) if (1..=1000).contains(&n) => Ok(n),
+        _ => Err(format!("{key} must be an integer 1-1000")),
+    }
+}
+
+/// `--track-check`: `key=value` options separated by commas, `cmd=` last (it takes the rest of
+/// the text, commas included, split on white space: there is no shell and no quoting).
+pub fn parse_track_check(s: &str) -> Result<TrackSpec, String> {
+    let (opts, cmd) = match s.find("cmd=") {
+        Some(0) => ("", &s[4..]),
+        Some(i) if s[..i].ends_with(',') => (&s[..i - 1], &s[i + 4..]),
+        _ => return Err("expected [name=NAME,][interval=1s,][timeout=1s,][rise=N,][fall=N,][weight=N,]cmd=PROGRAM [ARG...]".to_string()),
+    };
+    let argv: Vec<String> = cmd.split_whitespace().map(str::to_string).collect();
+    let Some(prog) = argv.first() else {
+        return Err("cmd= needs a program".to_string());
+    };
+    let mut name = std::path::Path::new(prog)
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_else(|| prog.clone());
+    let (mut interval, mut timeout) = (Duration::from_secs(1), None);
+    let (mut rise, mut fall, mut weight) = (1, 1, 0);
+    for opt in opts.split(',').filter(|o| !o.is_empty()) {
+        let Some((k, v)) = opt.split_once('=') else {
+            return Err(format!(
+                "'{opt}' is not key=value (keys: name, interval, timeout, rise, fall, weight, cmd)"
+            ));
+        };
+        match k.trim() {
+            "name" if !v.is_empty() && !v.contains(char::is_whitespace) && !v.contains('"') => {
+                name = v.to_string()
+            }
+            "name" => return Err("name must be a word without spaces or quotes".to_string()),
+            "interval" => {
+                interval = parse_duration(v).map_err(|e| format!("interval: {e}"))?;
+                if interval < Duration::from_millis(10) {
+                    return Err("interval must be at least 10ms".to_string());
+                }
+            }
+            "timeout" => {
+                let t = parse_duration(v).map_err(|e| format!("timeout: {e}"))?;
+                if t.is_zero() {
+                    return Err("timeout must be greater than 0".to_string());
+                }
+                timeout = Some(t);
+            }
+            "rise" => rise = parse_count("rise", v)?,
+            "fall" => fall = parse_count("fall", v)?,
+            "weight" => weight = parse_weight(v, -253, 253)?,
+            other => {
+                return Err(format!(
+                    "unknown key '{other}' (keys: name, interval, timeout, rise, fall, weight, cmd)"
+                ))
+            }
+        }
+    }
+    let timeout = timeout.unwrap_or(interval);
+    if timeout > interval {
+        return Err(format!(
+            "timeout ({}) must not exceed the interval ({}): one run at a time",
+            humantime::format_duration(timeout),
+            humantime::format_duration(interval)
+        ));
+    }
+    let mut argv = argv;
+    if argv[0].contains('/') {
+        argv[0] = absolute(std::path::Path::new(&argv[0]))
+            .to_string_lossy()
+            .into_owned();
+    }
+    Ok(TrackSpec {
+        name,
+        source: TrackSource::Check {
+            argv,
+            interval,
+            timeout,
+        },
+        weight,
+        rise,
+        fall,
+    })
+}
+
+/// `NAME[,weight=N]` with the default weight `default`.
+fn name_and_weight(s: &str, default: i32, lo: i32, hi: i32) -> Result<(String, i32), String> {
+    let (name, rest) = match s.split_once(',') {
+        Some((n, r)) => (n, Some(r)),
+        None => (s, None),
+    };
+    let weight = match rest {
+        None => default,
+        Some(r) => match r.split_once('=') {
+            Some(("weight", v)) => parse_weight(v, lo, hi)?,
+            _ => return Err(format!("expected weight=N after the comma, not '{r}'")),
+        },
+    };
+    Ok((name.to_string(), weight))
+}
+
+/// `--track-interface IF[,weight=N]`.
+pub fn parse_track_interface(s: &str) -> Result<TrackSpec, String> {
+    let (name, weight) = name_and_weight(s, 0, -253, 253)?;
+    if name.is_empty()
+        || name.len() > 15
+        || name.contains('/')
+        || name.contains(char::is_whitespace)
+    {
+        return Err("expected an interface name (1-15 characters, no '/' or spaces)".to_string());
+    }
+    Ok(TrackSpec {
+        name,
+        source: TrackSource::Interface,
+        weight,
+        rise: 1,
+        fall: 1,
+    })
+}
+
+/// `--track-process NAME[,quorum=N][,weight=N]`.
+pub fn parse_track_process(s: &str) -> Result<TrackSpec, String> {
+    let mut parts = s.split(',');
+    let name = parts.next().unwrap_or_default().to_string();
+    if name.is_empty() || name.contains(char::is_whitespace) {
+        return Err("expected a process name without spaces".to_string());
+    }
+    if !name.contains('/') && name.len() > 15 {
+        return Err(
+            "a process name is at most 15 characters (the kernel's comm); give argv[0] as a path instead"
+                .to_string(),
+        );
+    }
+    let (mut quorum, mut weight) = (1, 0);
+    for opt in parts {
+        match opt.split_once('=') {
+            Some(("quorum", v)) => quorum = parse_count("quorum", v)?,
+            Some(("weight", v)) => weight = parse_weight(v, -253, 253)?,
+            _ => return Err(format!("expected quorum=N or weight=N, not '{opt}'")),
+        }
+    }
+    Ok(TrackSpec {
+        name,
+        source: TrackSource::Process { quorum },
+        weight,
+        rise: 1,
+        fall: 1,
+    })
+}
+
+/// `--track-file PATH[,weight=N]`.
+pub fn parse_track_file(s: &str) -> Result<TrackSpec, String> {
+    let (name, weight) = name_and_weight(s, 1, -254, 254)?;
+    if name.is_empty() {
+        return Err("expected a file path".to_string());
+    }
+    let path = absolute(std::path::Path::new(&name));
+    if path.file_name().is_none() {
+        return Err("expected a file path, not a directory".to_string());
+    }
+    Ok(TrackSpec {
+        name: path.to_string_lossy().into_owned(),
+        source: TrackSource::File(path),
+        weight,
+        rise: 1,
+        fall: 1,
+    })
 }
 
 /// `p` made absolute against the current directory (the file itself need not exist).
@@ -913,6 +1139,103 @@ mod tests {
         all.extend_from_slice(v);
         let a = parse(all).map_err(|e| one_line(&e))?;
         a.validate().map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn carp_command_line_as_ucarp() {
+        let base = [
+            "-i",
+            "eth0",
+            "-v",
+            "7",
+            "--protocol",
+            "carp",
+            "--password",
+            "secret",
+        ];
+        let mut v = base.to_vec();
+        v.extend([
+            "--advskew",
+            "50",
+            "--deadratio",
+            "4",
+            "--neutral",
+            "--shutdown",
+        ]);
+        v.extend([
+            "--ignoreifstate",
+            "--xparam",
+            "nodeA",
+            "-d",
+            "2",
+            "192.0.2.254/24",
+        ]);
+        let s = args(&v).unwrap();
+        let c = s.carp.clone().unwrap();
+        assert_eq!((s.vrid, s.interval_cs), (7, 200));
+        assert_eq!((c.advskew, c.deadratio), (50, 4));
+        assert!(c.neutral && c.shutdown_hook && c.ignore_ifstate);
+        assert_eq!(c.password, b"secret");
+        assert_eq!(c.xparam.as_deref(), Some("nodeA"));
+        assert!(!s.preempt, "CARP does not preempt unless --preempt");
+        assert!(!s.vmac, "no virtual MAC in CARP mode");
+        assert!(!format!("{c:?}").contains("secret"));
+        let mut v = base.to_vec();
+        v.extend(["--preempt", "192.0.2.254/24"]);
+        assert!(args(&v).unwrap().preempt);
+    }
+
+    #[test]
+    fn carp_errors_name_the_flag() {
+        let base = ["-i", "eth0", "-v", "7", "--protocol", "carp"];
+        let with = |extra: &[&str]| {
+            let mut v = base.to_vec();
+            v.extend_from_slice(extra);
+            args(&v).unwrap_err()
+        };
+        let e = with(&["192.0.2.254/24"]);
+        assert!(e.contains("--password"), "{e}");
+        let e = with(&["--password", "01234567890123456789", "192.0.2.254/24"]);
+        assert!(e.contains("--password") && e.contains("1-19"), "{e}");
+        let e = with(&["--password", "x", "192.0.2.254/24", "192.0.2.253/24"]);
+        assert!(e.contains("exactly one IPv4"), "{e}");
+        let e = with(&["--password", "x", "2001:db8::1/64"]);
+        assert!(e.contains("exactly one IPv4"), "{e}");
+        let e = args(&["-i", "eth0", "-v", "7", "--nomcast", "192.0.2.254/24"]).unwrap_err();
+        assert!(
+            e.contains("--nomcast") && e.contains("--protocol carp"),
+            "{e}"
+        );
+        let e = with(&["--password", "x", "-d", "0.5", "192.0.2.254/24"]);
+        assert!(e.contains("whole seconds"), "{e}");
+        let e = args(&["-i", "eth0", "-v", "7", "--advskew", "5", "192.0.2.254/24"]).unwrap_err();
+        assert!(
+            e.contains("--advskew") && e.contains("--protocol carp"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn carp_password_file_first_line() {
+        let dir = std::env::temp_dir().join(format!("vrrpd-cli-carp-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("pass");
+        std::fs::write(&f, "secret\r\nsecond line\n").unwrap();
+        let fs = f.to_string_lossy().into_owned();
+        let s = args(&[
+            "-i",
+            "eth0",
+            "-v",
+            "7",
+            "--protocol",
+            "carp",
+            "--password-file",
+            &fs,
+            "192.0.2.254/24",
+        ])
+        .unwrap();
+        assert_eq!(s.carp.unwrap().password, b"secret\r", "ucarp keeps the \\r");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -129,8 +129,8 @@ fn takeover(seen: &[Seen], old: &str, new: &str, kill_at: Duration) -> Option<Du
     let first = carp_adverts(seen, new).into_iter().find(|&t| t > kill_at)?;
     let last = carp_adverts(seen, old)
         .into_iter()
-        .filter(|&t| t < first)
-        .last()?;
+        .rev()
+        .find(|&t| t < first)?;
     Some(first.saturating_sub(last))
 }
 
@@ -297,12 +297,20 @@ fn carp_takeover_matrix_vrrpd_beside_ucarp() {
         skew_poll: 1.0 + 100.0 / 256.0,
     });
 
-    println!("\nCARP takeover matrix (wire, last advert of the old master to first of the new):");
+    // Straight to the stderr handle (libtest captures println! of passing tests): the matrix is
+    // part of what a run reports.
+    let mut text =
+        "\nCARP takeover matrix (wire, last advert of the old master to first of the new):\n"
+            .to_string();
     for r in &rows {
-        println!(
-            "  {:<40} theory {:>6.3} s  measured {:>6.3} s",
+        text.push_str(&format!(
+            "  {:<40} theory {:>6.3} s  measured {:>6.3} s\n",
             r.name, r.theory, r.measured
-        );
+        ));
+    }
+    {
+        use std::io::Write;
+        let _ = std::io::stderr().lock().write_all(text.as_bytes());
     }
     // vrrpd as the taker: at the theory (it processes adverts at once). ucarp as the taker: up
     // to 1 s of receive batching plus one poll period (advbase + advskew/256) later.
@@ -490,12 +498,183 @@ fn carp_two_vrrpd_and_vrrp_beside_carp_on_one_id() {
     std::thread::sleep(Duration::from_millis(200));
     let seen = cap.finish();
     let t = takeover(&seen, "192.0.2.1", "192.0.2.2", kill_at).expect("adverts");
-    println!(
-        "vrrpd -> vrrpd (CARP), SIGTERM bow-out: {:.3} s",
-        t.as_secs_f64()
-    );
+    {
+        use std::io::Write;
+        let line = format!(
+            "\nCARP vrrpd -> vrrpd, SIGTERM bow-out: {:.3} s\n",
+            t.as_secs_f64()
+        );
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    }
     assert!(t < Duration::from_millis(1200), "{t:?}");
     assert!(!holds(&lab, 0), "the VIP left the stopped node");
     signal(v2.pid(), libc::SIGTERM);
     let _ = wait_exit(&mut v2, Duration::from_secs(8));
+}
+
+#[test]
+fn carp_nomcast_peer_link_fault_and_atropos_backup() {
+    if !require_ucarp("carp_nomcast_peer_link_fault_and_atropos_backup") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1", "r2"]);
+    let [_ns1, ns2] = lab.ns_names::<2>();
+    let sw = lab.switch.clone();
+    // A ucarp --nomcast master: its broadcast adverts reach vrrpd, which stays backup.
+    let mut u1 = ucarp(&mut lab, 0, "ucarpNomcast", 0, &["--nomcast"]);
+    assert!(wait_holds(&lab, 0, Duration::from_secs(10)));
+    let mut v2 = carp_vrrpd(&mut lab, 1, "vrrpdB", 50, &["--fault-script", "/bin/true"]);
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(lab.state(&ns2, VHID).as_deref(), Some("BACKUP"));
+    assert!(!holds(&lab, 1));
+    signal(u1.pid(), libc::SIGTERM);
+    let _ = wait_exit(&mut u1, Duration::from_secs(8));
+    assert!(
+        wait_holds(&lab, 1, Duration::from_secs(6)),
+        "vrrpd takes over"
+    );
+
+    // Carrier loss: Fault, the address goes; carrier back: Backup, then Master (alone).
+    sh(&["ip", "-n", &sw, "link", "set", "p1", "down"]);
+    assert!(
+        wait_for(Duration::from_secs(4), || lab.state(&ns2, VHID).as_deref()
+            == Some("FAULT"))
+        .is_some(),
+        "{}",
+        v2.log_text()
+    );
+    assert!(!holds(&lab, 1), "no address in Fault");
+    sh(&["ip", "-n", &sw, "link", "set", "p1", "up"]);
+    assert!(
+        wait_holds(&lab, 1, Duration::from_secs(8)),
+        "back to master"
+    );
+
+    // atropos --backup: bow-out, a ucarp backup takes over, vrrpd stays held in Backup.
+    let _u1 = ucarp(&mut lab, 0, "ucarpA", 100, &[]);
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(holds(&lab, 1) && !holds(&lab, 0));
+    let (code, _, err) = lab.atropos(&ns2, &["--backup"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        wait_holds(&lab, 0, Duration::from_millis(2500)),
+        "ucarp takes over after the bow-out"
+    );
+    assert!(wait_for(Duration::from_secs(2), || !holds(&lab, 1)).is_some());
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(lab.state(&ns2, VHID).as_deref(), Some("BACKUP"));
+    signal(v2.pid(), libc::SIGTERM);
+    let _ = wait_exit(&mut v2, Duration::from_secs(8));
+}
+
+#[test]
+fn carp_and_vrrp_members_share_a_host_group() {
+    if !require_root("carp_and_vrrp_members_share_a_host_group") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1", "r2"]);
+    let [ns1, ns2] = lab.ns_names::<2>();
+    // r1: a VRRP member (priority 200) and a CARP member (advskew 50) in one group of 2.
+    let _g_vrrp = lab.vrrpd_line(
+        &ns1,
+        "r1vrrp",
+        "-i eth0 -v 51 -p 200 -n -M 2 192.0.2.251/24",
+    );
+    let _g_carp = carp_vrrpd(&mut lab, 0, "r1carp", 50, &["-M", "2"]);
+    assert!(
+        wait_for(Duration::from_secs(10), || lab
+            .has_addr(&ns1, "192.0.2.251")
+            && holds(&lab, 0))
+        .is_some(),
+        "the group becomes master on r1"
+    );
+    // r2: a VRRP backup (priority 100) and a preempting CARP node (advskew 0).
+    let _r2_vrrp = lab.vrrpd_line(&ns2, "r2vrrp", "-i eth0 -v 51 -p 100 -n 192.0.2.251/24");
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(!lab.has_addr(&ns2, "192.0.2.251"), "VRRP backup on r2");
+    let _r2_carp = carp_vrrpd(&mut lab, 1, "r2carp", 0, &["--preempt"]);
+    // The CARP member on r1 yields to the faster node, and the group takes the VRRP member with
+    // it: r2 ends up with both addresses.
+    assert!(
+        wait_for(Duration::from_secs(8), || holds(&lab, 1)
+            && lab.has_addr(&ns2, "192.0.2.251")
+            && !lab.has_addr(&ns1, "192.0.2.251")
+            && !holds(&lab, 0))
+        .is_some(),
+        "r1: {}\nr2: {}",
+        lab.addrs(&ns1, "eth0"),
+        lab.addrs(&ns2, "eth0")
+    );
+}
+
+#[test]
+fn carp_equal_timer_tie_vrrpd_keeps_master() {
+    if !require_ucarp("carp_equal_timer_tie_vrrpd_keeps_master") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1", "r2"]);
+    let sw = lab.switch.clone();
+    // vrrpd on 192.0.2.1 (the lower key), ucarp on 192.0.2.2, both advskew 0, both master while
+    // r2 is detached; joined, ucarp must yield ("Preferred master advertised") and vrrpd stay.
+    let v1 = carp_vrrpd(&mut lab, 0, "vrrpdTie", 0, &[]);
+    assert!(wait_holds(&lab, 0, Duration::from_secs(8)));
+    sh(&["ip", "-n", &sw, "link", "set", "p1", "nomaster"]);
+    let u2 = ucarp(&mut lab, 1, "ucarpTie", 0, &[]);
+    assert!(
+        wait_holds(&lab, 1, Duration::from_secs(10)),
+        "ucarp alone: master"
+    );
+    sh(&["ip", "-n", &sw, "link", "set", "p1", "master", "br0"]);
+    assert!(
+        wait_for(Duration::from_secs(5), || !holds(&lab, 1)).is_some(),
+        "ucarp on 192.0.2.2 must yield:\n{}",
+        u2.log_text()
+    );
+    assert!(
+        wait_for(Duration::from_secs(3), || u2
+            .log_text()
+            .contains("Preferred master advertised"))
+        .is_some(),
+        "{}",
+        u2.log_text()
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        holds(&lab, 0) && !holds(&lab, 1),
+        "no flapping after the tie"
+    );
+    let text = v1.log_text();
+    assert!(text.contains("same advbase and advskew"), "{text}");
+    assert!(!text.contains("MASTER -> BACKUP"), "{text}");
+}
+
+#[test]
+fn carp_nomcast_vrrpd_keeps_a_ucarp_backup() {
+    if !require_ucarp("carp_nomcast_vrrpd_keeps_a_ucarp_backup") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1", "r2"]);
+    let cap = Capture::start(&lab.switch.clone(), "br0");
+    let _v1 = carp_vrrpd(&mut lab, 0, "vrrpdNomcast", 0, &["--nomcast"]);
+    assert!(wait_holds(&lab, 0, Duration::from_secs(8)));
+    let u2 = ucarp(&mut lab, 1, "ucarpB", 50, &[]);
+    std::thread::sleep(Duration::from_secs(6));
+    assert!(
+        !holds(&lab, 1),
+        "ucarp must hear the broadcast adverts:\n{}",
+        u2.log_text()
+    );
+    let frames = cap.finish_all();
+    let bcast: Vec<&Frame> = frames
+        .iter()
+        .filter(|f| {
+            f.bytes.len() == 70
+                && f.dst_mac() == [0xff; 6]
+                && f.ethertype() == 0x0800
+                && f.bytes[26..30] == [192, 0, 2, 1]
+                && f.bytes[30..34] == [224, 0, 0, 18]
+                && f.bytes[34] == 0x21
+        })
+        .collect();
+    assert!(bcast.len() >= 5, "{} broadcast adverts", bcast.len());
 }

@@ -571,18 +571,42 @@ fn insecure_segments_are_refused() {
     }
 }
 
+/// Eight processes' worth of openers race to create the same new segment (released together by
+/// a barrier), each claiming a slot at once: exactly one initialises it, and no later opener
+/// wipes an earlier one's claim: every claim is there, in distinct slots, seen from a fresh open.
 #[test]
 fn concurrent_open_of_new_segment() {
     let seg = Seg::new();
     let name = seg.name().to_string();
-    let handles: Vec<_> = (0..8)
-        .map(|_| {
+    let _ = GroupShm::unlink(&name);
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
+    let handles: Vec<_> = (0..8u8)
+        .map(|i| {
             let name = name.clone();
-            std::thread::spawn(move || GroupShm::open(&name).map(|_| ()))
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                barrier.wait();
+                let mut g = GroupShm::open(&name).expect("open");
+                let slot = g.claim(&format!("eth{i}"), i + 1, secs(1)).expect("claim");
+                (g, slot)
+            })
         })
         .collect();
-    for h in handles {
-        h.join().expect("thread").expect("open");
+    let held: Vec<(GroupShm, usize)> = handles
+        .into_iter()
+        .map(|h| h.join().expect("thread"))
+        .collect();
+    let mut slots: Vec<usize> = held.iter().map(|(_, s)| *s).collect();
+    slots.sort_unstable();
+    slots.dedup();
+    assert_eq!(slots.len(), 8, "slots {slots:?}");
+    let fresh = seg.open();
+    let mut labels: Vec<String> = fresh.members().iter().map(|(_, m)| m.label()).collect();
+    labels.sort();
+    let want: Vec<String> = (0..8u8).map(|i| format!("eth{i}/{}", i + 1)).collect();
+    assert_eq!(labels, want, "claims lost in the race");
+    for (g, _) in &held {
+        assert_eq!(g.members().len(), 8);
     }
 }
 

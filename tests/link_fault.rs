@@ -38,7 +38,8 @@ fn count(p: &Proc, needle: &str) -> usize {
 }
 
 /// Link down on the master's own interface: Fault at once (netlink), VIP released, the backup
-/// takes over; link up: Initialize -> Backup, then preemption gives it back.
+/// takes over; link up: Initialize -> Backup, then preemption gives it back after r1's
+/// Master_Down_Interval (341.4 ms), timed on the wire.
 #[test]
 fn own_link_down_faults_and_recovers() {
     if !require_root("own_link_down_faults_and_recovers") {
@@ -46,30 +47,32 @@ fn own_link_down_faults_and_recovers() {
     }
     let mut lab = Lab::new(&["r1", "r2"]);
     let (a, b, r1, r2) = pair(&mut lab);
+    let t0 = std::time::Instant::now();
     sh(&["ip", "-n", &r1, "link", "set", "eth0", "down"]);
+    let released = wait_for(Duration::from_secs(1), || !lab.has_addr(&r1, VIP));
+    // "At once": the netlink event, not a timer. 100 ms covers the `ip` commands this test runs
+    // to look (a few ms each).
+    let took = t0.elapsed();
+    assert!(released.is_some(), "VIP kept on r1 after link down:\n{}", a.log_text());
     assert!(
-        wait_for(Duration::from_secs(1), || a
-            .log_text()
-            .contains("MASTER -> FAULT (link down)"))
-        .is_some(),
-        "{}",
+        took <= Duration::from_millis(100),
+        "VIP released {took:?} after link down\n{}",
         a.log_text()
     );
-    assert!(!lab.has_addr(&r1, VIP));
+    assert_eq!(lab.state(&r1, 51).as_deref(), Some("FAULT"), "{}", a.log_text());
     assert!(
         wait_for(Duration::from_secs(3), || lab.has_addr(&r2, VIP)).is_some(),
         "{}",
         b.log_text()
     );
+    let cap = Capture::start(&r2, "eth0");
+    let up_at = cap.started.elapsed();
     sh(&["ip", "-n", &r1, "link", "set", "eth0", "up"]);
-    assert!(
-        wait_for(Duration::from_secs(3), || a
-            .log_text()
-            .contains("FAULT -> INIT"))
-        .is_some(),
-        "{}",
-        a.log_text()
-    );
+    // Recovery: Initialize -> Backup (not Master: r2 is master), seen by atropos at once.
+    let backup = wait_for(Duration::from_secs(1), || {
+        lab.state(&r1, 51).as_deref() == Some("BACKUP")
+    });
+    assert!(backup.is_some(), "r1 not BACKUP after link up: {:?}\n{}", lab.state(&r1, 51), a.log_text());
     assert!(
         wait_for(Duration::from_secs(5), || lab.has_addr(&r1, VIP)).is_some(),
         "{}",
@@ -82,7 +85,23 @@ fn own_link_down_faults_and_recovers() {
     );
     // Adverts are heard again after the flap (multicast membership renewed): r2 stays backup.
     std::thread::sleep(Duration::from_millis(500));
+    let seen = cap.finish();
     assert!(!lab.has_addr(&r2, VIP));
+    let first = seen
+        .iter()
+        .find(|s| s.src.to_string() == "192.0.2.1" && prio(s) == 150)
+        .unwrap_or_else(|| panic!("no advert from r1 after link up"))
+        .at;
+    let took = first - up_at;
+    eprintln!("link up -> r1 master: {took:?}");
+    // [MDI − 10 ms, MDI + 150 ms]: the link-up command and its netlink event come on top.
+    assert!(
+        took >= Duration::from_micros(331_406) && took <= Duration::from_micros(491_406),
+        "r1 back as master {took:?} after link up (MDI 341.4 ms)\n{}",
+        a.log_text()
+    );
+    assert_eq!(lab.state(&r1, 51).as_deref(), Some("MASTER"));
+    assert_eq!(lab.state(&r2, 51).as_deref(), Some("BACKUP"));
 }
 
 /// Carrier lost (the peer end of the veth goes down): the same Fault and recovery.
@@ -269,10 +288,49 @@ fn link_check_methods_on_veth() {
     let sw = lab.switch.clone();
     sh(&["ip", "-n", &sw, "link", "set", "p0", "down"]);
     assert!(
-        wait_for(Duration::from_secs(2), || a.log_text().contains("-> FAULT")).is_some(),
+        wait_for(Duration::from_secs(2), || lab.state(&r1, 51).as_deref() == Some("FAULT"))
+            .is_some(),
         "{}",
         a.log_text()
     );
+    // The poll alone: the same with the netlink monitor off (a test hook), so that only the
+    // ethtool poll (every 200 ms) can see the carrier come back and go again.
+    let p = lab.spawn(
+        &r1,
+        "polled",
+        env!("CARGO_BIN_EXE_vrrpd"),
+        &[
+            "--foreground", "--debug", "-i", "eth0", "-v", "53", "-d", "100ms", "-n",
+            "--link-check", "ethtool", "--link-poll", "200ms", "192.0.2.252",
+        ],
+        &[
+            ("VRRPD_RUN_DIR", &lab.dir.join("run").to_string_lossy()),
+            ("VRRPD_TEST_NO_LINK_MONITOR", "1"),
+        ],
+    );
+    assert!(
+        wait_for(Duration::from_secs(3), || lab.state(&r1, 53).as_deref() == Some("FAULT")).is_some(),
+        "no carrier at start: not FAULT {:?}\n{}",
+        lab.state(&r1, 53),
+        p.log_text()
+    );
+    sh(&["ip", "-n", &sw, "link", "set", "p0", "up"]);
+    assert!(
+        wait_for(Duration::from_secs(5), || lab.has_addr(&r1, "192.0.2.252")).is_some(),
+        "the poll did not see the carrier back\n{}",
+        p.log_text()
+    );
+    let t0 = std::time::Instant::now();
+    sh(&["ip", "-n", &sw, "link", "set", "p0", "down"]);
+    let fault = wait_for(Duration::from_secs(2), || {
+        lab.state(&r1, 53).as_deref() == Some("FAULT")
+    });
+    assert!(fault.is_some(), "the ethtool poll did not see the carrier loss\n{}", p.log_text());
+    // Within one poll period (200 ms) and a loop turn; atropos itself takes a few ms.
+    let took = t0.elapsed();
+    eprintln!("carrier loss -> FAULT by the ethtool poll: {took:?}");
+    assert!(took <= Duration::from_millis(300), "poll saw the loss {took:?} after it");
+    assert!(!lab.has_addr(&r1, "192.0.2.252"), "{}", p.log_text());
     let mut m = lab.vrrpd_line(&r1, "mii", "-i eth0 -v 52 -n --link-check mii 192.0.2.253");
     assert_eq!(
         wait_exit(&mut m, Duration::from_secs(5)),

@@ -474,3 +474,22 @@ fn pidfile_in_run_dir() {
     assert!(!pid_path.exists());
     fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A capture that cannot run fails the test that relies on it: an empty capture must never
+/// pass for an absence (tests/common/capture.rs re-raises the capture thread's panic).
+#[test]
+fn capture_that_cannot_start_fails() {
+    if !have_root("capture_that_cannot_start_fails") {
+        return;
+    }
+    let lab = Lab::new();
+    let ns = lab.a.name.clone();
+    let r = std::panic::catch_unwind(|| common::Capture::start(&ns, "nosuchdev0"));
+    let e = r.err().expect("a capture on a missing interface started");
+    let msg = e
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default();
+    assert!(msg.contains("no interface nosuchdev0"), "{msg}");
+}

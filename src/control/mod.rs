@@ -129,6 +129,37 @@ pub struct InstanceInfo {
     /// Timers and counters (dump only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<Detail>,
+    /// Health trackers (`--track-*`), in command-line order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trackers: Vec<TrackerInfo>,
+}
+
+/// One health tracker as an instance reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct TrackerInfo {
+    /// `check`, `interface`, `file` or `process`.
+    pub kind: String,
+    /// Its name (the interface name, the file's path).
+    pub name: String,
+    /// `init`, `up` or `down`.
+    pub status: String,
+    /// The configured weight (0: down means Fault).
+    pub weight: i32,
+    /// What it applies now: `"+10"`, `"-20"`, `"0"` or `"fault"`.
+    pub applied: String,
+    /// The last result in words (`exit 1`, `timed out after 1s`, `reads 3`).
+    pub last_result: String,
+    /// Seconds since the last result (none yet: absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_secs_ago: Option<f64>,
+    /// Consecutive successes.
+    pub successes: u32,
+    /// Consecutive failures.
+    pub failures: u32,
+    /// RISE.
+    pub rise: u32,
+    /// FALL.
+    pub fall: u32,
 }
 
 /// The host group an instance belongs to (`-M N`), as its shared table shows it.

@@ -111,6 +111,48 @@ pub struct Settings {
     /// `--protocol carp`: run CARP as ucarp speaks it instead of VRRP (then `vrid` is the vhid,
     /// `interval_cs / 100` the advbase and `vmac` false).
     pub carp: Option<CarpSettings>,
+    /// Health trackers (`--track-check`, `--track-interface`, `--track-file`,
+    /// `--track-process`), in command-line order.
+    pub trackers: Vec<TrackSpec>,
+}
+
+/// What a health tracker watches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrackSource {
+    /// A command run every `interval`, killed (with its process group) at `timeout`.
+    Check {
+        /// The program and its arguments (no shell).
+        argv: Vec<String>,
+        /// Time between the starts of two runs.
+        interval: Duration,
+        /// A run still going after this long is killed and counts as failing.
+        timeout: Duration,
+    },
+    /// Another interface's link (up means IFF_UP and IFF_RUNNING).
+    Interface,
+    /// A file holding an integer, watched with inotify.
+    File(PathBuf),
+    /// Processes running under the tracker's name: up while at least `quorum` run.
+    Process {
+        /// Processes needed.
+        quorum: u32,
+    },
+}
+
+/// One health tracker: what it watches, its name, weight and rise/fall counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackSpec {
+    /// Name in logs and reports (the interface name for an interface tracker, the path for a
+    /// file).
+    pub name: String,
+    /// What it watches.
+    pub source: TrackSource,
+    /// Weight, −253..=253 (0: down → Fault).
+    pub weight: i32,
+    /// Successes in a row that bring it up.
+    pub rise: u32,
+    /// Failures in a row that take it down.
+    pub fall: u32,
 }
 
 /// The CARP side of an instance (`--protocol carp`), in ucarp's terms.
@@ -130,6 +172,8 @@ pub struct CarpSettings {
     pub ignore_ifstate: bool,
     /// Extra hook argument.
     pub xparam: Option<String>,
+    /// ucarp `--nomcast`: adverts in Ethernet broadcast frames (still to 224.0.0.18).
+    pub nomcast: bool,
 }
 
 impl fmt::Debug for CarpSettings {
@@ -142,6 +186,7 @@ impl fmt::Debug for CarpSettings {
             .field("shutdown_hook", &self.shutdown_hook)
             .field("ignore_ifstate", &self.ignore_ifstate)
             .field("xparam", &self.xparam)
+            .field("nomcast", &self.nomcast)
             .finish()
     }
 }

@@ -36,6 +36,7 @@ mod perform;
 mod report;
 pub mod signals;
 mod startup;
+pub mod track;
 
 pub use self::startup::{pid_path, StartError};
 
@@ -75,6 +76,8 @@ enum Slot {
     Hook,
     /// The control socket's listener and connections.
     Control,
+    /// Running check commands' pidfds and the tracked files' inotify descriptor.
+    Track,
 }
 
 /// Which [`Slot`]s one `poll(2)` found ready.
@@ -96,6 +99,7 @@ impl Ready {
             Slot::Signals => self.signals = true,
             Slot::Netlink => self.netlink = true,
             Slot::Hook => self.hook = true,
+            Slot::Track => {}
             Slot::Control => self.control = true,
         }
     }
@@ -121,6 +125,8 @@ pub struct Shared {
     notify: notify::Notifier,
     ready_sent: bool,
     buf: Vec<u8>,
+    /// IPv4 identification of CARP `--nomcast` frames built here.
+    ip_id: u16,
 }
 
 /// A running instance: its configuration, interface, protocol core, socket and egress, hooks,
@@ -133,6 +139,10 @@ pub struct Daemon {
     egress: Option<egress::Egress>,
     link_poll: Option<LinkPoll>,
     hooks: Hooks,
+    /// Health trackers (`--track-*`).
+    trackers: track::Trackers,
+    /// Whether the trackers hold [`crate::proto::fsm::FaultReason::Tracker`].
+    track_fault: bool,
     announce: Announce,
     primary: Option<IpAddr>,
     /// Addresses that were on the interface before we started and that an owner must keep.
@@ -197,6 +207,7 @@ impl Daemon {
             );
             self.feed(now, Event::GroupHold(true));
         }
+        self.track_start(now);
         self.feed(now, Event::Startup);
         // From here on every event is followed by a group sync (see `feed`).
         self.started = true;
@@ -217,6 +228,7 @@ impl Daemon {
             }
         }
         self.hooks.kill_all();
+        self.trackers.kill_all();
         if let Some(eg) = self.egress.take() {
             eg.close(&mut self.io.rtnl);
         }
@@ -230,6 +242,7 @@ impl Daemon {
             self.inst.next_deadline(),
             self.announce.next,
             self.hooks.deadline(),
+            self.trackers.deadline(),
             self.stop_deadline,
             self.io.notify.next(),
             self.link_poll.as_ref().map(|p| p.next),
@@ -255,6 +268,7 @@ impl Daemon {
             if let Some(fd) = self.hooks.fd() {
                 slots.push((Slot::Hook, fd));
             }
+            slots.extend(self.trackers.fds().into_iter().map(|fd| (Slot::Track, fd)));
             if let Some(c) = &self.io.control {
                 slots.extend(c.fds().into_iter().map(|fd| (Slot::Control, fd)));
             }
@@ -312,6 +326,7 @@ impl Daemon {
             self.send_announcements(now);
         }
         self.hooks.poll(now);
+        self.poll_trackers(now);
         self.io.notify.tick(now);
         self.poll_link(now);
         let tick = self.group.as_ref().is_some_and(|g| now >= g.next_tick());
@@ -486,7 +501,20 @@ impl Daemon {
         let mut reread = false;
         let mut vmac_gone = false;
         let vmac_index = self.egress.as_ref().and_then(|e| e.vmac_ifindex());
+        let mut tracked = Vec::new();
         for ev in events {
+            match &ev {
+                NetEvent::Link {
+                    ifindex,
+                    name,
+                    up,
+                    deleted,
+                } => tracked.extend(self.trackers.on_link(*ifindex, name, *up, *deleted)),
+                NetEvent::Overrun => {
+                    tracked.extend(self.trackers.reread_links(&mut self.io.rtnl));
+                }
+                _ => {}
+            }
             match ev {
                 NetEvent::Link {
                     ifindex,
@@ -506,6 +534,7 @@ impl Daemon {
         if reread {
             self.refresh_interface(now);
         }
+        self.track_results(now, tracked);
         if vmac_gone
             && Interface::lookup(&self.s.interface).is_ok_and(|i| i.index == self.iface.index)
         {

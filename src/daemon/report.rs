@@ -57,6 +57,21 @@ impl Daemon {
                 d.skew_time_ms,
                 d.hooks
             );
+            for t in &info.trackers {
+                vlog!(
+                    Info,
+                    "{}: {} \"{}\" {} weight {} applied {} last: {} ({} ok, {} failed in a row)",
+                    self.tag(),
+                    t.kind,
+                    t.name,
+                    t.status,
+                    t.weight,
+                    t.applied,
+                    t.last_result,
+                    t.successes,
+                    t.failures
+                );
+            }
             for (peer, forms) in &d.checksum_forms {
                 let f: Vec<String> = forms
                     .iter()
@@ -131,7 +146,38 @@ impl Daemon {
             pid: std::process::id(),
             group: self.group.as_ref().map(|g| g.describe()),
             detail,
+            trackers: self.tracker_info(now),
         }
+    }
+
+    fn tracker_info(&self, now: Duration) -> Vec<crate::control::TrackerInfo> {
+        use crate::proto::track::Effect;
+        self.trackers
+            .entries()
+            .iter()
+            .map(|e| {
+                let t = &e.tracker;
+                let sp = t.spec();
+                let (ok, fail) = t.runs();
+                crate::control::TrackerInfo {
+                    kind: sp.kind.name().to_string(),
+                    name: e.name.clone(),
+                    status: t.status().name().to_string(),
+                    weight: sp.weight,
+                    applied: match t.effect() {
+                        Effect::Fault => "fault".to_string(),
+                        Effect::Weight(w) if w > 0 => format!("+{w}"),
+                        Effect::Weight(w) => w.to_string(),
+                    },
+                    last_result: e.detail.clone(),
+                    last_secs_ago: t.last().map(|(at, _)| now.saturating_sub(at).as_secs_f64()),
+                    successes: ok,
+                    failures: fail,
+                    rise: sp.rise,
+                    fall: sp.fall,
+                }
+            })
+            .collect()
     }
 
     pub(super) fn vips_text(&self) -> String {

@@ -198,7 +198,15 @@ impl Daemon {
                 crate::proto::tag(&s.interface, s.vrid)
             );
         }
-        let monitor = match LinkMonitor::open() {
+        // Test hook (tests/link_fault.rs): VRRPD_TEST_NO_LINK_MONITOR runs as if the monitor
+        // were unavailable, so that a test can see the ethtool/MII poll alone detect a link loss
+        // (netlink always reports a carrier change first).
+        let monitor = if std::env::var_os("VRRPD_TEST_NO_LINK_MONITOR").is_some() {
+            Err(std::io::Error::other("disabled by VRRPD_TEST_NO_LINK_MONITOR"))
+        } else {
+            LinkMonitor::open()
+        };
+        let monitor = match monitor {
             Ok(m) => Some(m),
             Err(e) => {
                 vlog!(Warn, "netlink link monitor unavailable ({e}); link and address changes are seen on SIGHUP only");
@@ -229,6 +237,14 @@ impl Daemon {
             Some(c) => Core::Carp(carp_instance(&s, c)?),
         };
         let hooks = Hooks::new(s.script_timeout);
+        let trackers = super::track::Trackers::new(
+            &s.trackers,
+            vec![
+                ("VRRP_IFACE".to_string(), s.interface.clone()),
+                ("VRRP_VRID".to_string(), s.vrid.to_string()),
+            ],
+            clock::now(),
+        );
         let control = match pidfile::instance_paths(&s.interface, s.vrid, s.family) {
             Ok((_, sock)) => match crate::control::server::Server::bind(&sock) {
                 Ok(c) => Some(c),
@@ -258,6 +274,8 @@ impl Daemon {
             egress: Some(egress),
             link_poll,
             hooks,
+            trackers,
+            track_fault: false,
             announce: Announce::default(),
             primary: None,
             keep: Vec::new(),
@@ -278,6 +296,7 @@ impl Daemon {
                 notify: notify::Notifier::from_env(),
                 ready_sent: false,
                 buf: vec![0u8; 9000],
+                ip_id: 0,
             },
             s,
         })

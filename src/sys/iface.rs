@@ -34,6 +34,24 @@ pub struct Interface {
     pub mac: [u8; 6],
 }
 
+/// The link state of interface `name`: `Some((index, up))` with up = IFF_UP and IFF_RUNNING,
+/// `None` when there is no such interface.
+pub fn link_state(rtnl: &mut Rtnl, name: &str) -> io::Result<Option<(u32, bool)>> {
+    if name.is_empty() || name.len() >= libc::IFNAMSIZ || name.contains(['/', '\0']) {
+        return Ok(None);
+    }
+    let index = match nix::net::if_::if_nametoindex(name) {
+        Ok(i) => i,
+        Err(nix::errno::Errno::ENODEV) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    match rtnl.link(index) {
+        Ok(l) => Ok(Some((index, l.up))),
+        Err(e) if e.raw_os_error() == Some(libc::ENODEV) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 impl Interface {
     /// Resolves `name` to its index and MAC address in the caller's network namespace.
     ///

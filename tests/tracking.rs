@@ -1,0 +1,510 @@
+//! Health trackers on real routers (issue #16): check commands that move the priority or
+//! fault the instance, a hanging check killed at its timeout without delaying adverts,
+//! start-up without flapping, interface and file tracking. Times are printed (`--nocapture`).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const VIP: &str = "192.0.2.254";
+/// Advert interval of the routers under test.
+const ADVER: Duration = Duration::from_millis(100);
+
+/// The check the tests break: passes while `flag` does not exist.
+fn check(flag: &str, opts: &str) -> String {
+    format!("{opts},cmd=/usr/bin/test ! -e {flag}")
+}
+
+fn start(lab: &mut Lab, ns: &str, tag: &str, prio: &str, extra: &[&str]) -> Proc {
+    let mut args = vec!["-i", "eth0", "-v", "51", "-p", prio, "-d", "100ms", "-n"];
+    args.extend_from_slice(extra);
+    args.push(VIP);
+    lab.vrrpd(ns, tag, &args)
+}
+
+fn master_of(lab: &Lab, r1: &str, r2: &str) -> Option<usize> {
+    match (lab.has_addr(r1, VIP), lab.has_addr(r2, VIP)) {
+        (true, false) => Some(1),
+        (false, true) => Some(2),
+        _ => None,
+    }
+}
+
+/// A failing check with a negative weight hands the VIP to the peer within INTERVAL × FALL +
+/// the takeover time; RISE successes bring the priority back and preemption returns the VIP.
+#[test]
+fn failing_check_hands_over_and_rise_brings_it_back() {
+    if !require_root("failing_check_hands_over_and_rise_brings_it_back") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1", "r2"]);
+    let [r1, r2] = lab.ns_names();
+    let flag = format!("{}/broken", lab.dir_str());
+    let spec = check(&flag, "name=svc,interval=200ms,fall=2,rise=2,weight=-60");
+    let a = start(&mut lab, &r1, "r1", "150", &["--track-check", &spec]);
+    let b = start(&mut lab, &r2, "r2", "100", &[]);
+    assert!(
+        wait_for(Duration::from_secs(5), || master_of(&lab, &r1, &r2)
+            == Some(1))
+        .is_some(),
+        "{}",
+        a.log_text()
+    );
+    assert!(
+        a.log_text()
+            .contains("check \"svc\" up (exit 0, 1 of 1): priority 90 -> 150"),
+        "{}",
+        a.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let t0 = Instant::now();
+    std::fs::write(&flag, "").unwrap();
+    let took = wait_for(Duration::from_secs(5), || {
+        master_of(&lab, &r1, &r2) == Some(2)
+    });
+    let took = took.unwrap_or_else(|| panic!("no handover\n{}\n{}", a.log_text(), b.log_text()));
+    // INTERVAL × FALL, plus up to one interval of phase, plus r2's Master_Down_Interval
+    // (3 × 100 ms + (256 − 100)/256 × 100 ms = 361 ms) and slack for a loaded machine.
+    let bound = Duration::from_millis(200 * 2 + 200 + 361 + 400);
+    println!("tracking: check fail (interval 200ms, fall 2, weight -60) -> VIP on the peer after {took:?} (bound {bound:?})");
+    assert!(took <= bound, "took {took:?}");
+    assert!(
+        a.log_text()
+            .contains("check \"svc\" down (exit 1, 2 of 2): priority 150 -> 90"),
+        "{}",
+        a.log_text()
+    );
+    assert!(
+        t0.elapsed() >= Duration::from_millis(200),
+        "not before FALL failures"
+    );
+    // The effective priority, visible to atropos.
+    let (_, out, _) = lab.atropos(&r1, &["--state", "--json"]);
+    let j: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(j[0]["priority"].as_u64(), Some(90), "{out}");
+    let (_, out, _) = lab.atropos(&r1, &["--dump", "--json"]);
+    let j: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let t = &j[0]["trackers"][0];
+    assert_eq!(t["kind"], "check", "{out}");
+    assert_eq!(t["name"], "svc");
+    assert_eq!(t["status"], "down");
+    assert_eq!(t["applied"], "-60");
+    assert_eq!(t["last_result"], "exit 1");
+    assert!(
+        t["failures"].as_u64() >= Some(2) && t["last_secs_ago"].as_f64() < Some(1.0),
+        "{out}"
+    );
+    let (_, text, _) = lab.atropos(&r1, &["--dump"]);
+    assert!(
+        text.contains("check \"svc\": down (weight -60, applies -60), last: exit 1"),
+        "{text}"
+    );
+    // RISE: two successes, then preemption.
+    std::fs::remove_file(&flag).unwrap();
+    let back = wait_for(Duration::from_secs(5), || {
+        master_of(&lab, &r1, &r2) == Some(1)
+    });
+    let back = back.unwrap_or_else(|| panic!("VIP not back\n{}\n{}", a.log_text(), b.log_text()));
+    println!("tracking: check repaired (rise 2) -> VIP back on r1 after {back:?}");
+    assert!(
+        back <= Duration::from_millis(200 * 2 + 200 + 341 + 400),
+        "took {back:?}"
+    );
+    assert!(a
+        .log_text()
+        .contains("check \"svc\" up (exit 0, 2 of 2): priority 90 -> 150"));
+    // One log line per change, never per run.
+    assert_eq!(
+        a.log_text().matches("check \"svc\" down (exit 1, ").count(),
+        1
+    );
+}
+
+/// Weight 0: a failing check takes the master to Fault (priority 0 first: the peer takes over
+/// after its Skew_Time), and back when it passes again.
+#[test]
+fn weight_zero_check_faults_the_instance() {
+    if !require_root("weight_zero_check_faults_the_instance") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1", "r2"]);
+    let [r1, r2] = lab.ns_names();
+    let flag = format!("{}/broken", lab.dir_str());
+    let spec = check(&flag, "name=svc,interval=200ms");
+    let a = start(&mut lab, &r1, "r1", "150", &["--track-check", &spec]);
+    let b = start(&mut lab, &r2, "r2", "100", &[]);
+    assert!(
+        wait_for(Duration::from_secs(5), || master_of(&lab, &r1, &r2)
+            == Some(1))
+        .is_some(),
+        "{}",
+        a.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::write(&flag, "").unwrap();
+    let took = wait_for(Duration::from_secs(5), || {
+        master_of(&lab, &r1, &r2) == Some(2)
+    })
+    .unwrap_or_else(|| panic!("no handover\n{}\n{}", a.log_text(), b.log_text()));
+    println!("tracking: weight-0 check fail -> VIP on the peer after {took:?}");
+    assert!(
+        took <= Duration::from_millis(200 + 200 + 400),
+        "took {took:?}"
+    );
+    assert!(
+        a.log_text().contains("MASTER -> FAULT (tracker down)"),
+        "{}",
+        a.log_text()
+    );
+    assert!(a
+        .log_text()
+        .contains("check \"svc\" down (exit 1, 1 of 1): fault (priority 150 -> 0)"));
+    assert_eq!(lab.state(&r1, 51).as_deref(), Some("FAULT"));
+    std::fs::remove_file(&flag).unwrap();
+    assert!(
+        wait_for(Duration::from_secs(5), || master_of(&lab, &r1, &r2)
+            == Some(1))
+        .is_some(),
+        "{}",
+        a.log_text()
+    );
+}
+
+/// A check that hangs is killed with its process group at its timeout, counts as failing, and
+/// never delays an advert: the master's adverts keep their 100 ms spacing while checks hang.
+#[test]
+fn hanging_check_is_killed_and_never_delays_adverts() {
+    if !require_root("hanging_check_is_killed_and_never_delays_adverts") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1", "r2"]);
+    let [r1, _r2] = lab.ns_names();
+    // The check and a child of it hang; both are in the check's process group.
+    let marker = format!("{}/hang-marker", lab.dir_str());
+    let hang = lab.script(
+        "hang.sh",
+        &format!("#!/bin/sh\nsleep 30 &\necho $$ > {marker}\nexec sleep 30\n"),
+    );
+    let spec = format!(
+        "name=hang,interval=500ms,timeout=300ms,weight=-10,cmd={}",
+        hang.display()
+    );
+    let a = start(&mut lab, &r1, "r1", "150", &["--track-check", &spec]);
+    assert!(
+        wait_for(Duration::from_secs(5), || lab.has_addr(&r1, VIP)).is_some(),
+        "{}",
+        a.log_text()
+    );
+    let cap = Capture::start(&r1, "eth0");
+    std::thread::sleep(Duration::from_secs(3));
+    let seen = cap.finish();
+    let ours: Vec<_> = seen.iter().filter(|s| prio(s) > 0).collect();
+    assert!(ours.len() >= 25, "only {} adverts in 3 s", ours.len());
+    let gaps: Vec<Duration> = ours.windows(2).map(|w| w[1].at - w[0].at).collect();
+    let worst = gaps.iter().max().copied().unwrap_or_default();
+    let jitter = gaps
+        .iter()
+        .map(|g| g.abs_diff(ADVER))
+        .max()
+        .unwrap_or_default();
+    println!(
+        "tracking: {} adverts in 3 s while checks hang; largest gap {worst:?}, worst jitter {jitter:?}",
+        ours.len()
+    );
+    assert!(
+        worst < Duration::from_millis(150),
+        "an advert was delayed: {worst:?}"
+    );
+    let log = a.log_text();
+    assert!(
+        log.contains("check \"hang\" down (timed out after 300ms, 1 of 1): priority 140 -> 140"),
+        "{log}"
+    );
+    // The whole group was killed: the check's pgid has no member left once reaped.
+    let pgid: i32 = read(std::path::Path::new(&marker))
+        .trim()
+        .parse()
+        .expect("pgid");
+    assert!(
+        wait_for(Duration::from_millis(800), || group_members(pgid)
+            .is_empty())
+        .is_some(),
+        "members of the check's group still alive: {:?}",
+        group_members(pgid)
+    );
+    assert_eq!(
+        log.matches("check \"hang\" down (timed out after 300ms, ")
+            .count(),
+        1,
+        "{log}"
+    );
+}
+
+/// Start-up without flapping: a healthy router that starts beside a running master does not
+/// take the VIP (its check's bonus applies only after the first result), and a starting
+/// router whose weight-0 check fails never becomes master, even with the higher priority.
+#[test]
+fn startup_does_not_flap() {
+    if !require_root("startup_does_not_flap") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1", "r2", "r3"]);
+    let [r1, r2, r3] = lab.ns_names();
+    let flag = format!("{}/broken", lab.dir_str());
+    let a = start(&mut lab, &r1, "r1", "150", &[]);
+    assert!(
+        wait_for(Duration::from_secs(5), || lab.has_addr(&r1, VIP)).is_some(),
+        "{}",
+        a.log_text()
+    );
+    // Healthy, lower priority even with its bonus: stays backup.
+    let ok = check(&flag, "name=svc,interval=200ms,weight=20");
+    let b = start(&mut lab, &r2, "r2", "100", &["--track-check", &ok]);
+    // Failing weight-0 check, higher priority: never master.
+    std::fs::write(&flag, "").unwrap();
+    let bad = check(&flag, "name=svc,interval=200ms");
+    let c = start(&mut lab, &r3, "r3", "200", &["--track-check", &bad]);
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(lab.has_addr(&r1, VIP));
+    assert!(!lab.has_addr(&r2, VIP) && !lab.has_addr(&r3, VIP));
+    assert!(!b.log_text().contains("-> MASTER"), "{}", b.log_text());
+    assert!(!c.log_text().contains("-> MASTER"), "{}", c.log_text());
+    assert!(
+        b.log_text()
+            .contains("check \"svc\" weight 20: runs /usr/bin/test"),
+        "{}",
+        b.log_text()
+    );
+    assert!(b
+        .log_text()
+        .contains("until its first result it counts as down (adds nothing)"));
+    assert!(c
+        .log_text()
+        .contains("until its first result it counts as down (holds Fault)"));
+    assert_eq!(lab.state(&r3, 51).as_deref(), Some("FAULT"));
+    assert_eq!(lab.state(&r2, 51).as_deref(), Some("BACKUP"));
+}
+
+/// Another interface's link: weight 0 faults the instance while it is down; a weighted one
+/// moves the priority.
+#[test]
+fn tracked_interface_down_faults() {
+    if !require_root("tracked_interface_down_faults") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1", "r2"]);
+    let [r1, r2] = lab.ns_names();
+    sh(&[
+        "ip", "-n", &r1, "link", "add", "up0", "type", "veth", "peer", "name", "up1",
+    ]);
+    sh(&["ip", "-n", &r1, "link", "set", "up1", "up"]);
+    sh(&["ip", "-n", &r1, "link", "set", "up0", "up"]);
+    let a = start(&mut lab, &r1, "r1", "150", &["--track-interface", "up0"]);
+    let _b = start(&mut lab, &r2, "r2", "100", &[]);
+    assert!(
+        wait_for(Duration::from_secs(5), || master_of(&lab, &r1, &r2)
+            == Some(1))
+        .is_some(),
+        "{}",
+        a.log_text()
+    );
+    sh(&["ip", "-n", &r1, "link", "set", "up0", "down"]);
+    let took = wait_for(Duration::from_secs(3), || {
+        master_of(&lab, &r1, &r2) == Some(2)
+    })
+    .unwrap_or_else(|| panic!("{}", a.log_text()));
+    println!("tracking: tracked interface down -> VIP on the peer after {took:?}");
+    assert!(
+        a.log_text()
+            .contains("interface \"up0\" down (link down, 1 of 1): fault"),
+        "{}",
+        a.log_text()
+    );
+    sh(&["ip", "-n", &r1, "link", "set", "up0", "up"]);
+    assert!(
+        wait_for(Duration::from_secs(5), || master_of(&lab, &r1, &r2)
+            == Some(1))
+        .is_some(),
+        "{}",
+        a.log_text()
+    );
+    sh(&["ip", "-n", &r1, "link", "del", "up0"]);
+    assert!(
+        wait_for(Duration::from_secs(3), || master_of(&lab, &r1, &r2)
+            == Some(2))
+        .is_some(),
+        "{}",
+        a.log_text()
+    );
+    assert!(
+        a.log_text()
+            .contains("interface \"up0\" down (no such interface"),
+        "{}",
+        a.log_text()
+    );
+}
+
+/// A tracked file: value × weight moves the priority (inotify, no polling); a file that
+/// disappears or holds no number is a failure with a clear log line.
+#[test]
+fn tracked_file_moves_priority() {
+    if !require_root("tracked_file_moves_priority") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1", "r2"]);
+    let [r1, r2] = lab.ns_names();
+    let file = format!("{}/weight", lab.dir_str());
+    std::fs::write(&file, "0\n").unwrap();
+    let arg = format!("{file},weight=-10");
+    let a = start(&mut lab, &r1, "r1", "150", &["--track-file", &arg]);
+    let b = start(&mut lab, &r2, "r2", "100", &[]);
+    assert!(
+        wait_for(Duration::from_secs(5), || master_of(&lab, &r1, &r2)
+            == Some(1))
+        .is_some(),
+        "{}",
+        a.log_text()
+    );
+    let prio = |lab: &Lab| -> Option<u64> {
+        let (_, out, _) = lab.atropos(&r1, &["--state", "--json"]);
+        let j: serde_json::Value = serde_json::from_str(&out).ok()?;
+        j[0]["priority"].as_u64()
+    };
+    // 6 × −10 = −60: 90, below the peer.
+    let t0 = Instant::now();
+    std::fs::write(&file, "6\n").unwrap();
+    assert!(
+        wait_for(Duration::from_secs(2), || prio(&lab) == Some(90)).is_some(),
+        "{}",
+        a.log_text()
+    );
+    println!(
+        "tracking: file written -> priority 90 after {:?}",
+        t0.elapsed()
+    );
+    assert!(
+        wait_for(Duration::from_secs(3), || master_of(&lab, &r1, &r2)
+            == Some(2))
+        .is_some(),
+        "{}\n{}",
+        a.log_text(),
+        b.log_text()
+    );
+    assert!(
+        a.log_text().contains("file \"") && a.log_text().contains("(reads 6): priority 150 -> 90"),
+        "{}",
+        a.log_text()
+    );
+    // Deleted: a failure (nothing applied), logged.
+    std::fs::remove_file(&file).unwrap();
+    assert!(
+        wait_for(Duration::from_secs(2), || prio(&lab) == Some(150)).is_some(),
+        "{}",
+        a.log_text()
+    );
+    assert!(
+        a.log_text()
+            .contains("down (is missing, 1 of 1): priority 90 -> 150"),
+        "{}",
+        a.log_text()
+    );
+    std::fs::write(&file, "2\n").unwrap();
+    assert!(
+        wait_for(Duration::from_secs(2), || prio(&lab) == Some(130)).is_some(),
+        "{}",
+        a.log_text()
+    );
+    std::fs::write(&file, "lots\n").unwrap();
+    assert!(
+        wait_for(Duration::from_secs(2), || prio(&lab) == Some(150)).is_some(),
+        "{}",
+        a.log_text()
+    );
+    assert!(
+        a.log_text()
+            .contains("down (does not hold an integer (\"lots\"), 1 of 1): priority 130 -> 150"),
+        "{}",
+        a.log_text()
+    );
+}
+
+/// A tracked process: its exit is seen through its pidfd (milliseconds) and hands the VIP
+/// over; a new one is found by the /proc rescan (at most 1 s) and the VIP comes back.
+#[test]
+fn tracked_process_exit_and_restart() {
+    if !require_root("tracked_process_exit_and_restart") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1", "r2"]);
+    let [r1, r2] = lab.ns_names();
+    // A copy of sleep with a name of its own (its comm), so no other process matches.
+    let name = format!("vtrk{}", std::process::id() % 100_000);
+    let prog = format!("{}/{name}", lab.dir_str());
+    std::fs::copy("/bin/sleep", &prog).unwrap();
+    let spawn = || {
+        std::process::Command::new(&prog)
+            .arg("60")
+            .spawn()
+            .expect("start the tracked process")
+    };
+    let mut svc = spawn();
+    let arg = format!("{name},weight=-60");
+    let a = start(&mut lab, &r1, "r1", "150", &["--track-process", &arg]);
+    let b = start(&mut lab, &r2, "r2", "100", &[]);
+    assert!(
+        wait_for(Duration::from_secs(5), || master_of(&lab, &r1, &r2)
+            == Some(1))
+        .is_some(),
+        "{}",
+        a.log_text()
+    );
+    assert!(
+        a.log_text().contains(&format!(
+            "process \"{name}\" up (1 running, quorum 1, 1 of 1): priority 90 -> 150"
+        )),
+        "{}",
+        a.log_text()
+    );
+    assert!(
+        a.log_text().contains("follows exits by pidfd"),
+        "{}",
+        a.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let m0 = monotonic();
+    svc.kill().unwrap();
+    let _ = svc.wait();
+    let took = wait_for(Duration::from_secs(5), || {
+        master_of(&lab, &r1, &r2) == Some(2)
+    })
+    .unwrap_or_else(|| panic!("no handover\n{}\n{}", a.log_text(), b.log_text()));
+    let seen = log_stamp(&a, &format!("process \"{name}\" down"))
+        .expect("down line")
+        .saturating_sub(m0);
+    println!("tracking: tracked process killed -> exit seen after {seen:?}, VIP on the peer after {took:?}");
+    assert!(
+        seen < Duration::from_millis(100),
+        "the exit was seen after {seen:?} (pidfd)"
+    );
+    assert!(
+        took <= Duration::from_millis(100 + 361 + 400),
+        "took {took:?}"
+    );
+    assert!(a.log_text().contains(&format!(
+        "process \"{name}\" down (0 running, quorum 1, 1 of 1): priority 150 -> 90"
+    )));
+    let mut svc = spawn();
+    let back = wait_for(Duration::from_secs(5), || {
+        master_of(&lab, &r1, &r2) == Some(1)
+    })
+    .unwrap_or_else(|| panic!("VIP not back\n{}", a.log_text()));
+    println!("tracking: tracked process restarted -> VIP back on r1 after {back:?}");
+    assert!(
+        back <= Duration::from_millis(1000 + 341 + 500),
+        "took {back:?}"
+    );
+    svc.kill().unwrap();
+    let _ = svc.wait();
+}
