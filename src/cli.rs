@@ -147,6 +147,12 @@ pub struct Args {
     #[arg(long = "track-file", value_name = "PATH[,weight=N]")]
     pub track_file: Vec<String>,
 
+    /// Track processes by name, repeatable: up while at least QUORUM (default 1) processes run
+    /// whose comm is NAME (at most 15 characters), or whose argv[0] is NAME when it holds a
+    /// '/'. Weight as for --track-check (default 0: down -> Fault).
+    #[arg(long = "track-process", value_name = "NAME[,quorum=N][,weight=N]")]
+    pub track_process: Vec<String>,
+
     /// Stay in the foreground and log to stderr (default: detach and log to syslog).
     #[arg(long = "foreground")]
     pub foreground: bool,
@@ -206,7 +212,7 @@ pub struct Args {
     #[arg(long = "ignoreifstate")]
     pub ignoreifstate: bool,
 
-    /// CARP: broadcast adverts (ucarp --nomcast). Not supported: refused with an error.
+    /// CARP: adverts in Ethernet broadcast frames, still to 224.0.0.18 (ucarp --nomcast).
     #[arg(long = "nomcast")]
     pub nomcast: bool,
 
@@ -704,6 +710,11 @@ impl Args {
             }
             trackers.push(spec);
         }
+        for t in &self.track_process {
+            trackers.push(parse_track_process(t).map_err(|e| {
+                CliError::new("--track-process <NAME[,quorum=N][,weight=N]>", t, e)
+            })?);
+        }
         for t in &self.track_file {
             trackers.push(
                 parse_track_file(t)
@@ -788,14 +799,6 @@ impl Args {
             }
             return Ok(None);
         }
-        if self.nomcast {
-            return Err(CliError::new(
-                "--nomcast",
-                "",
-                "not supported: vrrpd sends CARP adverts to the multicast group (ucarp --nomcast \
-                 nodes receive them; vrrpd receives their broadcast adverts)",
-            ));
-        }
         if self.auth.is_some() {
             return Err(CliError::new(
                 "-a <none|pw/KEY>",
@@ -864,6 +867,7 @@ impl Args {
             shutdown_hook: self.shutdown,
             ignore_ifstate: self.ignoreifstate,
             xparam: self.xparam.clone(),
+            nomcast: self.nomcast,
         }))
     }
 }
@@ -990,6 +994,36 @@ pub fn parse_track_interface(s: &str) -> Result<TrackSpec, String> {
     Ok(TrackSpec {
         name,
         source: TrackSource::Interface,
+        weight,
+        rise: 1,
+        fall: 1,
+    })
+}
+
+/// `--track-process NAME[,quorum=N][,weight=N]`.
+pub fn parse_track_process(s: &str) -> Result<TrackSpec, String> {
+    let mut parts = s.split(',');
+    let name = parts.next().unwrap_or_default().to_string();
+    if name.is_empty() || name.contains(char::is_whitespace) {
+        return Err("expected a process name without spaces".to_string());
+    }
+    if !name.contains('/') && name.len() > 15 {
+        return Err(
+            "a process name is at most 15 characters (the kernel's comm); give argv[0] as a path instead"
+                .to_string(),
+        );
+    }
+    let (mut quorum, mut weight) = (1, 0);
+    for opt in parts {
+        match opt.split_once('=') {
+            Some(("quorum", v)) => quorum = parse_count("quorum", v)?,
+            Some(("weight", v)) => weight = parse_weight(v, -253, 253)?,
+            _ => return Err(format!("expected quorum=N or weight=N, not '{opt}'")),
+        }
+    }
+    Ok(TrackSpec {
+        name,
+        source: TrackSource::Process { quorum },
         weight,
         rise: 1,
         fall: 1,
@@ -1167,8 +1201,11 @@ mod tests {
         assert!(e.contains("exactly one IPv4"), "{e}");
         let e = with(&["--password", "x", "2001:db8::1/64"]);
         assert!(e.contains("exactly one IPv4"), "{e}");
-        let e = with(&["--password", "x", "--nomcast", "192.0.2.254/24"]);
-        assert!(e.contains("--nomcast"), "{e}");
+        let e = args(&["-i", "eth0", "-v", "7", "--nomcast", "192.0.2.254/24"]).unwrap_err();
+        assert!(
+            e.contains("--nomcast") && e.contains("--protocol carp"),
+            "{e}"
+        );
         let e = with(&["--password", "x", "-d", "0.5", "192.0.2.254/24"]);
         assert!(e.contains("whole seconds"), "{e}");
         let e = args(&["-i", "eth0", "-v", "7", "--advskew", "5", "192.0.2.254/24"]).unwrap_err();

@@ -12,7 +12,6 @@ use serde_json::Value;
 
 const LIMIT: Duration = Duration::from_secs(180);
 
-#[allow(dead_code)]
 mod common;
 
 fn root_or_skip(test: &str) -> bool {

@@ -630,7 +630,14 @@ fn carp_equal_timer_tie_vrrpd_keeps_master() {
         "ucarp on 192.0.2.2 must yield:\n{}",
         u2.log_text()
     );
-    assert!(u2.log_text().contains("Preferred master advertised"));
+    assert!(
+        wait_for(Duration::from_secs(3), || u2
+            .log_text()
+            .contains("Preferred master advertised"))
+        .is_some(),
+        "{}",
+        u2.log_text()
+    );
     std::thread::sleep(Duration::from_secs(3));
     assert!(
         holds(&lab, 0) && !holds(&lab, 1),
@@ -639,4 +646,35 @@ fn carp_equal_timer_tie_vrrpd_keeps_master() {
     let text = v1.log_text();
     assert!(text.contains("same advbase and advskew"), "{text}");
     assert!(!text.contains("MASTER -> BACKUP"), "{text}");
+}
+
+#[test]
+fn carp_nomcast_vrrpd_keeps_a_ucarp_backup() {
+    if !require_ucarp("carp_nomcast_vrrpd_keeps_a_ucarp_backup") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1", "r2"]);
+    let cap = Capture::start(&lab.switch.clone(), "br0");
+    let _v1 = carp_vrrpd(&mut lab, 0, "vrrpdNomcast", 0, &["--nomcast"]);
+    assert!(wait_holds(&lab, 0, Duration::from_secs(8)));
+    let u2 = ucarp(&mut lab, 1, "ucarpB", 50, &[]);
+    std::thread::sleep(Duration::from_secs(6));
+    assert!(
+        !holds(&lab, 1),
+        "ucarp must hear the broadcast adverts:\n{}",
+        u2.log_text()
+    );
+    let frames = cap.finish_all();
+    let bcast: Vec<&Frame> = frames
+        .iter()
+        .filter(|f| {
+            f.bytes.len() == 70
+                && f.dst_mac() == [0xff; 6]
+                && f.ethertype() == 0x0800
+                && f.bytes[26..30] == [192, 0, 2, 1]
+                && f.bytes[30..34] == [224, 0, 0, 18]
+                && f.bytes[34] == 0x21
+        })
+        .collect();
+    assert!(bcast.len() >= 5, "{} broadcast adverts", bcast.len());
 }

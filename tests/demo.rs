@@ -19,7 +19,6 @@ const RUN_LIMIT: Duration = Duration::from_secs(60);
 /// Past [`RUN_LIMIT`]: SIGTERM (the demo cleans up), then SIGKILL after this much more.
 const TERM_GRACE: Duration = Duration::from_secs(15);
 
-#[allow(dead_code)]
 mod common;
 
 use common::require_root;

@@ -17,7 +17,9 @@ use std::process::{Command, Stdio};
 /// the stand-in `apt-get`.
 fn path_without_ping(dir: &Path) {
     for bin in ["/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"] {
-        let Ok(entries) = std::fs::read_dir(bin) else { continue };
+        let Ok(entries) = std::fs::read_dir(bin) else {
+            continue;
+        };
         for e in entries.flatten() {
             let name = e.file_name();
             if name == "ping" || name == "apt-get" || dir.join(&name).exists() {
@@ -65,15 +67,25 @@ fn demo_installs_what_it_misses() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success(), "scripts/demo stopped ({}):\n{text}", out.status);
-    assert!(log.lines().any(|l| l.starts_with("update")), "no apt-get update: {log:?}");
+    assert!(
+        out.status.success(),
+        "scripts/demo stopped ({}):\n{text}",
+        out.status
+    );
+    assert!(
+        log.lines().any(|l| l.starts_with("update")),
+        "no apt-get update: {log:?}"
+    );
     let install = log
         .lines()
         .find(|l| l.split_whitespace().any(|w| w == "install"))
         .unwrap_or_else(|| panic!("no apt-get install: {log:?}\n{text}"));
     let words: Vec<&str> = install.split_whitespace().collect();
     assert!(words.contains(&"iputils-ping"), "{install}");
-    assert!(!words.contains(&"iproute2"), "ip is there: only ping is missing: {install}");
+    assert!(
+        !words.contains(&"iproute2"),
+        "ip is there: only ping is missing: {install}"
+    );
     assert!(text.contains("installing iputils-ping"), "{text}");
     assert!(text.contains("nothing to remove for prefix vd1-"), "{text}");
 }

@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use clap::CommandFactory;
 
-#[allow(dead_code)]
 mod common;
 #[allow(dead_code)]
 #[path = "../xtask/src/gen.rs"]

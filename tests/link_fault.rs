@@ -53,13 +53,22 @@ fn own_link_down_faults_and_recovers() {
     // "At once": the netlink event, not a timer. 100 ms covers the `ip` commands this test runs
     // to look (a few ms each).
     let took = t0.elapsed();
-    assert!(released.is_some(), "VIP kept on r1 after link down:\n{}", a.log_text());
+    assert!(
+        released.is_some(),
+        "VIP kept on r1 after link down:\n{}",
+        a.log_text()
+    );
     assert!(
         took <= Duration::from_millis(100),
         "VIP released {took:?} after link down\n{}",
         a.log_text()
     );
-    assert_eq!(lab.state(&r1, 51).as_deref(), Some("FAULT"), "{}", a.log_text());
+    assert_eq!(
+        lab.state(&r1, 51).as_deref(),
+        Some("FAULT"),
+        "{}",
+        a.log_text()
+    );
     assert!(
         wait_for(Duration::from_secs(3), || lab.has_addr(&r2, VIP)).is_some(),
         "{}",
@@ -72,7 +81,12 @@ fn own_link_down_faults_and_recovers() {
     let backup = wait_for(Duration::from_secs(1), || {
         lab.state(&r1, 51).as_deref() == Some("BACKUP")
     });
-    assert!(backup.is_some(), "r1 not BACKUP after link up: {:?}\n{}", lab.state(&r1, 51), a.log_text());
+    assert!(
+        backup.is_some(),
+        "r1 not BACKUP after link up: {:?}\n{}",
+        lab.state(&r1, 51),
+        a.log_text()
+    );
     assert!(
         wait_for(Duration::from_secs(5), || lab.has_addr(&r1, VIP)).is_some(),
         "{}",
@@ -288,8 +302,9 @@ fn link_check_methods_on_veth() {
     let sw = lab.switch.clone();
     sh(&["ip", "-n", &sw, "link", "set", "p0", "down"]);
     assert!(
-        wait_for(Duration::from_secs(2), || lab.state(&r1, 51).as_deref() == Some("FAULT"))
-            .is_some(),
+        wait_for(Duration::from_secs(2), || lab.state(&r1, 51).as_deref()
+            == Some("FAULT"))
+        .is_some(),
         "{}",
         a.log_text()
     );
@@ -300,8 +315,20 @@ fn link_check_methods_on_veth() {
         "polled",
         env!("CARGO_BIN_EXE_vrrpd"),
         &[
-            "--foreground", "--debug", "-i", "eth0", "-v", "53", "-d", "100ms", "-n",
-            "--link-check", "ethtool", "--link-poll", "200ms", "192.0.2.252",
+            "--foreground",
+            "--debug",
+            "-i",
+            "eth0",
+            "-v",
+            "53",
+            "-d",
+            "100ms",
+            "-n",
+            "--link-check",
+            "ethtool",
+            "--link-poll",
+            "200ms",
+            "192.0.2.252",
         ],
         &[
             ("VRRPD_RUN_DIR", &lab.dir.join("run").to_string_lossy()),
@@ -309,7 +336,9 @@ fn link_check_methods_on_veth() {
         ],
     );
     assert!(
-        wait_for(Duration::from_secs(3), || lab.state(&r1, 53).as_deref() == Some("FAULT")).is_some(),
+        wait_for(Duration::from_secs(3), || lab.state(&r1, 53).as_deref()
+            == Some("FAULT"))
+        .is_some(),
         "no carrier at start: not FAULT {:?}\n{}",
         lab.state(&r1, 53),
         p.log_text()
@@ -325,11 +354,18 @@ fn link_check_methods_on_veth() {
     let fault = wait_for(Duration::from_secs(2), || {
         lab.state(&r1, 53).as_deref() == Some("FAULT")
     });
-    assert!(fault.is_some(), "the ethtool poll did not see the carrier loss\n{}", p.log_text());
+    assert!(
+        fault.is_some(),
+        "the ethtool poll did not see the carrier loss\n{}",
+        p.log_text()
+    );
     // Within one poll period (200 ms) and a loop turn; atropos itself takes a few ms.
     let took = t0.elapsed();
     eprintln!("carrier loss -> FAULT by the ethtool poll: {took:?}");
-    assert!(took <= Duration::from_millis(300), "poll saw the loss {took:?} after it");
+    assert!(
+        took <= Duration::from_millis(300),
+        "poll saw the loss {took:?} after it"
+    );
     assert!(!lab.has_addr(&r1, "192.0.2.252"), "{}", p.log_text());
     let mut m = lab.vrrpd_line(&r1, "mii", "-i eth0 -v 52 -n --link-check mii 192.0.2.253");
     assert_eq!(

@@ -381,11 +381,30 @@ fn vrrpv2_password_and_wrong_password() {
     // its Master_Down_Interval; r2 (and r1) discard r3's adverts as bad_auth: r2 stays backup,
     // r1 stays master.
     let r3_master = wait_for(Duration::from_secs(8), || lab.has_addr(&r3, "192.0.2.253"));
-    assert!(r3_master.is_some(), "r3 never took the VIP:\n{}", c.log_text());
+    assert!(
+        r3_master.is_some(),
+        "r3 never took the VIP:\n{}",
+        c.log_text()
+    );
     std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(lab.state(&r3, 52).as_deref(), Some("MASTER"), "{}", c.log_text());
-    assert_eq!(lab.state(&r1, 52).as_deref(), Some("MASTER"), "{}", a.log_text());
-    assert_eq!(lab.state(&r2, 52).as_deref(), Some("BACKUP"), "{}", b.log_text());
+    assert_eq!(
+        lab.state(&r3, 52).as_deref(),
+        Some("MASTER"),
+        "{}",
+        c.log_text()
+    );
+    assert_eq!(
+        lab.state(&r1, 52).as_deref(),
+        Some("MASTER"),
+        "{}",
+        a.log_text()
+    );
+    assert_eq!(
+        lab.state(&r2, 52).as_deref(),
+        Some("BACKUP"),
+        "{}",
+        b.log_text()
+    );
     assert!(!lab.has_addr(&r2, "192.0.2.253"), "{}", b.log_text());
     assert!(lab.has_addr(&r1, "192.0.2.253"), "{}", a.log_text());
     // Counted: r2 discarded r3's adverts (and r1's are fine for it); r3 discarded r1's.

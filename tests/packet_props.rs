@@ -408,13 +408,30 @@ fn rfc1071(data: &[u8]) -> u16 {
 
 /// The bytes RFC 3768 §5.1 / RFC 9568 §5.1 lay down for one IPv4 address, built by hand: the
 /// encoder is checked against the RFC's layout, not only against the crate's own decoder.
-fn by_hand(version: Version, vrid: u8, prio: u8, interval: u16, addr: [u8; 4], src: [u8; 4], dst: [u8; 4]) -> Vec<u8> {
+fn by_hand(
+    version: Version,
+    vrid: u8,
+    prio: u8,
+    interval: u16,
+    addr: [u8; 4],
+    src: [u8; 4],
+    dst: [u8; 4],
+) -> Vec<u8> {
     let mut b = match version {
         // Version 2, type 1; count 1; auth type 0; Adver Int (s); checksum; address; 8 bytes of
         // authentication data.
         Version::V2 => vec![0x21, vrid, prio, 1, 0, interval as u8, 0, 0],
         // Version 3, type 1; count 1; 4 reserved bits and a 12-bit Max Adver Int (cs); checksum.
-        Version::V3 => vec![0x31, vrid, prio, 1, (interval >> 8) as u8 & 0x0f, interval as u8, 0, 0],
+        Version::V3 => vec![
+            0x31,
+            vrid,
+            prio,
+            1,
+            (interval >> 8) as u8 & 0x0f,
+            interval as u8,
+            0,
+            0,
+        ],
     };
     b.extend_from_slice(&addr);
     if version == Version::V2 {
@@ -454,7 +471,15 @@ fn all_priorities_and_vrids_round_trip() {
                 auth: Auth::None,
             };
             let bytes = a.to_bytes(s4, d4, ChecksumForm::Pseudo).unwrap();
-            let want = by_hand(version, x, 255 - x, interval, [192, 0, 2, 250], [192, 0, 2, 1], [224, 0, 0, 18]);
+            let want = by_hand(
+                version,
+                x,
+                255 - x,
+                interval,
+                [192, 0, 2, 250],
+                [192, 0, 2, 1],
+                [224, 0, 0, 18],
+            );
             assert_eq!(bytes, want, "{version:?} vrid {x} interval {interval}");
             assert_eq!(parse(&bytes, s4, d4).unwrap().advert, a);
         }

@@ -429,3 +429,82 @@ fn tracked_file_moves_priority() {
         a.log_text()
     );
 }
+
+/// A tracked process: its exit is seen through its pidfd (milliseconds) and hands the VIP
+/// over; a new one is found by the /proc rescan (at most 1 s) and the VIP comes back.
+#[test]
+fn tracked_process_exit_and_restart() {
+    if !require_root("tracked_process_exit_and_restart") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1", "r2"]);
+    let [r1, r2] = lab.ns_names();
+    // A copy of sleep with a name of its own (its comm), so no other process matches.
+    let name = format!("vtrk{}", std::process::id() % 100_000);
+    let prog = format!("{}/{name}", lab.dir_str());
+    std::fs::copy("/bin/sleep", &prog).unwrap();
+    let spawn = || {
+        std::process::Command::new(&prog)
+            .arg("60")
+            .spawn()
+            .expect("start the tracked process")
+    };
+    let mut svc = spawn();
+    let arg = format!("{name},weight=-60");
+    let a = start(&mut lab, &r1, "r1", "150", &["--track-process", &arg]);
+    let b = start(&mut lab, &r2, "r2", "100", &[]);
+    assert!(
+        wait_for(Duration::from_secs(5), || master_of(&lab, &r1, &r2)
+            == Some(1))
+        .is_some(),
+        "{}",
+        a.log_text()
+    );
+    assert!(
+        a.log_text().contains(&format!(
+            "process \"{name}\" up (1 running, quorum 1, 1 of 1): priority 90 -> 150"
+        )),
+        "{}",
+        a.log_text()
+    );
+    assert!(
+        a.log_text().contains("follows exits by pidfd"),
+        "{}",
+        a.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let m0 = monotonic();
+    svc.kill().unwrap();
+    let _ = svc.wait();
+    let took = wait_for(Duration::from_secs(5), || {
+        master_of(&lab, &r1, &r2) == Some(2)
+    })
+    .unwrap_or_else(|| panic!("no handover\n{}\n{}", a.log_text(), b.log_text()));
+    let seen = log_stamp(&a, &format!("process \"{name}\" down"))
+        .expect("down line")
+        .saturating_sub(m0);
+    println!("tracking: tracked process killed -> exit seen after {seen:?}, VIP on the peer after {took:?}");
+    assert!(
+        seen < Duration::from_millis(100),
+        "the exit was seen after {seen:?} (pidfd)"
+    );
+    assert!(
+        took <= Duration::from_millis(100 + 361 + 400),
+        "took {took:?}"
+    );
+    assert!(a.log_text().contains(&format!(
+        "process \"{name}\" down (0 running, quorum 1, 1 of 1): priority 150 -> 90"
+    )));
+    let mut svc = spawn();
+    let back = wait_for(Duration::from_secs(5), || {
+        master_of(&lab, &r1, &r2) == Some(1)
+    })
+    .unwrap_or_else(|| panic!("VIP not back\n{}", a.log_text()));
+    println!("tracking: tracked process restarted -> VIP back on r1 after {back:?}");
+    assert!(
+        back <= Duration::from_millis(1000 + 341 + 500),
+        "took {back:?}"
+    );
+    svc.kill().unwrap();
+    let _ = svc.wait();
+}

@@ -111,8 +111,8 @@ pub struct Settings {
     /// `--protocol carp`: run CARP as ucarp speaks it instead of VRRP (then `vrid` is the vhid,
     /// `interval_cs / 100` the advbase and `vmac` false).
     pub carp: Option<CarpSettings>,
-    /// Health trackers (`--track-check`, `--track-interface`, `--track-file`), in command-line
-    /// order.
+    /// Health trackers (`--track-check`, `--track-interface`, `--track-file`,
+    /// `--track-process`), in command-line order.
     pub trackers: Vec<TrackSpec>,
 }
 
@@ -132,6 +132,11 @@ pub enum TrackSource {
     Interface,
     /// A file holding an integer, watched with inotify.
     File(PathBuf),
+    /// Processes running under the tracker's name: up while at least `quorum` run.
+    Process {
+        /// Processes needed.
+        quorum: u32,
+    },
 }
 
 /// One health tracker: what it watches, its name, weight and rise/fall counts.
@@ -167,6 +172,8 @@ pub struct CarpSettings {
     pub ignore_ifstate: bool,
     /// Extra hook argument.
     pub xparam: Option<String>,
+    /// ucarp `--nomcast`: adverts in Ethernet broadcast frames (still to 224.0.0.18).
+    pub nomcast: bool,
 }
 
 impl fmt::Debug for CarpSettings {
@@ -179,6 +186,7 @@ impl fmt::Debug for CarpSettings {
             .field("shutdown_hook", &self.shutdown_hook)
             .field("ignore_ifstate", &self.ignore_ifstate)
             .field("xparam", &self.xparam)
+            .field("nomcast", &self.nomcast)
             .finish()
     }
 }

@@ -125,6 +125,8 @@ pub struct Shared {
     notify: notify::Notifier,
     ready_sent: bool,
     buf: Vec<u8>,
+    /// IPv4 identification of CARP `--nomcast` frames built here.
+    ip_id: u16,
 }
 
 /// A running instance: its configuration, interface, protocol core, socket and egress, hooks,

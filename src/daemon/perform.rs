@@ -150,8 +150,10 @@ impl Daemon {
 
     /// Send a CARP advert from the primary address to the group (the VMAC is never used).
     fn send_carp(&mut self, now: Duration, bytes: &[u8]) {
+        let nomcast = self.s.carp.as_ref().is_some_and(|c| c.nomcast);
         let result = match self.primary {
             None => Err(std::io::Error::from(std::io::ErrorKind::AddrNotAvailable)),
+            Some(IpAddr::V4(src)) if nomcast => self.send_broadcast(src, bytes),
             Some(src) => match &self.egress {
                 Some(eg) => eg.send(&self.sock, src, bytes),
                 None => self.sock.send(src, bytes),
@@ -170,6 +172,26 @@ impl Daemon {
         if !follow.is_empty() {
             self.perform(now, follow);
         }
+    }
+
+    /// ucarp `--nomcast`: the advert to 224.0.0.18 in an Ethernet broadcast frame from the NIC's
+    /// MAC, through the packet socket.
+    fn send_broadcast(&mut self, src: core::net::Ipv4Addr, payload: &[u8]) -> std::io::Result<()> {
+        self.io.ip_id = self.io.ip_id.wrapping_add(1);
+        let packet = crate::proto::wire::ipv4::build_ipv4_packet(src, payload, self.io.ip_id)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{e:?}")))?;
+        let Some(eg) = self.egress.as_ref() else {
+            return Err(std::io::Error::from(std::io::ErrorKind::NotConnected));
+        };
+        let Some(ann) = eg.announcer() else {
+            return Err(std::io::Error::from(std::io::ErrorKind::NotConnected));
+        };
+        let mut frame = Vec::with_capacity(14 + packet.len());
+        frame.extend_from_slice(&[0xff; 6]);
+        frame.extend_from_slice(&eg.mac(&self.iface));
+        frame.extend_from_slice(&[0x08, 0x00]);
+        frame.extend_from_slice(&packet);
+        ann.send_frame(&frame)
     }
 
     fn on_transition(&mut self, from: State, to: State, reason: &str) {
@@ -333,6 +355,7 @@ impl Daemon {
             Notice::AddrMismatch { peer } => Some((0u8, peer)),
             Notice::IntervalMismatch { peer, .. } => Some((1, peer)),
             Notice::V6FirstNotLinkLocal { peer } => Some((2, peer)),
+            Notice::ForeignSameId { peer } => Some((3, peer)),
             _ => None,
         };
         if let Some(key) = once {

@@ -202,7 +202,9 @@ impl Daemon {
         // were unavailable, so that a test can see the ethtool/MII poll alone detect a link loss
         // (netlink always reports a carrier change first).
         let monitor = if std::env::var_os("VRRPD_TEST_NO_LINK_MONITOR").is_some() {
-            Err(std::io::Error::other("disabled by VRRPD_TEST_NO_LINK_MONITOR"))
+            Err(std::io::Error::other(
+                "disabled by VRRPD_TEST_NO_LINK_MONITOR",
+            ))
         } else {
             LinkMonitor::open()
         };
@@ -296,6 +298,7 @@ impl Daemon {
                 notify: notify::Notifier::from_env(),
                 ready_sent: false,
                 buf: vec![0u8; 9000],
+                ip_id: 0,
             },
             s,
         })

@@ -44,6 +44,36 @@ enum Runner {
         index: Option<u32>,
     },
     File(std::path::PathBuf),
+    Process {
+        quorum: u32,
+        /// The matching processes known, each with its pidfd (readable when it exits).
+        pids: Vec<(u32, OwnedFd)>,
+        /// Below quorum: when to look in /proc for new ones.
+        next_scan: Option<Duration>,
+        /// The count last reported.
+        reported: Option<usize>,
+    },
+}
+
+/// Below quorum, /proc is scanned for new processes this often.
+pub const PROCESS_RESCAN: Duration = Duration::from_secs(1);
+/// Most processes followed per tracker.
+const MAX_PIDS: usize = 64;
+
+/// Look in /proc for the processes named `name`: keep the known ones still there, open a pidfd
+/// for each new one.
+fn rescan(name: &str, pids: &mut Vec<(u32, OwnedFd)>) {
+    let found = crate::sys::procscan::scan(name, MAX_PIDS);
+    pids.retain(|(p, _)| found.contains(p));
+    for p in found {
+        if pids.iter().any(|(q, _)| *q == p) {
+            continue;
+        }
+        // A process that exited since the scan has no pidfd: skipped, as it should be.
+        if let Ok(fd) = process::pidfd_open(p) {
+            pids.push((p, fd));
+        }
+    }
 }
 
 /// One tracker: its name, counting state, how it observes, and the last result's words.
@@ -84,6 +114,7 @@ fn kind_of(s: &TrackSource) -> Kind {
         TrackSource::Check { .. } => Kind::Check,
         TrackSource::Interface => Kind::Interface,
         TrackSource::File(_) => Kind::File,
+        TrackSource::Process { .. } => Kind::Process,
     }
 }
 
@@ -143,6 +174,12 @@ impl Trackers {
                     },
                     TrackSource::Interface => Runner::Interface { index: None },
                     TrackSource::File(p) => Runner::File(p.clone()),
+                    TrackSource::Process { quorum } => Runner::Process {
+                        quorum: *quorum,
+                        pids: Vec::new(),
+                        next_scan: Some(now),
+                        reported: None,
+                    },
                 };
                 Entry {
                     name: s.name.clone(),
@@ -172,7 +209,7 @@ impl Trackers {
 
     /// First observations that need no waiting: the links of tracked interfaces and the values
     /// of tracked files (watched from now on with inotify on their directories).
-    pub fn start(&mut self, rtnl: &mut Rtnl, tag: &str) -> Vec<Observation> {
+    pub fn start(&mut self, rtnl: &mut Rtnl, tag: &str, now: Duration) -> Vec<Observation> {
         let mut dirs: Vec<std::path::PathBuf> = Vec::new();
         for e in &self.entries {
             if let Runner::File(p) = &e.runner {
@@ -202,6 +239,7 @@ impl Trackers {
         }
         let mut out = self.reread_links(rtnl);
         out.extend(self.reread_files());
+        out.extend(self.poll_processes(now));
         out
     }
 
@@ -292,9 +330,13 @@ impl Trackers {
             .filter_map(|e| match &e.runner {
                 Runner::Check {
                     running: Some(r), ..
-                } => Some(r.pidfd.as_fd()),
+                } => Some(vec![r.pidfd.as_fd()]),
+                Runner::Process { pids, .. } => {
+                    Some(pids.iter().map(|(_, fd)| fd.as_fd()).collect())
+                }
                 _ => None,
             })
+            .flatten()
             .collect();
         if let Some(w) = &self.inotify {
             v.push(w.as_fd());
@@ -315,6 +357,7 @@ impl Trackers {
                     next,
                     ..
                 } => Some(*next),
+                Runner::Process { next_scan, .. } => *next_scan,
                 _ => None,
             })
             .min()
@@ -337,6 +380,7 @@ impl Trackers {
         if files_changed {
             out.extend(self.reread_files());
         }
+        out.extend(self.poll_processes(now));
         for (index, e) in self.entries.iter_mut().enumerate() {
             let Runner::Check {
                 argv,
@@ -407,6 +451,59 @@ impl Trackers {
                         detail,
                     }),
                 }
+            }
+        }
+        out
+    }
+
+    /// Process trackers: drop the processes whose pidfd says they exited (then look in /proc
+    /// at once for others of the same name), and below quorum rescan /proc every
+    /// [`PROCESS_RESCAN`]. An observation whenever the count changes.
+    fn poll_processes(&mut self, now: Duration) -> Vec<Observation> {
+        let mut out = Vec::new();
+        for (index, e) in self.entries.iter_mut().enumerate() {
+            let Runner::Process {
+                quorum,
+                pids,
+                next_scan,
+                reported,
+            } = &mut e.runner
+            else {
+                continue;
+            };
+            let mut scan = next_scan.is_some_and(|t| now >= t);
+            if !pids.is_empty() {
+                let fds: Vec<BorrowedFd<'_>> = pids.iter().map(|(_, fd)| fd.as_fd()).collect();
+                let gone = crate::sys::poll::ready_now(&fds).unwrap_or_default();
+                drop(fds);
+                if gone.iter().any(|g| *g) {
+                    let mut flags = gone.into_iter();
+                    pids.retain(|_| !flags.next().unwrap_or(false));
+                    scan = true;
+                }
+            }
+            if scan {
+                rescan(&e.name, pids);
+            }
+            let n = pids.len();
+            let q = *quorum as usize;
+            *next_scan = if n < q {
+                Some(if scan {
+                    now + PROCESS_RESCAN
+                } else {
+                    next_scan.unwrap_or(now)
+                })
+            } else {
+                None
+            };
+            if *reported != Some(n) {
+                *reported = Some(n);
+                out.push(Observation {
+                    index,
+                    ok: n >= q,
+                    value: None,
+                    detail: format!("{n} running, quorum {q}"),
+                });
             }
         }
         out
@@ -495,6 +592,10 @@ impl super::Daemon {
                 ),
                 Runner::Interface { .. } => "follows the link (netlink)".to_string(),
                 Runner::File(_) => "reads an integer (inotify on its directory)".to_string(),
+                Runner::Process { quorum, .. } => format!(
+                    "needs {quorum} running; follows exits by pidfd and, below quorum, looks in /proc every {} for new ones (the netlink process connector is not used)",
+                    humantime::format_duration(PROCESS_RESCAN)
+                ),
             };
             vlog!(
                 Info,
@@ -504,7 +605,7 @@ impl super::Daemon {
                 sp.weight
             );
         }
-        let obs = self.trackers.start(&mut self.io.rtnl, &tag);
+        let obs = self.trackers.start(&mut self.io.rtnl, &tag, now);
         self.track_results(now, obs);
         // Init trackers that saw nothing yet still count (as down).
         self.track_sync(now);

@@ -20,7 +20,7 @@
 //! - [`magic`]: the `-I`/`-O` magic packet (ARP request and echo request to the gateway).
 //! - [`clock`]: CLOCK_MONOTONIC and the event loop's timerfd; [`poll`]: `poll(2)`.
 //! - [`process`]: pidfds, process-group kills, the effective user, detaching (fork/setsid).
-//! - [`syslog`]: syslog(3).
+//! - [`syslog`]: the syslog(3) client.
 //! - [`shm`]: the host group's shared-memory table (storage only; the verdict is in
 //!   [`crate::proto::group`]).
 //!
@@ -40,6 +40,7 @@ pub mod netlink;
 pub mod pidfile;
 pub mod poll;
 pub mod process;
+pub mod procscan;
 pub mod shm;
 pub mod socket;
 pub mod syslog;

@@ -24,3 +24,19 @@ pub fn wait_readable(fds: &[BorrowedFd<'_>]) -> io::Result<Vec<bool>> {
         Err(e) => Err(e.into()),
     }
 }
+
+/// Without waiting: which of `fds` are readable or hung up now (a pidfd: its process exited).
+pub fn ready_now(fds: &[BorrowedFd<'_>]) -> io::Result<Vec<bool>> {
+    let mut pfds: Vec<PollFd<'_>> = fds
+        .iter()
+        .map(|fd| PollFd::new(*fd, PollFlags::POLLIN))
+        .collect();
+    match nix::poll::poll(&mut pfds, PollTimeout::ZERO) {
+        Ok(_) => Ok(pfds
+            .iter()
+            .map(|p| p.revents().is_some_and(|r| !r.is_empty()))
+            .collect()),
+        Err(Errno::EINTR) => Ok(vec![false; fds.len()]),
+        Err(e) => Err(e.into()),
+    }
+}

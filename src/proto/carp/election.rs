@@ -280,6 +280,7 @@ pub enum Notice {
         peer: IpAddr,
     },
     /// A VRRP advert carrying our id as its VRID: VRRP and CARP share the id on this segment.
+    /// Once per peer.
     ForeignSameId {
         /// The peer.
         peer: IpAddr,
@@ -409,6 +410,7 @@ pub struct Instance {
     ok_row: u8,
     suppress: bool,
     equal_warned: Option<IpAddr>,
+    foreign_warned: Vec<IpAddr>,
 }
 
 fn fault_bit(r: FaultReason) -> u8 {
@@ -448,6 +450,7 @@ impl Instance {
             ok_row: 0,
             suppress: false,
             equal_warned: None,
+            foreign_warned: Vec::new(),
         }
     }
 
@@ -911,7 +914,11 @@ impl Instance {
         let peer = Some(src);
         if classify(payload) != Protocol::Carp {
             self.counters.record_discard(DiscardReason::Foreign);
-            if payload.get(1) == Some(&self.cfg.vhid) {
+            if payload.get(1) == Some(&self.cfg.vhid) && !self.foreign_warned.contains(&src) {
+                // Once per peer (at most 16 remembered).
+                if self.foreign_warned.len() < 16 {
+                    self.foreign_warned.push(src);
+                }
                 out.push(Action::Notice(Notice::ForeignSameId { peer: src }));
             }
             return;
@@ -1333,6 +1340,9 @@ mod tests {
         );
         assert_eq!(i.counters().discards(DiscardReason::Foreign), 1);
         assert_eq!(i.next_deadline(), Some(Duration::from_micros(3_195_312)));
+        let out = i.handle(ms(20), pkt(PEER, &bytes));
+        assert!(out.is_empty(), "warned once per peer");
+        assert_eq!(i.counters().discards(DiscardReason::Foreign), 2);
     }
 
     #[test]

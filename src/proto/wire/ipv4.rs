@@ -221,7 +221,10 @@ mod tests {
             ("truncated", truncated),
             ("not protocol 112", not_vrrp),
         ] {
-            assert!(n > 500, "only {n} inputs {what}: the generator misses that path");
+            assert!(
+                n > 500,
+                "only {n} inputs {what}: the generator misses that path"
+            );
         }
     }
 

@@ -21,11 +21,8 @@ pub const NA_FLAG_OVERRIDE: u8 = 0x20;
 const ICMPV6_NEIGHBOR_ADVERT: u8 = 136;
 const ND_OPT_TARGET_LL_ADDR: u8 = 2;
 const IPPROTO_ICMPV6: u8 = 58;
+/// The all-nodes multicast address (RFC 4291 §2.7.1), destination of unsolicited NAs.
 pub const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
-/// The gratuitous ARP for `ip` (RFC 9568 §6.4.1/§6.4.2 with errata 7947/7949): Ethernet
-/// broadcast from `src_mac`, ARP request, sender = (`src_mac`, `ip`), target =
-/// A unicast ARP request to `target_mac` asking for `target_ip`, from (`src_mac`,
-/// `sender_ip`). The target hardware address field is zero, as Linux sends its unicast probes
 
 /// The unsolicited NA for `ip` as RFC 9568 §6.4.1/§6.4.2 asks: R=1 S=0 O=1, TLLA = `src_mac`.
 pub fn build_unsolicited_na(src_mac: [u8; 6], ip: Ipv6Addr) -> [u8; NA_FRAME_LEN] {
