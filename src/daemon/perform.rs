@@ -321,7 +321,38 @@ impl Daemon {
         reason: DiscardReason,
         peer: Option<IpAddr>,
     ) {
-        if reason == DiscardReason::OtherVrid || !log::enabled(log::Level::Debug) {
+        if reason == DiscardReason::OtherVrid {
+            return;
+        }
+        // Discards that mean split brain (RFC 9568 §7.1, RFC 3768 §7.1: "log the event"): the
+        // peer believes it is master while we ignore it. Warned at the default level once per
+        // peer and reason, as version and interval mismatches are; later ones at debug level.
+        if let (Some(why), Some(p)) = (split_brain(reason), peer) {
+            let key = (16 + reason.index() as u8, p);
+            if !self.noted.contains(&key) {
+                if self.noted.len() < 64 {
+                    self.noted.push(key);
+                }
+                let (ok, suppressed) = self.notice_log.allow(now);
+                if suppressed > 0 {
+                    vlog!(
+                        Warn,
+                        "{}: {suppressed} more warnings not logged",
+                        self.tag()
+                    );
+                }
+                if ok {
+                    vlog!(
+                        Warn,
+                        "{}: discarded advert from {p}: {} ({why}; split brain risk); further ones from this peer are logged at debug level",
+                        self.tag(),
+                        reason.name()
+                    );
+                }
+                return;
+            }
+        }
+        if !log::enabled(log::Level::Debug) {
             return;
         }
         let (ok, suppressed) = self.discard_log.allow(now);
@@ -379,4 +410,21 @@ impl Daemon {
             vlog!(Warn, "{}: {n}", self.tag());
         }
     }
+}
+
+/// What a discard that can cause split brain means, or `None` for the others (RFC 9568 §7.1,
+/// RFC 3768 §7.1): the sender keeps advertising as master while this router ignores it.
+fn split_brain(reason: DiscardReason) -> Option<&'static str> {
+    Some(match reason {
+        DiscardReason::BadTtl => "TTL/hop limit not 255: sent from off-link or through a router",
+        DiscardReason::BadChecksum => {
+            "checksum wrong: corrupted, or a checksum form we do not accept"
+        }
+        DiscardReason::BadAuth => "authentication password differs from ours",
+        DiscardReason::BadAuthType => "authentication type differs from ours",
+        DiscardReason::OwnPacket => {
+            "sent from our primary address: another router uses our primary address"
+        }
+        _ => return None,
+    })
 }

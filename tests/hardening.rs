@@ -1,0 +1,347 @@
+//! Hardening (issue 13): what a hostile or misconfigured neighbour, a local user or a fault can do
+//! to vrrpd, on real kernels in network namespaces the tests create (see tests/common).
+
+mod common;
+
+use std::io;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::Duration;
+
+use common::*;
+use vrrpd::proto::packet::internet_checksum;
+
+/// vrrpd in `ns` at the default log level (no `--debug`), foreground, logging to `<tag>.log`.
+fn vrrpd_quiet(lab: &mut Lab, ns: &str, tag: &str, line: &str) -> Proc {
+    let mut args: Vec<&str> = vec!["--foreground"];
+    args.extend(line.split_whitespace());
+    let run = lab.dir.join("run").to_string_lossy().into_owned();
+    lab.spawn(
+        ns,
+        tag,
+        env!("CARGO_BIN_EXE_vrrpd"),
+        &args,
+        &[("VRRPD_RUN_DIR", &run)],
+    )
+}
+
+fn bind_dev(fd: &OwnedFd, dev: &str) {
+    // SAFETY: the name buffer is valid for its length during the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_BINDTODEVICE,
+            dev.as_ptr().cast(),
+            dev.len() as u32,
+        )
+    };
+    assert_eq!(rc, 0, "SO_BINDTODEVICE: {}", io::Error::last_os_error());
+}
+
+/// Send one IPv4 packet carrying `payload` (IP protocol 112) from `src` to 224.0.0.18 with `ttl`,
+/// out of eth0 of the calling thread's namespace; the IP header is ours (`IPPROTO_RAW`).
+fn send_v4(src: Ipv4Addr, ttl: u8, payload: &[u8]) {
+    // SAFETY: socket(2) with integer arguments.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_RAW) };
+    assert!(fd >= 0, "raw socket: {}", io::Error::last_os_error());
+    // SAFETY: a fresh descriptor nobody else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    bind_dev(&fd, "eth0");
+    let dst = Ipv4Addr::new(224, 0, 0, 18);
+    let total = 20 + payload.len();
+    let mut p = vec![0x45, 0xc0];
+    p.extend_from_slice(&(total as u16).to_be_bytes());
+    p.extend_from_slice(&[0, 0, 0, 0, ttl, 112, 0, 0]);
+    p.extend_from_slice(&src.octets());
+    p.extend_from_slice(&dst.octets());
+    let c = internet_checksum(&[&p]);
+    p[10..12].copy_from_slice(&c.to_be_bytes());
+    p.extend_from_slice(payload);
+    let sin = libc::sockaddr_in {
+        sin_family: libc::AF_INET as u16,
+        sin_port: 0,
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(dst).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: `p` and `sin` are valid for the lengths given during the call.
+    let n = unsafe {
+        libc::sendto(
+            fd.as_raw_fd(),
+            p.as_ptr().cast(),
+            p.len(),
+            0,
+            (&sin as *const libc::sockaddr_in).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as u32,
+        )
+    };
+    assert_eq!(
+        n,
+        p.len() as isize,
+        "sendto: {}",
+        io::Error::last_os_error()
+    );
+}
+
+/// A VRRPv3 IPv4 advert (pseudo-header checksum), `corrupt` flipping the checksum.
+fn v3_advert4(src: Ipv4Addr, vrid: u8, prio: u8, vip: Ipv4Addr, corrupt: bool) -> Vec<u8> {
+    let mut m = vec![0x31, vrid, prio, 1, 0x00, 10, 0, 0];
+    m.extend_from_slice(&vip.octets());
+    let dst = Ipv4Addr::new(224, 0, 0, 18);
+    let mut pseudo = Vec::new();
+    pseudo.extend_from_slice(&src.octets());
+    pseudo.extend_from_slice(&dst.octets());
+    pseudo.extend_from_slice(&[0, 112, 0, m.len() as u8]);
+    let mut c = internet_checksum(&[&pseudo, &m]);
+    if corrupt {
+        c ^= 0x5a5a;
+    }
+    m[6..8].copy_from_slice(&c.to_be_bytes());
+    m
+}
+
+/// A VRRPv2 advert with authentication type `auth_type` and data `pw` (padded to 8 bytes).
+fn v2_advert(vrid: u8, prio: u8, vip: Ipv4Addr, auth_type: u8, pw: &[u8]) -> Vec<u8> {
+    let mut m = vec![0x21, vrid, prio, 1, auth_type, 1, 0, 0];
+    m.extend_from_slice(&vip.octets());
+    let mut data = [0u8; 8];
+    data[..pw.len()].copy_from_slice(pw);
+    m.extend_from_slice(&data);
+    let c = internet_checksum(&[&m]);
+    m[6..8].copy_from_slice(&c.to_be_bytes());
+    m
+}
+
+/// Lines of `log` containing every needle.
+fn lines_with(log: &str, needles: &[&str]) -> usize {
+    log.lines()
+        .filter(|l| needles.iter().all(|n| l.contains(n)))
+        .count()
+}
+
+/// Defect 15: discards that mean split brain (wrong TTL, bad checksum) are warned about at the
+/// default log level, once per peer and reason (RFC 9568 §7.1: "log the event", rate-limited).
+#[test]
+fn split_brain_discards_warned_once_per_peer_and_reason() {
+    if !require_root("split_brain_discards_warned_once_per_peer_and_reason") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1", "r2"]);
+    let [r1, r2] = lab.ns_names();
+    let d = vrrpd_quiet(
+        &mut lab,
+        &r1,
+        "r1",
+        "-i eth0 -v 51 -p 200 -d 100ms -n 192.0.2.254/24",
+    );
+    let up = wait_for(Duration::from_secs(5), || lab.has_addr(&r1, "192.0.2.254"));
+    assert!(up.is_some(), "r1 never master:\n{}", d.log_text());
+    let src: Ipv4Addr = "192.0.2.2".parse().expect("addr");
+    let vip: Ipv4Addr = "192.0.2.254".parse().expect("addr");
+    in_netns(&r2, move || {
+        for _ in 0..3 {
+            send_v4(src, 64, &v3_advert4(src, 51, 100, vip, false));
+            send_v4(src, 255, &v3_advert4(src, 51, 100, vip, true));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+    let ok = wait_for(Duration::from_secs(3), || {
+        let l = d.log_text();
+        lines_with(&l, &["192.0.2.2", "bad_ttl"]) > 0
+            && lines_with(&l, &["192.0.2.2", "bad_checksum"]) > 0
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let log = d.log_text();
+    assert!(ok.is_some(), "no warning at the default level:\n{log}");
+    assert_eq!(lines_with(&log, &["192.0.2.2", "bad_ttl"]), 1, "{log}");
+    assert_eq!(lines_with(&log, &["192.0.2.2", "bad_checksum"]), 1, "{log}");
+    assert!(
+        lab.has_addr(&r1, "192.0.2.254"),
+        "master lost its VIP:\n{log}"
+    );
+}
+
+/// Defect 15: a VRRPv2 authentication mismatch (wrong password, wrong type) is warned about at
+/// the default level, once per peer and reason (RFC 3768 §7.1).
+#[test]
+fn auth_mismatch_warned_once_per_peer_and_reason() {
+    if !require_root("auth_mismatch_warned_once_per_peer_and_reason") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1", "r2"]);
+    let [r1, r2] = lab.ns_names();
+    let d = vrrpd_quiet(
+        &mut lab,
+        &r1,
+        "r1",
+        "--vrrp-version 2 -a pw/secret -i eth0 -v 52 -p 200 -d 1 -n 192.0.2.253/24",
+    );
+    let up = wait_for(Duration::from_secs(6), || lab.has_addr(&r1, "192.0.2.253"));
+    assert!(up.is_some(), "r1 never master:\n{}", d.log_text());
+    let src: Ipv4Addr = "192.0.2.2".parse().expect("addr");
+    let vip: Ipv4Addr = "192.0.2.253".parse().expect("addr");
+    in_netns(&r2, move || {
+        for _ in 0..3 {
+            send_v4(src, 255, &v2_advert(52, 100, vip, 1, b"wrong"));
+            send_v4(src, 255, &v2_advert(52, 100, vip, 0, b""));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+    let ok = wait_for(Duration::from_secs(3), || {
+        let l = d.log_text();
+        lines_with(&l, &["192.0.2.2", "bad_auth "]) > 0
+            && lines_with(&l, &["192.0.2.2", "bad_auth_type"]) > 0
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let log = d.log_text();
+    assert!(ok.is_some(), "no warning at the default level:\n{log}");
+    assert_eq!(lines_with(&log, &["192.0.2.2", "bad_auth "]), 1, "{log}");
+    assert_eq!(
+        lines_with(&log, &["192.0.2.2", "bad_auth_type"]),
+        1,
+        "{log}"
+    );
+}
+
+/// The link-local address of eth0 in `ns`.
+fn link_local(lab: &Lab, ns: &str) -> Ipv6Addr {
+    let out = sh(&[
+        "ip", "-n", ns, "-6", "addr", "show", "dev", "eth0", "scope", "link",
+    ]);
+    let word = out
+        .split_whitespace()
+        .skip_while(|w| *w != "inet6")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no link-local on {ns}: {out}"));
+    let _ = lab;
+    word.split('/')
+        .next()
+        .unwrap_or("")
+        .parse()
+        .expect("link-local")
+}
+
+/// Send a VRRPv3 IPv6 advert from `src` (which must be an address of eth0 here) to ff02::12.
+fn send_v6(src: Ipv6Addr, vrid: u8, prio: u8, vips: &[Ipv6Addr]) {
+    // SAFETY: socket(2) with integer arguments.
+    let fd = unsafe { libc::socket(libc::AF_INET6, libc::SOCK_RAW, 112) };
+    assert!(fd >= 0, "raw socket: {}", io::Error::last_os_error());
+    // SAFETY: a fresh descriptor nobody else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    bind_dev(&fd, "eth0");
+    // SAFETY: a NUL-terminated name.
+    let ifindex = unsafe { libc::if_nametoindex(c"eth0".as_ptr()) };
+    assert!(ifindex > 0, "no eth0");
+    let hops: libc::c_int = 255;
+    // SAFETY: `hops` is a valid int during the call.
+    unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::IPPROTO_IPV6,
+            libc::IPV6_MULTICAST_HOPS,
+            (&hops as *const libc::c_int).cast(),
+            4,
+        )
+    };
+    let mut local: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+    local.sin6_family = libc::AF_INET6 as u16;
+    local.sin6_addr.s6_addr = src.octets();
+    local.sin6_scope_id = ifindex;
+    // SAFETY: `local` is initialised and outlives the call.
+    let rc = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&local as *const libc::sockaddr_in6).cast(),
+            std::mem::size_of::<libc::sockaddr_in6>() as u32,
+        )
+    };
+    assert_eq!(rc, 0, "bind {src}: {}", io::Error::last_os_error());
+    let dst: Ipv6Addr = "ff02::12".parse().expect("addr");
+    let mut m = vec![0x31, vrid, prio, vips.len() as u8, 0x00, 10, 0, 0];
+    for v in vips {
+        m.extend_from_slice(&v.octets());
+    }
+    let mut pseudo = Vec::new();
+    pseudo.extend_from_slice(&src.octets());
+    pseudo.extend_from_slice(&dst.octets());
+    pseudo.extend_from_slice(&(m.len() as u32).to_be_bytes());
+    pseudo.extend_from_slice(&[0, 0, 0, 112]);
+    let c = internet_checksum(&[&pseudo, &m]);
+    m[6..8].copy_from_slice(&c.to_be_bytes());
+    let mut to: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+    to.sin6_family = libc::AF_INET6 as u16;
+    to.sin6_addr.s6_addr = dst.octets();
+    to.sin6_scope_id = ifindex;
+    // SAFETY: `m` and `to` are valid for the lengths given during the call.
+    let n = unsafe {
+        libc::sendto(
+            fd.as_raw_fd(),
+            m.as_ptr().cast(),
+            m.len(),
+            0,
+            (&to as *const libc::sockaddr_in6).cast(),
+            std::mem::size_of::<libc::sockaddr_in6>() as u32,
+        )
+    };
+    assert_eq!(
+        n,
+        m.len() as isize,
+        "sendto: {}",
+        io::Error::last_os_error()
+    );
+}
+
+/// Defect 15: an advert from our own primary address (another router configured with it, or a
+/// cloned machine with the same link-local) is warned about at the default level, once.
+#[test]
+fn advert_from_our_primary_address_warned_once() {
+    if !require_root("advert_from_our_primary_address_warned_once") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1", "r2"]);
+    let [r1, r2] = lab.ns_names();
+    let ll = link_local(&lab, &r1);
+    let d = vrrpd_quiet(
+        &mut lab,
+        &r1,
+        "r1",
+        "-i eth0 -v 53 -p 200 -d 100ms -n fe80::53 2001:db8::53",
+    );
+    let up = wait_for(Duration::from_secs(5), || lab.has_addr(&r1, "2001:db8::53"));
+    assert!(up.is_some(), "r1 never master:\n{}", d.log_text());
+    sh(&[
+        "ip",
+        "-n",
+        &r2,
+        "addr",
+        "add",
+        &format!("{ll}/64"),
+        "dev",
+        "eth0",
+        "nodad",
+    ]);
+    let vips: Vec<Ipv6Addr> = vec![
+        "fe80::53".parse().expect("a"),
+        "2001:db8::53".parse().expect("a"),
+    ];
+    in_netns(&r2, move || {
+        for _ in 0..3 {
+            send_v6(ll, 53, 100, &vips);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+    let needle = ll.to_string();
+    let ok = wait_for(Duration::from_secs(3), || {
+        lines_with(&d.log_text(), &[&needle, "our primary address"]) > 0
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let log = d.log_text();
+    assert!(ok.is_some(), "no warning at the default level:\n{log}");
+    assert_eq!(
+        lines_with(&log, &[&needle, "our primary address"]),
+        1,
+        "{log}"
+    );
+}
