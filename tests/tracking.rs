@@ -639,11 +639,20 @@ fn side_by_side_with_keepalived_vrrp_script() {
         // Settle into the steady state (keepalived's first script result, adverts heard).
         std::thread::sleep(Duration::from_millis(2500));
         assert_eq!(master_of(&lab, &r1, &r2), Some(1), "{who}\n{}", logs());
+        let m0 = monotonic();
         std::fs::write(&flag, "").unwrap();
         let over = wait_for(Duration::from_secs(15), || {
             master_of(&lab, &r1, &r2) == Some(2)
         })
         .unwrap_or_else(|| panic!("{who}: no handover\n{}", logs()));
+        if let Some(p) = _procs.first() {
+            let seen = log_stamp(p, "check \"chk\" down (").map(|t| t.saturating_sub(m0));
+            let took = _procs
+                .get(1)
+                .and_then(|b| log_stamp(b, "-> MASTER"))
+                .map(|t| t.saturating_sub(m0));
+            println!("tracking: side by side: vrrpd: check down after {seen:?}, peer master after {took:?}");
+        }
         std::thread::sleep(Duration::from_millis(500));
         std::fs::remove_file(&flag).unwrap();
         let back = wait_for(Duration::from_secs(15), || {
