@@ -1197,6 +1197,73 @@ mod tests {
         a.validate().map_err(|e| e.to_string())
     }
 
+    /// Tracker flags: defaults, `cmd=` taking the rest, errors naming the flag (issue #16).
+    #[test]
+    fn tracker_flags() {
+        let base = ["-i", "eth0", "-v", "51", "192.0.2.254"];
+        let with = |flag: &str, v: &str| {
+            let mut a = base.to_vec();
+            a.extend([flag, v]);
+            args(&a)
+        };
+        let s = with(
+            "--track-check",
+            "name=web,interval=2s,timeout=1s,rise=2,fall=3,weight=-20,cmd=/usr/bin/curl -fs http://x/a,b",
+        )
+        .unwrap();
+        let t = &s.trackers[0];
+        assert_eq!(
+            (t.name.as_str(), t.weight, t.rise, t.fall),
+            ("web", -20, 2, 3)
+        );
+        assert_eq!(
+            t.source,
+            TrackSource::Check {
+                argv: vec!["/usr/bin/curl".into(), "-fs".into(), "http://x/a,b".into()],
+                interval: Duration::from_secs(2),
+                timeout: Duration::from_secs(1),
+            }
+        );
+        let s = with("--track-check", "cmd=true").unwrap();
+        let t = &s.trackers[0];
+        assert_eq!(
+            (t.name.as_str(), t.weight, t.rise, t.fall),
+            ("true", 0, 1, 1)
+        );
+        for (bad, why) in [
+            ("interval=1s", "cmd=PROGRAM"),
+            ("cmd=", "needs a program"),
+            (
+                "interval=1s,timeout=2s,cmd=true",
+                "must not exceed the interval",
+            ),
+            ("weight=300,cmd=true", "-253..253"),
+            ("fall=0,cmd=true", "fall must be"),
+            ("colour=red,cmd=true", "unknown key 'colour'"),
+        ] {
+            let e = with("--track-check", bad).unwrap_err();
+            assert!(
+                e.contains(&format!("'{bad}' for '--track-check <SPEC>'")) && e.contains(why),
+                "{bad}: {e}"
+            );
+        }
+        let s = with("--track-interface", "eth1,weight=-30").unwrap();
+        assert_eq!(
+            (s.trackers[0].source.clone(), s.trackers[0].weight),
+            (TrackSource::Interface, -30)
+        );
+        let e = with("--track-interface", "eth0").unwrap_err();
+        assert!(e.contains("own interface"), "{e}");
+        let s = with("--track-file", "/run/w").unwrap();
+        assert_eq!(s.trackers[0].weight, 1);
+        let e = with("--track-file", "/run/w,wieght=2").unwrap_err();
+        assert!(e.contains("'--track-file <PATH[,weight=N]>'"), "{e}");
+        let s = with("--track-process", "haproxy,quorum=2").unwrap();
+        assert_eq!(s.trackers[0].source, TrackSource::Process { quorum: 2 });
+        let e = with("--track-process", "a-very-long-process-name").unwrap_err();
+        assert!(e.contains("15 characters"), "{e}");
+    }
+
     #[test]
     fn carp_command_line_as_ucarp() {
         let base = [

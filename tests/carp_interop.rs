@@ -678,3 +678,57 @@ fn carp_nomcast_vrrpd_keeps_a_ucarp_backup() {
         .collect();
     assert!(bcast.len() >= 5, "{} broadcast adverts", bcast.len());
 }
+
+#[test]
+fn carp_slow_hook_does_not_stall_adverts() {
+    if !require_root("carp_slow_hook_does_not_stall_adverts") {
+        return;
+    }
+    // ucarp waits for its scripts, sending nothing meanwhile; vrrpd's hooks run beside the loop.
+    let mut lab = Lab::new(&["r1"]);
+    let ns = lab.host(0).ns.clone();
+    let slow = lab.script("slow.sh", "#!/bin/sh\nsleep 4\n");
+    let slow = slow.to_string_lossy().into_owned();
+    let cap = Capture::start(&lab.switch.clone(), "br0");
+    let v = lab.vrrpd(
+        &ns,
+        "slowhook",
+        &[
+            "-i",
+            "eth0",
+            "-v",
+            "7",
+            "--protocol",
+            "carp",
+            "--password",
+            "secret",
+            "-U",
+            &slow,
+            "192.0.2.254/24",
+        ],
+    );
+    assert!(wait_holds(&lab, 0, Duration::from_secs(8)));
+    std::thread::sleep(Duration::from_secs(5));
+    let seen = cap.finish();
+    let text = v.log_text();
+    assert!(
+        text.contains("running hook") && text.contains("slow.sh"),
+        "{text}"
+    );
+    let ran = log_stamp(&v, "running hook").zip(log_stamp(&v, "slow.sh exited"));
+    let (start, end) = ran.unwrap_or_else(|| panic!("hook start and end: {text}"));
+    assert!(
+        end.saturating_sub(start) >= Duration::from_millis(3900),
+        "the hook ran {:?}",
+        end.saturating_sub(start)
+    );
+    let ads = carp_adverts(&seen, "192.0.2.1");
+    assert!(ads.len() >= 5, "{} adverts while the hook ran", ads.len());
+    for w in ads.windows(2) {
+        let gap = w[1].saturating_sub(w[0]);
+        assert!(
+            gap < Duration::from_millis(1150),
+            "advert gap {gap:?} while a 4 s hook ran"
+        );
+    }
+}

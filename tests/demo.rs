@@ -174,11 +174,13 @@ fn demo_runs_every_event_and_leaves_nothing() {
             MDI_R2 + 100,
             "kill -9: r2 after its Master_Down_Interval",
         ),
-        // From the restart command: the process start-up (bash, exec, sockets) comes on top.
+        // From the restart command: the process start-up (bash, ip netns exec, the daemon's
+        // sockets and its log readers) comes on top, loose on purpose: under the full suite's
+        // load on 2 cores that start-up alone took 190 ms. The lower bound is the protocol's.
         (
             "2",
             MDI_R1 - 10,
-            MDI_R1 + 150,
+            MDI_R1 + 400,
             "restart: r1 preempts after its Master_Down_Interval",
         ),
         (
@@ -187,18 +189,19 @@ fn demo_runs_every_event_and_leaves_nothing() {
             SKEW_R2 + 100,
             "SIGTERM: r2 after Skew_Time (priority 0)",
         ),
-        ("4a", MDI_R1 - 10, MDI_R1 + 150, "restart: as event 2"),
+        ("4a", MDI_R1 - 10, MDI_R1 + 400, "restart: as event 2"),
         (
             "4b",
             MDI_R2 - 110,
             MDI_R2 + 100,
             "link down: r2 after its Master_Down_Interval",
         ),
-        // From the link-up command: link detection comes on top.
+        // From the link-up command: link detection and re-reading the interface come on top
+        // (loose for the same load).
         (
             "4c",
             MDI_R1 - 10,
-            MDI_R1 + 150,
+            MDI_R1 + 250,
             "link up: r1 preempts after its Master_Down_Interval",
         ),
         // atropos's own start and request come on top.

@@ -247,6 +247,41 @@ impl Daemon {
                 );
             }
         }
+        self.wait_ipv6_vips_usable();
+    }
+
+    /// IPv6 VIPs become local destinations only when the kernel's address work has run, a few
+    /// milliseconds after they were added: a client echo arriving meanwhile (the old master
+    /// releases the VIPs on our first advert) was dropped, the one ping a planned IPv6 handover
+    /// lost (issue #20 item 2). Wait for their local routes, at most 50 ms, before advertising.
+    fn wait_ipv6_vips_usable(&self) {
+        let v6: Vec<std::net::Ipv6Addr> = self
+            .s
+            .vips
+            .iter()
+            .filter_map(|v| match v.addr {
+                IpAddr::V6(a) => Some(a),
+                IpAddr::V4(_) => None,
+            })
+            .collect();
+        if v6.is_empty() {
+            return;
+        }
+        let start = std::time::Instant::now();
+        loop {
+            match crate::sys::iface::ipv6_local_routes_present(&v6) {
+                Ok(true) | Err(_) => return,
+                Ok(false) if start.elapsed() >= Duration::from_millis(50) => {
+                    vlog!(
+                        Warn,
+                        "{}: IPv6 VIPs not usable after 50 ms; advertising anyway",
+                        self.tag()
+                    );
+                    return;
+                }
+                Ok(false) => std::thread::sleep(Duration::from_micros(500)),
+            }
+        }
     }
 
     /// The device the VIPs are put on (the macvlan with a VMAC, else the interface).

@@ -148,9 +148,52 @@ pub fn netns_id() -> io::Result<u64> {
     }
 }
 
+/// `RTF_LOCAL` in `/proc/net/ipv6_route`: a route delivering to this host.
+const RTF_LOCAL: u32 = 0x8000_0000;
+
+/// Whether every address of `addrs` has its local route yet (`/proc/net/ipv6_route`). An IPv6
+/// address added through netlink, even with `IFA_F_NODAD`, becomes a local destination only
+/// when the kernel's address work runs, a few milliseconds later: until then packets to it are
+/// dropped.
+pub fn ipv6_local_routes_present(addrs: &[Ipv6Addr]) -> io::Result<bool> {
+    let text = fs::read_to_string("/proc/net/ipv6_route")?;
+    Ok(ipv6_local_routes_in(&text, addrs))
+}
+
+/// Pure part of [`ipv6_local_routes_present`].
+pub fn ipv6_local_routes_in(text: &str, addrs: &[Ipv6Addr]) -> bool {
+    let locals: Vec<u128> = text
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let dest = u128::from_str_radix(f.first()?, 16).ok()?;
+            let plen = u8::from_str_radix(f.get(1)?, 16).ok()?;
+            let flags = u32::from_str_radix(f.get(8)?, 16).ok()?;
+            (plen == 128 && flags & RTF_LOCAL != 0).then_some(dest)
+        })
+        .collect();
+    addrs.iter().all(|a| locals.contains(&u128::from(*a)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_local_routes_parsed_from_proc() {
+        let text = "\
+20010db8000000000000000000000254 80 00000000000000000000000000000000 00 00000000000000000000000000000000 00000000 00000003 00000000 80200001     vr2.51
+20010db8000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001     vr2.51
+20010db8000000000000000000000253 80 00000000000000000000000000000000 00 00000000000000000000000000000000 00000000 00000003 00000000 00000001     eth0
+";
+        let a: Ipv6Addr = "2001:db8::254".parse().unwrap();
+        let b: Ipv6Addr = "2001:db8::253".parse().unwrap();
+        assert!(ipv6_local_routes_in(text, &[a]));
+        // A /128 that is not RTF_LOCAL, or no route at all, is not ready.
+        assert!(!ipv6_local_routes_in(text, &[a, b]));
+        assert!(!ipv6_local_routes_in("", &[a]));
+        assert!(ipv6_local_routes_in("garbage\n", &[]));
+    }
     use crate::sys::netlink::IFA_F_NODAD;
 
     fn v4(s: &str) -> IpAddr {
