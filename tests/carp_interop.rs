@@ -732,3 +732,103 @@ fn carp_slow_hook_does_not_stall_adverts() {
         );
     }
 }
+
+/// The CARP adverts vrrpd sends from `src` (whole Ethernet frames).
+fn carp_frames<'a>(frames: &'a [Frame], src: [u8; 4]) -> Vec<&'a Frame> {
+    frames
+        .iter()
+        .filter(|f| {
+            f.ethertype() == 0x0800
+                && f.bytes.len() >= 70
+                && f.bytes[23] == 112
+                && f.bytes[26..30] == src
+                && f.bytes[34] == 0x21
+                && f.bytes[37] == 7
+        })
+        .collect()
+}
+
+#[test]
+fn carp_adverts_leave_as_ucarp_frames() {
+    if !require_root("carp_adverts_leave_as_ucarp_frames") {
+        return;
+    }
+    // ucarp's frames (tests/data/ucarp-1.5.2.json): Ethernet source 00:00:5e:00:00:{vhid}, to
+    // 01:00:5e:00:00:12 (or broadcast with --nomcast); IP TOS 0x10, DF, TTL 255, to 224.0.0.18.
+    let mut lab = Lab::new(&["r1", "r2"]);
+    let cap = Capture::start(&lab.switch.clone(), "br0");
+    for (host, extra) in [(0, &[][..]), (1, &["--nomcast"][..])] {
+        let mut v = carp_vrrpd(&mut lab, host, "vrrpdWire", 0, extra);
+        assert!(
+            wait_holds(&lab, host, Duration::from_secs(8)),
+            "{}",
+            v.log_text()
+        );
+        std::thread::sleep(Duration::from_secs(3));
+        signal(v.pid(), libc::SIGTERM);
+        assert_eq!(
+            wait_exit(&mut v, Duration::from_secs(8)),
+            Some(0),
+            "{}",
+            v.log_text()
+        );
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let frames = cap.finish_all();
+    for (host, dst) in [(0, [1, 0, 0x5e, 0, 0, 0x12]), (1, [0xff; 6])] {
+        let src = match lab.host(host).v4.parse::<std::net::Ipv4Addr>() {
+            Ok(a) => a.octets(),
+            Err(e) => panic!("host address: {e}"),
+        };
+        let adverts = carp_frames(&frames, src);
+        assert!(adverts.len() >= 3, "host {host}: {} adverts", adverts.len());
+        for f in &adverts {
+            assert_eq!(f.bytes.len(), 70, "host {host}: a 70-byte frame as ucarp's");
+            assert_eq!(
+                f.src_mac(),
+                [0, 0, 0x5e, 0, 0, VHID],
+                "host {host}: source MAC"
+            );
+            assert_eq!(f.dst_mac(), dst, "host {host}: destination MAC");
+            let ip = &f.bytes[14..34];
+            assert_eq!(
+                (ip[0], ip[1]),
+                (0x45, 0x10),
+                "host {host}: version/IHL, TOS"
+            );
+            assert_eq!(&ip[2..4], &[0, 56], "host {host}: total length");
+            assert_eq!(&ip[6..8], &[0x40, 0], "host {host}: DF");
+            assert_eq!((ip[8], ip[9]), (255, 112), "host {host}: TTL, protocol");
+            assert_eq!(&ip[16..20], &[224, 0, 0, 18], "host {host}: group");
+            let sum = ip
+                .chunks(2)
+                .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+                .sum::<u32>();
+            let folded = (sum & 0xffff) + (sum >> 16);
+            let folded = (folded & 0xffff) + (folded >> 16);
+            assert_eq!(folded, 0xffff, "host {host}: IP header checksum");
+        }
+        // The bow-out advert at SIGTERM leaves the same way.
+        assert!(
+            adverts
+                .iter()
+                .any(|f| f.bytes[39] == 255 && f.bytes[36] == 255),
+            "host {host}: no bow-out advert"
+        );
+    }
+    // Gratuitous ARPs for the VIP keep the NIC MAC (as ucarp's).
+    let garps: Vec<&Frame> = frames
+        .iter()
+        .filter(
+            |f| matches!(f.arp(), Some((1, s, t)) if s.to_string() == VIP && t.to_string() == VIP),
+        )
+        .collect();
+    assert!(!garps.is_empty(), "no gratuitous ARP");
+    for f in garps {
+        assert_ne!(
+            f.src_mac()[..5],
+            [0, 0, 0x5e, 0, 0],
+            "GARP from the NIC MAC"
+        );
+    }
+}

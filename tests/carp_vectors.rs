@@ -1,6 +1,7 @@
 //! vrrpd's CARP codec against real ucarp frames (`tests/data/ucarp-*.json`, written by
 //! `cargo xtask carp-vectors`): every advert ucarp sent parses, its checksum and HMAC-SHA1 verify
-//! with the password and virtual address, and re-encoding its fields gives the same 36 bytes.
+//! with the password and virtual address, and re-encoding its fields gives the same 36 bytes (and
+//! the same 70-byte frame).
 
 use std::net::Ipv4Addr;
 
@@ -111,4 +112,28 @@ fn ucarp_scripts_get_ifname_vip_xparam() {
         .collect();
     assert!(calls.contains(&"up eth0 192.0.2.254 nodeA"), "{calls:?}");
     assert!(calls.contains(&"down eth0 192.0.2.254 nodeB"), "{calls:?}");
+}
+
+#[test]
+fn every_ucarp_advert_frame_rebuilds_byte_for_byte() {
+    // vrrpd's whole advert frame (Ethernet source 00:00:5e:00:00:{vhid}, group or broadcast
+    // destination, ucarp's IPv4 header) equals ucarp's, given its IP identification.
+    let doc = load();
+    let mut n = 0;
+    for f in doc["frames"].as_array().expect("frames") {
+        let what = f["what"].as_str().expect("what");
+        if !what.starts_with("carp") {
+            continue;
+        }
+        let b = unhex(f["frame_hex"].as_str().expect("hex"));
+        let payload: [u8; 36] = b[34..70].try_into().expect("36 bytes");
+        let src = Ipv4Addr::new(b[26], b[27], b[28], b[29]);
+        let id = u16::from_be_bytes([b[18], b[19]]);
+        let broadcast = b[0..6] == [0xff; 6];
+        let built =
+            vrrpd::proto::carp::frame::build_frame(payload[1], src, &payload, id, broadcast);
+        assert_eq!(&built[..], &b[..], "{what}");
+        n += 1;
+    }
+    assert!(n >= 20, "only {n} adverts");
 }

@@ -125,7 +125,7 @@ pub struct Shared {
     notify: notify::Notifier,
     ready_sent: bool,
     buf: Vec<u8>,
-    /// IPv4 identification of CARP `--nomcast` frames built here.
+    /// IPv4 identification of the CARP advert frames built here.
     ip_id: u16,
 }
 

@@ -148,16 +148,14 @@ impl Daemon {
         }
     }
 
-    /// Send a CARP advert from the primary address to the group (the VMAC is never used).
-    fn send_carp(&mut self, now: Duration, bytes: &[u8]) {
+    /// Send a CARP advert from the primary address to the group, as a whole Ethernet frame
+    /// from ucarp's `00:00:5e:00:00:{vhid}` through the packet socket
+    /// ([`crate::proto::carp::frame`]); to ff:ff:ff:ff:ff:ff with `--nomcast`.
+    fn send_carp(&mut self, now: Duration, bytes: &[u8; crate::proto::carp::packet::HEADER_LEN]) {
         let nomcast = self.s.carp.as_ref().is_some_and(|c| c.nomcast);
         let result = match self.primary {
-            None => Err(std::io::Error::from(std::io::ErrorKind::AddrNotAvailable)),
-            Some(IpAddr::V4(src)) if nomcast => self.send_broadcast(src, bytes),
-            Some(src) => match &self.egress {
-                Some(eg) => eg.send(&self.sock, src, bytes),
-                None => self.sock.send(src, bytes),
-            },
+            Some(IpAddr::V4(src)) => self.send_carp_frame(src, bytes, nomcast),
+            _ => Err(std::io::Error::from(std::io::ErrorKind::AddrNotAvailable)),
         };
         let follow = match result {
             Ok(()) => self.inst.record_send_ok(),
@@ -174,23 +172,27 @@ impl Daemon {
         }
     }
 
-    /// ucarp `--nomcast`: the advert to 224.0.0.18 in an Ethernet broadcast frame from the NIC's
-    /// MAC, through the packet socket.
-    fn send_broadcast(&mut self, src: core::net::Ipv4Addr, payload: &[u8]) -> std::io::Result<()> {
+    /// One CARP advert frame through the packet socket.
+    fn send_carp_frame(
+        &mut self,
+        src: core::net::Ipv4Addr,
+        payload: &[u8; crate::proto::carp::packet::HEADER_LEN],
+        nomcast: bool,
+    ) -> std::io::Result<()> {
         self.io.ip_id = self.io.ip_id.wrapping_add(1);
-        let packet = crate::proto::wire::ipv4::build_ipv4_packet(src, payload, self.io.ip_id)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{e:?}")))?;
-        let Some(eg) = self.egress.as_ref() else {
-            return Err(std::io::Error::from(std::io::ErrorKind::NotConnected));
+        let frame = crate::proto::carp::frame::build_frame(
+            self.s.vrid,
+            src,
+            payload,
+            self.io.ip_id,
+            nomcast,
+        );
+        let Some(ann) = self.egress.as_ref().and_then(|eg| eg.announcer()) else {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotConnected,
+                "no packet socket",
+            ));
         };
-        let Some(ann) = eg.announcer() else {
-            return Err(std::io::Error::from(std::io::ErrorKind::NotConnected));
-        };
-        let mut frame = Vec::with_capacity(14 + packet.len());
-        frame.extend_from_slice(&[0xff; 6]);
-        frame.extend_from_slice(&eg.mac(&self.iface));
-        frame.extend_from_slice(&[0x08, 0x00]);
-        frame.extend_from_slice(&packet);
         ann.send_frame(&frame)
     }
 

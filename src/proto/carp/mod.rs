@@ -6,6 +6,7 @@
 //! `ucarp` (`tests/data/ucarp-1.5.2.json`, produced by `cargo xtask carp-vectors`).
 //!
 //! - [`packet`]: typed view over the 36-byte header, checksum, HMAC-SHA1, the owned [`packet::Advert`].
+//! - [`frame`]: the whole Ethernet frame of an advert (source MAC `00:00:5e:00:00:{vhid}`).
 //! - [`election`]: the sans-I/O state machine, driven by `handle(now, event)` like
 //!   [`crate::proto::fsm::Instance`].
 //!
@@ -16,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 pub mod election;
+pub mod frame;
 pub mod packet;
 
 /// Which protocol an IP protocol 112 payload belongs to.
