@@ -734,7 +734,7 @@ fn carp_slow_hook_does_not_stall_adverts() {
 }
 
 /// The CARP adverts vrrpd sends from `src` (whole Ethernet frames).
-fn carp_frames<'a>(frames: &'a [Frame], src: [u8; 4]) -> Vec<&'a Frame> {
+fn carp_frames(frames: &[Frame], src: [u8; 4]) -> Vec<&Frame> {
     frames
         .iter()
         .filter(|f| {
