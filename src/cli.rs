@@ -1071,7 +1071,63 @@ fn check_executable(p: &std::path::Path) -> Result<(), String> {
         // A bare name would be looked up in PATH by exec; insist on a path.
         return Err("give the hook as a path (./hook or /etc/vrrpd/hook)".to_string());
     }
+    check_hook_security(p)?;
     check_exec_format(p)
+}
+
+/// A hook runs as root: refuse one that another user could change, as keepalived's
+/// `script_security` does. The file (after resolving symlinks) must not be group- or
+/// world-writable and must belong to root or to us; every directory above it likewise, except
+/// that a sticky group/world-writable directory (as /tmp) is accepted, since only an entry's
+/// owner may replace it there.
+fn check_hook_security(p: &std::path::Path) -> Result<(), String> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let real = std::fs::canonicalize(p).map_err(|e| format!("cannot use the hook: {e}"))?;
+    let me = nix::unistd::geteuid().as_raw();
+    let ours = |uid: u32| uid == 0 || uid == me;
+    let md = std::fs::metadata(&real).map_err(|e| format!("cannot use the hook: {e}"))?;
+    let mode = md.permissions().mode();
+    if mode & 0o022 != 0 {
+        return Err(format!(
+            "the hook {} is group- or world-writable (mode {:o}): any user who may write it could \
+             run code as root; chmod go-w {}",
+            real.display(),
+            mode & 0o7777,
+            real.display()
+        ));
+    }
+    if !ours(md.uid()) {
+        return Err(format!(
+            "the hook {} belongs to uid {}, not root or us: that user could run code as root",
+            real.display(),
+            md.uid()
+        ));
+    }
+    for dir in real.ancestors().skip(1) {
+        let md =
+            std::fs::metadata(dir).map_err(|e| format!("cannot check {}: {e}", dir.display()))?;
+        let mode = md.permissions().mode();
+        if mode & 0o022 != 0 && mode & 0o1000 == 0 {
+            return Err(format!(
+                "the hook {} is in {}, a group- or world-writable directory (mode {:o}): \
+                 anyone who may write there could replace the hook; chmod go-w {} or move the hook",
+                real.display(),
+                dir.display(),
+                mode & 0o7777,
+                dir.display()
+            ));
+        }
+        if !ours(md.uid()) {
+            return Err(format!(
+                "the hook {} is in {}, which belongs to uid {}, not root or us: that user could \
+                 replace the hook",
+                real.display(),
+                dir.display(),
+                md.uid()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// What execve(2) needs beyond the execute bit: an ELF binary, or a `#!` line naming an
@@ -1139,6 +1195,73 @@ mod tests {
         all.extend_from_slice(v);
         let a = parse(all).map_err(|e| one_line(&e))?;
         a.validate().map_err(|e| e.to_string())
+    }
+
+    /// Tracker flags: defaults, `cmd=` taking the rest, errors naming the flag (issue #16).
+    #[test]
+    fn tracker_flags() {
+        let base = ["-i", "eth0", "-v", "51", "192.0.2.254"];
+        let with = |flag: &str, v: &str| {
+            let mut a = base.to_vec();
+            a.extend([flag, v]);
+            args(&a)
+        };
+        let s = with(
+            "--track-check",
+            "name=web,interval=2s,timeout=1s,rise=2,fall=3,weight=-20,cmd=/usr/bin/curl -fs http://x/a,b",
+        )
+        .unwrap();
+        let t = &s.trackers[0];
+        assert_eq!(
+            (t.name.as_str(), t.weight, t.rise, t.fall),
+            ("web", -20, 2, 3)
+        );
+        assert_eq!(
+            t.source,
+            TrackSource::Check {
+                argv: vec!["/usr/bin/curl".into(), "-fs".into(), "http://x/a,b".into()],
+                interval: Duration::from_secs(2),
+                timeout: Duration::from_secs(1),
+            }
+        );
+        let s = with("--track-check", "cmd=true").unwrap();
+        let t = &s.trackers[0];
+        assert_eq!(
+            (t.name.as_str(), t.weight, t.rise, t.fall),
+            ("true", 0, 1, 1)
+        );
+        for (bad, why) in [
+            ("interval=1s", "cmd=PROGRAM"),
+            ("cmd=", "needs a program"),
+            (
+                "interval=1s,timeout=2s,cmd=true",
+                "must not exceed the interval",
+            ),
+            ("weight=300,cmd=true", "-253..253"),
+            ("fall=0,cmd=true", "fall must be"),
+            ("colour=red,cmd=true", "unknown key 'colour'"),
+        ] {
+            let e = with("--track-check", bad).unwrap_err();
+            assert!(
+                e.contains(&format!("'{bad}' for '--track-check <SPEC>'")) && e.contains(why),
+                "{bad}: {e}"
+            );
+        }
+        let s = with("--track-interface", "eth1,weight=-30").unwrap();
+        assert_eq!(
+            (s.trackers[0].source.clone(), s.trackers[0].weight),
+            (TrackSource::Interface, -30)
+        );
+        let e = with("--track-interface", "eth0").unwrap_err();
+        assert!(e.contains("own interface"), "{e}");
+        let s = with("--track-file", "/run/w").unwrap();
+        assert_eq!(s.trackers[0].weight, 1);
+        let e = with("--track-file", "/run/w,wieght=2").unwrap_err();
+        assert!(e.contains("'--track-file <PATH[,weight=N]>'"), "{e}");
+        let s = with("--track-process", "haproxy,quorum=2").unwrap();
+        assert_eq!(s.trackers[0].source, TrackSource::Process { quorum: 2 });
+        let e = with("--track-process", "a-very-long-process-name").unwrap_err();
+        assert!(e.contains("15 characters"), "{e}");
     }
 
     #[test]
@@ -1442,6 +1565,49 @@ mod tests {
         assert!(run(&write("ok", b"#!/bin/sh\necho\n")).is_ok());
         assert!(run(&write("ok2", b"#! /bin/sh -e\necho\n")).is_ok());
         assert!(run(&write("elf", b"\x7fELF\x02\x01\x01")).is_ok());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Defect 9 of issue 13 (as keepalived's `script_security`): a hook that another user could
+    /// change is root code execution, so a group- or world-writable hook, or one in a directory
+    /// others may write (without the sticky bit), is refused with an error naming the file.
+    #[test]
+    fn hooks_others_could_change_are_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("vrrpd-cli-hooksec-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let write = |d: &std::path::Path, name: &str, mode: u32| {
+            let p = d.join(name);
+            std::fs::write(&p, b"#!/bin/sh\necho\n").unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+            p.to_string_lossy().into_owned()
+        };
+        let run = |hook: &str| args(&["-i", "e", "-v", "1", "-D", hook, "192.0.2.1"]);
+        assert!(run(&write(&dir, "ok", 0o755)).is_ok());
+        for mode in [0o775, 0o757, 0o777] {
+            let hook = write(&dir, &format!("w{mode:o}"), mode);
+            let e = run(&hook).unwrap_err();
+            assert!(
+                e.contains("'--backup-script <FILE>'")
+                    && e.contains(&hook)
+                    && e.contains("writable"),
+                "{mode:o}: {e}"
+            );
+        }
+        let open = dir.join("open");
+        std::fs::create_dir_all(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let hook = write(&open, "hook", 0o755);
+        let e = run(&hook).unwrap_err();
+        assert!(
+            e.contains(&open.to_string_lossy().into_owned()) && e.contains("writable"),
+            "{e}"
+        );
+        // A sticky directory (as /tmp): others cannot replace the hook.
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        assert!(run(&hook).is_ok(), "{:?}", run(&hook).err());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

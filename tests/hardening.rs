@@ -345,3 +345,42 @@ fn advert_from_our_primary_address_warned_once() {
         "{log}"
     );
 }
+
+/// Defect 9: a world-writable hook is refused at start with status 2 and an error naming the
+/// file (keepalived's `script_security`); no root needed, the command line is checked first.
+#[test]
+fn writable_hook_refused_with_status_2() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("vrrpd-hooksec-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let hook = dir.join("up");
+    std::fs::write(&hook, "#!/bin/sh\nexit 0\n").expect("write");
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    // A missing interface and --foreground: even a vrrpd that accepted the hook starts nothing.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_vrrpd"))
+        .args(["--foreground", "-i", "vrrpdnosuch0", "-v", "9", "-n", "-U"])
+        .arg(&hook)
+        .arg("192.0.2.9")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run vrrpd");
+    let done = wait_for(Duration::from_secs(5), || {
+        matches!(child.try_wait(), Ok(Some(_)))
+    });
+    if done.is_none() {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().expect("vrrpd output");
+    let _ = std::fs::remove_dir_all(&dir);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(done.is_some(), "vrrpd did not exit: {err}");
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&hook.to_string_lossy().into_owned()) && err.contains("world-writable"),
+        "{err}"
+    );
+}

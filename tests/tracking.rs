@@ -6,6 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::peers::require_peers;
 use common::*;
 
 const VIP: &str = "192.0.2.254";
@@ -43,7 +44,19 @@ fn failing_check_hands_over_and_rise_brings_it_back() {
     let [r1, r2] = lab.ns_names();
     let flag = format!("{}/broken", lab.dir_str());
     let spec = check(&flag, "name=svc,interval=200ms,fall=2,rise=2,weight=-60");
-    let a = start(&mut lab, &r1, "r1", "150", &["--track-check", &spec]);
+    let seen = format!("{}/hook.log", lab.dir_str());
+    let hook = lab.script(
+        "hook.sh",
+        &format!("#!/bin/sh\necho \"$VRRP_STATE $VRRP_PRIORITY $4\" >> {seen}\n"),
+    );
+    let hook = hook.to_string_lossy().into_owned();
+    let a = start(
+        &mut lab,
+        &r1,
+        "r1",
+        "150",
+        &["--track-check", &spec, "-D", &hook],
+    );
     let b = start(&mut lab, &r2, "r2", "100", &[]);
     assert!(
         wait_for(Duration::from_secs(5), || master_of(&lab, &r1, &r2)
@@ -101,6 +114,23 @@ fn failing_check_hands_over_and_rise_brings_it_back() {
         text.contains("check \"svc\": down (weight -60, applies -60), last: exit 1"),
         "{text}"
     );
+    // The hooks get the effective priority.
+    assert!(
+        wait_for(Duration::from_secs(2), || std::fs::read_to_string(&seen)
+            .unwrap_or_default()
+            .contains("BACKUP 90 90"))
+        .is_some(),
+        "{:?}",
+        std::fs::read_to_string(&seen)
+    );
+    // atropos changes the configured part; the penalty stays in force on top of it.
+    let (rc, out, err) = lab.atropos(&r1, &["--priority", "140"]);
+    assert_eq!(rc, 0, "{out}{err}");
+    let (_, out, _) = lab.atropos(&r1, &["--state", "--json"]);
+    let j: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(j[0]["priority"].as_u64(), Some(80), "{out}");
+    let (rc, _, _) = lab.atropos(&r1, &["--priority", "150"]);
+    assert_eq!(rc, 0);
     // RISE: two successes, then preemption.
     std::fs::remove_file(&flag).unwrap();
     let back = wait_for(Duration::from_secs(5), || {
@@ -507,4 +537,214 @@ fn tracked_process_exit_and_restart() {
     );
     svc.kill().unwrap();
     let _ = svc.wait();
+}
+
+/// Tracking with `-M`: a failing weight-0 check on one member faults it, and the host group
+/// pulls the other member to backup too: the peer holds both VIPs; repaired, both come back.
+#[test]
+fn tracker_fault_pulls_the_host_group() {
+    if !require_root("tracker_fault_pulls_the_host_group") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1", "r2"]);
+    let [r1, r2] = lab.ns_names();
+    let flag = format!("{}/broken", lab.dir_str());
+    let spec = check(&flag, "name=svc,interval=200ms");
+    let vips = ["192.0.2.251", "192.0.2.252"];
+    let mut procs = Vec::new();
+    for (ns, prio) in [(&r1, "150"), (&r2, "100")] {
+        for (vrid, vip) in [("51", vips[0]), ("52", vips[1])] {
+            let mut args = vec![
+                "-i", "eth0", "-v", vrid, "-p", prio, "-d", "100ms", "-n", "-M", "2",
+            ];
+            if ns == &r1 && vrid == "51" {
+                args.extend(["--track-check", spec.as_str()]);
+            }
+            args.push(vip);
+            procs.push(lab.vrrpd(ns, &format!("{ns}-{vrid}"), &args));
+        }
+    }
+    let holds = |lab: &Lab, ns: &str| vips.iter().all(|v| lab.has_addr(ns, v));
+    let none = |lab: &Lab, ns: &str| vips.iter().all(|v| !lab.has_addr(ns, v));
+    let logs = |procs: &[Proc]| {
+        procs
+            .iter()
+            .map(|p| p.log_text())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert!(
+        wait_for(Duration::from_secs(6), || holds(&lab, &r1)
+            && none(&lab, &r2))
+        .is_some(),
+        "{}",
+        logs(&procs)
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::write(&flag, "").unwrap();
+    let took = wait_for(Duration::from_secs(5), || {
+        holds(&lab, &r2) && none(&lab, &r1)
+    })
+    .unwrap_or_else(|| panic!("group did not follow\n{}", logs(&procs)));
+    println!("tracking: weight-0 check on one -M member -> both VIPs on the peer after {took:?}");
+    assert!(procs[0]
+        .log_text()
+        .contains("MASTER -> FAULT (tracker down)"));
+    std::fs::remove_file(&flag).unwrap();
+    assert!(
+        wait_for(Duration::from_secs(6), || holds(&lab, &r1)
+            && none(&lab, &r2))
+        .is_some(),
+        "{}",
+        logs(&procs)
+    );
+}
+
+/// keepalived's `vrrp_script` block equivalent to `spec` (interval 1, fall 2, rise 2,
+/// weight -60), in a VRRPv3 instance with 1 s adverts.
+fn keepalived_tracked(prio: u8, flag: Option<&str>) -> String {
+    let (script, track) = match flag {
+        Some(f) => (
+            format!(
+                "vrrp_script chk {{\n    script \"/usr/bin/test ! -e {f}\"\n    interval 1\n    \
+                 fall 2\n    rise 2\n    weight -60\n}}\n"
+            ),
+            "    track_script {\n        chk\n    }\n",
+        ),
+        None => (String::new(), ""),
+    };
+    format!(
+        "{script}vrrp_instance VI {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    \
+         version 3\n    priority {prio}\n    advert_int 1\n{track}    virtual_ipaddress {{\n        \
+         {VIP}/24 dev eth0\n    }}\n    notify NOTIFY\n}}\n"
+    )
+}
+
+/// Side by side with keepalived: the same failing check (`vrrp_script` interval 1, fall 2,
+/// rise 2, weight -60 against `--track-check interval=1s,fall=2,rise=2,weight=-60`) on the
+/// master of a pair with 1 s adverts: both hand the VIP over and take it back, and both times
+/// are printed.
+#[test]
+fn side_by_side_with_keepalived_vrrp_script() {
+    if !require_peers("side_by_side_with_keepalived_vrrp_script") {
+        return;
+    }
+    let mut times = Vec::new();
+    for who in ["vrrpd", "keepalived"] {
+        let mut lab = Lab::new(&["r1", "r2"]);
+        let [r1, r2] = lab.ns_names();
+        let flag = format!("{}/broken", lab.dir_str());
+        let spec = check(&flag, "name=chk,interval=1s,fall=2,rise=2,weight=-60");
+        let mut _procs = Vec::new();
+        let mut _kas = Vec::new();
+        if who == "vrrpd" {
+            for (ns, tag, prio, track) in [(&r1, "r1", "150", true), (&r2, "r2", "100", false)] {
+                let mut args = vec!["-i", "eth0", "-v", "51", "-p", prio, "-d", "1", "-n"];
+                if track {
+                    args.extend(["--track-check", spec.as_str()]);
+                }
+                args.push(VIP);
+                _procs.push(lab.vrrpd(ns, tag, &args));
+            }
+        } else {
+            _kas.push(lab.keepalived(&r1, "ka1", &keepalived_tracked(150, Some(&flag))));
+            _kas.push(lab.keepalived(&r2, "ka2", &keepalived_tracked(100, None)));
+        }
+        let logs = || {
+            _procs
+                .iter()
+                .map(|p| p.log_text())
+                .chain(_kas.iter().map(|k| k.log()))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert!(
+            wait_for(Duration::from_secs(15), || master_of(&lab, &r1, &r2)
+                == Some(1))
+            .is_some(),
+            "{who}: r1 never master\n{}",
+            logs()
+        );
+        // Settle into the steady state (keepalived's first script result, adverts heard).
+        std::thread::sleep(Duration::from_millis(2500));
+        assert_eq!(master_of(&lab, &r1, &r2), Some(1), "{who}\n{}", logs());
+        let m0 = monotonic();
+        std::fs::write(&flag, "").unwrap();
+        let over = wait_for(Duration::from_secs(15), || {
+            master_of(&lab, &r1, &r2) == Some(2)
+        })
+        .unwrap_or_else(|| panic!("{who}: no handover\n{}", logs()));
+        if let Some(p) = _procs.first() {
+            let seen = log_stamp(p, "check \"chk\" down (").map(|t| t.saturating_sub(m0));
+            let took = _procs
+                .get(1)
+                .and_then(|b| log_stamp(b, "-> MASTER"))
+                .map(|t| t.saturating_sub(m0));
+            println!("tracking: side by side: vrrpd: check down after {seen:?}, peer master after {took:?}");
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        std::fs::remove_file(&flag).unwrap();
+        let back = wait_for(Duration::from_secs(15), || {
+            master_of(&lab, &r1, &r2) == Some(1)
+        })
+        .unwrap_or_else(|| panic!("{who}: VIP not back\n{}", logs()));
+        println!("tracking: side by side: {who}: check fails -> VIP on the peer after {over:?}; repaired -> back after {back:?}");
+        times.push((who, over, back));
+    }
+    // Same decisions, and both within the same bound: the check's FALL runs (up to INTERVAL ×
+    // FALL after the break, the runs' phase being random), then the peer's Master_Down_Interval
+    // (3 × 1 s + (256 − 100)/256 s = 3.61 s) counted from the last advert it yielded to; one
+    // sample each, so which of the two is faster is chance, not a finding.
+    let bound = Duration::from_millis(2000 + 3610 + 700);
+    for (who, over, back) in &times {
+        assert!(*over <= bound, "{who}: {over:?} > {bound:?}: {times:?}");
+        assert!(*back <= bound, "{who}: {back:?} > {bound:?}: {times:?}");
+    }
+}
+
+/// A check whose program is missing, or crashes, counts as failing (keepalived counts a
+/// program it cannot exec as a success), with one clear log line.
+#[test]
+fn missing_or_crashing_check_counts_as_failing() {
+    if !require_root("missing_or_crashing_check_counts_as_failing") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1"]);
+    let [r1] = lab.ns_names();
+    let crash = lab.script("crash.sh", "#!/bin/sh\nkill -SEGV $$\n");
+    let missing = "name=gone,interval=200ms,weight=-10,cmd=/nonexistent/check".to_string();
+    let crashing = format!(
+        "name=crash,interval=200ms,weight=-20,cmd={}",
+        crash.display()
+    );
+    let a = start(
+        &mut lab,
+        &r1,
+        "r1",
+        "150",
+        &["--track-check", &missing, "--track-check", &crashing],
+    );
+    let prio = || -> Option<u64> {
+        let (_, out, _) = lab.atropos(&r1, &["--state", "--json"]);
+        let j: serde_json::Value = serde_json::from_str(&out).ok()?;
+        j[0]["priority"].as_u64()
+    };
+    assert!(
+        wait_for(Duration::from_secs(3), || prio() == Some(120)).is_some(),
+        "{}",
+        a.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(600));
+    let log = a.log_text();
+    assert!(
+        log.contains(
+            "check \"gone\" down (cannot run /nonexistent/check: No such file or directory"
+        ),
+        "{log}"
+    );
+    assert!(
+        log.contains("check \"crash\" down (killed by signal 11, 1 of 1)"),
+        "{log}"
+    );
+    assert_eq!(log.matches("(os error 2), 1 of 1)").count(), 1, "{log}");
 }

@@ -362,7 +362,10 @@ impl Daemon {
         // Discards that mean split brain (RFC 9568 §7.1, RFC 3768 §7.1: "log the event"): the
         // peer believes it is master while we ignore it. Warned at the default level once per
         // peer and reason, as version and interval mismatches are; later ones at debug level.
-        if let (Some(why), Some(p)) = (split_brain(reason), peer) {
+        // On a loopback device (no MAC; `-i lo` demos) the kernel hands our own adverts back.
+        let looped = reason == DiscardReason::OwnPacket
+            && (self.iface.mac == [0; 6] || peer.is_some_and(|p| p.is_loopback()));
+        if let (Some(why), Some(p), false) = (split_brain(reason), peer, looped) {
             let key = (16 + reason.index() as u8, p);
             if !self.noted.contains(&key) {
                 if self.noted.len() < 64 {
