@@ -44,7 +44,19 @@ fn failing_check_hands_over_and_rise_brings_it_back() {
     let [r1, r2] = lab.ns_names();
     let flag = format!("{}/broken", lab.dir_str());
     let spec = check(&flag, "name=svc,interval=200ms,fall=2,rise=2,weight=-60");
-    let a = start(&mut lab, &r1, "r1", "150", &["--track-check", &spec]);
+    let seen = format!("{}/hook.log", lab.dir_str());
+    let hook = lab.script(
+        "hook.sh",
+        &format!("#!/bin/sh\necho \"$VRRP_STATE $VRRP_PRIORITY $4\" >> {seen}\n"),
+    );
+    let hook = hook.to_string_lossy().into_owned();
+    let a = start(
+        &mut lab,
+        &r1,
+        "r1",
+        "150",
+        &["--track-check", &spec, "-D", &hook],
+    );
     let b = start(&mut lab, &r2, "r2", "100", &[]);
     assert!(
         wait_for(Duration::from_secs(5), || master_of(&lab, &r1, &r2)
@@ -102,6 +114,23 @@ fn failing_check_hands_over_and_rise_brings_it_back() {
         text.contains("check \"svc\": down (weight -60, applies -60), last: exit 1"),
         "{text}"
     );
+    // The hooks get the effective priority.
+    assert!(
+        wait_for(Duration::from_secs(2), || std::fs::read_to_string(&seen)
+            .unwrap_or_default()
+            .contains("BACKUP 90 90"))
+        .is_some(),
+        "{:?}",
+        std::fs::read_to_string(&seen)
+    );
+    // atropos changes the configured part; the penalty stays in force on top of it.
+    let (rc, out, err) = lab.atropos(&r1, &["--priority", "140"]);
+    assert_eq!(rc, 0, "{out}{err}");
+    let (_, out, _) = lab.atropos(&r1, &["--state", "--json"]);
+    let j: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(j[0]["priority"].as_u64(), Some(80), "{out}");
+    let (rc, _, _) = lab.atropos(&r1, &["--priority", "150"]);
+    assert_eq!(rc, 0);
     // RISE: two successes, then preemption.
     std::fs::remove_file(&flag).unwrap();
     let back = wait_for(Duration::from_secs(5), || {
@@ -639,11 +668,20 @@ fn side_by_side_with_keepalived_vrrp_script() {
         // Settle into the steady state (keepalived's first script result, adverts heard).
         std::thread::sleep(Duration::from_millis(2500));
         assert_eq!(master_of(&lab, &r1, &r2), Some(1), "{who}\n{}", logs());
+        let m0 = monotonic();
         std::fs::write(&flag, "").unwrap();
         let over = wait_for(Duration::from_secs(15), || {
             master_of(&lab, &r1, &r2) == Some(2)
         })
         .unwrap_or_else(|| panic!("{who}: no handover\n{}", logs()));
+        if let Some(p) = _procs.first() {
+            let seen = log_stamp(p, "check \"chk\" down (").map(|t| t.saturating_sub(m0));
+            let took = _procs
+                .get(1)
+                .and_then(|b| log_stamp(b, "-> MASTER"))
+                .map(|t| t.saturating_sub(m0));
+            println!("tracking: side by side: vrrpd: check down after {seen:?}, peer master after {took:?}");
+        }
         std::thread::sleep(Duration::from_millis(500));
         std::fs::remove_file(&flag).unwrap();
         let back = wait_for(Duration::from_secs(15), || {
