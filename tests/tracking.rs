@@ -676,10 +676,14 @@ fn side_by_side_with_keepalived_vrrp_script() {
         .unwrap_or_else(|| panic!("{who}: no handover\n{}", logs()));
         if let Some(p) = _procs.first() {
             let seen = log_stamp(p, "check \"chk\" down (").map(|t| t.saturating_sub(m0));
-            let took = _procs
-                .get(1)
-                .and_then(|b| log_stamp(b, "-> MASTER"))
-                .map(|t| t.saturating_sub(m0));
+            // The last "-> MASTER" of the peer (it may have been master before r1 came up).
+            let took = _procs.get(1).and_then(|b| {
+                b.log_text()
+                    .lines()
+                    .rfind(|l| l.contains("-> MASTER"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+                    .map(|t| Duration::from_secs_f64(t).saturating_sub(m0))
+            });
             println!("tracking: side by side: vrrpd: check down after {seen:?}, peer master after {took:?}");
         }
         std::thread::sleep(Duration::from_millis(500));
