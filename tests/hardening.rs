@@ -384,3 +384,128 @@ fn writable_hook_refused_with_status_2() {
         "{err}"
     );
 }
+
+/// The control socket of the one instance the lab's run directory holds.
+fn control_socket(lab: &Lab) -> Option<std::path::PathBuf> {
+    let run = lab.dir.join("run");
+    for d in std::fs::read_dir(&run).ok()?.flatten() {
+        for f in std::fs::read_dir(d.path()).ok()?.flatten() {
+            if f.path().extension().is_some_and(|e| e == "sock") {
+                return Some(f.path());
+            }
+        }
+    }
+    None
+}
+
+/// CPU time (user + system, clock ticks) of process `pid`.
+fn cpu_ticks(pid: i32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    // Fields 14 and 15 of stat(5); `after` starts at field 3.
+    let get = |i: usize| {
+        f.get(i - 3)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    get(14) + get(15)
+}
+
+/// Defect 8: a control client other than root or vrrpd's own user is refused (SO_PEERCRED),
+/// even where the socket's mode would let it connect (mode loosened here on purpose).
+#[test]
+fn control_socket_refuses_other_users() {
+    if !require_root("control_socket_refuses_other_users") {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let mut lab = Lab::new(&["r1"]);
+    let [r1] = lab.ns_names();
+    let d = lab.vrrpd_line(&r1, "r1", "-i eth0 -v 61 -p 200 -d 100ms -n 192.0.2.61/24");
+    let sock = wait_some(Duration::from_secs(5), || control_socket(&lab));
+    let sock = sock.unwrap_or_else(|| panic!("no control socket:\n{}", d.log_text()));
+    assert!(
+        wait_for(Duration::from_secs(5), || lab.state(&r1, 61).is_some()).is_some(),
+        "root's atropos gets no answer:\n{}",
+        d.log_text()
+    );
+    std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+    let out = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &r1,
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+        ])
+        .args([
+            "--clear-groups",
+            env!("CARGO_BIN_EXE_atropos"),
+            "--state",
+            "--json",
+        ])
+        .env("VRRPD_RUN_DIR", lab.dir.join("run"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run atropos as nobody");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stdout.contains("\"state\""),
+        "uid 65534 read the state:\n{stdout}\n{stderr}\n{}",
+        d.log_text()
+    );
+    assert!(
+        wait_for(Duration::from_secs(2), || d
+            .log_text()
+            .contains("uid 65534"))
+        .is_some(),
+        "refusal not logged:\n{}",
+        d.log_text()
+    );
+    assert!(
+        lab.state(&r1, 61).is_some(),
+        "root refused after the other user"
+    );
+}
+
+/// Defect 8: an `accept` failing with EMFILE (descriptor limit reached) must not busy-spin the
+/// loop: with pending control connections it may not burn the CPU, and adverts continue.
+#[test]
+fn control_accept_emfile_does_not_spin() {
+    if !require_root("control_accept_emfile_does_not_spin") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1"]);
+    let [r1] = lab.ns_names();
+    let d = lab.vrrpd_line(&r1, "r1", "-i eth0 -v 62 -p 200 -d 100ms -n 192.0.2.62/24");
+    let sock = wait_some(Duration::from_secs(5), || control_socket(&lab));
+    let sock = sock.unwrap_or_else(|| panic!("no control socket:\n{}", d.log_text()));
+    assert!(wait_for(Duration::from_secs(5), || lab.has_addr(&r1, "192.0.2.62")).is_some());
+    // The daemon is vrrpd itself (ip netns exec execs it).
+    let pid = d.pid();
+    let open = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("fds")
+        .count();
+    let lim = format!("--nofile={open}:{open}");
+    sh(&["prlimit", "--pid", &pid.to_string(), &lim]);
+    // Pending connections the daemon cannot accept (the kernel queues them).
+    let clients: Vec<_> = (0..3)
+        .filter_map(|_| std::os::unix::net::UnixStream::connect(&sock).ok())
+        .collect();
+    assert!(!clients.is_empty(), "cannot connect to {}", sock.display());
+    std::thread::sleep(Duration::from_millis(300));
+    let t0 = cpu_ticks(pid);
+    std::thread::sleep(Duration::from_secs(1));
+    let used = cpu_ticks(pid) - t0;
+    drop(clients);
+    // 100 ticks would be one core for the whole second; a polled daemon uses about none.
+    assert!(
+        used < 30,
+        "vrrpd used {used} ticks of CPU in 1 s:\n{}",
+        d.log_text()
+    );
+    assert!(lab.has_addr(&r1, "192.0.2.62"), "master lost its VIP");
+}

@@ -127,6 +127,28 @@ fn bind_to_device(fd: BorrowedFd<'_>, ifname: &str) -> io::Result<()> {
     cvt(ret).map(drop)
 }
 
+/// The uid of the process at the other end of a connected Unix socket (`SO_PEERCRED`).
+pub fn peer_uid(fd: BorrowedFd<'_>) -> io::Result<u32> {
+    nix::sys::socket::getsockopt(&fd, nix::sys::socket::sockopt::PeerCredentials)
+        .map(|c| c.uid())
+        .map_err(io::Error::from)
+}
+
+/// Our effective uid.
+pub fn effective_uid() -> u32 {
+    nix::unistd::geteuid().as_raw()
+}
+
+/// Run `f` with the file-creation mask `mask` (such as 0o177 so that a socket is created 0600,
+/// with no window in which it has a looser mode), then restore the previous mask.
+pub fn with_umask<T>(mask: u32, f: impl FnOnce() -> T) -> T {
+    let m = nix::sys::stat::Mode::from_bits_truncate(mask as nix::libc::mode_t);
+    let old = nix::sys::stat::umask(m);
+    let r = f();
+    nix::sys::stat::umask(old);
+    r
+}
+
 #[cfg(test)]
 mod tests {
     // The RFC 1071 Internet checksum has one implementation, the protocol core's.
