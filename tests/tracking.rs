@@ -460,6 +460,22 @@ fn tracked_file_moves_priority() {
     );
 }
 
+/// The tracked process, killed by PID on every exit path.
+struct Service(std::process::Child);
+
+impl Service {
+    fn stop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 /// A tracked process: its exit is seen through its pidfd (milliseconds) and hands the VIP
 /// over; a new one is found by the /proc rescan (at most 1 s) and the VIP comes back.
 #[test]
@@ -474,10 +490,12 @@ fn tracked_process_exit_and_restart() {
     let prog = format!("{}/{name}", lab.dir_str());
     std::fs::copy("/bin/sleep", &prog).unwrap();
     let spawn = || {
-        std::process::Command::new(&prog)
-            .arg("60")
-            .spawn()
-            .expect("start the tracked process")
+        Service(
+            std::process::Command::new(&prog)
+                .arg("60")
+                .spawn()
+                .expect("start the tracked process"),
+        )
     };
     let mut svc = spawn();
     let arg = format!("{name},weight=-60");
@@ -504,8 +522,7 @@ fn tracked_process_exit_and_restart() {
     );
     std::thread::sleep(Duration::from_millis(300));
     let m0 = monotonic();
-    svc.kill().unwrap();
-    let _ = svc.wait();
+    svc.stop();
     let took = wait_for(Duration::from_secs(5), || {
         master_of(&lab, &r1, &r2) == Some(2)
     })
@@ -535,8 +552,7 @@ fn tracked_process_exit_and_restart() {
         back <= Duration::from_millis(1000 + 341 + 500),
         "took {back:?}"
     );
-    svc.kill().unwrap();
-    let _ = svc.wait();
+    svc.stop();
 }
 
 /// Tracking with `-M`: a failing weight-0 check on one member faults it, and the host group
@@ -676,10 +692,14 @@ fn side_by_side_with_keepalived_vrrp_script() {
         .unwrap_or_else(|| panic!("{who}: no handover\n{}", logs()));
         if let Some(p) = _procs.first() {
             let seen = log_stamp(p, "check \"chk\" down (").map(|t| t.saturating_sub(m0));
-            let took = _procs
-                .get(1)
-                .and_then(|b| log_stamp(b, "-> MASTER"))
-                .map(|t| t.saturating_sub(m0));
+            // The last "-> MASTER" of the peer (it may have been master before r1 came up).
+            let took = _procs.get(1).and_then(|b| {
+                b.log_text()
+                    .lines()
+                    .rfind(|l| l.contains("-> MASTER"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+                    .map(|t| Duration::from_secs_f64(t).saturating_sub(m0))
+            });
             println!("tracking: side by side: vrrpd: check down after {seen:?}, peer master after {took:?}");
         }
         std::thread::sleep(Duration::from_millis(500));
