@@ -509,3 +509,92 @@ fn control_accept_emfile_does_not_spin() {
     );
     assert!(lab.has_addr(&r1, "192.0.2.62"), "master lost its VIP");
 }
+
+/// Defect 12: `vrrpd --foreground &` from an interactive shell whose terminal has `stty
+/// tostop`: a log line written from the background raises SIGTTOU, which vrrpd catches (it is
+/// the priority-up signal); the write must not restart for ever. vrrpd keeps running (the
+/// control socket answers, adverts go out, the CPU is idle).
+#[test]
+fn background_on_a_tostop_terminal_does_not_wedge() {
+    if !require_root("background_on_a_tostop_terminal_does_not_wedge") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1"]);
+    let [r1] = lab.ns_names();
+    let pidfile = lab.dir.join("bg.pid");
+    let run = lab.dir.join("run");
+    let line = format!(
+        "stty tostop; set -m; VRRPD_RUN_DIR={} ip netns exec {r1} {} --foreground -i eth0 -v 63 -p 200 -d 100ms -n 192.0.2.63/24 & echo $! > {}; sleep 12",
+        run.display(),
+        env!("CARGO_BIN_EXE_vrrpd"),
+        pidfile.display()
+    );
+    // A pty whose foreground process group is an interactive-style shell (job control on).
+    let py = r#"
+import os, pty, select, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp("sh", ["sh", "-c", sys.argv[1]])
+out = open(sys.argv[2], "wb")
+end = time.time() + 20
+while time.time() < end:
+    r, _, _ = select.select([fd], [], [], 0.2)
+    if r:
+        try:
+            b = os.read(fd, 4096)
+            if not b:
+                break
+            out.write(b); out.flush()
+        except OSError:
+            break
+    if os.waitpid(pid, os.WNOHANG)[0]:
+        break
+"#;
+    let mut tty = std::process::Command::new("python3")
+        .args(["-c", py, &line])
+        .arg(lab.dir.join("tty.out"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("python3 pty");
+    let pid = wait_some(Duration::from_secs(5), || {
+        std::fs::read_to_string(&pidfile)
+            .ok()?
+            .trim()
+            .parse::<i32>()
+            .ok()
+    });
+    let Some(pid) = pid else {
+        let _ = tty.kill();
+        let _ = tty.wait();
+        panic!("background vrrpd never started");
+    };
+    std::thread::sleep(Duration::from_millis(1500));
+    let t0 = cpu_ticks(pid);
+    std::thread::sleep(Duration::from_secs(1));
+    let used = cpu_ticks(pid) - t0;
+    let state = lab.state(&r1, 63);
+    let proc_stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    signal(pid, libc::SIGTERM);
+    let gone = wait_for(Duration::from_secs(5), || !pid_alive(pid));
+    if gone.is_none() {
+        signal(pid, libc::SIGKILL);
+    }
+    let _ = wait_for(Duration::from_secs(5), || {
+        matches!(tty.try_wait(), Ok(Some(_)))
+    });
+    let _ = tty.kill();
+    let _ = tty.wait();
+    assert!(
+        used < 30,
+        "background vrrpd spun: {used} ticks of CPU in 1 s"
+    );
+    assert_eq!(
+        state.as_deref(),
+        Some("MASTER"),
+        "background vrrpd does not answer ({used} ticks): {proc_stat}\n{}",
+        read(&lab.dir.join("tty.out"))
+    );
+    assert!(gone.is_some(), "background vrrpd ignored SIGTERM");
+}

@@ -149,6 +149,27 @@ pub fn with_umask<T>(mask: u32, f: impl FnOnce() -> T) -> T {
     r
 }
 
+/// Whether a write to `fd` now would raise SIGTTOU: `fd` is a terminal with `tostop` set and
+/// we are not in its foreground process group (`vrrpd --foreground &`). The write would then
+/// stop the process (before the handlers are installed) or, with SIGTTOU caught (it is the
+/// priority-up signal) and SA_RESTART, restart for ever.
+pub fn tty_write_would_stop(fd: BorrowedFd<'_>) -> bool {
+    let fd = fd.as_raw_fd();
+    // SAFETY: isatty(3), tcgetpgrp(3), getpgrp(2) and tcgetattr(3) on a descriptor we borrow;
+    // `t` is a plain struct filled by the call.
+    unsafe {
+        if libc::isatty(fd) != 1 {
+            return false;
+        }
+        let fg = libc::tcgetpgrp(fd);
+        if fg < 0 || fg == libc::getpgrp() {
+            return false;
+        }
+        let mut t: libc::termios = std::mem::zeroed();
+        libc::tcgetattr(fd, &mut t) == 0 && t.c_lflag & libc::TOSTOP != 0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     // The RFC 1071 Internet checksum has one implementation, the protocol core's.
