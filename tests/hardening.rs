@@ -519,7 +519,7 @@ fn background_on_a_tostop_terminal_does_not_wedge() {
     if !require_root("background_on_a_tostop_terminal_does_not_wedge") {
         return;
     }
-    let mut lab = Lab::new(&["r1"]);
+    let lab = Lab::new(&["r1"]);
     let [r1] = lab.ns_names();
     let pidfile = lab.dir.join("bg.pid");
     let run = lab.dir.join("run");
@@ -597,4 +597,39 @@ while time.time() < end:
         read(&lab.dir.join("tty.out"))
     );
     assert!(gone.is_some(), "background vrrpd ignored SIGTERM");
+}
+
+/// Defect 11: the shared-memory seqlock writer. Marking a slot busy (odd generation, a CAS on
+/// the owner word) must be followed by a release fence before the slot's fields are written:
+/// an AcqRel CAS orders only what comes before it, and on weakly ordered CPUs (aarch64) a
+/// reader could see new fields with the old, even generation. x86 never reorders stores, so no
+/// run can show it; this checks every writer in src/sys/shm.rs instead.
+#[test]
+fn shm_seqlock_writers_fence_after_marking_busy() {
+    let src = include_str!("../src/sys/shm.rs");
+    let lines: Vec<&str> = src.lines().collect();
+    let mut writers = 0;
+    for (i, l) in lines.iter().enumerate() {
+        if !(l.contains(".compare_exchange(") && l.contains(", odd)")) {
+            continue;
+        }
+        writers += 1;
+        // The fence must come after the CAS and before the first field store.
+        let rest = &lines[i + 1..];
+        let fence = rest
+            .iter()
+            .position(|l| l.contains("fence(Ordering::Release)"));
+        let store = rest
+            .iter()
+            .position(|l| l.contains(".store(") || l.contains("clear_slot("));
+        assert!(
+            matches!((fence, store), (Some(f), Some(s)) if f < s),
+            "src/sys/shm.rs:{}: no release fence between marking the slot busy and writing it",
+            i + 1
+        );
+    }
+    assert!(
+        writers >= 3,
+        "found {writers} seqlock writers; the check no longer matches"
+    );
 }
