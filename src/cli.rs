@@ -131,26 +131,30 @@ pub struct Args {
     /// killed with its process group at TIMEOUT (default: the interval); exit 0 passes. RISE
     /// passes in a row bring it up, FALL failures take it down (default 1 each). WEIGHT
     /// (-253..253, default 0): 0 means down -> Fault, a negative one is subtracted while down,
-    /// a positive one added while up. `cmd=` comes last and takes the rest:
+    /// a positive one added while up; `reverse` swaps up and down and negates the weight, as in
+    /// keepalived. `cmd=` comes last and takes the rest:
     /// `name=web,interval=2s,timeout=1s,fall=2,rise=2,weight=-20,cmd=/usr/bin/curl -fs http://[::1]/`.
     #[arg(long = "track-check", value_name = "SPEC")]
     pub track_check: Vec<String>,
 
     /// Track another interface's link (up = IFF_UP and IFF_RUNNING), repeatable; weight as for
     /// --track-check (default 0: down -> Fault).
-    #[arg(long = "track-interface", value_name = "IF[,weight=N]")]
+    #[arg(long = "track-interface", value_name = "IF[,weight=N][,reverse]")]
     pub track_interface: Vec<String>,
 
     /// Track a file holding an integer (inotify), repeatable: the value times WEIGHT (default 1)
     /// is added (-254 or less: Fault); with weight 0 a non-zero value is Fault. A missing file
     /// or a non-number is a failure (nothing added; Fault with weight 0).
-    #[arg(long = "track-file", value_name = "PATH[,weight=N]")]
+    #[arg(long = "track-file", value_name = "PATH[,weight=N][,reverse]")]
     pub track_file: Vec<String>,
 
     /// Track processes by name, repeatable: up while at least QUORUM (default 1) processes run
     /// whose comm is NAME (at most 15 characters), or whose argv[0] is NAME when it holds a
     /// '/'. Weight as for --track-check (default 0: down -> Fault).
-    #[arg(long = "track-process", value_name = "NAME[,quorum=N][,weight=N]")]
+    #[arg(
+        long = "track-process",
+        value_name = "NAME[,quorum=N][,weight=N][,reverse]"
+    )]
     pub track_process: Vec<String>,
 
     /// Stay in the foreground and log to stderr (default: detach and log to syslog).
@@ -700,10 +704,10 @@ impl Args {
         }
         for t in &self.track_interface {
             let spec = parse_track_interface(t)
-                .map_err(|e| CliError::new("--track-interface <IF[,weight=N]>", t, e))?;
+                .map_err(|e| CliError::new("--track-interface <IF[,weight=N][,reverse]>", t, e))?;
             if spec.name == interface {
                 return Err(CliError::new(
-                    "--track-interface <IF[,weight=N]>",
+                    "--track-interface <IF[,weight=N][,reverse]>",
                     t,
                     "the instance's own interface is always tracked (its link down is a Fault)",
                 ));
@@ -712,14 +716,18 @@ impl Args {
         }
         for t in &self.track_process {
             trackers.push(parse_track_process(t).map_err(|e| {
-                CliError::new("--track-process <NAME[,quorum=N][,weight=N]>", t, e)
+                CliError::new(
+                    "--track-process <NAME[,quorum=N][,weight=N][,reverse]>",
+                    t,
+                    e,
+                )
             })?);
         }
         for t in &self.track_file {
-            trackers.push(
-                parse_track_file(t)
-                    .map_err(|e| CliError::new("--track-file <PATH[,weight=N]>", t, e))?,
-            );
+            trackers
+                .push(parse_track_file(t).map_err(|e| {
+                    CliError::new("--track-file <PATH[,weight=N][,reverse]>", t, e)
+                })?);
         }
         // Last: any other mistake on the line is reported first.
         if interface == "lo" && !self.no_vmac {
@@ -903,11 +911,15 @@ pub fn parse_track_check(s: &str) -> Result<TrackSpec, String> {
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_else(|| prog.clone());
     let (mut interval, mut timeout) = (Duration::from_secs(1), None);
-    let (mut rise, mut fall, mut weight) = (1, 1, 0);
+    let (mut rise, mut fall, mut weight, mut reverse) = (1, 1, 0, false);
     for opt in opts.split(',').filter(|o| !o.is_empty()) {
+        if opt.trim() == "reverse" {
+            reverse = true;
+            continue;
+        }
         let Some((k, v)) = opt.split_once('=') else {
             return Err(format!(
-                "'{opt}' is not key=value (keys: name, interval, timeout, rise, fall, weight, cmd)"
+                "'{opt}' is not key=value (keys: name, interval, timeout, rise, fall, weight, cmd; and reverse)"
             ));
         };
         match k.trim() {
@@ -962,28 +974,32 @@ pub fn parse_track_check(s: &str) -> Result<TrackSpec, String> {
         weight,
         rise,
         fall,
+        reverse,
     })
 }
 
-/// `NAME[,weight=N]` with the default weight `default`.
-fn name_and_weight(s: &str, default: i32, lo: i32, hi: i32) -> Result<(String, i32), String> {
-    let (name, rest) = match s.split_once(',') {
-        Some((n, r)) => (n, Some(r)),
-        None => (s, None),
-    };
-    let weight = match rest {
-        None => default,
-        Some(r) => match r.split_once('=') {
-            Some(("weight", v)) => parse_weight(v, lo, hi)?,
-            _ => return Err(format!("expected weight=N after the comma, not '{r}'")),
-        },
-    };
-    Ok((name.to_string(), weight))
+/// `NAME[,weight=N][,reverse]` with the default weight `default`.
+fn name_and_weight(s: &str, default: i32, lo: i32, hi: i32) -> Result<(String, i32, bool), String> {
+    let mut parts = s.split(',');
+    let name = parts.next().unwrap_or_default().to_string();
+    let (mut weight, mut reverse) = (default, false);
+    for r in parts {
+        match r.split_once('=') {
+            Some(("weight", v)) => weight = parse_weight(v, lo, hi)?,
+            None if r == "reverse" => reverse = true,
+            _ => {
+                return Err(format!(
+                    "expected weight=N or reverse after the comma, not '{r}'"
+                ))
+            }
+        }
+    }
+    Ok((name, weight, reverse))
 }
 
 /// `--track-interface IF[,weight=N]`.
 pub fn parse_track_interface(s: &str) -> Result<TrackSpec, String> {
-    let (name, weight) = name_and_weight(s, 0, -253, 253)?;
+    let (name, weight, reverse) = name_and_weight(s, 0, -253, 253)?;
     if name.is_empty()
         || name.len() > 15
         || name.contains('/')
@@ -997,6 +1013,7 @@ pub fn parse_track_interface(s: &str) -> Result<TrackSpec, String> {
         weight,
         rise: 1,
         fall: 1,
+        reverse,
     })
 }
 
@@ -1013,12 +1030,17 @@ pub fn parse_track_process(s: &str) -> Result<TrackSpec, String> {
                 .to_string(),
         );
     }
-    let (mut quorum, mut weight) = (1, 0);
+    let (mut quorum, mut weight, mut reverse) = (1, 0, false);
     for opt in parts {
         match opt.split_once('=') {
             Some(("quorum", v)) => quorum = parse_count("quorum", v)?,
             Some(("weight", v)) => weight = parse_weight(v, -253, 253)?,
-            _ => return Err(format!("expected quorum=N or weight=N, not '{opt}'")),
+            None if opt == "reverse" => reverse = true,
+            _ => {
+                return Err(format!(
+                    "expected quorum=N, weight=N or reverse, not '{opt}'"
+                ))
+            }
         }
     }
     Ok(TrackSpec {
@@ -1027,12 +1049,13 @@ pub fn parse_track_process(s: &str) -> Result<TrackSpec, String> {
         weight,
         rise: 1,
         fall: 1,
+        reverse,
     })
 }
 
 /// `--track-file PATH[,weight=N]`.
 pub fn parse_track_file(s: &str) -> Result<TrackSpec, String> {
-    let (name, weight) = name_and_weight(s, 1, -254, 254)?;
+    let (name, weight, reverse) = name_and_weight(s, 1, -254, 254)?;
     if name.is_empty() {
         return Err("expected a file path".to_string());
     }
@@ -1046,6 +1069,7 @@ pub fn parse_track_file(s: &str) -> Result<TrackSpec, String> {
         weight,
         rise: 1,
         fall: 1,
+        reverse,
     })
 }
 
@@ -1257,7 +1281,14 @@ mod tests {
         let s = with("--track-file", "/run/w").unwrap();
         assert_eq!(s.trackers[0].weight, 1);
         let e = with("--track-file", "/run/w,wieght=2").unwrap_err();
-        assert!(e.contains("'--track-file <PATH[,weight=N]>'"), "{e}");
+        assert!(
+            e.contains("'--track-file <PATH[,weight=N][,reverse]>'"),
+            "{e}"
+        );
+        let s = with("--track-check", "weight=10,reverse,cmd=true").unwrap();
+        assert!(s.trackers[0].reverse);
+        let s = with("--track-interface", "eth1,reverse").unwrap();
+        assert!(s.trackers[0].reverse && s.trackers[0].weight == 0);
         let s = with("--track-process", "haproxy,quorum=2").unwrap();
         assert_eq!(s.trackers[0].source, TrackSource::Process { quorum: 2 });
         let e = with("--track-process", "a-very-long-process-name").unwrap_err();

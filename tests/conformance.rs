@@ -1773,3 +1773,33 @@ fn tracker_fault_from_master_sends_priority_zero_first() {
     assert_eq!(r.state(), State::Master);
     assert_eq!(send_prios(&a), [130]);
 }
+
+/// Issue 13 defect 10: the immediate replies of a Master (S12 to a lower priority, S10 to
+/// priority 0) are rate-limited, so an on-link flood is not reflected 1:1: at most 2 extra
+/// adverts per advertisement interval, and the regular adverts keep their schedule.
+#[test]
+fn immediate_replies_rate_limited() {
+    let mut r = Rig::master(cfg(Version::V3, 100), ME);
+    let d = r.deadline();
+    // 1000 lower-priority and 1000 priority-0 adverts within one 1 s interval.
+    let mut sent = 0;
+    for i in 0..2000u64 {
+        r.at(r.now + Duration::from_micros(400));
+        let prio = if i % 2 == 0 { 50 } else { 0 };
+        sent += sends(&r.rx(PEER, &v3(prio, 100))).len();
+    }
+    assert!(r.now < d, "the flood overran the interval");
+    assert!(sent <= 2, "{sent} immediate replies in one interval");
+    assert!(sent >= 1, "no immediate reply at all");
+    assert_eq!(r.state(), State::Master);
+    // The regular advert still goes out on time, and replies resume in the next interval.
+    // (An allowed S10 reply re-arms it; the flood cannot push it further.)
+    assert!(
+        r.deadline() <= d + ms(1000),
+        "the flood held back the Adver_Timer"
+    );
+    let a = r.fire();
+    assert_eq!(sends(&a).len(), 1);
+    r.at(r.now + ms(1));
+    assert_eq!(sends(&r.rx(PEER, &v3(50, 100))).len(), 1);
+}

@@ -384,3 +384,252 @@ fn writable_hook_refused_with_status_2() {
         "{err}"
     );
 }
+
+/// The control socket of the one instance the lab's run directory holds.
+fn control_socket(lab: &Lab) -> Option<std::path::PathBuf> {
+    let run = lab.dir.join("run");
+    for d in std::fs::read_dir(&run).ok()?.flatten() {
+        for f in std::fs::read_dir(d.path()).ok()?.flatten() {
+            if f.path().extension().is_some_and(|e| e == "sock") {
+                return Some(f.path());
+            }
+        }
+    }
+    None
+}
+
+/// CPU time (user + system, clock ticks) of process `pid`.
+fn cpu_ticks(pid: i32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    // Fields 14 and 15 of stat(5); `after` starts at field 3.
+    let get = |i: usize| {
+        f.get(i - 3)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    get(14) + get(15)
+}
+
+/// Defect 8: a control client other than root or vrrpd's own user is refused (SO_PEERCRED),
+/// even where the socket's mode would let it connect (mode loosened here on purpose).
+#[test]
+fn control_socket_refuses_other_users() {
+    if !require_root("control_socket_refuses_other_users") {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let mut lab = Lab::new(&["r1"]);
+    let [r1] = lab.ns_names();
+    let d = lab.vrrpd_line(&r1, "r1", "-i eth0 -v 61 -p 200 -d 100ms -n 192.0.2.61/24");
+    let sock = wait_some(Duration::from_secs(5), || control_socket(&lab));
+    let sock = sock.unwrap_or_else(|| panic!("no control socket:\n{}", d.log_text()));
+    assert!(
+        wait_for(Duration::from_secs(5), || lab.state(&r1, 61).is_some()).is_some(),
+        "root's atropos gets no answer:\n{}",
+        d.log_text()
+    );
+    std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+    let out = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &r1,
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+        ])
+        .args([
+            "--clear-groups",
+            env!("CARGO_BIN_EXE_atropos"),
+            "--state",
+            "--json",
+        ])
+        .env("VRRPD_RUN_DIR", lab.dir.join("run"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run atropos as nobody");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stdout.contains("\"state\""),
+        "uid 65534 read the state:\n{stdout}\n{stderr}\n{}",
+        d.log_text()
+    );
+    assert!(
+        wait_for(Duration::from_secs(2), || d
+            .log_text()
+            .contains("uid 65534"))
+        .is_some(),
+        "refusal not logged:\n{}",
+        d.log_text()
+    );
+    assert!(
+        lab.state(&r1, 61).is_some(),
+        "root refused after the other user"
+    );
+}
+
+/// Defect 8: an `accept` failing with EMFILE (descriptor limit reached) must not busy-spin the
+/// loop: with pending control connections it may not burn the CPU, and adverts continue.
+#[test]
+fn control_accept_emfile_does_not_spin() {
+    if !require_root("control_accept_emfile_does_not_spin") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1"]);
+    let [r1] = lab.ns_names();
+    let d = lab.vrrpd_line(&r1, "r1", "-i eth0 -v 62 -p 200 -d 100ms -n 192.0.2.62/24");
+    let sock = wait_some(Duration::from_secs(5), || control_socket(&lab));
+    let sock = sock.unwrap_or_else(|| panic!("no control socket:\n{}", d.log_text()));
+    assert!(wait_for(Duration::from_secs(5), || lab.has_addr(&r1, "192.0.2.62")).is_some());
+    // The daemon is vrrpd itself (ip netns exec execs it).
+    let pid = d.pid();
+    let open = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("fds")
+        .count();
+    let lim = format!("--nofile={open}:{open}");
+    sh(&["prlimit", "--pid", &pid.to_string(), &lim]);
+    // Pending connections the daemon cannot accept (the kernel queues them).
+    let clients: Vec<_> = (0..3)
+        .filter_map(|_| std::os::unix::net::UnixStream::connect(&sock).ok())
+        .collect();
+    assert!(!clients.is_empty(), "cannot connect to {}", sock.display());
+    std::thread::sleep(Duration::from_millis(300));
+    let t0 = cpu_ticks(pid);
+    std::thread::sleep(Duration::from_secs(1));
+    let used = cpu_ticks(pid) - t0;
+    drop(clients);
+    // 100 ticks would be one core for the whole second; a polled daemon uses about none.
+    assert!(
+        used < 30,
+        "vrrpd used {used} ticks of CPU in 1 s:\n{}",
+        d.log_text()
+    );
+    assert!(lab.has_addr(&r1, "192.0.2.62"), "master lost its VIP");
+}
+
+/// Defect 12: `vrrpd --foreground &` from an interactive shell whose terminal has `stty
+/// tostop`: a log line written from the background raises SIGTTOU, which vrrpd catches (it is
+/// the priority-up signal); the write must not restart for ever. vrrpd keeps running (the
+/// control socket answers, adverts go out, the CPU is idle).
+#[test]
+fn background_on_a_tostop_terminal_does_not_wedge() {
+    if !require_root("background_on_a_tostop_terminal_does_not_wedge") {
+        return;
+    }
+    let lab = Lab::new(&["r1"]);
+    let [r1] = lab.ns_names();
+    let pidfile = lab.dir.join("bg.pid");
+    let run = lab.dir.join("run");
+    let line = format!(
+        "stty tostop; set -m; VRRPD_RUN_DIR={} ip netns exec {r1} {} --foreground -i eth0 -v 63 -p 200 -d 100ms -n 192.0.2.63/24 & echo $! > {}; sleep 12",
+        run.display(),
+        env!("CARGO_BIN_EXE_vrrpd"),
+        pidfile.display()
+    );
+    // A pty whose foreground process group is an interactive-style shell (job control on).
+    let py = r#"
+import os, pty, select, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp("sh", ["sh", "-c", sys.argv[1]])
+out = open(sys.argv[2], "wb")
+end = time.time() + 20
+while time.time() < end:
+    r, _, _ = select.select([fd], [], [], 0.2)
+    if r:
+        try:
+            b = os.read(fd, 4096)
+            if not b:
+                break
+            out.write(b); out.flush()
+        except OSError:
+            break
+    if os.waitpid(pid, os.WNOHANG)[0]:
+        break
+"#;
+    let mut tty = std::process::Command::new("python3")
+        .args(["-c", py, &line])
+        .arg(lab.dir.join("tty.out"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("python3 pty");
+    let pid = wait_some(Duration::from_secs(5), || {
+        std::fs::read_to_string(&pidfile)
+            .ok()?
+            .trim()
+            .parse::<i32>()
+            .ok()
+    });
+    let Some(pid) = pid else {
+        let _ = tty.kill();
+        let _ = tty.wait();
+        panic!("background vrrpd never started");
+    };
+    std::thread::sleep(Duration::from_millis(1500));
+    let t0 = cpu_ticks(pid);
+    std::thread::sleep(Duration::from_secs(1));
+    let used = cpu_ticks(pid) - t0;
+    let state = lab.state(&r1, 63);
+    let proc_stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    signal(pid, libc::SIGTERM);
+    let gone = wait_for(Duration::from_secs(5), || !pid_alive(pid));
+    if gone.is_none() {
+        signal(pid, libc::SIGKILL);
+    }
+    let _ = wait_for(Duration::from_secs(5), || {
+        matches!(tty.try_wait(), Ok(Some(_)))
+    });
+    let _ = tty.kill();
+    let _ = tty.wait();
+    assert!(
+        used < 30,
+        "background vrrpd spun: {used} ticks of CPU in 1 s"
+    );
+    assert_eq!(
+        state.as_deref(),
+        Some("MASTER"),
+        "background vrrpd does not answer ({used} ticks): {proc_stat}\n{}",
+        read(&lab.dir.join("tty.out"))
+    );
+    assert!(gone.is_some(), "background vrrpd ignored SIGTERM");
+}
+
+/// Defect 11: the shared-memory seqlock writer. Marking a slot busy (odd generation, a CAS on
+/// the owner word) must be followed by a release fence before the slot's fields are written:
+/// an AcqRel CAS orders only what comes before it, and on weakly ordered CPUs (aarch64) a
+/// reader could see new fields with the old, even generation. x86 never reorders stores, so no
+/// run can show it; this checks every writer in src/sys/shm.rs instead.
+#[test]
+fn shm_seqlock_writers_fence_after_marking_busy() {
+    let src = include_str!("../src/sys/shm.rs");
+    let lines: Vec<&str> = src.lines().collect();
+    let mut writers = 0;
+    for (i, l) in lines.iter().enumerate() {
+        if !(l.contains(".compare_exchange(") && l.contains(", odd)")) {
+            continue;
+        }
+        writers += 1;
+        // The fence must come after the CAS and before the first field store.
+        let rest = &lines[i + 1..];
+        let fence = rest
+            .iter()
+            .position(|l| l.contains("fence(Ordering::Release)"));
+        let store = rest
+            .iter()
+            .position(|l| l.contains(".store(") || l.contains("clear_slot("));
+        assert!(
+            matches!((fence, store), (Some(f), Some(s)) if f < s),
+            "src/sys/shm.rs:{}: no release fence between marking the slot busy and writing it",
+            i + 1
+        );
+    }
+    assert!(
+        writers >= 3,
+        "found {writers} seqlock writers; the check no longer matches"
+    );
+}

@@ -1021,3 +1021,41 @@ fn readme_ipv6_section_puts_the_link_local_vip_first() {
         .expect("an IPv6 VIP");
     assert!(first_vip.starts_with("fe80:"), "{example}");
 }
+
+/// README and vrrpd(8) agree on the exit status of the start-up failures a new user meets:
+/// 2 for what the command line must change, 1 for another vrrpd already running this instance.
+#[test]
+fn readme_and_man_agree_on_exit_statuses() {
+    let readme = fs::read_to_string(root().join("README.md")).unwrap();
+    let at = readme
+        .find("\n## Command line\n")
+        .expect("Command line section");
+    let cmdline = &readme[at..at + 1500.min(readme.len() - at)];
+    assert!(cmdline.contains("exits with status 2"), "{cmdline}");
+    let one = cmdline
+        .find("exit with status 1")
+        .expect("README names status 1");
+    assert!(
+        cmdline[one..].contains("already runs the same interface and VRID"),
+        "{cmdline}"
+    );
+    let man = fs::read_to_string(root().join("man/vrrpd.8"))
+        .unwrap()
+        .replace("\\-", "-");
+    let status = man_section(&man, "\"EXIT STATUS\"");
+    let (one, two) = (
+        status.find("\n.B 1\n").expect("status 1"),
+        status.find("\n.B 2\n").expect("status 2"),
+    );
+    assert!(one < two, "{status}");
+    assert!(
+        status[one..two].contains("already runs the same interface and VRID"),
+        "{status}"
+    );
+    for what in ["no such", "-i lo", "#!"] {
+        assert!(
+            status[two..].contains(what),
+            "status 2 lacks {what:?}: {status}"
+        );
+    }
+}

@@ -44,7 +44,19 @@ fn failing_check_hands_over_and_rise_brings_it_back() {
     let [r1, r2] = lab.ns_names();
     let flag = format!("{}/broken", lab.dir_str());
     let spec = check(&flag, "name=svc,interval=200ms,fall=2,rise=2,weight=-60");
-    let a = start(&mut lab, &r1, "r1", "150", &["--track-check", &spec]);
+    let seen = format!("{}/hook.log", lab.dir_str());
+    let hook = lab.script(
+        "hook.sh",
+        &format!("#!/bin/sh\necho \"$VRRP_STATE $VRRP_PRIORITY $4\" >> {seen}\n"),
+    );
+    let hook = hook.to_string_lossy().into_owned();
+    let a = start(
+        &mut lab,
+        &r1,
+        "r1",
+        "150",
+        &["--track-check", &spec, "-D", &hook],
+    );
     let b = start(&mut lab, &r2, "r2", "100", &[]);
     assert!(
         wait_for(Duration::from_secs(5), || master_of(&lab, &r1, &r2)
@@ -102,6 +114,23 @@ fn failing_check_hands_over_and_rise_brings_it_back() {
         text.contains("check \"svc\": down (weight -60, applies -60), last: exit 1"),
         "{text}"
     );
+    // The hooks get the effective priority.
+    assert!(
+        wait_for(Duration::from_secs(2), || std::fs::read_to_string(&seen)
+            .unwrap_or_default()
+            .contains("BACKUP 90 90"))
+        .is_some(),
+        "{:?}",
+        std::fs::read_to_string(&seen)
+    );
+    // atropos changes the configured part; the penalty stays in force on top of it.
+    let (rc, out, err) = lab.atropos(&r1, &["--priority", "140"]);
+    assert_eq!(rc, 0, "{out}{err}");
+    let (_, out, _) = lab.atropos(&r1, &["--state", "--json"]);
+    let j: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(j[0]["priority"].as_u64(), Some(80), "{out}");
+    let (rc, _, _) = lab.atropos(&r1, &["--priority", "150"]);
+    assert_eq!(rc, 0);
     // RISE: two successes, then preemption.
     std::fs::remove_file(&flag).unwrap();
     let back = wait_for(Duration::from_secs(5), || {
@@ -431,6 +460,22 @@ fn tracked_file_moves_priority() {
     );
 }
 
+/// The tracked process, killed by PID on every exit path.
+struct Service(std::process::Child);
+
+impl Service {
+    fn stop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 /// A tracked process: its exit is seen through its pidfd (milliseconds) and hands the VIP
 /// over; a new one is found by the /proc rescan (at most 1 s) and the VIP comes back.
 #[test]
@@ -445,10 +490,12 @@ fn tracked_process_exit_and_restart() {
     let prog = format!("{}/{name}", lab.dir_str());
     std::fs::copy("/bin/sleep", &prog).unwrap();
     let spawn = || {
-        std::process::Command::new(&prog)
-            .arg("60")
-            .spawn()
-            .expect("start the tracked process")
+        Service(
+            std::process::Command::new(&prog)
+                .arg("60")
+                .spawn()
+                .expect("start the tracked process"),
+        )
     };
     let mut svc = spawn();
     let arg = format!("{name},weight=-60");
@@ -475,8 +522,7 @@ fn tracked_process_exit_and_restart() {
     );
     std::thread::sleep(Duration::from_millis(300));
     let m0 = monotonic();
-    svc.kill().unwrap();
-    let _ = svc.wait();
+    svc.stop();
     let took = wait_for(Duration::from_secs(5), || {
         master_of(&lab, &r1, &r2) == Some(2)
     })
@@ -506,8 +552,7 @@ fn tracked_process_exit_and_restart() {
         back <= Duration::from_millis(1000 + 341 + 500),
         "took {back:?}"
     );
-    svc.kill().unwrap();
-    let _ = svc.wait();
+    svc.stop();
 }
 
 /// Tracking with `-M`: a failing weight-0 check on one member faults it, and the host group
@@ -647,10 +692,14 @@ fn side_by_side_with_keepalived_vrrp_script() {
         .unwrap_or_else(|| panic!("{who}: no handover\n{}", logs()));
         if let Some(p) = _procs.first() {
             let seen = log_stamp(p, "check \"chk\" down (").map(|t| t.saturating_sub(m0));
-            let took = _procs
-                .get(1)
-                .and_then(|b| log_stamp(b, "-> MASTER"))
-                .map(|t| t.saturating_sub(m0));
+            // The last "-> MASTER" of the peer (it may have been master before r1 came up).
+            let took = _procs.get(1).and_then(|b| {
+                b.log_text()
+                    .lines()
+                    .rfind(|l| l.contains("-> MASTER"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+                    .map(|t| Duration::from_secs_f64(t).saturating_sub(m0))
+            });
             println!("tracking: side by side: vrrpd: check down after {seen:?}, peer master after {took:?}");
         }
         std::thread::sleep(Duration::from_millis(500));

@@ -28,12 +28,29 @@ pub struct Server {
     conns: Vec<Conn>,
     /// Requests refused as malformed or oversized.
     pub bad_requests: u64,
+    /// Who is at the other end of a connection (`SO_PEERCRED`), given by the caller.
+    peer_uid: PeerUid,
+    /// The uid allowed besides root (the daemon's own).
+    owner: u32,
+    /// After an `accept` error other than "nothing pending" (EMFILE, ENFILE, ENOBUFS), the
+    /// listener is left out of the poll set until then, so the loop does not spin.
+    accept_paused_until: Option<Duration>,
+    /// Connections refused because the peer is neither root nor `owner`: (count, last uid).
+    pub refused: Option<(u64, u32)>,
 }
 
+/// Returns the uid of a connected peer (`SO_PEERCRED`).
+pub type PeerUid = fn(BorrowedFd<'_>) -> io::Result<u32>;
+
+/// How long the listener rests after an `accept` error such as EMFILE.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
 impl Server {
-    /// Bind at `path` (mode 0600). The caller holds the instance's pid-file lock, so a socket
-    /// file already there is a stale one left by a crash and is replaced.
-    pub fn bind(path: &Path) -> io::Result<Server> {
+    /// Bind at `path` (mode 0600; the caller sets a umask of 0o177 around the call so that
+    /// the socket never has a looser mode). The caller holds the instance's pid-file lock, so a
+    /// socket file already there is a stale one left by a crash and is replaced. Only root and
+    /// `owner` are served; `peer_uid` tells who connected.
+    pub fn bind(path: &Path, owner: u32, peer_uid: PeerUid) -> io::Result<Server> {
         let _ = std::fs::remove_file(path);
         let listener = UnixListener::bind(path)?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
@@ -43,6 +60,10 @@ impl Server {
             path: path.to_path_buf(),
             conns: Vec::new(),
             bad_requests: 0,
+            peer_uid,
+            owner,
+            accept_paused_until: None,
+            refused: None,
         })
     }
 
@@ -51,7 +72,7 @@ impl Server {
         // When full, the listener is left out: a pending connection must not make poll(2)
         // return at once, again and again, until a slot frees.
         let mut v = Vec::with_capacity(MAX_CONNS + 1);
-        if self.conns.len() < MAX_CONNS {
+        if self.conns.len() < MAX_CONNS && self.accept_paused_until.is_none() {
             v.push(self.listener.as_fd());
         }
         v.extend(self.conns.iter().map(|c| c.stream.as_fd()));
@@ -60,14 +81,30 @@ impl Server {
 
     /// The earliest connection deadline.
     pub fn deadline(&self) -> Option<Duration> {
-        self.conns.iter().map(|c| c.deadline).min()
+        self.conns
+            .iter()
+            .map(|c| c.deadline)
+            .chain(self.accept_paused_until)
+            .min()
     }
 
     /// Accept, read and answer what is ready. `handle` turns a request into a response.
     pub fn poll(&mut self, now: Duration, mut handle: impl FnMut(Request) -> Response) {
-        while self.conns.len() < MAX_CONNS {
+        if self.accept_paused_until.is_some_and(|t| now >= t) {
+            self.accept_paused_until = None;
+        }
+        while self.conns.len() < MAX_CONNS && self.accept_paused_until.is_none() {
             match self.listener.accept() {
                 Ok((stream, _)) => {
+                    let uid = (self.peer_uid)(stream.as_fd());
+                    let allowed = matches!(uid, Ok(u) if u == 0 || u == self.owner);
+                    if !allowed {
+                        let u = uid.unwrap_or(u32::MAX);
+                        let n = self.refused.map_or(0, |(n, _)| n);
+                        self.refused = Some((n + 1, u));
+                        // Dropped unanswered: nothing is told to a user who may not ask.
+                        continue;
+                    }
                     if stream.set_nonblocking(true).is_ok() {
                         self.conns.push(Conn {
                             stream,
@@ -76,7 +113,14 @@ impl Server {
                         });
                     }
                 }
-                Err(_) => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    // EMFILE and the like: the connection stays queued and the listener
+                    // readable; rest instead of retrying at once, for ever.
+                    self.accept_paused_until = Some(now + ACCEPT_BACKOFF);
+                    break;
+                }
             }
         }
         let mut i = 0;

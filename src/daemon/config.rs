@@ -153,6 +153,8 @@ pub struct TrackSpec {
     pub rise: u32,
     /// Failures in a row that take it down.
     pub fall: u32,
+    /// keepalived's `reverse`: up and down swap and the weight is negated.
+    pub reverse: bool,
 }
 
 /// The CARP side of an instance (`--protocol carp`), in ucarp's terms.

@@ -88,7 +88,12 @@ pub fn write(level: Level, msg: &str) {
                 let _ = f.write_all(line.as_bytes());
             }
             None => {
-                let _ = std::io::stderr().lock().write_all(line.as_bytes());
+                let err = std::io::stderr();
+                // In the background of a `stty tostop` terminal the line is dropped: writing it
+                // would stop vrrpd or loop on SIGTTOU (issue 13, defect 12).
+                if !crate::sys::tty_write_would_stop(std::os::fd::AsFd::as_fd(&err)) {
+                    let _ = err.lock().write_all(line.as_bytes());
+                }
             }
         }
     }

@@ -383,7 +383,20 @@ impl Daemon {
             return;
         };
         let now = clock::now();
+        let before = server.refused.map_or(0, |(n, _)| n);
         server.poll(now, |req| self.control_request(now, req));
+        if let Some((n, uid)) = server.refused {
+            // The first few, then one in a hundred: a local user cannot flood the log.
+            if n > before && (before < 3 || n / 100 > before / 100) {
+                vlog!(
+                    Warn,
+                    "{}: control connection from uid {uid} refused: only root and uid {} may \
+                     control vrrpd ({n} refused so far)",
+                    crate::proto::tag(&self.s.interface, self.s.vrid),
+                    crate::sys::effective_uid()
+                );
+            }
+        }
         self.io.control = Some(server);
     }
 

@@ -248,7 +248,13 @@ impl Daemon {
             clock::now(),
         );
         let control = match pidfile::instance_paths(&s.interface, s.vrid, s.family) {
-            Ok((_, sock)) => match crate::control::server::Server::bind(&sock) {
+            Ok((_, sock)) => match crate::sys::with_umask(0o177, || {
+                crate::control::server::Server::bind(
+                    &sock,
+                    crate::sys::effective_uid(),
+                    crate::sys::peer_uid,
+                )
+            }) {
                 Ok(c) => Some(c),
                 Err(e) => {
                     return Err(StartError::sys(

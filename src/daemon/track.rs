@@ -159,6 +159,7 @@ impl Trackers {
                     weight: s.weight,
                     rise: s.rise,
                     fall: s.fall,
+                    reverse: s.reverse,
                 });
                 let runner = match &s.source {
                     TrackSource::Check {
@@ -599,10 +600,11 @@ impl super::Daemon {
             };
             vlog!(
                 Info,
-                "{tag}: {} \"{}\" weight {}: {how}; until its first result it counts as down ({what})",
+                "{tag}: {} \"{}\" weight {}{}: {how}; until its first result it counts as down ({what})",
                 sp.kind.name(),
                 e.name,
-                sp.weight
+                sp.weight,
+                if sp.reverse { " reverse" } else { "" }
             );
         }
         let obs = self.trackers.start(&mut self.io.rtnl, &tag, now);

@@ -42,6 +42,9 @@
 //! ([`Instance::would_be_master`]): the group must not go Master around a member held back.
 //!
 //! Choices where the RFC is silent: S12's immediate advert leaves the Adver_Timer schedule alone;
+//! the immediate adverts of S10 and S12 are limited to [`MAX_REPLIES_PER_INTERVAL`] per
+//! advertisement interval (beyond it the advert is discarded with no reply, so a flood is not
+//! reflected);
 //! [`Event::SetPriority`] in Backup changes Skew_Time and Master_Down_Interval for the next re-arm
 //! and leaves the armed deadline, except when the Master heard last is better than the new
 //! priority (it would be S6 now): the down timer then runs from that Master's last advert, as
@@ -482,7 +485,13 @@ pub struct Instance {
     counters: Counters,
     /// Interop: peers heard sending VRRPv3 (their VRRPv2 adverts are ignored), capped.
     v3_speakers: Vec<IpAddr>,
+    /// Immediate replies (S10, S12) in the current window: (window start, count).
+    replies: (Duration, u8),
 }
+
+/// Most immediate replies (S10, S12) per advertisement interval: an on-link flood of lower or
+/// zero priority adverts is not reflected 1:1 (the RFCs set no bound; issue 13 defect 10).
+pub const MAX_REPLIES_PER_INTERVAL: u8 = 2;
 
 const MAX_V3_SPEAKERS: usize = 16;
 /// Hold by an operator (atropos `--backup`, SIGUSR2).
@@ -540,7 +549,22 @@ impl Instance {
             last_reason: None,
             counters: Counters::default(),
             v3_speakers: Vec::new(),
+            replies: (Duration::ZERO, 0),
         }
+    }
+
+    /// Whether an immediate reply may go out now ([`MAX_REPLIES_PER_INTERVAL`] per interval).
+    fn reply_allowed(&mut self, now: Duration) -> bool {
+        let (start, n) = self.replies;
+        if n == 0 || now.saturating_sub(start) >= self.adver_interval() || now < start {
+            self.replies = (now, 1);
+            return true;
+        }
+        if n < MAX_REPLIES_PER_INTERVAL {
+            self.replies = (start, n + 1);
+            return true;
+        }
+        false
     }
 
     /// Handle one event at time `now`, returning the actions to carry out in order.
@@ -1346,9 +1370,11 @@ impl Instance {
             }
             State::Master => {
                 if adv.priority == 0 {
-                    // S10.
-                    self.send(self.priority, out);
-                    self.timer = Timer::Adver(now.saturating_add(self.adver_interval()));
+                    // S10 (rate-limited: beyond the limit the regular schedule stands).
+                    if self.reply_allowed(now) {
+                        self.send(self.priority, out);
+                        self.timer = Timer::Adver(now.saturating_add(self.adver_interval()));
+                    }
                 } else if adv.priority > self.priority
                     || (adv.priority == self.priority && addr_greater(src, self.primary))
                 {
@@ -1375,8 +1401,8 @@ impl Instance {
                         prev: State::Master,
                     });
                     self.transition(now, State::Backup, reason, out);
-                } else if learn {
-                    // S12 (RFC 9568): assert ourselves at once.
+                } else if learn && self.reply_allowed(now) {
+                    // S12 (RFC 9568): assert ourselves at once (rate-limited).
                     self.send(self.priority, out);
                 }
             }

@@ -106,6 +106,10 @@ pub struct Spec {
     pub rise: u32,
     /// Failures in a row that take an up tracker down (≥ 1).
     pub fall: u32,
+    /// keepalived's `reverse`: up and down swap and the weight is negated (`+w` reverse: `−w`
+    /// while up; `−w` reverse: `+w` while down; `0` reverse: Fault while up); a file's value
+    /// counts negated, and with weight 0 a zero value is Fault.
+    pub reverse: bool,
 }
 
 /// A status change, for the one log line per change.
@@ -230,11 +234,16 @@ impl Tracker {
 
     /// What this tracker does to the instance now.
     pub fn effect(&self) -> Effect {
-        let w = self.spec.weight;
+        let rev = self.spec.reverse;
+        let w = if rev {
+            -self.spec.weight
+        } else {
+            self.spec.weight
+        };
         if self.spec.kind == Kind::File {
             return match (self.status, self.value) {
                 (Status::Up, Some(v)) if w == 0 => {
-                    if v == 0 {
+                    if (v == 0) != rev {
                         Effect::Weight(0)
                     } else {
                         Effect::Fault
@@ -253,7 +262,15 @@ impl Tracker {
                 _ => Effect::Weight(0),
             };
         }
-        match (self.status, w) {
+        // Reverse swaps up and down and negates the weight; not yet known is (after the swap)
+        // down, the worse of the two either way.
+        let status = match (self.status, rev) {
+            (Status::Init, _) => Status::Down,
+            (s, false) => s,
+            (Status::Up, true) => Status::Down,
+            (Status::Down, true) => Status::Up,
+        };
+        match (status, w) {
             (Status::Up, w) if w > 0 => Effect::Weight(w),
             (Status::Up, _) => Effect::Weight(0),
             (_, 0) => Effect::Fault,
@@ -301,6 +318,7 @@ mod tests {
             weight,
             rise,
             fall,
+            reverse: false,
         })
     }
 
@@ -376,6 +394,7 @@ mod tests {
                 weight: w,
                 rise: 1,
                 fall: 1,
+                reverse: false,
             })
         };
         let mut t = file(10);
@@ -399,6 +418,43 @@ mod tests {
         assert_eq!(z.effect(), Effect::Fault);
         z.observe_value(s(3), Some(i64::MIN));
         assert_eq!(z.effect(), Effect::Fault);
+    }
+
+    #[test]
+    fn reverse_follows_keepalived_table() {
+        let rev = |w| {
+            Tracker::new(Spec {
+                kind: Kind::Check,
+                weight: w,
+                rise: 1,
+                fall: 1,
+                reverse: true,
+            })
+        };
+        // Not yet known: the worse side.
+        assert_eq!(rev(10).effect(), Effect::Weight(-10));
+        assert_eq!(rev(-10).effect(), Effect::Weight(0));
+        assert_eq!(rev(0).effect(), Effect::Fault);
+        for (w, up, down) in [
+            (10, Effect::Weight(-10), Effect::Weight(0)),
+            (-10, Effect::Weight(0), Effect::Weight(10)),
+            (0, Effect::Fault, Effect::Weight(0)),
+        ] {
+            let mut t = rev(w);
+            t.observe(s(0), true);
+            assert_eq!(t.effect(), up, "weight {w} reverse, up");
+            t.observe(s(1), false);
+            assert_eq!(t.effect(), down, "weight {w} reverse, down");
+        }
+        let mut f = Tracker::new(Spec {
+            kind: Kind::File,
+            weight: 10,
+            rise: 1,
+            fall: 1,
+            reverse: true,
+        });
+        f.observe_value(s(0), Some(3));
+        assert_eq!(f.effect(), Effect::Weight(-30));
     }
 
     #[test]

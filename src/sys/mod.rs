@@ -127,6 +127,49 @@ fn bind_to_device(fd: BorrowedFd<'_>, ifname: &str) -> io::Result<()> {
     cvt(ret).map(drop)
 }
 
+/// The uid of the process at the other end of a connected Unix socket (`SO_PEERCRED`).
+pub fn peer_uid(fd: BorrowedFd<'_>) -> io::Result<u32> {
+    nix::sys::socket::getsockopt(&fd, nix::sys::socket::sockopt::PeerCredentials)
+        .map(|c| c.uid())
+        .map_err(io::Error::from)
+}
+
+/// Our effective uid.
+pub fn effective_uid() -> u32 {
+    nix::unistd::geteuid().as_raw()
+}
+
+/// Run `f` with the file-creation mask `mask` (such as 0o177 so that a socket is created 0600,
+/// with no window in which it has a looser mode), then restore the previous mask.
+pub fn with_umask<T>(mask: u32, f: impl FnOnce() -> T) -> T {
+    let m = nix::sys::stat::Mode::from_bits_truncate(mask as nix::libc::mode_t);
+    let old = nix::sys::stat::umask(m);
+    let r = f();
+    nix::sys::stat::umask(old);
+    r
+}
+
+/// Whether a write to `fd` now would raise SIGTTOU: `fd` is a terminal with `tostop` set and
+/// we are not in its foreground process group (`vrrpd --foreground &`). The write would then
+/// stop the process (before the handlers are installed) or, with SIGTTOU caught (it is the
+/// priority-up signal) and SA_RESTART, restart for ever.
+pub fn tty_write_would_stop(fd: BorrowedFd<'_>) -> bool {
+    let fd = fd.as_raw_fd();
+    // SAFETY: isatty(3), tcgetpgrp(3), getpgrp(2) and tcgetattr(3) on a descriptor we borrow;
+    // `t` is a plain struct filled by the call.
+    unsafe {
+        if libc::isatty(fd) != 1 {
+            return false;
+        }
+        let fg = libc::tcgetpgrp(fd);
+        if fg < 0 || fg == libc::getpgrp() {
+            return false;
+        }
+        let mut t: libc::termios = std::mem::zeroed();
+        libc::tcgetattr(fd, &mut t) == 0 && t.c_lflag & libc::TOSTOP != 0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     // The RFC 1071 Internet checksum has one implementation, the protocol core's.

@@ -760,6 +760,9 @@ impl GroupShm {
             {
                 continue;
             }
+            // Seqlock writer: the odd mark must be visible before any field written below
+            // (an AcqRel CAS orders only what precedes it; aarch64 reorders later stores).
+            fence(Ordering::Release);
             slot.state
                 .store(MemberState::Starting.to_u8(), Ordering::Relaxed);
             slot.priority.store(0, Ordering::Relaxed);
@@ -833,6 +836,9 @@ impl GroupShm {
             {
                 continue;
             }
+            // Seqlock writer: the odd mark must be visible before any field written below
+            // (an AcqRel CAS orders only what precedes it; aarch64 reorders later stores).
+            fence(Ordering::Release);
             if let Some(id) = id {
                 reaped.push(view_of(&id, false));
             }
@@ -919,6 +925,8 @@ impl GroupShm {
         {
             return;
         }
+        // Seqlock writer: the odd mark must be visible before the fields are cleared.
+        fence(Ordering::Release);
         clear_slot(s);
         s.owner
             .store(pack(0, odd.wrapping_add(1)), Ordering::Release);
