@@ -633,3 +633,95 @@ fn shm_seqlock_writers_fence_after_marking_busy() {
         "found {writers} seqlock writers; the check no longer matches"
     );
 }
+
+/// Install, in the calling (child) process, a seccomp filter answering EPERM to pidfd_open(2),
+/// as some container profiles do. x86_64 and aarch64 only; elsewhere a no-op (the caller skips).
+fn deny_pidfd_open() -> io::Result<()> {
+    #[cfg(target_arch = "x86_64")]
+    const ARCH: u32 = 0xc000_003e;
+    #[cfg(target_arch = "aarch64")]
+    const ARCH: u32 = 0xc000_00b7;
+    const SYS_PIDFD_OPEN: u32 = 434;
+    let ins = |code: u16, jt: u8, jf: u8, k: u32| libc::sock_filter { code, jt, jf, k };
+    let prog = [
+        ins(0x20, 0, 0, 4),                                // ld [arch]
+        ins(0x15, 0, 3, ARCH),                             // jeq ARCH, next, allow
+        ins(0x20, 0, 0, 0),                                // ld [nr]
+        ins(0x15, 0, 1, SYS_PIDFD_OPEN),                   // jeq pidfd_open, deny, allow
+        ins(0x06, 0, 0, 0x0005_0000 | libc::EPERM as u32), // ret ERRNO(EPERM)
+        ins(0x06, 0, 0, 0x7fff_0000),                      // ret ALLOW
+    ];
+    let fprog = libc::sock_fprog {
+        len: prog.len() as u16,
+        filter: prog.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: prctl(2) with a filter program that outlives the call.
+    unsafe {
+        if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+            || libc::prctl(
+                libc::PR_SET_SECCOMP,
+                libc::SECCOMP_MODE_FILTER,
+                &fprog as *const libc::sock_fprog,
+            ) != 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Defect 2: where pidfd_open(2) is refused (EPERM from a container's seccomp profile, ENOSYS
+/// before Linux 5.3), a running hook must not block the loop: the control socket answers and
+/// the hook is killed at --script-timeout.
+#[test]
+fn hook_without_pidfd_does_not_block_the_loop() {
+    if !require_root("hook_without_pidfd_does_not_block_the_loop") {
+        return;
+    }
+    use std::os::unix::process::CommandExt;
+    let lab = Lab::new(&["r1"]);
+    let [r1] = lab.ns_names();
+    let hook = lab.script("slow", "#!/bin/sh\nexec sleep 20\n");
+    let log = lab.dir.join("r1.log");
+    let f = std::fs::File::create(&log).expect("log");
+    let mut cmd = std::process::Command::new("ip");
+    cmd.args([
+        "netns",
+        "exec",
+        &r1,
+        env!("CARGO_BIN_EXE_vrrpd"),
+        "--foreground",
+    ])
+    .args(["-i", "eth0", "-v", "64", "-p", "200", "-d", "100ms", "-n"])
+    .args(["--script-timeout", "2s", "-U"])
+    .arg(&hook)
+    .arg("192.0.2.64/24")
+    .env("VRRPD_RUN_DIR", lab.dir.join("run"))
+    .stdin(std::process::Stdio::null())
+    .stdout(f.try_clone().expect("log"))
+    .stderr(f);
+    // SAFETY: the closure only makes prctl(2) calls, async-signal-safe.
+    unsafe { cmd.pre_exec(deny_pidfd_open) };
+    let mut child = cmd.spawn().expect("vrrpd");
+    let text = || std::fs::read_to_string(&log).unwrap_or_default();
+    let ran = wait_for(Duration::from_secs(5), || text().contains("pidfd_open"));
+    // While the hook sleeps, the loop still answers.
+    let state = if ran.is_some() {
+        lab.state(&r1, 64)
+    } else {
+        None
+    };
+    let killed = wait_for(Duration::from_secs(6), || {
+        text().contains("killing its process group")
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let t = text();
+    assert!(ran.is_some(), "the hook never ran without a pidfd:\n{t}");
+    assert_eq!(
+        state.as_deref(),
+        Some("MASTER"),
+        "the loop was blocked by the hook:\n{t}"
+    );
+    assert!(killed.is_some(), "--script-timeout not enforced:\n{t}");
+}

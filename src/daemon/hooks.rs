@@ -40,14 +40,21 @@ pub struct Job {
 
 struct Running {
     child: Child,
-    pidfd: OwnedFd,
+    /// `None` where pidfd_open(2) is refused (ENOSYS, a seccomp EPERM, EMFILE): the hook is
+    /// then checked with a non-blocking wait every [`NO_PIDFD_POLL`].
+    pidfd: Option<OwnedFd>,
     deadline: Duration,
+    /// Without a pidfd: when to check the hook again.
+    next_check: Duration,
     path: PathBuf,
     killed: bool,
 }
 
 /// Most hooks waiting behind the running one.
 pub const MAX_QUEUED: usize = 8;
+
+/// How often a hook without a pidfd is checked for exit (a non-blocking wait).
+pub const NO_PIDFD_POLL: Duration = Duration::from_millis(50);
 
 /// The queue of hooks of one instance.
 pub struct Hooks {
@@ -102,15 +109,18 @@ impl Hooks {
 
     /// The pidfd of the running hook, to poll for its exit.
     pub fn fd(&self) -> Option<BorrowedFd<'_>> {
-        self.running.as_ref().map(|r| r.pidfd.as_fd())
+        self.running
+            .as_ref()
+            .and_then(|r| r.pidfd.as_ref())
+            .map(|f| f.as_fd())
     }
 
     /// When the running hook must be killed.
     pub fn deadline(&self) -> Option<Duration> {
-        self.running
-            .as_ref()
-            .filter(|r| !r.killed)
-            .map(|r| r.deadline)
+        let r = self.running.as_ref()?;
+        let kill = (!r.killed).then_some(r.deadline);
+        let check = r.pidfd.is_none().then_some(r.next_check);
+        kill.into_iter().chain(check).min()
     }
 
     fn start_next(&mut self, now: Duration) {
@@ -137,34 +147,35 @@ impl Hooks {
                 .process_group(0);
             self.started += 1;
             match cmd.spawn() {
-                Ok(child) => match process::pidfd_open(child.id()) {
-                    Ok(pidfd) => {
-                        vlog!(
-                            Info,
-                            "{}: running hook {} {}",
-                            crate::proto::tag(&job.iface, job.vrid),
-                            job.path.display(),
-                            job.state
-                        );
-                        self.running = Some(Running {
-                            child,
-                            pidfd,
-                            deadline: now + self.timeout,
-                            path: job.path,
-                            killed: false,
-                        });
-                    }
-                    Err(e) => {
-                        // Cannot watch it: wait for it here rather than leak a zombie.
-                        vlog!(
-                            Warn,
-                            "hook {}: pidfd_open failed ({e}); waiting for it",
-                            job.path.display()
-                        );
-                        let mut child = child;
-                        let _ = child.wait();
-                    }
-                },
+                Ok(child) => {
+                    let pidfd = match process::pidfd_open(child.id()) {
+                        Ok(fd) => Some(fd),
+                        Err(e) => {
+                            vlog!(
+                                Warn,
+                                "hook {}: pidfd_open failed ({e}); checking it every {:?}",
+                                job.path.display(),
+                                NO_PIDFD_POLL
+                            );
+                            None
+                        }
+                    };
+                    vlog!(
+                        Info,
+                        "{}: running hook {} {}",
+                        crate::proto::tag(&job.iface, job.vrid),
+                        job.path.display(),
+                        job.state
+                    );
+                    self.running = Some(Running {
+                        child,
+                        pidfd,
+                        deadline: now + self.timeout,
+                        next_check: now + NO_PIDFD_POLL,
+                        path: job.path,
+                        killed: false,
+                    });
+                }
                 Err(e) => {
                     self.failed += 1;
                     vlog!(
@@ -204,6 +215,7 @@ impl Hooks {
     /// one, and starts the next.
     pub fn poll(&mut self, now: Duration) {
         if let Some(r) = self.running.as_mut() {
+            r.next_check = now + NO_PIDFD_POLL;
             if !r.killed && now >= r.deadline {
                 vlog!(
                     Warn,
