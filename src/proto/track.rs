@@ -25,7 +25,6 @@
 //! penalty, and never leaves Fault on a weight-0 check. The first result decides at once
 //! (whatever RISE and FALL are); after that FALL failures in a row take an up tracker down and
 //! RISE successes in a row bring a down one up.
-#![forbid(unsafe_code)]
 
 use core::fmt;
 use core::time::Duration;

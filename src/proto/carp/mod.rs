@@ -14,7 +14,6 @@
 //! byte 3 (authlen, VRRPv2's address count) is 7. A VRRPv2 advert with 7 addresses is
 //! 8 + 28 + 8 = 44 bytes (RFC 3768 §5.1), never 36, so the two tests exclude each other; VRRPv3
 //! carries version 3 (RFC 9568 §5.2.1).
-#![forbid(unsafe_code)]
 
 pub mod election;
 pub mod frame;
