@@ -11,26 +11,6 @@ use common::*;
 
 const VIP: &str = "192.0.2.254";
 
-/// Run atropos inside `ns` with the lab's run directory; returns (status, stdout, stderr).
-fn atropos(lab: &Lab, ns: &str, args: &[&str]) -> (i32, String, String) {
-    let run = lab.dir.join("run");
-    let out = Command::new("ip")
-        .args(["netns", "exec", ns, env!("CARGO_BIN_EXE_atropos")])
-        .args(args)
-        .env("VRRPD_RUN_DIR", run)
-        .output()
-        .expect("run atropos");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn json(text: &str) -> serde_json::Value {
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-}
-
 /// Every atropos verb against two running routers: state (table, JSON, quiet exit codes),
 /// dump, count, who-has, backup/resume (hands over and holds), priority changes seen on the
 /// wire with preemption, not running, malformed requests, stale sockets, not root.
@@ -50,31 +30,34 @@ fn atropos_verbs_against_running_instances() {
     );
 
     // --state, human and JSON; --quiet exit codes: 0 master, 3 backup, 1 not running.
-    let (code, out, _) = atropos(&lab, &r1, &["--state"]);
+    let (code, out, _) = lab.atropos(&r1, &["--state"]);
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains("eth0") && out.contains("MASTER") && out.contains("192.0.2.254/24"),
         "{out}"
     );
-    let (_, out, _) = atropos(&lab, &r1, &["--state", "--json"]);
+    let (_, out, _) = lab.atropos(&r1, &["--state", "--json"]);
     let j = json(&out);
     assert_eq!(j[0]["state"], "MASTER");
     assert_eq!(j[0]["vrid"], 51);
     assert_eq!(j[0]["priority"], 150);
     assert_eq!(j[0]["master"], "192.0.2.1");
     assert_eq!(
-        atropos(&lab, &r1, &["--state", "-i", "eth0", "-v", "51", "--quiet"]).0,
+        lab.atropos(&r1, &["--state", "-i", "eth0", "-v", "51", "--quiet"])
+            .0,
         0
     );
     assert_eq!(
-        atropos(&lab, &r2, &["--state", "-i", "eth0", "-v", "51", "--quiet"]).0,
+        lab.atropos(&r2, &["--state", "-i", "eth0", "-v", "51", "--quiet"])
+            .0,
         3
     );
     assert_eq!(
-        atropos(&lab, &r2, &["--state", "-i", "eth0", "-v", "52", "--quiet"]).0,
+        lab.atropos(&r2, &["--state", "-i", "eth0", "-v", "52", "--quiet"])
+            .0,
         1
     );
-    let (code, out, _) = atropos(&lab, &c, &["--state"]);
+    let (code, out, _) = lab.atropos(&c, &["--state"]);
     assert_eq!(code, 1);
     assert!(
         out.contains("no vrrpd instance running in this network namespace"),
@@ -82,7 +65,7 @@ fn atropos_verbs_against_running_instances() {
     );
 
     // --dump: timers and counters.
-    let (_, out, _) = atropos(&lab, &r2, &["--dump", "--json"]);
+    let (_, out, _) = lab.atropos(&r2, &["--dump", "--json"]);
     let d = &json(&out)[0]["detail"];
     assert!(d["adverts_rcvd"].as_u64().unwrap() > 0, "{out}");
     assert_eq!(d["master_adver_interval_ms"], 100.0);
@@ -96,19 +79,19 @@ fn atropos_verbs_against_running_instances() {
     );
     assert_eq!(d["transitions"]["INIT->BACKUP"], 1);
     assert!(d["discards"].get("bad_ttl").is_some());
-    let (_, out, _) = atropos(&lab, &r2, &["--dump"]);
+    let (_, out, _) = lab.atropos(&r2, &["--dump"]);
     assert!(out.contains("master down interval 360.938 ms"), "{out}");
     // --count and --who-has.
-    let (_, out, _) = atropos(&lab, &r1, &["--count", "--json"]);
+    let (_, out, _) = lab.atropos(&r1, &["--count", "--json"]);
     assert_eq!(json(&out)["MASTER"], 1);
-    let (code, out, _) = atropos(&lab, &r1, &["--who-has", VIP]);
+    let (code, out, _) = lab.atropos(&r1, &["--who-has", VIP]);
     assert_eq!(code, 0);
     assert!(out.contains("MASTER"), "{out}");
-    assert_eq!(atropos(&lab, &r1, &["--who-has", "192.0.2.99"]).0, 1);
+    assert_eq!(lab.atropos(&r1, &["--who-has", "192.0.2.99"]).0, 1);
 
     // --backup hands over to r2 and holds (longer than a Master_Down_Interval); --resume gives
     // it back (r1 has the higher priority and preempts).
-    let (code, _, err) = atropos(&lab, &r1, &["--backup"]);
+    let (code, _, err) = lab.atropos(&r1, &["--backup"]);
     assert_eq!(code, 0, "{err}");
     assert!(
         wait_for(Duration::from_secs(3), || lab.has_addr(&r2, VIP)).is_some(),
@@ -118,9 +101,9 @@ fn atropos_verbs_against_running_instances() {
     assert!(wait_for(Duration::from_secs(3), || !lab.has_addr(&r1, VIP)).is_some());
     std::thread::sleep(Duration::from_millis(800));
     assert!(!lab.has_addr(&r1, VIP), "forced backup did not hold");
-    let (_, out, _) = atropos(&lab, &r1, &["--state", "--json"]);
+    let (_, out, _) = lab.atropos(&r1, &["--state", "--json"]);
     assert_eq!(json(&out)[0]["forced_backup"], true);
-    assert_eq!(atropos(&lab, &r1, &["--resume"]).0, 0);
+    assert_eq!(lab.atropos(&r1, &["--resume"]).0, 0);
     assert!(
         wait_for(Duration::from_secs(3), || lab.has_addr(&r1, VIP)).is_some(),
         "{}",
@@ -130,7 +113,7 @@ fn atropos_verbs_against_running_instances() {
     // --priority 90 / --reduce / --increase: the new priority is advertised at once and the
     // preempting backup (100) takes over; --increase twice (110) takes it back.
     let cap = Capture::start(&c, "eth0");
-    assert_eq!(atropos(&lab, &r1, &["--priority", "90"]).0, 0);
+    assert_eq!(lab.atropos(&r1, &["--priority", "90"]).0, 0);
     assert!(
         wait_for(Duration::from_secs(3), || lab.has_addr(&r2, VIP)).is_some(),
         "{}",
@@ -142,17 +125,17 @@ fn atropos_verbs_against_running_instances() {
             .any(|s| s.src.to_string() == "192.0.2.1" && prio(s) == 90),
         "priority 90 not on the wire"
     );
-    assert_eq!(atropos(&lab, &r1, &["--increase"]).0, 0);
-    assert_eq!(atropos(&lab, &r1, &["--increase"]).0, 0);
-    let (_, out, _) = atropos(&lab, &r1, &["--state", "--json"]);
+    assert_eq!(lab.atropos(&r1, &["--increase"]).0, 0);
+    assert_eq!(lab.atropos(&r1, &["--increase"]).0, 0);
+    let (_, out, _) = lab.atropos(&r1, &["--state", "--json"]);
     assert_eq!(json(&out)[0]["priority"], 110);
     assert!(
         wait_for(Duration::from_secs(3), || lab.has_addr(&r1, VIP)).is_some(),
         "{}",
         a.log_text()
     );
-    assert_eq!(atropos(&lab, &r1, &["--reduce"]).0, 0);
-    let (_, out, _) = atropos(&lab, &r1, &["--state", "--json"]);
+    assert_eq!(lab.atropos(&r1, &["--reduce"]).0, 0);
+    let (_, out, _) = lab.atropos(&r1, &["--state", "--json"]);
     assert_eq!(json(&out)[0]["priority"], 100);
 
     // Malformed and oversized requests get an error reply; the daemon runs on.
@@ -179,7 +162,7 @@ fn atropos_verbs_against_running_instances() {
     // A stale socket (left by a crash) is skipped.
     let stale_dir = sock.parent().unwrap().to_path_buf();
     drop(std::os::unix::net::UnixListener::bind(stale_dir.join("vrrpd_eth9_9.sock")).unwrap());
-    let (code, out, err) = atropos(&lab, &r1, &["--state"]);
+    let (code, out, err) = lab.atropos(&r1, &["--state"]);
     assert!(code == 0 || code == 3, "{out} {err}");
     assert!(!out.contains("eth9"));
     std::thread::sleep(Duration::from_millis(200));
@@ -243,7 +226,7 @@ const G2: [&str; 2] = ["192.0.2.241", "198.51.100.61"];
 
 /// The `atropos --state --json` entry of `dev`/`vrid` in `ns`.
 fn instance(lab: &Lab, ns: &str, dev: &str, vrid: u8) -> serde_json::Value {
-    let (_, out, _) = atropos(lab, ns, &["--state", "--json"]);
+    let (_, out, _) = lab.atropos(ns, &["--state", "--json"]);
     json(&out)
         .as_array()
         .and_then(|a| {
@@ -365,7 +348,7 @@ fn host_group_follows_its_weakest_member() {
         let cap0 = Capture::start(&r2, "eth0");
         let cap1 = Capture::start(&r2, "eth1");
         let (d0, d1) = (cap0.started.elapsed(), cap1.started.elapsed());
-        let (code, _, err) = atropos(&lab, &r1, &["--backup", "-i", "eth2", "-v", "53"]);
+        let (code, _, err) = lab.atropos(&r1, &["--backup", "-i", "eth2", "-v", "53"]);
         assert_eq!(code, 0, "{err}");
         let moved = wait_for(Duration::from_secs(5), || holds(&lab, 1, &G3));
         let (seen0, seen1) = (cap0.finish(), cap1.finish());
@@ -384,7 +367,7 @@ fn host_group_follows_its_weakest_member() {
             "propagation took {prop:?}"
         );
         assert_eq!(
-            atropos(&lab, &r1, &["--resume", "-i", "eth2", "-v", "53"]).0,
+            lab.atropos(&r1, &["--resume", "-i", "eth2", "-v", "53"]).0,
             0
         );
         let back = wait_for(Duration::from_secs(8), || holds(&lab, 0, &G3));

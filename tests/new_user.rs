@@ -2,36 +2,15 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
 
 const VIP: &str = "192.0.2.254";
 
-/// Run atropos inside `ns` with the lab's run directory; returns (status, stdout, stderr).
-fn atropos(lab: &Lab, ns: &str, args: &[&str]) -> (i32, String, String) {
-    let run = lab.dir.join("run");
-    let out = Command::new("ip")
-        .args(["netns", "exec", ns, env!("CARGO_BIN_EXE_atropos")])
-        .args(args)
-        .env("VRRPD_RUN_DIR", run)
-        .output()
-        .expect("run atropos");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn json(text: &str) -> serde_json::Value {
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-}
-
 /// `atropos --state --json` of the one instance `-i dev -v vrid` in `ns`.
 fn state_of(lab: &Lab, ns: &str, dev: &str, vrid: &str) -> serde_json::Value {
-    let (_, out, err) = atropos(lab, ns, &["--state", "--json", "-i", dev, "-v", vrid]);
+    let (_, out, err) = lab.atropos(ns, &["--state", "--json", "-i", dev, "-v", vrid]);
     let j = json(&out);
     assert!(j[0].is_object(), "no instance {dev}/{vrid}: {out} {err}");
     j[0].clone()
@@ -99,7 +78,7 @@ fn forced_backup_resume_under_better_master_does_not_flap() {
         "A never master:\n{}",
         a.log_text()
     );
-    let (code, _, err) = atropos(&lab, &a_ns, &["--backup"]);
+    let (code, _, err) = lab.atropos(&a_ns, &["--backup"]);
     assert_eq!(code, 0, "{err}");
     assert!(
         wait_for(Duration::from_secs(3), || lab.has_addr(&b_ns, VIP)).is_some(),
@@ -115,8 +94,8 @@ fn forced_backup_resume_under_better_master_does_not_flap() {
     // Right after one of B's adverts (1 s apart, drift-free), so that both requests land
     // before the next one.
     after_next_advert(&a_ns, "192.0.2.2");
-    assert_eq!(atropos(&lab, &a_ns, &["--priority", "50"]).0, 0);
-    assert_eq!(atropos(&lab, &a_ns, &["--resume"]).0, 0);
+    assert_eq!(lab.atropos(&a_ns, &["--priority", "50"]).0, 0);
+    assert_eq!(lab.atropos(&a_ns, &["--resume"]).0, 0);
     std::thread::sleep(Duration::from_millis(3000));
     let log = a.log_text();
     assert!(
@@ -183,7 +162,7 @@ fn forced_backup_in_host_group_keeps_the_group_on_the_peer() {
         logs(&procs)
     );
     let ready_before = procs[1].log_text().matches("members ready").count();
-    let (code, _, err) = atropos(&lab, &a_ns, &["--backup", "-i", "eth0", "-v", "51"]);
+    let (code, _, err) = lab.atropos(&a_ns, &["--backup", "-i", "eth0", "-v", "51"]);
     assert_eq!(code, 0, "{err}");
     assert!(
         wait_for(Duration::from_secs(4), || lab.has_addr(&b_ns, VIP)
@@ -214,7 +193,8 @@ fn forced_backup_in_host_group_keeps_the_group_on_the_peer() {
     assert_eq!(st["master"], "192.0.2.2", "{st}");
     // Resumed: A's group is whole again and A (150) takes both back.
     assert_eq!(
-        atropos(&lab, &a_ns, &["--resume", "-i", "eth0", "-v", "51"]).0,
+        lab.atropos(&a_ns, &["--resume", "-i", "eth0", "-v", "51"])
+            .0,
         0
     );
     assert!(
@@ -310,25 +290,25 @@ fn readme_command_line_and_atropos_promises() {
         "VRRP_VIPS as documented"
     );
     // --state: 0 without --quiet whatever the state; the state in the status with --quiet.
-    let (code, out, err) = atropos(&lab, &r2, &["--state"]);
+    let (code, out, err) = lab.atropos(&r2, &["--state"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("BACKUP"), "{out}");
-    assert_eq!(atropos(&lab, &r2, &["--state", "--quiet"]).0, 3);
-    assert_eq!(atropos(&lab, &r1, &["--state", "--quiet"]).0, 0);
+    assert_eq!(lab.atropos(&r2, &["--state", "--quiet"]).0, 3);
+    assert_eq!(lab.atropos(&r1, &["--state", "--quiet"]).0, 0);
     // --who-has: an address or a command-line error.
-    let (code, _, err) = atropos(&lab, &r1, &["--who-has", "bogus"]);
+    let (code, _, err) = lab.atropos(&r1, &["--who-has", "bogus"]);
     assert_eq!(code, 2, "{err}");
     assert!(
         err.contains("'bogus'") && err.contains("--who-has"),
         "{err}"
     );
-    let (code, out, _) = atropos(&lab, &r1, &["--who-has", "192.0.2.254"]);
+    let (code, out, _) = lab.atropos(&r1, &["--who-has", "192.0.2.254"]);
     assert_eq!(code, 0, "{out}");
     // The text dump has the hooks line that the JSON has.
-    let (_, out, _) = atropos(&lab, &r1, &["--dump"]);
+    let (_, out, _) = lab.atropos(&r1, &["--dump"]);
     assert!(out.contains("\n  hooks: "), "{out}");
     // Nothing selected: said in words, status 1.
-    let (code, out, _) = atropos(&lab, &r1, &["--state", "-v", "52"]);
+    let (code, out, _) = lab.atropos(&r1, &["--state", "-v", "52"]);
     assert_eq!(code, 1);
     assert_eq!(
         out.trim(),
@@ -362,7 +342,7 @@ fn dual_stack_instances_form_one_host_group() {
         wait_exit(&mut v6, Duration::from_millis(10)),
         v6.log_text()
     );
-    let (_, out, _) = atropos(&lab, &r1, &["--dump", "--json", "-i", "eth0", "-v", "51"]);
+    let (_, out, _) = lab.atropos(&r1, &["--dump", "--json", "-i", "eth0", "-v", "51"]);
     let j = json(&out);
     let members: Vec<String> = j[0]["group"]["members"]
         .as_array()

@@ -29,6 +29,11 @@ pub use lab::*;
 #[allow(unused_imports)]
 pub use processes::*;
 
+/// `text` parsed as JSON, or a panic that shows it.
+pub fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
 /// Print the skip line `scripts/test` counts, straight to the stderr handle (libtest captures
 /// `eprintln!` of passing tests, and a skip must be seen).
 fn skip_line(test: &str, reason: &str) {
