@@ -547,41 +547,32 @@ impl Args {
             self.vrrp_version
         };
         let interval_s = self.interval.text().to_string();
-        let interval_cs = match version {
-            Version::V2 if carp.is_some() => {
-                let ns = self.interval.value.as_nanos();
-                if ns % 1_000_000_000 != 0 || !(1..=255).contains(&(ns / 1_000_000_000)) {
-                    return Err(CliError::new(
-                        "--interval <INTERVAL>",
-                        interval_s,
-                        "CARP takes whole seconds 1-255 (the advbase; fine-tune with --advskew)",
-                    ));
-                }
-                (ns / 1_000_000_000) as u16 * 100
-            }
-            Version::V2 => {
-                let ns = self.interval.value.as_nanos();
-                if ns % 1_000_000_000 != 0 || !(1..=255).contains(&(ns / 1_000_000_000)) {
-                    return Err(CliError::new(
-                        "--interval <INTERVAL>",
-                        interval_s,
-                        "VRRPv2 takes whole seconds 1-255 (use --vrrp-version 3 for sub-second)",
-                    ));
-                }
-                (ns / 1_000_000_000) as u16 * 100
-            }
-            Version::V3 => {
-                let ns = self.interval.value.as_nanos();
-                if ns % 10_000_000 != 0 || !(1..=4095).contains(&(ns / 10_000_000)) {
-                    return Err(CliError::new(
-                        "--interval <INTERVAL>",
-                        interval_s,
-                        "VRRPv3 takes multiples of 10ms from 10ms to 40.95s",
-                    ));
-                }
-                (ns / 10_000_000) as u16
-            }
+        // The advert interval's unit and range per version: whole seconds 1-255 in the
+        // advbase / VRRPv2 Adver Int field (RFC 3768 §5.3.7), centiseconds 1-4095 in
+        // VRRPv3's Max Adver Int (RFC 9568 §5.2.7).
+        let (unit_ns, max, why) = match version {
+            Version::V2 if carp.is_some() => (
+                1_000_000_000,
+                255,
+                "CARP takes whole seconds 1-255 (the advbase; fine-tune with --advskew)",
+            ),
+            Version::V2 => (
+                1_000_000_000,
+                255,
+                "VRRPv2 takes whole seconds 1-255 (use --vrrp-version 3 for sub-second)",
+            ),
+            Version::V3 => (
+                10_000_000,
+                4095,
+                "VRRPv3 takes multiples of 10ms from 10ms to 40.95s",
+            ),
         };
+        let ns = self.interval.value.as_nanos();
+        if ns % unit_ns != 0 || !(1..=max).contains(&(ns / unit_ns)) {
+            return Err(CliError::new("--interval <INTERVAL>", interval_s, why));
+        }
+        // A whole number of `unit_ns` within range: at most 25500 centiseconds, fits in u16.
+        let interval_cs = (ns / 10_000_000) as u16;
         let auth = match (version, self.auth) {
             (_, None) | (_, Some(Auth::None)) => Auth::None,
             (Version::V2, Some(a)) => a,

@@ -373,15 +373,7 @@ impl Daemon {
                 if self.noted.len() < 64 {
                     self.noted.push(key);
                 }
-                let (ok, suppressed) = self.notice_log.allow(now);
-                if suppressed > 0 {
-                    vlog!(
-                        Warn,
-                        "{}: {suppressed} more warnings not logged",
-                        self.tag()
-                    );
-                }
-                if ok {
+                if self.allow_warning(now) {
                     vlog!(
                         Warn,
                         "{}: discarded advert from {p}: {} ({why}; split brain risk); further ones from this peer are logged at debug level",
@@ -438,6 +430,14 @@ impl Daemon {
                 self.noted.push(key);
             }
         }
+        if self.allow_warning(now) {
+            vlog!(Warn, "{}: {n}", self.tag());
+        }
+    }
+
+    /// Whether a rate-limited warning may be logged now; first logs how many the limit held
+    /// back since the last one that was.
+    fn allow_warning(&mut self, now: Duration) -> bool {
         let (ok, suppressed) = self.notice_log.allow(now);
         if suppressed > 0 {
             vlog!(
@@ -446,9 +446,7 @@ impl Daemon {
                 self.tag()
             );
         }
-        if ok {
-            vlog!(Warn, "{}: {n}", self.tag());
-        }
+        ok
     }
 }
 

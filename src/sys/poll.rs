@@ -11,27 +11,22 @@ use nix::poll::{PollFd, PollFlags, PollTimeout};
 /// interrupting the wait returns all `false` (the signal's own descriptor is then ready on the
 /// next call).
 pub fn wait_readable(fds: &[BorrowedFd<'_>]) -> io::Result<Vec<bool>> {
-    let mut pfds: Vec<PollFd<'_>> = fds
-        .iter()
-        .map(|fd| PollFd::new(*fd, PollFlags::POLLIN))
-        .collect();
-    match nix::poll::poll(&mut pfds, PollTimeout::NONE) {
-        Ok(_) => Ok(pfds
-            .iter()
-            .map(|p| p.revents().is_some_and(|r| !r.is_empty()))
-            .collect()),
-        Err(Errno::EINTR) => Ok(vec![false; fds.len()]),
-        Err(e) => Err(e.into()),
-    }
+    poll_readable(fds, PollTimeout::NONE)
 }
 
 /// Without waiting: which of `fds` are readable or hung up now (a pidfd: its process exited).
 pub fn ready_now(fds: &[BorrowedFd<'_>]) -> io::Result<Vec<bool>> {
+    poll_readable(fds, PollTimeout::ZERO)
+}
+
+/// `poll(2)` for `POLLIN` on `fds` with `timeout`; one flag per descriptor (any `revents`), all
+/// `false` when a signal interrupted the call.
+fn poll_readable(fds: &[BorrowedFd<'_>], timeout: PollTimeout) -> io::Result<Vec<bool>> {
     let mut pfds: Vec<PollFd<'_>> = fds
         .iter()
         .map(|fd| PollFd::new(*fd, PollFlags::POLLIN))
         .collect();
-    match nix::poll::poll(&mut pfds, PollTimeout::ZERO) {
+    match nix::poll::poll(&mut pfds, timeout) {
         Ok(_) => Ok(pfds
             .iter()
             .map(|p| p.revents().is_some_and(|r| !r.is_empty()))

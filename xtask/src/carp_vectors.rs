@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::bench::lab::{self, Lab, R};
+use crate::frame_capture;
 
 /// Password of every instance.
 pub const PASSWORD: &str = "secret";
@@ -32,10 +33,7 @@ const DOWN: &str = "#!/bin/sh\necho \"down $*\" >> \"$(dirname \"$0\")/hooks.log
 
 /// Capture and write the vector file; returns the paths written.
 pub fn main(args: &[String], root: &Path) -> R<Vec<PathBuf>> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return Err("carp-vectors: needs root (network namespaces)".into());
-    }
+    frame_capture::require_root("carp-vectors")?;
     let version = ucarp_version()?;
     let out = match args {
         [] => root
@@ -44,18 +42,8 @@ pub fn main(args: &[String], root: &Path) -> R<Vec<PathBuf>> {
         [p] => PathBuf::from(p),
         _ => return Err(USAGE.into()),
     };
-    lab::install_signal_handlers();
-    let scratch = std::env::temp_dir().join(format!("vrrpd-carp-vectors-{}", std::process::id()));
-    std::fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
-    lab::chmod(&scratch, 0o755)?;
-    let result = capture(&scratch, &version);
-    let _ = std::fs::remove_dir_all(&scratch);
-    let doc = result?;
-    if let Some(dir) = out.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    }
-    let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())? + "\n";
-    std::fs::write(&out, text).map_err(|e| format!("{}: {e}", out.display()))?;
+    let doc = frame_capture::in_scratch("carp-vectors", |scratch| capture(scratch, &version))?;
+    frame_capture::write_json(&out, &doc)?;
     Ok(vec![out])
 }
 
@@ -122,33 +110,8 @@ fn capture(scratch: &Path, version: &str) -> R<Value> {
         lab::chmod(&p, 0o755)?;
     }
 
-    let pcap = lab.dir.join("capture.pcap");
-    let tcpdump_log = lab.dir.join("tcpdump.log");
-    let p = pcap.to_string_lossy().into_owned();
-    let args: Vec<String> = [
-        "-i",
-        "br0",
-        "-n",
-        "-U",
-        "-s",
-        "0",
-        "-w",
-        &p,
-        "arp or ip proto 112",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let tcpdump = lab.spawn(&sw, "tcpdump", &args, &[], Some(&tcpdump_log))?;
-    let listening = lab::wait_until(Duration::from_secs(10), Duration::from_millis(20), || {
-        std::fs::read_to_string(&tcpdump_log).is_ok_and(|t| t.contains("listening on"))
-    })?;
-    if !listening {
-        return Err(format!(
-            "tcpdump did not start: {}",
-            std::fs::read_to_string(&tcpdump_log).unwrap_or_default()
-        ));
-    }
+    let tcpdump = frame_capture::start_tcpdump(&mut lab, &sw, "br0", "arp or ip proto 112")?;
+    let pcap = tcpdump.pcap.clone();
 
     let nodes = [
         Node {
@@ -224,10 +187,7 @@ fn capture(scratch: &Path, version: &str) -> R<Value> {
     let a_before = count(&from("192.0.2.1", 7));
     lab::sleep(Duration::from_secs(4))?;
     let t_term_b = t0.elapsed();
-    lab::signal(pid_b, libc::SIGTERM);
-    if !lab.wait_exit(pid_b, Duration::from_secs(10))? {
-        return Err("ucarp B did not exit within 10 s of SIGTERM".into());
-    }
+    frame_capture::terminate(&mut lab, pid_b, "ucarp B", 10)?;
     wait_for(
         "adverts from A after B stopped",
         20,
@@ -236,17 +196,9 @@ fn capture(scratch: &Path, version: &str) -> R<Value> {
     )?;
     let t_term_a = t0.elapsed();
     for pid in [pid_a, pid_c] {
-        lab::signal(pid, libc::SIGTERM);
-        if !lab.wait_exit(pid, Duration::from_secs(10))? {
-            return Err("ucarp did not exit within 10 s of SIGTERM".into());
-        }
+        frame_capture::terminate(&mut lab, pid, "ucarp", 10)?;
     }
-    lab::sleep(Duration::from_millis(300))?;
-    lab::signal(tcpdump, libc::SIGTERM);
-    if !lab.wait_exit(tcpdump, Duration::from_secs(5))? {
-        return Err("tcpdump did not exit within 5 s of SIGTERM".into());
-    }
-    let raw = std::fs::read(&pcap).map_err(|e| format!("{}: {e}", pcap.display()))?;
+    let raw = frame_capture::stop_tcpdump(&mut lab, &tcpdump)?;
     let frames: Vec<Value> = frames_of(&raw)
         .iter()
         .map(|f| {
@@ -254,7 +206,7 @@ fn capture(scratch: &Path, version: &str) -> R<Value> {
                 "t_ms": f.t_ms,
                 "what": f.what,
                 "src": f.src,
-                "frame_hex": hex(&f.bytes),
+                "frame_hex": frame_capture::hex(&f.bytes),
             })
         })
         .collect();
@@ -295,10 +247,6 @@ fn mac_of(ns: &str) -> R<String> {
         .ok_or_else(|| format!("no MAC for eth0 in {ns}: {out}"))
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 struct Frame {
     t_ms: u64,
     what: String,
@@ -310,51 +258,21 @@ struct Frame {
 /// Frames of a classic pcap (Ethernet), described by fixed offsets: CARP adverts (IPv4 protocol
 /// 112, 36-byte payload) and ARP.
 fn frames_of(pcap: &[u8]) -> Vec<Frame> {
-    let mut out = Vec::new();
-    if pcap.len() < 24 {
-        return out;
-    }
-    let le = match pcap[0..4] {
-        [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1] => true,
-        [0xa1, 0xb2, 0xc3, 0xd4] | [0xa1, 0xb2, 0x3c, 0x4d] => false,
-        _ => return out,
-    };
-    let nanos = matches!(
-        pcap[0..4],
-        [0x4d, 0x3c, 0xb2, 0xa1] | [0xa1, 0xb2, 0x3c, 0x4d]
-    );
-    let u32_at = |b: &[u8], i: usize| {
-        let w = [b[i], b[i + 1], b[i + 2], b[i + 3]];
-        if le {
-            u32::from_le_bytes(w)
-        } else {
-            u32::from_be_bytes(w)
-        }
-    };
-    let mut i = 24;
-    let mut first: Option<u64> = None;
-    while i + 16 <= pcap.len() {
-        let sec = u64::from(u32_at(pcap, i));
-        let frac = u64::from(u32_at(pcap, i + 4));
-        let us = sec * 1_000_000 + if nanos { frac / 1000 } else { frac };
-        let caplen = u32_at(pcap, i + 8) as usize;
-        let start = i + 16;
-        let Some(frame) = pcap.get(start..start + caplen) else {
-            break;
-        };
-        i = start + caplen;
-        let t0 = *first.get_or_insert(us);
-        if let Some((what, src, vhid)) = describe(frame) {
-            out.push(Frame {
+    let records = frame_capture::records(pcap);
+    let t0 = records.first().map_or(0, |(us, _)| *us);
+    records
+        .into_iter()
+        .filter_map(|(us, frame)| {
+            let (what, src, vhid) = describe(frame)?;
+            Some(Frame {
                 t_ms: (us - t0) / 1000,
                 what,
                 src,
                 vhid,
                 bytes: frame.to_vec(),
-            });
-        }
-    }
-    out
+            })
+        })
+        .collect()
 }
 
 fn describe(f: &[u8]) -> Option<(String, String, Option<u8>)> {

@@ -15,6 +15,7 @@ use std::process::ExitCode;
 
 mod bench;
 mod carp_vectors;
+mod frame_capture;
 mod gen;
 mod vectors;
 

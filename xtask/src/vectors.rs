@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::bench::lab::{self, Lab, R};
+use crate::frame_capture;
 
 /// The interface MAC of keepalived's side (locally administered); the unit tests build frames
 /// with it and compare them with the captured ones.
@@ -113,10 +114,7 @@ pub const USAGE: &str =
 
 /// Capture and write the vector file; returns the paths written.
 pub fn main(args: &[String], root: &Path) -> R<Vec<PathBuf>> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return Err("vectors: needs root (network namespaces)".into());
-    }
+    frame_capture::require_root("vectors")?;
     let version = keepalived_version()?;
     let out = match args {
         [] => root
@@ -125,13 +123,7 @@ pub fn main(args: &[String], root: &Path) -> R<Vec<PathBuf>> {
         [p] => PathBuf::from(p),
         _ => return Err(USAGE.into()),
     };
-    lab::install_signal_handlers();
-    let scratch = std::env::temp_dir().join(format!("vrrpd-vectors-{}", std::process::id()));
-    std::fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
-    lab::chmod(&scratch, 0o755)?;
-    let result = capture(&scratch);
-    let _ = std::fs::remove_dir_all(&scratch);
-    let (frames, pcap) = result?;
+    let (frames, pcap) = frame_capture::in_scratch("vectors", capture)?;
 
     let doc = json!({
         "source": format!(
@@ -144,11 +136,7 @@ pub fn main(args: &[String], root: &Path) -> R<Vec<PathBuf>> {
         "config": CONFIG,
         "frames": frames,
     });
-    if let Some(dir) = out.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    }
-    let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())? + "\n";
-    std::fs::write(&out, text).map_err(|e| format!("{}: {e}", out.display()))?;
+    frame_capture::write_json(&out, &doc)?;
     let pcap_out = out.with_extension("pcap");
     std::fs::write(&pcap_out, pcap).map_err(|e| format!("{}: {e}", pcap_out.display()))?;
     let conf_out = out.with_extension("conf");
@@ -196,33 +184,13 @@ fn capture(scratch: &Path) -> R<(Vec<Value>, Vec<u8>)> {
     ])?;
     lab::run(&["ip", "-n", &peer, "link", "set", "tvb", "up"])?;
 
-    let pcap = lab.dir.join("capture.pcap");
-    let tcpdump_log = lab.dir.join("tcpdump.log");
-    let p = pcap.to_string_lossy().into_owned();
-    let args: Vec<String> = [
-        "-i",
+    let tcpdump = frame_capture::start_tcpdump(
+        &mut lab,
+        &peer,
         "tvb",
-        "-n",
-        "-U",
-        "-s",
-        "0",
-        "-w",
-        &p,
         "arp or ip proto 112 or ip6 proto 112 or icmp6",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let tcpdump = lab.spawn(&peer, "tcpdump", &args, &[], Some(&tcpdump_log))?;
-    let listening = lab::wait_until(Duration::from_secs(10), Duration::from_millis(20), || {
-        std::fs::read_to_string(&tcpdump_log).is_ok_and(|t| t.contains("listening on"))
-    })?;
-    if !listening {
-        return Err(format!(
-            "tcpdump did not start: {}",
-            std::fs::read_to_string(&tcpdump_log).unwrap_or_default()
-        ));
-    }
+    )?;
+    let pcap = tcpdump.pcap.clone();
     // Bring keepalived's side up only now, so that nothing it sends is missed.
     lab::run(&["ip", "-n", &ka, "link", "set", "tva", "up"])?;
 
@@ -275,16 +243,8 @@ fn capture(scratch: &Path) -> R<(Vec<Value>, Vec<u8>)> {
         lab::sleep(Duration::from_millis(200))?;
     }
     // Priority 0 on shutdown from every MASTER instance.
-    lab::signal(keepalived, libc::SIGTERM);
-    if !lab.wait_exit(keepalived, Duration::from_secs(10))? {
-        return Err("keepalived did not exit within 10 s of SIGTERM".into());
-    }
-    lab::sleep(Duration::from_millis(300))?;
-    lab::signal(tcpdump, libc::SIGTERM);
-    if !lab.wait_exit(tcpdump, Duration::from_secs(5))? {
-        return Err("tcpdump did not exit within 5 s of SIGTERM".into());
-    }
-    let raw = std::fs::read(&pcap).map_err(|e| format!("{}: {e}", pcap.display()))?;
+    frame_capture::terminate(&mut lab, keepalived, "keepalived", 10)?;
+    let raw = frame_capture::stop_tcpdump(&mut lab, &tcpdump)?;
     let seen = frames_of(&raw);
     let mut frames = Vec::new();
     for want in RUNNING.iter().chain(SHUTDOWN.iter()) {
@@ -294,51 +254,20 @@ fn capture(scratch: &Path) -> R<(Vec<Value>, Vec<u8>)> {
                 seen.iter().map(|(w, _)| w.as_str()).collect::<Vec<_>>()
             ));
         };
-        frames.push(json!({ "what": what, "frame_hex": hex(frame) }));
+        frames.push(json!({ "what": what, "frame_hex": frame_capture::hex(frame) }));
     }
     Ok((frames, raw))
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// Frames of a pcap file (classic format, Ethernet link type) sent from [`MAC`], each with its
 /// description, in capture order. A truncated last record (capture still running) is ignored.
 fn frames_of(pcap: &[u8]) -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::new();
-    if pcap.len() < 24 {
-        return out;
-    }
-    let le = match pcap[0..4] {
-        [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1] => true,
-        [0xa1, 0xb2, 0xc3, 0xd4] | [0xa1, 0xb2, 0x3c, 0x4d] => false,
-        _ => return out,
-    };
-    let u32_at = |b: &[u8], i: usize| {
-        let w = [b[i], b[i + 1], b[i + 2], b[i + 3]];
-        if le {
-            u32::from_le_bytes(w)
-        } else {
-            u32::from_be_bytes(w)
-        }
-    };
     let mac = mac_bytes();
-    let mut i = 24;
-    while i + 16 <= pcap.len() {
-        let caplen = u32_at(pcap, i + 8) as usize;
-        let start = i + 16;
-        let Some(frame) = pcap.get(start..start + caplen) else {
-            break;
-        };
-        i = start + caplen;
-        if frame.len() >= 14 && frame[6..12] == mac {
-            if let Some(what) = describe(frame) {
-                out.push((what, frame.to_vec()));
-            }
-        }
-    }
-    out
+    frame_capture::records(pcap)
+        .into_iter()
+        .filter(|(_, frame)| frame.len() >= 14 && frame[6..12] == mac)
+        .filter_map(|(_, frame)| describe(frame).map(|what| (what, frame.to_vec())))
+        .collect()
 }
 
 fn mac_bytes() -> [u8; 6] {
