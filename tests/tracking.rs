@@ -33,6 +33,32 @@ fn master_of(lab: &Lab, r1: &str, r2: &str) -> Option<usize> {
     }
 }
 
+/// Waits up to `limit` for router `which` (1 or 2) to hold the VIP alone and returns how long
+/// that took; otherwise panics with the logs of `procs`.
+#[track_caller]
+fn expect_master(
+    lab: &Lab,
+    r: (&str, &str),
+    which: usize,
+    limit: Duration,
+    procs: &[&Proc],
+) -> Duration {
+    wait_for(limit, || master_of(lab, r.0, r.1) == Some(which)).unwrap_or_else(|| {
+        let logs: Vec<String> = procs.iter().map(|p| p.log_text()).collect();
+        panic!(
+            "r{which} not master alone within {limit:?}\n{}",
+            logs.join("\n")
+        )
+    })
+}
+
+/// The effective priority `atropos --state --json` reports for the instance in `ns`.
+fn effective_priority(lab: &Lab, ns: &str) -> Option<u64> {
+    let (_, out, _) = lab.atropos(ns, &["--state", "--json"]);
+    let j: serde_json::Value = serde_json::from_str(&out).ok()?;
+    j[0]["priority"].as_u64()
+}
+
 /// A failing check with a negative weight hands the VIP to the peer within INTERVAL × FALL +
 /// the takeover time; RISE successes bring the priority back and preemption returns the VIP.
 #[test]
@@ -58,13 +84,7 @@ fn failing_check_hands_over_and_rise_brings_it_back() {
         &["--track-check", &spec, "-D", &hook],
     );
     let b = start(&mut lab, &r2, "r2", "100", &[]);
-    assert!(
-        wait_for(Duration::from_secs(5), || master_of(&lab, &r1, &r2)
-            == Some(1))
-        .is_some(),
-        "{}",
-        a.log_text()
-    );
+    expect_master(&lab, (&r1, &r2), 1, Duration::from_secs(5), &[&a]);
     assert!(
         a.log_text()
             .contains("check \"svc\" up (exit 0, 1 of 1): priority 90 -> 150"),
@@ -74,10 +94,7 @@ fn failing_check_hands_over_and_rise_brings_it_back() {
     std::thread::sleep(Duration::from_millis(500));
     let t0 = Instant::now();
     std::fs::write(&flag, "").unwrap();
-    let took = wait_for(Duration::from_secs(5), || {
-        master_of(&lab, &r1, &r2) == Some(2)
-    });
-    let took = took.unwrap_or_else(|| panic!("no handover\n{}\n{}", a.log_text(), b.log_text()));
+    let took = expect_master(&lab, (&r1, &r2), 2, Duration::from_secs(5), &[&a, &b]);
     // INTERVAL × FALL, plus up to one interval of phase, plus r2's Master_Down_Interval
     // (3 × 100 ms + (256 − 100)/256 × 100 ms = 361 ms) and slack for a loaded machine.
     let bound = Duration::from_millis(200 * 2 + 200 + 361 + 400);
@@ -133,10 +150,7 @@ fn failing_check_hands_over_and_rise_brings_it_back() {
     assert_eq!(rc, 0);
     // RISE: two successes, then preemption.
     std::fs::remove_file(&flag).unwrap();
-    let back = wait_for(Duration::from_secs(5), || {
-        master_of(&lab, &r1, &r2) == Some(1)
-    });
-    let back = back.unwrap_or_else(|| panic!("VIP not back\n{}\n{}", a.log_text(), b.log_text()));
+    let back = expect_master(&lab, (&r1, &r2), 1, Duration::from_secs(5), &[&a, &b]);
     println!("tracking: check repaired (rise 2) -> VIP back on r1 after {back:?}");
     assert!(
         back <= Duration::from_millis(200 * 2 + 200 + 341 + 400),
@@ -165,19 +179,10 @@ fn weight_zero_check_faults_the_instance() {
     let spec = check(&flag, "name=svc,interval=200ms");
     let a = start(&mut lab, &r1, "r1", "150", &["--track-check", &spec]);
     let b = start(&mut lab, &r2, "r2", "100", &[]);
-    assert!(
-        wait_for(Duration::from_secs(5), || master_of(&lab, &r1, &r2)
-            == Some(1))
-        .is_some(),
-        "{}",
-        a.log_text()
-    );
+    expect_master(&lab, (&r1, &r2), 1, Duration::from_secs(5), &[&a]);
     std::thread::sleep(Duration::from_millis(300));
     std::fs::write(&flag, "").unwrap();
-    let took = wait_for(Duration::from_secs(5), || {
-        master_of(&lab, &r1, &r2) == Some(2)
-    })
-    .unwrap_or_else(|| panic!("no handover\n{}\n{}", a.log_text(), b.log_text()));
+    let took = expect_master(&lab, (&r1, &r2), 2, Duration::from_secs(5), &[&a, &b]);
     println!("tracking: weight-0 check fail -> VIP on the peer after {took:?}");
     assert!(
         took <= Duration::from_millis(200 + 200 + 400),
@@ -193,13 +198,7 @@ fn weight_zero_check_faults_the_instance() {
         .contains("check \"svc\" down (exit 1, 1 of 1): fault (priority 150 -> 0)"));
     assert_eq!(lab.state(&r1, 51).as_deref(), Some("FAULT"));
     std::fs::remove_file(&flag).unwrap();
-    assert!(
-        wait_for(Duration::from_secs(5), || master_of(&lab, &r1, &r2)
-            == Some(1))
-        .is_some(),
-        "{}",
-        a.log_text()
-    );
+    expect_master(&lab, (&r1, &r2), 1, Duration::from_secs(5), &[&a]);
 }
 
 /// A check that hangs is killed with its process group at its timeout, counts as failing, and
@@ -333,18 +332,9 @@ fn tracked_interface_down_faults() {
     sh(&["ip", "-n", &r1, "link", "set", "up0", "up"]);
     let a = start(&mut lab, &r1, "r1", "150", &["--track-interface", "up0"]);
     let _b = start(&mut lab, &r2, "r2", "100", &[]);
-    assert!(
-        wait_for(Duration::from_secs(5), || master_of(&lab, &r1, &r2)
-            == Some(1))
-        .is_some(),
-        "{}",
-        a.log_text()
-    );
+    expect_master(&lab, (&r1, &r2), 1, Duration::from_secs(5), &[&a]);
     sh(&["ip", "-n", &r1, "link", "set", "up0", "down"]);
-    let took = wait_for(Duration::from_secs(3), || {
-        master_of(&lab, &r1, &r2) == Some(2)
-    })
-    .unwrap_or_else(|| panic!("{}", a.log_text()));
+    let took = expect_master(&lab, (&r1, &r2), 2, Duration::from_secs(3), &[&a]);
     println!("tracking: tracked interface down -> VIP on the peer after {took:?}");
     assert!(
         a.log_text()
@@ -353,21 +343,9 @@ fn tracked_interface_down_faults() {
         a.log_text()
     );
     sh(&["ip", "-n", &r1, "link", "set", "up0", "up"]);
-    assert!(
-        wait_for(Duration::from_secs(5), || master_of(&lab, &r1, &r2)
-            == Some(1))
-        .is_some(),
-        "{}",
-        a.log_text()
-    );
+    expect_master(&lab, (&r1, &r2), 1, Duration::from_secs(5), &[&a]);
     sh(&["ip", "-n", &r1, "link", "del", "up0"]);
-    assert!(
-        wait_for(Duration::from_secs(3), || master_of(&lab, &r1, &r2)
-            == Some(2))
-        .is_some(),
-        "{}",
-        a.log_text()
-    );
+    expect_master(&lab, (&r1, &r2), 2, Duration::from_secs(3), &[&a]);
     assert!(
         a.log_text()
             .contains("interface \"up0\" down (no such interface"),
@@ -390,18 +368,8 @@ fn tracked_file_moves_priority() {
     let arg = format!("{file},weight=-10");
     let a = start(&mut lab, &r1, "r1", "150", &["--track-file", &arg]);
     let b = start(&mut lab, &r2, "r2", "100", &[]);
-    assert!(
-        wait_for(Duration::from_secs(5), || master_of(&lab, &r1, &r2)
-            == Some(1))
-        .is_some(),
-        "{}",
-        a.log_text()
-    );
-    let prio = |lab: &Lab| -> Option<u64> {
-        let (_, out, _) = lab.atropos(&r1, &["--state", "--json"]);
-        let j: serde_json::Value = serde_json::from_str(&out).ok()?;
-        j[0]["priority"].as_u64()
-    };
+    expect_master(&lab, (&r1, &r2), 1, Duration::from_secs(5), &[&a]);
+    let prio = |lab: &Lab| effective_priority(lab, &r1);
     // 6 × −10 = −60: 90, below the peer.
     let t0 = Instant::now();
     std::fs::write(&file, "6\n").unwrap();
@@ -414,14 +382,7 @@ fn tracked_file_moves_priority() {
         "tracking: file written -> priority 90 after {:?}",
         t0.elapsed()
     );
-    assert!(
-        wait_for(Duration::from_secs(3), || master_of(&lab, &r1, &r2)
-            == Some(2))
-        .is_some(),
-        "{}\n{}",
-        a.log_text(),
-        b.log_text()
-    );
+    expect_master(&lab, (&r1, &r2), 2, Duration::from_secs(3), &[&a, &b]);
     assert!(
         a.log_text().contains("file \"") && a.log_text().contains("(reads 6): priority 150 -> 90"),
         "{}",
@@ -501,13 +462,7 @@ fn tracked_process_exit_and_restart() {
     let arg = format!("{name},weight=-60");
     let a = start(&mut lab, &r1, "r1", "150", &["--track-process", &arg]);
     let b = start(&mut lab, &r2, "r2", "100", &[]);
-    assert!(
-        wait_for(Duration::from_secs(5), || master_of(&lab, &r1, &r2)
-            == Some(1))
-        .is_some(),
-        "{}",
-        a.log_text()
-    );
+    expect_master(&lab, (&r1, &r2), 1, Duration::from_secs(5), &[&a]);
     assert!(
         a.log_text().contains(&format!(
             "process \"{name}\" up (1 running, quorum 1, 1 of 1): priority 90 -> 150"
@@ -523,10 +478,7 @@ fn tracked_process_exit_and_restart() {
     std::thread::sleep(Duration::from_millis(300));
     let m0 = monotonic();
     svc.stop();
-    let took = wait_for(Duration::from_secs(5), || {
-        master_of(&lab, &r1, &r2) == Some(2)
-    })
-    .unwrap_or_else(|| panic!("no handover\n{}\n{}", a.log_text(), b.log_text()));
+    let took = expect_master(&lab, (&r1, &r2), 2, Duration::from_secs(5), &[&a, &b]);
     let seen = log_stamp(&a, &format!("process \"{name}\" down"))
         .expect("down line")
         .saturating_sub(m0);
@@ -543,10 +495,7 @@ fn tracked_process_exit_and_restart() {
         "process \"{name}\" down (0 running, quorum 1, 1 of 1): priority 150 -> 90"
     )));
     let mut svc = spawn();
-    let back = wait_for(Duration::from_secs(5), || {
-        master_of(&lab, &r1, &r2) == Some(1)
-    })
-    .unwrap_or_else(|| panic!("VIP not back\n{}", a.log_text()));
+    let back = expect_master(&lab, (&r1, &r2), 1, Duration::from_secs(5), &[&a]);
     println!("tracking: tracked process restarted -> VIP back on r1 after {back:?}");
     assert!(
         back <= Duration::from_millis(1000 + 341 + 500),
@@ -744,11 +693,7 @@ fn missing_or_crashing_check_counts_as_failing() {
         "150",
         &["--track-check", &missing, "--track-check", &crashing],
     );
-    let prio = || -> Option<u64> {
-        let (_, out, _) = lab.atropos(&r1, &["--state", "--json"]);
-        let j: serde_json::Value = serde_json::from_str(&out).ok()?;
-        j[0]["priority"].as_u64()
-    };
+    let prio = || effective_priority(&lab, &r1);
     assert!(
         wait_for(Duration::from_secs(3), || prio() == Some(120)).is_some(),
         "{}",

@@ -134,8 +134,17 @@ impl FaultReason {
         FaultReason::Tracker,
     ];
 
-    fn bit(self) -> u8 {
+    /// This reason's bit in a fault mask (the VRRP and the CARP instance keep active faults
+    /// as one `u8`).
+    pub(crate) fn bit(self) -> u8 {
         1 << (self as u8)
+    }
+
+    /// The reasons set in `mask`, in reporting order.
+    pub(crate) fn in_mask(mask: u8) -> impl Iterator<Item = FaultReason> {
+        FaultReason::ALL
+            .into_iter()
+            .filter(move |r| mask & r.bit() != 0)
     }
 }
 
@@ -677,9 +686,7 @@ impl Instance {
 
     /// Active fault reasons.
     pub fn faults(&self) -> impl Iterator<Item = FaultReason> + '_ {
-        FaultReason::ALL
-            .into_iter()
-            .filter(|&r| self.fault_active(r))
+        FaultReason::in_mask(self.faults)
     }
 
     /// Our primary address as last reported.

@@ -413,10 +413,6 @@ pub struct Instance {
     foreign_warned: Vec<IpAddr>,
 }
 
-fn fault_bit(r: FaultReason) -> u8 {
-    1 << (r as u8)
-}
-
 impl Instance {
     /// A new instance in Initialize. Out-of-range values are clamped, never a panic.
     pub fn new(mut cfg: Config) -> Instance {
@@ -433,7 +429,7 @@ impl Instance {
             state: State::Initialize,
             timer: Timer::Off,
             release: None,
-            faults: fault_bit(FaultReason::NoPrimaryAddress),
+            faults: FaultReason::NoPrimaryAddress.bit(),
             primary: None,
             holds: 0,
             ready: false,
@@ -578,14 +574,11 @@ impl Instance {
     }
     /// Whether `reason` is active.
     pub fn fault_active(&self, reason: FaultReason) -> bool {
-        self.faults & fault_bit(reason) != 0
+        self.faults & reason.bit() != 0
     }
     /// Active fault reasons.
     pub fn faults(&self) -> impl Iterator<Item = FaultReason> + '_ {
-        FaultReason::ALL
-            .iter()
-            .copied()
-            .filter(|&r| self.fault_active(r))
+        FaultReason::in_mask(self.faults)
     }
     /// Our source address.
     pub fn primary(&self) -> Option<IpAddr> {
@@ -829,7 +822,7 @@ impl Instance {
 
     fn on_fault_set(&mut self, now: Duration, r: FaultReason, out: &mut Vec<Action>) {
         let was_clear = self.faults == 0;
-        self.faults |= fault_bit(r);
+        self.faults |= r.bit();
         if !was_clear || !self.started {
             return;
         }
@@ -855,10 +848,10 @@ impl Instance {
     }
 
     fn on_fault_clear(&mut self, now: Duration, r: FaultReason, out: &mut Vec<Action>) {
-        if self.faults & fault_bit(r) == 0 {
+        if self.faults & r.bit() == 0 {
             return;
         }
-        self.faults &= !fault_bit(r);
+        self.faults &= !r.bit();
         if self.faults == 0 && self.started && self.state == State::Fault {
             self.enter_backup(now, Reason::FaultCleared, out);
         }
