@@ -181,6 +181,31 @@ fn measure(
     takeover(&seen, &old, &new, kill_at).expect("adverts before and after the stop")
 }
 
+/// One row of the matrix: [`measure`] with `(m, b)` and an 8 s limit.
+fn case(
+    lab: &mut Lab,
+    name: &'static str,
+    (m, b): (usize, usize),
+    master: &mut Proc,
+    sig: i32,
+    theory: f64,
+    skew_poll: f64,
+) -> Row {
+    let t = measure(lab, m, b, master, sig, Duration::from_secs(8));
+    Row {
+        name,
+        theory,
+        measured: t.as_secs_f64(),
+        skew_poll,
+    }
+}
+
+/// After 5 s of settling: host `master` holds the VIP and host `other` does not.
+fn settled(lab: &Lab, master: usize, other: usize) -> bool {
+    std::thread::sleep(Duration::from_secs(5));
+    holds(lab, master) && !holds(lab, other)
+}
+
 #[test]
 fn carp_takeover_matrix_vrrpd_beside_ucarp() {
     if !require_ucarp("carp_takeover_matrix_vrrpd_beside_ucarp") {
@@ -206,96 +231,67 @@ fn carp_takeover_matrix_vrrpd_beside_ucarp() {
         v2.log_text()
     );
     // kill -9 ucarp: vrrpd takes over at master-down.
-    let t = measure(
+    rows.push(case(
         &mut lab,
-        0,
-        1,
+        "ucarp -> vrrpd, kill -9 (advskew 50)",
+        (0, 1),
         &mut u1,
         libc::SIGKILL,
-        Duration::from_secs(8),
-    );
-    rows.push(Row {
-        name: "ucarp -> vrrpd, kill -9 (advskew 50)",
-        theory: theory(50),
-        measured: t.as_secs_f64(),
-        skew_poll: 0.0,
-    });
+        theory(50),
+        0.0,
+    ));
 
     // vrrpd master on r2; ucarp backup (advskew 100) on r1; kill -9 vrrpd.
     let mut u1 = ucarp(&mut lab, 0, "ucarpA2", 100, &[]);
-    std::thread::sleep(Duration::from_secs(5));
-    assert!(holds(&lab, 1) && !holds(&lab, 0), "vrrpd stays master");
-    let t = measure(
+    assert!(settled(&lab, 1, 0), "vrrpd stays master");
+    rows.push(case(
         &mut lab,
-        1,
-        0,
+        "vrrpd -> ucarp, kill -9 (advskew 100)",
+        (1, 0),
         &mut v2,
         libc::SIGKILL,
-        Duration::from_secs(8),
-    );
-    rows.push(Row {
-        name: "vrrpd -> ucarp, kill -9 (advskew 100)",
-        theory: theory(100),
-        measured: t.as_secs_f64(),
-        skew_poll: 1.0 + 100.0 / 256.0,
-    });
+        theory(100),
+        1.0 + 100.0 / 256.0,
+    ));
 
     // ucarp -> ucarp, kill -9: the reference, same run.
     let mut u2 = ucarp(&mut lab, 1, "ucarpB", 150, &[]);
-    std::thread::sleep(Duration::from_secs(5));
-    assert!(holds(&lab, 0) && !holds(&lab, 1));
-    let t = measure(
+    assert!(settled(&lab, 0, 1));
+    rows.push(case(
         &mut lab,
-        0,
-        1,
+        "ucarp -> ucarp, kill -9 (advskew 150)",
+        (0, 1),
         &mut u1,
         libc::SIGKILL,
-        Duration::from_secs(8),
-    );
-    rows.push(Row {
-        name: "ucarp -> ucarp, kill -9 (advskew 150)",
-        theory: theory(150),
-        measured: t.as_secs_f64(),
-        skew_poll: 1.0 + 150.0 / 256.0,
-    });
+        theory(150),
+        1.0 + 150.0 / 256.0,
+    ));
 
     // ucarp SIGTERM (--shutdown, no leaving frame) -> vrrpd (advskew 50).
     let mut v1 = carp_vrrpd(&mut lab, 0, "vrrpdA", 50, &[]);
-    std::thread::sleep(Duration::from_secs(5));
-    assert!(holds(&lab, 1) && !holds(&lab, 0));
-    let t = measure(
+    assert!(settled(&lab, 1, 0));
+    rows.push(case(
         &mut lab,
-        1,
-        0,
+        "ucarp -> vrrpd, SIGTERM (advskew 50)",
+        (1, 0),
         &mut u2,
         libc::SIGTERM,
-        Duration::from_secs(8),
-    );
-    rows.push(Row {
-        name: "ucarp -> vrrpd, SIGTERM (advskew 50)",
-        theory: theory(50),
-        measured: t.as_secs_f64(),
-        skew_poll: 0.0,
-    });
+        theory(50),
+        0.0,
+    ));
 
     // vrrpd SIGTERM: bow-out advert, ucarp (advskew 100) takes over at once.
     let _u2 = ucarp(&mut lab, 1, "ucarpB2", 100, &[]);
-    std::thread::sleep(Duration::from_secs(5));
-    assert!(holds(&lab, 0) && !holds(&lab, 1));
-    let t = measure(
+    assert!(settled(&lab, 0, 1));
+    rows.push(case(
         &mut lab,
-        0,
-        1,
+        "vrrpd -> ucarp, SIGTERM bow-out",
+        (0, 1),
         &mut v1,
         libc::SIGTERM,
-        Duration::from_secs(8),
-    );
-    rows.push(Row {
-        name: "vrrpd -> ucarp, SIGTERM bow-out",
-        theory: 0.0,
-        measured: t.as_secs_f64(),
-        skew_poll: 1.0 + 100.0 / 256.0,
-    });
+        0.0,
+        1.0 + 100.0 / 256.0,
+    ));
 
     // Straight to the stderr handle (libtest captures println! of passing tests): the matrix is
     // part of what a run reports.
