@@ -725,3 +725,62 @@ fn hook_without_pidfd_does_not_block_the_loop() {
     );
     assert!(killed.is_some(), "--script-timeout not enforced:\n{t}");
 }
+
+/// Defect 2, second half: where pidfd_open(2) is refused (a container's seccomp EPERM), a host
+/// group wake-up must still reach the member, through kill(2), not be silently dropped. The
+/// member here is a plain `sleep` (the wake-up signal's default action ends it), so the test
+/// sees the signal itself, not a daemon that netlink might have woken anyway. The sender is
+/// this test binary re-executed under the seccomp filter.
+#[test]
+fn group_wakeup_without_pidfd_falls_back_to_kill() {
+    const HELPER: &str = "VRRPD_TEST_WAKE_GROUP";
+    let sig = libc::SIGRTMIN() + 1;
+    if let Ok(name) = std::env::var(HELPER) {
+        // The re-executed sender, running under deny_pidfd_open().
+        let g = vrrpd::sys::shm::GroupShm::open_existing(&name).expect("open group");
+        let sent = g.signal_members(sig);
+        std::process::exit(if sent == 1 { 0 } else { 3 });
+    }
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    struct Unlink(String);
+    impl Drop for Unlink {
+        fn drop(&mut self) {
+            let _ = vrrpd::sys::shm::GroupShm::unlink(&self.0);
+        }
+    }
+    let name = Unlink(format!("wake-{}", std::process::id()));
+    let mut g = vrrpd::sys::shm::GroupShm::open(&name.0).expect("create group");
+    let mut member = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .expect("sleep");
+    g.claim_as(member.id(), "eth0", 7, Duration::from_secs(1))
+        .expect("claim for the member");
+    let mut sender = std::process::Command::new(std::env::current_exe().expect("test binary"));
+    sender
+        .args([
+            "--exact",
+            "group_wakeup_without_pidfd_falls_back_to_kill",
+            "--test-threads=1",
+        ])
+        .env(HELPER, &name.0)
+        .stdout(std::process::Stdio::null());
+    // SAFETY: the closure only makes prctl(2) calls, async-signal-safe.
+    unsafe { sender.pre_exec(deny_pidfd_open) };
+    let sent = sender.status().expect("sender");
+    let mut ended = None;
+    wait_for(Duration::from_secs(5), || {
+        ended = member.try_wait().ok().flatten();
+        ended.is_some()
+    });
+    if ended.is_none() {
+        let _ = member.kill();
+        let _ = member.wait();
+    }
+    assert_eq!(
+        ended.and_then(|s| s.signal()),
+        Some(sig),
+        "the member never got the wake-up signal (sender exit: {sent})"
+    );
+    assert!(sent.success(), "the sender signalled no member: {sent}");
+}

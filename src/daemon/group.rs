@@ -131,8 +131,16 @@ impl Member {
         }
         self.published = Some((state, priority));
         self.seen_seq = self.shm.seq();
-        self.shm.signal_members(super::signals::group_signal());
+        self.wake_members();
         true
+    }
+
+    /// Signals the other members; logs (once per process) a fall back from pidfds to kill(2).
+    fn wake_members(&self) {
+        self.shm.signal_members(super::signals::group_signal());
+        if let Some(note) = shm::take_pidfd_fallback_notice() {
+            vlog!(Warn, "host group {}: {note}", self.shm.name());
+        }
     }
 
     /// Whether another member published since we last looked.
@@ -198,7 +206,7 @@ impl Member {
 impl Drop for Member {
     fn drop(&mut self) {
         self.shm.release(self.slot);
-        self.shm.signal_members(super::signals::group_signal());
+        self.wake_members();
         // The last member out removes the segment: nothing is left behind in /dev/shm.
         if self.shm.members().iter().all(|(_, m)| !m.alive) {
             let _ = GroupShm::unlink(self.shm.name());

@@ -81,7 +81,8 @@ use std::num::NonZeroUsize;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
-use std::sync::atomic::{fence, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -969,7 +970,9 @@ impl GroupShm {
 
     /// Sends signal `sig` (e.g. `SIGRTMIN() + 1`) to every other live member. Uses a pidfd
     /// (checked against the slot's start time after opening it) so that a reused pid is never
-    /// signalled; falls back to `kill` on kernels without pidfds. Returns how many were signalled.
+    /// signalled; falls back to `kill` (after the same check) wherever pidfds fail (no pidfds,
+    /// a seccomp EPERM, EMFILE; see [`take_pidfd_fallback_notice`]). Returns how many were
+    /// signalled.
     pub fn signal_members(&self, sig: i32) -> usize {
         let mut sent = 0;
         let mut done: Vec<u32> = Vec::new();
@@ -1042,22 +1045,54 @@ fn clear_slot(slot: &Slot) {
     slot.heartbeat_ns.store(0, Ordering::Relaxed);
 }
 
+/// Set once the first pidfd failure was recorded (the fallback is reported once per process).
+static PIDFD_FALLBACK_SEEN: AtomicBool = AtomicBool::new(false);
+/// The first pidfd failure, until [`take_pidfd_fallback_notice`] hands it to the caller to log.
+static PIDFD_FALLBACK_NOTE: Mutex<Option<String>> = Mutex::new(None);
+
+fn note_pidfd_fallback(call: &str, pid: u32, e: &io::Error) {
+    if !PIDFD_FALLBACK_SEEN.swap(true, Ordering::Relaxed) {
+        if let Ok(mut n) = PIDFD_FALLBACK_NOTE.lock() {
+            *n = Some(format!(
+                "{call} failed for group member pid {pid} ({e}); waking members with kill(2) after checking their start time"
+            ));
+        }
+    }
+}
+
+/// The first pidfd failure that made [`GroupShm::signal_members`] fall back to `kill(2)`,
+/// once per process (later calls return `None`), for the daemon to log.
+pub fn take_pidfd_fallback_notice() -> Option<String> {
+    PIDFD_FALLBACK_NOTE.lock().ok().and_then(|mut n| n.take())
+}
+
 /// Signals `pid` only if it is still the process that started at `start_ticks`.
+///
+/// Prefers a pidfd; where pidfd_open(2) or pidfd_send_signal(2) fails for any reason
+/// (ENOSYS before Linux 5.3, EPERM from a container's seccomp profile, EMFILE) the wake-up is
+/// not lost: it is sent with `kill(2)` after checking the pid's start time.
 fn signal_checked(pid: u32, start_ticks: u64, sig: i32) -> bool {
     let Some(p) = valid_pid(pid) else {
         return false;
     };
-    match super::process::pidfd_open(pid) {
+    let _pidfd = match super::process::pidfd_open(pid) {
         Ok(pidfd) => {
-            // The pidfd pins the process: if it is the one in the slot now, it stays so.
+            // Checked after opening: the pidfd names the process in the slot now, if any.
             if !pid_alive(pid, start_ticks) {
                 return false;
             }
-            return super::process::pidfd_send_signal(&pidfd, sig).is_ok();
+            match super::process::pidfd_send_signal(&pidfd, sig) {
+                Ok(()) => return true,
+                Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return false,
+                Err(e) => note_pidfd_fallback("pidfd_send_signal", pid, &e),
+            }
+            Some(pidfd)
         }
-        Err(e) if e.raw_os_error() != Some(libc::ENOSYS) => return false,
-        Err(_) => {}
-    }
+        Err(e) => {
+            note_pidfd_fallback("pidfd_open", pid, &e);
+            None
+        }
+    };
     if !pid_alive(pid, start_ticks) {
         return false;
     }
