@@ -49,15 +49,7 @@ pub fn main(args: &[String], root: &Path) -> R<Vec<PathBuf>> {
 
 /// "1.5.2" from the first line of `ucarp --help`.
 fn ucarp_version() -> R<String> {
-    let out = std::process::Command::new("ucarp")
-        .arg("--help")
-        .output()
-        .map_err(|e| format!("ucarp: {e} (install the ucarp package)"))?;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = frame_capture::output_of("ucarp", "--help")?;
     text.split_whitespace()
         .skip_while(|w| *w != "ucarp")
         .nth(1)

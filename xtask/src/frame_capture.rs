@@ -30,6 +30,20 @@ pub fn require_root(task: &str) -> R<()> {
     Ok(())
 }
 
+/// What `cmd arg` prints, stdout then stderr (for a version banner); the error says to install
+/// the package of the same name.
+pub fn output_of(cmd: &str, arg: &str) -> R<String> {
+    let out = std::process::Command::new(cmd)
+        .arg(arg)
+        .output()
+        .map_err(|e| format!("{cmd}: {e} (install the {cmd} package)"))?;
+    Ok(format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    ))
+}
+
 /// Writes `doc` pretty-printed (with a final newline) to `out`, creating its directory.
 pub fn write_json(out: &Path, doc: &Value) -> R<()> {
     if let Some(dir) = out.parent() {

@@ -146,15 +146,7 @@ pub fn main(args: &[String], root: &Path) -> R<Vec<PathBuf>> {
 
 /// "2.2.7" from `keepalived --version` (it prints on stderr).
 fn keepalived_version() -> R<String> {
-    let out = std::process::Command::new("keepalived")
-        .arg("--version")
-        .output()
-        .map_err(|e| format!("keepalived: {e} (install the keepalived package)"))?;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = frame_capture::output_of("keepalived", "--version")?;
     text.split_whitespace()
         .find_map(|w| {
             w.strip_prefix('v')
