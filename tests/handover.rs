@@ -26,20 +26,7 @@ fn start_ping(lab: &mut Lab, ns: &str, count: u32) -> Proc {
 
 /// (transmitted, received) from ping's summary.
 fn ping_result(p: &mut Proc) -> (u32, u32) {
-    assert!(
-        wait_exit(p, Duration::from_secs(15)).is_some(),
-        "ping did not finish"
-    );
-    let text = p.log_text();
-    let line = text
-        .lines()
-        .find(|l| l.contains("packets transmitted"))
-        .unwrap_or_else(|| panic!("{text}"));
-    let nums: Vec<u32> = line
-        .split(|c: char| !c.is_ascii_digit())
-        .filter_map(|w| w.parse().ok())
-        .collect();
-    (nums[0], nums[1])
+    ping_summary(p, Duration::from_secs(15))
 }
 
 fn warm_up(lab: &Lab, c: &str) {

@@ -604,20 +604,7 @@ fn daemon_mode_without_syslog_warns_and_logs_to_a_file() {
 
 /// `(transmitted, received)` of a finished ping.
 fn ping_counts(p: &mut Proc) -> (u32, u32) {
-    assert!(
-        wait_exit(p, Duration::from_secs(20)).is_some(),
-        "ping did not finish"
-    );
-    let text = p.log_text();
-    let line = text
-        .lines()
-        .find(|l| l.contains("packets transmitted"))
-        .unwrap_or_else(|| panic!("{text}"));
-    let nums: Vec<u32> = line
-        .split(|c: char| !c.is_ascii_digit())
-        .filter_map(|w| w.parse().ok())
-        .collect();
-    (nums[0], nums[1])
+    ping_summary(p, Duration::from_secs(20))
 }
 
 /// Issue #20 item 2: a SIGTERM handover with an IPv6 VIP loses no ping at 10 ms, as with IPv4:

@@ -174,6 +174,21 @@ impl Lab {
     }
 }
 
+/// `(transmitted, received)` from the summary of ping `p`, once it exits within `limit`.
+pub fn ping_summary(p: &mut Proc, limit: Duration) -> (u32, u32) {
+    assert!(wait_exit(p, limit).is_some(), "ping did not finish");
+    let text = p.log_text();
+    let line = text
+        .lines()
+        .find(|l| l.contains("packets transmitted"))
+        .unwrap_or_else(|| panic!("{text}"));
+    let nums: Vec<u32> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    (nums[0], nums[1])
+}
+
 /// The CLOCK_MONOTONIC stamp (`vrrpd[PID] SECONDS.MICROS level: ...`) of the first log line of
 /// `p` containing `needle`: where no frame marks a moment (a state entered without sending
 /// anything), the daemon's own stamp is the reference, and the event is timed on the wire.
