@@ -15,7 +15,7 @@ mod common;
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::Duration;
 
 use common::*;
@@ -123,35 +123,6 @@ fn ping(ns: &str, ip: &str) -> bool {
     try_sh(&[
         "ip", "netns", "exec", ns, "ping", six, "-c", "1", "-W", "2", ip,
     ])
-}
-
-/// An `AF_PACKET` capture socket on `ifindex`, created in the calling thread's namespace.
-fn capture_socket(ifindex: u32) -> OwnedFd {
-    let proto = (libc::ETH_P_ALL as u16).to_be() as libc::c_int;
-    // SAFETY: socket(2) with integer arguments.
-    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_NONBLOCK, proto) };
-    assert!(fd >= 0, "capture socket: {}", io::Error::last_os_error());
-    // SAFETY: `fd` is a fresh descriptor nobody else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let sll = libc::sockaddr_ll {
-        sll_family: libc::AF_PACKET as u16,
-        sll_protocol: proto as u16,
-        sll_ifindex: ifindex as i32,
-        sll_hatype: 0,
-        sll_pkttype: 0,
-        sll_halen: 0,
-        sll_addr: [0; 8],
-    };
-    // SAFETY: `sll` is initialised and outlives the call; the length is its size.
-    let rc = unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            (&sll as *const libc::sockaddr_ll).cast(),
-            std::mem::size_of::<libc::sockaddr_ll>() as u32,
-        )
-    };
-    assert_eq!(rc, 0, "bind capture: {}", io::Error::last_os_error());
-    fd
 }
 
 /// Reads frames from `fd` for up to `limit` until one satisfies `pred`.
@@ -393,7 +364,7 @@ fn vmac_ipv4_life_cycle_garp_ping_adverts() {
     // parent's MAC (parent arp_announce).
     let cidx = ifindex(&client, "eth0");
     let r1_mac = mac_of(&r1, "eth0");
-    let cap = in_netns(&client, move || capture_socket(cidx));
+    let cap = in_netns(&client, move || common::capture::packet_socket(cidx));
     ipn(&client, "neigh flush dev eth0");
     ipn(&r1, "neigh flush dev eth0");
     ipn(&r1, &format!("neigh flush dev {name}"));
@@ -966,7 +937,7 @@ fn magic_packet_moves_the_gateways_entry() {
         &gw,
         &format!("neigh replace {vip} lladdr {STALE_MAC} dev eth0 nud reachable"),
     );
-    let cap = in_netns(&gw, move || capture_socket(gidx));
+    let cap = in_netns(&gw, move || common::capture::packet_socket(gidx));
     let (known, sent) = in_netns(&r1, move || {
         let mut nl = Rtnl::open().unwrap();
         let known = magic::gateway_mac(&mut nl, ridx, gw_ip).unwrap();
