@@ -224,6 +224,26 @@ pub struct Args {
     #[arg(long = "xparam", value_name = "VALUE")]
     pub xparam: Option<String>,
 
+    /// Unicast peer, repeatable: adverts go to each peer's address (TTL 255) instead of the
+    /// multicast group, no group is joined, and only adverts from a listed peer sent to our
+    /// source address are accepted (others are counted as not_peer / bad_dst). For links without
+    /// multicast: clouds, tunnels. Same family as the VIPs; list every other router.
+    #[arg(long = "unicast-peer", value_name = "ADDR")]
+    pub unicast_peer: Vec<IpAddr>,
+
+    /// Unicast: the source address of our adverts, the one the peers list (default: the
+    /// interface's primary IPv4 address; IPv6: the link-local address if every peer is
+    /// link-local, else the interface's first global address). Must be on the interface
+    /// (until it is, the instance is in Fault).
+    #[arg(long = "unicast-src", value_name = "ADDR", requires = "unicast_peer")]
+    pub unicast_src: Option<IpAddr>,
+
+    /// Unicast: lowest TTL / hop limit accepted from a peer, 1-255 (default 255: the peer must
+    /// be on the link). Lower it only for peers behind routers, or for keepalived IPv6 peers
+    /// without `unicast_ttl 255` (they send the kernel's default hop limit, 64).
+    #[arg(long = "unicast-min-ttl", value_name = "N", requires = "unicast_peer", value_parser = clap::value_parser!(u8).range(1..))]
+    pub unicast_min_ttl: Option<u8>,
+
     /// Advanced Vrrpd's run directory flag: accepted and ignored.
     #[arg(short = 'f', value_name = "DIR", hide = true)]
     pub legacy_run_dir: Option<PathBuf>,
@@ -288,7 +308,9 @@ pub enum ChecksumArg {
     V2,
 }
 
-pub use crate::daemon::config::{CarpSettings, LinkCheck, Settings, TrackSource, TrackSpec, Vip};
+pub use crate::daemon::config::{
+    CarpSettings, LinkCheck, Settings, TrackSource, TrackSpec, UnicastSettings, Vip,
+};
 
 impl From<LinkCheckArg> for LinkCheck {
     fn from(a: LinkCheckArg) -> Self {
@@ -720,6 +742,7 @@ impl Args {
                     CliError::new("--track-file <PATH[,weight=N][,reverse]>", t, e)
                 })?);
         }
+        let unicast = self.unicast_settings(family, carp.is_some())?;
         // Last: any other mistake on the line is reported first.
         if interface == "lo" && !self.no_vmac {
             return Err(CliError::new(
@@ -770,7 +793,68 @@ impl Args {
             vips,
             carp,
             trackers,
+            unicast,
         })
+    }
+
+    /// The `--unicast-*` flags: peers of the VIPs' family, each once, unicast addresses, not our
+    /// own source; not with CARP.
+    fn unicast_settings(
+        &self,
+        family: Family,
+        carp: bool,
+    ) -> Result<Option<UnicastSettings>, CliError> {
+        if self.unicast_peer.is_empty() {
+            return Ok(None);
+        }
+        const FLAG: &str = "--unicast-peer <ADDR>";
+        if carp {
+            return Err(CliError::new(
+                FLAG,
+                self.unicast_peer[0].to_string(),
+                "unicast peers are a VRRP option (ucarp has none): drop --protocol carp",
+            ));
+        }
+        for (i, &p) in self.unicast_peer.iter().enumerate() {
+            if Family::of(p) != family {
+                return Err(CliError::new(
+                    FLAG,
+                    p.to_string(),
+                    "a peer of the virtual addresses' family",
+                ));
+            }
+            if !crate::proto::unicast::is_unicast(p) {
+                return Err(CliError::new(
+                    FLAG,
+                    p.to_string(),
+                    "a unicast address (not 0, loopback, multicast or broadcast)",
+                ));
+            }
+            if self.unicast_peer[..i].contains(&p) {
+                return Err(CliError::new(FLAG, p.to_string(), "each peer once"));
+            }
+            if Some(p) == self.unicast_src {
+                return Err(CliError::new(
+                    FLAG,
+                    p.to_string(),
+                    "another router's address, not our own --unicast-src",
+                ));
+            }
+        }
+        if let Some(src) = self.unicast_src {
+            if Family::of(src) != family || !crate::proto::unicast::is_unicast(src) {
+                return Err(CliError::new(
+                    "--unicast-src <ADDR>",
+                    src.to_string(),
+                    "a unicast address of the virtual addresses' family, on the interface",
+                ));
+            }
+        }
+        Ok(Some(UnicastSettings {
+            peers: self.unicast_peer.clone(),
+            src: self.unicast_src,
+            min_ttl: self.unicast_min_ttl.unwrap_or(crate::proto::wire::VRRP_TTL),
+        }))
     }
 
     /// The CARP settings of `--protocol carp`; CARP-only flags without it are an error.

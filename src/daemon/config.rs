@@ -114,6 +114,21 @@ pub struct Settings {
     /// Health trackers (`--track-check`, `--track-interface`, `--track-file`,
     /// `--track-process`), in command-line order.
     pub trackers: Vec<TrackSpec>,
+    /// Unicast peers (`--unicast-peer`), `None` for multicast.
+    pub unicast: Option<UnicastSettings>,
+}
+
+/// Adverts to configured peers instead of the VRRP group ([`crate::proto::unicast`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnicastSettings {
+    /// The peers, in the order adverts are sent.
+    pub peers: Vec<IpAddr>,
+    /// `--unicast-src`: the source of our adverts, the address the peers send to. `None`: the
+    /// interface's primary IPv4 address; IPv6: its link-local address when every peer is
+    /// link-local, else its first global address.
+    pub src: Option<IpAddr>,
+    /// `--unicast-min-ttl`: lowest TTL / hop limit accepted from a peer (default 255).
+    pub min_ttl: u8,
 }
 
 /// What a health tracker watches.

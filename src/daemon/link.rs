@@ -172,12 +172,14 @@ impl Daemon {
                 IpAddr::V4(_) => None,
             })
             .collect();
-        let primary = match self.s.family {
-            Family::V4 => iface::primary_ipv4(self.iface.index, &v4)
+        let unicast = self.s.unicast.clone();
+        let primary = match (&unicast, self.s.family) {
+            (Some(u), _) => self.unicast_source(u, &v4, &v6),
+            (None, Family::V4) => iface::primary_ipv4(self.iface.index, &v4)
                 .ok()
                 .flatten()
                 .map(IpAddr::V4),
-            Family::V6 => iface::link_local_ipv6(self.iface.index, &v6)
+            (None, Family::V6) => iface::link_local_ipv6(self.iface.index, &v6)
                 .ok()
                 .flatten()
                 .map(IpAddr::V6),
@@ -185,12 +187,20 @@ impl Daemon {
         if primary != self.primary {
             match primary {
                 Some(p) => vlog!(Info, "{}: primary address {p}", self.tag()),
-                None => vlog!(
-                    Warn,
-                    "{}: no primary address on {}",
-                    self.tag(),
-                    self.iface.name
-                ),
+                None => match self.s.unicast.as_ref().and_then(|u| u.src) {
+                    Some(want) => vlog!(
+                        Warn,
+                        "{}: unicast source {want} (--unicast-src) is not a usable address of {}",
+                        self.tag(),
+                        self.iface.name
+                    ),
+                    None => vlog!(
+                        Warn,
+                        "{}: no primary address on {}",
+                        self.tag(),
+                        self.iface.name
+                    ),
+                },
             }
             self.primary = primary;
             self.feed(now, Event::PrimaryAddress(primary));
@@ -198,7 +208,7 @@ impl Daemon {
     }
 
     pub(super) fn reopen_socket(&mut self) {
-        match VrrpSocket::open(self.s.family, self.iface.index, &self.iface.name) {
+        match open_socket(&self.s, &self.iface) {
             Ok(s) => {
                 let _ = s.set_vrid_filter(self.s.vrid);
                 self.sock = s;
@@ -214,5 +224,88 @@ impl Daemon {
                 );
             }
         }
+    }
+
+    /// The source of unicast adverts (the address the peers send to, and our "primary" for the
+    /// core): `--unicast-src` while it is a usable address of the interface; else the primary
+    /// IPv4 address; IPv6: the link-local address when every peer is link-local, otherwise
+    /// the first global one (keepalived takes the link-local address and, with global peers,
+    /// ends with two masters). VIPs are never chosen.
+    fn unicast_source(
+        &mut self,
+        u: &super::config::UnicastSettings,
+        v4: &[Ipv4Addr],
+        v6: &[Ipv6Addr],
+    ) -> Option<IpAddr> {
+        let addrs = match self.io.rtnl.list_addrs(self.iface.index) {
+            Ok(a) => a,
+            Err(e) => {
+                vlog!(Warn, "{}: cannot list addresses: {e}", self.tag());
+                return self.primary;
+            }
+        };
+        let v6_peers_ll = crate::proto::unicast::Peers::new(u.peers.clone()).all_link_local();
+        choose_unicast_source(&addrs, u.src, self.s.family, v6_peers_ll, v4, v6)
+    }
+}
+
+/// The VRRP socket of an instance: joined to the group, or for unicast peers.
+pub(super) fn open_socket(s: &super::config::Settings, i: &Interface) -> io::Result<VrrpSocket> {
+    if s.unicast.is_some() {
+        VrrpSocket::open_unicast(s.family, i.index, &i.name)
+    } else {
+        VrrpSocket::open(s.family, i.index, &i.name)
+    }
+}
+
+/// Pure part of `unicast_source` (see there), over the interface's address entries.
+fn choose_unicast_source(
+    addrs: &[crate::sys::netlink::AddrEntry],
+    want: Option<IpAddr>,
+    family: Family,
+    v6_peers_link_local: bool,
+    v4: &[Ipv4Addr],
+    v6: &[Ipv6Addr],
+) -> Option<IpAddr> {
+    if let Some(w) = want {
+        return iface::select_usable(addrs, w).then_some(w);
+    }
+    match family {
+        Family::V4 => iface::select_primary_ipv4(addrs, v4).map(IpAddr::V4),
+        Family::V6 if v6_peers_link_local => {
+            iface::select_link_local_ipv6(addrs, v6).map(IpAddr::V6)
+        }
+        Family::V6 => iface::select_global_ipv6(addrs, v6).map(IpAddr::V6),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unicast_source_choice() {
+        let a = |s: &str| -> IpAddr { s.parse().unwrap() };
+        let tentative = crate::sys::netlink::IFA_F_TENTATIVE;
+        let addrs = vec![
+            (a("192.0.2.1"), 24, 0),
+            (a("192.0.2.9"), 24, crate::sys::netlink::IFA_F_SECONDARY),
+            (a("fe80::1"), 64, 0),
+            (a("2001:db8::fe"), 64, 0),
+            (a("2001:db8::7"), 64, tentative),
+            (a("2001:db8::1"), 64, 0),
+        ];
+        let vip6: Vec<Ipv6Addr> = vec!["2001:db8::fe".parse().unwrap()];
+        let c = |want, fam, ll| choose_unicast_source(&addrs, want, fam, ll, &[], &vip6);
+        assert_eq!(c(None, Family::V4, false), Some(a("192.0.2.1")));
+        assert_eq!(
+            c(Some(a("192.0.2.9")), Family::V4, false),
+            Some(a("192.0.2.9"))
+        );
+        assert_eq!(c(Some(a("192.0.2.5")), Family::V4, false), None);
+        assert_eq!(c(None, Family::V6, true), Some(a("fe80::1")));
+        // Global peers: the first global address that is usable and not a VIP.
+        assert_eq!(c(None, Family::V6, false), Some(a("2001:db8::1")));
+        assert_eq!(c(Some(a("2001:db8::7")), Family::V6, false), None);
     }
 }

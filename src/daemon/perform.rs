@@ -47,26 +47,7 @@ impl Daemon {
                         let _ = self.inst.record_send_error();
                         continue;
                     };
-                    let dst = crate::proto::wire::vrrp_group(self.s.family);
-                    match advert.to_bytes(src, dst, self.s.checksum_form) {
-                        Ok(bytes) => {
-                            let sent = match &self.egress {
-                                Some(eg) => eg.send(&self.sock, src, &bytes),
-                                None => self.sock.send(src, &bytes),
-                            };
-                            if let Err(e) = sent {
-                                let _ = self.inst.record_send_error();
-                                let (ok, _) = self.notice_log.allow(now);
-                                if ok {
-                                    vlog!(Warn, "{}: sending advert: {e}", self.tag());
-                                }
-                            }
-                        }
-                        Err(e) => {
-                            let _ = self.inst.record_send_error();
-                            vlog!(Error, "{}: cannot encode advert: {e:?}", self.tag());
-                        }
-                    }
+                    self.send_advert(now, src, &advert);
                 }
                 Action::AddVips => {} // done first, above
                 Action::RemoveVips => {
@@ -145,6 +126,46 @@ impl Daemon {
                 Action::Notice(n) => self.log_notice(now, n),
                 Action::Stopped => self.stopped = true,
             }
+        }
+    }
+
+    /// Send one advert from `src`: to the VRRP group (from the macvlan when there is one), or
+    /// to every unicast peer in turn, each with the checksum over its own pseudo-header (RFC
+    /// 9568 §5.2.8: the IP header actually sent) and from the interface itself, as keepalived
+    /// does (`vmac_xmit_base`): the peer is reached by routing, not through the macvlan. One
+    /// advert counts once, whatever the number of peers; a failed send to any peer counts as a
+    /// send error.
+    fn send_advert(&mut self, now: Duration, src: IpAddr, advert: &crate::proto::packet::Advert) {
+        let unicast = self.s.unicast.is_some();
+        let dsts = match &self.s.unicast {
+            Some(u) => u.peers.clone(),
+            None => vec![crate::proto::wire::vrrp_group(self.s.family)],
+        };
+        let mut failed = false;
+        for dst in dsts {
+            let bytes = match advert.to_bytes(src, dst, self.s.checksum_form) {
+                Ok(b) => b,
+                Err(e) => {
+                    failed = true;
+                    vlog!(Error, "{}: cannot encode advert: {e:?}", self.tag());
+                    continue;
+                }
+            };
+            let sent = match &self.egress {
+                _ if unicast => self.sock.send_to(src, dst, &bytes),
+                Some(eg) => eg.send(&self.sock, src, &bytes),
+                None => self.sock.send(src, &bytes),
+            };
+            if let Err(e) = sent {
+                failed = true;
+                let (ok, _) = self.notice_log.allow(now);
+                if ok {
+                    vlog!(Warn, "{}: sending advert to {dst}: {e}", self.tag());
+                }
+            }
+        }
+        if failed {
+            let _ = self.inst.record_send_error();
         }
     }
 
@@ -462,6 +483,11 @@ fn split_brain(reason: DiscardReason) -> Option<&'static str> {
         DiscardReason::BadAuthType => "authentication type differs from ours",
         DiscardReason::OwnPacket => {
             "sent from our primary address: another router uses our primary address"
+        }
+        DiscardReason::NotPeer => "the sender is not one of our --unicast-peer addresses",
+        DiscardReason::BadDestination => {
+            "sent to another address than our unicast source: the peer lists us by another \
+             address (or sends to the multicast group)"
         }
         _ => return None,
     })

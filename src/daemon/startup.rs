@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::config::Settings;
 use crate::proto::fsm::{Config, ConfigError, Instance};
+use crate::proto::unicast::{Peers, Transport};
 
 use super::config::CarpSettings;
 use super::engine::Core;
@@ -15,7 +16,6 @@ use crate::sys::clock;
 use crate::sys::iface::Interface;
 use crate::sys::netlink::{LinkMonitor, Rtnl};
 use crate::sys::pidfile::{self, PidFile, PidFileError};
-use crate::sys::socket::VrrpSocket;
 use crate::vlog;
 
 use super::hooks::Hooks;
@@ -165,8 +165,23 @@ impl Daemon {
                 return Err(StartError::sys(&format!("pid file {}", path.display()), e))
             }
         };
-        let sock = VrrpSocket::open(s.family, iface.index, &iface.name)
+        let sock = super::link::open_socket(&s, &iface)
             .map_err(|e| StartError::sys(&format!("VRRP socket on {}", iface.name), e))?;
+        if let Some(u) = &s.unicast {
+            vlog!(
+                Info,
+                "{}: unicast peers {} (source {}, TTL at least {}); no multicast group joined",
+                crate::proto::tag(&s.interface, s.vrid),
+                u.peers
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                u.src
+                    .map_or_else(|| "the interface's".to_string(), |a| a.to_string()),
+                u.min_ttl
+            );
+        }
         if let Err(e) = sock.set_vrid_filter(s.vrid) {
             vlog!(
                 Warn,
@@ -230,6 +245,13 @@ impl Daemon {
             checksum_form: s.checksum_form,
             handover: s.handover,
             interop_v2: false,
+            transport: match &s.unicast {
+                None => Transport::Multicast,
+                Some(u) => Transport::Unicast(Peers {
+                    addrs: u.peers.clone(),
+                    min_ttl: u.min_ttl,
+                }),
+            },
         };
         let inst = match &s.carp {
             None => {

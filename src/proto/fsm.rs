@@ -1188,9 +1188,9 @@ impl Instance {
             }
             return;
         }
-        // R1.
-        if ttl != 255 {
-            self.discard(DiscardReason::BadTtl, Some(src), out);
+        // R1 (multicast), or the unicast peer check (source, destination, TTL).
+        if let Err(reason) = self.cfg.transport.check(src, dst, ttl, self.primary) {
+            self.discard(reason, Some(src), out);
             return;
         }
         match packet::parse(payload, src, dst) {

@@ -9,6 +9,7 @@
 //!   protocol 112 (codec and its own election, same event/action shape as [`fsm`]).
 //! - [`wire`]: the other byte layouts the shell sends (IPv4 header, ARP, NA, magic packet).
 //! - [`group`]: the host group's verdict (`-M N`), pure, taking `now`.
+//! - [`unicast`]: unicast peers: destinations and the source / destination / TTL receive check.
 //!
 //! Seams for what comes next:
 //! - *A second advertisement protocol beside VRRP* (CARP is one): a codec and a state machine
@@ -18,8 +19,9 @@
 //!   core decides. A tracker's result reaches the machine as an event (`Event::SetPriority`,
 //!   a `FaultSet`/`FaultClear` reason); no tracker logic lives here and the machine needs no
 //!   new I/O.
-//! - *Transports* (multicast today, unicast peers next) are the shell's: the core sees each
-//!   packet's source, destination and TTL and never where it came from.
+//! - *Transports* (multicast, or unicast peers: [`unicast`]): the shell sends and receives; the
+//!   core sees each packet's source, destination and TTL and checks them against the
+//!   configured [`unicast::Transport`], never where the packet came from.
 //!
 //! Time is a [`core::time::Duration`] since an arbitrary epoch chosen by the caller (the daemon uses
 //! CLOCK_MONOTONIC; tests use a fake clock).
@@ -32,6 +34,7 @@ pub mod group;
 pub mod packet;
 pub mod timers;
 pub mod track;
+pub mod unicast;
 pub mod wire;
 
 /// How an instance is named in logs, hold reasons and atropos output: `eth1/52`
@@ -141,11 +144,16 @@ pub enum DiscardReason {
     Foreign,
     /// CARP: an advert repeating a counter already accepted (a replayed frame; ucarp has no check).
     Replay,
+    /// Unicast peers: the source is not a configured peer ([`unicast`]).
+    NotPeer,
+    /// Unicast peers: addressed to something other than our unicast source address (another
+    /// local address, the VRRP group) ([`unicast`]).
+    BadDestination,
 }
 
 impl DiscardReason {
     /// Every reason, in counter order.
-    pub const ALL: [DiscardReason; 18] = [
+    pub const ALL: [DiscardReason; 20] = [
         DiscardReason::BadTtl,
         DiscardReason::BadLength,
         DiscardReason::BadVersion,
@@ -164,6 +172,8 @@ impl DiscardReason {
         DiscardReason::BadFamily,
         DiscardReason::Foreign,
         DiscardReason::Replay,
+        DiscardReason::NotPeer,
+        DiscardReason::BadDestination,
     ];
 
     /// The counter name, as shown in state dumps (`bad_ttl`, `other_vrid`, ...).
@@ -187,6 +197,8 @@ impl DiscardReason {
             DiscardReason::BadFamily => "bad_family",
             DiscardReason::Foreign => "foreign_protocol",
             DiscardReason::Replay => "replay",
+            DiscardReason::NotPeer => "not_peer",
+            DiscardReason::BadDestination => "bad_dst",
         }
     }
 

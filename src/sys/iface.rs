@@ -133,6 +133,29 @@ pub fn select_link_local_ipv6(addrs: &[AddrEntry], exclude: &[Ipv6Addr]) -> Opti
     })
 }
 
+/// Pure: whether `want` is among `addrs` and usable as a source (IPv6: not tentative, DAD not
+/// failed).
+pub fn select_usable(addrs: &[AddrEntry], want: IpAddr) -> bool {
+    addrs
+        .iter()
+        .any(|&(ip, _, flags)| ip == want && flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED) == 0)
+}
+
+/// Pure: the first IPv6 entry outside `fe80::/10` that is not tentative and did not fail DAD,
+/// not in `exclude`.
+pub fn select_global_ipv6(addrs: &[AddrEntry], exclude: &[Ipv6Addr]) -> Option<Ipv6Addr> {
+    addrs.iter().find_map(|&(ip, _, flags)| match ip {
+        IpAddr::V6(v6)
+            if !is_link_local_v6(v6)
+                && flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED) == 0
+                && !exclude.contains(&v6) =>
+        {
+            Some(v6)
+        }
+        _ => None,
+    })
+}
+
 /// `fe80::/10` (the protocol core's test).
 pub fn is_link_local_v6(ip: Ipv6Addr) -> bool {
     crate::proto::packet::is_ipv6_link_local(&ip)

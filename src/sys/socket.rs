@@ -6,9 +6,15 @@
 //! [`crate::proto`] can check it. It neither builds nor checks VRRP messages: `send` takes the
 //! finished message (checksum included) and `recv` hands back its bytes.
 //!
-//! Transports: this is the multicast transport (RFC 9568 §5.1.1.2, §5.1.2.2). A unicast
-//! transport (adverts to configured peers, as keepalived's `unicast_peer`) belongs beside it
-//! with the same `send(src, payload)` / `recv` shape, so the daemon and the core stay unchanged.
+//! Transports: [`VrrpSocket::open`] is the multicast transport (RFC 9568 §5.1.1.2, §5.1.2.2);
+//! [`VrrpSocket::open_unicast`] the unicast one (adverts to configured peers, as keepalived's
+//! `unicast_peer`, see [`crate::proto::unicast`]): the same sockets, but joined to no group and
+//! with `IP_MULTICAST_ALL` / `IPV6_MULTICAST_ALL` off, so that the groups other sockets of the
+//! host join are not delivered here either; each advert is sent with [`VrrpSocket::send_to`] to
+//! one peer (TTL / hop limit 255, routed normally: no ARP or multicast needed beyond what
+//! reaching the peer takes, so tunnels and `multicast off` links work). Which packets are kept
+//! is the protocol core's decision (source, destination, TTL), not the socket's: a socket
+//! `bind()` to our address would drop adverts sent to another local address silently.
 //!
 //! # Receiving (both families)
 //! `socket(AF_INET[6], SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 112)`, then:
@@ -71,7 +77,9 @@ use crate::proto::wire::nd::solicited_node;
 use crate::proto::Family;
 
 use crate::proto::packet::IP_PROTOCOL as IPPROTO_VRRP;
-pub use crate::proto::wire::ipv4::{build_ipv4_packet, parse_ipv4_header, Ipv4Header};
+pub use crate::proto::wire::ipv4::{
+    build_ipv4_packet, build_ipv4_packet_to, parse_ipv4_header, Ipv4Header,
+};
 pub use crate::proto::wire::{IPV4_HEADER_LEN, VRRP_GROUP_V4, VRRP_GROUP_V6, VRRP_TOS, VRRP_TTL};
 
 /// [`parse_ipv4_header`] as the receive path reports it: a refused header is `InvalidData`.
@@ -106,7 +114,12 @@ pub struct VrrpSocket {
     tx4: Option<OwnedFd>,
     /// Solicited-node groups joined with [`VrrpSocket::join_solicited_node`].
     solicited: Vec<Ipv6Addr>,
+    /// Joined to the VRRP group (multicast transport); false for unicast peers.
+    multicast: bool,
 }
+
+/// `IPV6_MULTICAST_ALL` (linux/in6.h), not in the libc crate.
+const IPV6_MULTICAST_ALL: libc::c_int = 29;
 
 /// Control-message buffer with the alignment `struct cmsghdr` needs.
 #[repr(C, align(8))]
@@ -116,6 +129,22 @@ impl VrrpSocket {
     /// Opens the sockets for `family` on interface `ifindex` named `ifname`, joined to the VRRP
     /// group there. Non-blocking.
     pub fn open(family: Family, ifindex: u32, ifname: &str) -> io::Result<VrrpSocket> {
+        Self::open_with(family, ifindex, ifname, true)
+    }
+
+    /// Opens the sockets for unicast peers: as [`VrrpSocket::open`], but joined to no group and
+    /// with `IP_MULTICAST_ALL` / `IPV6_MULTICAST_ALL` off (module docs). Send with
+    /// [`VrrpSocket::send_to`].
+    pub fn open_unicast(family: Family, ifindex: u32, ifname: &str) -> io::Result<VrrpSocket> {
+        Self::open_with(family, ifindex, ifname, false)
+    }
+
+    fn open_with(
+        family: Family,
+        ifindex: u32,
+        ifname: &str,
+        multicast: bool,
+    ) -> io::Result<VrrpSocket> {
         let index = libc::c_int::try_from(ifindex)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface index too big"))?;
         let proto = libc::c_int::from(IPPROTO_VRRP);
@@ -125,7 +154,11 @@ impl VrrpSocket {
                 let rx = new_socket(libc::AF_INET, ty, proto)?;
                 bind_to_device(rx.as_fd(), ifname)?;
                 setsockopt_int(rx.as_fd(), libc::IPPROTO_IP, libc::IP_PKTINFO, 1)?;
-                add_membership_v4(rx.as_fd(), index)?;
+                if multicast {
+                    add_membership_v4(rx.as_fd(), index)?;
+                } else {
+                    setsockopt_int(rx.as_fd(), libc::IPPROTO_IP, libc::IP_MULTICAST_ALL, 0)?;
+                }
 
                 let tx = open_tx_v4(index, ifname)?;
                 Ok(VrrpSocket {
@@ -134,6 +167,7 @@ impl VrrpSocket {
                     rx,
                     tx4: Some(tx),
                     solicited: Vec::new(),
+                    multicast,
                 })
             }
             Family::V6 => {
@@ -143,13 +177,18 @@ impl VrrpSocket {
                 setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVHOPLIMIT, 1)?;
                 setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1)?;
                 configure_tx_v6(fd, index)?;
-                membership_v6(fd, libc::IPV6_ADD_MEMBERSHIP, VRRP_GROUP_V6, ifindex)?;
+                if multicast {
+                    membership_v6(fd, libc::IPV6_ADD_MEMBERSHIP, VRRP_GROUP_V6, ifindex)?;
+                } else {
+                    setsockopt_int(fd, libc::IPPROTO_IPV6, IPV6_MULTICAST_ALL, 0)?;
+                }
                 Ok(VrrpSocket {
                     family,
                     ifindex,
                     rx,
                     tx4: None,
                     solicited: Vec::new(),
+                    multicast,
                 })
             }
         }
@@ -169,10 +208,19 @@ impl VrrpSocket {
     /// IP source (IPv4 primary address, or IPv6 link-local address). A family mismatch is
     /// `InvalidInput`; a full socket buffer is `WouldBlock`.
     pub fn send(&self, src: IpAddr, payload: &[u8]) -> io::Result<()> {
-        match (self.family, src, &self.tx4) {
-            (Family::V4, IpAddr::V4(src), Some(tx)) => send_v4(tx.as_fd(), src, payload),
-            (Family::V6, IpAddr::V6(src), _) => {
-                send_v6(self.rx.as_fd(), self.ifindex, src, payload)
+        self.send_to(src, crate::proto::wire::vrrp_group(self.family), payload)
+    }
+
+    /// Sends one advert to `dst`: the VRRP group, or a unicast peer (then `payload`'s VRRPv3
+    /// checksum must have been computed with `dst`, RFC 9568 §5.2.8). TTL / hop limit 255 either
+    /// way. Errors as [`VrrpSocket::send`].
+    pub fn send_to(&self, src: IpAddr, dst: IpAddr, payload: &[u8]) -> io::Result<()> {
+        match (self.family, src, dst, &self.tx4) {
+            (Family::V4, IpAddr::V4(src), IpAddr::V4(dst), Some(tx)) => {
+                send_v4(tx.as_fd(), src, dst, payload)
+            }
+            (Family::V6, IpAddr::V6(src), IpAddr::V6(dst), _) => {
+                send_v6(self.rx.as_fd(), self.ifindex, src, dst, payload)
             }
             _ => Err(family_mismatch(src)),
         }
@@ -328,6 +376,9 @@ impl VrrpSocket {
     /// [`VrrpSocket::join_solicited_node`]) on the interface: call after the link comes back
     /// up, since the kernel may have forgotten them (keepalived #1847, PR #2681).
     pub fn rejoin(&self) -> io::Result<()> {
+        if !self.multicast {
+            return Ok(());
+        }
         match self.family {
             Family::V4 => {
                 let index = libc::c_int::try_from(self.ifindex).map_err(|_| {
@@ -495,9 +546,14 @@ impl VrrpSender {
 
     /// Sends one advert, exactly as [`VrrpSocket::send`] does (same packet, same errors).
     pub fn send(&self, src: IpAddr, payload: &[u8]) -> io::Result<()> {
-        match (self.family, src) {
-            (Family::V4, IpAddr::V4(src)) => send_v4(self.fd.as_fd(), src, payload),
-            (Family::V6, IpAddr::V6(src)) => send_v6(self.fd.as_fd(), self.ifindex, src, payload),
+        let group = crate::proto::wire::vrrp_group(self.family);
+        match (self.family, src, group) {
+            (Family::V4, IpAddr::V4(src), IpAddr::V4(dst)) => {
+                send_v4(self.fd.as_fd(), src, dst, payload)
+            }
+            (Family::V6, IpAddr::V6(src), IpAddr::V6(dst)) => {
+                send_v6(self.fd.as_fd(), self.ifindex, src, dst, payload)
+            }
             _ => Err(family_mismatch(src)),
         }
     }
@@ -551,19 +607,25 @@ fn configure_tx_v6(fd: BorrowedFd<'_>, index: libc::c_int) -> io::Result<()> {
     )
 }
 
-/// One IPv4 advert on the header-including socket `tx`.
-fn send_v4(tx: BorrowedFd<'_>, src: Ipv4Addr, payload: &[u8]) -> io::Result<()> {
-    let packet = build_ipv4_packet(src, payload, 0)
+/// One IPv4 advert to `dst` (the group or a peer) on the header-including socket `tx`.
+fn send_v4(tx: BorrowedFd<'_>, src: Ipv4Addr, dst: Ipv4Addr, payload: &[u8]) -> io::Result<()> {
+    let packet = build_ipv4_packet_to(src, dst, payload, 0)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-    let dst = SockaddrIn::from(SocketAddrV4::new(VRRP_GROUP_V4, 0));
+    let dst = SockaddrIn::from(SocketAddrV4::new(dst, 0));
     let sent = retry_eintr(|| sendto(tx.as_raw_fd(), &packet, &dst, MsgFlags::empty()))?;
     check_len(sent, packet.len())
 }
 
-/// One IPv6 advert on `fd` out of interface `ifindex`, from `src` (`IPV6_PKTINFO`), hop limit
-/// 255 (`IPV6_HOPLIMIT`).
-fn send_v6(fd: BorrowedFd<'_>, ifindex: u32, src: Ipv6Addr, payload: &[u8]) -> io::Result<()> {
-    let dst = SockaddrIn6::from(SocketAddrV6::new(VRRP_GROUP_V6, 0, 0, ifindex));
+/// One IPv6 advert to `dst` (the group or a peer) on `fd` out of interface `ifindex`, from
+/// `src` (`IPV6_PKTINFO`), hop limit 255 (`IPV6_HOPLIMIT`, which covers unicast too).
+fn send_v6(
+    fd: BorrowedFd<'_>,
+    ifindex: u32,
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    payload: &[u8],
+) -> io::Result<()> {
+    let dst = SockaddrIn6::from(SocketAddrV6::new(dst, 0, 0, ifindex));
     let info = libc::in6_pktinfo {
         ipi6_addr: libc::in6_addr {
             s6_addr: src.octets(),

@@ -62,6 +62,8 @@ pub struct Seen {
     pub at: Duration,
     /// IP source.
     pub src: IpAddr,
+    /// IP destination (the VRRP group, or a unicast peer).
+    pub dst: IpAddr,
     /// IP TTL / hop limit.
     pub ttl: u8,
     /// Source MAC.
@@ -240,6 +242,7 @@ pub fn vrrp_of(fr: &Frame) -> Option<Seen> {
             Some(Seen {
                 at: fr.at,
                 src: IpAddr::from([ip[12], ip[13], ip[14], ip[15]]),
+                dst: IpAddr::from([ip[16], ip[17], ip[18], ip[19]]),
                 ttl: ip[8],
                 mac,
                 payload: ip[ihl.min(ip.len())..].to_vec(),
@@ -247,9 +250,11 @@ pub fn vrrp_of(fr: &Frame) -> Option<Seen> {
         }
         0x86dd if ip.len() >= 40 && ip[6] == 112 => {
             let s: [u8; 16] = ip[8..24].try_into().ok()?;
+            let d: [u8; 16] = ip[24..40].try_into().ok()?;
             Some(Seen {
                 at: fr.at,
                 src: IpAddr::from(s),
+                dst: IpAddr::from(d),
                 ttl: ip[7],
                 mac,
                 payload: ip[40..].to_vec(),

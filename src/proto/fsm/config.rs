@@ -4,6 +4,7 @@ use core::fmt;
 use core::net::IpAddr;
 
 use crate::proto::packet::Auth;
+use crate::proto::unicast::{PeersError, Transport};
 use crate::proto::{ChecksumForm, Family, Version};
 
 /// The priority of the address owner (RFC 9568 §6.1, RFC 3768 §6.1).
@@ -49,6 +50,9 @@ pub struct Config {
     /// (a Backup times out on their rate, seconds × 100) and send a VRRPv2 advert beside each
     /// VRRPv3 one. VRRPv2 adverts from a peer also heard speaking VRRPv3 are ignored.
     pub interop_v2: bool,
+    /// Where adverts go and the first receive check ([`Transport::check`]): the VRRP group with
+    /// TTL 255 (R1), or unicast peers (default multicast).
+    pub transport: Transport,
 }
 
 impl Config {
@@ -68,6 +72,7 @@ impl Config {
             checksum_form: ChecksumForm::Pseudo,
             handover: true,
             interop_v2: false,
+            transport: Transport::Multicast,
         }
     }
 
@@ -118,6 +123,9 @@ impl Config {
         if self.version == Version::V3 && !self.interop_v2 && self.auth != Auth::None {
             return Err(ConfigError::AuthNeedsV2);
         }
+        if let Transport::Unicast(p) = &self.transport {
+            p.validate(self.family).map_err(ConfigError::Peers)?;
+        }
         Ok(())
     }
 }
@@ -150,6 +158,8 @@ pub enum ConfigError {
     AuthNeedsV2,
     /// `interop_v2` on something other than VRRPv3 over IPv4.
     InteropNeedsV3Ipv4,
+    /// A bad unicast peer list.
+    Peers(PeersError),
 }
 
 impl fmt::Display for ConfigError {
@@ -193,6 +203,7 @@ impl fmt::Display for ConfigError {
             ConfigError::InteropNeedsV3Ipv4 => {
                 write!(f, "interop_v2: allowed only with version 3 and IPv4")
             }
+            ConfigError::Peers(e) => write!(f, "{e}"),
         }
     }
 }

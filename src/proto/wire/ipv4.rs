@@ -89,6 +89,17 @@ pub fn parse_ipv4_header(data: &[u8]) -> Result<Ipv4Header, Ipv4Error> {
 /// clear, TTL 255, protocol 112, `src` → 224.0.0.18, checksum filled in) followed by `payload`.
 /// A payload that does not fit an IPv4 packet is [`Ipv4Error::TooLong`].
 pub fn build_ipv4_packet(src: Ipv4Addr, payload: &[u8], id: u16) -> Result<Vec<u8>, Ipv4Error> {
+    build_ipv4_packet_to(src, VRRP_GROUP_V4, payload, id)
+}
+
+/// [`build_ipv4_packet`] to `dst`: the group, or a unicast peer ([`crate::proto::unicast`]);
+/// same TTL 255 and TOS.
+pub fn build_ipv4_packet_to(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    payload: &[u8],
+    id: u16,
+) -> Result<Vec<u8>, Ipv4Error> {
     let total = u16::try_from(IPV4_HEADER_LEN + payload.len()).map_err(|_| Ipv4Error::TooLong)?;
     let mut hdr = [0u8; IPV4_HEADER_LEN];
     hdr[0] = 0x45; // version 4, IHL 5
@@ -99,7 +110,7 @@ pub fn build_ipv4_packet(src: Ipv4Addr, payload: &[u8], id: u16) -> Result<Vec<u
     hdr[8] = VRRP_TTL;
     hdr[9] = IP_PROTOCOL;
     hdr[12..16].copy_from_slice(&src.octets());
-    hdr[16..20].copy_from_slice(&VRRP_GROUP_V4.octets());
+    hdr[16..20].copy_from_slice(&dst.octets());
     let csum = internet_checksum(&[&hdr]);
     hdr[10..12].copy_from_slice(&csum.to_be_bytes());
     let mut packet = Vec::with_capacity(usize::from(total));
