@@ -204,6 +204,11 @@ impl Daemon {
             State::name(from),
             State::name(to)
         );
+        self.emit(crate::control::events::Event::Transition {
+            from: State::name(from).to_string(),
+            to: State::name(to).to_string(),
+            reason: reason.to_string(),
+        });
         match to {
             State::Master => {
                 vlog!(Info, "{}: we are now the master router", self.tag())

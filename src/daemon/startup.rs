@@ -301,6 +301,7 @@ impl Daemon {
                 timer,
                 signals,
                 control,
+                stream: super::events::Stream::new(),
                 notify: notify::Notifier::from_env(),
                 ready_sent: false,
                 buf: vec![0u8; 9000],
