@@ -235,3 +235,144 @@ fn textfile_metrics_pass_promtool_and_a_dead_master_is_not_master() {
     let (code, m, _) = lab.atropos(&r2, &["--metrics", "-v", "52"]);
     assert_eq!((code, m.as_str()), (0, ""));
 }
+
+/// One HTTP GET from inside namespace `ns`: the body, or None on any failure.
+fn http_get(ns: &str, addr: &str, path: &str) -> Option<String> {
+    let (addr, path) = (addr.to_string(), path.to_string());
+    in_netns(ns, move || {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&addr).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).ok()?;
+        let (head, body) = out.split_once("\r\n\r\n")?;
+        head.starts_with("HTTP/1.")
+            .then(|| body.to_string())
+            .filter(|_| head.contains(" 200 "))
+    })
+}
+
+/// A real Prometheus (its own configuration and storage in the lab's directory, on loopback in
+/// its own namespace) scrapes `atropos --metrics-listen` on a master and on a backup and answers
+/// `/api/v1/query` with each one's state; the exporter answers 404 on another path.
+#[test]
+fn prometheus_scrapes_the_exporter_and_answers_the_state() {
+    let test = "prometheus_scrapes_the_exporter_and_answers_the_state";
+    if !require_root(test) {
+        return;
+    }
+    if !have("prometheus") && !skip(test, "prometheus missing (Debian package prometheus)") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1", "r2", "mon"]);
+    let [r1, r2, mon] = lab.ns_names();
+    let (ip1, ip2) = (lab.host(0).v4.clone(), lab.host(1).v4.clone());
+    let mut a = lab.vrrpd_line(&r1, "r1", "-i eth0 -v 51 -p 150 -d 100ms -n 192.0.2.254/24");
+    let _b = lab.vrrpd_line(&r2, "r2", "-i eth0 -v 51 -p 100 -d 100ms -n 192.0.2.254/24");
+    assert!(
+        wait_for(Duration::from_secs(5), || lab.has_addr(&r1, VIP)).is_some(),
+        "{}",
+        a.log_text()
+    );
+    let run = lab.dir.join("run").to_string_lossy().into_owned();
+    let atropos = env!("CARGO_BIN_EXE_atropos");
+    let mut exporters = Vec::new();
+    for (ns, ip, tag) in [(&r1, &ip1, "x1"), (&r2, &ip2, "x2")] {
+        let listen = format!("{ip}:9650");
+        exporters.push(lab.spawn(
+            ns,
+            tag,
+            atropos,
+            &["--metrics-listen", &listen],
+            &[("VRRPD_RUN_DIR", &run)],
+        ));
+    }
+    let target1 = format!("{ip1}:9650");
+    assert!(
+        wait_some(Duration::from_secs(5), || http_get(
+            &mon, &target1, "/metrics"
+        ))
+        .is_some(),
+        "{}",
+        exporters[0].log_text()
+    );
+    assert!(http_get(&mon, &target1, "/nope").is_none());
+
+    let conf = lab.dir.join("prometheus.yml");
+    std::fs::write(
+        &conf,
+        format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\nscrape_configs:\n  - job_name: vrrpd\n    static_configs:\n      - targets: ['{ip1}:9650', '{ip2}:9650']\n"
+        ),
+    )
+    .unwrap();
+    let tsdb = lab.dir.join("tsdb");
+    let mut prom = lab.spawn(
+        &mon,
+        "prometheus",
+        "prometheus",
+        &[
+            &format!("--config.file={}", conf.display()),
+            &format!("--storage.tsdb.path={}", tsdb.display()),
+            "--web.listen-address=127.0.0.1:9090",
+        ],
+        &[],
+    );
+    // The state of each instance, as Prometheus answers it: (instance, state) with value 1.
+    let query = |q: &str| -> Vec<(String, String)> {
+        let Some(body) = http_get(&mon, "127.0.0.1:9090", &format!("/api/v1/query?query={q}"))
+        else {
+            return Vec::new();
+        };
+        let j: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        j["data"]["result"]
+            .as_array()
+            .map(|r| {
+                r.iter()
+                    .map(|s| {
+                        (
+                            s["metric"]["instance"].as_str().unwrap_or("").to_string(),
+                            s["metric"]["state"].as_str().unwrap_or("").to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // vrrpd_state==1, URL-encoded.
+    let q = "vrrpd_state%7Binterface%3D%22eth0%22%2Cvrid%3D%2251%22%7D%3D%3D1";
+    let want = |v: &Vec<(String, String)>| {
+        v.contains(&(format!("{ip1}:9650"), "master".into()))
+            && v.contains(&(format!("{ip2}:9650"), "backup".into()))
+    };
+    let got = wait_some(Duration::from_secs(60), || Some(query(q)).filter(want));
+    let last = query(q);
+    // kill -9 of the master: Prometheus sees vrrpd_up 0 for it and no master state.
+    let dead = got.is_some().then(|| {
+        signal(a.pid(), libc::SIGKILL);
+        let _ = wait_exit(&mut a, Duration::from_secs(5));
+        let i1 = format!("{ip1}:9650");
+        wait_for(Duration::from_secs(30), || {
+            query("vrrpd_up%3D%3D0").iter().any(|(i, _)| *i == i1)
+                && !query(q).iter().any(|(i, s)| *i == i1 && s == "master")
+        })
+    });
+    signal(prom.pid(), libc::SIGTERM);
+    let _ = wait_exit(&mut prom, Duration::from_secs(10));
+    for x in &mut exporters {
+        signal(x.pid(), libc::SIGTERM);
+        let _ = wait_exit(x, Duration::from_secs(5));
+    }
+    assert!(
+        got.is_some(),
+        "Prometheus answered {last:?}\n{}",
+        prom.log_text()
+    );
+    assert!(
+        dead.flatten().is_some(),
+        "after kill -9: up==0 {:?}, states {:?}",
+        query("vrrpd_up%3D%3D0"),
+        query(q)
+    );
+}
