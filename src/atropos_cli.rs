@@ -6,7 +6,9 @@
 //! `--state --quiet` the state: 0 master, 3 backup (or init), 4 fault. Without `--quiet`, a
 //! listing is a success (0) whatever the states, so `set -e` scripts can show the state.
 
-use std::net::IpAddr;
+mod metrics;
+
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use clap::{ArgGroup, CommandFactory, Parser};
@@ -21,7 +23,7 @@ use crate::control::{Command as Cmd, InstanceInfo, Request, Response, VERSION};
     version,
     disable_version_flag = true,
     about = "Show and control the vrrpd instances of this router (this network namespace)",
-    group(ArgGroup::new("verb").args(["state", "dump", "count", "who_has", "backup", "resume", "reduce", "increase", "set_priority"])),
+    group(ArgGroup::new("verb").args(["state", "dump", "count", "who_has", "backup", "resume", "reduce", "increase", "set_priority", "metrics", "metrics_listen"])),
     after_help = "Exit status: 0 ok, 1 not running or error, 2 bad command line.\nWith --state --quiet, the state: 0 master, 3 backup (or init), 4 fault, 1 not running."
 )]
 pub struct Args {
@@ -52,6 +54,14 @@ pub struct Args {
     /// Set the priority (1-254).
     #[arg(long = "priority", value_name = "PRIO", value_parser = clap::value_parser!(u8).range(1..=254))]
     pub set_priority: Option<u8>,
+    /// Every instance in the Prometheus text format, for node_exporter's textfile collector
+    /// (see man atropos, METRICS); a dead daemon's instance is vrrpd_up 0, never master.
+    #[arg(long = "metrics", conflicts_with_all = ["json", "quiet"])]
+    pub metrics: bool,
+    /// Serve the same metrics over HTTP on ADDR:PORT at /metrics, reading every instance at
+    /// each scrape (a long-running exporter, e.g. 127.0.0.1:9650).
+    #[arg(long = "metrics-listen", value_name = "ADDR:PORT", conflicts_with_all = ["json", "quiet"])]
+    pub metrics_listen: Option<SocketAddr>,
     /// Only the instances on this interface.
     #[arg(short = 'i', long = "interface", value_name = "IF")]
     pub interface: Option<String>,
@@ -107,6 +117,16 @@ pub fn run(args: Args) -> u8 {
             return 1;
         }
     };
+    let filter = crate::metrics::scrape::Filter {
+        interface: args.interface.clone(),
+        vrid: args.vrid,
+    };
+    if let Some(addr) = args.metrics_listen {
+        return metrics::listen(addr, &dir, filter);
+    }
+    if args.metrics {
+        return metrics::print(&dir, filter);
+    }
     let entries = match std::fs::read_dir(&dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

@@ -158,6 +158,8 @@ pub struct Daemon {
     /// (kind, peer) of the once-per-peer notices already warned about.
     noted: Vec<(u8, IpAddr)>,
     group: Option<group::Member>,
+    /// When the event loop last returned from `poll(2)` (reported as its liveness tick).
+    last_wake: Duration,
     _pidfile: PidFile,
     io: Shared,
 }
@@ -277,6 +279,7 @@ impl Daemon {
             }
             let fds: Vec<BorrowedFd<'_>> = slots.iter().map(|(_, fd)| *fd).collect();
             let flags = crate::sys::poll::wait_readable(&fds)?;
+            self.last_wake = clock::now();
             let mut ready = Ready::default();
             for ((slot, _), on) in slots.iter().zip(flags) {
                 if on {

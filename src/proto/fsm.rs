@@ -637,6 +637,7 @@ impl Instance {
                 self.on_set_priority(now, p, out);
             }
         }
+        self.counters.note_master(self.master);
     }
 
     /// When to call with [`Event::Timeout`] next, if anything is armed.
