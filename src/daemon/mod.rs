@@ -110,6 +110,8 @@ impl Ready {
 struct Announce {
     remaining: u32,
     next: Option<Duration>,
+    /// `--garp-refresh`: when the next refresh round is due (while master).
+    refresh: Option<Duration>,
 }
 
 /// The process's shared resources: what one process has once however many instances it
@@ -243,6 +245,7 @@ impl Daemon {
         [
             self.inst.next_deadline(),
             self.announce.next,
+            self.announce.refresh,
             self.hooks.deadline(),
             self.trackers.deadline(),
             self.stop_deadline,
@@ -327,6 +330,14 @@ impl Daemon {
         }
         if self.announce.next.is_some_and(|d| now >= d) {
             self.send_announcements(now);
+        }
+        if let (Some(due), Some(every)) = (self.announce.refresh, self.s.garp_refresh) {
+            if now >= due {
+                // Drift-free; a loop late by a whole period resynchronises.
+                let next = due + every;
+                self.announce.refresh = Some(if next <= now { now + every } else { next });
+                self.announce_round(now);
+            }
         }
         self.hooks.poll(now);
         self.poll_trackers(now);
