@@ -153,6 +153,20 @@ pub struct InstanceInfo {
     /// Health trackers (`--track-*`), in command-line order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trackers: Vec<TrackerInfo>,
+    /// `vrrp` or `carp` (absent from older daemons: `vrrp`).
+    #[serde(default = "default_protocol")]
+    pub protocol: String,
+    /// Held in Backup by its host group (`-M`) until every member is ready.
+    #[serde(default)]
+    pub group_held: bool,
+    /// Seconds since the event loop last woke up, when it answered (liveness: a loop that
+    /// answers is running; see `atropos --metrics`).
+    #[serde(default)]
+    pub loop_tick_secs_ago: f64,
+}
+
+fn default_protocol() -> String {
+    "vrrp".to_string()
 }
 
 /// One health tracker as an instance reports it.
@@ -264,8 +278,11 @@ pub struct Detail {
     pub discards: BTreeMap<String, u64>,
     /// Per peer: VRRPv3-over-IPv4 checksum forms seen, "pseudo"/"plain".
     pub checksum_forms: BTreeMap<String, BTreeMap<String, u64>>,
-    /// Hooks started, timed out, failed.
+    /// Hooks started, timed out (killed), failed.
     pub hooks: BTreeMap<String, u64>,
+    /// How many times the Master as last heard changed to another router (ourselves included).
+    #[serde(default)]
+    pub master_changes: u64,
 }
 
 /// Parse one request line; errors are phrased for the reply.

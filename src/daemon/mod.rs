@@ -113,6 +113,8 @@ impl Ready {
 struct Announce {
     remaining: u32,
     next: Option<Duration>,
+    /// `--garp-refresh`: when the next refresh round is due (while master).
+    refresh: Option<Duration>,
 }
 
 /// The process's shared resources: what one process has once however many instances it
@@ -161,6 +163,8 @@ pub struct Daemon {
     /// (kind, peer) of the once-per-peer notices already warned about.
     noted: Vec<(u8, IpAddr)>,
     group: Option<group::Member>,
+    /// When the event loop last returned from `poll(2)` (reported as its liveness tick).
+    last_wake: Duration,
     _pidfile: PidFile,
     io: Shared,
 }
@@ -248,6 +252,7 @@ impl Daemon {
         [
             self.inst.next_deadline(),
             self.announce.next,
+            self.announce.refresh,
             self.hooks.deadline(),
             self.trackers.deadline(),
             self.stop_deadline,
@@ -285,6 +290,7 @@ impl Daemon {
             let fds: Vec<BorrowedFd<'_>> = slots.iter().map(|(_, fd)| *fd).collect();
             // Subscribers are served on every wake-up; room to write only has to wake the loop.
             let (flags, _) = crate::sys::poll::wait_ready(&fds, &st.write_fds())?;
+            self.last_wake = clock::now();
             let mut ready = Ready::default();
             for ((slot, _), on) in slots.iter().zip(flags) {
                 if on {
@@ -337,6 +343,14 @@ impl Daemon {
         }
         if self.announce.next.is_some_and(|d| now >= d) {
             self.send_announcements(now);
+        }
+        if let (Some(due), Some(every)) = (self.announce.refresh, self.s.garp_refresh) {
+            if now >= due {
+                // Drift-free; a loop late by a whole period resynchronises.
+                let next = due + every;
+                self.announce.refresh = Some(if next <= now { now + every } else { next });
+                self.announce_round(now);
+            }
         }
         self.hooks.poll(now);
         self.poll_trackers(now);

@@ -294,6 +294,7 @@ impl Daemon {
             noted: Vec::new(),
             notice_log: RateLimit::new(Duration::from_secs(10), 10),
             group,
+            last_wake: clock::now(),
             _pidfile: pidfile,
             io: Shared {
                 rtnl,
