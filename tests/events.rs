@@ -92,3 +92,51 @@ fn follow_sees_every_event_in_order_and_exits() {
         f.log_text()
     );
 }
+
+/// A restarted daemon appears again from #1 with a new run id.
+#[test]
+fn follow_sees_a_restart_with_a_new_run_id() {
+    if !require_root("follow_sees_a_restart_with_a_new_run_id") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1"]);
+    let [r1] = lab.ns_names();
+    let line = "-i eth0 -v 51 -p 100 -d 100ms -n 192.0.2.254/24";
+    let mut a = lab.vrrpd_line(&r1, "a", line);
+    assert!(
+        wait_for(Duration::from_secs(5), || lab.state(&r1, 51).is_some()).is_some(),
+        "{}",
+        a.log_text()
+    );
+    let run = lab.dir.join("run").to_string_lossy().into_owned();
+    let f = lab.spawn(
+        &r1,
+        "follow",
+        env!("CARGO_BIN_EXE_atropos"),
+        &["--follow", "--json"],
+        &[("VRRPD_RUN_DIR", &run)],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    signal(a.pid(), libc::SIGTERM);
+    assert!(wait_exit(&mut a, Duration::from_secs(5)).is_some());
+    let _a2 = lab.vrrpd_line(&r1, "a2", line);
+    let starts = || -> Vec<serde_json::Value> {
+        records(&f)
+            .into_iter()
+            .filter(|r| r["event"] == "start")
+            .collect()
+    };
+    assert!(
+        wait_for(Duration::from_secs(5), || !starts().is_empty()).is_some(),
+        "{}",
+        f.log_text()
+    );
+    let recs = records(&f);
+    let exit = recs
+        .iter()
+        .find(|r| r["event"] == "exit")
+        .unwrap_or_else(|| panic!("{}", f.log_text()));
+    let start = &starts()[0];
+    assert_eq!(start["seq"], 1);
+    assert_ne!(start["run"], exit["run"], "{}", f.log_text());
+}
