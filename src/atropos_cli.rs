@@ -6,13 +6,17 @@
 //! `--state --quiet` the state: 0 master, 3 backup (or init), 4 fault. Without `--quiet`, a
 //! listing is a success (0) whatever the states, so `set -e` scripts can show the state.
 
-use std::net::IpAddr;
+mod metrics;
+
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use clap::{ArgGroup, CommandFactory, Parser};
 
 use crate::control::client::call;
 use crate::control::{Command as Cmd, InstanceInfo, Request, Response, VERSION};
+
+mod follow;
 
 /// `atropos` command line.
 #[derive(Debug, Clone, Parser)]
@@ -21,8 +25,9 @@ use crate::control::{Command as Cmd, InstanceInfo, Request, Response, VERSION};
     version,
     disable_version_flag = true,
     about = "Show and control the vrrpd instances of this router (this network namespace)",
-    group(ArgGroup::new("verb").args(["state", "dump", "count", "who_has", "backup", "resume", "reduce", "increase", "set_priority"])),
-    after_help = "Exit status: 0 ok, 1 not running or error, 2 bad command line.\nWith --state --quiet, the state: 0 master, 3 backup (or init), 4 fault, 1 not running."
+    group(ArgGroup::new("verb").args(["state", "dump", "count", "who_has", "backup", "resume", "reduce", "increase", "set_priority", "metrics", "metrics_listen", "follow"])),
+    group(ArgGroup::new("follow_quiet").args(["follow", "quiet"]).multiple(false)),
+    after_help = "Exit status: 0 ok, 1 not running or error, 2 bad command line.\nWith --state --quiet, the state: 0 master, 3 backup (or init), 4 fault, 1 not running.\n\nEVENTS (--follow): one line per event of every instance (start, transition, priority, tracker,\nhost group hold and release, exit), in each instance's order, numbered from #1 at daemon start\n(JSON: \"seq\") with a run id new at every start. \"gap\" names numbers a slow reader missed;\n\"exited (lost ...)\" a daemon that died without an exit event (SIGKILL, crash). Instances that\nstart or restart later are followed from their first event. --json: one JSON object per line."
 )]
 pub struct Args {
     /// Show every instance: interface, VRID, state, priority, VIPs, master, since when (default).
@@ -52,6 +57,19 @@ pub struct Args {
     /// Set the priority (1-254).
     #[arg(long = "priority", value_name = "PRIO", value_parser = clap::value_parser!(u8).range(1..=254))]
     pub set_priority: Option<u8>,
+    /// Follow the instances: one line per event (start, transition, priority, tracker, host
+    /// group, exit) with a per-instance sequence number, until interrupted; picks up new and
+    /// restarted instances (see EVENTS).
+    #[arg(short = 'f', long = "follow")]
+    pub follow: bool,
+    /// Every instance in the Prometheus text format, for node_exporter's textfile collector
+    /// (see man atropos, METRICS); a dead daemon's instance is vrrpd_up 0, never master.
+    #[arg(long = "metrics", conflicts_with_all = ["json", "quiet"])]
+    pub metrics: bool,
+    /// Serve the same metrics over HTTP on ADDR:PORT at /metrics, reading every instance at
+    /// each scrape (a long-running exporter, e.g. 127.0.0.1:9650).
+    #[arg(long = "metrics-listen", value_name = "ADDR:PORT", conflicts_with_all = ["json", "quiet"])]
+    pub metrics_listen: Option<SocketAddr>,
     /// Only the instances on this interface.
     #[arg(short = 'i', long = "interface", value_name = "IF")]
     pub interface: Option<String>,
@@ -100,6 +118,9 @@ fn state_code(state: &str) -> u8 {
 
 /// Run atropos; returns the exit status.
 pub fn run(args: Args) -> u8 {
+    if args.follow {
+        return follow::run(&args);
+    }
     let dir = match socket_dir(args.run_dir.as_deref()) {
         Ok(d) => d,
         Err(e) => {
@@ -107,6 +128,16 @@ pub fn run(args: Args) -> u8 {
             return 1;
         }
     };
+    let filter = crate::metrics::scrape::Filter {
+        interface: args.interface.clone(),
+        vrid: args.vrid,
+    };
+    if let Some(addr) = args.metrics_listen {
+        return metrics::listen(addr, &dir, filter);
+    }
+    if args.metrics {
+        return metrics::print(&dir, filter);
+    }
     let entries = match std::fs::read_dir(&dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -160,6 +191,7 @@ pub fn run(args: Args) -> u8 {
             version: VERSION,
             cmd: Cmd::State,
             priority: None,
+            from: None,
         };
         let info = match call(sock, &probe) {
             Ok(Response {
@@ -229,6 +261,7 @@ pub fn run(args: Args) -> u8 {
                     version: VERSION,
                     cmd,
                     priority,
+                    from: None,
                 },
             ) {
                 Ok(Response {

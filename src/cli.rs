@@ -123,6 +123,12 @@ pub struct Args {
     #[arg(long = "garp-interval", value_name = "DURATION", default_value = "200ms", value_parser = parse_given_duration)]
     pub garp_interval: Given<Duration>,
 
+    /// While master, repeat one round of gratuitous ARPs / unsolicited NAs (one per VIP) every
+    /// DURATION, for switches with short MAC tables (keepalived's garp_master_refresh). Off by
+    /// default.
+    #[arg(long = "garp-refresh", value_name = "DURATION", value_parser = parse_given_duration)]
+    pub garp_refresh: Option<Given<Duration>>,
+
     /// Hooks still running after this long are killed.
     #[arg(long = "script-timeout", value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub script_timeout: Duration,
@@ -678,6 +684,15 @@ impl Args {
                 "at most 10s",
             ));
         }
+        if let Some(r) = &self.garp_refresh {
+            if r.value < Duration::from_millis(100) {
+                return Err(CliError::new(
+                    "--garp-refresh <DURATION>",
+                    r.text(),
+                    "at least 100ms (leave the flag out for no refresh)",
+                ));
+            }
+        }
         if let Some(g) = &self.group {
             let ok = !g.is_empty()
                 && g.len() <= 32
@@ -781,6 +796,7 @@ impl Args {
             accept: self.accept,
             garp_count: self.garp_count,
             garp_interval: self.garp_interval.value,
+            garp_refresh: self.garp_refresh.as_ref().map(|g| g.value),
             script_timeout: self.script_timeout,
             foreground: self.foreground,
             debug: self.debug,
@@ -1294,6 +1310,26 @@ mod tests {
         all.extend_from_slice(v);
         let a = parse(all).map_err(|e| one_line(&e))?;
         a.validate().map_err(|e| e.to_string())
+    }
+
+    /// `--garp-refresh` (issue #17): off by default, a duration of at least 100ms.
+    #[test]
+    fn garp_refresh_flag() {
+        let base = ["-i", "eth0", "-v", "51", "192.0.2.254"];
+        assert_eq!(args(&base).unwrap().garp_refresh, None);
+        let mut v = base.to_vec();
+        v.extend(["--garp-refresh", "30s"]);
+        assert_eq!(
+            args(&v).unwrap().garp_refresh,
+            Some(Duration::from_secs(30))
+        );
+        let mut v = base.to_vec();
+        v.extend(["--garp-refresh", "50ms"]);
+        let e = args(&v).unwrap_err();
+        assert!(
+            e.contains("'50ms' for '--garp-refresh <DURATION>'") && e.contains("at least 100ms"),
+            "{e}"
+        );
     }
 
     /// Tracker flags: defaults, `cmd=` taking the rest, errors naming the flag (issue #16).

@@ -14,5 +14,6 @@ pub mod atropos_cli;
 pub mod cli;
 pub mod control;
 pub mod daemon;
+pub mod metrics;
 pub mod proto;
 pub mod sys;

@@ -535,18 +535,38 @@ fn n44_s12_lower_priority_v3_sends_at_once() {
     let d = r.deadline();
     r.at(r.now + ms(10));
     let a = r.rx(PEER, &v3(50, 100));
-    assert_eq!(a, vec![Action::Send(v3(100, 100))]);
+    assert_eq!(a, vec![Action::Send(v3(100, 100)), Action::Announce]);
     assert_eq!(r.state(), State::Master);
     assert_eq!(r.deadline(), d);
 }
 
-/// N44 (RFC 3768 §6.4.3): v2 Master hearing a lower priority only discards.
+/// N44 (RFC 3768 §6.4.3): v2 Master hearing a lower priority sends no advert; it re-announces
+/// its addresses (issue #17, address refresh: a split brain healing).
 #[test]
 fn n44_s12_lower_priority_v2_discards_only() {
     let mut r = Rig::master(cfg(Version::V2, 100), ME);
     r.at(r.now + ms(10));
-    assert!(r.rx(PEER, &v2(50, 1)).is_empty());
+    assert_eq!(r.rx(PEER, &v2(50, 1)), vec![Action::Announce]);
     assert_eq!(r.state(), State::Master);
+}
+
+/// Issue #17 (address refresh): a Master hearing lower-priority adverts re-announces its
+/// addresses at once, at most once per REANNOUNCE_MIN_GAP (1 s); S10 (priority 0) and S11 do not.
+#[test]
+fn s12_reannounce_is_rate_limited_to_one_per_second() {
+    use vrrpd::proto::fsm::REANNOUNCE_MIN_GAP;
+    assert_eq!(REANNOUNCE_MIN_GAP, ms(1000));
+    let mut r = Rig::master(cfg(Version::V3, 100), ME);
+    let t = r.now + ms(10);
+    let mut announces = Vec::new();
+    for k in 0..25u64 {
+        r.at(t + ms(100 * k));
+        if r.rx(PEER, &v3(50, 100)).contains(&Action::Announce) {
+            announces.push(100 * k);
+        }
+    }
+    assert_eq!(announces, [0, 1000, 2000]);
+    assert!(!r.rx(PEER, &v3(0, 100)).contains(&Action::Announce));
 }
 
 /// N45 (§6.4.3, S11 tie-break): equal priority from a greater address, compared as unsigned

@@ -8,11 +8,17 @@ use std::time::Duration;
 
 use super::{Request, Response};
 
-/// Send one request to one socket.
+/// Send one request to one socket (3 s to answer).
 pub fn call(sock: &Path, req: &Request) -> std::io::Result<Response> {
+    call_within(sock, req, Duration::from_secs(3))
+}
+
+/// Send one request to one socket; reading or writing for longer than `timeout` is an error
+/// (`WouldBlock` or `TimedOut`), so a stopped or wedged instance cannot hang the caller.
+pub fn call_within(sock: &Path, req: &Request, timeout: Duration) -> std::io::Result<Response> {
     let mut s = UnixStream::connect(sock)?;
-    s.set_read_timeout(Some(Duration::from_secs(3)))?;
-    s.set_write_timeout(Some(Duration::from_secs(3)))?;
+    s.set_read_timeout(Some(timeout))?;
+    s.set_write_timeout(Some(timeout))?;
     let mut line = serde_json::to_vec(req).map_err(std::io::Error::other)?;
     line.push(b'\n');
     s.write_all(&line)?;

@@ -5,7 +5,9 @@
 //! writes one JSON line (at most [`MAX_REQUEST`] bytes) and reads one JSON line back.
 //!
 //! Request:  `{"version":1,"cmd":"state"}`; `cmd` is one of `state`, `dump`, `backup`, `resume`,
-//! `reduce`, `increase`, `priority` (with `"priority":N`).
+//! `reduce`, `increase`, `priority` (with `"priority":N`), `subscribe` (optionally with
+//! `"from":SEQ`: the reply line, then the instance's event stream, one record a line, on the same
+//! connection until either end closes; see [`events`] and [`stream`]).
 //! Response: `{"version":1,"ok":true,"instance":{...}}` or `{"version":1,"ok":false,"error":"..."}`.
 //! A request with another `version` gets an error naming the versions spoken.
 //!
@@ -15,7 +17,9 @@
 #![forbid(unsafe_code)]
 
 pub mod client;
+pub mod events;
 pub mod server;
+pub mod stream;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -35,6 +39,21 @@ pub struct Request {
     /// New priority for [`Command::Priority`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<u8>,
+    /// [`Command::Subscribe`]: replay from this sequence number (absent: only new records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<u64>,
+}
+
+impl Request {
+    /// A request for `cmd` without arguments.
+    pub fn new(cmd: Command) -> Request {
+        Request {
+            version: VERSION,
+            cmd,
+            priority: None,
+            from: None,
+        }
+    }
 }
 
 /// Commands.
@@ -55,6 +74,8 @@ pub enum Command {
     Increase,
     /// Set the priority (1-254).
     Priority,
+    /// Stream the instance's events (`atropos --follow`).
+    Subscribe,
 }
 
 /// A response.
@@ -132,6 +153,20 @@ pub struct InstanceInfo {
     /// Health trackers (`--track-*`), in command-line order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trackers: Vec<TrackerInfo>,
+    /// `vrrp` or `carp` (absent from older daemons: `vrrp`).
+    #[serde(default = "default_protocol")]
+    pub protocol: String,
+    /// Held in Backup by its host group (`-M`) until every member is ready.
+    #[serde(default)]
+    pub group_held: bool,
+    /// Seconds since the event loop last woke up, when it answered (liveness: a loop that
+    /// answers is running; see `atropos --metrics`).
+    #[serde(default)]
+    pub loop_tick_secs_ago: f64,
+}
+
+fn default_protocol() -> String {
+    "vrrp".to_string()
 }
 
 /// One health tracker as an instance reports it.
@@ -243,8 +278,11 @@ pub struct Detail {
     pub discards: BTreeMap<String, u64>,
     /// Per peer: VRRPv3-over-IPv4 checksum forms seen, "pseudo"/"plain".
     pub checksum_forms: BTreeMap<String, BTreeMap<String, u64>>,
-    /// Hooks started, timed out, failed.
+    /// Hooks started, timed out (killed), failed.
     pub hooks: BTreeMap<String, u64>,
+    /// How many times the Master as last heard changed to another router (ourselves included).
+    #[serde(default)]
+    pub master_changes: u64,
 }
 
 /// Parse one request line; errors are phrased for the reply.
@@ -276,14 +314,12 @@ mod tests {
 
     #[test]
     fn request_round_trip() {
-        let r = Request {
-            version: 1,
-            cmd: Command::Backup,
-            priority: None,
-        };
+        let r = Request::new(Command::Backup);
         let s = serde_json::to_string(&r).unwrap();
         assert_eq!(s, r#"{"version":1,"cmd":"backup"}"#);
         assert_eq!(parse_request(s.as_bytes()).unwrap(), r);
+        let sub = parse_request(br#"{"version":1,"cmd":"subscribe","from":7}"#).unwrap();
+        assert_eq!((sub.cmd, sub.from), (Command::Subscribe, Some(7)));
     }
 
     #[test]

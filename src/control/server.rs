@@ -37,6 +37,9 @@ pub struct Server {
     accept_paused_until: Option<Duration>,
     /// Connections refused because the peer is neither root nor `owner`: (count, last uid).
     pub refused: Option<(u64, u32)>,
+    /// Connections whose `subscribe` was accepted, with the request and the reply line, for
+    /// the daemon to take ([`Server::take_subscribed`]) into its [`super::stream::Subscribers`].
+    subscribed: Vec<(UnixStream, Request, Vec<u8>)>,
 }
 
 /// Returns the uid of a connected peer (`SO_PEERCRED`).
@@ -50,10 +53,21 @@ impl Server {
     /// the socket never has a looser mode). The caller holds the instance's pid-file lock, so a
     /// socket file already there is a stale one left by a crash and is replaced. Only root and
     /// `owner` are served; `peer_uid` tells who connected.
+    ///
+    /// The socket is bound (and listening) under a temporary name and renamed into place, so
+    /// that whoever sees `path` appear (`atropos --follow` watches the directory) can connect.
     pub fn bind(path: &Path, owner: u32, peer_uid: PeerUid) -> io::Result<Server> {
-        let _ = std::fs::remove_file(path);
-        let listener = UnixListener::bind(path)?;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".new");
+        let tmp = PathBuf::from(tmp);
+        let _ = std::fs::remove_file(&tmp);
+        let listener = UnixListener::bind(&tmp)?;
+        let placed = std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))
+            .and_then(|()| std::fs::rename(&tmp, path));
+        if let Err(e) = placed {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
         listener.set_nonblocking(true)?;
         Ok(Server {
             listener,
@@ -64,6 +78,7 @@ impl Server {
             owner,
             accept_paused_until: None,
             refused: None,
+            subscribed: Vec::new(),
         })
     }
 
@@ -127,24 +142,44 @@ impl Server {
         while i < self.conns.len() {
             let done = match self.conns.get_mut(i) {
                 Some(c) => serve(c, now, &mut handle, &mut self.bad_requests),
-                None => true,
+                None => Served::Done,
             };
-            if done {
-                self.conns.swap_remove(i);
-            } else {
-                i += 1;
+            match done {
+                Served::Done => {
+                    self.conns.swap_remove(i);
+                }
+                Served::Subscribed(req, reply) => {
+                    let c = self.conns.swap_remove(i);
+                    self.subscribed.push((c.stream, req, reply));
+                }
+                Served::Waiting => i += 1,
             }
         }
     }
+
+    /// The connections whose `subscribe` was accepted since the last call: the stream, the
+    /// request (its `from`) and the reply line still to be written first.
+    pub fn take_subscribed(&mut self) -> Vec<(UnixStream, Request, Vec<u8>)> {
+        std::mem::take(&mut self.subscribed)
+    }
 }
 
-/// Returns true when the connection is finished.
+/// How far a connection is.
+enum Served {
+    /// Answered (or failed): close it.
+    Done,
+    /// Its request is not complete yet.
+    Waiting,
+    /// An accepted `subscribe`: it stays open as a subscriber.
+    Subscribed(Request, Vec<u8>),
+}
+
 fn serve(
     c: &mut Conn,
     now: Duration,
     handle: &mut impl FnMut(Request) -> Response,
     bad: &mut u64,
-) -> bool {
+) -> Served {
     let mut chunk = [0u8; 1024];
     loop {
         match c.stream.read(&mut chunk) {
@@ -159,11 +194,11 @@ fn serve(
                 if now >= c.deadline {
                     *bad += 1;
                     reply(&mut c.stream, &Response::error("request timed out"));
-                    return true;
+                    return Served::Done;
                 }
-                return false;
+                return Served::Waiting;
             }
-            Err(_) => return true,
+            Err(_) => return Served::Done,
         }
     }
     let line = match c.buf.iter().position(|b| *b == b'\n') {
@@ -171,6 +206,16 @@ fn serve(
         None => &c.buf[..],
     };
     let resp = match control::parse_request(line) {
+        Ok(req) if req.cmd == control::Command::Subscribe => {
+            let resp = handle(req.clone());
+            if resp.ok {
+                if let Ok(mut v) = serde_json::to_vec(&resp) {
+                    v.push(b'\n');
+                    return Served::Subscribed(req, v);
+                }
+            }
+            resp
+        }
         Ok(req) => handle(req),
         Err(e) => {
             *bad += 1;
@@ -178,7 +223,7 @@ fn serve(
         }
     };
     reply(&mut c.stream, &resp);
-    true
+    Served::Done
 }
 
 fn reply(s: &mut UnixStream, r: &Response) {

@@ -94,6 +94,8 @@ pub struct Settings {
     pub garp_count: u32,
     /// GARP/NA spacing.
     pub garp_interval: Duration,
+    /// `--garp-refresh`: one GARP/NA round this often while master (None: off).
+    pub garp_refresh: Option<Duration>,
     /// Hook timeout.
     pub script_timeout: Duration,
     /// Foreground, log to stderr.

@@ -27,6 +27,7 @@
 pub mod config;
 pub mod egress;
 pub mod engine;
+pub mod events;
 pub mod group;
 pub mod hooks;
 mod link;
@@ -78,6 +79,8 @@ enum Slot {
     Control,
     /// Running check commands' pidfds and the tracked files' inotify descriptor.
     Track,
+    /// Event-stream subscribers (input: a close; output: room for what waits).
+    Events,
 }
 
 /// Which [`Slot`]s one `poll(2)` found ready.
@@ -99,7 +102,7 @@ impl Ready {
             Slot::Signals => self.signals = true,
             Slot::Netlink => self.netlink = true,
             Slot::Hook => self.hook = true,
-            Slot::Track => {}
+            Slot::Track | Slot::Events => {}
             Slot::Control => self.control = true,
         }
     }
@@ -110,6 +113,8 @@ impl Ready {
 struct Announce {
     remaining: u32,
     next: Option<Duration>,
+    /// `--garp-refresh`: when the next refresh round is due (while master).
+    refresh: Option<Duration>,
 }
 
 /// The process's shared resources: what one process has once however many instances it
@@ -122,6 +127,8 @@ pub struct Shared {
     timer: clock::Timer,
     signals: Signals,
     control: Option<crate::control::server::Server>,
+    /// The event stream (`atropos --follow`): the ring of recent events and its subscribers.
+    stream: events::Stream,
     notify: notify::Notifier,
     ready_sent: bool,
     buf: Vec<u8>,
@@ -156,6 +163,8 @@ pub struct Daemon {
     /// (kind, peer) of the once-per-peer notices already warned about.
     noted: Vec<(u8, IpAddr)>,
     group: Option<group::Member>,
+    /// When the event loop last returned from `poll(2)` (reported as its liveness tick).
+    last_wake: Duration,
     _pidfile: PidFile,
     io: Shared,
 }
@@ -168,6 +177,7 @@ impl Daemon {
     /// Run until stopped. Returns the exit status.
     pub fn run(&mut self) -> i32 {
         let now = clock::now();
+        self.emit_start();
         if let Some(c) = &self.s.carp {
             vlog!(
                 Info,
@@ -212,21 +222,21 @@ impl Daemon {
         // From here on every event is followed by a group sync (see `feed`).
         self.started = true;
         self.group_sync(now, true);
-        loop {
+        let why = loop {
             if self.stopped && self.hooks.idle() {
-                break;
+                break "signal";
             }
             if let Some(d) = self.stop_deadline {
                 if clock::now() >= d {
                     vlog!(Warn, "{}: stop did not finish in time; exiting", self.tag());
-                    break;
+                    break "stop timed out";
                 }
             }
             if let Err(e) = self.wait_once() {
                 vlog!(Error, "{}: event loop: {e}", self.tag());
                 std::thread::sleep(Duration::from_millis(10));
             }
-        }
+        };
         self.hooks.kill_all();
         self.trackers.kill_all();
         if let Some(eg) = self.egress.take() {
@@ -234,6 +244,7 @@ impl Daemon {
         }
         self.io.notify.send("STOPPING=1");
         vlog!(Info, "{}: exiting", self.tag());
+        self.finish_stream(why);
         0
     }
 
@@ -241,6 +252,7 @@ impl Daemon {
         [
             self.inst.next_deadline(),
             self.announce.next,
+            self.announce.refresh,
             self.hooks.deadline(),
             self.trackers.deadline(),
             self.stop_deadline,
@@ -248,6 +260,7 @@ impl Daemon {
             self.link_poll.as_ref().map(|p| p.next),
             self.io.control.as_ref().and_then(|c| c.deadline()),
             self.group.as_ref().map(|g| g.next_tick()),
+            self.io.stream.deadline(),
         ]
         .into_iter()
         .flatten()
@@ -272,8 +285,12 @@ impl Daemon {
             if let Some(c) = &self.io.control {
                 slots.extend(c.fds().into_iter().map(|fd| (Slot::Control, fd)));
             }
+            let st = &self.io.stream;
+            slots.extend(st.read_fds().into_iter().map(|fd| (Slot::Events, fd)));
             let fds: Vec<BorrowedFd<'_>> = slots.iter().map(|(_, fd)| *fd).collect();
-            let flags = crate::sys::poll::wait_readable(&fds)?;
+            // Subscribers are served on every wake-up; room to write only has to wake the loop.
+            let (flags, _) = crate::sys::poll::wait_ready(&fds, &st.write_fds())?;
+            self.last_wake = clock::now();
             let mut ready = Ready::default();
             for ((slot, _), on) in slots.iter().zip(flags) {
                 if on {
@@ -314,6 +331,8 @@ impl Daemon {
         }
         // Timers are checked on every wake-up: cheap, and robust against a missed timerfd edge.
         self.on_time();
+        // Last: what this wake-up recorded goes out in it.
+        self.serve_subscribers(clock::now());
         Ok(())
     }
 
@@ -324,6 +343,14 @@ impl Daemon {
         }
         if self.announce.next.is_some_and(|d| now >= d) {
             self.send_announcements(now);
+        }
+        if let (Some(due), Some(every)) = (self.announce.refresh, self.s.garp_refresh) {
+            if now >= due {
+                // Drift-free; a loop late by a whole period resynchronises.
+                let next = due + every;
+                self.announce.refresh = Some(if next <= now { now + every } else { next });
+                self.announce_round(now);
+            }
         }
         self.hooks.poll(now);
         self.poll_trackers(now);
@@ -336,8 +363,10 @@ impl Daemon {
     /// Feed one event to the state machine, carry out its actions, and follow up on the host
     /// group (publish a changed member state, obey the verdict). Every event goes through here.
     fn feed(&mut self, now: Duration, ev: Event<'_>) {
+        let before = (self.inst.priority(), self.inst.group_held());
         let actions = self.inst.handle(now, ev);
         self.perform(now, actions);
+        self.emit_changes(before);
         if self.started {
             self.group_sync(now, false);
         }
@@ -385,6 +414,7 @@ impl Daemon {
         let now = clock::now();
         let before = server.refused.map_or(0, |(n, _)| n);
         server.poll(now, |req| self.control_request(now, req));
+        self.adopt_subscribers(server.take_subscribed());
         if let Some((n, uid)) = server.refused {
             // The first few, then one in a hundred: a local user cannot flood the log.
             if n > before && (before < 3 || n / 100 > before / 100) {
@@ -410,6 +440,12 @@ impl Daemon {
         let ev = match req.cmd {
             C::State => return Response::ok(self.info(false)),
             C::Dump => return Response::ok(self.info(true)),
+            C::Subscribe => {
+                return match self.io.stream.room() {
+                    Ok(()) => Response::ok(self.info(false)),
+                    Err(e) => Response::error(e),
+                }
+            }
             C::Backup => {
                 vlog!(Info, "{tag}: atropos: forced backup");
                 Event::ForceBackup(true)

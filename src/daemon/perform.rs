@@ -73,6 +73,7 @@ impl Daemon {
                     self.announce = Announce {
                         remaining: self.s.garp_count,
                         next: Some(now),
+                        refresh: self.s.garp_refresh.map(|r| now + r),
                     };
                     self.send_announcements(now);
                 }
@@ -225,6 +226,11 @@ impl Daemon {
             State::name(from),
             State::name(to)
         );
+        self.emit(crate::control::events::Event::Transition {
+            from: State::name(from).to_string(),
+            to: State::name(to).to_string(),
+            reason: reason.to_string(),
+        });
         match to {
             State::Master => {
                 vlog!(Info, "{}: we are now the master router", self.tag())
@@ -314,23 +320,14 @@ impl Daemon {
             .map_or(self.iface.index, |e| e.vip_ifindex(&self.iface))
     }
 
-    pub(super) fn send_announcements(&mut self, now: Duration) {
-        if self.announce.remaining == 0 {
-            self.announce.next = None;
-            return;
-        }
-        self.announce.remaining -= 1;
-        self.announce.next = if self.announce.remaining > 0 {
-            Some(now + self.s.garp_interval)
-        } else {
-            None
-        };
-        let first_round = self.announce.remaining + 1 == self.s.garp_count;
+    /// One gratuitous ARP per IPv4 VIP / unsolicited NA per IPv6 VIP, from the master's MAC
+    /// (a round of `--garp-count`, or a `--garp-refresh` round). False without a packet socket.
+    pub(super) fn announce_round(&mut self, now: Duration) -> bool {
         let Some(eg) = self.egress.as_ref() else {
-            return;
+            return false;
         };
         let Some(ann) = eg.announcer() else {
-            return;
+            return false;
         };
         let mac = eg.mac(&self.iface);
         for vip in &self.s.vips {
@@ -349,6 +346,31 @@ impl Daemon {
                 }
             }
         }
+        true
+    }
+
+    pub(super) fn send_announcements(&mut self, now: Duration) {
+        if self.announce.remaining == 0 {
+            self.announce.next = None;
+            return;
+        }
+        self.announce.remaining -= 1;
+        self.announce.next = if self.announce.remaining > 0 {
+            Some(now + self.s.garp_interval)
+        } else {
+            None
+        };
+        let first_round = self.announce.remaining + 1 == self.s.garp_count;
+        if !self.announce_round(now) {
+            return;
+        }
+        let Some(eg) = self.egress.as_ref() else {
+            return;
+        };
+        let Some(ann) = eg.announcer() else {
+            return;
+        };
+        let mac = eg.mac(&self.iface);
         // After the first round of gratuitous ARPs, as documented (README, vrrpd(8)).
         if first_round && !eg.uses_vmac() {
             if let Some((IpAddr::V4(vip), IpAddr::V4(gw))) = self.s.magic {

@@ -100,6 +100,7 @@ impl Daemon {
                 prio0_sent: c.prio0_sent(),
                 prio0_rcvd: c.prio0_rcvd(),
                 send_errors: c.send_errors(),
+                master_changes: c.master_changes(),
                 ..Detail::default()
             };
             for from in State::ALL {
@@ -147,6 +148,9 @@ impl Daemon {
             group: self.group.as_ref().map(|g| g.describe()),
             detail,
             trackers: self.tracker_info(now),
+            protocol: if self.inst.is_carp() { "carp" } else { "vrrp" }.to_string(),
+            group_held: self.inst.group_held(),
+            loop_tick_secs_ago: now.saturating_sub(self.last_wake).as_secs_f64(),
         }
     }
 

@@ -316,6 +316,7 @@ impl Daemon {
             noted: Vec::new(),
             notice_log: RateLimit::new(Duration::from_secs(10), 10),
             group,
+            last_wake: clock::now(),
             _pidfile: pidfile,
             io: Shared {
                 rtnl,
@@ -323,6 +324,7 @@ impl Daemon {
                 timer,
                 signals,
                 control,
+                stream: super::events::Stream::new(),
                 notify: notify::Notifier::from_env(),
                 ready_sent: false,
                 buf: vec![0u8; 9000],

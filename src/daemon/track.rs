@@ -680,6 +680,13 @@ impl super::Daemon {
                     ob.detail
                 ),
             );
+            let ev = crate::control::events::Event::Tracker {
+                kind: e.tracker.spec().kind.name().to_string(),
+                name: e.name.clone(),
+                status: e.tracker.status().name().to_string(),
+                detail: ob.detail.clone(),
+            };
+            self.emit(ev);
             self.track_sync(now);
         }
     }

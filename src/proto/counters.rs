@@ -33,6 +33,8 @@ pub struct Counters {
     discards: [u64; DiscardReason::ALL.len()],
     checksum_peers: Vec<PeerChecksums>,
     checksum_other: (u64, u64),
+    master_changes: u64,
+    last_master: Option<IpAddr>,
 }
 
 fn bump(slot: Option<&mut u64>) {
@@ -109,12 +111,30 @@ impl Counters {
         self.checksum_other
     }
 
+    /// How many times the Master as last heard changed to another router (ourselves included:
+    /// becoming Master counts). The first Master heard counts; losing track of the Master (none
+    /// known, as in Initialize or Fault) does not, nor does hearing the same one again.
+    pub fn master_changes(&self) -> u64 {
+        self.master_changes
+    }
+
     /// The checksum forms counted for one peer: `(pseudo, plain)`.
     pub fn checksum_forms_of(&self, peer: IpAddr) -> (u64, u64) {
         self.checksum_peers
             .iter()
             .find(|p| p.peer == peer)
             .map_or((0, 0), |p| (p.pseudo, p.plain))
+    }
+
+    /// Called after every event with the Master as now known; counts a change of Master
+    /// ([`Counters::master_changes`]).
+    pub(crate) fn note_master(&mut self, master: Option<IpAddr>) {
+        if let Some(m) = master {
+            if self.last_master != Some(m) {
+                self.last_master = Some(m);
+                bump(Some(&mut self.master_changes));
+            }
+        }
     }
 
     pub(crate) fn record_transition(&mut self, from: State, to: State) {
@@ -168,5 +188,22 @@ impl Counters {
             ChecksumForm::Pseudo => bump(Some(pseudo)),
             ChecksumForm::Plain => bump(Some(plain)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A new Master counts once; the same one again, or none known, does not.
+    #[test]
+    fn master_changes_count_new_masters_only() {
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        let mut c = Counters::default();
+        for m in [None, Some(a), Some(a), None, Some(a), Some(b), Some(a)] {
+            c.note_master(m);
+        }
+        assert_eq!(c.master_changes(), 3);
     }
 }

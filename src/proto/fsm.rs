@@ -17,7 +17,7 @@
 //! | S9  | Master, Adver_Timer (§6.4.3)                    | send, re-arm (drift-free)                   |
 //! | S10 | Master, prio 0 (§6.4.3)                         | send, re-arm                                |
 //! | S11 | Master, prio > ours, or = and src > ours        | v3: learn; down = MDI; RemoveVips → Backup  |
-//! | S12 | Master, other non-zero (§6.4.3)                 | discard; v3 (RFC 9568): send at once        |
+//! | S12 | Master, other non-zero (§6.4.3)                 | discard; v3 (RFC 9568): send at once; Announce |
 //! | F1  | any, FaultSet                                   | Master: send prio 0; RemoveVips → Fault     |
 //! | F2  | Fault, last FaultClear                          | → Init → as S1/S2                           |
 //! | H1  | Master, Shutdown / ForceBackup, `handover`      | send prio 0, keep VIPs → Init / Backup      |
@@ -496,7 +496,14 @@ pub struct Instance {
     v3_speakers: Vec<IpAddr>,
     /// Immediate replies (S10, S12) in the current window: (window start, count).
     replies: (Duration, u8),
+    /// When S12 last re-announced the addresses ([`REANNOUNCE_MIN_GAP`]).
+    reannounced: Option<Duration>,
 }
+
+/// S12 re-announcements (a Master hearing a lower-priority Master: a split brain healing) are
+/// at most one per this gap, so a peer that keeps advertising does not draw a GARP/NA burst per
+/// advert.
+pub const REANNOUNCE_MIN_GAP: Duration = Duration::from_secs(1);
 
 /// Most immediate replies (S10, S12) per advertisement interval: an on-link flood of lower or
 /// zero priority adverts is not reflected 1:1 (the RFCs set no bound; issue 13 defect 10).
@@ -559,7 +566,19 @@ impl Instance {
             counters: Counters::default(),
             v3_speakers: Vec::new(),
             replies: (Duration::ZERO, 0),
+            reannounced: None,
         }
+    }
+
+    /// Whether S12 may re-announce the addresses now (one per [`REANNOUNCE_MIN_GAP`]).
+    fn reannounce_allowed(&mut self, now: Duration) -> bool {
+        let due = self
+            .reannounced
+            .is_none_or(|t| now < t || now.saturating_sub(t) >= REANNOUNCE_MIN_GAP);
+        if due {
+            self.reannounced = Some(now);
+        }
+        due
     }
 
     /// Whether an immediate reply may go out now ([`MAX_REPLIES_PER_INTERVAL`] per interval).
@@ -618,6 +637,7 @@ impl Instance {
                 self.on_set_priority(now, p, out);
             }
         }
+        self.counters.note_master(self.master);
     }
 
     /// When to call with [`Event::Timeout`] next, if anything is armed.
@@ -1408,9 +1428,17 @@ impl Instance {
                         prev: State::Master,
                     });
                     self.transition(now, State::Backup, reason, out);
-                } else if learn && self.reply_allowed(now) {
+                } else {
                     // S12 (RFC 9568): assert ourselves at once (rate-limited).
-                    self.send(self.priority, out);
+                    if learn && self.reply_allowed(now) {
+                        self.send(self.priority, out);
+                    }
+                    // Another Master on the link (a split brain healing): switches and hosts
+                    // may have learnt the VIPs at its port; announce them again at once, as
+                    // keepalived's lower-priority GARP burst does (rate-limited, v2 and v3).
+                    if self.reannounce_allowed(now) {
+                        out.push(Action::Announce);
+                    }
                 }
             }
             State::Initialize | State::Fault => {}

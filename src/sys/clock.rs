@@ -23,6 +23,31 @@ pub fn now() -> Duration {
     }
 }
 
+/// The current CLOCK_REALTIME time since the Unix epoch: only to stamp what people read (the
+/// event stream); every deadline is on [`now`].
+pub fn wall() -> Duration {
+    match nix::time::clock_gettime(nix::time::ClockId::CLOCK_REALTIME) {
+        Ok(ts) => Duration::new(
+            ts.tv_sec().max(0) as u64,
+            ts.tv_nsec().clamp(0, 999_999_999) as u32,
+        ),
+        Err(_) => Duration::ZERO,
+    }
+}
+
+/// A random identifier of this process's run (16 hex digits from the kernel's random UUID
+/// source), so that a restarted daemon is told apart from the one before; falls back to the
+/// monotonic and wall clocks when /proc is not mounted.
+pub fn run_id() -> String {
+    match std::fs::read_to_string("/proc/sys/kernel/random/uuid") {
+        Ok(u) => u.trim().replace('-', "").chars().take(16).collect(),
+        Err(_) => format!(
+            "{:016x}",
+            (wall().as_nanos() as u64) ^ (now().as_nanos() as u64).rotate_left(32)
+        ),
+    }
+}
+
 /// A non-blocking CLOCK_MONOTONIC timerfd.
 pub struct Timer {
     fd: TimerFd,

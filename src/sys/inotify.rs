@@ -38,6 +38,24 @@ impl Watcher {
             .map_err(io::Error::from)
     }
 
+    /// Watch `dir` for entries created, deleted or moved in or out (a socket bound or renamed
+    /// into place, a subdirectory made), and for the directory's own deletion: `atropos
+    /// --follow` watching the run directory for instances.
+    pub fn watch_entries(&self, dir: &Path) -> io::Result<()> {
+        self.ino
+            .add_watch(
+                dir,
+                AddWatchFlags::IN_CREATE
+                    | AddWatchFlags::IN_DELETE
+                    | AddWatchFlags::IN_MOVED_FROM
+                    | AddWatchFlags::IN_MOVED_TO
+                    | AddWatchFlags::IN_DELETE_SELF
+                    | AddWatchFlags::IN_MOVE_SELF,
+            )
+            .map(|_| ())
+            .map_err(io::Error::from)
+    }
+
     /// Drain pending events (bounded); returns whether there were any. The caller re-reads
     /// the files it watches: events are only a prompt.
     pub fn drain(&self) -> io::Result<bool> {

@@ -14,6 +14,46 @@ pub fn wait_readable(fds: &[BorrowedFd<'_>]) -> io::Result<Vec<bool>> {
     poll_readable(fds, PollTimeout::NONE)
 }
 
+/// [`wait_readable`] over `readable`, also waking when one of `writable` can take more bytes
+/// (`POLLOUT`; the event stream's subscribers with lines waiting). Returns the flags of each
+/// list, in order.
+pub fn wait_ready(
+    readable: &[BorrowedFd<'_>],
+    writable: &[BorrowedFd<'_>],
+) -> io::Result<(Vec<bool>, Vec<bool>)> {
+    let mut pfds: Vec<PollFd<'_>> = readable
+        .iter()
+        .map(|fd| PollFd::new(*fd, PollFlags::POLLIN))
+        .chain(
+            writable
+                .iter()
+                .map(|fd| PollFd::new(*fd, PollFlags::POLLOUT)),
+        )
+        .collect();
+    let flags: Vec<bool> = match nix::poll::poll(&mut pfds, PollTimeout::NONE) {
+        Ok(_) => pfds
+            .iter()
+            .map(|p| p.revents().is_some_and(|r| !r.is_empty()))
+            .collect(),
+        Err(Errno::EINTR) => vec![false; pfds.len()],
+        Err(e) => return Err(e.into()),
+    };
+    let (r, w) = flags.split_at(readable.len().min(flags.len()));
+    Ok((r.to_vec(), w.to_vec()))
+}
+
+/// [`wait_readable`] bounded by `timeout` (`None`: no bound), for `atropos --follow`.
+pub fn wait_readable_for(
+    fds: &[BorrowedFd<'_>],
+    timeout: Option<std::time::Duration>,
+) -> io::Result<Vec<bool>> {
+    let t = match timeout {
+        None => PollTimeout::NONE,
+        Some(d) => PollTimeout::try_from(d).unwrap_or(PollTimeout::MAX),
+    };
+    poll_readable(fds, t)
+}
+
 /// Without waiting: which of `fds` are readable or hung up now (a pidfd: its process exited).
 pub fn ready_now(fds: &[BorrowedFd<'_>]) -> io::Result<Vec<bool>> {
     poll_readable(fds, PollTimeout::ZERO)

@@ -37,6 +37,8 @@ const VRRPD_SYNOPSIS: &str =
 const ATROPOS_SYNOPSIS: &str =
     "atropos [--state|--dump|--count|--who-has VIP|--backup|--resume|--reduce|--increase|--priority PRIO]
         [-i IF] [-v VRID] [--json] [--quiet]
+atropos --metrics|--metrics-listen ADDR:PORT [-i IF] [-v VRID]
+atropos --follow [-i IF] [-v VRID] [--json]
 atropos --help|--version";
 
 /// Render both man pages.

@@ -488,6 +488,7 @@ impl Instance {
                 }
             }
         }
+        self.counters.note_master(self.master);
     }
 
     /// When to call again with [`Event::Timeout`].

@@ -1,8 +1,9 @@
 //! IPv6 Neighbor Discovery frames on Ethernet: the unsolicited Neighbor Advertisement of
 //! RFC 9568 §6.4.1/§6.4.2 and RFC 4861 §7.2.6 (to ff02::1, Router flag set, Solicited clear,
 //! Override set, target = VIP, Target Link-Layer Address option = the VR MAC, hop limit 255),
-//! the ICMPv6 checksum, solicited-node groups and multicast MACs. Router Advertisements
-//! (RFC 9568 §8.2.x, RFC 4861 §4.2) belong here too.
+//! the ICMPv6 checksum, solicited-node groups and multicast MACs; the Router Advertisement of
+//! the virtual router (RFC 9568 §8.2.2, RFC 4861 §4.2) and the Router Solicitation checks
+//! (RFC 4861 §6.1.1). Nothing sends or receives those yet (issue #17).
 
 use core::net::Ipv6Addr;
 
@@ -59,6 +60,109 @@ pub fn build_na(src_mac: [u8; 6], ip: Ipv6Addr, flags: u8) -> [u8; NA_FRAME_LEN]
     f[38..54].copy_from_slice(&ALL_NODES.octets());
     f[54..86].copy_from_slice(&icmp);
     f
+}
+
+/// ICMPv6 type of a Router Solicitation (RFC 4861 §4.1).
+pub const ICMPV6_ROUTER_SOLICIT: u8 = 133;
+/// ICMPv6 type of a Router Advertisement (RFC 4861 §4.2).
+pub const ICMPV6_ROUTER_ADVERT: u8 = 134;
+const ND_OPT_SOURCE_LL_ADDR: u8 = 1;
+/// Length of a Router Advertisement frame with one Source Link-Layer Address option:
+/// 14 Ethernet + 40 IPv6 + 16 RA + 8 option.
+pub const RA_FRAME_LEN: usize = 78;
+
+/// A Router Advertisement for the virtual router (RFC 9568 §8.2.2, RFC 4861 §4.2): Ethernet
+/// 33:33:00:00:00:01 from `src_mac`; IPv6 hop limit 255 from the virtual router's link-local
+/// address `src_ll` to ff02::1; Cur Hop Limit 0 and Reachable Time / Retrans Timer 0
+/// (unspecified: hosts keep their own), M=0 O=0, Router Lifetime `lifetime_s` seconds (0: "not
+/// a default router", RFC 4861 §6.2.5), and a Source Link-Layer Address option = `src_mac`.
+pub fn build_router_advert(
+    src_mac: [u8; 6],
+    src_ll: Ipv6Addr,
+    lifetime_s: u16,
+) -> [u8; RA_FRAME_LEN] {
+    const ICMP_LEN: usize = 24;
+    let mut icmp = [0u8; ICMP_LEN];
+    icmp[0] = ICMPV6_ROUTER_ADVERT;
+    // icmp[1]: code 0; icmp[2..4]: checksum, below; icmp[4]: Cur Hop Limit 0; icmp[5]: M, O 0.
+    icmp[6..8].copy_from_slice(&lifetime_s.to_be_bytes());
+    // icmp[8..12]: Reachable Time 0; icmp[12..16]: Retrans Timer 0.
+    icmp[16] = ND_OPT_SOURCE_LL_ADDR;
+    icmp[17] = 1; // option length in units of 8 bytes
+    icmp[18..24].copy_from_slice(&src_mac);
+    let csum = icmpv6_checksum(src_ll, ALL_NODES, &icmp);
+    icmp[2..4].copy_from_slice(&csum.to_be_bytes());
+
+    let mut f = [0u8; RA_FRAME_LEN];
+    f[0..6].copy_from_slice(&ipv6_multicast_mac(ALL_NODES));
+    f[6..12].copy_from_slice(&src_mac);
+    f[12..14].copy_from_slice(&ETH_P_IPV6.to_be_bytes());
+    f[14] = 0x60;
+    f[18..20].copy_from_slice(&(ICMP_LEN as u16).to_be_bytes());
+    f[20] = IPPROTO_ICMPV6;
+    f[21] = 255;
+    f[22..38].copy_from_slice(&src_ll.octets());
+    f[38..54].copy_from_slice(&ALL_NODES.octets());
+    f[54..78].copy_from_slice(&icmp);
+    f
+}
+
+/// Why a received ICMPv6 message is not a valid Router Solicitation (RFC 4861 §6.1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RsError {
+    /// Shorter than the 8-byte RS header.
+    Short,
+    /// Not type 133, or code not 0.
+    NotSolicitation,
+    /// Hop limit not 255 (it crossed a router).
+    HopLimit,
+    /// An option of length 0, or one running past the end.
+    BadOption,
+    /// Source :: with a Source Link-Layer Address option.
+    UnspecifiedWithLlAddr,
+}
+
+/// A valid Router Solicitation: the soliciting host's link-layer address, if it gave one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouterSolicit {
+    /// Source Link-Layer Address option (Ethernet), if present.
+    pub src_mac: Option<[u8; 6]>,
+}
+
+/// Validate the ICMPv6 message `msg` (checksum already checked by the kernel) received from
+/// `src` with hop limit `hop_limit` as a Router Solicitation (RFC 4861 §6.1.1).
+pub fn parse_router_solicit(
+    msg: &[u8],
+    src: Ipv6Addr,
+    hop_limit: u8,
+) -> Result<RouterSolicit, RsError> {
+    let head = msg.get(..8).ok_or(RsError::Short)?;
+    if head[0] != ICMPV6_ROUTER_SOLICIT || head[1] != 0 {
+        return Err(RsError::NotSolicitation);
+    }
+    if hop_limit != 255 {
+        return Err(RsError::HopLimit);
+    }
+    let mut src_mac = None;
+    let mut opts = msg.get(8..).unwrap_or(&[]);
+    while !opts.is_empty() {
+        let (Some(&kind), Some(&len8)) = (opts.first(), opts.get(1)) else {
+            return Err(RsError::BadOption);
+        };
+        let len = usize::from(len8) * 8;
+        let opt = opts
+            .get(..len)
+            .filter(|_| len > 0)
+            .ok_or(RsError::BadOption)?;
+        if kind == ND_OPT_SOURCE_LL_ADDR {
+            src_mac = opt.get(2..8).and_then(|m| <[u8; 6]>::try_from(m).ok());
+        }
+        opts = opts.get(len..).unwrap_or(&[]);
+    }
+    if src.is_unspecified() && src_mac.is_some() {
+        return Err(RsError::UnspecifiedWithLlAddr);
+    }
+    Ok(RouterSolicit { src_mac })
 }
 
 /// The ICMPv6 checksum (RFC 4443 §2.3) of `msg` (its checksum field zero) from `src` to `dst`,
@@ -123,6 +227,74 @@ mod tests {
                                    // Checksum verifies over the pseudo-header.
         assert_eq!(icmpv6_checksum(ip, ALL_NODES, &ours[54..]), 0);
         assert_eq!(icmpv6_checksum(ip, ALL_NODES, &vector[54..]), 0);
+    }
+
+    #[test]
+    fn router_advert_layout() {
+        let ll: Ipv6Addr = "fe80::51".parse().unwrap();
+        let f = build_router_advert(MAC, ll, 1800);
+        assert_eq!(&f[0..6], &[0x33, 0x33, 0, 0, 0, 1]);
+        assert_eq!(&f[6..12], &MAC);
+        assert_eq!(f[20], 58); // ICMPv6
+        assert_eq!(f[21], 255); // hop limit (RFC 4861 §6.1.2)
+        assert_eq!(u16::from_be_bytes([f[18], f[19]]), 24); // payload length
+        assert_eq!(&f[22..38], &ll.octets());
+        assert_eq!(&f[38..54], &ALL_NODES.octets());
+        assert_eq!(f[54], 134);
+        assert_eq!(f[55], 0);
+        assert_eq!(u16::from_be_bytes([f[60], f[61]]), 1800); // Router Lifetime
+        assert_eq!(&f[70..72], &[1, 1]); // SLLA option, 8 bytes
+        assert_eq!(&f[72..78], &MAC);
+        assert_eq!(icmpv6_checksum(ll, ALL_NODES, &f[54..]), 0);
+        let ceasing = build_router_advert(MAC, ll, 0);
+        assert_eq!(&ceasing[60..62], &[0, 0]);
+        assert_eq!(icmpv6_checksum(ll, ALL_NODES, &ceasing[54..]), 0);
+    }
+
+    #[test]
+    fn router_solicit_checks() {
+        let host: Ipv6Addr = "fe80::100".parse().unwrap();
+        let mut rs = vec![133, 0, 0, 0, 0, 0, 0, 0, 1, 1];
+        rs.extend_from_slice(&MAC);
+        assert_eq!(
+            parse_router_solicit(&rs, host, 255),
+            Ok(RouterSolicit { src_mac: Some(MAC) })
+        );
+        assert_eq!(parse_router_solicit(&rs, host, 64), Err(RsError::HopLimit));
+        assert_eq!(
+            parse_router_solicit(&rs, Ipv6Addr::UNSPECIFIED, 255),
+            Err(RsError::UnspecifiedWithLlAddr)
+        );
+        assert_eq!(
+            parse_router_solicit(&rs[..8], Ipv6Addr::UNSPECIFIED, 255),
+            Ok(RouterSolicit { src_mac: None })
+        );
+        assert_eq!(
+            parse_router_solicit(&rs[..5], host, 255),
+            Err(RsError::Short)
+        );
+        assert_eq!(
+            parse_router_solicit(&rs[..12], host, 255),
+            Err(RsError::BadOption)
+        );
+        let mut zero = rs.clone();
+        zero[9] = 0;
+        assert_eq!(
+            parse_router_solicit(&zero, host, 255),
+            Err(RsError::BadOption)
+        );
+        let mut na = rs.clone();
+        na[0] = 136;
+        assert_eq!(
+            parse_router_solicit(&na, host, 255),
+            Err(RsError::NotSolicitation)
+        );
+        let mut code = rs;
+        code[1] = 1;
+        assert_eq!(
+            parse_router_solicit(&code, host, 255),
+            Err(RsError::NotSolicitation)
+        );
     }
 
     #[test]
