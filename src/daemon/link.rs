@@ -199,12 +199,11 @@ impl Daemon {
                 if self.primary_retry.is_none() {
                     vlog!(
                         Warn,
-                        "{}: cannot read the addresses of {} ({e}): keeping {}, retrying every {:?}",
+                        "{}: cannot read the addresses of {} ({e}): keeping {}, retrying every second",
                         self.tag(),
                         self.iface.name,
                         self.primary
-                            .map_or_else(|| "no primary address".to_string(), |p| p.to_string()),
-                        PRIMARY_RETRY
+                            .map_or_else(|| "no primary address".to_string(), |p| p.to_string())
                     );
                 }
                 self.primary_retry = Some(now + PRIMARY_RETRY);
@@ -338,6 +337,10 @@ fn choose_unicast_source(
 mod tests {
     use super::*;
 
+    fn err_name(k: io::ErrorKind) -> String {
+        format!("{k:?}")
+    }
+
     #[test]
     fn next_primary_keeps_the_last_address_on_a_failed_read() {
         let a: IpAddr = "192.0.2.1".parse().unwrap();
@@ -350,7 +353,7 @@ mod tests {
         ] {
             let kind = err.kind();
             let (p, e) = next_primary(Some(a), Err(err));
-            assert_eq!(p, Some(a), "{kind:?} lost the primary address");
+            assert_eq!(p, Some(a), "{} lost the primary address", err_name(kind));
             assert_eq!(e.map(|e| e.kind()), Some(kind));
         }
         // The kernel's answers are taken as they are, "none" included.
