@@ -2,6 +2,8 @@ complete -c vrrpd -s i -l interface -d 'Interface to run on (required)' -r
 complete -c vrrpd -s v -l vrid -d 'Virtual router identifier, 1-255 (required)' -r
 complete -c vrrpd -s p -l priority -d 'Priority, 1-255; 255 makes this router the address owner' -r
 complete -c vrrpd -s d -l interval -d 'Advertisement interval: a plain number is seconds (`1`, `0.5`), or a duration such as `100ms`. Below 1 s only with VRRPv3 (multiples of 10 ms, up to 40.95 s); VRRPv2 takes whole seconds 1-255' -r
+complete -c vrrpd -l preempt-delay -d 'Preemption delay (keepalived\'s preempt_delay): for DURATION after joining the election (start-up, the end of --startup-delay, a fault clearing) do not preempt a lower-priority master; take over at once if the master falls silent or sends priority 0. At most 1000s; not with -p 255 (the address owner always preempts) or --no-preempt' -r
+complete -c vrrpd -l startup-delay -d 'Start-up delay (keepalived\'s vrrp_startup_delay): if at start the interface is down or lacks its primary address (IPv4 address, IPv6 link-local), stay in INIT for DURATION while the link settles, then join the election (or enter FAULT if it is still not ready). An interface up with its address starts at once. At most 3600s' -r
 complete -c vrrpd -s a -l auth -d 'VRRPv2 authentication: `none` or `pw/KEY` (simple password, 1-8 bytes)' -r
 complete -c vrrpd -s U -l master-script -d 'Hook run on becoming master' -r -F
 complete -c vrrpd -s D -l backup-script -d 'Hook run on becoming backup (and on fault unless --fault-script is given)' -r -F
