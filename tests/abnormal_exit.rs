@@ -15,10 +15,16 @@ const VIP: &str = "192.0.2.254";
 /// Runs `vrrpd --cleanup ARGS` in `ns` with the lab's run directory: (status, stderr).
 fn cleanup(lab: &Lab, ns: &str, args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
     let mut cmd = Command::new("ip");
-    cmd.args(["netns", "exec", ns, env!("CARGO_BIN_EXE_vrrpd"), "--cleanup"])
-        .args(args)
-        .env("VRRPD_RUN_DIR", lab.dir.join("run"))
-        .stdin(Stdio::null());
+    cmd.args([
+        "netns",
+        "exec",
+        ns,
+        env!("CARGO_BIN_EXE_vrrpd"),
+        "--cleanup",
+    ])
+    .args(args)
+    .env("VRRPD_RUN_DIR", lab.dir.join("run"))
+    .stdin(Stdio::null());
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -44,9 +50,16 @@ fn run_files(lab: &Lab) -> Vec<String> {
 }
 
 fn sysctl(ns: &str, key: &str) -> String {
-    sh(&["ip", "netns", "exec", ns, "cat", &format!("/proc/sys/net/{key}")])
-        .trim()
-        .to_string()
+    sh(&[
+        "ip",
+        "netns",
+        "exec",
+        ns,
+        "cat",
+        &format!("/proc/sys/net/{key}"),
+    ])
+    .trim()
+    .to_string()
 }
 
 /// kill -9 of a master leaves its VIP, its `vr*` macvlan, the parent's changed ARP sysctls, its
@@ -92,7 +105,14 @@ fn cleanup_after_kill_9_removes_everything_and_runs_the_backup_hook() {
         "{}",
         a.log_text()
     );
-    let idx = sh(&["ip", "netns", "exec", &r1, "cat", "/sys/class/net/eth0/ifindex"]);
+    let idx = sh(&[
+        "ip",
+        "netns",
+        "exec",
+        &r1,
+        "cat",
+        "/sys/class/net/eth0/ifindex",
+    ]);
     let vr = format!("vr{}.51", idx.trim());
     let vmac = lab.addrs(&r1, &vr);
     assert!(vmac.contains(VIP), "no VIP on {vr}: {vmac}");
@@ -117,8 +137,15 @@ fn cleanup_after_kill_9_removes_everything_and_runs_the_backup_hook() {
     let (code, err) = cleanup(&lab, &r1, &args, &[]);
     assert_eq!(code, 0, "{err}");
     eprintln!("--cleanup: {err}");
-    assert!(err.contains(&format!("cleaned up after pid {}", a.pid())), "{err}");
-    assert!(!lab.has_addr(&r1, VIP), "VIP left: {}", lab.addrs(&r1, "eth0"));
+    assert!(
+        err.contains(&format!("cleaned up after pid {}", a.pid())),
+        "{err}"
+    );
+    assert!(
+        !lab.has_addr(&r1, VIP),
+        "VIP left: {}",
+        lab.addrs(&r1, "eth0")
+    );
     let links = sh(&["ip", "-n", &r1, "-o", "link", "show"]);
     assert!(!links.contains(&vr), "macvlan left: {links}");
     assert!(run_files(&lab).is_empty(), "{:?}", run_files(&lab));

@@ -29,7 +29,9 @@ fn main() -> ExitCode {
         }
     };
     if !vrrpd::sys::process::is_root() {
-        daemon::log::fatal("must run as root (raw sockets and address changes need CAP_NET_RAW and CAP_NET_ADMIN)");
+        daemon::log::fatal(
+            "must run as root (raw sockets and address changes need CAP_NET_RAW and CAP_NET_ADMIN)",
+        );
         return ExitCode::from(2);
     }
     daemon::log::init(false, settings.debug);

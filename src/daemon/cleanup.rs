@@ -120,31 +120,28 @@ impl std::error::Error for CleanupError {}
 /// Clean up after a dead instance of `s` (see the module documentation).
 pub fn run(s: &Settings) -> Result<Cleaned, CleanupError> {
     let tag = crate::proto::tag(&s.interface, s.vrid).to_string();
-    let path = super::pid_path(s).map_err(|e| CleanupError::Sys("run directory".into(), e))?;
+    // The instance's own pid file is its identity lock (always taken, `--pid-file` or not);
+    // `--pid-file` names a second one.
+    let (path, sock) = pidfile::instance_paths(&s.interface, s.vrid, s.family)
+        .map_err(|e| CleanupError::Sys("run directory".into(), e))?;
+    let extra_path = s.pid_file.clone().filter(|p| *p != path);
     let mut done = Cleaned {
-        pid_file: path.exists(),
+        pid_file: path.exists() || extra_path.as_ref().is_some_and(|p| p.exists()),
         ..Cleaned::default()
     };
     done.dead_pid = std::fs::read_to_string(&path)
         .ok()
         .and_then(|t| t.trim().parse().ok());
-    // Held until the end: no instance can start while we clean; dropped, it removes the file.
-    let lock = match PidFile::create(&path) {
-        Ok(l) => l,
-        Err(PidFileError::Running(pid)) => return Err(CleanupError::Running { pid, tag }),
-        Err(PidFileError::Io(e)) => {
-            return Err(CleanupError::Sys(
-                format!("pid file {}", path.display()),
-                e,
-            ))
-        }
+    // Held until the end: no instance can start while we clean; dropped, they remove the files.
+    let lock = take(&path, &tag)?;
+    let extra = match &extra_path {
+        Some(p) => Some(take(p, &tag)?),
+        None => None,
     };
-    if let Ok((_, sock)) = pidfile::instance_paths(&s.interface, s.vrid, s.family) {
-        if std::fs::symlink_metadata(&sock).is_ok() {
-            done.socket = true;
-            if let Err(e) = std::fs::remove_file(&sock) {
-                vlog!(Warn, "{tag}: cannot remove {}: {e}", sock.display());
-            }
+    if std::fs::symlink_metadata(&sock).is_ok() {
+        done.socket = true;
+        if let Err(e) = std::fs::remove_file(&sock) {
+            vlog!(Warn, "{tag}: cannot remove {}: {e}", sock.display());
         }
     }
     let mut was_master = false;
@@ -162,6 +159,7 @@ pub fn run(s: &Settings) -> Result<Cleaned, CleanupError> {
             done.hook = true;
         }
     }
+    drop(extra);
     drop(lock);
     pidfile::remove_empty_ns_dir();
     let msg = done.to_string();
@@ -172,6 +170,20 @@ pub fn run(s: &Settings) -> Result<Cleaned, CleanupError> {
     }
     Notifier::from_env().send(&format!("STATUS=stopped ({msg})"));
     Ok(done)
+}
+
+/// Locks the pid file at `path` (creating it if need be), or says who holds it.
+fn take(path: &std::path::Path, tag: &str) -> Result<PidFile, CleanupError> {
+    match PidFile::create(path) {
+        Ok(l) => Ok(l),
+        Err(PidFileError::Running(pid)) => Err(CleanupError::Running {
+            pid,
+            tag: tag.to_string(),
+        }),
+        Err(PidFileError::Io(e)) => {
+            Err(CleanupError::Sys(format!("pid file {}", path.display()), e))
+        }
+    }
 }
 
 /// Removes the VIPs left on the interface and the virtual MAC link; returns whether the dead

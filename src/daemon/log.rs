@@ -262,14 +262,8 @@ mod tests {
             format_line(Level::Warn, "eth0/51: x", true, 42, t),
             "<4>warning: eth0/51: x\n"
         );
-        assert_eq!(
-            format_line(Level::Error, "e", true, 42, t),
-            "<3>error: e\n"
-        );
-        assert_eq!(
-            format_line(Level::Info, "i", true, 42, t),
-            "<6>info: i\n"
-        );
+        assert_eq!(format_line(Level::Error, "e", true, 42, t), "<3>error: e\n");
+        assert_eq!(format_line(Level::Info, "i", true, 42, t), "<6>info: i\n");
         assert_eq!(
             format_line(Level::Warn, "eth0/51: x", false, 42, t),
             "vrrpd[42] 12.000345 warning: eth0/51: x\n"

@@ -154,7 +154,7 @@ pub fn with_umask<T>(mask: u32, f: impl FnOnce() -> T) -> T {
 pub fn dev_ino(fd: BorrowedFd<'_>) -> Option<(u64, u64)> {
     nix::sys::stat::fstat(fd)
         .ok()
-        .map(|st| (st.st_dev as u64, st.st_ino as u64))
+        .map(|st| (st.st_dev, st.st_ino))
 }
 
 /// Whether a write to `fd` now would raise SIGTTOU: `fd` is a terminal with `tostop` set and
