@@ -49,6 +49,20 @@ pub struct Args {
     #[arg(short = 's', long = "no-preempt")]
     pub no_preempt: bool,
 
+    /// Preemption delay (keepalived's preempt_delay): for DURATION after joining the election
+    /// (start-up, the end of --startup-delay, a fault clearing) do not preempt a lower-priority
+    /// master; take over at once if the master falls silent or sends priority 0. At most 1000s;
+    /// not with -p 255 (the address owner always preempts) or --no-preempt.
+    #[arg(long = "preempt-delay", value_name = "DURATION", value_parser = parse_given_duration)]
+    pub preempt_delay: Option<Given<Duration>>,
+
+    /// Start-up delay (keepalived's vrrp_startup_delay): if at start the interface is down or
+    /// lacks its primary address (IPv4 address, IPv6 link-local), stay in INIT for DURATION
+    /// while the link settles, then join the election (or enter FAULT if it is still not
+    /// ready). An interface up with its address starts at once. At most 3600s.
+    #[arg(long = "startup-delay", value_name = "DURATION", value_parser = parse_given_duration)]
+    pub startup_delay: Option<Given<Duration>>,
+
     /// VRRPv2 authentication: `none` or `pw/KEY` (simple password, 1-8 bytes).
     #[arg(short = 'a', long = "auth", value_name = "none|pw/KEY", value_parser = parse_auth)]
     pub auth: Option<Auth>,
@@ -767,6 +781,7 @@ impl Args {
                 })?);
         }
         let unicast = self.unicast_settings(family, carp.is_some())?;
+        let (preempt_delay, startup_delay) = self.delays(carp.is_some())?;
         // Last: any other mistake on the line is reported first.
         if interface == "lo" && !self.no_vmac {
             return Err(CliError::new(
@@ -819,7 +834,61 @@ impl Args {
             carp,
             trackers,
             unicast,
+            preempt_delay,
+            startup_delay,
         })
+    }
+
+    /// `--preempt-delay` and `--startup-delay`: VRRP only, in range, a preemption to delay
+    /// (not the owner, not --no-preempt).
+    fn delays(&self, carp: bool) -> Result<(Duration, Duration), CliError> {
+        const PD: &str = "--preempt-delay <DURATION>";
+        const SD: &str = "--startup-delay <DURATION>";
+        for (flag, given) in [(PD, &self.preempt_delay), (SD, &self.startup_delay)] {
+            if let (true, Some(g)) = (carp, given) {
+                return Err(CliError::new(
+                    flag,
+                    g.text(),
+                    "a VRRP option (ucarp has none): drop --protocol carp",
+                ));
+            }
+        }
+        let preempt = match &self.preempt_delay {
+            None => Duration::ZERO,
+            Some(g) if g.value > crate::proto::fsm::MAX_PREEMPT_DELAY => {
+                return Err(CliError::new(
+                    PD,
+                    g.text(),
+                    "at most 1000s (keepalived's range)",
+                ))
+            }
+            Some(g)
+                if !g.value.is_zero() && crate::proto::fsm::is_owner_priority(self.priority) =>
+            {
+                return Err(CliError::new(
+                    PD,
+                    g.text(),
+                    "the address owner (-p 255) always preempts (RFC 9568 section 6.1): drop \
+                     the delay or lower the priority",
+                ))
+            }
+            Some(g) if !g.value.is_zero() && self.no_preempt => {
+                return Err(CliError::new(
+                    PD,
+                    g.text(),
+                    "preemption is off (--no-preempt): there is nothing to delay",
+                ))
+            }
+            Some(g) => g.value,
+        };
+        let startup = match &self.startup_delay {
+            None => Duration::ZERO,
+            Some(g) if g.value > crate::proto::fsm::MAX_STARTUP_DELAY => {
+                return Err(CliError::new(SD, g.text(), "at most 3600s"))
+            }
+            Some(g) => g.value,
+        };
+        Ok((preempt, startup))
     }
 
     /// The `--unicast-*` flags: peers of the VIPs' family, each once, unicast addresses, not our
@@ -1339,6 +1408,63 @@ mod tests {
             e.contains("'50ms' for '--garp-refresh <DURATION>'") && e.contains("at least 100ms"),
             "{e}"
         );
+    }
+
+    /// `--preempt-delay` and `--startup-delay` (issue #17): off by default; errors name the
+    /// flag and the value as typed.
+    #[test]
+    fn delay_flags() {
+        let base = ["-i", "eth0", "-v", "51", "192.0.2.254"];
+        let s = args(&base).unwrap();
+        assert_eq!(
+            (s.preempt_delay, s.startup_delay),
+            (Duration::ZERO, Duration::ZERO)
+        );
+        let with = |extra: &[&str]| {
+            let mut v = base.to_vec();
+            v.extend_from_slice(extra);
+            args(&v)
+        };
+        let s = with(&["--preempt-delay", "1.5", "--startup-delay", "10s"]).unwrap();
+        assert_eq!(s.preempt_delay, Duration::from_millis(1500));
+        assert_eq!(s.startup_delay, Duration::from_secs(10));
+        for (extra, want) in [
+            (
+                &["--preempt-delay", "1001s"][..],
+                "'1001s' for '--preempt-delay <DURATION>': at most 1000s",
+            ),
+            (
+                &["--preempt-delay", "5s", "-p", "255"][..],
+                "'5s' for '--preempt-delay <DURATION>': the address owner (-p 255) always preempts",
+            ),
+            (
+                &["--preempt-delay", "5s", "-s"][..],
+                "'5s' for '--preempt-delay <DURATION>': preemption is off (--no-preempt)",
+            ),
+            (
+                &["--preempt-delay", "soon"][..],
+                "'soon' for '--preempt-delay <DURATION>'",
+            ),
+            (
+                &["--startup-delay", "2h"][..],
+                "'2h' for '--startup-delay <DURATION>': at most 3600s",
+            ),
+            (&["--startup-delay=-1"][..], "'--startup-delay <DURATION>'"),
+            (
+                &[
+                    "--startup-delay",
+                    "1s",
+                    "--protocol",
+                    "carp",
+                    "--password",
+                    "x",
+                ][..],
+                "'1s' for '--startup-delay <DURATION>': a VRRP option",
+            ),
+        ] {
+            let e = with(extra).unwrap_err();
+            assert!(e.contains(want), "{extra:?}: {e}");
+        }
     }
 
     /// Tracker flags: defaults, `cmd=` taking the rest, errors naming the flag (issue #16).
