@@ -179,7 +179,8 @@ pub struct Args {
     #[arg(long = "debug")]
     pub debug: bool,
 
-    /// Pid file (default: /run/vrrpd/ns<netns>/vrrpd_<IF>_<VRID>.pid).
+    /// A second pid file, beside the instance's own /run/vrrpd/ns<netns>/vrrpd_<IF>_<VRID>.pid
+    /// (always locked: one virtual router runs once, whatever pid files are given).
     #[arg(long = "pid-file", value_name = "FILE")]
     pub pid_file: Option<PathBuf>,
 

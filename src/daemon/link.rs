@@ -105,8 +105,12 @@ impl Daemon {
     pub(super) fn refresh_interface(&mut self, now: Duration) {
         match Interface::lookup(&self.s.interface) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => {
-                // A transient error (EMFILE, netlink busy) is not a fault: keep the state.
-                vlog!(Warn, "{}: cannot read the interface: {e}", self.tag());
+                // A transient error (EMFILE, netlink busy) is not a fault: keep the state,
+                // and read again soon.
+                if self.primary_retry.is_none() {
+                    vlog!(Warn, "{}: cannot read the interface: {e}", self.tag());
+                }
+                self.primary_retry = Some(now + PRIMARY_RETRY);
                 return;
             }
             Err(_) => {
@@ -173,16 +177,38 @@ impl Daemon {
             })
             .collect();
         let unicast = self.s.unicast.clone();
-        let primary = match (&unicast, self.s.family) {
+        let read = match (&unicast, self.s.family) {
             (Some(u), _) => self.unicast_source(u, &v4, &v6),
-            (None, Family::V4) => iface::primary_ipv4(self.iface.index, &v4)
-                .ok()
-                .flatten()
-                .map(IpAddr::V4),
-            (None, Family::V6) => iface::link_local_ipv6(self.iface.index, &v6)
-                .ok()
-                .flatten()
-                .map(IpAddr::V6),
+            (None, Family::V4) => self
+                .io
+                .rtnl
+                .list_addrs(self.iface.index)
+                .map(|a| iface::select_primary_ipv4(&a, &v4).map(IpAddr::V4)),
+            (None, Family::V6) => self
+                .io
+                .rtnl
+                .list_addrs(self.iface.index)
+                .map(|a| iface::select_link_local_ipv6(&a, &v6).map(IpAddr::V6)),
+        };
+        let primary = match next_primary(self.primary, read) {
+            (p, None) => {
+                self.primary_retry = None;
+                p
+            }
+            (_, Some(e)) => {
+                if self.primary_retry.is_none() {
+                    vlog!(
+                        Warn,
+                        "{}: cannot read the addresses of {} ({e}): keeping {}, retrying every second",
+                        self.tag(),
+                        self.iface.name,
+                        self.primary
+                            .map_or_else(|| "no primary address".to_string(), |p| p.to_string())
+                    );
+                }
+                self.primary_retry = Some(now + PRIMARY_RETRY);
+                return;
+            }
         };
         if primary != self.primary {
             match primary {
@@ -204,6 +230,13 @@ impl Daemon {
             }
             self.primary = primary;
             self.feed(now, Event::PrimaryAddress(primary));
+        }
+    }
+
+    /// A read of the addresses failed earlier: try again once it is due.
+    pub(super) fn retry_primary(&mut self, now: Duration) {
+        if self.primary_retry.is_some_and(|d| now >= d) {
+            self.refresh_interface(now);
         }
     }
 
@@ -269,16 +302,37 @@ impl Daemon {
         u: &super::config::UnicastSettings,
         v4: &[Ipv4Addr],
         v6: &[Ipv6Addr],
-    ) -> Option<IpAddr> {
-        let addrs = match self.io.rtnl.list_addrs(self.iface.index) {
-            Ok(a) => a,
-            Err(e) => {
-                vlog!(Warn, "{}: cannot list addresses: {e}", self.tag());
-                return self.primary;
-            }
-        };
+    ) -> io::Result<Option<IpAddr>> {
+        let addrs = self.io.rtnl.list_addrs(self.iface.index)?;
         let v6_peers_ll = crate::proto::unicast::Peers::new(u.peers.clone()).all_link_local();
-        choose_unicast_source(&addrs, u.src, self.s.family, v6_peers_ll, v4, v6)
+        Ok(choose_unicast_source(
+            &addrs,
+            u.src,
+            self.s.family,
+            v6_peers_ll,
+            v4,
+            v6,
+        ))
+    }
+}
+
+/// How soon a failed read of the interface's addresses is retried.
+pub(super) const PRIMARY_RETRY: Duration = Duration::from_secs(1);
+
+/// The primary address after one read of the interface's addresses, `last` being the one
+/// known before. The kernel's answer replaces it, `None` (the interface has no usable address)
+/// included; a failed read — a reply timeout, a dump interrupted `NLM_F_DUMP_INTR` every time,
+/// `EMFILE`, any error — says nothing about the addresses: the caller keeps `last` and retries
+/// (`Err`), instead of reporting "no primary address", which faults the instance (a master
+/// would send priority 0 and drop its VIPs over a busy netlink socket). Returns the address
+/// to use and, when the read failed, its error.
+pub(super) fn next_primary(
+    last: Option<IpAddr>,
+    read: io::Result<Option<IpAddr>>,
+) -> (Option<IpAddr>, Option<io::Error>) {
+    match read {
+        Ok(p) => (p, None),
+        Err(e) => (last, Some(e)),
     }
 }
 
@@ -315,6 +369,32 @@ fn choose_unicast_source(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn err_name(k: io::ErrorKind) -> String {
+        format!("{k:?}")
+    }
+
+    #[test]
+    fn next_primary_keeps_the_last_address_on_a_failed_read() {
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        for err in [
+            io::Error::from(io::ErrorKind::TimedOut),
+            io::Error::new(io::ErrorKind::Interrupted, "netlink dump interrupted"),
+            io::Error::from_raw_os_error(libc::EMFILE),
+            io::Error::from_raw_os_error(libc::ENOBUFS),
+        ] {
+            let kind = err.kind();
+            let (p, e) = next_primary(Some(a), Err(err));
+            assert_eq!(p, Some(a), "{} lost the primary address", err_name(kind));
+            assert_eq!(e.map(|e| e.kind()), Some(kind));
+        }
+        // The kernel's answers are taken as they are, "none" included.
+        assert_eq!(next_primary(Some(a), Ok(Some(b))).0, Some(b));
+        assert_eq!(next_primary(Some(a), Ok(None)).0, None);
+        assert!(next_primary(Some(a), Ok(None)).1.is_none());
+        assert_eq!(next_primary(None, Ok(Some(a))).0, Some(a));
+    }
 
     #[test]
     fn unicast_source_choice() {

@@ -1,7 +1,7 @@
 //! Logging: stderr in the foreground, syslog(3) (facility daemon, ident `vrrpd`) otherwise, or
 //! a file when no syslog daemon listens (see [`init_file`]), and a rate limiter for lines triggered by the network (RFC 9568 §7.1 asks for rate-limited logs).
 
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::time::Duration;
 
 /// Severity, mapped to syslog priorities.
@@ -23,6 +23,11 @@ static TO_SYSLOG: AtomicBool = AtomicBool::new(false);
 /// Set by [`init_file`]: lines go there (as on stderr) instead of syslog.
 static TO_FILE: std::sync::OnceLock<std::fs::File> = std::sync::OnceLock::new();
 static MAX_LEVEL: AtomicU8 = AtomicU8::new(Level::Info as u8);
+/// Lines dropped because the destination had no room (stderr nobody reads, a full `/dev/log`),
+/// not yet reported.
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+/// Longest line written to stderr: within `PIPE_BUF`, so a pipe takes it whole or not at all.
+const MAX_LINE: usize = 4000;
 
 /// Choose the destination and verbosity. With `syslog`, openlog(3) is called once.
 pub fn init(syslog: bool, debug: bool) {
@@ -64,24 +69,27 @@ pub fn write(level: Level, msg: &str) {
     if !enabled(level) {
         return;
     }
+    // Nothing here may block the event loop (issue 13, defect 7): a line the destination has
+    // no room for is dropped and counted, and the count is reported with the next line that
+    // gets through.
     if TO_SYSLOG.load(Ordering::Relaxed) {
-        crate::sys::syslog::write(level as i32, msg);
+        let dropped = DROPPED.swap(0, Ordering::Relaxed);
+        if dropped > 0
+            && !crate::sys::syslog::write(Level::Warn as i32, &dropped_note(dropped, "syslog"))
+        {
+            DROPPED.fetch_add(dropped, Ordering::Relaxed);
+        }
+        if !crate::sys::syslog::write(level as i32, msg) {
+            DROPPED.fetch_add(1, Ordering::Relaxed);
+        }
     } else {
-        let tag = match level {
-            Level::Error => "error",
-            Level::Warn => "warning",
-            Level::Notice => "notice",
-            Level::Info => "info",
-            Level::Debug => "debug",
-        };
         let t = crate::sys::clock::now();
-        // One write per line, so lines of concurrent processes never interleave.
-        let line = format!(
-            "vrrpd[{}] {}.{:06} {tag}: {msg}\n",
-            std::process::id(),
-            t.as_secs(),
-            t.subsec_micros()
-        );
+        let dropped = DROPPED.swap(0, Ordering::Relaxed);
+        let mut line = String::new();
+        if dropped > 0 {
+            line = stamp_line(t, Level::Warn, &dropped_note(dropped, "stderr"));
+        }
+        line.push_str(&stamp_line(t, level, msg));
         use std::io::Write;
         match TO_FILE.get() {
             Some(mut f) => {
@@ -89,14 +97,50 @@ pub fn write(level: Level, msg: &str) {
             }
             None => {
                 let err = std::io::stderr();
+                let fd = std::os::fd::AsFd::as_fd(&err);
                 // In the background of a `stty tostop` terminal the line is dropped: writing it
                 // would stop vrrpd or loop on SIGTTOU (issue 13, defect 12).
-                if !crate::sys::tty_write_would_stop(std::os::fd::AsFd::as_fd(&err)) {
-                    let _ = err.lock().write_all(line.as_bytes());
+                let written = !crate::sys::tty_write_would_stop(fd)
+                    && crate::sys::write_nowait(fd, line.as_bytes()).is_ok();
+                if !written {
+                    DROPPED.fetch_add(1 + dropped, Ordering::Relaxed);
                 }
             }
         }
     }
+}
+
+/// The line saying how many lines were lost.
+fn dropped_note(n: u64, dest: &str) -> String {
+    format!("{n} log line(s) dropped: {dest} was not accepting them (a stalled log reader)")
+}
+
+/// One stderr line: `vrrpd[PID] SECS.MICROS LEVEL: MSG\n`, cut to [`MAX_LINE`] bytes.
+fn stamp_line(t: Duration, level: Level, msg: &str) -> String {
+    let tag = match level {
+        Level::Error => "error",
+        Level::Warn => "warning",
+        Level::Notice => "notice",
+        Level::Info => "info",
+        Level::Debug => "debug",
+    };
+    // One write per line, so lines of concurrent processes never interleave.
+    let mut line = format!(
+        "vrrpd[{}] {}.{:06} {tag}: {msg}",
+        std::process::id(),
+        t.as_secs(),
+        t.subsec_micros()
+    );
+    if line.len() > MAX_LINE {
+        let mut cut = MAX_LINE;
+        while !line.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        line.truncate(cut);
+        line.push_str(" [...]");
+    }
+    line.push('\n');
+    line
 }
 
 /// Log at a level with `format!` syntax.

@@ -157,6 +157,8 @@ pub struct Daemon {
     track_fault: bool,
     announce: Announce,
     primary: Option<IpAddr>,
+    /// A read of the addresses failed: when to read them again (the last known primary stays).
+    primary_retry: Option<Duration>,
     /// Addresses that were on the interface before we started and that an owner must keep.
     keep: Vec<IpAddr>,
     stopped: bool,
@@ -171,6 +173,8 @@ pub struct Daemon {
     /// When the event loop last returned from `poll(2)` (reported as its liveness tick).
     last_wake: Duration,
     _pidfile: PidFile,
+    /// `--pid-file`, when it is not the identity's own pid file.
+    _extra_pidfile: Option<PidFile>,
     io: Shared,
 }
 
@@ -274,6 +278,7 @@ impl Daemon {
             self.stop_deadline,
             self.io.notify.next(),
             self.link_poll.as_ref().map(|p| p.next),
+            self.primary_retry,
             self.io.control.as_ref().and_then(|c| c.deadline()),
             self.group.as_ref().map(|g| g.next_tick()),
             self.io.stream.deadline(),
@@ -372,6 +377,7 @@ impl Daemon {
         self.poll_trackers(now);
         self.io.notify.tick(now);
         self.poll_link(now);
+        self.retry_primary(now);
         let tick = self.group.as_ref().is_some_and(|g| now >= g.next_tick());
         self.group_sync(now, tick);
     }

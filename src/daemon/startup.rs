@@ -153,6 +153,39 @@ pub fn pid_path(s: &Settings) -> io::Result<PathBuf> {
     Ok(pid)
 }
 
+/// Takes the pid file at `path`, or says who holds it.
+fn take_pidfile(s: &Settings, path: PathBuf) -> Result<PidFile, StartError> {
+    match PidFile::create(&path) {
+        Ok(p) => Ok(p),
+        Err(PidFileError::Running(pid)) => Err(StartError::AlreadyRunning {
+            pid,
+            tag: crate::proto::tag(&s.interface, s.vrid).to_string(),
+            path,
+        }),
+        Err(PidFileError::Io(e)) => {
+            Err(StartError::sys(&format!("pid file {}", path.display()), e))
+        }
+    }
+}
+
+/// Locks the instance's identity: the per-namespace pid file of (interface, VRID, family),
+/// always, whatever `--pid-file` says. Every per-instance resource hangs off that one identity
+/// — this lock, the control socket beside it, the virtual MAC's name, the stale-resource
+/// clean-up, the host-group slot — so two daemons for one virtual router cannot both run, even
+/// with different `--pid-file`s (they would delete each other's socket and macvlan and both be
+/// master). Taking this lock also creates the run directory the control socket is bound in.
+/// `--pid-file`, when given, is a second pid file (for init scripts), locked too.
+fn lock_identity(s: &Settings) -> Result<(PidFile, Option<PidFile>), StartError> {
+    let (ident, _ctl) = pidfile::instance_paths(&s.interface, s.vrid, s.family)
+        .map_err(|e| StartError::sys("cannot find the run directory", e))?;
+    let identity = take_pidfile(s, ident.clone())?;
+    let extra = match &s.pid_file {
+        Some(p) if *p != ident => Some(take_pidfile(s, p.clone())?),
+        _ => None,
+    };
+    Ok((identity, extra))
+}
+
 impl Daemon {
     /// Open everything an instance needs. Errors here end the process before it detaches.
     pub fn start(s: Settings) -> Result<Daemon, StartError> {
@@ -160,20 +193,7 @@ impl Daemon {
             name: s.interface.clone(),
             err,
         })?;
-        let path = pid_path(&s).map_err(|e| StartError::sys("cannot find the run directory", e))?;
-        let pidfile = match PidFile::create(&path) {
-            Ok(p) => p,
-            Err(PidFileError::Running(pid)) => {
-                return Err(StartError::AlreadyRunning {
-                    pid,
-                    tag: crate::proto::tag(&s.interface, s.vrid).to_string(),
-                    path,
-                })
-            }
-            Err(PidFileError::Io(e)) => {
-                return Err(StartError::sys(&format!("pid file {}", path.display()), e))
-            }
-        };
+        let (pidfile, extra_pidfile) = lock_identity(&s)?;
         let sock = super::link::open_socket(&s, &iface)
             .map_err(|e| StartError::sys(&format!("VRRP socket on {}", iface.name), e))?;
         if let Some(u) = &s.unicast {
@@ -331,6 +351,7 @@ impl Daemon {
             track_fault: false,
             announce: Announce::default(),
             primary: None,
+            primary_retry: None,
             keep: Vec::new(),
             stopped: false,
             started: false,
@@ -341,6 +362,7 @@ impl Daemon {
             group,
             last_wake: clock::now(),
             _pidfile: pidfile,
+            _extra_pidfile: extra_pidfile,
             io: Shared {
                 rtnl,
                 monitor,

@@ -172,6 +172,57 @@ pub fn tty_write_would_stop(fd: BorrowedFd<'_>) -> bool {
     }
 }
 
+/// Writes `buf` to `fd` only if that cannot block: `poll(2)` for `POLLOUT` with no timeout,
+/// then `pwritev2(2)` with `RWF_NOWAIT` (Linux 4.14; pipes and sockets honour it on recent
+/// kernels), else a plain `write(2)` of what poll said fits. A descriptor with no room (a pipe
+/// or journal stream nobody reads) is `WouldBlock` at once: the event loop must never wait
+/// for a log reader (issue 13, defect 7). The descriptor's flags are not changed — setting
+/// `O_NONBLOCK` would change them for every process sharing it (hooks, the shell).
+/// A line of at most `PIPE_BUF` (4096) bytes is written whole or not at all on a pipe.
+pub fn write_nowait(fd: BorrowedFd<'_>, buf: &[u8]) -> std::io::Result<usize> {
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: poll(2) on one pollfd we own, no timeout.
+    let n = unsafe { libc::poll(&mut p, 1, 0) };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if n == 0 || p.revents & libc::POLLOUT == 0 {
+        return Err(std::io::ErrorKind::WouldBlock.into());
+    }
+    let iov = libc::iovec {
+        iov_base: buf.as_ptr() as *mut libc::c_void,
+        iov_len: buf.len(),
+    };
+    loop {
+        // SAFETY: one iovec describing `buf`, valid for the call; offset -1 = the file position.
+        let w = unsafe { libc::pwritev2(fd.as_raw_fd(), &iov, 1, -1, libc::RWF_NOWAIT) };
+        if w >= 0 {
+            return Ok(w as usize);
+        }
+        let e = std::io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EOPNOTSUPP) | Some(libc::EINVAL) | Some(libc::ENOSYS) => break,
+            _ => return Err(e),
+        }
+    }
+    loop {
+        // SAFETY: write(2) of `buf`, valid for its length; poll said there is room.
+        let w = unsafe { libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) };
+        if w >= 0 {
+            return Ok(w as usize);
+        }
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            return Err(e);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     // The RFC 1071 Internet checksum has one implementation, the protocol core's.

@@ -10,7 +10,8 @@
 //! # Syscalls and kernel objects
 //! - [`Rtnl::open`]: `socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE)`, `bind(2)` with
 //!   port 0 (the kernel assigns a port id), `connect(2)` to the kernel (port 0) so only kernel
-//!   messages are read, and `SO_RCVTIMEO` = 3 s (`REPLY_TIMEOUT`) so a lost reply cannot block the daemon for long.
+//!   messages are read, and `SO_RCVTIMEO` = 250 ms (`REPLY_TIMEOUT`) so a lost reply cannot block the daemon for long;
+//!   `NETLINK_GET_STRICT_CHK` so dump filters (an interface index) are applied by the kernel.
 //! - Requests are one `send(2)` each with `NLM_F_REQUEST | NLM_F_ACK` (`RTM_NEWADDR` also
 //!   `NLM_F_CREATE | NLM_F_EXCL`); replies are read with `recv(2)` until the `NLMSG_ERROR` whose
 //!   sequence number is ours (error 0 = ACK). Dumps (`NLM_F_DUMP`) read until `NLMSG_DONE`, and are
@@ -71,7 +72,12 @@ pub const IFA_F_DADFAILED: u32 = 0x08;
 pub const IFA_F_TENTATIVE: u32 = 0x40;
 
 /// How long one request waits for its reply (also the `SO_RCVTIMEO` of the request socket).
-const REPLY_TIMEOUT: Duration = Duration::from_secs(3);
+/// The kernel handles an rtnetlink request inside the sending `send(2)` and queues the reply
+/// (or a dump's first part) before it returns, so a reply that is not there at once is lost
+/// (a full receive buffer), not late: waiting long only blocks the event loop (issue 13,
+/// defect 7: adverts stop while it waits). 250 ms is ample on a loaded machine and shorter
+/// than every advert interval but the smallest.
+const REPLY_TIMEOUT: Duration = Duration::from_millis(250);
 /// Receive buffer for one datagram; kernel dump datagrams are at most ~32 KiB.
 const RECV_BUF: usize = 64 * 1024;
 /// How often an interrupted (`NLM_F_DUMP_INTR`) dump is retried.
@@ -221,6 +227,15 @@ impl Rtnl {
             tv_usec: libc::suseconds_t::from(REPLY_TIMEOUT.subsec_micros() as i32),
         };
         super::setsockopt(sock.as_fd(), libc::SOL_SOCKET, libc::SO_RCVTIMEO, &timeout)?;
+        // Strict checking (Linux 4.20) makes the kernel honour the filters of a dump request
+        // (`ifa_index` of [`Rtnl::list_addrs`]); older kernels refuse the option and dump
+        // everything, which is filtered here.
+        let _ = super::setsockopt_int(
+            sock.as_fd(),
+            libc::SOL_NETLINK,
+            libc::NETLINK_GET_STRICT_CHK,
+            1,
+        );
         // Start from a per-process value so that two sockets of one process are easy to tell
         // apart in `nlmon` captures; any value works.
         let seq = std::process::id().wrapping_mul(0x9e37_79b9) | 1;
@@ -268,8 +283,12 @@ impl Rtnl {
     /// Every IPv4 and IPv6 address of interface `ifindex`, in the kernel's order (for IPv4:
     /// primaries before their secondaries, each in the order added), as
     /// `(address, prefix length, IFA_F_* flags)`.
+    ///
+    /// The request carries `ifa_index`, so the kernel (with `NETLINK_GET_STRICT_CHK`, set by
+    /// [`Rtnl::open`]) dumps only this interface's addresses rather than every address of the
+    /// host; the answer is filtered here too, for kernels without strict checking.
     pub fn list_addrs(&mut self, ifindex: u32) -> io::Result<Vec<AddrEntry>> {
-        let replies = self.dump(RouteNetlinkMessage::GetAddress(AddressMessage::default()))?;
+        let replies = self.dump(RouteNetlinkMessage::GetAddress(addr_dump_request(ifindex)))?;
         Ok(replies
             .iter()
             .filter_map(|m| match m {
@@ -684,6 +703,14 @@ fn split_datagram(buf: &[u8]) -> impl Iterator<Item = io::Result<(MsgHeader, &[u
 }
 
 /// Builds the `ifaddrmsg` + attributes for adding or deleting `ip/prefix` on `ifindex`.
+/// The `RTM_GETADDR` dump request of [`Rtnl::list_addrs`]: every family, `ifa_index` =
+/// `ifindex` (the other header fields zero, as strict checking requires).
+fn addr_dump_request(ifindex: u32) -> AddressMessage {
+    let mut msg = AddressMessage::default();
+    msg.header.index = ifindex;
+    msg
+}
+
 fn addr_message(ifindex: u32, ip: IpAddr, prefix: u8) -> io::Result<AddressMessage> {
     let max = if ip.is_ipv4() { 32 } else { 128 };
     if prefix > max {
@@ -876,6 +903,22 @@ fn timed_out() -> io::Error {
 mod tests {
     use super::*;
     use std::net::{Ipv4Addr, Ipv6Addr};
+
+    /// Issue 13, defect 3: the address dump asks for one interface, not the whole host.
+    #[test]
+    fn addr_dump_request_names_the_interface() {
+        let m = addr_dump_request(42);
+        assert_eq!(m.header.index, 42);
+        assert_eq!(m.header.family, AddressFamily::Unspec);
+        assert_eq!(m.header.prefix_len, 0);
+        assert_eq!(m.header.scope, AddressScope::Universe);
+        assert!(m.attributes.is_empty());
+        // On the wire: struct ifaddrmsg, ifa_index at offset 4.
+        use netlink_packet_core::Emitable;
+        let mut buf = vec![0u8; m.buffer_len()];
+        m.emit(&mut buf);
+        assert_eq!(&buf[4..8], &42u32.to_ne_bytes());
+    }
 
     #[test]
     fn addr_message_v6_nodad_and_scope() {

@@ -1,33 +1,141 @@
-//! syslog(3): facility daemon, ident `vrrpd`, the pid in every line.
+//! Logging to the local syslog daemon (facility daemon, ident `vrrpd`, the pid in every line),
+//! over a **non-blocking** datagram socket connected to `/dev/log`, as syslog(3) formats it
+//! (`<PRI>Mmm dd hh:mm:ss vrrpd[PID]: MSG`, RFC 3164 as local syslog daemons and journald
+//! read it). syslog(3) itself is not used: its socket blocks when the daemon's queue is full
+//! (a stalled journald or rsyslog), which would stop the event loop and the adverts (issue 13,
+//! defect 7). A line that finds the queue full is dropped ([`write`] says so, the caller
+//! counts). A syslog daemon offering only a stream socket gets the same lines, NUL-terminated,
+//! on a non-blocking stream.
 
-use std::ffi::CString;
-
-/// openlog(3), once, before the first [`write`].
-pub fn open() {
-    // SAFETY: the ident is a 'static C string literal, as openlog requires (it keeps the pointer).
-    unsafe {
-        libc::openlog(
-            c"vrrpd".as_ptr(),
-            libc::LOG_PID | libc::LOG_NDELAY,
-            libc::LOG_DAEMON,
-        )
-    };
-}
-
-/// One line at syslog priority `priority` (LOG_ERR .. LOG_DEBUG). NUL bytes become spaces.
-pub fn write(priority: i32, msg: &str) {
-    let c = CString::new(msg.replace('\0', " ")).unwrap_or_default();
-    // SAFETY: "%s" with one valid NUL-terminated string argument.
-    unsafe { libc::syslog(priority as libc::c_int, c"%s".as_ptr(), c.as_ptr()) };
-}
+use std::io::Write;
+use std::os::unix::net::{UnixDatagram, UnixStream};
+use std::sync::Mutex;
 
 /// The socket syslog(3) writes to.
 pub const SOCKET: &str = "/dev/log";
 
-/// Whether a syslog daemon (or journald) listens on [`SOCKET`]: without one, syslog(3) drops
-/// every line silently.
+enum Conn {
+    Dgram(UnixDatagram),
+    Stream(UnixStream),
+}
+
+static CONN: Mutex<Option<Conn>> = Mutex::new(None);
+
+fn connect() -> Option<Conn> {
+    if let Ok(s) = UnixDatagram::unbound() {
+        if s.connect(SOCKET).is_ok() && s.set_nonblocking(true).is_ok() {
+            return Some(Conn::Dgram(s));
+        }
+    }
+    let s = UnixStream::connect(SOCKET).ok()?;
+    s.set_nonblocking(true).ok()?;
+    Some(Conn::Stream(s))
+}
+
+/// Connects to [`SOCKET`], once, before the first [`write`] (a daemon that is not there yet is
+/// connected to at the first line).
+pub fn open() {
+    if let Ok(mut c) = CONN.lock() {
+        if c.is_none() {
+            *c = connect();
+        }
+    }
+}
+
+/// `Mmm dd hh:mm:ss` of the local time now, as syslog(3) writes it.
+fn timestamp() -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    // SAFETY: time(2) with a null pointer; localtime_r(3) fills the zeroed `tm` we own.
+    let tm = unsafe {
+        let t = libc::time(std::ptr::null_mut());
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::localtime_r(&t, &mut tm).is_null() {
+            return "Jan  1 00:00:00".to_string();
+        }
+        tm
+    };
+    let month = MONTHS
+        .get(usize::try_from(tm.tm_mon).unwrap_or(0))
+        .copied()
+        .unwrap_or("Jan");
+    format!(
+        "{month} {:2} {:02}:{:02}:{:02}",
+        tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec
+    )
+}
+
+/// The datagram of one line at syslog priority `priority`. NUL bytes become spaces.
+fn format_line(priority: i32, msg: &str) -> String {
+    format!(
+        "<{}>{} vrrpd[{}]: {}",
+        libc::LOG_DAEMON | (priority & 7),
+        timestamp(),
+        std::process::id(),
+        msg.replace('\0', " ")
+    )
+}
+
+/// One line at syslog priority `priority` (LOG_ERR .. LOG_DEBUG). Never blocks: returns false
+/// when the line was dropped (no syslog daemon, its queue full).
+pub fn write(priority: i32, msg: &str) -> bool {
+    let line = format_line(priority, msg);
+    let Ok(mut guard) = CONN.lock() else {
+        return false;
+    };
+    for attempt in 0..2 {
+        if guard.is_none() {
+            *guard = connect();
+        }
+        let sent = match guard.as_mut() {
+            None => return false,
+            Some(Conn::Dgram(s)) => s.send(line.as_bytes()).map(|_| ()),
+            Some(Conn::Stream(s)) => {
+                let mut b = line.clone().into_bytes();
+                b.push(0);
+                s.write(&b).and_then(|n| {
+                    if n == b.len() {
+                        Ok(())
+                    } else {
+                        // A part of a line went: the stream is out of step, start afresh.
+                        Err(std::io::ErrorKind::BrokenPipe.into())
+                    }
+                })
+            }
+        };
+        match sent {
+            Ok(()) => return true,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
+            // The syslog daemon restarted (ECONNREFUSED, ENOTCONN, EPIPE): reconnect once.
+            Err(_) if attempt == 0 => *guard = None,
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
+/// Whether a syslog daemon (or journald) listens on [`SOCKET`]: without one, every line would
+/// be dropped silently.
 pub fn available() -> bool {
-    use std::os::unix::net::{UnixDatagram, UnixStream};
     UnixDatagram::unbound().is_ok_and(|s| s.connect(SOCKET).is_ok())
         || UnixStream::connect(SOCKET).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_format_is_syslog3s() {
+        let l = format_line(libc::LOG_WARNING, "a\0b");
+        // LOG_DAEMON (3 << 3) | LOG_WARNING (4) = 28.
+        assert!(l.starts_with("<28>"), "{l}");
+        let rest = &l[4..];
+        assert_eq!(rest.as_bytes()[3], b' ');
+        assert!(
+            rest[15..].starts_with(&format!(" vrrpd[{}]: a b", std::process::id())),
+            "{l}"
+        );
+    }
 }
