@@ -806,6 +806,22 @@ fn committed_man_pages_match_the_generator() {
     }
 }
 
+#[test]
+fn committed_completions_match_the_generator() {
+    // contrib/completions/ is what the Debian package ships (Cargo.toml, [package.metadata.deb]).
+    let tmp = TempDir::new("completions-drift");
+    for path in gen::write_completions(tmp.path()).unwrap() {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let fresh = fs::read_to_string(&path).unwrap();
+        let committed =
+            fs::read_to_string(root().join("contrib/completions").join(&name)).unwrap_or_default();
+        assert!(
+            committed == fresh,
+            "contrib/completions/{name} is out of date with src/cli.rs or src/atropos_cli.rs: run `cargo xtask man`"
+        );
+    }
+}
+
 /// Every long option, as roff writes it (`\-\-name`).
 fn long_flags(cmd: &clap::Command) -> Vec<String> {
     cmd.get_arguments()

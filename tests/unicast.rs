@@ -292,10 +292,16 @@ fn start_vrrpd(
 /// issue); the link-local row lists link-local peers, where the link-local address is the
 /// source.
 fn pair(test: &str, row: Row, no_vmac: bool, link_local: bool) {
+    pair_prepared(test, row, no_vmac, link_local, &|_| {});
+}
+
+/// [`pair`] on a lab that `prep` changes first.
+fn pair_prepared(test: &str, row: Row, no_vmac: bool, link_local: bool, prep: &dyn Fn(&Lab)) {
     if !require_root(test) {
         return;
     }
     let mut lab = Lab::new(&["r1", "r2"]);
+    prep(&lab);
     let [a_ns, b_ns] = lab.ns_names::<2>();
     let (a, b): (String, String) = if link_local {
         (
@@ -475,4 +481,478 @@ fn unicast_pair_v3_ipv6_link_local_peers_no_vmac() {
         true,
         true,
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Who is heard
+// ---------------------------------------------------------------------------------------------
+
+/// B (host 1) lists only A (host 0, which runs nothing) as its peer; C (host 2, priority 250)
+/// lists B and advertises to it. B becomes Master, ignores C's higher-priority adverts, counts
+/// them as `not_peer` (visible in `atropos --dump --json` and `--dump`) and warns once naming C;
+/// keepalived without `check_unicast_src` would take C as its Master.
+fn not_peer(test: &str, row: Row) {
+    if !require_root(test) {
+        return;
+    }
+    let mut lab = Lab::new(&["r1", "r2", "r3"]);
+    let [_, b_ns, c_ns] = lab.ns_names::<3>();
+    let (a, b, c) = (row.addr(&lab, 0), row.addr(&lab, 1), row.addr(&lab, 2));
+    let long = Duration::from_secs(15);
+    let vb = start_vrrpd(&mut lab, &row, (&b_ns, "eth0"), "b", 100, &[&a], &["-n"]);
+    let vc = start_vrrpd(&mut lab, &row, (&c_ns, "eth0"), "c", 250, &[&b], &["-n"]);
+    let logs = || format!("--- B\n{}\n--- C\n{}", vb.log_text(), vc.log_text());
+    assert!(
+        wait_for(long, || vis(&vb, "MASTER") && vis(&vc, "MASTER")).is_some(),
+        "{}\n{}",
+        row.name,
+        logs()
+    );
+    let before = discards(&dump_json(&lab, &b_ns), "not_peer");
+    assert!(
+        holds(row.stable() * 2, || vis(&vb, "MASTER")),
+        "{}: B left MASTER for a stranger\n{}",
+        row.name,
+        logs()
+    );
+    let d = dump_json(&lab, &b_ns);
+    let after = discards(&d, "not_peer");
+    // C advertises every interval: at least half of them in 2 × stable must have been counted.
+    let want = (row.stable() * 2).as_millis() as u64 / row.interval().as_millis() as u64 / 2;
+    assert!(
+        after >= before + want,
+        "{}: not_peer {before} -> {after}, want +{want}: {d}",
+        row.name
+    );
+    assert_eq!(d["detail"]["adverts_rcvd"], 0, "{d}");
+    assert_eq!(d["master"], serde_json::json!(b), "{d}");
+    assert_eq!(d["unicast"]["peers"], serde_json::json!([a]), "{d}");
+    let (_, text, _) = lab.atropos(&b_ns, &["--dump"]);
+    assert!(
+        text.contains(&format!("unicast peers {a}, source {b}")) && text.contains("not_peer "),
+        "{text}"
+    );
+    assert!(
+        vb.log_text().contains(&format!(
+            "discarded advert from {c}: not_peer (the sender is not one of our --unicast-peer addresses"
+        )),
+        "{}",
+        vb.log_text()
+    );
+}
+
+#[test]
+fn unicast_not_peer_ignored_ipv4() {
+    not_peer("unicast_not_peer_ignored_ipv4", V3_IPV4);
+}
+
+#[test]
+fn unicast_not_peer_ignored_ipv6() {
+    not_peer("unicast_not_peer_ignored_ipv6", V3_IPV6);
+}
+
+/// Send VRRPv3 adverts for VRID 51 at priority 250 from namespace `ns` to `dst` with TTL / hop
+/// limit `ttl`, every `every` for `dur`, through a raw socket (the kernel picks the source,
+/// `src`, the only address of that family on the lab segment).
+fn send_adverts(ns: &str, src: IpAddr, dst: IpAddr, ttl: u8, every: Duration, dur: Duration) {
+    use vrrpd::proto::packet::{Advert, Auth};
+    let vip: IpAddr = match dst {
+        IpAddr::V4(_) => "192.0.2.254".parse().unwrap(),
+        IpAddr::V6(_) => "2001:db8::fe".parse().unwrap(),
+    };
+    let advert = Advert {
+        version: vrrpd::proto::Version::V3,
+        vrid: VRID,
+        priority: 250,
+        interval: (every.as_millis() / 10) as u16,
+        addrs: vec![vip],
+        auth: Auth::None,
+    };
+    let bytes = advert
+        .to_bytes(src, dst, vrrpd::proto::ChecksumForm::Pseudo)
+        .expect("encode");
+    in_netns(ns, move || {
+        // SAFETY: a raw socket we own, plain setsockopt/sendto on our buffers.
+        unsafe {
+            let (fam, level, opt) = match dst {
+                IpAddr::V4(_) => (libc::AF_INET, libc::IPPROTO_IP, libc::IP_TTL),
+                IpAddr::V6(_) => (libc::AF_INET6, libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS),
+            };
+            let fd = libc::socket(fam, libc::SOCK_RAW, 112);
+            assert!(fd >= 0, "raw socket: {}", std::io::Error::last_os_error());
+            let t = libc::c_int::from(ttl);
+            let r = libc::setsockopt(fd, level, opt, &t as *const _ as *const libc::c_void, 4);
+            assert_eq!(r, 0, "TTL: {}", std::io::Error::last_os_error());
+            let start = Instant::now();
+            while start.elapsed() < dur {
+                let n = match dst {
+                    IpAddr::V4(d) => {
+                        let mut sa: libc::sockaddr_in = std::mem::zeroed();
+                        sa.sin_family = libc::AF_INET as u16;
+                        sa.sin_addr.s_addr = u32::from_ne_bytes(d.octets());
+                        libc::sendto(
+                            fd,
+                            bytes.as_ptr() as *const libc::c_void,
+                            bytes.len(),
+                            0,
+                            &sa as *const _ as *const libc::sockaddr,
+                            std::mem::size_of::<libc::sockaddr_in>() as u32,
+                        )
+                    }
+                    IpAddr::V6(d) => {
+                        let mut sa: libc::sockaddr_in6 = std::mem::zeroed();
+                        sa.sin6_family = libc::AF_INET6 as u16;
+                        sa.sin6_addr.s6_addr = d.octets();
+                        libc::sendto(
+                            fd,
+                            bytes.as_ptr() as *const libc::c_void,
+                            bytes.len(),
+                            0,
+                            &sa as *const _ as *const libc::sockaddr,
+                            std::mem::size_of::<libc::sockaddr_in6>() as u32,
+                        )
+                    }
+                };
+                assert!(n > 0, "sendto: {}", std::io::Error::last_os_error());
+                std::thread::sleep(every);
+            }
+            libc::close(fd);
+        }
+    });
+}
+
+/// B (host 1) lists A (host 0) as its peer; A runs no vrrpd, but the test sends priority-250
+/// adverts from A's address with TTL 254 (a peer one router away). With the default
+/// `--unicast-min-ttl` (255) B stays Master and counts them as `bad_ttl`; restarted with
+/// `--unicast-min-ttl 254` it accepts them and becomes Backup with A as its Master.
+fn ttl_floor(test: &str, row: Row) {
+    if !require_root(test) {
+        return;
+    }
+    let mut lab = Lab::new(&["r1", "r2"]);
+    let [a_ns, b_ns] = lab.ns_names::<2>();
+    let (a, b) = (row.addr(&lab, 0), row.addr(&lab, 1));
+    let (a_ip, b_ip): (IpAddr, IpAddr) = (a.parse().unwrap(), b.parse().unwrap());
+    let long = Duration::from_secs(15);
+    let mut vb = start_vrrpd(&mut lab, &row, (&b_ns, "eth0"), "b1", 100, &[&a], &["-n"]);
+    assert!(
+        wait_for(long, || vis(&vb, "MASTER")).is_some(),
+        "{}",
+        vb.log_text()
+    );
+    let burst = Duration::from_millis(1500);
+    send_adverts(&a_ns, a_ip, b_ip, 254, row.interval(), burst);
+    assert!(
+        vis(&vb, "MASTER"),
+        "{}: TTL 254 accepted\n{}",
+        row.name,
+        vb.log_text()
+    );
+    let d = dump_json(&lab, &b_ns);
+    assert!(discards(&d, "bad_ttl") >= 10, "{}: {d}", row.name);
+    assert_eq!(d["detail"]["adverts_rcvd"], 0, "{d}");
+    assert!(
+        vb.log_text().contains(&format!(
+            "discarded advert from {a}: bad_ttl (TTL/hop limit below --unicast-min-ttl 255"
+        )),
+        "{}",
+        vb.log_text()
+    );
+    kill9(&mut vb);
+
+    let vb = start_vrrpd(
+        &mut lab,
+        &row,
+        (&b_ns, "eth0"),
+        "b2",
+        100,
+        &[&a],
+        &["-n", "--unicast-min-ttl", "254"],
+    );
+    assert!(
+        wait_for(long, || vis(&vb, "MASTER")).is_some(),
+        "{}",
+        vb.log_text()
+    );
+    let ns = a_ns.clone();
+    let sender =
+        std::thread::spawn(move || send_adverts(&ns, a_ip, b_ip, 254, row.interval(), burst));
+    let ok = wait_for(burst, || vis(&vb, "BACKUP"));
+    let d = dump_json(&lab, &b_ns);
+    let _ = sender.join();
+    assert!(
+        ok.is_some(),
+        "{}: TTL 254 refused with --unicast-min-ttl 254\n{}",
+        row.name,
+        vb.log_text()
+    );
+    assert_eq!(d["master"], serde_json::json!(a), "{d}");
+    assert_eq!(d["unicast"]["min_ttl"], 254, "{d}");
+    assert_eq!(discards(&d, "bad_ttl"), 0, "{d}");
+}
+
+#[test]
+fn unicast_ttl_below_min_discarded_ipv4() {
+    ttl_floor("unicast_ttl_below_min_discarded_ipv4", V3_IPV4);
+}
+
+#[test]
+fn unicast_ttl_below_min_discarded_ipv6() {
+    ttl_floor("unicast_ttl_below_min_discarded_ipv6", V3_IPV6);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Links without multicast or ARP, overlays, tunnels
+// ---------------------------------------------------------------------------------------------
+
+/// The MAC of `dev` in `ns`.
+fn mac_of(ns: &str, dev: &str) -> String {
+    let out = sh(&["ip", "-n", ns, "-o", "link", "show", "dev", dev]);
+    out.split_whitespace()
+        .skip_while(|w| *w != "link/ether")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no MAC on {ns}/{dev}: {out}"))
+        .to_string()
+}
+
+/// Both routers' eth0 set `multicast off arp off` (NOARP: the kernel resolves no neighbours,
+/// so each lists the other statically, as a cloud's host routes do), for IPv4 and IPv6.
+fn no_multicast_no_arp(lab: &Lab) {
+    for (i, j) in [(0usize, 1usize), (1, 0)] {
+        let ns = &lab.host(i).ns;
+        let peer = lab.host(j);
+        let mac = mac_of(&peer.ns, "eth0");
+        sh(&[
+            "ip",
+            "-n",
+            ns,
+            "link",
+            "set",
+            "eth0",
+            "multicast",
+            "off",
+            "arp",
+            "off",
+        ]);
+        for addr in [&peer.v4, &peer.v6] {
+            sh(&[
+                "ip",
+                "-n",
+                ns,
+                "neigh",
+                "replace",
+                addr,
+                "lladdr",
+                &mac,
+                "dev",
+                "eth0",
+                "nud",
+                "permanent",
+            ]);
+        }
+    }
+    for h in &lab.hosts[..2] {
+        let l = sh(&["ip", "-n", &h.ns, "link", "show", "dev", "eth0"]);
+        assert!(l.contains("NOARP") && !l.contains("MULTICAST"), "{l}");
+    }
+}
+
+#[test]
+fn unicast_without_multicast_or_arp_ipv4() {
+    pair_prepared(
+        "unicast_without_multicast_or_arp_ipv4",
+        V3_IPV4,
+        true,
+        false,
+        &no_multicast_no_arp,
+    );
+}
+
+#[test]
+fn unicast_without_multicast_or_arp_ipv6() {
+    pair_prepared(
+        "unicast_without_multicast_or_arp_ipv6",
+        V3_IPV6,
+        true,
+        false,
+        &no_multicast_no_arp,
+    );
+}
+
+/// A tunnel between the two routers' lab addresses: VXLAN (an Ethernet overlay, as clouds
+/// build) or GRE (point-to-point, NOARP, no MAC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tunnel {
+    Vxlan,
+    Gre,
+}
+
+/// Whether the kernel can create a `kind` link (probed in a scratch namespace).
+fn kernel_has(kind: &str, args: &[&str]) -> bool {
+    let ns = Netns::new(format!("{}probe", unique_prefix()));
+    let mut a = vec![
+        "ip",
+        "-n",
+        ns.name.as_str(),
+        "link",
+        "add",
+        "t0",
+        "type",
+        kind,
+    ];
+    a.extend_from_slice(args);
+    try_sh(&a)
+}
+
+/// Two vrrpds with `-n` on a tunnel `tun0` (198.51.100.1/24 and .2/24 over the lab's 192.0.2.x
+/// addresses), `multicast off`: A (200) is elected, B (100) takes over after its
+/// Master_Down_Interval when A is killed with -9, timed on the wire inside the tunnel (VXLAN:
+/// a capture on A's tun0) or from the kill to B's MASTER line (GRE has no Ethernet header to
+/// capture).
+fn tunnel(test: &str, kind: Tunnel) {
+    if !require_root(test) {
+        return;
+    }
+    let (ty, probe): (&str, &[&str]) = match kind {
+        Tunnel::Vxlan => (
+            "vxlan",
+            &["id", "51", "remote", "192.0.2.2", "dstport", "4789"],
+        ),
+        Tunnel::Gre => ("gre", &["local", "192.0.2.1", "remote", "192.0.2.2"]),
+    };
+    if !kernel_has(ty, probe) {
+        let feature = match kind {
+            Tunnel::Vxlan => "VXLAN devices (CONFIG_VXLAN)",
+            Tunnel::Gre => "GRE tunnels (CONFIG_NET_IPGRE)",
+        };
+        skip_kernel_feature(test, feature);
+        return;
+    }
+    let row = V3_IPV4;
+    let mut lab = Lab::new(&["r1", "r2"]);
+    let inner = ["198.51.100.1", "198.51.100.2"];
+    for (i, j) in [(0usize, 1usize), (1, 0)] {
+        let ns = lab.host(i).ns.clone();
+        let (own, peer) = (lab.host(i).v4.clone(), lab.host(j).v4.clone());
+        let mut a = vec!["ip", "-n", &ns, "link", "add", "tun0", "type", ty];
+        match kind {
+            Tunnel::Vxlan => a.extend([
+                "id",
+                "51",
+                "local",
+                &own,
+                "remote",
+                &peer,
+                "dstport",
+                "4789",
+                "dev",
+                "eth0",
+                "nolearning",
+            ]),
+            Tunnel::Gre => a.extend(["local", &own, "remote", &peer, "ttl", "255"]),
+        }
+        sh(&a);
+        sh(&["ip", "-n", &ns, "link", "set", "tun0", "multicast", "off"]);
+        let cidr = format!("{}/24", inner[i]);
+        sh(&["ip", "-n", &ns, "addr", "add", &cidr, "dev", "tun0"]);
+        sh(&["ip", "-n", &ns, "link", "set", "tun0", "up"]);
+    }
+    let [a_ns, b_ns] = lab.ns_names::<2>();
+    let long = Duration::from_secs(15);
+    let vip = "198.51.100.254/24";
+    let args = |prio: &str, peer: &str| -> Vec<String> {
+        [
+            "-i",
+            "tun0",
+            "-v",
+            "51",
+            "-p",
+            prio,
+            "-d",
+            "100ms",
+            "-n",
+            "--unicast-peer",
+            peer,
+            vip,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let aa = args("200", inner[1]);
+    let ba = args("100", inner[0]);
+    let mut va = lab.vrrpd(&a_ns, "a", &aa.iter().map(|s| &**s).collect::<Vec<_>>());
+    let vb = lab.vrrpd(&b_ns, "b", &ba.iter().map(|s| &**s).collect::<Vec<_>>());
+    let logs = |va: &Proc, vb: &Proc| format!("--- A\n{}\n--- B\n{}", va.log_text(), vb.log_text());
+    assert!(
+        wait_for(long, || vis(&va, "MASTER") && vis(&vb, "BACKUP")).is_some(),
+        "{test}: no election\n{}",
+        logs(&va, &vb)
+    );
+    assert!(
+        holds(row.stable(), || vis(&va, "MASTER") && vis(&vb, "BACKUP")),
+        "{test}: did not hold\n{}",
+        logs(&va, &vb)
+    );
+    assert!(
+        lab.has_addr(&a_ns, "198.51.100.254"),
+        "{}",
+        lab.addrs(&a_ns, "tun0")
+    );
+    let cap = (kind == Tunnel::Vxlan).then(|| Capture::start(&a_ns, "tun0"));
+    std::thread::sleep(row.interval() + row.interval() / 5);
+    kill9(&mut va);
+    let took = wait_for(long, || vis(&vb, "MASTER"));
+    assert!(took.is_some(), "{test}: B never MASTER\n{}", vb.log_text());
+    let line = match cap {
+        Some(cap) => {
+            std::thread::sleep(row.interval() + Duration::from_millis(50));
+            let seen = cap.finish();
+            let (a_ip, b_ip) = (inner[0].parse().unwrap(), inner[1].parse().unwrap());
+            assert_unicast_on_wire(
+                &seen,
+                |s| (s == a_ip).then_some(b_ip).or((s == b_ip).then_some(a_ip)),
+                test,
+            );
+            let gap = takeover_gap(&from(&seen, a_ip), &from(&seen, b_ip), false);
+            check_gap(
+                &row,
+                &format!("{ty}: kill -9 A(200), B(100) takes over"),
+                gap,
+                row.mdi(100),
+                &vb.log_text(),
+            )
+        }
+        None => {
+            // From the kill (less than an interval after A's last advert) to B's MASTER line,
+            // polled every 10 ms: at most the Master_Down_Interval plus the slack.
+            let t = took.unwrap_or_default();
+            assert!(
+                t <= row.mdi(100) + row.slack() + Duration::from_millis(50),
+                "{test}: takeover took {t:?}\n{}",
+                vb.log_text()
+            );
+            format!(
+                "{ty}: kill -9 A, B MASTER within {:.1} ms (RFC {:.1} ms)",
+                ms(t),
+                ms(row.mdi(100))
+            )
+        }
+    };
+    eprintln!("UNICAST {test}: {line}");
+    assert!(
+        lab.has_addr(&b_ns, "198.51.100.254"),
+        "{}",
+        lab.addrs(&b_ns, "tun0")
+    );
+}
+
+#[test]
+fn unicast_over_vxlan_overlay() {
+    tunnel("unicast_over_vxlan_overlay", Tunnel::Vxlan);
+}
+
+#[test]
+fn unicast_over_gre_tunnel() {
+    tunnel("unicast_over_gre_tunnel", Tunnel::Gre);
 }

@@ -463,6 +463,17 @@ impl Daemon {
             self.log_discard(now, reason, peer);
             return;
         }
+        // The start-up and preemption delays: a few lines per start or window, informational.
+        if matches!(
+            n,
+            Notice::StartupDelay { .. }
+                | Notice::StartupDelayOver { .. }
+                | Notice::PreemptDelayed { .. }
+                | Notice::PreemptDelayOver { .. }
+        ) {
+            vlog!(Info, "{}: {n}", self.tag());
+            return;
+        }
         // Steady-state notices (a peer's different address list, interval, or global-first IPv6
         // list) are warned about once per peer and kind, then logged at debug level only; a
         // version mismatch or owner conflict (split-brain risks) keeps warning, rate-limited.

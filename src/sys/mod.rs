@@ -21,6 +21,8 @@
 //! - [`magic`]: the `-I`/`-O` magic packet (ARP request and echo request to the gateway).
 //! - [`clock`]: CLOCK_MONOTONIC and the event loop's timerfd; [`poll`]: `poll(2)`.
 //! - [`process`]: pidfds, process-group kills, the effective user, detaching (fork/setsid).
+//! - [`procscan`]: processes by name and arguments in `/proc`; [`proc_connector`]: the netlink
+//!   process connector (exec/fork/exit events; the initial network namespace only).
 //! - [`syslog`]: the syslog(3) client.
 //! - [`shm`]: the host group's shared-memory table (storage only; the verdict is in
 //!   [`crate::proto::group`]).
@@ -41,6 +43,7 @@ pub mod netlink;
 pub mod nft;
 pub mod pidfile;
 pub mod poll;
+pub mod proc_connector;
 pub mod process;
 pub mod procscan;
 pub mod shm;
