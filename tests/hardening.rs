@@ -966,3 +966,89 @@ fn stalled_stderr_does_not_delay_adverts() {
         "no drop count once stderr was read again:\n{text}"
     );
 }
+
+/// The parent's ARP sysctls vrrpd changes for an IPv4 virtual MAC, read in `ns`.
+fn arp_sysctls(ns: &str, dev: &str) -> Vec<String> {
+    ["arp_ignore", "arp_filter", "arp_announce"]
+        .iter()
+        .map(|k| {
+            let path = format!("/proc/sys/net/ipv4/conf/{dev}/{k}");
+            format!(
+                "{k}={}",
+                sh(&["ip", "netns", "exec", ns, "cat", &path]).trim()
+            )
+        })
+        .collect()
+}
+
+/// Defect 14: a panic in the loop unwinds through the daemon's `Drop`, which removes the VIPs
+/// and the virtual MAC and puts the parent's sysctls back, as a clean stop does. The panic is
+/// the debug-build test hook `VRRPD_TEST_PANIC_AS_MASTER=N` (the N-th advert sent as master).
+#[test]
+fn panic_releases_vips_vmac_and_sysctls() {
+    if !require_root("panic_releases_vips_vmac_and_sysctls") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1"]);
+    let [r1] = lab.ns_names();
+    let before = arp_sysctls(&r1, "eth0");
+    let run = lab.dir.join("run").to_string_lossy().into_owned();
+    let mut d = lab.spawn(
+        &r1,
+        "r1",
+        env!("CARGO_BIN_EXE_vrrpd"),
+        &[
+            "--foreground",
+            "-i",
+            "eth0",
+            "-v",
+            "74",
+            "-p",
+            "200",
+            "-d",
+            "100ms",
+            "192.0.2.74/24",
+        ],
+        &[
+            ("VRRPD_RUN_DIR", &run),
+            ("VRRPD_TEST_PANIC_AS_MASTER", "10"),
+        ],
+    );
+    assert!(
+        wait_for(Duration::from_secs(5), || lab.has_addr(&r1, "192.0.2.74")).is_some(),
+        "never master:\n{}",
+        d.log_text()
+    );
+    let during = arp_sysctls(&r1, "eth0");
+    assert_ne!(
+        during, before,
+        "the virtual MAC changed no sysctl of the parent"
+    );
+    let status = wait_exit(&mut d, Duration::from_secs(10));
+    let log = d.log_text();
+    assert_eq!(status, Some(101), "vrrpd did not panic:\n{log}");
+    assert!(log.contains("panicking as asked"), "{log}");
+    let links = sh(&["ip", "-n", &r1, "-o", "link", "show", "type", "macvlan"]);
+    assert!(
+        links.trim().is_empty(),
+        "virtual MAC left behind:\n{links}\n{log}"
+    );
+    assert!(
+        !lab.has_addr(&r1, "192.0.2.74"),
+        "VIP left behind:\n{}\n{log}",
+        lab.addrs(&r1, "eth0")
+    );
+    assert_eq!(
+        arp_sysctls(&r1, "eth0"),
+        before,
+        "sysctls not restored (they were {during:?} while master):\n{log}"
+    );
+    assert!(
+        std::fs::read_dir(lab.dir.join("run"))
+            .map(|d| d.flatten().all(|e| std::fs::read_dir(e.path())
+                .map(|f| f.count() == 0)
+                .unwrap_or(true)))
+            .unwrap_or(true),
+        "pid file or control socket left behind"
+    );
+}
