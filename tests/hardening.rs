@@ -1052,3 +1052,58 @@ fn panic_releases_vips_vmac_and_sysctls() {
         "pid file or control socket left behind"
     );
 }
+
+/// Defect 13: a member whose slot was taken from it (reaped by a member that could not see its
+/// pid: another PID namespace, an older vrrpd) claims a slot again at its next heartbeat tick
+/// instead of failing to publish (`NotOwner`) for ever. Here the slot is wiped by hand.
+#[test]
+fn group_member_whose_slot_was_reaped_claims_again() {
+    if !require_root("group_member_whose_slot_was_reaped_claims_again") {
+        return;
+    }
+    use std::os::unix::fs::FileExt;
+    let mut lab = Lab::new(&["r1"]);
+    let [r1] = lab.ns_names();
+    let group = format!("reap{}", std::process::id());
+    let path = format!("/dev/shm/vrrpd-group-{group}");
+    let d = lab.vrrpd_line(
+        &r1,
+        "r1",
+        &format!("-i eth0 -v 75 -p 200 -d 100ms -n -M 1 --group {group} 192.0.2.75/24"),
+    );
+    assert!(
+        wait_for(Duration::from_secs(5), || lab.has_addr(&r1, "192.0.2.75")).is_some(),
+        "never master:\n{}",
+        d.log_text()
+    );
+    let pid = d.pid() as u32;
+    let slot_of = |pid: u32| -> Option<usize> {
+        let bytes = std::fs::read(&path).ok()?;
+        (0..255).find(|i| {
+            let off = 64 + 64 * i;
+            bytes.get(off..off + 4) == Some(&pid.to_ne_bytes()[..])
+        })
+    };
+    let slot = slot_of(pid).unwrap_or_else(|| panic!("no slot for pid {pid}:\n{}", d.log_text()));
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .expect("open segment");
+    // Free, generation bumped (as a reap leaves it), identity cleared.
+    let mut wiped = vec![0u8; 64];
+    wiped[4..8].copy_from_slice(&1000u32.to_ne_bytes());
+    f.write_all_at(&wiped, (64 + 64 * slot) as u64)
+        .expect("wipe slot");
+    assert!(
+        wait_for(Duration::from_secs(3), || slot_of(pid).is_some()).is_some(),
+        "the member never claimed a slot again:\n{}",
+        d.log_text()
+    );
+    assert!(
+        d.log_text()
+            .contains("was taken by another member; claimed slot"),
+        "{}",
+        d.log_text()
+    );
+    assert!(lab.has_addr(&r1, "192.0.2.75"), "{}", d.log_text());
+}
