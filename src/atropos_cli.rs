@@ -433,6 +433,9 @@ fn dump_lines(o: &mut String, i: &InstanceInfo, d: &crate::control::Detail) {
         "  adverts sent {} received {}, priority 0 sent {} received {}, send errors {}",
         d.adverts_sent, d.adverts_rcvd, d.prio0_sent, d.prio0_rcvd, d.send_errors
     );
+    if let Some(u) = &i.unicast {
+        let _ = writeln!(o, "  {u}");
+    }
     let _ = writeln!(o, "  transitions: {}", counts(&d.transitions, false));
     let _ = writeln!(o, "  discards: {}", counts(&d.discards, true));
     for (peer, forms) in &d.checksum_forms {
@@ -517,6 +520,41 @@ mod tests {
         assert_eq!(j["group"]["name"], "g");
         assert_eq!(j["group"]["size"], 2);
         assert_eq!(j["group"]["members"][0]["state"], "MASTER");
+    }
+
+    /// A unicast instance's dump names its peers, its source and its TTL floor, in text and
+    /// JSON; a multicast one has no `unicast` key.
+    #[test]
+    fn dump_shows_unicast_peers() {
+        let mut i = info("192.0.2.2");
+        i.detail = Some(Detail::default());
+        assert!(serde_json::to_value(&i).unwrap().get("unicast").is_none());
+        i.unicast = Some(crate::control::UnicastInfo {
+            peers: vec!["192.0.2.2".into(), "192.0.2.3".into()],
+            source: Some("192.0.2.1".into()),
+            configured_source: None,
+            min_ttl: 255,
+        });
+        let t = table(std::slice::from_ref(&i), true);
+        assert!(
+            t.contains("  unicast peers 192.0.2.2 192.0.2.3, source 192.0.2.1, TTL at least 255\n"),
+            "{t}"
+        );
+        let j = serde_json::to_value(&i).unwrap();
+        assert_eq!(j["unicast"]["peers"][1], "192.0.2.3");
+        assert_eq!(j["unicast"]["source"], "192.0.2.1");
+        assert_eq!(j["unicast"]["min_ttl"], 255);
+        i.unicast = Some(crate::control::UnicastInfo {
+            peers: vec!["2001:db8::2".into()],
+            source: None,
+            configured_source: Some("2001:db8::1".into()),
+            min_ttl: 64,
+        });
+        let t = table(std::slice::from_ref(&i), true);
+        assert!(
+            t.contains("source none (2001:db8::1 is not a usable address), TTL at least 64"),
+            "{t}"
+        );
     }
 
     /// `--who-has` takes an address: anything else is a command-line error (status 2).

@@ -49,6 +49,20 @@ pub struct Args {
     #[arg(short = 's', long = "no-preempt")]
     pub no_preempt: bool,
 
+    /// Preemption delay (keepalived's preempt_delay): for DURATION after joining the election
+    /// (start-up, the end of --startup-delay, a fault clearing) do not preempt a lower-priority
+    /// master; take over at once if the master falls silent or sends priority 0. At most 1000s;
+    /// not with -p 255 (the address owner always preempts) or --no-preempt.
+    #[arg(long = "preempt-delay", value_name = "DURATION", value_parser = parse_given_duration)]
+    pub preempt_delay: Option<Given<Duration>>,
+
+    /// Start-up delay (keepalived's vrrp_startup_delay): if at start the interface is down or
+    /// lacks its primary address (IPv4 address, IPv6 link-local), stay in INIT for DURATION
+    /// while the link settles, then join the election (or enter FAULT if it is still not
+    /// ready). An interface up with its address starts at once. At most 3600s.
+    #[arg(long = "startup-delay", value_name = "DURATION", value_parser = parse_given_duration)]
+    pub startup_delay: Option<Given<Duration>>,
+
     /// VRRPv2 authentication: `none` or `pw/KEY` (simple password, 1-8 bytes).
     #[arg(short = 'a', long = "auth", value_name = "none|pw/KEY", value_parser = parse_auth)]
     pub auth: Option<Auth>,
@@ -133,7 +147,8 @@ pub struct Args {
     #[arg(long = "script-timeout", value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub script_timeout: Duration,
 
-    /// Health check, repeatable: a command run without a shell every INTERVAL (default 1s),
+    /// Health check, repeatable (CARP: the weight moves the advskew the other way, see
+    /// --advskew): a command run without a shell every INTERVAL (default 1s),
     /// killed with its process group at TIMEOUT (default: the interval); exit 0 passes. RISE
     /// passes in a row bring it up, FALL failures take it down (default 1 each). WEIGHT
     /// (-253..253, default 0): 0 means down -> Fault, a negative one is subtracted while down,
@@ -156,16 +171,27 @@ pub struct Args {
 
     /// Track processes by name, repeatable: up while at least QUORUM (default 1) processes run
     /// whose comm is NAME (at most 15 characters), or whose argv[0] is NAME when it holds a
-    /// '/'. Weight as for --track-check (default 0: down -> Fault).
+    /// '/'. `args=` (last, takes the rest, split on spaces) also requires these arguments:
+    /// exactly these (match=exact, the default; `args=` alone: no arguments), these first
+    /// (match=partial), or these first with the last one a prefix (match=initial), as
+    /// keepalived's param_match. Weight as for --track-check (default 0: down -> Fault).
     #[arg(
         long = "track-process",
-        value_name = "NAME[,quorum=N][,weight=N][,reverse]"
+        value_name = "NAME[,quorum=N][,weight=N][,reverse][,match=M][,args=ARG...]"
     )]
     pub track_process: Vec<String>,
 
     /// Stay in the foreground and log to stderr (default: detach and log to syslog).
     #[arg(long = "foreground")]
     pub foreground: bool,
+
+    /// Do not run: clean up after a dead instance of this configuration (the same arguments):
+    /// if its pid file is not locked by a running vrrpd, remove the VIPs and virtual MAC link it
+    /// left, restore the parent's ARP sysctls, remove its pid file and control socket, and run
+    /// the backup hook (-D). Exit 1, touching nothing, while the instance runs. For systemd's
+    /// ExecStopPost= after a kill -9, a watchdog kill or a crash.
+    #[arg(long = "cleanup")]
+    pub cleanup: bool,
 
     /// Log debug messages too (discarded packets, rate-limited).
     #[arg(long = "debug")]
@@ -191,7 +217,8 @@ pub struct Args {
     #[arg(long = "protocol", value_name = "PROTO", default_value = "vrrp")]
     pub protocol: ProtocolArg,
 
-    /// CARP: advertisement skew, 0-255 (1/256 s; lower is preferred; ucarp --advskew).
+    /// CARP: advertisement skew, 0-255 (1/256 s; lower is preferred; ucarp --advskew). Tracker
+    /// weights move it the other way: advskew - weights, capped to 0-254.
     #[arg(long = "advskew", value_name = "N", value_parser = clap::value_parser!(u8))]
     pub advskew: Option<u8>,
 
@@ -746,7 +773,7 @@ impl Args {
         for t in &self.track_process {
             trackers.push(parse_track_process(t).map_err(|e| {
                 CliError::new(
-                    "--track-process <NAME[,quorum=N][,weight=N][,reverse]>",
+                    "--track-process <NAME[,quorum=N][,weight=N][,reverse][,match=M][,args=ARG...]>",
                     t,
                     e,
                 )
@@ -759,6 +786,7 @@ impl Args {
                 })?);
         }
         let unicast = self.unicast_settings(family, carp.is_some())?;
+        let (preempt_delay, startup_delay) = self.delays(carp.is_some())?;
         // Last: any other mistake on the line is reported first.
         if interface == "lo" && !self.no_vmac {
             return Err(CliError::new(
@@ -811,7 +839,61 @@ impl Args {
             carp,
             trackers,
             unicast,
+            preempt_delay,
+            startup_delay,
         })
+    }
+
+    /// `--preempt-delay` and `--startup-delay`: VRRP only, in range, a preemption to delay
+    /// (not the owner, not --no-preempt).
+    fn delays(&self, carp: bool) -> Result<(Duration, Duration), CliError> {
+        const PD: &str = "--preempt-delay <DURATION>";
+        const SD: &str = "--startup-delay <DURATION>";
+        for (flag, given) in [(PD, &self.preempt_delay), (SD, &self.startup_delay)] {
+            if let (true, Some(g)) = (carp, given) {
+                return Err(CliError::new(
+                    flag,
+                    g.text(),
+                    "a VRRP option (ucarp has none): drop --protocol carp",
+                ));
+            }
+        }
+        let preempt = match &self.preempt_delay {
+            None => Duration::ZERO,
+            Some(g) if g.value > crate::proto::fsm::MAX_PREEMPT_DELAY => {
+                return Err(CliError::new(
+                    PD,
+                    g.text(),
+                    "at most 1000s (keepalived's range)",
+                ))
+            }
+            Some(g)
+                if !g.value.is_zero() && crate::proto::fsm::is_owner_priority(self.priority) =>
+            {
+                return Err(CliError::new(
+                    PD,
+                    g.text(),
+                    "the address owner (-p 255) always preempts (RFC 9568 section 6.1): drop \
+                     the delay or lower the priority",
+                ))
+            }
+            Some(g) if !g.value.is_zero() && self.no_preempt => {
+                return Err(CliError::new(
+                    PD,
+                    g.text(),
+                    "preemption is off (--no-preempt): there is nothing to delay",
+                ))
+            }
+            Some(g) => g.value,
+        };
+        let startup = match &self.startup_delay {
+            None => Duration::ZERO,
+            Some(g) if g.value > crate::proto::fsm::MAX_STARTUP_DELAY => {
+                return Err(CliError::new(SD, g.text(), "at most 3600s"))
+            }
+            Some(g) => g.value,
+        };
+        Ok((preempt, startup))
     }
 
     /// The `--unicast-*` flags: peers of the VIPs' family, each once, unicast addresses, not our
@@ -1109,9 +1191,24 @@ pub fn parse_track_interface(s: &str) -> Result<TrackSpec, String> {
     })
 }
 
-/// `--track-process NAME[,quorum=N][,weight=N]`.
+/// `--track-process NAME[,quorum=N][,weight=N][,reverse][,match=exact|partial|initial][,args=ARG...]`:
+/// `args=` comes last and takes the rest, split on white space (like `cmd=` of
+/// `--track-check`); `args=` with nothing after it means "started without arguments".
 pub fn parse_track_process(s: &str) -> Result<TrackSpec, String> {
-    let mut parts = s.split(',');
+    use crate::proto::track::{ArgMatch, ProcessPattern};
+    let (head, args) = match s.find(",args=") {
+        Some(i) => (
+            &s[..i],
+            Some(
+                s[i + 6..]
+                    .split_whitespace()
+                    .map(str::to_string)
+                    .collect::<Vec<_>>(),
+            ),
+        ),
+        None => (s, None),
+    };
+    let mut parts = head.split(',');
     let name = parts.next().unwrap_or_default().to_string();
     if name.is_empty() || name.contains(char::is_whitespace) {
         return Err("expected a process name without spaces".to_string());
@@ -1122,22 +1219,47 @@ pub fn parse_track_process(s: &str) -> Result<TrackSpec, String> {
                 .to_string(),
         );
     }
-    let (mut quorum, mut weight, mut reverse) = (1, 0, false);
+    let (mut quorum, mut weight, mut reverse, mut arg_match) = (1, 0, false, None);
     for opt in parts {
         match opt.split_once('=') {
             Some(("quorum", v)) => quorum = parse_count("quorum", v)?,
             Some(("weight", v)) => weight = parse_weight(v, -253, 253)?,
+            Some(("match", v)) => {
+                arg_match = Some(match v {
+                    "exact" => ArgMatch::Exact,
+                    "partial" => ArgMatch::Partial,
+                    "initial" => ArgMatch::Initial,
+                    _ => return Err(format!("match must be exact, partial or initial, not '{v}'")),
+                })
+            }
             None if opt == "reverse" => reverse = true,
             _ => {
                 return Err(format!(
-                    "expected quorum=N, weight=N or reverse, not '{opt}'"
+                    "expected quorum=N, weight=N, reverse, match=exact|partial|initial or args=ARG... (last), not '{opt}'"
                 ))
             }
         }
     }
+    if arg_match.is_some() && args.is_none() {
+        return Err("match= compares arguments: give them with args= (last)".to_string());
+    }
+    if arg_match == Some(ArgMatch::Initial) && args.as_ref().is_some_and(|a| a.is_empty()) {
+        return Err("match=initial needs at least one argument in args=".to_string());
+    }
+    let shown = match &args {
+        Some(a) if !a.is_empty() => format!("{name} {}", a.join(" ")),
+        _ => name.clone(),
+    };
     Ok(TrackSpec {
-        name,
-        source: TrackSource::Process { quorum },
+        name: shown,
+        source: TrackSource::Process {
+            pattern: ProcessPattern {
+                name,
+                args,
+                arg_match: arg_match.unwrap_or_default(),
+            },
+            quorum,
+        },
         weight,
         rise: 1,
         fall: 1,
@@ -1333,6 +1455,63 @@ mod tests {
         );
     }
 
+    /// `--preempt-delay` and `--startup-delay` (issue #17): off by default; errors name the
+    /// flag and the value as typed.
+    #[test]
+    fn delay_flags() {
+        let base = ["-i", "eth0", "-v", "51", "192.0.2.254"];
+        let s = args(&base).unwrap();
+        assert_eq!(
+            (s.preempt_delay, s.startup_delay),
+            (Duration::ZERO, Duration::ZERO)
+        );
+        let with = |extra: &[&str]| {
+            let mut v = base.to_vec();
+            v.extend_from_slice(extra);
+            args(&v)
+        };
+        let s = with(&["--preempt-delay", "1.5", "--startup-delay", "10s"]).unwrap();
+        assert_eq!(s.preempt_delay, Duration::from_millis(1500));
+        assert_eq!(s.startup_delay, Duration::from_secs(10));
+        for (extra, want) in [
+            (
+                &["--preempt-delay", "1001s"][..],
+                "'1001s' for '--preempt-delay <DURATION>': at most 1000s",
+            ),
+            (
+                &["--preempt-delay", "5s", "-p", "255"][..],
+                "'5s' for '--preempt-delay <DURATION>': the address owner (-p 255) always preempts",
+            ),
+            (
+                &["--preempt-delay", "5s", "-s"][..],
+                "'5s' for '--preempt-delay <DURATION>': preemption is off (--no-preempt)",
+            ),
+            (
+                &["--preempt-delay", "soon"][..],
+                "'soon' for '--preempt-delay <DURATION>'",
+            ),
+            (
+                &["--startup-delay", "2h"][..],
+                "'2h' for '--startup-delay <DURATION>': at most 3600s",
+            ),
+            (&["--startup-delay=-1"][..], "'--startup-delay <DURATION>'"),
+            (
+                &[
+                    "--startup-delay",
+                    "1s",
+                    "--protocol",
+                    "carp",
+                    "--password",
+                    "x",
+                ][..],
+                "'1s' for '--startup-delay <DURATION>': a VRRP option",
+            ),
+        ] {
+            let e = with(extra).unwrap_err();
+            assert!(e.contains(want), "{extra:?}: {e}");
+        }
+    }
+
     /// Tracker flags: defaults, `cmd=` taking the rest, errors naming the flag (issue #16).
     #[test]
     fn tracker_flags() {
@@ -1401,8 +1580,56 @@ mod tests {
         assert!(s.trackers[0].reverse);
         let s = with("--track-interface", "eth1,reverse").unwrap();
         assert!(s.trackers[0].reverse && s.trackers[0].weight == 0);
+        use crate::proto::track::{ArgMatch, ProcessPattern};
         let s = with("--track-process", "haproxy,quorum=2").unwrap();
-        assert_eq!(s.trackers[0].source, TrackSource::Process { quorum: 2 });
+        assert_eq!(
+            s.trackers[0].source,
+            TrackSource::Process {
+                pattern: ProcessPattern {
+                    name: "haproxy".into(),
+                    args: None,
+                    arg_match: ArgMatch::Exact
+                },
+                quorum: 2
+            }
+        );
+        let s = with(
+            "--track-process",
+            "kstrk,weight=-30,match=initial,args=-f /etc/a,b.cfg 10",
+        )
+        .unwrap();
+        assert_eq!(s.trackers[0].name, "kstrk -f /etc/a,b.cfg 10");
+        assert_eq!(
+            s.trackers[0].source,
+            TrackSource::Process {
+                pattern: ProcessPattern {
+                    name: "kstrk".into(),
+                    args: Some(vec!["-f".into(), "/etc/a,b.cfg".into(), "10".into()]),
+                    arg_match: ArgMatch::Initial
+                },
+                quorum: 1
+            }
+        );
+        let s = with("--track-process", "sleepy,args=").unwrap();
+        let TrackSource::Process { pattern, .. } = &s.trackers[0].source else {
+            panic!("not a process tracker")
+        };
+        assert_eq!(pattern.args, Some(vec![]));
+        for (bad, why) in [
+            ("kstrk,match=partial", "give them with args="),
+            ("kstrk,match=some,args=1", "exact, partial or initial"),
+            ("kstrk,match=initial,args=", "at least one argument"),
+            ("kstrk,args=1,quorum=2", ""),
+        ] {
+            match with("--track-process", bad) {
+                Err(e) => assert!(
+                    e.contains("--track-process <NAME") && e.contains(why),
+                    "{bad}: {e}"
+                ),
+                // args= takes the rest: "1,quorum=2" is one argument.
+                Ok(s) => assert_eq!(s.trackers[0].name, "kstrk 1,quorum=2", "{bad}"),
+            }
+        }
         let e = with("--track-process", "a-very-long-process-name").unwrap_err();
         assert!(e.contains("15 characters"), "{e}");
     }

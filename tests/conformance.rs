@@ -1823,3 +1823,329 @@ fn immediate_replies_rate_limited() {
     r.at(r.now + ms(1));
     assert_eq!(sends(&r.rx(PEER, &v3(50, 100))).len(), 1);
 }
+
+// ---- Preemption and start-up delays (issue #17; keepalived's preempt_delay and
+// vrrp_startup_delay, the RFCs have neither) ------------------------------------------------
+
+/// A v3 backup at prio 200, 100 ms adverts (Master_Down_Interval 321.875 ms), with a delay.
+fn delayed(preempt_delay: Duration) -> Config {
+    let mut c = cfg(Version::V3, 200);
+    c.adver_interval_cs = 10;
+    c.preempt_delay = preempt_delay;
+    c
+}
+
+/// Feeds prio-100 adverts from PEER every 100 ms from T0 + 50 ms until `until` (or until the
+/// instance is Master); returns the transitions and notices seen, with their times.
+fn lower_master_until(r: &mut Rig, until: Duration) -> (Vec<(Duration, Reason)>, Vec<Notice>) {
+    let low = v3(100, 10);
+    let (mut trans, mut notes) = (Vec::new(), Vec::new());
+    let mut t = T0 + ms(50);
+    while t <= until && r.state() != State::Master {
+        // The down timer first, if it is due before the next advert.
+        while r.deadline() <= t && r.state() != State::Master {
+            let a = r.fire();
+            trans.extend(transitions(&a).into_iter().map(|x| (r.now, x.2)));
+            notes.extend(notices(&a));
+        }
+        if r.state() == State::Master {
+            break;
+        }
+        let a = r.at(t).rx(PEER, &low);
+        trans.extend(transitions(&a).into_iter().map(|x| (t, x.2)));
+        notes.extend(notices(&a));
+        t += ms(100);
+    }
+    (trans, notes)
+}
+
+/// D3: with a 1 s preemption delay, a prio-200 backup accepts a prio-100 master's adverts (as
+/// S6) until T0 + 1 s, then lets them go by (S7): the down timer armed by the last advert
+/// accepted (T0 + 950 ms) promotes it at T0 + 950 ms + 321.875 ms. Without the delay the first
+/// lower advert is already S7 and the takeover is at T0 + 321.875 ms.
+#[test]
+fn d3_preempt_delay_holds_back_preemption_of_a_lower_master() {
+    let (mut r, _) = Rig::start(delayed(Duration::ZERO), ME);
+    let (trans, notes) = lower_master_until(&mut r, T0 + ms(5000));
+    assert_eq!(trans, vec![(T0 + ns(321_875_000), Reason::MasterDown)]);
+    assert!(notes.is_empty(), "{notes:?}");
+
+    let (mut r, _) = Rig::start(delayed(ms(1000)), ME);
+    assert_eq!(r.inst.preempt_delay_until(T0), Some(T0 + ms(1000)));
+    let (trans, notes) = lower_master_until(&mut r, T0 + ms(5000));
+    assert_eq!(trans, vec![(T0 + ns(1_271_875_000), Reason::MasterDown)]);
+    assert_eq!(
+        notes,
+        vec![
+            Notice::PreemptDelayed {
+                peer: ip(PEER),
+                priority: 100,
+                left: ms(950),
+            },
+            Notice::PreemptDelayOver {
+                peer: ip(PEER),
+                priority: 100,
+            },
+        ]
+    );
+    assert_eq!(r.inst.preempt_delay_until(r.now), None);
+}
+
+/// D3: the delay never holds back a takeover from a master that falls silent (S4) or leaves
+/// with priority 0 (S5): both happen at once, well inside a 10 s window.
+#[test]
+fn d3_preempt_delay_does_not_delay_a_takeover_from_a_gone_master() {
+    let (mut r, _) = Rig::start(delayed(ms(10_000)), ME);
+    let (trans, _) = lower_master_until(&mut r, T0 + ms(350));
+    assert!(trans.is_empty());
+    // Last advert at T0 + 350 ms, then silence: Master_Down_Interval later.
+    let a = r.fire();
+    assert_eq!(r.now, T0 + ms(350) + ns(321_875_000));
+    assert_eq!(
+        transitions(&a),
+        vec![(State::Backup, State::Master, Reason::MasterDown)]
+    );
+
+    let (mut r, _) = Rig::start(delayed(ms(10_000)), ME);
+    lower_master_until(&mut r, T0 + ms(350));
+    r.at(T0 + ms(400)).rx(PEER, &v3(0, 10));
+    let a = r.fire();
+    assert_eq!(
+        r.now,
+        T0 + ms(400) + ns(21_875_000),
+        "Skew_Time after prio 0"
+    );
+    assert_eq!(
+        transitions(&a),
+        vec![(
+            State::Backup,
+            State::Master,
+            Reason::PriorityZero { peer: ip(PEER) }
+        )]
+    );
+}
+
+/// D3: the window opens again when the instance joins the election after a fault (links and
+/// services coming back): a lower master is preempted only 1 s after the fault cleared.
+#[test]
+fn d3_preempt_delay_window_reopens_when_a_fault_clears() {
+    let (mut r, _) = Rig::start(delayed(ms(1000)), ME);
+    r.at(T0 + ms(20)).ev(Event::FaultSet(FaultReason::LinkDown));
+    assert_eq!(r.state(), State::Fault);
+    let t1 = T0 + ms(5000);
+    r.at(t1).ev(Event::FaultClear(FaultReason::LinkDown));
+    assert_eq!(r.state(), State::Backup);
+    assert_eq!(r.inst.preempt_delay_until(t1), Some(t1 + ms(1000)));
+    let low = v3(100, 10);
+    let mut t = t1 + ms(50);
+    while r.state() == State::Backup && t < t1 + ms(3000) {
+        while r.deadline() <= t && r.state() == State::Backup {
+            r.fire();
+        }
+        if r.state() == State::Backup {
+            r.at(t).rx(PEER, &low);
+        }
+        t += ms(100);
+    }
+    assert_eq!(r.state(), State::Master);
+    assert_eq!(r.inst.since(), t1 + ns(1_271_875_000));
+}
+
+/// D3: a higher or equal-priority master is S6 as always; the delay changes nothing for it and
+/// says nothing.
+#[test]
+fn d3_preempt_delay_leaves_a_better_master_alone() {
+    let (mut r, _) = Rig::start(delayed(ms(1000)), ME);
+    for i in 0..30 {
+        let a = r.at(T0 + ms(50 + 100 * i)).rx(PEER, &v3(250, 10));
+        assert!(notices(&a).is_empty() && transitions(&a).is_empty());
+    }
+    assert_eq!(r.state(), State::Backup);
+}
+
+/// The preemption delay is refused where it cannot apply: the owner always preempts (RFC 9568
+/// §6.1), Preempt_Mode off has nothing to delay, and keepalived's range ends at 1000 s.
+#[test]
+fn preempt_and_startup_delay_config_errors() {
+    use vrrpd::proto::fsm::PreemptDelayError as P;
+    let mut c = delayed(ms(1000));
+    c.priority = 255;
+    assert_eq!(c.validate(), Err(ConfigError::PreemptDelay(P::Owner)));
+    let mut c = delayed(ms(1000));
+    c.preempt = false;
+    assert_eq!(c.validate(), Err(ConfigError::PreemptDelay(P::NoPreempt)));
+    let c = delayed(Duration::from_secs(1001));
+    assert_eq!(c.validate(), Err(ConfigError::PreemptDelay(P::TooLong)));
+    let mut c = delayed(Duration::ZERO);
+    c.startup_delay = Duration::from_secs(3601);
+    assert_eq!(c.validate(), Err(ConfigError::StartupDelayTooLong));
+    c.startup_delay = Duration::from_secs(3600);
+    assert_eq!(c.validate(), Ok(()));
+}
+
+fn startup_delayed(priority: u8, delay: Duration) -> Config {
+    let mut c = cfg(Version::V3, priority);
+    c.startup_delay = delay;
+    c
+}
+
+/// D1/D2: link down at Startup with a 3 s start-up delay: the instance stays in Initialize
+/// (no transition, no hook, adverts not heard) even when the link comes up meanwhile, then joins
+/// the election at T0 + 3 s as Startup would, and its down timer starts then.
+#[test]
+fn d1_startup_delay_waits_while_the_link_is_down() {
+    let mut r = Rig::new(startup_delayed(100, ms(3000)), ME);
+    r.ev(Event::FaultSet(FaultReason::LinkDown));
+    let a = r.ev(Event::Startup);
+    assert_eq!(
+        a,
+        vec![Action::Notice(Notice::StartupDelay {
+            wait: ms(3000),
+            why: FaultReason::LinkDown
+        })]
+    );
+    assert_eq!(r.state(), State::Initialize);
+    assert_eq!(r.inst.startup_delay_until(), Some(T0 + ms(3000)));
+    assert!(r.at(T0 + ms(500)).rx(PEER, &v3(50, 100)).is_empty());
+    assert_eq!(
+        r.inst.counters().adverts_rcvd(),
+        0,
+        "nothing heard in Initialize"
+    );
+    // The link comes up (and flaps): recorded, nothing else.
+    assert!(r
+        .at(T0 + ms(1000))
+        .ev(Event::FaultClear(FaultReason::LinkDown))
+        .is_empty());
+    assert!(r
+        .at(T0 + ms(1100))
+        .ev(Event::FaultSet(FaultReason::LinkDown))
+        .is_empty());
+    assert!(r
+        .at(T0 + ms(1200))
+        .ev(Event::FaultClear(FaultReason::LinkDown))
+        .is_empty());
+    assert_eq!(r.state(), State::Initialize);
+    let a = r.fire();
+    assert_eq!(r.now, T0 + ms(3000));
+    assert_eq!(
+        a,
+        vec![
+            Action::Notice(Notice::StartupDelayOver {
+                waited: ms(3000),
+                fault: None
+            }),
+            Action::Transition {
+                from: State::Initialize,
+                to: State::Backup,
+                reason: Reason::Startup
+            },
+        ]
+    );
+    assert_eq!(r.deadline(), T0 + ms(3000) + ns(3_609_375_000));
+}
+
+/// D1: an interface up with its address at Startup: no delay at all (S2 at once); the delay
+/// also ignores a tracker fault (only the interface's own readiness counts).
+#[test]
+fn d1_startup_delay_skipped_when_the_interface_is_ready() {
+    let (r, a) = Rig::start(startup_delayed(100, ms(3000)), ME);
+    assert_eq!(
+        transitions(&a),
+        vec![(State::Initialize, State::Backup, Reason::Startup)]
+    );
+    assert!(notices(&a).is_empty());
+    assert_eq!(r.inst.startup_delay_until(), None);
+
+    let mut r = Rig::new(startup_delayed(100, ms(3000)), ME);
+    r.ev(Event::FaultSet(FaultReason::Tracker));
+    let a = r.ev(Event::Startup);
+    assert_eq!(
+        transitions(&a),
+        vec![(
+            State::Initialize,
+            State::Fault,
+            Reason::Fault(FaultReason::Tracker)
+        )]
+    );
+}
+
+/// D1/D2: no primary address at Startup (IPv4 address or IPv6 link-local missing): the delay
+/// applies; still missing at its end: Fault, with its hook, as Startup would.
+#[test]
+fn d2_startup_delay_ends_in_fault_when_still_not_ready() {
+    let mut inst = Instance::new(startup_delayed(100, ms(2000)));
+    let a = inst.handle(T0, Event::Startup);
+    assert_eq!(
+        a,
+        vec![Action::Notice(Notice::StartupDelay {
+            wait: ms(2000),
+            why: FaultReason::NoPrimaryAddress
+        })]
+    );
+    let at = inst.next_deadline().unwrap();
+    assert_eq!(at, T0 + ms(2000));
+    assert!(inst.handle(at - ns(1), Event::Timeout).is_empty());
+    let a = inst.handle(at, Event::Timeout);
+    assert_eq!(
+        a,
+        vec![
+            Action::Notice(Notice::StartupDelayOver {
+                waited: ms(2000),
+                fault: Some(FaultReason::NoPrimaryAddress)
+            }),
+            Action::RunHook {
+                hook: Hook::Fault,
+                prev: State::Initialize
+            },
+            Action::Transition {
+                from: State::Initialize,
+                to: State::Fault,
+                reason: Reason::Fault(FaultReason::NoPrimaryAddress)
+            },
+        ]
+    );
+    // The address arrives: F2 as usual.
+    let a = inst.handle(at + ms(10), Event::PrimaryAddress(Some(ip(ME))));
+    assert_eq!(inst.state(), State::Backup, "{a:?}");
+}
+
+/// D1: an owner waits too (keepalived: master at start + delay); Shutdown during the wait ends
+/// at once with nothing sent and no transition.
+#[test]
+fn d1_startup_delay_owner_and_shutdown_during_the_wait() {
+    let mut r = Rig::new(startup_delayed(255, ms(1500)), ME);
+    r.ev(Event::FaultSet(FaultReason::LinkDown));
+    r.ev(Event::Startup);
+    r.at(T0 + ms(10))
+        .ev(Event::FaultClear(FaultReason::LinkDown));
+    let a = r.fire();
+    assert_eq!(r.now, T0 + ms(1500));
+    assert_eq!(
+        transitions(&a),
+        vec![(State::Initialize, State::Master, Reason::Startup)]
+    );
+
+    let mut r = Rig::new(startup_delayed(100, ms(1500)), ME);
+    r.ev(Event::FaultSet(FaultReason::LinkDown));
+    r.ev(Event::Startup);
+    let a = r.at(T0 + ms(10)).ev(Event::Shutdown);
+    assert_eq!(a, vec![Action::Stopped]);
+    assert_eq!(r.inst.next_deadline(), None);
+}
+
+/// D1 then D3: the preemption delay counts from the end of the start-up delay, when the
+/// instance joins the election.
+#[test]
+fn d1_d3_preempt_delay_counts_from_the_end_of_the_startup_delay() {
+    let mut c = delayed(ms(1000));
+    c.startup_delay = ms(2000);
+    let mut r = Rig::new(c, ME);
+    r.ev(Event::FaultSet(FaultReason::LinkDown));
+    r.ev(Event::Startup);
+    r.at(T0 + ms(100))
+        .ev(Event::FaultClear(FaultReason::LinkDown));
+    r.fire();
+    assert_eq!(r.state(), State::Backup);
+    assert_eq!(r.inst.preempt_delay_until(r.now), Some(T0 + ms(3000)));
+}

@@ -163,6 +163,23 @@ pub struct InstanceInfo {
     /// answers is running; see `atropos --metrics`).
     #[serde(default)]
     pub loop_tick_secs_ago: f64,
+    /// Unicast peers (`--unicast-peer`); absent for multicast.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unicast: Option<UnicastInfo>,
+}
+
+/// The unicast transport of an instance: where its adverts go and what it accepts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct UnicastInfo {
+    /// The peers, in the order adverts are sent to them.
+    pub peers: Vec<String>,
+    /// The source address in use (the one the peers must list); None while there is no usable
+    /// one (the instance is then in Fault).
+    pub source: Option<String>,
+    /// `--unicast-src` as configured; None: chosen from the interface.
+    pub configured_source: Option<String>,
+    /// Lowest TTL / hop limit accepted from a peer.
+    pub min_ttl: u8,
 }
 
 fn default_protocol() -> String {
@@ -219,6 +236,25 @@ pub struct GroupMember {
     pub state: String,
     /// Whether its process still runs.
     pub alive: bool,
+}
+
+impl std::fmt::Display for UnicastInfo {
+    /// `unicast peers 192.0.2.2 192.0.2.3, source 192.0.2.1, TTL at least 255`, as
+    /// `atropos --dump` and the SIGUSR1 dump show it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let source = match (&self.source, &self.configured_source) {
+            (Some(s), Some(_)) => format!("{s} (--unicast-src)"),
+            (Some(s), None) => s.clone(),
+            (None, Some(c)) => format!("none ({c} is not a usable address)"),
+            (None, None) => "none".to_string(),
+        };
+        write!(
+            f,
+            "unicast peers {}, source {source}, TTL at least {}",
+            self.peers.join(" "),
+            self.min_ttl
+        )
+    }
 }
 
 impl std::fmt::Display for GroupInfo {

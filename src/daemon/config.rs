@@ -118,6 +118,10 @@ pub struct Settings {
     pub trackers: Vec<TrackSpec>,
     /// Unicast peers (`--unicast-peer`), `None` for multicast.
     pub unicast: Option<UnicastSettings>,
+    /// `--preempt-delay` (zero: none), see [`crate::proto::fsm::Config::preempt_delay`].
+    pub preempt_delay: Duration,
+    /// `--startup-delay` (zero: none), see [`crate::proto::fsm::Config::startup_delay`].
+    pub startup_delay: Duration,
 }
 
 /// Adverts to configured peers instead of the VRRP group ([`crate::proto::unicast`]).
@@ -149,8 +153,11 @@ pub enum TrackSource {
     Interface,
     /// A file holding an integer, watched with inotify.
     File(PathBuf),
-    /// Processes running under the tracker's name: up while at least `quorum` run.
+    /// Processes matching `pattern` (a name, optionally arguments): up while at least
+    /// `quorum` run.
     Process {
+        /// Which processes count.
+        pattern: crate::proto::track::ProcessPattern,
         /// Processes needed.
         quorum: u32,
     },

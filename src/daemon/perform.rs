@@ -416,7 +416,16 @@ impl Daemon {
         // On a loopback device (no MAC; `-i lo` demos) the kernel hands our own adverts back.
         let looped = reason == DiscardReason::OwnPacket
             && (self.iface.mac == [0; 6] || peer.is_some_and(|p| p.is_loopback()));
-        if let (Some(why), Some(p), false) = (split_brain(reason), peer, looped) {
+        let unicast_ttl = match (&self.s.unicast, reason) {
+            (Some(u), DiscardReason::BadTtl) => Some(format!(
+                "TTL/hop limit below --unicast-min-ttl {}: sent through a router, or a \
+                 keepalived IPv6 peer without unicast_ttl 255 (it sends 64)",
+                u.min_ttl
+            )),
+            _ => None,
+        };
+        let why = unicast_ttl.or_else(|| split_brain(reason).map(str::to_string));
+        if let (Some(why), Some(p), false) = (why, peer, looped) {
             let key = (16 + reason.index() as u8, p);
             if !self.noted.contains(&key) {
                 if self.noted.len() < 64 {
@@ -458,6 +467,17 @@ impl Daemon {
     pub(super) fn log_notice(&mut self, now: Duration, n: Notice) {
         if let Notice::Discard { reason, peer } = n {
             self.log_discard(now, reason, peer);
+            return;
+        }
+        // The start-up and preemption delays: a few lines per start or window, informational.
+        if matches!(
+            n,
+            Notice::StartupDelay { .. }
+                | Notice::StartupDelayOver { .. }
+                | Notice::PreemptDelayed { .. }
+                | Notice::PreemptDelayOver { .. }
+        ) {
+            vlog!(Info, "{}: {n}", self.tag());
             return;
         }
         // Steady-state notices (a peer's different address list, interval, or global-first IPv6

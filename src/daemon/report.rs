@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::control::{Detail, InstanceInfo};
+use crate::control::{Detail, InstanceInfo, UnicastInfo};
 use crate::proto::fsm::State;
 use crate::proto::Family;
 use crate::sys::clock;
@@ -23,6 +23,9 @@ impl Daemon {
             info.master.as_deref().unwrap_or("-"),
             info.reason.as_deref().unwrap_or("-")
         );
+        if let Some(u) = &info.unicast {
+            vlog!(Info, "{}: {}", self.tag(), u);
+        }
         if let Some(d) = info.detail {
             let discards: Vec<String> = d
                 .discards
@@ -151,6 +154,12 @@ impl Daemon {
             protocol: if self.inst.is_carp() { "carp" } else { "vrrp" }.to_string(),
             group_held: self.inst.group_held(),
             loop_tick_secs_ago: now.saturating_sub(self.last_wake).as_secs_f64(),
+            unicast: self.s.unicast.as_ref().map(|u| UnicastInfo {
+                peers: u.peers.iter().map(|p| p.to_string()).collect(),
+                source: self.primary.map(|a| a.to_string()),
+                configured_source: u.src.map(|a| a.to_string()),
+                min_ttl: u.min_ttl,
+            }),
         }
     }
 

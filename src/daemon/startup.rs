@@ -272,6 +272,8 @@ impl Daemon {
                     min_ttl: u.min_ttl,
                 }),
             },
+            preempt_delay: s.preempt_delay,
+            startup_delay: s.startup_delay,
         };
         let inst = match &s.carp {
             None => {

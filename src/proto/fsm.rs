@@ -22,6 +22,9 @@
 //! | F2  | Fault, last FaultClear                          | → Init → as S1/S2                           |
 //! | H1  | Master, Shutdown / ForceBackup, `handover`      | send prio 0, keep VIPs → Init / Backup      |
 //! | H2  | releasing, advert prio > 0 or deadline (MDI)    | RemoveVips, hook Backup (shutdown: Stopped) |
+//! | D1  | Init, Startup, start-up delay, interface not ready | stay Init; timer at +delay; notice         |
+//! | D2  | Init, start-up delay timer                      | notice → Fault (F1) or as S1/S2             |
+//! | D3  | Backup, prio > 0, < ours, preempt delay running | as S6 (notice once per window)              |
 //!
 //! Receive checks (RFC 9568 §7.1, RFC 3768 §7.1): R1 TTL (§5.1.1.3, §5.1.2.3) in [`Event::Packet`], R2/R4/R5 in [`packet::parse`], then R3
 //! version, R6 VRID (silent), R14 own packet, family, R7–R8, R9 IPv6 first address (noted,
@@ -40,6 +43,24 @@
 //! re-arms. Released, a ready instance becomes Master at once; any other resumes as a plain
 //! Backup, with no transition and no hook. An operator hold is never ready to the host group
 //! ([`Instance::would_be_master`]): the group must not go Master around a member held back.
+//!
+//! Delays (keepalived's `preempt_delay` and `vrrp_startup_delay`; the RFCs have neither):
+//! the preemption delay window opens whenever the instance joins the election from Initialize
+//! (S2 at start-up, after a start-up delay, F2 when a fault clears) and lasts
+//! [`Config::preempt_delay`]; inside it a lower-priority Master is accepted as in S6 (D3), so the
+//! down timer keeps running from its adverts; after it, S7 as usual, and the down timer armed by
+//! the last advert accepted promotes us: the takeover comes between delay + Master_Down_Interval
+//! − one interval and delay + Master_Down_Interval after joining. The window never holds back
+//! S4/S5 (a Master gone or leaving is replaced at once) and never applies to the address owner,
+//! which always preempts (RFC 9568 §6.1). keepalived starts its timer at the first lower advert
+//! heard, not at joining, and re-arms it after a higher-priority Master; counting from joining is
+//! what "a rebooted router does not take over while its links and services come up" needs, and
+//! differs by at most one advert interval at start-up. The start-up delay (D1, D2) applies only
+//! when the interface is not ready at Startup (link down, interface gone, no primary address —
+//! the fault reasons of the interface itself; a tracker or group fault does not count): the
+//! instance stays in Initialize, hears nothing, sends nothing and runs no hook for
+//! [`Config::startup_delay`], even if the interface becomes ready meanwhile (a link that just came
+//! up may still flap or not forward yet), then enters Fault or the election as Startup would.
 //!
 //! Choices where the RFC is silent: S12's immediate advert leaves the Adver_Timer schedule alone;
 //! the immediate adverts of S10 and S12 are limited to [`MAX_REPLIES_PER_INTERVAL`] per
@@ -62,7 +83,10 @@ use super::timers;
 use super::{ChecksumForm, DiscardReason, Family, Version};
 
 mod config;
-pub use config::{is_owner_priority, Config, ConfigError, OWNER_PRIORITY};
+pub use config::{
+    is_owner_priority, Config, ConfigError, PreemptDelayError, MAX_PREEMPT_DELAY,
+    MAX_STARTUP_DELAY, OWNER_PRIORITY,
+};
 
 /// VRRP router state. RFC 9568 calls Master "Active"; we keep Master, as Advanced Vrrpd and
 /// keepalived users know it.
@@ -361,6 +385,37 @@ pub enum Notice {
         /// The peer.
         peer: IpAddr,
     },
+    /// D1: the interface is not ready at start-up; the instance stays in Initialize for `wait`.
+    StartupDelay {
+        /// The start-up delay.
+        wait: Duration,
+        /// What is not ready.
+        why: FaultReason,
+    },
+    /// D2: the start-up delay is over; Fault follows when `fault` is set, else the election.
+    StartupDelayOver {
+        /// How long the instance waited.
+        waited: Duration,
+        /// A fault still active.
+        fault: Option<FaultReason>,
+    },
+    /// D3: a lower-priority Master accepted (not preempted) because the preemption delay
+    /// runs; once per window.
+    PreemptDelayed {
+        /// The Master.
+        peer: IpAddr,
+        /// Its priority.
+        priority: u8,
+        /// Time left in the window.
+        left: Duration,
+    },
+    /// D3: the window closed; this lower-priority Master is preempted when the down timer fires.
+    PreemptDelayOver {
+        /// The Master.
+        peer: IpAddr,
+        /// Its priority.
+        priority: u8,
+    },
     /// A packet was discarded and counted under `reason`.
     Discard {
         /// Counter.
@@ -396,6 +451,37 @@ impl fmt::Display for Notice {
             Notice::ForeignSameId { peer } => write!(
                 f,
                 "{peer} sends CARP on our VRID: CARP and VRRP share the id on this segment"
+            ),
+            Notice::StartupDelay { wait, why } => write!(
+                f,
+                "start-up delay: {why}, staying in INIT for {:.3}s while the link settles",
+                wait.as_secs_f64()
+            ),
+            Notice::StartupDelayOver { waited, fault } => {
+                write!(
+                    f,
+                    "start-up delay over after {:.3}s: ",
+                    waited.as_secs_f64()
+                )?;
+                match fault {
+                    Some(r) => write!(f, "{r}, entering FAULT"),
+                    None => f.write_str("interface ready, joining the election"),
+                }
+            }
+            Notice::PreemptDelayed {
+                peer,
+                priority,
+                left,
+            } => write!(
+                f,
+                "preempt delay: not preempting lower-priority master {peer} (prio {priority}) \
+                 for another {:.3}s",
+                left.as_secs_f64()
+            ),
+            Notice::PreemptDelayOver { peer, priority } => write!(
+                f,
+                "preempt delay over: preempting lower-priority master {peer} (prio {priority}) \
+                 when the down timer fires"
             ),
             Notice::Discard {
                 reason,
@@ -452,6 +538,11 @@ enum Timer {
         at: Duration,
         after_prio0: Option<IpAddr>,
     },
+    /// Initialize, started: the start-up delay ends (D2).
+    Startup {
+        at: Duration,
+        since: Duration,
+    },
 }
 
 /// A planned handover in progress: VIPs kept until a new Master is heard or `at`.
@@ -498,6 +589,11 @@ pub struct Instance {
     replies: (Duration, u8),
     /// When S12 last re-announced the addresses ([`REANNOUNCE_MIN_GAP`]).
     reannounced: Option<Duration>,
+    /// End of the current preemption delay window (D3); zero when none was opened.
+    preempt_until: Duration,
+    /// A lower-priority Master was accepted in the current window (its notice is out; the end of
+    /// the window is noted at the next lower advert).
+    preempt_held: bool,
 }
 
 /// S12 re-announcements (a Master hearing a lower-priority Master: a split brain healing) are
@@ -567,6 +663,8 @@ impl Instance {
             v3_speakers: Vec::new(),
             replies: (Duration::ZERO, 0),
             reannounced: None,
+            preempt_until: Duration::ZERO,
+            preempt_held: false,
         }
     }
 
@@ -644,7 +742,7 @@ impl Instance {
     pub fn next_deadline(&self) -> Option<Duration> {
         let timer = match self.timer {
             Timer::Off => None,
-            Timer::Adver(at) | Timer::Down { at, .. } => Some(at),
+            Timer::Adver(at) | Timer::Down { at, .. } | Timer::Startup { at, .. } => Some(at),
         };
         match (timer, self.release.map(|r| r.at)) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -767,6 +865,19 @@ impl Instance {
         self.last_reason.as_ref()
     }
 
+    /// While the start-up delay keeps the instance in Initialize (D1): when it ends.
+    pub fn startup_delay_until(&self) -> Option<Duration> {
+        match self.timer {
+            Timer::Startup { at, .. } => Some(at),
+            _ => None,
+        }
+    }
+
+    /// While the preemption delay window is open at `now` (D3): when it closes.
+    pub fn preempt_delay_until(&self, now: Duration) -> Option<Duration> {
+        (self.state == State::Backup && now < self.preempt_until).then_some(self.preempt_until)
+    }
+
     /// Whether the VIPs are on the interface (as far as our actions say).
     pub fn holds_vips(&self) -> bool {
         self.holds_vips
@@ -779,9 +890,16 @@ impl Instance {
     }
 
     /// S6 rather than S7: an advert at `priority` comes from a Master we do not preempt (the
-    /// owner preempts whatever Preempt_Mode says, §6.1).
-    fn yields_to(&self, priority: u8) -> bool {
-        !(self.cfg.preempt || self.cfg.is_owner()) || priority >= self.priority
+    /// owner preempts whatever Preempt_Mode says, §6.1), or not yet (D3: the preemption delay).
+    fn yields_to(&self, now: Duration, priority: u8) -> bool {
+        !(self.cfg.preempt || self.cfg.is_owner())
+            || priority >= self.priority
+            || self.in_preempt_delay(now)
+    }
+
+    /// D3: the preemption delay window is open (never for the owner).
+    fn in_preempt_delay(&self, now: Duration) -> bool {
+        !self.cfg.is_owner() && now < self.preempt_until
     }
 
     fn record_master(&mut self, now: Duration, src: IpAddr, priority: u8) {
@@ -925,6 +1043,11 @@ impl Instance {
         self.mai_cs = self.own_interval_cs();
         self.master = None;
         self.arm_down(now, None);
+        // D3: the preemption delay counts from joining the election.
+        self.preempt_held = false;
+        if self.cfg.preempt && !self.cfg.is_owner() && !self.cfg.preempt_delay.is_zero() {
+            self.preempt_until = now.saturating_add(self.cfg.preempt_delay);
+        }
         if let Some(prev) = hook_prev {
             out.push(Action::RunHook {
                 hook: Hook::Backup,
@@ -966,10 +1089,36 @@ impl Instance {
             // Restarted during a shutdown handover: the release goes on, without `Stopped`.
             r.stop = false;
         }
+        let delay = self.cfg.startup_delay;
+        if let (false, Some(why)) = (delay.is_zero(), self.interface_fault()) {
+            // D1: the interface is not ready; let it settle.
+            self.timer = Timer::Startup {
+                at: now.saturating_add(delay),
+                since: now,
+            };
+            out.push(Action::Notice(Notice::StartupDelay { wait: delay, why }));
+            return;
+        }
+        self.join(now, out);
+    }
+
+    /// Startup proper, or the end of the start-up delay (D2): Fault, or S1/S2.
+    fn join(&mut self, now: Duration, out: &mut Vec<Action>) {
         match self.active_fault() {
             Some(f) => self.enter_fault(now, f, out),
             None => self.enter_from_init(now, Reason::Startup, None, out),
         }
+    }
+
+    /// The first active fault of the interface itself (not a tracker's or the group's): what
+    /// makes the start-up delay apply (D1).
+    fn interface_fault(&self) -> Option<FaultReason> {
+        self.faults().find(|r| {
+            matches!(
+                r,
+                FaultReason::LinkDown | FaultReason::InterfaceGone | FaultReason::NoPrimaryAddress
+            )
+        })
     }
 
     fn on_shutdown(&mut self, now: Duration, out: &mut Vec<Action>) {
@@ -1035,6 +1184,17 @@ impl Instance {
                 }
                 self.timer = Timer::Adver(next);
             }
+            Timer::Startup { at, since }
+                if now >= at && self.started && self.state == State::Initialize =>
+            {
+                // D2.
+                self.timer = Timer::Off;
+                out.push(Action::Notice(Notice::StartupDelayOver {
+                    waited: now.saturating_sub(since),
+                    fault: self.active_fault(),
+                }));
+                self.join(now, out);
+            }
             Timer::Down { at, after_prio0 } if now >= at && self.state == State::Backup => {
                 if self.holds != 0 {
                     // S4 while held: ready. A Master not heard for a whole interval is gone.
@@ -1063,7 +1223,9 @@ impl Instance {
             return;
         }
         self.faults |= r.bit();
-        if self.started {
+        if self.started && self.startup_delay_until().is_some() {
+            // D1: recorded; the end of the delay decides.
+        } else if self.started {
             self.enter_fault(now, r, out);
         } else {
             // Shutting down with a handover pending: no point waiting any longer.
@@ -1175,7 +1337,10 @@ impl Instance {
                         ..
                     }
                 );
-                if self.master.is_some() && self.yields_to(self.master_prio) && s7_timer && at > now
+                if self.master.is_some()
+                    && self.yields_to(now, self.master_prio)
+                    && s7_timer
+                    && at > now
                 {
                     self.ready = false;
                     self.timer = Timer::Down {
@@ -1381,8 +1546,19 @@ impl Instance {
                         self.master = None;
                     }
                     self.arm_down(now, Some(src));
-                } else if self.yields_to(adv.priority) {
-                    // S6.
+                } else if self.yields_to(now, adv.priority) {
+                    // S6 (D3: a lower-priority Master inside the preemption delay).
+                    if adv.priority < self.priority
+                        && self.in_preempt_delay(now)
+                        && !self.preempt_held
+                    {
+                        self.preempt_held = true;
+                        out.push(Action::Notice(Notice::PreemptDelayed {
+                            peer: src,
+                            priority: adv.priority,
+                            left: self.preempt_until.saturating_sub(now),
+                        }));
+                    }
                     if learn {
                         self.mai_cs = interval_cs(adv);
                     }
@@ -1392,6 +1568,13 @@ impl Instance {
                 } else {
                     // S7: the Master is recorded (atropos shows it); we preempt when the down
                     // timer fires (or, held, become ready).
+                    if self.preempt_held {
+                        self.preempt_held = false;
+                        out.push(Action::Notice(Notice::PreemptDelayOver {
+                            peer: src,
+                            priority: adv.priority,
+                        }));
+                    }
                     self.record_master(now, src, adv.priority);
                 }
             }

@@ -76,6 +76,12 @@ impl Keepalived {
         signal(self.proc.pid(), libc::SIGKILL);
     }
 
+    /// SIGTERM, then wait (bounded) for the parent to exit.
+    pub fn stop(&mut self) {
+        signal(self.proc.pid(), libc::SIGTERM);
+        let _ = super::wait_exit(&mut self.proc, Duration::from_secs(5));
+    }
+
     /// The keepalived log.
     pub fn log(&self) -> String {
         self.proc.log_text()
@@ -137,10 +143,112 @@ impl Frr {
     }
 }
 
+/// A keepalived `vrrp_instance` block, multicast or unicast (keepalived.conf(5)): what the
+/// interop tests configure, rendered by [`KaInstance::render`].
+#[derive(Debug, Clone)]
+pub struct KaInstance {
+    /// Instance name (the notify script's second argument).
+    pub name: String,
+    /// Interface.
+    pub interface: String,
+    /// VRID.
+    pub vrid: u8,
+    /// VRRP version, 2 or 3.
+    pub version: u8,
+    /// Priority.
+    pub priority: u8,
+    /// `advert_int` as keepalived reads it: seconds (`1`, `0.1`).
+    pub advert_int: String,
+    /// Virtual addresses with prefix (`192.0.2.254/24`), on `interface`.
+    pub vips: Vec<String>,
+    /// `unicast_src_ip`.
+    pub unicast_src: Option<String>,
+    /// `unicast_peer { … }` (empty: multicast).
+    pub unicast_peers: Vec<String>,
+    /// `unicast_ttl` (keepalived's IPv6 default is the kernel's hop limit, 64).
+    pub unicast_ttl: Option<u8>,
+    /// Further lines inside the block, verbatim.
+    pub extra: String,
+}
+
+impl KaInstance {
+    /// An instance `VI` on eth0, VRRPv`version`, state BACKUP at start, multicast.
+    pub fn new(vrid: u8, version: u8, priority: u8, advert_int: &str, vips: &[&str]) -> KaInstance {
+        KaInstance {
+            name: "VI".into(),
+            interface: "eth0".into(),
+            vrid,
+            version,
+            priority,
+            advert_int: advert_int.into(),
+            vips: vips.iter().map(|v| v.to_string()).collect(),
+            unicast_src: None,
+            unicast_peers: Vec::new(),
+            unicast_ttl: None,
+            extra: String::new(),
+        }
+    }
+
+    /// Unicast: `unicast_src_ip` (if any) and the peers.
+    pub fn unicast(mut self, src: Option<&str>, peers: &[&str]) -> KaInstance {
+        self.unicast_src = src.map(str::to_string);
+        self.unicast_peers = peers.iter().map(|p| p.to_string()).collect();
+        self
+    }
+
+    /// The block, notifying `NOTIFY` (replaced by [`Lab::keepalived`]).
+    pub fn render(&self) -> String {
+        let mut b = format!(
+            "vrrp_instance {} {{\n    state BACKUP\n    interface {}\n    virtual_router_id {}\n    \
+             version {}\n    priority {}\n    advert_int {}\n",
+            self.name, self.interface, self.vrid, self.version, self.priority, self.advert_int
+        );
+        if let Some(src) = &self.unicast_src {
+            b += &format!("    unicast_src_ip {src}\n");
+        }
+        if !self.unicast_peers.is_empty() {
+            b += "    unicast_peer {\n";
+            for p in &self.unicast_peers {
+                b += &format!("        {p}\n");
+            }
+            b += "    }\n";
+        }
+        if let Some(t) = self.unicast_ttl {
+            b += &format!("    unicast_ttl {t}\n");
+        }
+        b += &self.extra;
+        b += "    virtual_ipaddress {\n";
+        for v in &self.vips {
+            b += &format!("        {v} dev {}\n", self.interface);
+        }
+        b += "    }\n    notify NOTIFY\n}\n";
+        b
+    }
+}
+
 impl Lab {
     /// Start keepalived in `ns` with the given `vrrp_instance` blocks. Every instance notifies
     /// `notify.log` in its directory.
     pub fn keepalived(&mut self, ns: &str, tag: &str, instances: &str) -> Keepalived {
+        self.keepalived_as(ns, tag, instances, false)
+    }
+
+    /// [`Lab::keepalived`] started as `keepalived -s NS` from the test's own namespace instead
+    /// of under `ip netns exec`: keepalived opens its process-connector socket first (the
+    /// connector answers only in the initial network namespace) and then enters `ns`, where
+    /// its VRRP runs. Stop it with [`Keepalived::stop`] (it unmounts and removes
+    /// `/run/keepalived/NS` on a clean exit).
+    pub fn keepalived_entering(&mut self, ns: &str, tag: &str, instances: &str) -> Keepalived {
+        self.keepalived_as(ns, tag, instances, true)
+    }
+
+    fn keepalived_as(
+        &mut self,
+        ns: &str,
+        tag: &str,
+        instances: &str,
+        entering: bool,
+    ) -> Keepalived {
         use std::os::unix::fs::PermissionsExt;
         let dir = self.dir.join(tag);
         std::fs::create_dir_all(&dir).expect("keepalived dir");
@@ -179,8 +287,13 @@ impl Lab {
             "-b",
             &format!("{d}/bfd.pid"),
         ];
-        let args: Vec<&str> = args.iter().map(|s| &**s).collect();
-        let proc = self.spawn(ns, tag, "keepalived", &args, &[("TMPDIR", &d)]);
+        let mut args: Vec<&str> = args.iter().map(|s| &**s).collect();
+        let proc = if entering {
+            args.splice(0..0, ["-s", ns]);
+            self.spawn_entering(tag, "keepalived", &args, &[("TMPDIR", &d)])
+        } else {
+            self.spawn(ns, tag, "keepalived", &args, &[("TMPDIR", &d)])
+        };
         Keepalived { proc, dir }
     }
 

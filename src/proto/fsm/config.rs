@@ -2,6 +2,7 @@
 
 use core::fmt;
 use core::net::IpAddr;
+use core::time::Duration;
 
 use crate::proto::packet::Auth;
 use crate::proto::unicast::{PeersError, Transport};
@@ -53,7 +54,24 @@ pub struct Config {
     /// Where adverts go and the first receive check ([`Transport::check`]): the VRRP group with
     /// TTL 255 (R1), or unicast peers (default multicast).
     pub transport: Transport,
+    /// Preemption delay (keepalived's `preempt_delay`, default zero = none): for this long after
+    /// the instance joins the election (leaves Initialize: at start-up, after a start-up delay,
+    /// when a fault clears) a Backup accepts a lower-priority Master's adverts as S6 does
+    /// (restarting the down timer) instead of preempting it (S7). Silence or priority 0 still
+    /// promotes at once (S4, S5). Needs Preempt_Mode; refused for the address owner, which
+    /// always preempts (RFC 9568 §6.1, RFC 3768 §6.1).
+    pub preempt_delay: Duration,
+    /// Start-up delay (as keepalived's `vrrp_startup_delay`, default zero = none): when at
+    /// [`super::Event::Startup`] the interface is down, gone, or without its primary address,
+    /// the instance stays in Initialize for this long (links settling) before it joins the
+    /// election or enters Fault; when the interface is up with its address it starts at once.
+    pub startup_delay: Duration,
 }
+
+/// Longest [`Config::preempt_delay`]: keepalived's range, 0-1000 s.
+pub const MAX_PREEMPT_DELAY: Duration = Duration::from_secs(1000);
+/// Longest [`Config::startup_delay`]: one hour.
+pub const MAX_STARTUP_DELAY: Duration = Duration::from_secs(3600);
 
 impl Config {
     /// A configuration with the usual defaults: priority 100, 1 s (100 cs), preempt on, accept
@@ -73,6 +91,8 @@ impl Config {
             handover: true,
             interop_v2: false,
             transport: Transport::Multicast,
+            preempt_delay: Duration::ZERO,
+            startup_delay: Duration::ZERO,
         }
     }
 
@@ -126,6 +146,20 @@ impl Config {
         if let Transport::Unicast(p) = &self.transport {
             p.validate(self.family).map_err(ConfigError::Peers)?;
         }
+        if !self.preempt_delay.is_zero() {
+            if self.preempt_delay > MAX_PREEMPT_DELAY {
+                return Err(ConfigError::PreemptDelay(PreemptDelayError::TooLong));
+            }
+            if self.is_owner() {
+                return Err(ConfigError::PreemptDelay(PreemptDelayError::Owner));
+            }
+            if !self.preempt {
+                return Err(ConfigError::PreemptDelay(PreemptDelayError::NoPreempt));
+            }
+        }
+        if self.startup_delay > MAX_STARTUP_DELAY {
+            return Err(ConfigError::StartupDelayTooLong);
+        }
         Ok(())
     }
 }
@@ -160,6 +194,36 @@ pub enum ConfigError {
     InteropNeedsV3Ipv4,
     /// A bad unicast peer list.
     Peers(PeersError),
+    /// `preempt_delay` that cannot apply.
+    PreemptDelay(PreemptDelayError),
+    /// `startup_delay` above [`MAX_STARTUP_DELAY`].
+    StartupDelayTooLong,
+}
+
+/// Why a [`Config::preempt_delay`] is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PreemptDelayError {
+    /// Above [`MAX_PREEMPT_DELAY`].
+    TooLong,
+    /// The address owner always preempts (RFC 9568 §6.1).
+    Owner,
+    /// Preempt_Mode is off: there is no preemption to delay.
+    NoPreempt,
+}
+
+impl fmt::Display for PreemptDelayError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PreemptDelayError::TooLong => "at most 1000s (keepalived's range)",
+            PreemptDelayError::Owner => {
+                "the address owner (priority 255) always preempts (RFC 9568 section 6.1): \
+                 drop the delay or lower the priority"
+            }
+            PreemptDelayError::NoPreempt => {
+                "preemption is off (--no-preempt): there is nothing to delay"
+            }
+        })
+    }
 }
 
 impl fmt::Display for ConfigError {
@@ -204,6 +268,8 @@ impl fmt::Display for ConfigError {
                 write!(f, "interop_v2: allowed only with version 3 and IPv4")
             }
             ConfigError::Peers(e) => write!(f, "{e}"),
+            ConfigError::PreemptDelay(e) => write!(f, "preempt_delay: {e}"),
+            ConfigError::StartupDelayTooLong => write!(f, "startup_delay: at most 3600s"),
         }
     }
 }
