@@ -185,6 +185,14 @@ pub struct Args {
     #[arg(long = "foreground")]
     pub foreground: bool,
 
+    /// Do not run: clean up after a dead instance of this configuration (the same arguments):
+    /// if its pid file is not locked by a running vrrpd, remove the VIPs and virtual MAC link it
+    /// left, restore the parent's ARP sysctls, remove its pid file and control socket, and run
+    /// the backup hook (-D). Exit 1, touching nothing, while the instance runs. For systemd's
+    /// ExecStopPost= after a kill -9, a watchdog kill or a crash.
+    #[arg(long = "cleanup")]
+    pub cleanup: bool,
+
     /// Log debug messages too (discarded packets, rate-limited).
     #[arg(long = "debug")]
     pub debug: bool,

@@ -49,6 +49,7 @@ complete -c vrrpd -s s -l no-preempt -d 'Do not preempt a lower-priority master 
 complete -c vrrpd -s n -l no-vmac -d 'Do not use the virtual MAC: the VIPs go on the interface itself'
 complete -c vrrpd -l accept -d 'Accept mode (VRRPv3, RFC 9568 section 6.1): a non-owner master accepts traffic to the VIPs'
 complete -c vrrpd -l foreground -d 'Stay in the foreground and log to stderr (default: detach and log to syslog)'
+complete -c vrrpd -l cleanup -d 'Do not run: clean up after a dead instance of this configuration (the same arguments): if its pid file is not locked by a running vrrpd, remove the VIPs and virtual MAC link it left, restore the parent\'s ARP sysctls, remove its pid file and control socket, and run the backup hook (-D). Exit 1, touching nothing, while the instance runs. For systemd\'s ExecStopPost= after a kill -9, a watchdog kill or a crash'
 complete -c vrrpd -l debug -d 'Log debug messages too (discarded packets, rate-limited)'
 complete -c vrrpd -l no-handover -d 'Release the VIPs as soon as the priority-0 advert is sent on a planned stop, instead of keeping them until the new master is heard (lossless handover, the default)'
 complete -c vrrpd -l no-router-adverts -d 'IPv6: send no Router Advertisements for the virtual router (sites where radvd, FRR or another RA source runs). By default an IPv6 master sends them from the link-local VIP and the virtual MAC, answers Router Solicitations, and sends one with router lifetime 0 when it gives the addresses up with no successor known (RFC 9568 section 8.2)'

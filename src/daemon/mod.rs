@@ -24,6 +24,7 @@
 //! the previous deadline and do not drift.
 #![forbid(unsafe_code)]
 
+pub mod cleanup;
 pub mod config;
 pub mod egress;
 pub mod engine;
@@ -213,6 +214,16 @@ impl Daemon {
                 self.s.priority,
                 self.s.interval_cs,
                 self.vips_text()
+            );
+        }
+        let interval = Duration::from_millis(u64::from(self.s.interval_cs) * 10);
+        if let Some(p) = self.io.notify.tie_watchdog(interval) {
+            vlog!(
+                Info,
+                "{}: systemd watchdog {} ms (advert interval {} ms)",
+                self.tag(),
+                p.as_millis(),
+                interval.as_millis()
             );
         }
         self.remove_stale_vips();

@@ -155,6 +155,14 @@ pub fn with_umask<T>(mask: u32, f: impl FnOnce() -> T) -> T {
     r
 }
 
+/// The device and inode numbers of `fd` (`fstat(2)`), as systemd writes them in
+/// `$JOURNAL_STREAM` for a stream connected to the journal.
+pub fn dev_ino(fd: BorrowedFd<'_>) -> Option<(u64, u64)> {
+    nix::sys::stat::fstat(fd)
+        .ok()
+        .map(|st| (st.st_dev, st.st_ino))
+}
+
 /// Whether a write to `fd` now would raise SIGTTOU: `fd` is a terminal with `tostop` set and
 /// we are not in its foreground process group (`vrrpd --foreground &`). The write would then
 /// stop the process (before the handlers are installed) or, with SIGTTOU caught (it is the
