@@ -174,10 +174,42 @@ pub struct Daemon {
     group: Option<group::Member>,
     /// When the event loop last returned from `poll(2)` (reported as its liveness tick).
     last_wake: Duration,
+    /// Test hook, debug builds only (see `startup`): panic on this advert sent as master.
+    test_panic: u32,
     _pidfile: PidFile,
     /// `--pid-file`, when it is not the identity's own pid file.
     _extra_pidfile: Option<PidFile>,
     io: Shared,
+}
+
+/// A panic unwinding out of the loop (or a daemon dropped without [`Daemon::run`] finishing)
+/// must not leave the network changed: the VIPs are removed and the virtual MAC deleted, which
+/// restores the parent's sysctls (issue 13, defect 14). A normal exit has done all this in
+/// `run` already (the egress is gone then), so this does nothing. The pid file and the control
+/// socket go with their own `Drop`s. (The release profile unwinds too: `panic = "abort"`
+/// would skip this.)
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let Some(eg) = self.egress.take() else {
+            return;
+        };
+        if std::thread::panicking() {
+            vlog!(
+                Error,
+                "{}: panicked: removing the VIPs and the virtual MAC",
+                self.tag()
+            );
+        }
+        self.hooks.kill_all();
+        self.trackers.kill_all();
+        let dev = eg.vip_ifindex(&self.iface);
+        for vip in &self.s.vips {
+            if !self.keep.contains(&vip.addr) {
+                let _ = self.io.rtnl.del_addr(dev, vip.addr, vip.prefix);
+            }
+        }
+        eg.close(&mut self.io.rtnl);
+    }
 }
 
 impl Daemon {

@@ -366,6 +366,18 @@ impl Daemon {
             notice_log: RateLimit::new(Duration::from_secs(10), 10),
             group,
             last_wake: clock::now(),
+            // Test hook (tests/hardening.rs, issue 13 defect 14): VRRPD_TEST_PANIC_AS_MASTER=N
+            // panics on the N-th advert sent as master, to show that an unwinding panic
+            // releases the VIPs, the virtual MAC and the sysctls. Only in debug builds (the
+            // ones `cargo test` runs): a release build has no way to panic on purpose.
+            test_panic: if cfg!(debug_assertions) {
+                std::env::var("VRRPD_TEST_PANIC_AS_MASTER")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0)
+            } else {
+                0
+            },
             _pidfile: pidfile,
             _extra_pidfile: extra_pidfile,
             io: Shared {
