@@ -47,7 +47,8 @@ complete -c vrrpd -l unicast-min-ttl -d 'Unicast: lowest TTL / hop limit accepte
 complete -c vrrpd -s f -d 'Advanced Vrrpd\'s run directory flag: accepted and ignored' -r -F
 complete -c vrrpd -s s -l no-preempt -d 'Do not preempt a lower-priority master (preemption is on by default)'
 complete -c vrrpd -s n -l no-vmac -d 'Do not use the virtual MAC: the VIPs go on the interface itself'
-complete -c vrrpd -l accept -d 'Accept mode (VRRPv3, RFC 9568 section 6.1): a non-owner master accepts traffic to the VIPs'
+complete -c vrrpd -l accept -d 'Accept_Mode on, the default (as keepalived without vrrp_strict and FRR): a non-owner master accepts traffic addressed to the VIPs (RFC 9568 section 6.1)'
+complete -c vrrpd -l no-accept -d 'Accept_Mode off (RFC 9568\'s default; RFC 3768\'s rule for VRRPv2): a non-owner master drops traffic addressed to the VIPs, with an nftables table of its own (vrrpd_IF_VRID_v4|v6); ARP, NS/NA and VRRP pass, forwarded traffic is untouched, an address owner always accepts. Needs nft and nf_tables: without them vrrpd does not start'
 complete -c vrrpd -l foreground -d 'Stay in the foreground and log to stderr (default: detach and log to syslog)'
 complete -c vrrpd -l cleanup -d 'Do not run: clean up after a dead instance of this configuration (the same arguments): if its pid file is not locked by a running vrrpd, remove the VIPs and virtual MAC link it left, restore the parent\'s ARP sysctls, remove its pid file and control socket, and run the backup hook (-D). Exit 1, touching nothing, while the instance runs. For systemd\'s ExecStopPost= after a kill -9, a watchdog kill or a crash'
 complete -c vrrpd -l debug -d 'Log debug messages too (discarded packets, rate-limited)'

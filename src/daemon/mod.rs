@@ -29,6 +29,7 @@ pub mod config;
 pub mod egress;
 pub mod engine;
 pub mod events;
+pub mod filter;
 pub mod group;
 pub mod hooks;
 mod link;
@@ -151,6 +152,10 @@ pub struct Daemon {
     /// Router Solicitations (IPv6 with Router Advertisements on).
     solicit: Option<crate::sys::ndisc::SolicitSocket>,
     egress: Option<egress::Egress>,
+    /// The Accept_Mode packet filter (None: Accept_Mode on, owner, CARP).
+    filter: Option<filter::AcceptFilter>,
+    /// `nft` runs that failed after start-up (rewriting or removing the filter).
+    filter_errors: u64,
     link_poll: Option<LinkPoll>,
     hooks: Hooks,
     /// Health trackers (`--track-*`).
@@ -294,6 +299,17 @@ impl Daemon {
         self.trackers.kill_all();
         if let Some(eg) = self.egress.take() {
             eg.close(&mut self.io.rtnl);
+        }
+        if let Some(f) = self.filter.take() {
+            let table = f.table();
+            if let Err(e) = f.remove() {
+                self.filter_errors += 1;
+                vlog!(
+                    Error,
+                    "{}: cannot remove packet filter table {table}: {e}",
+                    self.tag()
+                );
+            }
         }
         self.io.notify.send("STOPPING=1");
         vlog!(Info, "{}: exiting", self.tag());

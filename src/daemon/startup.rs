@@ -66,6 +66,8 @@ pub enum StartError {
         /// The error.
         err: io::Error,
     },
+    /// `--no-accept`: the Accept_Mode packet filter could not be installed (exit 1).
+    Filter(super::filter::InstallError),
     /// A system resource could not be set up (exit 1).
     Sys {
         /// What was being set up.
@@ -93,6 +95,7 @@ impl StartError {
             StartError::AlreadyRunning { .. }
             | StartError::Group(_)
             | StartError::Vmac { .. }
+            | StartError::Filter(_)
             | StartError::Sys { .. } => 1,
         }
     }
@@ -128,6 +131,12 @@ impl fmt::Display for StartError {
                 }
                 Ok(())
             }
+            StartError::Filter(e) => write!(
+                f,
+                "--no-accept: cannot install packet filter table {}: {}; install nftables (and \
+                 a kernel with nf_tables), or run without --no-accept",
+                e.table, e.err
+            ),
             StartError::Sys { what, err } => write!(f, "{what}: {err}"),
         }
     }
@@ -344,12 +353,26 @@ impl Daemon {
                 iface: iface.name.clone(),
                 err,
             })?;
+        // Before the loop, so before any VIP is added: the filter is in place when they are.
+        let ifnames: Vec<String> = [Some(iface.name.clone()), egress.vmac_name()]
+            .into_iter()
+            .flatten()
+            .collect();
+        let filter = match super::filter::AcceptFilter::open(&s, &ifnames) {
+            Ok(f) => f,
+            Err(e) => {
+                egress.close(&mut rtnl);
+                return Err(StartError::Filter(e));
+            }
+        };
         Ok(Daemon {
             inst,
             iface,
             sock,
             solicit,
             egress: Some(egress),
+            filter,
+            filter_errors: 0,
             link_poll,
             hooks,
             trackers,

@@ -11,6 +11,7 @@
 //! - [`group`]: the host group's verdict (`-M N`), pure, taking `now`.
 //! - [`ra`]: when an IPv6 Active sends Router Advertisements (RFC 9568 §8.2, RFC 4861 §6.2).
 //! - [`unicast`]: unicast peers: destinations and the source / destination / TTL receive check.
+//! - [`accept`]: Accept_Mode: the packet filter a non-owner master needs, as data and script.
 //!
 //! Seams for what comes next:
 //! - *A second advertisement protocol beside VRRP* (CARP is one): a codec and a state machine
@@ -28,6 +29,7 @@
 //! CLOCK_MONOTONIC; tests use a fake clock).
 #![forbid(unsafe_code)]
 
+pub mod accept;
 pub mod carp;
 pub mod counters;
 pub mod fsm;
