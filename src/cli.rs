@@ -125,9 +125,17 @@ pub struct Args {
     #[arg(long = "vrrp-version", value_name = "2|3", default_value = "3", value_parser = parse_version)]
     pub vrrp_version: Version,
 
-    /// Accept mode (VRRPv3, RFC 9568 section 6.1): a non-owner master accepts traffic to the VIPs.
+    /// Accept_Mode on, the default (as keepalived without vrrp_strict and FRR): a non-owner
+    /// master accepts traffic addressed to the VIPs (RFC 9568 section 6.1).
     #[arg(long = "accept")]
     pub accept: bool,
+
+    /// Accept_Mode off (RFC 9568's default; RFC 3768's rule for VRRPv2): a non-owner master
+    /// drops traffic addressed to the VIPs, with an nftables table of its own
+    /// (vrrpd_IF_VRID_v4|v6); ARP, NS/NA and VRRP pass, forwarded traffic is untouched, an
+    /// address owner always accepts. Needs nft and nf_tables: without them vrrpd does not start.
+    #[arg(long = "no-accept")]
+    pub no_accept: bool,
 
     /// Gratuitous ARPs / unsolicited NAs sent per VIP on becoming master.
     #[arg(long = "garp-count", value_name = "N", default_value = "5", value_parser = clap::value_parser!(u32).range(1..=100))]
@@ -647,11 +655,11 @@ impl Args {
                 "VRRPv2 is IPv4 only; IPv6 virtual addresses need VRRPv3",
             ));
         }
-        if self.accept && version == Version::V2 {
+        if self.accept && self.no_accept {
             return Err(CliError::new(
-                "--accept",
+                "--no-accept",
                 "",
-                "Accept_Mode exists only in VRRPv3",
+                "not together with --accept",
             ));
         }
         let magic = match (self.magic_source, self.magic_gateway) {
@@ -822,7 +830,7 @@ impl Args {
             magic,
             version,
             family,
-            accept: self.accept,
+            accept: !self.no_accept,
             garp_count: self.garp_count,
             garp_interval: self.garp_interval.value,
             garp_refresh: self.garp_refresh.as_ref().map(|g| g.value),
@@ -988,11 +996,15 @@ impl Args {
                 "CARP authenticates with --password or --password-file",
             ));
         }
-        if self.accept {
+        if self.accept || self.no_accept {
             return Err(CliError::new(
-                "--accept",
+                if self.accept {
+                    "--accept"
+                } else {
+                    "--no-accept"
+                },
                 "",
-                "Accept_Mode exists only in VRRPv3",
+                "Accept_Mode is VRRP's; CARP hosts always accept traffic to the VIP",
             ));
         }
         if self.no_preempt && self.preempt {

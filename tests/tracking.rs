@@ -1016,3 +1016,56 @@ fn startup_with_a_slow_failing_check_does_not_take_the_vip() {
     );
     assert_eq!(effective_priority(&lab, &r2), Some(130));
 }
+
+/// A check program that stops being executable (chmod 644) fails (unlike keepalived, where an
+/// exec failure counts as a success), logged once; with weight 0 the master goes to Fault and
+/// sends priority 0 first, so the peer takes over after its Skew_Time, not Master_Down.
+#[test]
+fn non_executable_check_faults_and_priority_zero_goes_first() {
+    if !require_root("non_executable_check_faults_and_priority_zero_goes_first") {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let mut lab = Lab::new(&["r1", "r2"]);
+    let [r1, r2] = lab.ns_names();
+    let ok = lab.script("ok.sh", "#!/bin/sh\nexit 0\n");
+    let spec = format!("name=svc,interval=200ms,cmd={}", ok.display());
+    let a = start(&mut lab, &r1, "r1", "150", &["--track-check", &spec]);
+    let b = start(&mut lab, &r2, "r2", "100", &[]);
+    expect_master(&lab, (&r1, &r2), 1, Duration::from_secs(5), &[&a]);
+    std::thread::sleep(Duration::from_millis(500));
+    let cap = Capture::start(&r2, "eth0");
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::set_permissions(&ok, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let took = expect_master(&lab, (&r1, &r2), 2, Duration::from_secs(3), &[&a, &b]);
+    std::thread::sleep(Duration::from_millis(800));
+    let seen = cap.finish();
+    let r1_addr: std::net::IpAddr = lab.host(0).v4.parse().unwrap();
+    let zero = seen.iter().position(|s| s.src == r1_addr && prio(s) == 0);
+    let first_b = seen.iter().position(|s| s.src != r1_addr && prio(s) == 100);
+    let log = a.log_text();
+    println!("tracking: check made non-executable -> VIP on the peer after {took:?}");
+    assert!(
+        matches!((zero, first_b), (Some(z), Some(f)) if z < f),
+        "r1's priority-0 advert must come before r2's first (zero {zero:?}, first {first_b:?})\n{log}"
+    );
+    if let (Some(z), Some(f)) = (zero, first_b) {
+        let gap = seen[f].at - seen[z].at;
+        println!("tracking: priority 0 -> peer's first advert after {gap:?}");
+        // Skew_Time of priority 100 with 100 ms adverts: (256 - 100) / 256 × 0.1 s = 61 ms;
+        // far below its Master_Down_Interval (361 ms); margin for a loaded machine.
+        assert!(gap < Duration::from_millis(250), "{gap:?}");
+    }
+    let down = "check \"svc\" down (cannot run ";
+    assert!(
+        log.contains(down) && log.contains("Permission denied"),
+        "{log}"
+    );
+    assert!(log.contains(": fault (priority 150 -> 0)"), "{log}");
+    // Logged once, not once per run (several runs failed by now; --debug shows each run, the
+    // change line is the one with the count).
+    assert_eq!(log.matches("(os error 13), 1 of 1)").count(), 1, "{log}");
+    assert_eq!(lab.state(&r1, 51).as_deref(), Some("FAULT"));
+    std::fs::set_permissions(&ok, std::fs::Permissions::from_mode(0o755)).unwrap();
+    expect_master(&lab, (&r1, &r2), 1, Duration::from_secs(3), &[&a, &b]);
+}

@@ -17,6 +17,7 @@
 //! - [`linkcheck`]: link state by rtnetlink, `SIOCETHTOOL`/`ETHTOOL_GLINK` or MII (BMSR).
 //! - [`vmac`]: the virtual router MAC (RFC 9568 §7.3) on a macvlan stacked on the interface,
 //!   with the sysctls it needs and crash clean-up.
+//! - [`nft`]: the `nft` tool, run with a script and a bounded wait (the Accept_Mode filter).
 //! - [`magic`]: the `-I`/`-O` magic packet (ARP request and echo request to the gateway).
 //! - [`clock`]: CLOCK_MONOTONIC and the event loop's timerfd; [`poll`]: `poll(2)`.
 //! - [`process`]: pidfds, process-group kills, the effective user, detaching (fork/setsid).
@@ -39,6 +40,7 @@ pub mod inotify;
 pub mod linkcheck;
 pub mod magic;
 pub mod netlink;
+pub mod nft;
 pub mod pidfile;
 pub mod poll;
 pub mod proc_connector;
