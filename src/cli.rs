@@ -125,9 +125,17 @@ pub struct Args {
     #[arg(long = "vrrp-version", value_name = "2|3", default_value = "3", value_parser = parse_version)]
     pub vrrp_version: Version,
 
-    /// Accept mode (VRRPv3, RFC 9568 section 6.1): a non-owner master accepts traffic to the VIPs.
+    /// Accept_Mode on, the default (as keepalived without vrrp_strict and FRR): a non-owner
+    /// master accepts traffic addressed to the VIPs (RFC 9568 section 6.1).
     #[arg(long = "accept")]
     pub accept: bool,
+
+    /// Accept_Mode off (RFC 9568's default; RFC 3768's rule for VRRPv2): a non-owner master
+    /// drops traffic addressed to the VIPs, with an nftables table of its own
+    /// (vrrpd_IF_VRID_v4|v6); ARP, NS/NA and VRRP pass, forwarded traffic is untouched, an
+    /// address owner always accepts. Needs nft and nf_tables: without them vrrpd does not start.
+    #[arg(long = "no-accept")]
+    pub no_accept: bool,
 
     /// Gratuitous ARPs / unsolicited NAs sent per VIP on becoming master.
     #[arg(long = "garp-count", value_name = "N", default_value = "5", value_parser = clap::value_parser!(u32).range(1..=100))]
@@ -147,7 +155,8 @@ pub struct Args {
     #[arg(long = "script-timeout", value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub script_timeout: Duration,
 
-    /// Health check, repeatable: a command run without a shell every INTERVAL (default 1s),
+    /// Health check, repeatable (CARP: the weight moves the advskew the other way, see
+    /// --advskew): a command run without a shell every INTERVAL (default 1s),
     /// killed with its process group at TIMEOUT (default: the interval); exit 0 passes. RISE
     /// passes in a row bring it up, FALL failures take it down (default 1 each). WEIGHT
     /// (-253..253, default 0): 0 means down -> Fault, a negative one is subtracted while down,
@@ -170,16 +179,27 @@ pub struct Args {
 
     /// Track processes by name, repeatable: up while at least QUORUM (default 1) processes run
     /// whose comm is NAME (at most 15 characters), or whose argv[0] is NAME when it holds a
-    /// '/'. Weight as for --track-check (default 0: down -> Fault).
+    /// '/'. `args=` (last, takes the rest, split on spaces) also requires these arguments:
+    /// exactly these (match=exact, the default; `args=` alone: no arguments), these first
+    /// (match=partial), or these first with the last one a prefix (match=initial), as
+    /// keepalived's param_match. Weight as for --track-check (default 0: down -> Fault).
     #[arg(
         long = "track-process",
-        value_name = "NAME[,quorum=N][,weight=N][,reverse]"
+        value_name = "NAME[,quorum=N][,weight=N][,reverse][,match=M][,args=ARG...]"
     )]
     pub track_process: Vec<String>,
 
     /// Stay in the foreground and log to stderr (default: detach and log to syslog).
     #[arg(long = "foreground")]
     pub foreground: bool,
+
+    /// Do not run: clean up after a dead instance of this configuration (the same arguments):
+    /// if its pid file is not locked by a running vrrpd, remove the VIPs and virtual MAC link it
+    /// left, restore the parent's ARP sysctls, remove its pid file and control socket, and run
+    /// the backup hook (-D). Exit 1, touching nothing, while the instance runs. For systemd's
+    /// ExecStopPost= after a kill -9, a watchdog kill or a crash.
+    #[arg(long = "cleanup")]
+    pub cleanup: bool,
 
     /// Log debug messages too (discarded packets, rate-limited).
     #[arg(long = "debug")]
@@ -205,7 +225,8 @@ pub struct Args {
     #[arg(long = "protocol", value_name = "PROTO", default_value = "vrrp")]
     pub protocol: ProtocolArg,
 
-    /// CARP: advertisement skew, 0-255 (1/256 s; lower is preferred; ucarp --advskew).
+    /// CARP: advertisement skew, 0-255 (1/256 s; lower is preferred; ucarp --advskew). Tracker
+    /// weights move it the other way: advskew - weights, capped to 0-254.
     #[arg(long = "advskew", value_name = "N", value_parser = clap::value_parser!(u8))]
     pub advskew: Option<u8>,
 
@@ -634,11 +655,11 @@ impl Args {
                 "VRRPv2 is IPv4 only; IPv6 virtual addresses need VRRPv3",
             ));
         }
-        if self.accept && version == Version::V2 {
+        if self.accept && self.no_accept {
             return Err(CliError::new(
-                "--accept",
+                "--no-accept",
                 "",
-                "Accept_Mode exists only in VRRPv3",
+                "not together with --accept",
             ));
         }
         let magic = match (self.magic_source, self.magic_gateway) {
@@ -760,7 +781,7 @@ impl Args {
         for t in &self.track_process {
             trackers.push(parse_track_process(t).map_err(|e| {
                 CliError::new(
-                    "--track-process <NAME[,quorum=N][,weight=N][,reverse]>",
+                    "--track-process <NAME[,quorum=N][,weight=N][,reverse][,match=M][,args=ARG...]>",
                     t,
                     e,
                 )
@@ -809,7 +830,7 @@ impl Args {
             magic,
             version,
             family,
-            accept: self.accept,
+            accept: !self.no_accept,
             garp_count: self.garp_count,
             garp_interval: self.garp_interval.value,
             garp_refresh: self.garp_refresh.as_ref().map(|g| g.value),
@@ -975,11 +996,15 @@ impl Args {
                 "CARP authenticates with --password or --password-file",
             ));
         }
-        if self.accept {
+        if self.accept || self.no_accept {
             return Err(CliError::new(
-                "--accept",
+                if self.accept {
+                    "--accept"
+                } else {
+                    "--no-accept"
+                },
                 "",
-                "Accept_Mode exists only in VRRPv3",
+                "Accept_Mode is VRRP's; CARP hosts always accept traffic to the VIP",
             ));
         }
         if self.no_preempt && self.preempt {
@@ -1178,9 +1203,24 @@ pub fn parse_track_interface(s: &str) -> Result<TrackSpec, String> {
     })
 }
 
-/// `--track-process NAME[,quorum=N][,weight=N]`.
+/// `--track-process NAME[,quorum=N][,weight=N][,reverse][,match=exact|partial|initial][,args=ARG...]`:
+/// `args=` comes last and takes the rest, split on white space (like `cmd=` of
+/// `--track-check`); `args=` with nothing after it means "started without arguments".
 pub fn parse_track_process(s: &str) -> Result<TrackSpec, String> {
-    let mut parts = s.split(',');
+    use crate::proto::track::{ArgMatch, ProcessPattern};
+    let (head, args) = match s.find(",args=") {
+        Some(i) => (
+            &s[..i],
+            Some(
+                s[i + 6..]
+                    .split_whitespace()
+                    .map(str::to_string)
+                    .collect::<Vec<_>>(),
+            ),
+        ),
+        None => (s, None),
+    };
+    let mut parts = head.split(',');
     let name = parts.next().unwrap_or_default().to_string();
     if name.is_empty() || name.contains(char::is_whitespace) {
         return Err("expected a process name without spaces".to_string());
@@ -1191,22 +1231,47 @@ pub fn parse_track_process(s: &str) -> Result<TrackSpec, String> {
                 .to_string(),
         );
     }
-    let (mut quorum, mut weight, mut reverse) = (1, 0, false);
+    let (mut quorum, mut weight, mut reverse, mut arg_match) = (1, 0, false, None);
     for opt in parts {
         match opt.split_once('=') {
             Some(("quorum", v)) => quorum = parse_count("quorum", v)?,
             Some(("weight", v)) => weight = parse_weight(v, -253, 253)?,
+            Some(("match", v)) => {
+                arg_match = Some(match v {
+                    "exact" => ArgMatch::Exact,
+                    "partial" => ArgMatch::Partial,
+                    "initial" => ArgMatch::Initial,
+                    _ => return Err(format!("match must be exact, partial or initial, not '{v}'")),
+                })
+            }
             None if opt == "reverse" => reverse = true,
             _ => {
                 return Err(format!(
-                    "expected quorum=N, weight=N or reverse, not '{opt}'"
+                    "expected quorum=N, weight=N, reverse, match=exact|partial|initial or args=ARG... (last), not '{opt}'"
                 ))
             }
         }
     }
+    if arg_match.is_some() && args.is_none() {
+        return Err("match= compares arguments: give them with args= (last)".to_string());
+    }
+    if arg_match == Some(ArgMatch::Initial) && args.as_ref().is_some_and(|a| a.is_empty()) {
+        return Err("match=initial needs at least one argument in args=".to_string());
+    }
+    let shown = match &args {
+        Some(a) if !a.is_empty() => format!("{name} {}", a.join(" ")),
+        _ => name.clone(),
+    };
     Ok(TrackSpec {
-        name,
-        source: TrackSource::Process { quorum },
+        name: shown,
+        source: TrackSource::Process {
+            pattern: ProcessPattern {
+                name,
+                args,
+                arg_match: arg_match.unwrap_or_default(),
+            },
+            quorum,
+        },
         weight,
         rise: 1,
         fall: 1,
@@ -1527,8 +1592,56 @@ mod tests {
         assert!(s.trackers[0].reverse);
         let s = with("--track-interface", "eth1,reverse").unwrap();
         assert!(s.trackers[0].reverse && s.trackers[0].weight == 0);
+        use crate::proto::track::{ArgMatch, ProcessPattern};
         let s = with("--track-process", "haproxy,quorum=2").unwrap();
-        assert_eq!(s.trackers[0].source, TrackSource::Process { quorum: 2 });
+        assert_eq!(
+            s.trackers[0].source,
+            TrackSource::Process {
+                pattern: ProcessPattern {
+                    name: "haproxy".into(),
+                    args: None,
+                    arg_match: ArgMatch::Exact
+                },
+                quorum: 2
+            }
+        );
+        let s = with(
+            "--track-process",
+            "kstrk,weight=-30,match=initial,args=-f /etc/a,b.cfg 10",
+        )
+        .unwrap();
+        assert_eq!(s.trackers[0].name, "kstrk -f /etc/a,b.cfg 10");
+        assert_eq!(
+            s.trackers[0].source,
+            TrackSource::Process {
+                pattern: ProcessPattern {
+                    name: "kstrk".into(),
+                    args: Some(vec!["-f".into(), "/etc/a,b.cfg".into(), "10".into()]),
+                    arg_match: ArgMatch::Initial
+                },
+                quorum: 1
+            }
+        );
+        let s = with("--track-process", "sleepy,args=").unwrap();
+        let TrackSource::Process { pattern, .. } = &s.trackers[0].source else {
+            panic!("not a process tracker")
+        };
+        assert_eq!(pattern.args, Some(vec![]));
+        for (bad, why) in [
+            ("kstrk,match=partial", "give them with args="),
+            ("kstrk,match=some,args=1", "exact, partial or initial"),
+            ("kstrk,match=initial,args=", "at least one argument"),
+            ("kstrk,args=1,quorum=2", ""),
+        ] {
+            match with("--track-process", bad) {
+                Err(e) => assert!(
+                    e.contains("--track-process <NAME") && e.contains(why),
+                    "{bad}: {e}"
+                ),
+                // args= takes the rest: "1,quorum=2" is one argument.
+                Ok(s) => assert_eq!(s.trackers[0].name, "kstrk 1,quorum=2", "{bad}"),
+            }
+        }
         let e = with("--track-process", "a-very-long-process-name").unwrap_err();
         assert!(e.contains("15 characters"), "{e}");
     }

@@ -966,3 +966,144 @@ fn stalled_stderr_does_not_delay_adverts() {
         "no drop count once stderr was read again:\n{text}"
     );
 }
+
+/// The parent's ARP sysctls vrrpd changes for an IPv4 virtual MAC, read in `ns`.
+fn arp_sysctls(ns: &str, dev: &str) -> Vec<String> {
+    ["arp_ignore", "arp_filter", "arp_announce"]
+        .iter()
+        .map(|k| {
+            let path = format!("/proc/sys/net/ipv4/conf/{dev}/{k}");
+            format!(
+                "{k}={}",
+                sh(&["ip", "netns", "exec", ns, "cat", &path]).trim()
+            )
+        })
+        .collect()
+}
+
+/// Defect 14: a panic in the loop unwinds through the daemon's `Drop`, which removes the VIPs
+/// and the virtual MAC and puts the parent's sysctls back, as a clean stop does. The panic is
+/// the debug-build test hook `VRRPD_TEST_PANIC_AS_MASTER=N` (the N-th advert sent as master).
+#[test]
+fn panic_releases_vips_vmac_and_sysctls() {
+    if !require_root("panic_releases_vips_vmac_and_sysctls") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1"]);
+    let [r1] = lab.ns_names();
+    let before = arp_sysctls(&r1, "eth0");
+    let run = lab.dir.join("run").to_string_lossy().into_owned();
+    let mut d = lab.spawn(
+        &r1,
+        "r1",
+        env!("CARGO_BIN_EXE_vrrpd"),
+        &[
+            "--foreground",
+            "-i",
+            "eth0",
+            "-v",
+            "74",
+            "-p",
+            "200",
+            "-d",
+            "100ms",
+            "192.0.2.74/24",
+        ],
+        &[
+            ("VRRPD_RUN_DIR", &run),
+            ("VRRPD_TEST_PANIC_AS_MASTER", "10"),
+        ],
+    );
+    assert!(
+        wait_for(Duration::from_secs(5), || lab.has_addr(&r1, "192.0.2.74")).is_some(),
+        "never master:\n{}",
+        d.log_text()
+    );
+    let during = arp_sysctls(&r1, "eth0");
+    assert_ne!(
+        during, before,
+        "the virtual MAC changed no sysctl of the parent"
+    );
+    let status = wait_exit(&mut d, Duration::from_secs(10));
+    let log = d.log_text();
+    assert_eq!(status, Some(101), "vrrpd did not panic:\n{log}");
+    assert!(log.contains("panicking as asked"), "{log}");
+    let links = sh(&["ip", "-n", &r1, "-o", "link", "show", "type", "macvlan"]);
+    assert!(
+        links.trim().is_empty(),
+        "virtual MAC left behind:\n{links}\n{log}"
+    );
+    assert!(
+        !lab.has_addr(&r1, "192.0.2.74"),
+        "VIP left behind:\n{}\n{log}",
+        lab.addrs(&r1, "eth0")
+    );
+    assert_eq!(
+        arp_sysctls(&r1, "eth0"),
+        before,
+        "sysctls not restored (they were {during:?} while master):\n{log}"
+    );
+    assert!(
+        std::fs::read_dir(lab.dir.join("run"))
+            .map(|d| d.flatten().all(|e| std::fs::read_dir(e.path())
+                .map(|f| f.count() == 0)
+                .unwrap_or(true)))
+            .unwrap_or(true),
+        "pid file or control socket left behind"
+    );
+}
+
+/// Defect 13: a member whose slot was taken from it (reaped by a member that could not see its
+/// pid: another PID namespace, an older vrrpd) claims a slot again at its next heartbeat tick
+/// instead of failing to publish (`NotOwner`) for ever. Here the slot is wiped by hand.
+#[test]
+fn group_member_whose_slot_was_reaped_claims_again() {
+    if !require_root("group_member_whose_slot_was_reaped_claims_again") {
+        return;
+    }
+    use std::os::unix::fs::FileExt;
+    let mut lab = Lab::new(&["r1"]);
+    let [r1] = lab.ns_names();
+    let group = format!("reap{}", std::process::id());
+    let path = format!("/dev/shm/vrrpd-group-{group}");
+    let d = lab.vrrpd_line(
+        &r1,
+        "r1",
+        &format!("-i eth0 -v 75 -p 200 -d 100ms -n -M 1 --group {group} 192.0.2.75/24"),
+    );
+    assert!(
+        wait_for(Duration::from_secs(5), || lab.has_addr(&r1, "192.0.2.75")).is_some(),
+        "never master:\n{}",
+        d.log_text()
+    );
+    let pid = d.pid() as u32;
+    let slot_of = |pid: u32| -> Option<usize> {
+        let bytes = std::fs::read(&path).ok()?;
+        (0..255).find(|i| {
+            let off = 64 + 64 * i;
+            bytes.get(off..off + 4) == Some(&pid.to_ne_bytes()[..])
+        })
+    };
+    let slot = slot_of(pid).unwrap_or_else(|| panic!("no slot for pid {pid}:\n{}", d.log_text()));
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .expect("open segment");
+    // Free, generation bumped (as a reap leaves it), identity cleared.
+    let mut wiped = vec![0u8; 64];
+    wiped[4..8].copy_from_slice(&1000u32.to_ne_bytes());
+    f.write_all_at(&wiped, (64 + 64 * slot) as u64)
+        .expect("wipe slot");
+    assert!(
+        wait_for(Duration::from_secs(3), || slot_of(pid).is_some()).is_some(),
+        "the member never claimed a slot again:\n{}",
+        d.log_text()
+    );
+    assert!(
+        d.log_text()
+            .contains("was taken by another member; claimed slot"),
+        "{}",
+        d.log_text()
+    );
+    assert!(lab.has_addr(&r1, "192.0.2.75"), "{}", d.log_text());
+}

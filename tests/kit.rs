@@ -213,9 +213,14 @@ fn systemd_unit_has_the_promised_settings() {
     let lines: Vec<&str> = unit.lines().filter(|l| !l.starts_with('#')).collect();
     for want in [
         "Type=notify",
-        "NotifyAccess=main",
+        "NotifyAccess=exec",
         "WatchdogSec=10s",
         "Restart=on-failure",
+        "RestartPreventExitStatus=2",
+        "StartLimitIntervalSec=60s",
+        "StartLimitBurst=5",
+        "ExecStopPost=/usr/sbin/vrrpd --cleanup $VRRPD_ARGS",
+        "ExecReload=/bin/sh -c 'kill -HUP ${MAINPID}'",
         "EnvironmentFile=/etc/vrrpd/%i.conf",
         "ExecStart=/usr/sbin/vrrpd --foreground $VRRPD_ARGS",
         "RuntimeDirectory=vrrpd",

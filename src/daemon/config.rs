@@ -153,8 +153,11 @@ pub enum TrackSource {
     Interface,
     /// A file holding an integer, watched with inotify.
     File(PathBuf),
-    /// Processes running under the tracker's name: up while at least `quorum` run.
+    /// Processes matching `pattern` (a name, optionally arguments): up while at least
+    /// `quorum` run.
     Process {
+        /// Which processes count.
+        pattern: crate::proto::track::ProcessPattern,
         /// Processes needed.
         quorum: u32,
     },

@@ -257,6 +257,39 @@ impl Daemon {
                 );
             }
         }
+        self.refilter();
+    }
+
+    /// The virtual MAC device may have a new name (it is named after the parent's index): the
+    /// Accept_Mode filter's link-local rule follows it.
+    fn refilter(&mut self) {
+        let ifnames: Vec<String> = [
+            Some(self.iface.name.clone()),
+            self.egress.as_ref().and_then(|e| e.vmac_name()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let tag = self.tag();
+        if let Some(f) = self.filter.as_mut() {
+            match f.rename(&self.s, &ifnames) {
+                Ok(true) => vlog!(
+                    Info,
+                    "{tag}: packet filter table {} now names {}",
+                    f.table(),
+                    ifnames.join(" ")
+                ),
+                Ok(false) => {}
+                Err(e) => {
+                    self.filter_errors += 1;
+                    vlog!(
+                        Error,
+                        "{tag}: cannot rewrite packet filter table {}: {e}",
+                        f.table()
+                    );
+                }
+            }
+        }
     }
 
     /// The source of unicast adverts (the address the peers send to, and our "primary" for the

@@ -24,10 +24,12 @@
 //! the previous deadline and do not drift.
 #![forbid(unsafe_code)]
 
+pub mod cleanup;
 pub mod config;
 pub mod egress;
 pub mod engine;
 pub mod events;
+pub mod filter;
 pub mod group;
 pub mod hooks;
 mod link;
@@ -144,6 +146,10 @@ pub struct Daemon {
     inst: Core,
     sock: VrrpSocket,
     egress: Option<egress::Egress>,
+    /// The Accept_Mode packet filter (None: Accept_Mode on, owner, CARP).
+    filter: Option<filter::AcceptFilter>,
+    /// `nft` runs that failed after start-up (rewriting or removing the filter).
+    filter_errors: u64,
     link_poll: Option<LinkPoll>,
     hooks: Hooks,
     /// Health trackers (`--track-*`).
@@ -167,10 +173,42 @@ pub struct Daemon {
     group: Option<group::Member>,
     /// When the event loop last returned from `poll(2)` (reported as its liveness tick).
     last_wake: Duration,
+    /// Test hook, debug builds only (see `startup`): panic on this advert sent as master.
+    test_panic: u32,
     _pidfile: PidFile,
     /// `--pid-file`, when it is not the identity's own pid file.
     _extra_pidfile: Option<PidFile>,
     io: Shared,
+}
+
+/// A panic unwinding out of the loop (or a daemon dropped without [`Daemon::run`] finishing)
+/// must not leave the network changed: the VIPs are removed and the virtual MAC deleted, which
+/// restores the parent's sysctls (issue 13, defect 14). A normal exit has done all this in
+/// `run` already (the egress is gone then), so this does nothing. The pid file and the control
+/// socket go with their own `Drop`s. (The release profile unwinds too: `panic = "abort"`
+/// would skip this.)
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let Some(eg) = self.egress.take() else {
+            return;
+        };
+        if std::thread::panicking() {
+            vlog!(
+                Error,
+                "{}: panicked: removing the VIPs and the virtual MAC",
+                self.tag()
+            );
+        }
+        self.hooks.kill_all();
+        self.trackers.kill_all();
+        let dev = eg.vip_ifindex(&self.iface);
+        for vip in &self.s.vips {
+            if !self.keep.contains(&vip.addr) {
+                let _ = self.io.rtnl.del_addr(dev, vip.addr, vip.prefix);
+            }
+        }
+        eg.close(&mut self.io.rtnl);
+    }
 }
 
 impl Daemon {
@@ -209,6 +247,16 @@ impl Daemon {
                 self.vips_text()
             );
         }
+        let interval = Duration::from_millis(u64::from(self.s.interval_cs) * 10);
+        if let Some(p) = self.io.notify.tie_watchdog(interval) {
+            vlog!(
+                Info,
+                "{}: systemd watchdog {} ms (advert interval {} ms)",
+                self.tag(),
+                p.as_millis(),
+                interval.as_millis()
+            );
+        }
         self.remove_stale_vips();
         self.refresh_interface(now);
         if let Some(g) = &self.group {
@@ -245,6 +293,17 @@ impl Daemon {
         self.trackers.kill_all();
         if let Some(eg) = self.egress.take() {
             eg.close(&mut self.io.rtnl);
+        }
+        if let Some(f) = self.filter.take() {
+            let table = f.table();
+            if let Err(e) = f.remove() {
+                self.filter_errors += 1;
+                vlog!(
+                    Error,
+                    "{}: cannot remove packet filter table {table}: {e}",
+                    self.tag()
+                );
+            }
         }
         self.io.notify.send("STOPPING=1");
         vlog!(Info, "{}: exiting", self.tag());

@@ -48,6 +48,12 @@ impl Daemon {
                         continue;
                     };
                     self.send_advert(now, src, &advert);
+                    if self.test_panic > 0 && self.inst.state() == State::Master {
+                        self.test_panic -= 1;
+                        if self.test_panic == 0 {
+                            panic!("VRRPD_TEST_PANIC_AS_MASTER: panicking as asked");
+                        }
+                    }
                 }
                 Action::AddVips => {} // done first, above
                 Action::RemoveVips => {

@@ -66,6 +66,8 @@ pub enum StartError {
         /// The error.
         err: io::Error,
     },
+    /// `--no-accept`: the Accept_Mode packet filter could not be installed (exit 1).
+    Filter(super::filter::InstallError),
     /// A system resource could not be set up (exit 1).
     Sys {
         /// What was being set up.
@@ -93,6 +95,7 @@ impl StartError {
             StartError::AlreadyRunning { .. }
             | StartError::Group(_)
             | StartError::Vmac { .. }
+            | StartError::Filter(_)
             | StartError::Sys { .. } => 1,
         }
     }
@@ -128,6 +131,12 @@ impl fmt::Display for StartError {
                 }
                 Ok(())
             }
+            StartError::Filter(e) => write!(
+                f,
+                "--no-accept: cannot install packet filter table {}: {}; install nftables (and \
+                 a kernel with nf_tables), or run without --no-accept",
+                e.table, e.err
+            ),
             StartError::Sys { what, err } => write!(f, "{what}: {err}"),
         }
     }
@@ -319,11 +328,25 @@ impl Daemon {
                 iface: iface.name.clone(),
                 err,
             })?;
+        // Before the loop, so before any VIP is added: the filter is in place when they are.
+        let ifnames: Vec<String> = [Some(iface.name.clone()), egress.vmac_name()]
+            .into_iter()
+            .flatten()
+            .collect();
+        let filter = match super::filter::AcceptFilter::open(&s, &ifnames) {
+            Ok(f) => f,
+            Err(e) => {
+                egress.close(&mut rtnl);
+                return Err(StartError::Filter(e));
+            }
+        };
         Ok(Daemon {
             inst,
             iface,
             sock,
             egress: Some(egress),
+            filter,
+            filter_errors: 0,
             link_poll,
             hooks,
             trackers,
@@ -340,6 +363,18 @@ impl Daemon {
             notice_log: RateLimit::new(Duration::from_secs(10), 10),
             group,
             last_wake: clock::now(),
+            // Test hook (tests/hardening.rs, issue 13 defect 14): VRRPD_TEST_PANIC_AS_MASTER=N
+            // panics on the N-th advert sent as master, to show that an unwinding panic
+            // releases the VIPs, the virtual MAC and the sysctls. Only in debug builds (the
+            // ones `cargo test` runs): a release build has no way to panic on purpose.
+            test_panic: if cfg!(debug_assertions) {
+                std::env::var("VRRPD_TEST_PANIC_AS_MASTER")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0)
+            } else {
+                0
+            },
             _pidfile: pidfile,
             _extra_pidfile: extra_pidfile,
             io: Shared {

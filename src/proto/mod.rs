@@ -10,6 +10,7 @@
 //! - [`wire`]: the other byte layouts the shell sends (IPv4 header, ARP, NA, magic packet).
 //! - [`group`]: the host group's verdict (`-M N`), pure, taking `now`.
 //! - [`unicast`]: unicast peers: destinations and the source / destination / TTL receive check.
+//! - [`accept`]: Accept_Mode: the packet filter a non-owner master needs, as data and script.
 //!
 //! Seams for what comes next:
 //! - *A second advertisement protocol beside VRRP* (CARP is one): a codec and a state machine
@@ -27,6 +28,7 @@
 //! CLOCK_MONOTONIC; tests use a fake clock).
 #![forbid(unsafe_code)]
 
+pub mod accept;
 pub mod carp;
 pub mod counters;
 pub mod fsm;
