@@ -220,6 +220,24 @@ pub struct Args {
     #[arg(long = "no-handover")]
     pub no_handover: bool,
 
+    /// IPv6: send no Router Advertisements for the virtual router (sites where radvd, FRR or
+    /// another RA source runs). By default an IPv6 master sends them from the link-local VIP and
+    /// the virtual MAC, answers Router Solicitations, and sends one with router lifetime 0 when
+    /// it gives the addresses up with no successor known (RFC 9568 section 8.2).
+    #[arg(long = "no-router-adverts")]
+    pub no_router_adverts: bool,
+
+    /// IPv6: MaxRtrAdvInterval, 4s-1800s (RFC 4861 section 6.2.1): Router Advertisements go at
+    /// random intervals between a third of it and it, the first three at most 16s apart
+    /// (default 200s).
+    #[arg(long = "ra-interval", value_name = "DURATION", value_parser = parse_given_duration, conflicts_with = "no_router_adverts")]
+    pub ra_interval: Option<Given<Duration>>,
+
+    /// IPv6: the Router Lifetime advertised, from the --ra-interval to 9000s, whole seconds
+    /// (default: 3 x the --ra-interval): how long hosts keep the route if every router is gone.
+    #[arg(long = "ra-lifetime", value_name = "DURATION", value_parser = parse_given_duration, conflicts_with = "no_router_adverts")]
+    pub ra_lifetime: Option<Given<Duration>>,
+
     /// Advertisement protocol: `vrrp` (default) or `carp` (CARP version 2 as ucarp speaks it;
     /// `-v` is the vhid, `-d` the advbase in whole seconds, one IPv4 address).
     #[arg(long = "protocol", value_name = "PROTO", default_value = "vrrp")]
@@ -351,7 +369,7 @@ pub enum ChecksumArg {
 }
 
 pub use crate::daemon::config::{
-    CarpSettings, LinkCheck, Settings, TrackSource, TrackSpec, UnicastSettings, Vip,
+    CarpSettings, LinkCheck, RaSettings, Settings, TrackSource, TrackSpec, UnicastSettings, Vip,
 };
 
 impl From<LinkCheckArg> for LinkCheck {
@@ -794,6 +812,7 @@ impl Args {
                 })?);
         }
         let unicast = self.unicast_settings(family, carp.is_some())?;
+        let router_adverts = self.ra_settings(family)?;
         let (preempt_delay, startup_delay) = self.delays(carp.is_some())?;
         // Last: any other mistake on the line is reported first.
         if interface == "lo" && !self.no_vmac {
@@ -847,6 +866,7 @@ impl Args {
             carp,
             trackers,
             unicast,
+            router_adverts,
             preempt_delay,
             startup_delay,
         })
@@ -902,6 +922,70 @@ impl Args {
             Some(g) => g.value,
         };
         Ok((preempt, startup))
+    }
+
+    /// `--no-router-adverts`, `--ra-interval`, `--ra-lifetime`: IPv6 only; interval 4s-1800s,
+    /// lifetime whole seconds from the interval to 9000s (RFC 4861 §6.2.1).
+    fn ra_settings(&self, family: Family) -> Result<Option<RaSettings>, CliError> {
+        use crate::proto::ra;
+        const IFLAG: &str = "--ra-interval <DURATION>";
+        const LFLAG: &str = "--ra-lifetime <DURATION>";
+        let interval = self
+            .ra_interval
+            .as_ref()
+            .map_or(ra::DEFAULT_INTERVAL, |g| g.value);
+        let interval_text = self.ra_interval.as_ref().map_or("200s", |g| g.text());
+        if family != Family::V6 {
+            if let Some(i) = &self.ra_interval {
+                return Err(CliError::new(
+                    IFLAG,
+                    i.text(),
+                    "Router Advertisements are IPv6 only (the VIPs are IPv4)",
+                ));
+            }
+            if let Some(l) = &self.ra_lifetime {
+                return Err(CliError::new(
+                    LFLAG,
+                    l.text(),
+                    "Router Advertisements are IPv6 only (the VIPs are IPv4)",
+                ));
+            }
+            return Ok(None);
+        }
+        if !(ra::MIN_INTERVAL..=ra::MAX_INTERVAL).contains(&interval) {
+            return Err(CliError::new(
+                IFLAG,
+                interval_text,
+                "from 4s to 1800s (RFC 4861 section 6.2.1)",
+            ));
+        }
+        let lifetime_s = match &self.ra_lifetime {
+            None => ra::default_lifetime(interval),
+            Some(l) => {
+                let ok = l.value.subsec_nanos() == 0
+                    && l.value >= interval
+                    && l.value.as_secs() <= u64::from(ra::MAX_LIFETIME_S);
+                if !ok {
+                    return Err(CliError::new(
+                        LFLAG,
+                        l.text(),
+                        format!(
+                            "whole seconds from the --ra-interval ({}) to 9000s (RFC 4861 \
+                             section 6.2.1)",
+                            interval_text
+                        ),
+                    ));
+                }
+                u16::try_from(l.value.as_secs()).unwrap_or(ra::MAX_LIFETIME_S)
+            }
+        };
+        if self.no_router_adverts {
+            return Ok(None);
+        }
+        Ok(Some(RaSettings {
+            interval,
+            lifetime_s,
+        }))
     }
 
     /// The `--unicast-*` flags: peers of the VIPs' family, each once, unicast addresses, not our
@@ -1465,6 +1549,45 @@ mod tests {
             e.contains("'50ms' for '--garp-refresh <DURATION>'") && e.contains("at least 100ms"),
             "{e}"
         );
+    }
+
+    /// Router Advertisement flags (issue #17): on by default for IPv6 with 200s / 600s, off
+    /// for IPv4 and with --no-router-adverts; errors name the flag.
+    #[test]
+    fn router_advert_flags() {
+        let v6 = ["-i", "eth0", "-v", "51", "fe80::51/64", "2001:db8::51/64"];
+        let with = |extra: &[&str]| {
+            let mut a = v6.to_vec();
+            a.extend(extra);
+            args(&a)
+        };
+        let s = with(&[]).unwrap();
+        assert_eq!(
+            s.router_adverts,
+            Some(RaSettings {
+                interval: Duration::from_secs(200),
+                lifetime_s: 600
+            })
+        );
+        assert_eq!(with(&["--no-router-adverts"]).unwrap().router_adverts, None);
+        let s = with(&["--ra-interval", "30s"]).unwrap();
+        assert_eq!(s.router_adverts.unwrap().lifetime_s, 90);
+        let s = with(&["--ra-interval", "30s", "--ra-lifetime", "1h"]).unwrap();
+        assert_eq!(s.router_adverts.unwrap().lifetime_s, 3600);
+        let e = with(&["--ra-interval", "3s"]).unwrap_err();
+        assert!(
+            e.contains("'3s' for '--ra-interval <DURATION>'") && e.contains("4s to 1800s"),
+            "{e}"
+        );
+        let e = with(&["--ra-interval", "60s", "--ra-lifetime", "59s"]).unwrap_err();
+        assert!(e.contains("'59s' for '--ra-lifetime <DURATION>'"), "{e}");
+        assert!(with(&["--ra-lifetime", "9001s"]).is_err());
+        assert!(with(&["--ra-lifetime", "600500ms"]).is_err());
+        let v4 = ["-i", "eth0", "-v", "51", "192.0.2.254"];
+        assert_eq!(args(&v4).unwrap().router_adverts, None);
+        let mut a = v4.to_vec();
+        a.extend(["--ra-interval", "30s"]);
+        assert!(args(&a).unwrap_err().contains("IPv6 only"));
     }
 
     /// `--preempt-delay` and `--startup-delay` (issue #17): off by default; errors name the

@@ -32,6 +32,8 @@ complete -c vrrpd -l track-process -d 'Track processes by name, repeatable: up w
 complete -c vrrpd -l pid-file -d 'A second pid file, beside the instance\'s own /run/vrrpd/ns<netns>/vrrpd_<IF>_<VRID>.pid (always locked: one virtual router runs once, whatever pid files are given)' -r -F
 complete -c vrrpd -l v3-checksum -d 'VRRPv3-over-IPv4 checksum sent: `pseudo` (with IPv4 pseudo-header, as keepalived and FRR send by default) or `v2` (message only, RFC 9568 section 5.2.8). Both are accepted on receive' -r -f -a "pseudo\t'IPv4 pseudo-header included (keepalived/FRR default)'
 v2\t'Message only, RFC 9568 section 5.2.8'"
+complete -c vrrpd -l ra-interval -d 'IPv6: MaxRtrAdvInterval, 4s-1800s (RFC 4861 section 6.2.1): Router Advertisements go at random intervals between a third of it and it, the first three at most 16s apart (default 200s)' -r
+complete -c vrrpd -l ra-lifetime -d 'IPv6: the Router Lifetime advertised, from the --ra-interval to 9000s, whole seconds (default: 3 x the --ra-interval): how long hosts keep the route if every router is gone' -r
 complete -c vrrpd -l protocol -d 'Advertisement protocol: `vrrp` (default) or `carp` (CARP version 2 as ucarp speaks it; `-v` is the vhid, `-d` the advbase in whole seconds, one IPv4 address)' -r -f -a "vrrp\t'VRRP (RFC 3768, RFC 9568)'
 carp\t'CARP version 2, as ucarp 1.5.2'"
 complete -c vrrpd -l advskew -d 'CARP: advertisement skew, 0-255 (1/256 s; lower is preferred; ucarp --advskew). Tracker weights move it the other way: advskew - weights, capped to 0-254' -r
@@ -51,6 +53,7 @@ complete -c vrrpd -l foreground -d 'Stay in the foreground and log to stderr (de
 complete -c vrrpd -l cleanup -d 'Do not run: clean up after a dead instance of this configuration (the same arguments): if its pid file is not locked by a running vrrpd, remove the VIPs and virtual MAC link it left, restore the parent\'s ARP sysctls, remove its pid file and control socket, and run the backup hook (-D). Exit 1, touching nothing, while the instance runs. For systemd\'s ExecStopPost= after a kill -9, a watchdog kill or a crash'
 complete -c vrrpd -l debug -d 'Log debug messages too (discarded packets, rate-limited)'
 complete -c vrrpd -l no-handover -d 'Release the VIPs as soon as the priority-0 advert is sent on a planned stop, instead of keeping them until the new master is heard (lossless handover, the default)'
+complete -c vrrpd -l no-router-adverts -d 'IPv6: send no Router Advertisements for the virtual router (sites where radvd, FRR or another RA source runs). By default an IPv6 master sends them from the link-local VIP and the virtual MAC, answers Router Solicitations, and sends one with router lifetime 0 when it gives the addresses up with no successor known (RFC 9568 section 8.2)'
 complete -c vrrpd -l preempt -d 'CARP: a backup takes over from a slower master (ucarp --preempt; off by default in CARP)'
 complete -c vrrpd -l neutral -d 'CARP: no backup hook at start (ucarp --neutral)'
 complete -c vrrpd -l shutdown -d 'CARP: run the backup hook when giving the address up at exit (ucarp --shutdown)'

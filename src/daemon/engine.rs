@@ -94,6 +94,8 @@ impl Core {
                     Event::SetPriority(p) => carp::Event::SetAdvskew(p),
                     // Weights move the advskew the other way (carp::tracked_advskew).
                     Event::Weights(w) => carp::Event::Weights(w),
+                    // CARP is IPv4 only: no Router Advertisements.
+                    Event::RouterSolicit { .. } => return Vec::new(),
                 };
                 i.handle(now, ev).into_iter().map(from_carp).collect()
             }

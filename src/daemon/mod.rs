@@ -69,6 +69,8 @@ use self::signals::{Sig, Signals};
 enum Slot {
     /// The VRRP socket.
     Socket,
+    /// The Router Solicitation socket (IPv6 with Router Advertisements).
+    Solicit,
     /// The timerfd armed at the earliest deadline.
     Timer,
     /// The signal self-pipe.
@@ -89,6 +91,7 @@ enum Slot {
 #[derive(Debug, Default)]
 struct Ready {
     socket: bool,
+    solicit: bool,
     timer: bool,
     signals: bool,
     netlink: bool,
@@ -100,6 +103,7 @@ impl Ready {
     fn set(&mut self, slot: Slot) {
         match slot {
             Slot::Socket => self.socket = true,
+            Slot::Solicit => self.solicit = true,
             Slot::Timer => self.timer = true,
             Slot::Signals => self.signals = true,
             Slot::Netlink => self.netlink = true,
@@ -145,6 +149,8 @@ pub struct Daemon {
     iface: Interface,
     inst: Core,
     sock: VrrpSocket,
+    /// Router Solicitations (IPv6 with Router Advertisements on).
+    solicit: Option<crate::sys::ndisc::SolicitSocket>,
     egress: Option<egress::Egress>,
     /// The Accept_Mode packet filter (None: Accept_Mode on, owner, CARP).
     filter: Option<filter::AcceptFilter>,
@@ -342,6 +348,9 @@ impl Daemon {
             if let Some(m) = &self.io.monitor {
                 slots.push((Slot::Netlink, m.as_fd()));
             }
+            if let Some(rs) = &self.solicit {
+                slots.push((Slot::Solicit, rs.as_fd()));
+            }
             if let Some(fd) = self.hooks.fd() {
                 slots.push((Slot::Hook, fd));
             }
@@ -380,6 +389,9 @@ impl Daemon {
         }
         if sock_ready {
             self.on_socket();
+        }
+        if ready.solicit {
+            self.on_solicit();
         }
         if timer_ready {
             self.io.timer.drain();
@@ -594,6 +606,48 @@ impl Daemon {
                         continue;
                     }
                     vlog!(Warn, "{}: receive error: {e}", self.tag());
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Router Solicitations, each an [`Event::RouterSolicit`] (bounded per wake-up as adverts).
+    fn on_solicit(&mut self) {
+        for _ in 0..64 {
+            let Some(rs) = self.solicit.as_ref() else {
+                return;
+            };
+            let mut buf = std::mem::take(&mut self.io.buf);
+            let got = rs.recv(&mut buf);
+            match got {
+                Ok(Some(r)) => {
+                    let now = clock::now();
+                    if let Some(msg) = buf.get(..r.len) {
+                        self.feed(
+                            now,
+                            Event::RouterSolicit {
+                                src: r.src,
+                                hop_limit: r.hop_limit,
+                                msg,
+                            },
+                        );
+                    }
+                    self.io.buf = buf;
+                }
+                Ok(None) => {
+                    self.io.buf = buf;
+                    return;
+                }
+                Err(e) => {
+                    self.io.buf = buf;
+                    if e.kind() == io::ErrorKind::InvalidData {
+                        let now = clock::now();
+                        self.log_discard(now, DiscardReason::BadSolicit, None);
+                        self.inst.record_discard(DiscardReason::BadSolicit);
+                        continue;
+                    }
+                    vlog!(Warn, "{}: Router Solicitation socket: {e}", self.tag());
                     return;
                 }
             }

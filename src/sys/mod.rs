@@ -13,6 +13,8 @@
 //! - [`announce`]: an `AF_PACKET` sender for gratuitous ARP (RFC 9568 §6.4.1/§6.4.2, errata 7947
 //!   and 7949) and unsolicited Neighbor Advertisements (RFC 4861 §7.2.6), with pure frame
 //!   builders.
+//! - [`ndisc`]: the ICMPv6 socket receiving Router Solicitations (RFC 4861 §6.2.6) for the
+//!   virtual router's Router Advertisements.
 //! - [`pidfile`]: the locked pid file and the per-instance run-time paths.
 //! - [`linkcheck`]: link state by rtnetlink, `SIOCETHTOOL`/`ETHTOOL_GLINK` or MII (BMSR).
 //! - [`vmac`]: the virtual router MAC (RFC 9568 §7.3) on a macvlan stacked on the interface,
@@ -39,6 +41,7 @@ pub mod iface;
 pub mod inotify;
 pub mod linkcheck;
 pub mod magic;
+pub mod ndisc;
 pub mod netlink;
 pub mod nft;
 pub mod pidfile;
