@@ -1107,3 +1107,71 @@ fn group_member_whose_slot_was_reaped_claims_again() {
     );
     assert!(lab.has_addr(&r1, "192.0.2.75"), "{}", d.log_text());
 }
+
+/// Defect 4: two instances starting at once on one parent must not record the ARP sysctls the
+/// other has just raised as the parent's originals (the last one out would then "restore" the
+/// raised values for good). The debug-build hook `VRRPD_TEST_VMAC_READ_DELAY_MS` widens the
+/// window between listing the parent's VMACs and reading its sysctls; the second instance
+/// starts inside the first one's window. After both stop, the parent has its values back.
+#[test]
+fn simultaneous_starts_keep_the_parents_original_sysctls() {
+    if !require_root("simultaneous_starts_keep_the_parents_original_sysctls") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1"]);
+    let [r1] = lab.ns_names();
+    let before = arp_sysctls(&r1, "eth0");
+    let run = lab.dir.join("run").to_string_lossy().into_owned();
+    let env = [
+        ("VRRPD_RUN_DIR", run.as_str()),
+        ("VRRPD_TEST_VMAC_READ_DELAY_MS", "300"),
+    ];
+    let start = |lab: &mut Lab, vrid: &str| {
+        let vip = format!("192.0.2.{vrid}/24");
+        lab.spawn(
+            &r1,
+            &format!("v{vrid}"),
+            env!("CARGO_BIN_EXE_vrrpd"),
+            &[
+                "--foreground",
+                "-i",
+                "eth0",
+                "-v",
+                vrid,
+                "-d",
+                "100ms",
+                &vip,
+            ],
+            &env,
+        )
+    };
+    let mut a = start(&mut lab, "81");
+    std::thread::sleep(Duration::from_millis(150));
+    let mut b = start(&mut lab, "82");
+    let macvlans = |lab: &Lab| {
+        let _ = lab;
+        sh(&["ip", "-n", &r1, "-o", "link", "show", "type", "macvlan"])
+            .lines()
+            .count()
+    };
+    assert!(
+        wait_for(Duration::from_secs(10), || macvlans(&lab) == 2).is_some(),
+        "two virtual MACs never appeared:\n{}\n{}",
+        a.log_text(),
+        b.log_text()
+    );
+    let during = arp_sysctls(&r1, "eth0");
+    assert_ne!(during, before, "no parent sysctl raised");
+    signal(a.pid(), libc::SIGTERM);
+    assert!(wait_exit(&mut a, Duration::from_secs(5)).is_some());
+    signal(b.pid(), libc::SIGTERM);
+    assert!(wait_exit(&mut b, Duration::from_secs(5)).is_some());
+    let aliases = sh(&["ip", "-n", &r1, "-d", "link", "show", "type", "macvlan"]);
+    assert_eq!(
+        arp_sysctls(&r1, "eth0"),
+        before,
+        "the parent's originals were lost (raised while running: {during:?}):\n{aliases}\n{}\n{}",
+        a.log_text(),
+        b.log_text()
+    );
+}
