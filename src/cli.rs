@@ -291,16 +291,20 @@ pub struct Args {
     #[arg(long = "unicast-peer", value_name = "ADDR")]
     pub unicast_peer: Vec<IpAddr>,
 
-    /// Unicast: the source address of our adverts, the one the peers list (default: the
-    /// interface's primary IPv4 address; IPv6: the link-local address if every peer is
-    /// link-local, else the interface's first global address). Must be on the interface
-    /// (until it is, the instance is in Fault).
+    /// Unicast: the source address of our adverts, the one the peers list and the only
+    /// destination accepted (default: the interface's primary IPv4 address; IPv6: the
+    /// link-local address if every peer is link-local, else the interface's first global
+    /// address that is not a VIP; keepalived always takes the link-local one, which with global
+    /// peers ends with two masters). Must be on the interface (until it is, the instance is in
+    /// Fault).
     #[arg(long = "unicast-src", value_name = "ADDR", requires = "unicast_peer")]
     pub unicast_src: Option<IpAddr>,
 
-    /// Unicast: lowest TTL / hop limit accepted from a peer, 1-255 (default 255: the peer must
-    /// be on the link). Lower it only for peers behind routers, or for keepalived IPv6 peers
-    /// without `unicast_ttl 255` (they send the kernel's default hop limit, 64).
+    /// Unicast: lowest TTL / hop limit accepted from a peer, 1-255 (default 255, the RFC 9568
+    /// §5.1.1.3 rule kept for unicast: only a sender on the link can arrive with 255, so a
+    /// spoofed peer address from beyond a router is refused; keepalived checks neither TTL nor
+    /// source). Lower it only for peers behind routers (254: one router away), or for keepalived
+    /// IPv6 peers without `unicast_ttl 255` (they send the kernel's default hop limit, 64).
     #[arg(long = "unicast-min-ttl", value_name = "N", requires = "unicast_peer", value_parser = clap::value_parser!(u8).range(1..))]
     pub unicast_min_ttl: Option<u8>,
 
@@ -1011,7 +1015,7 @@ impl Args {
                 return Err(CliError::new(
                     FLAG,
                     p.to_string(),
-                    "a peer of the virtual addresses' family",
+                    "a peer of the virtual addresses' family (one vrrpd per family)",
                 ));
             }
             if !crate::proto::unicast::is_unicast(p) {
@@ -1513,11 +1517,17 @@ where
 /// The first line of a clap error, without the `error: ` prefix, for the one-line message.
 pub fn one_line(err: &clap::Error) -> String {
     let text = err.render().to_string();
-    let first = text
-        .lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("invalid command line");
-    first.strip_prefix("error: ").unwrap_or(first).to_string()
+    let mut lines = text.lines().skip_while(|l| l.trim().is_empty());
+    let first = lines.next().unwrap_or("invalid command line");
+    let mut out = first.strip_prefix("error: ").unwrap_or(first).to_string();
+    // "the following required arguments were not provided:" names them on the next lines.
+    if out.ends_with(':') {
+        for l in lines.take_while(|l| l.starts_with(' ') && !l.trim().is_empty()) {
+            out.push(' ');
+            out.push_str(l.trim());
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -1529,6 +1539,71 @@ mod tests {
         all.extend_from_slice(v);
         let a = parse(all).map_err(|e| one_line(&e))?;
         a.validate().map_err(|e| e.to_string())
+    }
+
+    /// `--unicast-peer/--unicast-src/--unicast-min-ttl` (issue #17): multicast by default;
+    /// every refused value names the flag and the value as typed.
+    #[test]
+    fn unicast_flags() {
+        let base = ["-i", "eth0", "-v", "51", "192.0.2.254"];
+        assert_eq!(args(&base).unwrap().unicast, None);
+        let with = |extra: &[&str]| {
+            let mut v = base.to_vec();
+            v.extend_from_slice(extra);
+            args(&v)
+        };
+        let u = with(&["--unicast-peer", "192.0.2.2", "--unicast-peer", "192.0.2.3"])
+            .unwrap()
+            .unicast
+            .unwrap();
+        assert_eq!(u.peers.len(), 2);
+        assert_eq!((u.src, u.min_ttl), (None, 255));
+        let u = with(&[
+            "--unicast-peer",
+            "192.0.2.2",
+            "--unicast-src",
+            "192.0.2.9",
+            "--unicast-min-ttl",
+            "64",
+        ])
+        .unwrap()
+        .unicast
+        .unwrap();
+        assert_eq!((u.src, u.min_ttl), (Some("192.0.2.9".parse().unwrap()), 64));
+        for (extra, want) in [
+            (
+                &["--unicast-peer", "2001:db8::2"][..],
+                "'2001:db8::2' for '--unicast-peer <ADDR>': a peer of the virtual addresses' family",
+            ),
+            (&["--unicast-peer", "224.0.0.18"][..], "'224.0.0.18' for '--unicast-peer <ADDR>'"),
+            (
+                &["--unicast-peer", "192.0.2.2", "--unicast-peer", "192.0.2.2"][..],
+                "each peer once",
+            ),
+            (
+                &["--unicast-peer", "192.0.2.2", "--unicast-src", "192.0.2.2"][..],
+                "not our own --unicast-src",
+            ),
+            (
+                &["--unicast-peer", "192.0.2.2", "--unicast-src", "2001:db8::1"][..],
+                "'2001:db8::1' for '--unicast-src <ADDR>'",
+            ),
+            (
+                &["--unicast-peer", "192.0.2.2", "--unicast-min-ttl", "0"][..],
+                "'0' for '--unicast-min-ttl <N>'",
+            ),
+            (
+                &["--unicast-src", "192.0.2.9"][..],
+                "required arguments were not provided: --unicast-peer <ADDR>",
+            ),
+            (
+                &["--unicast-peer", "192.0.2.2", "--protocol", "carp", "--password", "x"][..],
+                "unicast peers are a VRRP option",
+            ),
+        ] {
+            let e = with(extra).unwrap_err();
+            assert!(e.contains(want), "{extra:?}: {e}");
+        }
     }
 
     /// `--garp-refresh` (issue #17): off by default, a duration of at least 100ms.

@@ -1280,3 +1280,70 @@ fn unicast_keepalived_ipv6_hop_limit_64() {
     assert_eq!(discards(&d, "bad_ttl"), 0, "{d}");
     assert_eq!(d["master"], serde_json::json!(k), "{d}");
 }
+
+/// `--unicast-src` that is not (yet) an address of the interface: the instance is in Fault and
+/// says why, atropos shows no source; once the address is added it joins the election and
+/// advertises from it (to the peer).
+#[test]
+fn unicast_src_missing_is_fault_until_added() {
+    let test = "unicast_src_missing_is_fault_until_added";
+    if !require_root(test) {
+        return;
+    }
+    let row = V3_IPV4;
+    let mut lab = Lab::new(&["r1", "r2"]);
+    let [a_ns, _] = lab.ns_names::<2>();
+    let b = row.addr(&lab, 1);
+    let src = "192.0.2.11";
+    let long = Duration::from_secs(15);
+    let va = start_vrrpd(
+        &mut lab,
+        &row,
+        (&a_ns, "eth0"),
+        "a",
+        200,
+        &[&b],
+        &["-n", "--unicast-src", src],
+    );
+    assert!(
+        wait_for(long, || vis(&va, "FAULT")).is_some(),
+        "{}",
+        va.log_text()
+    );
+    assert!(
+        va.log_text().contains(&format!(
+            "unicast source {src} (--unicast-src) is not a usable address of eth0"
+        )),
+        "{}",
+        va.log_text()
+    );
+    let d = dump_json(&lab, &a_ns);
+    assert_eq!(d["unicast"]["source"], serde_json::Value::Null, "{d}");
+    assert_eq!(
+        d["unicast"]["configured_source"],
+        serde_json::json!(src),
+        "{d}"
+    );
+    let cap = Capture::start(&lab.switch, "p0");
+    sh(&[
+        "ip",
+        "-n",
+        &a_ns,
+        "addr",
+        "add",
+        &format!("{src}/24"),
+        "dev",
+        "eth0",
+    ]);
+    assert!(
+        wait_for(long, || vis(&va, "MASTER")).is_some(),
+        "{}",
+        va.log_text()
+    );
+    std::thread::sleep(row.interval() * 3);
+    let seen = cap.finish();
+    let (s_ip, b_ip): (IpAddr, IpAddr) = (src.parse().unwrap(), b.parse().unwrap());
+    assert_unicast_on_wire(&seen, |s| (s == s_ip).then_some(b_ip), test);
+    let d = dump_json(&lab, &a_ns);
+    assert_eq!(d["unicast"]["source"], serde_json::json!(src), "{d}");
+}

@@ -233,6 +233,19 @@ impl Daemon {
         }
     }
 
+    /// At start the primary address is `None` before and after the first read, so
+    /// [`Daemon::refresh_interface`] logs no change: name a `--unicast-src` that is missing then.
+    pub(super) fn warn_missing_unicast_source(&self) {
+        if let (None, Some(want)) = (self.primary, self.s.unicast.as_ref().and_then(|u| u.src)) {
+            vlog!(
+                Warn,
+                "{}: unicast source {want} (--unicast-src) is not a usable address of {}",
+                self.tag(),
+                self.iface.name
+            );
+        }
+    }
+
     /// A read of the addresses failed earlier: try again once it is due.
     pub(super) fn retry_primary(&mut self, now: Duration) {
         if self.primary_retry.is_some_and(|d| now >= d) {

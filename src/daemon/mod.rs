@@ -265,6 +265,7 @@ impl Daemon {
         }
         self.remove_stale_vips();
         self.refresh_interface(now);
+        self.warn_missing_unicast_source();
         if let Some(g) = &self.group {
             vlog!(
                 Info,
