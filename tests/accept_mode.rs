@@ -540,3 +540,70 @@ fn no_accept_without_nft_is_a_start_up_error() {
     });
     assert!(ok.is_some(), "{}", p2.log_text());
 }
+
+/// `vrrpd --cleanup` (the unit's ExecStopPost=) after a kill -9 of a `--no-accept` master
+/// deletes its table with the rest, and says so; the other instance's table stays.
+#[test]
+fn cleanup_after_kill9_deletes_the_filter_table() {
+    if !require_nft("cleanup_after_kill9_deletes_the_filter_table") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1"]);
+    let [r1] = lab.ns_names();
+    let args = [
+        "-i",
+        "eth0",
+        "-v",
+        "51",
+        "-d",
+        "100ms",
+        "--no-accept",
+        "192.0.2.254/24",
+    ];
+    let mut a = lab.vrrpd(&r1, "a", &args);
+    let b = lab.vrrpd(
+        &r1,
+        "b",
+        &[
+            "-i",
+            "eth0",
+            "-v",
+            "53",
+            "-d",
+            "100ms",
+            "--no-accept",
+            "192.0.2.253/24",
+        ],
+    );
+    for vrid in [51, 53] {
+        let ok = wait_for(Duration::from_secs(8), || {
+            lab.state(&r1, vrid).as_deref() == Some("MASTER")
+        });
+        assert!(ok.is_some(), "{}\n{}", a.log_text(), b.log_text());
+    }
+    signal(a.pid(), libc::SIGKILL);
+    assert!(wait_exit(&mut a, Duration::from_secs(3)).is_some());
+    assert!(ruleset(&r1).contains("table ip vrrpd_eth0_51_v4"));
+    let out = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &r1,
+            env!("CARGO_BIN_EXE_vrrpd"),
+            "--cleanup",
+        ])
+        .args(args)
+        .env("VRRPD_RUN_DIR", lab.dir.join("run"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("vrrpd --cleanup");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("removed packet filter table ip vrrpd_eth0_51_v4"),
+        "{err}"
+    );
+    let rules = ruleset(&r1);
+    assert!(!rules.contains("vrrpd_eth0_51_v4"), "{rules}");
+    assert!(rules.contains("table ip vrrpd_eth0_53_v4"), "{rules}");
+}

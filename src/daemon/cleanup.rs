@@ -16,11 +16,13 @@
 //!    whose addresses are its own) and the virtual MAC link (`vr<index>.<vrid>`, with the VIPs
 //!    on it) are removed; the parent's ARP sysctls are restored from the link's alias
 //!    ([`crate::sys::vmac::remove_stale`]);
-//! 3. the stale control socket and pid file are removed;
-//! 4. if anything was stale, the backup hook (`-D`) runs (state `BACKUP`, previous state
+//! 3. the Accept_Mode packet filter table (`--no-accept`) is deleted
+//!    ([`super::filter::remove_stale`]);
+//! 4. the stale control socket and pid file are removed;
+//! 5. if anything was stale, the backup hook (`-D`) runs (state `BACKUP`, previous state
 //!    `MASTER` when addresses were found, else `INIT`) and is waited for, at most
 //!    `--script-timeout`;
-//! 5. under systemd (`NotifyAccess=exec`), `STATUS=` says what was done, replacing the dead
+//! 6. under systemd (`NotifyAccess=exec`), `STATUS=` says what was done, replacing the dead
 //!    daemon's last `MASTER`.
 //!
 //! After a normal stop nothing is stale, and nothing is done (exit 0).
@@ -54,12 +56,18 @@ pub struct Cleaned {
     pub vmac: Option<String>,
     /// Whether the backup hook ran.
     pub hook: bool,
+    /// The Accept_Mode packet filter table removed (`ip vrrpd_eth0_51_v4`).
+    pub filter: Option<String>,
 }
 
 impl Cleaned {
     /// Whether anything was left behind.
     pub fn anything(&self) -> bool {
-        self.pid_file || self.socket || !self.vips.is_empty() || self.vmac.is_some()
+        self.pid_file
+            || self.socket
+            || !self.vips.is_empty()
+            || self.vmac.is_some()
+            || self.filter.is_some()
     }
 }
 
@@ -74,6 +82,9 @@ impl fmt::Display for Cleaned {
         }
         if let Some(v) = &self.vmac {
             parts.push(format!("removed {v}"));
+        }
+        if let Some(t) = &self.filter {
+            parts.push(format!("removed packet filter table {t}"));
         }
         if self.pid_file || self.socket {
             parts.push("removed the pid file and control socket".to_string());
@@ -153,6 +164,8 @@ pub fn run(s: &Settings) -> Result<Cleaned, CleanupError> {
         // The interface is gone, and its addresses and links with it.
         Err(e) => vlog!(Info, "{tag}: --cleanup: {} not present ({e})", s.interface),
     }
+    // The Accept_Mode table is per network namespace, not per interface.
+    done.filter = super::filter::remove_stale(s);
     if done.anything() {
         if let Some(hook) = &s.backup_script {
             run_hook(s, hook, if was_master { "MASTER" } else { "INIT" });

@@ -147,3 +147,34 @@ impl AcceptFilter {
         nft::run_script(&self.nft, &self.filter.remove_script(), NFT_TIMEOUT)
     }
 }
+
+/// `vrrpd --cleanup`: delete the table a dead instance of `s` left (whatever its Accept_Mode:
+/// the dead one may have run with `--no-accept`). Returns the table removed, if there was one;
+/// errors are logged (no nft: nothing of ours can be there).
+pub fn remove_stale(s: &Settings) -> Option<String> {
+    let tag = crate::proto::tag(&s.interface, s.vrid);
+    let path = nft::locate()?;
+    let table = accept::table_name(&s.interface, s.vrid, s.family);
+    let fam = accept::nft_family(s.family);
+    match nft::table_exists(&path, fam, &table, NFT_TIMEOUT) {
+        Ok(true) => {}
+        Ok(false) => return None,
+        Err(e) => {
+            vlog!(
+                Debug,
+                "{tag}: cannot look for a stale table {fam} {table}: {e}"
+            );
+            return None;
+        }
+    }
+    match nft::run_script(&path, &accept::remove_script(s.family, &table), NFT_TIMEOUT) {
+        Ok(()) => Some(format!("{fam} {table}")),
+        Err(e) => {
+            vlog!(
+                Warn,
+                "{tag}: cannot remove packet filter table {fam} {table}: {e}"
+            );
+            None
+        }
+    }
+}
