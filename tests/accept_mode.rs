@@ -461,6 +461,12 @@ fn filter_table_removed_on_sigterm_and_recovered_after_kill9() {
         ruleset(&r1)
     );
     assert!(
+        a3.log_text()
+            .contains("left by a crash: deleting it (Accept_Mode on)"),
+        "{}",
+        a3.log_text()
+    );
+    assert!(
         ping(&c, VIP4),
         "VIP silent after the stale table\n{}",
         ruleset(&r1)

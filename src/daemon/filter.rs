@@ -70,27 +70,42 @@ impl AcceptFilter {
                 }),
             };
         };
-        match nft::table_exists(&path, fam, &table, NFT_TIMEOUT) {
-            Ok(true) => vlog!(
-                Info,
-                "{tag}: packet filter table {fam} {table} left by a crash: replacing it"
-            ),
-            Ok(false) => {}
-            Err(e) if plan.is_none() => {
-                // Nothing of ours can be there if nft cannot even list (no nf_tables).
+        let stale = match nft::table_exists(&path, fam, &table, NFT_TIMEOUT) {
+            Ok(true) => {
                 vlog!(
-                    Debug,
-                    "{tag}: cannot look for a stale table {fam} {table}: {e}"
+                    Info,
+                    "{tag}: packet filter table {fam} {table} left by a crash: {}",
+                    if plan.is_some() {
+                        "replacing it"
+                    } else {
+                        "deleting it (Accept_Mode on)"
+                    }
                 );
+                true
             }
-            Err(_) => {} // the install below reports it
-        }
+            Ok(false) => false,
+            Err(e) => {
+                // Nothing of ours can be there if nft cannot even list (no nf_tables); with a
+                // plan, the install below reports the error.
+                if plan.is_none() {
+                    vlog!(
+                        Debug,
+                        "{tag}: cannot look for a stale table {fam} {table}: {e}"
+                    );
+                }
+                false
+            }
+        };
         let Some(filter) = plan else {
-            // Delete a stale table (idempotent); the run needs none.
-            if let Err(e) =
-                nft::run_script(&path, &accept::remove_script(s.family, &table), NFT_TIMEOUT)
-            {
-                vlog!(Debug, "{tag}: no stale table {fam} {table} removed: {e}");
+            if stale {
+                if let Err(e) =
+                    nft::run_script(&path, &accept::remove_script(s.family, &table), NFT_TIMEOUT)
+                {
+                    vlog!(
+                        Error,
+                        "{tag}: cannot delete packet filter table {fam} {table}: {e}"
+                    );
+                }
             }
             if !s.accept && s.is_owner() {
                 vlog!(
