@@ -1347,3 +1347,79 @@ fn unicast_src_missing_is_fault_until_added() {
     let d = dump_json(&lab, &a_ns);
     assert_eq!(d["unicast"]["source"], serde_json::json!(src), "{d}");
 }
+
+/// A (200) lists B by B's secondary address 192.0.2.12, B (100) sources from its primary: B
+/// counts A's adverts as `bad_dst` and warns naming A (keepalived, whose socket is bound to its
+/// source address, drops them without a word; both end as masters either way). B restarted
+/// with `--unicast-src 192.0.2.12` hears A and is Backup.
+#[test]
+fn unicast_peer_listed_by_another_address_is_bad_dst() {
+    let test = "unicast_peer_listed_by_another_address_is_bad_dst";
+    if !require_root(test) {
+        return;
+    }
+    let row = V3_IPV4;
+    let mut lab = Lab::new(&["r1", "r2"]);
+    let [a_ns, b_ns] = lab.ns_names::<2>();
+    let a = row.addr(&lab, 0);
+    let second = "192.0.2.12";
+    sh(&[
+        "ip",
+        "-n",
+        &b_ns,
+        "addr",
+        "add",
+        &format!("{second}/24"),
+        "dev",
+        "eth0",
+    ]);
+    let long = Duration::from_secs(15);
+    let va = start_vrrpd(
+        &mut lab,
+        &row,
+        (&a_ns, "eth0"),
+        "a",
+        200,
+        &[second],
+        &["-n"],
+    );
+    let mut vb = start_vrrpd(&mut lab, &row, (&b_ns, "eth0"), "b1", 100, &[&a], &["-n"]);
+    assert!(
+        wait_for(long, || vis(&va, "MASTER") && vis(&vb, "MASTER")).is_some(),
+        "{}\n{}",
+        va.log_text(),
+        vb.log_text()
+    );
+    std::thread::sleep(row.interval() * 5);
+    let d = dump_json(&lab, &b_ns);
+    assert!(discards(&d, "bad_dst") >= 3, "{d}");
+    assert_eq!(
+        d["unicast"]["source"],
+        serde_json::json!(row.addr(&lab, 1)),
+        "{d}"
+    );
+    assert!(
+        vb.log_text().contains(&format!(
+            "discarded advert from {a}: bad_dst (sent to another address than our unicast source"
+        )),
+        "{}",
+        vb.log_text()
+    );
+    kill9(&mut vb);
+    let _ = try_sh(&["ip", "-n", &b_ns, "addr", "del", row.vip(), "dev", "eth0"]);
+    let vb = start_vrrpd(
+        &mut lab,
+        &row,
+        (&b_ns, "eth0"),
+        "b2",
+        100,
+        &[&a],
+        &["-n", "--unicast-src", second],
+    );
+    let both = || vis(&va, "MASTER") && vis(&vb, "BACKUP");
+    assert!(wait_for(long, both).is_some(), "{}", vb.log_text());
+    assert!(holds(row.stable(), both), "{}", vb.log_text());
+    let d = dump_json(&lab, &b_ns);
+    assert_eq!(discards(&d, "bad_dst"), 0, "{d}");
+    assert_eq!(d["master"], serde_json::json!(a), "{d}");
+}
