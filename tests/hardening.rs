@@ -1175,3 +1175,65 @@ fn simultaneous_starts_keep_the_parents_original_sysctls() {
         b.log_text()
     );
 }
+
+/// Defect 13: two members of one host group in one network namespace and one /dev/shm but two
+/// PID namespaces (containers that share the network, not the PIDs). Neither can see the
+/// other's pid; each must keep the other's slot (judged by its heartbeat) rather than reap it,
+/// so the group of 2 becomes ready and stays so: both masters, no slot lost and re-claimed.
+#[test]
+fn group_members_in_two_pid_namespaces_keep_each_other() {
+    if !require_root("group_members_in_two_pid_namespaces_keep_each_other") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1"]);
+    let [r1] = lab.ns_names();
+    let group = format!("pidns{}", std::process::id());
+    let run = lab.dir.join("run").to_string_lossy().into_owned();
+    let a = lab.spawn(
+        &r1,
+        "a",
+        "unshare",
+        &[
+            "--pid",
+            "--fork",
+            "--mount-proc",
+            "--kill-child=SIGTERM",
+            env!("CARGO_BIN_EXE_vrrpd"),
+            "--foreground",
+            "-i",
+            "eth0",
+            "-v",
+            "76",
+            "-p",
+            "200",
+            "-d",
+            "100ms",
+            "-n",
+            "-M",
+            "2",
+            "--group",
+            &group,
+            "192.0.2.76/24",
+        ],
+        &[("VRRPD_RUN_DIR", &run)],
+    );
+    let b = lab.vrrpd_line(
+        &r1,
+        "b",
+        &format!("-i eth0 -v 77 -p 200 -d 100ms -n -M 2 --group {group} 192.0.2.77/24"),
+    );
+    let both = |lab: &Lab| lab.has_addr(&r1, "192.0.2.76") && lab.has_addr(&r1, "192.0.2.77");
+    assert!(
+        wait_for(Duration::from_secs(8), || both(&lab)).is_some(),
+        "the group never went master:\n{}\n{}",
+        a.log_text(),
+        b.log_text()
+    );
+    // A heartbeat tick is 100 ms: 2 s is 20 chances to reap the other.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(both(&lab), "{}\n{}", a.log_text(), b.log_text());
+    for p in [&a, &b] {
+        let log = p.log_text();
+        assert!(!log.contains("claimed slot"), "a slot was reaped:\n{log}");
+    }
+}
