@@ -428,6 +428,13 @@ fn dump_lines(o: &mut String, i: &InstanceInfo, d: &crate::control::Detail) {
         "  advert interval {:.1} ms, master advert interval {:.1} ms, master down interval {:.3} ms, skew {:.3} ms, preempt {}, accept {}",
         d.adver_interval_ms, d.master_adver_interval_ms, d.master_down_interval_ms, d.skew_time_ms, d.preempt, d.accept
     );
+    if let Some(t) = &d.accept_filter {
+        let _ = writeln!(
+            o,
+            "  packet filter: table {t} (traffic to the VIPs dropped), filter errors {}",
+            d.filter_errors
+        );
+    }
     let _ = writeln!(
         o,
         "  adverts sent {} received {}, priority 0 sent {} received {}, send errors {}",

@@ -125,9 +125,17 @@ pub struct Args {
     #[arg(long = "vrrp-version", value_name = "2|3", default_value = "3", value_parser = parse_version)]
     pub vrrp_version: Version,
 
-    /// Accept mode (VRRPv3, RFC 9568 section 6.1): a non-owner master accepts traffic to the VIPs.
+    /// Accept_Mode on, the default (as keepalived without vrrp_strict and FRR): a non-owner
+    /// master accepts traffic addressed to the VIPs (RFC 9568 section 6.1).
     #[arg(long = "accept")]
     pub accept: bool,
+
+    /// Accept_Mode off (RFC 9568's default; RFC 3768's rule for VRRPv2): a non-owner master
+    /// drops traffic addressed to the VIPs, with an nftables table of its own
+    /// (vrrpd_IF_VRID_v4|v6); ARP, NS/NA and VRRP pass, forwarded traffic is untouched, an
+    /// address owner always accepts. Needs nft and nf_tables: without them vrrpd does not start.
+    #[arg(long = "no-accept")]
+    pub no_accept: bool,
 
     /// Gratuitous ARPs / unsolicited NAs sent per VIP on becoming master.
     #[arg(long = "garp-count", value_name = "N", default_value = "5", value_parser = clap::value_parser!(u32).range(1..=100))]
@@ -147,7 +155,8 @@ pub struct Args {
     #[arg(long = "script-timeout", value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub script_timeout: Duration,
 
-    /// Health check, repeatable: a command run without a shell every INTERVAL (default 1s),
+    /// Health check, repeatable (CARP: the weight moves the advskew the other way, see
+    /// --advskew): a command run without a shell every INTERVAL (default 1s),
     /// killed with its process group at TIMEOUT (default: the interval); exit 0 passes. RISE
     /// passes in a row bring it up, FALL failures take it down (default 1 each). WEIGHT
     /// (-253..253, default 0): 0 means down -> Fault, a negative one is subtracted while down,
@@ -170,16 +179,27 @@ pub struct Args {
 
     /// Track processes by name, repeatable: up while at least QUORUM (default 1) processes run
     /// whose comm is NAME (at most 15 characters), or whose argv[0] is NAME when it holds a
-    /// '/'. Weight as for --track-check (default 0: down -> Fault).
+    /// '/'. `args=` (last, takes the rest, split on spaces) also requires these arguments:
+    /// exactly these (match=exact, the default; `args=` alone: no arguments), these first
+    /// (match=partial), or these first with the last one a prefix (match=initial), as
+    /// keepalived's param_match. Weight as for --track-check (default 0: down -> Fault).
     #[arg(
         long = "track-process",
-        value_name = "NAME[,quorum=N][,weight=N][,reverse]"
+        value_name = "NAME[,quorum=N][,weight=N][,reverse][,match=M][,args=ARG...]"
     )]
     pub track_process: Vec<String>,
 
     /// Stay in the foreground and log to stderr (default: detach and log to syslog).
     #[arg(long = "foreground")]
     pub foreground: bool,
+
+    /// Do not run: clean up after a dead instance of this configuration (the same arguments):
+    /// if its pid file is not locked by a running vrrpd, remove the VIPs and virtual MAC link it
+    /// left, restore the parent's ARP sysctls, delete its --no-accept packet filter table, remove
+    /// its pid file and control socket, and run the backup hook (-D). Exit 1, touching nothing, while the instance runs. For systemd's
+    /// ExecStopPost= after a kill -9, a watchdog kill or a crash.
+    #[arg(long = "cleanup")]
+    pub cleanup: bool,
 
     /// Log debug messages too (discarded packets, rate-limited).
     #[arg(long = "debug")]
@@ -200,12 +220,31 @@ pub struct Args {
     #[arg(long = "no-handover")]
     pub no_handover: bool,
 
+    /// IPv6: send no Router Advertisements for the virtual router (sites where radvd, FRR or
+    /// another RA source runs). By default an IPv6 master sends them from the link-local VIP and
+    /// the virtual MAC, answers Router Solicitations, and sends one with router lifetime 0 when
+    /// it gives the addresses up with no successor known (RFC 9568 section 8.2).
+    #[arg(long = "no-router-adverts")]
+    pub no_router_adverts: bool,
+
+    /// IPv6: MaxRtrAdvInterval, 4s-1800s (RFC 4861 section 6.2.1): Router Advertisements go at
+    /// random intervals between a third of it and it, the first three at most 16s apart
+    /// (default 200s).
+    #[arg(long = "ra-interval", value_name = "DURATION", value_parser = parse_given_duration, conflicts_with = "no_router_adverts")]
+    pub ra_interval: Option<Given<Duration>>,
+
+    /// IPv6: the Router Lifetime advertised, from the --ra-interval to 9000s, whole seconds
+    /// (default: 3 x the --ra-interval): how long hosts keep the route if every router is gone.
+    #[arg(long = "ra-lifetime", value_name = "DURATION", value_parser = parse_given_duration, conflicts_with = "no_router_adverts")]
+    pub ra_lifetime: Option<Given<Duration>>,
+
     /// Advertisement protocol: `vrrp` (default) or `carp` (CARP version 2 as ucarp speaks it;
     /// `-v` is the vhid, `-d` the advbase in whole seconds, one IPv4 address).
     #[arg(long = "protocol", value_name = "PROTO", default_value = "vrrp")]
     pub protocol: ProtocolArg,
 
-    /// CARP: advertisement skew, 0-255 (1/256 s; lower is preferred; ucarp --advskew).
+    /// CARP: advertisement skew, 0-255 (1/256 s; lower is preferred; ucarp --advskew). Tracker
+    /// weights move it the other way: advskew - weights, capped to 0-254.
     #[arg(long = "advskew", value_name = "N", value_parser = clap::value_parser!(u8))]
     pub advskew: Option<u8>,
 
@@ -252,16 +291,20 @@ pub struct Args {
     #[arg(long = "unicast-peer", value_name = "ADDR")]
     pub unicast_peer: Vec<IpAddr>,
 
-    /// Unicast: the source address of our adverts, the one the peers list (default: the
-    /// interface's primary IPv4 address; IPv6: the link-local address if every peer is
-    /// link-local, else the interface's first global address). Must be on the interface
-    /// (until it is, the instance is in Fault).
+    /// Unicast: the source address of our adverts, the one the peers list and the only
+    /// destination accepted (default: the interface's primary IPv4 address; IPv6: the
+    /// link-local address if every peer is link-local, else the interface's first global
+    /// address that is not a VIP; keepalived always takes the link-local one, which with global
+    /// peers ends with two masters). Must be on the interface (until it is, the instance is in
+    /// Fault).
     #[arg(long = "unicast-src", value_name = "ADDR", requires = "unicast_peer")]
     pub unicast_src: Option<IpAddr>,
 
-    /// Unicast: lowest TTL / hop limit accepted from a peer, 1-255 (default 255: the peer must
-    /// be on the link). Lower it only for peers behind routers, or for keepalived IPv6 peers
-    /// without `unicast_ttl 255` (they send the kernel's default hop limit, 64).
+    /// Unicast: lowest TTL / hop limit accepted from a peer, 1-255 (default 255, the RFC 9568
+    /// §5.1.1.3 rule kept for unicast: only a sender on the link can arrive with 255, so a
+    /// spoofed peer address from beyond a router is refused; keepalived checks neither TTL nor
+    /// source). Lower it only for peers behind routers (254: one router away), or for keepalived
+    /// IPv6 peers without `unicast_ttl 255` (they send the kernel's default hop limit, 64).
     #[arg(long = "unicast-min-ttl", value_name = "N", requires = "unicast_peer", value_parser = clap::value_parser!(u8).range(1..))]
     pub unicast_min_ttl: Option<u8>,
 
@@ -330,7 +373,7 @@ pub enum ChecksumArg {
 }
 
 pub use crate::daemon::config::{
-    CarpSettings, LinkCheck, Settings, TrackSource, TrackSpec, UnicastSettings, Vip,
+    CarpSettings, LinkCheck, RaSettings, Settings, TrackSource, TrackSpec, UnicastSettings, Vip,
 };
 
 impl From<LinkCheckArg> for LinkCheck {
@@ -634,11 +677,11 @@ impl Args {
                 "VRRPv2 is IPv4 only; IPv6 virtual addresses need VRRPv3",
             ));
         }
-        if self.accept && version == Version::V2 {
+        if self.accept && self.no_accept {
             return Err(CliError::new(
-                "--accept",
+                "--no-accept",
                 "",
-                "Accept_Mode exists only in VRRPv3",
+                "not together with --accept",
             ));
         }
         let magic = match (self.magic_source, self.magic_gateway) {
@@ -760,7 +803,7 @@ impl Args {
         for t in &self.track_process {
             trackers.push(parse_track_process(t).map_err(|e| {
                 CliError::new(
-                    "--track-process <NAME[,quorum=N][,weight=N][,reverse]>",
+                    "--track-process <NAME[,quorum=N][,weight=N][,reverse][,match=M][,args=ARG...]>",
                     t,
                     e,
                 )
@@ -773,6 +816,7 @@ impl Args {
                 })?);
         }
         let unicast = self.unicast_settings(family, carp.is_some())?;
+        let router_adverts = self.ra_settings(family)?;
         let (preempt_delay, startup_delay) = self.delays(carp.is_some())?;
         // Last: any other mistake on the line is reported first.
         if interface == "lo" && !self.no_vmac {
@@ -809,7 +853,7 @@ impl Args {
             magic,
             version,
             family,
-            accept: self.accept,
+            accept: !self.no_accept,
             garp_count: self.garp_count,
             garp_interval: self.garp_interval.value,
             garp_refresh: self.garp_refresh.as_ref().map(|g| g.value),
@@ -826,6 +870,7 @@ impl Args {
             carp,
             trackers,
             unicast,
+            router_adverts,
             preempt_delay,
             startup_delay,
         })
@@ -883,6 +928,70 @@ impl Args {
         Ok((preempt, startup))
     }
 
+    /// `--no-router-adverts`, `--ra-interval`, `--ra-lifetime`: IPv6 only; interval 4s-1800s,
+    /// lifetime whole seconds from the interval to 9000s (RFC 4861 §6.2.1).
+    fn ra_settings(&self, family: Family) -> Result<Option<RaSettings>, CliError> {
+        use crate::proto::ra;
+        const IFLAG: &str = "--ra-interval <DURATION>";
+        const LFLAG: &str = "--ra-lifetime <DURATION>";
+        let interval = self
+            .ra_interval
+            .as_ref()
+            .map_or(ra::DEFAULT_INTERVAL, |g| g.value);
+        let interval_text = self.ra_interval.as_ref().map_or("200s", |g| g.text());
+        if family != Family::V6 {
+            if let Some(i) = &self.ra_interval {
+                return Err(CliError::new(
+                    IFLAG,
+                    i.text(),
+                    "Router Advertisements are IPv6 only (the VIPs are IPv4)",
+                ));
+            }
+            if let Some(l) = &self.ra_lifetime {
+                return Err(CliError::new(
+                    LFLAG,
+                    l.text(),
+                    "Router Advertisements are IPv6 only (the VIPs are IPv4)",
+                ));
+            }
+            return Ok(None);
+        }
+        if !(ra::MIN_INTERVAL..=ra::MAX_INTERVAL).contains(&interval) {
+            return Err(CliError::new(
+                IFLAG,
+                interval_text,
+                "from 4s to 1800s (RFC 4861 section 6.2.1)",
+            ));
+        }
+        let lifetime_s = match &self.ra_lifetime {
+            None => ra::default_lifetime(interval),
+            Some(l) => {
+                let ok = l.value.subsec_nanos() == 0
+                    && l.value >= interval
+                    && l.value.as_secs() <= u64::from(ra::MAX_LIFETIME_S);
+                if !ok {
+                    return Err(CliError::new(
+                        LFLAG,
+                        l.text(),
+                        format!(
+                            "whole seconds from the --ra-interval ({}) to 9000s (RFC 4861 \
+                             section 6.2.1)",
+                            interval_text
+                        ),
+                    ));
+                }
+                u16::try_from(l.value.as_secs()).unwrap_or(ra::MAX_LIFETIME_S)
+            }
+        };
+        if self.no_router_adverts {
+            return Ok(None);
+        }
+        Ok(Some(RaSettings {
+            interval,
+            lifetime_s,
+        }))
+    }
+
     /// The `--unicast-*` flags: peers of the VIPs' family, each once, unicast addresses, not our
     /// own source; not with CARP.
     fn unicast_settings(
@@ -906,7 +1015,7 @@ impl Args {
                 return Err(CliError::new(
                     FLAG,
                     p.to_string(),
-                    "a peer of the virtual addresses' family",
+                    "a peer of the virtual addresses' family (one vrrpd per family)",
                 ));
             }
             if !crate::proto::unicast::is_unicast(p) {
@@ -975,11 +1084,15 @@ impl Args {
                 "CARP authenticates with --password or --password-file",
             ));
         }
-        if self.accept {
+        if self.accept || self.no_accept {
             return Err(CliError::new(
-                "--accept",
+                if self.accept {
+                    "--accept"
+                } else {
+                    "--no-accept"
+                },
                 "",
-                "Accept_Mode exists only in VRRPv3",
+                "Accept_Mode is VRRP's; CARP hosts always accept traffic to the VIP",
             ));
         }
         if self.no_preempt && self.preempt {
@@ -1178,9 +1291,24 @@ pub fn parse_track_interface(s: &str) -> Result<TrackSpec, String> {
     })
 }
 
-/// `--track-process NAME[,quorum=N][,weight=N]`.
+/// `--track-process NAME[,quorum=N][,weight=N][,reverse][,match=exact|partial|initial][,args=ARG...]`:
+/// `args=` comes last and takes the rest, split on white space (like `cmd=` of
+/// `--track-check`); `args=` with nothing after it means "started without arguments".
 pub fn parse_track_process(s: &str) -> Result<TrackSpec, String> {
-    let mut parts = s.split(',');
+    use crate::proto::track::{ArgMatch, ProcessPattern};
+    let (head, args) = match s.find(",args=") {
+        Some(i) => (
+            &s[..i],
+            Some(
+                s[i + 6..]
+                    .split_whitespace()
+                    .map(str::to_string)
+                    .collect::<Vec<_>>(),
+            ),
+        ),
+        None => (s, None),
+    };
+    let mut parts = head.split(',');
     let name = parts.next().unwrap_or_default().to_string();
     if name.is_empty() || name.contains(char::is_whitespace) {
         return Err("expected a process name without spaces".to_string());
@@ -1191,22 +1319,47 @@ pub fn parse_track_process(s: &str) -> Result<TrackSpec, String> {
                 .to_string(),
         );
     }
-    let (mut quorum, mut weight, mut reverse) = (1, 0, false);
+    let (mut quorum, mut weight, mut reverse, mut arg_match) = (1, 0, false, None);
     for opt in parts {
         match opt.split_once('=') {
             Some(("quorum", v)) => quorum = parse_count("quorum", v)?,
             Some(("weight", v)) => weight = parse_weight(v, -253, 253)?,
+            Some(("match", v)) => {
+                arg_match = Some(match v {
+                    "exact" => ArgMatch::Exact,
+                    "partial" => ArgMatch::Partial,
+                    "initial" => ArgMatch::Initial,
+                    _ => return Err(format!("match must be exact, partial or initial, not '{v}'")),
+                })
+            }
             None if opt == "reverse" => reverse = true,
             _ => {
                 return Err(format!(
-                    "expected quorum=N, weight=N or reverse, not '{opt}'"
+                    "expected quorum=N, weight=N, reverse, match=exact|partial|initial or args=ARG... (last), not '{opt}'"
                 ))
             }
         }
     }
+    if arg_match.is_some() && args.is_none() {
+        return Err("match= compares arguments: give them with args= (last)".to_string());
+    }
+    if arg_match == Some(ArgMatch::Initial) && args.as_ref().is_some_and(|a| a.is_empty()) {
+        return Err("match=initial needs at least one argument in args=".to_string());
+    }
+    let shown = match &args {
+        Some(a) if !a.is_empty() => format!("{name} {}", a.join(" ")),
+        _ => name.clone(),
+    };
     Ok(TrackSpec {
-        name,
-        source: TrackSource::Process { quorum },
+        name: shown,
+        source: TrackSource::Process {
+            pattern: ProcessPattern {
+                name,
+                args,
+                arg_match: arg_match.unwrap_or_default(),
+            },
+            quorum,
+        },
         weight,
         rise: 1,
         fall: 1,
@@ -1364,11 +1517,17 @@ where
 /// The first line of a clap error, without the `error: ` prefix, for the one-line message.
 pub fn one_line(err: &clap::Error) -> String {
     let text = err.render().to_string();
-    let first = text
-        .lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("invalid command line");
-    first.strip_prefix("error: ").unwrap_or(first).to_string()
+    let mut lines = text.lines().skip_while(|l| l.trim().is_empty());
+    let first = lines.next().unwrap_or("invalid command line");
+    let mut out = first.strip_prefix("error: ").unwrap_or(first).to_string();
+    // "the following required arguments were not provided:" names them on the next lines.
+    if out.ends_with(':') {
+        for l in lines.take_while(|l| l.starts_with(' ') && !l.trim().is_empty()) {
+            out.push(' ');
+            out.push_str(l.trim());
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -1380,6 +1539,71 @@ mod tests {
         all.extend_from_slice(v);
         let a = parse(all).map_err(|e| one_line(&e))?;
         a.validate().map_err(|e| e.to_string())
+    }
+
+    /// `--unicast-peer/--unicast-src/--unicast-min-ttl` (issue #17): multicast by default;
+    /// every refused value names the flag and the value as typed.
+    #[test]
+    fn unicast_flags() {
+        let base = ["-i", "eth0", "-v", "51", "192.0.2.254"];
+        assert_eq!(args(&base).unwrap().unicast, None);
+        let with = |extra: &[&str]| {
+            let mut v = base.to_vec();
+            v.extend_from_slice(extra);
+            args(&v)
+        };
+        let u = with(&["--unicast-peer", "192.0.2.2", "--unicast-peer", "192.0.2.3"])
+            .unwrap()
+            .unicast
+            .unwrap();
+        assert_eq!(u.peers.len(), 2);
+        assert_eq!((u.src, u.min_ttl), (None, 255));
+        let u = with(&[
+            "--unicast-peer",
+            "192.0.2.2",
+            "--unicast-src",
+            "192.0.2.9",
+            "--unicast-min-ttl",
+            "64",
+        ])
+        .unwrap()
+        .unicast
+        .unwrap();
+        assert_eq!((u.src, u.min_ttl), (Some("192.0.2.9".parse().unwrap()), 64));
+        for (extra, want) in [
+            (
+                &["--unicast-peer", "2001:db8::2"][..],
+                "'2001:db8::2' for '--unicast-peer <ADDR>': a peer of the virtual addresses' family",
+            ),
+            (&["--unicast-peer", "224.0.0.18"][..], "'224.0.0.18' for '--unicast-peer <ADDR>'"),
+            (
+                &["--unicast-peer", "192.0.2.2", "--unicast-peer", "192.0.2.2"][..],
+                "each peer once",
+            ),
+            (
+                &["--unicast-peer", "192.0.2.2", "--unicast-src", "192.0.2.2"][..],
+                "not our own --unicast-src",
+            ),
+            (
+                &["--unicast-peer", "192.0.2.2", "--unicast-src", "2001:db8::1"][..],
+                "'2001:db8::1' for '--unicast-src <ADDR>'",
+            ),
+            (
+                &["--unicast-peer", "192.0.2.2", "--unicast-min-ttl", "0"][..],
+                "'0' for '--unicast-min-ttl <N>'",
+            ),
+            (
+                &["--unicast-src", "192.0.2.9"][..],
+                "required arguments were not provided: --unicast-peer <ADDR>",
+            ),
+            (
+                &["--unicast-peer", "192.0.2.2", "--protocol", "carp", "--password", "x"][..],
+                "unicast peers are a VRRP option",
+            ),
+        ] {
+            let e = with(extra).unwrap_err();
+            assert!(e.contains(want), "{extra:?}: {e}");
+        }
     }
 
     /// `--garp-refresh` (issue #17): off by default, a duration of at least 100ms.
@@ -1400,6 +1624,45 @@ mod tests {
             e.contains("'50ms' for '--garp-refresh <DURATION>'") && e.contains("at least 100ms"),
             "{e}"
         );
+    }
+
+    /// Router Advertisement flags (issue #17): on by default for IPv6 with 200s / 600s, off
+    /// for IPv4 and with --no-router-adverts; errors name the flag.
+    #[test]
+    fn router_advert_flags() {
+        let v6 = ["-i", "eth0", "-v", "51", "fe80::51/64", "2001:db8::51/64"];
+        let with = |extra: &[&str]| {
+            let mut a = v6.to_vec();
+            a.extend(extra);
+            args(&a)
+        };
+        let s = with(&[]).unwrap();
+        assert_eq!(
+            s.router_adverts,
+            Some(RaSettings {
+                interval: Duration::from_secs(200),
+                lifetime_s: 600
+            })
+        );
+        assert_eq!(with(&["--no-router-adverts"]).unwrap().router_adverts, None);
+        let s = with(&["--ra-interval", "30s"]).unwrap();
+        assert_eq!(s.router_adverts.unwrap().lifetime_s, 90);
+        let s = with(&["--ra-interval", "30s", "--ra-lifetime", "1h"]).unwrap();
+        assert_eq!(s.router_adverts.unwrap().lifetime_s, 3600);
+        let e = with(&["--ra-interval", "3s"]).unwrap_err();
+        assert!(
+            e.contains("'3s' for '--ra-interval <DURATION>'") && e.contains("4s to 1800s"),
+            "{e}"
+        );
+        let e = with(&["--ra-interval", "60s", "--ra-lifetime", "59s"]).unwrap_err();
+        assert!(e.contains("'59s' for '--ra-lifetime <DURATION>'"), "{e}");
+        assert!(with(&["--ra-lifetime", "9001s"]).is_err());
+        assert!(with(&["--ra-lifetime", "600500ms"]).is_err());
+        let v4 = ["-i", "eth0", "-v", "51", "192.0.2.254"];
+        assert_eq!(args(&v4).unwrap().router_adverts, None);
+        let mut a = v4.to_vec();
+        a.extend(["--ra-interval", "30s"]);
+        assert!(args(&a).unwrap_err().contains("IPv6 only"));
     }
 
     /// `--preempt-delay` and `--startup-delay` (issue #17): off by default; errors name the
@@ -1527,8 +1790,56 @@ mod tests {
         assert!(s.trackers[0].reverse);
         let s = with("--track-interface", "eth1,reverse").unwrap();
         assert!(s.trackers[0].reverse && s.trackers[0].weight == 0);
+        use crate::proto::track::{ArgMatch, ProcessPattern};
         let s = with("--track-process", "haproxy,quorum=2").unwrap();
-        assert_eq!(s.trackers[0].source, TrackSource::Process { quorum: 2 });
+        assert_eq!(
+            s.trackers[0].source,
+            TrackSource::Process {
+                pattern: ProcessPattern {
+                    name: "haproxy".into(),
+                    args: None,
+                    arg_match: ArgMatch::Exact
+                },
+                quorum: 2
+            }
+        );
+        let s = with(
+            "--track-process",
+            "kstrk,weight=-30,match=initial,args=-f /etc/a,b.cfg 10",
+        )
+        .unwrap();
+        assert_eq!(s.trackers[0].name, "kstrk -f /etc/a,b.cfg 10");
+        assert_eq!(
+            s.trackers[0].source,
+            TrackSource::Process {
+                pattern: ProcessPattern {
+                    name: "kstrk".into(),
+                    args: Some(vec!["-f".into(), "/etc/a,b.cfg".into(), "10".into()]),
+                    arg_match: ArgMatch::Initial
+                },
+                quorum: 1
+            }
+        );
+        let s = with("--track-process", "sleepy,args=").unwrap();
+        let TrackSource::Process { pattern, .. } = &s.trackers[0].source else {
+            panic!("not a process tracker")
+        };
+        assert_eq!(pattern.args, Some(vec![]));
+        for (bad, why) in [
+            ("kstrk,match=partial", "give them with args="),
+            ("kstrk,match=some,args=1", "exact, partial or initial"),
+            ("kstrk,match=initial,args=", "at least one argument"),
+            ("kstrk,args=1,quorum=2", ""),
+        ] {
+            match with("--track-process", bad) {
+                Err(e) => assert!(
+                    e.contains("--track-process <NAME") && e.contains(why),
+                    "{bad}: {e}"
+                ),
+                // args= takes the rest: "1,quorum=2" is one argument.
+                Ok(s) => assert_eq!(s.trackers[0].name, "kstrk 1,quorum=2", "{bad}"),
+            }
+        }
         let e = with("--track-process", "a-very-long-process-name").unwrap_err();
         assert!(e.contains("15 characters"), "{e}");
     }

@@ -828,3 +828,85 @@ fn carp_adverts_leave_as_ucarp_frames() {
         );
     }
 }
+
+/// Tracker weights in CARP mode: a failing check's penalty (weight -60) raises the advskew
+/// vrrpd advertises from 0 to 60 at once, so a preempting ucarp at advskew 30 takes over; the
+/// check repaired, vrrpd (advskew 0 again, --preempt) takes the VIP back. Times printed.
+#[test]
+fn carp_tracker_weight_moves_the_advskew_beside_ucarp() {
+    if !require_ucarp("carp_tracker_weight_moves_the_advskew_beside_ucarp") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1", "r2"]);
+    let [ns1, _ns2] = lab.ns_names::<2>();
+    let flag = format!("{}/broken", lab.dir_str());
+    let spec = format!("name=svc,interval=200ms,weight=-60,cmd=/usr/bin/test ! -e {flag}");
+    let v1 = carp_vrrpd(
+        &mut lab,
+        0,
+        "vrrpdA",
+        0,
+        &["--preempt", "--track-check", &spec],
+    );
+    assert!(
+        wait_holds(&lab, 0, Duration::from_secs(10)),
+        "{}",
+        v1.log_text()
+    );
+    let u2 = ucarp(&mut lab, 1, "ucarpB", 30, &["--preempt"]);
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        holds(&lab, 0) && !holds(&lab, 1),
+        "vrrpd (advskew 0) must stay master beside ucarp (30)\n{}\n{}",
+        v1.log_text(),
+        u2.log_text()
+    );
+    let advskew = |lab: &Lab| {
+        let (_, out, _) = lab.atropos(&ns1, &["--state", "--json"]);
+        serde_json::from_str::<serde_json::Value>(&out)
+            .ok()
+            .and_then(|j| j[0]["priority"].as_u64())
+    };
+    assert_eq!(advskew(&lab), Some(0));
+    std::fs::write(&flag, "").unwrap();
+    let over = wait_for(Duration::from_secs(6), || holds(&lab, 1) && !holds(&lab, 0))
+        .unwrap_or_else(|| {
+            panic!(
+                "ucarp did not take over from the penalised vrrpd\n{}\n{}",
+                v1.log_text(),
+                u2.log_text()
+            )
+        });
+    assert!(
+        v1.log_text()
+            .contains("check \"svc\" down (exit 1, 1 of 1): advskew 0 -> 60"),
+        "{}",
+        v1.log_text()
+    );
+    assert_eq!(advskew(&lab), Some(60));
+    std::fs::remove_file(&flag).unwrap();
+    let back = wait_for(Duration::from_secs(6), || holds(&lab, 0) && !holds(&lab, 1))
+        .unwrap_or_else(|| {
+            panic!(
+                "vrrpd did not take the VIP back\n{}\n{}",
+                v1.log_text(),
+                u2.log_text()
+            )
+        });
+    println!(
+        "carp: tracker penalty -60 (advskew 0 -> 60): VIP on ucarp (advskew 30, --preempt) after {over:?}; repaired: back on vrrpd after {back:?}"
+    );
+    // The check runs every 200 ms and vrrpd advertises the new advskew at once. Handover:
+    // ucarp preempts on the first advert it reads with the larger advskew (it reads in batches
+    // of up to 1 s), vrrpd yields on ucarp's first advert. Return: vrrpd --preempt on ucarp's
+    // next advert (every 1 + 30/256 s), then ucarp reads vrrpd's (up to 1 s) and its down
+    // script removes the address. Margin for a loaded machine.
+    assert!(
+        over <= Duration::from_millis(200 + 1000 + 1200 + 800),
+        "{over:?}"
+    );
+    assert!(
+        back <= Duration::from_millis(200 + 1120 + 1000 + 800),
+        "{back:?}"
+    );
+}

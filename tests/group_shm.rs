@@ -3,7 +3,7 @@
 //! Each test uses its own group name and unlinks the segment when done (even on failure).
 
 use std::fs::OpenOptions;
-use std::os::unix::fs::{FileExt, PermissionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
 use std::process::{Child, Command};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -508,12 +508,6 @@ fn header_mismatches_are_refused() {
         GroupShm::open(seg.name()),
         Err(ShmError::Corrupt(_))
     ));
-    // Magic never written (creator died mid-initialization).
-    seg.write_at(0, &[0u8; 8]);
-    assert!(matches!(
-        GroupShm::open(seg.name()),
-        Err(ShmError::Corrupt(_))
-    ));
     // Restored: fine again.
     seg.write_at(0, &good[..HEADER_SIZE]);
     seg.open();
@@ -523,12 +517,7 @@ fn header_mismatches_are_refused() {
 fn truncated_or_grown_segment_is_refused() {
     let seg = Seg::new();
     drop(seg.open());
-    for len in [
-        4096u64,
-        0,
-        SEGMENT_SIZE as u64 + 4096,
-        SEGMENT_SIZE as u64 - 1,
-    ] {
+    for len in [4096u64, SEGMENT_SIZE as u64 + 4096, SEGMENT_SIZE as u64 - 1] {
         let f = OpenOptions::new()
             .write(true)
             .open(seg.path())
@@ -741,5 +730,145 @@ proptest! {
             Err(ShmError::Corrupt(_)) | Err(ShmError::Incompatible { .. }) => {}
             Err(e) => prop_assert!(false, "unexpected error {e}"),
         }
+    }
+}
+
+/// Issue 13, defect 6: a creator killed between creating the segment and writing its header
+/// (empty, or sized with no magic — as older vrrpds could leave it) does not block the group
+/// for ever: the next opener removes it and makes a whole one.
+#[test]
+fn half_written_segment_is_recovered() {
+    for len in [0usize, SEGMENT_SIZE] {
+        let seg = Seg::new();
+        let f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(seg.path())
+            .expect("create");
+        std::fs::set_permissions(seg.path(), std::fs::Permissions::from_mode(0o600))
+            .expect("chmod");
+        f.set_len(len as u64).expect("size");
+        drop(f);
+        let mut g = match GroupShm::open(seg.name()) {
+            Ok(g) => g,
+            Err(e) => panic!("half-written segment ({len} bytes) refused: {e}"),
+        };
+        g.claim("eth0", 1, secs(1)).expect("claim");
+        let fresh = seg.open();
+        assert_eq!(fresh.members().len(), 1);
+        assert_eq!(
+            std::fs::metadata(seg.path()).expect("stat").len(),
+            SEGMENT_SIZE as u64
+        );
+    }
+}
+
+/// Issue 13, defect 6: a segment another local user created first is refused with an error
+/// that names the file and says what to do; it is never used (only testable as root).
+#[test]
+fn segment_created_by_another_user_is_refused_naming_the_file() {
+    if !nix::unistd::geteuid().is_root() {
+        println!("SKIPPED: segment_created_by_another_user_is_refused_naming_the_file: needs root");
+        return;
+    }
+    let seg = Seg::new();
+    std::fs::write(seg.path(), b"").expect("create");
+    std::os::unix::fs::chown(seg.path(), Some(65534), Some(65534)).expect("chown");
+    std::fs::set_permissions(seg.path(), std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    match GroupShm::open(seg.name()) {
+        Err(ShmError::Insecure(msg)) => {
+            let shown = ShmError::Insecure(msg.clone()).to_string();
+            assert!(shown.contains(&seg.path()), "{shown}");
+            assert!(
+                shown.contains("uid 65534") && shown.contains("remove it"),
+                "{shown}"
+            );
+        }
+        other => panic!("foreign segment not refused: {other:?}"),
+    }
+    // Untouched: still the other user's, still empty.
+    let m = std::fs::metadata(seg.path()).expect("stat");
+    assert_eq!((m.uid(), m.len()), (65534, 0));
+}
+
+/// Issue 13, defect 5: the last member leaving while a new member has opened the segment but not
+/// yet claimed its slot must not remove the segment under it (the group would split: a third
+/// member would create a new one and never see the second). `join` holds the segment's lock
+/// from open to claim; `leave` waits for it.
+#[test]
+fn last_member_leaving_does_not_split_a_joining_member() {
+    let seg = Seg::new();
+    let name = seg.name().to_string();
+    let (a, sa) = GroupShm::join(&name, "eth0", 1, vrrpd::proto::Family::V4, secs(1)).expect("a");
+    let mut a = Some((a, sa));
+    let mut leaver = None;
+    let (b, _sb) = GroupShm::join_with(&name, "eth1", 2, vrrpd::proto::Family::V4, secs(2), || {
+        if let Some((mut a, sa)) = a.take() {
+            leaver = Some(std::thread::spawn(move || a.leave(sa)));
+            // Time for the leaver to release its slot and (unfixed) remove the segment.
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    })
+    .expect("b");
+    let removed = leaver.expect("leaver").join().expect("leaver thread");
+    assert!(
+        !removed,
+        "the last member removed the segment a member was joining"
+    );
+    let c = seg.open();
+    let labels: Vec<String> = c.members().iter().map(|(_, m)| m.label()).collect();
+    assert_eq!(labels, vec!["eth1/2".to_string()], "the group split");
+    assert_eq!(b.members().len(), 1);
+}
+
+/// Issue 13, defect 13: a slot owned by a process of another PID namespace (a container
+/// sharing /dev/shm) holds a pid that means nothing here: it is alive while its heartbeat is
+/// fresh, is not reaped by our claims, and is never signalled; once its heartbeat is older
+/// than `FOREIGN_STALE` it is reaped.
+#[test]
+fn slot_of_another_pid_namespace_is_not_reaped() {
+    let seg = Seg::new();
+    drop(seg.open());
+    let now = vrrpd::sys::clock::now();
+    // A pid that does not exist here (dead_pid), in a namespace that is not ours.
+    let pid = dead_pid();
+    let write_slot = |slot: usize, heartbeat: Duration| {
+        let off = Seg::slot_off(slot);
+        let mut b = vec![0u8; SLOT_SIZE];
+        b[0..4].copy_from_slice(&pid.to_ne_bytes());
+        b[4..8].copy_from_slice(&2u32.to_ne_bytes());
+        b[8] = MemberState::Backup.to_u8();
+        b[9] = 100;
+        b[10] = 7;
+        b[12..16].copy_from_slice(b"eth7");
+        let hb = heartbeat.as_nanos() as u64;
+        b[32..40].copy_from_slice(&hb.to_ne_bytes());
+        b[40..48].copy_from_slice(&hb.to_ne_bytes());
+        b[48..56].copy_from_slice(&12345u64.to_ne_bytes());
+        b[56..64].copy_from_slice(&1u64.to_ne_bytes()); // no real namespace has inode 1
+        seg.write_at(off, &b);
+    };
+    write_slot(0, now);
+    let mut g = seg.open();
+    assert!(
+        g.reap_dead().is_empty(),
+        "a live member of another namespace was reaped"
+    );
+    let sg = g.claim("eth0", 1, now).expect("claim");
+    assert_ne!(sg, 0, "its slot was taken");
+    let ms = g.members();
+    let foreign = ms.iter().find(|(i, _)| *i == 0).expect("still a member");
+    assert!(foreign.1.alive, "judged by its pid, not its heartbeat");
+    assert_eq!(
+        g.member_pids(),
+        Vec::<u32>::new(),
+        "a foreign pid would be signalled"
+    );
+    assert_eq!(g.signal_members(0), 0);
+    // Silent for longer than FOREIGN_STALE: dead, reaped.
+    let old = now.saturating_sub(shm::FOREIGN_STALE + secs(1));
+    write_slot(0, old.max(Duration::from_nanos(1)));
+    if now > shm::FOREIGN_STALE + secs(1) {
+        assert_eq!(g.reap_dead().len(), 1, "a stale foreign slot was kept");
     }
 }

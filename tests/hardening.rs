@@ -966,3 +966,274 @@ fn stalled_stderr_does_not_delay_adverts() {
         "no drop count once stderr was read again:\n{text}"
     );
 }
+
+/// The parent's ARP sysctls vrrpd changes for an IPv4 virtual MAC, read in `ns`.
+fn arp_sysctls(ns: &str, dev: &str) -> Vec<String> {
+    ["arp_ignore", "arp_filter", "arp_announce"]
+        .iter()
+        .map(|k| {
+            let path = format!("/proc/sys/net/ipv4/conf/{dev}/{k}");
+            format!(
+                "{k}={}",
+                sh(&["ip", "netns", "exec", ns, "cat", &path]).trim()
+            )
+        })
+        .collect()
+}
+
+/// Defect 14: a panic in the loop unwinds through the daemon's `Drop`, which removes the VIPs
+/// and the virtual MAC and puts the parent's sysctls back, as a clean stop does. The panic is
+/// the debug-build test hook `VRRPD_TEST_PANIC_AS_MASTER=N` (the N-th advert sent as master).
+#[test]
+fn panic_releases_vips_vmac_and_sysctls() {
+    if !require_root("panic_releases_vips_vmac_and_sysctls") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1"]);
+    let [r1] = lab.ns_names();
+    let before = arp_sysctls(&r1, "eth0");
+    let run = lab.dir.join("run").to_string_lossy().into_owned();
+    let mut d = lab.spawn(
+        &r1,
+        "r1",
+        env!("CARGO_BIN_EXE_vrrpd"),
+        &[
+            "--foreground",
+            "-i",
+            "eth0",
+            "-v",
+            "74",
+            "-p",
+            "200",
+            "-d",
+            "100ms",
+            "192.0.2.74/24",
+        ],
+        &[
+            ("VRRPD_RUN_DIR", &run),
+            ("VRRPD_TEST_PANIC_AS_MASTER", "10"),
+        ],
+    );
+    assert!(
+        wait_for(Duration::from_secs(5), || lab.has_addr(&r1, "192.0.2.74")).is_some(),
+        "never master:\n{}",
+        d.log_text()
+    );
+    let during = arp_sysctls(&r1, "eth0");
+    assert_ne!(
+        during, before,
+        "the virtual MAC changed no sysctl of the parent"
+    );
+    let status = wait_exit(&mut d, Duration::from_secs(10));
+    let log = d.log_text();
+    assert_eq!(status, Some(101), "vrrpd did not panic:\n{log}");
+    assert!(log.contains("panicking as asked"), "{log}");
+    let links = sh(&["ip", "-n", &r1, "-o", "link", "show", "type", "macvlan"]);
+    assert!(
+        links.trim().is_empty(),
+        "virtual MAC left behind:\n{links}\n{log}"
+    );
+    assert!(
+        !lab.has_addr(&r1, "192.0.2.74"),
+        "VIP left behind:\n{}\n{log}",
+        lab.addrs(&r1, "eth0")
+    );
+    assert_eq!(
+        arp_sysctls(&r1, "eth0"),
+        before,
+        "sysctls not restored (they were {during:?} while master):\n{log}"
+    );
+    assert!(
+        std::fs::read_dir(lab.dir.join("run"))
+            .map(|d| d.flatten().all(|e| std::fs::read_dir(e.path())
+                .map(|f| f.count() == 0)
+                .unwrap_or(true)))
+            .unwrap_or(true),
+        "pid file or control socket left behind"
+    );
+}
+
+/// Defect 13: a member whose slot was taken from it (reaped by a member that could not see its
+/// pid: another PID namespace, an older vrrpd) claims a slot again at its next heartbeat tick
+/// instead of failing to publish (`NotOwner`) for ever. Here the slot is wiped by hand.
+#[test]
+fn group_member_whose_slot_was_reaped_claims_again() {
+    if !require_root("group_member_whose_slot_was_reaped_claims_again") {
+        return;
+    }
+    use std::os::unix::fs::FileExt;
+    let mut lab = Lab::new(&["r1"]);
+    let [r1] = lab.ns_names();
+    let group = format!("reap{}", std::process::id());
+    let path = format!("/dev/shm/vrrpd-group-{group}");
+    let d = lab.vrrpd_line(
+        &r1,
+        "r1",
+        &format!("-i eth0 -v 75 -p 200 -d 100ms -n -M 1 --group {group} 192.0.2.75/24"),
+    );
+    assert!(
+        wait_for(Duration::from_secs(5), || lab.has_addr(&r1, "192.0.2.75")).is_some(),
+        "never master:\n{}",
+        d.log_text()
+    );
+    let pid = d.pid() as u32;
+    let slot_of = |pid: u32| -> Option<usize> {
+        let bytes = std::fs::read(&path).ok()?;
+        (0..255).find(|i| {
+            let off = 64 + 64 * i;
+            bytes.get(off..off + 4) == Some(&pid.to_ne_bytes()[..])
+        })
+    };
+    let slot = slot_of(pid).unwrap_or_else(|| panic!("no slot for pid {pid}:\n{}", d.log_text()));
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .expect("open segment");
+    // Free, generation bumped (as a reap leaves it), identity cleared.
+    let mut wiped = vec![0u8; 64];
+    wiped[4..8].copy_from_slice(&1000u32.to_ne_bytes());
+    f.write_all_at(&wiped, (64 + 64 * slot) as u64)
+        .expect("wipe slot");
+    assert!(
+        wait_for(Duration::from_secs(3), || slot_of(pid).is_some()).is_some(),
+        "the member never claimed a slot again:\n{}",
+        d.log_text()
+    );
+    assert!(
+        d.log_text()
+            .contains("was taken by another member; claimed slot"),
+        "{}",
+        d.log_text()
+    );
+    assert!(lab.has_addr(&r1, "192.0.2.75"), "{}", d.log_text());
+}
+
+/// Defect 4: two instances starting at once on one parent must not record the ARP sysctls the
+/// other has just raised as the parent's originals (the last one out would then "restore" the
+/// raised values for good). The debug-build hook `VRRPD_TEST_VMAC_READ_DELAY_MS` widens the
+/// window between listing the parent's VMACs and reading its sysctls; the second instance
+/// starts inside the first one's window. After both stop, the parent has its values back.
+#[test]
+fn simultaneous_starts_keep_the_parents_original_sysctls() {
+    if !require_root("simultaneous_starts_keep_the_parents_original_sysctls") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1"]);
+    let [r1] = lab.ns_names();
+    let before = arp_sysctls(&r1, "eth0");
+    let run = lab.dir.join("run").to_string_lossy().into_owned();
+    let env = [
+        ("VRRPD_RUN_DIR", run.as_str()),
+        ("VRRPD_TEST_VMAC_READ_DELAY_MS", "300"),
+    ];
+    let start = |lab: &mut Lab, vrid: &str| {
+        let vip = format!("192.0.2.{vrid}/24");
+        lab.spawn(
+            &r1,
+            &format!("v{vrid}"),
+            env!("CARGO_BIN_EXE_vrrpd"),
+            &[
+                "--foreground",
+                "-i",
+                "eth0",
+                "-v",
+                vrid,
+                "-d",
+                "100ms",
+                &vip,
+            ],
+            &env,
+        )
+    };
+    let mut a = start(&mut lab, "81");
+    std::thread::sleep(Duration::from_millis(150));
+    let mut b = start(&mut lab, "82");
+    let macvlans = |lab: &Lab| {
+        let _ = lab;
+        sh(&["ip", "-n", &r1, "-o", "link", "show", "type", "macvlan"])
+            .lines()
+            .count()
+    };
+    assert!(
+        wait_for(Duration::from_secs(10), || macvlans(&lab) == 2).is_some(),
+        "two virtual MACs never appeared:\n{}\n{}",
+        a.log_text(),
+        b.log_text()
+    );
+    let during = arp_sysctls(&r1, "eth0");
+    assert_ne!(during, before, "no parent sysctl raised");
+    signal(a.pid(), libc::SIGTERM);
+    assert!(wait_exit(&mut a, Duration::from_secs(5)).is_some());
+    signal(b.pid(), libc::SIGTERM);
+    assert!(wait_exit(&mut b, Duration::from_secs(5)).is_some());
+    let aliases = sh(&["ip", "-n", &r1, "-d", "link", "show", "type", "macvlan"]);
+    assert_eq!(
+        arp_sysctls(&r1, "eth0"),
+        before,
+        "the parent's originals were lost (raised while running: {during:?}):\n{aliases}\n{}\n{}",
+        a.log_text(),
+        b.log_text()
+    );
+}
+
+/// Defect 13: two members of one host group in one network namespace and one /dev/shm but two
+/// PID namespaces (containers that share the network, not the PIDs). Neither can see the
+/// other's pid; each must keep the other's slot (judged by its heartbeat) rather than reap it,
+/// so the group of 2 becomes ready and stays so: both masters, no slot lost and re-claimed.
+#[test]
+fn group_members_in_two_pid_namespaces_keep_each_other() {
+    if !require_root("group_members_in_two_pid_namespaces_keep_each_other") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1"]);
+    let [r1] = lab.ns_names();
+    let group = format!("pidns{}", std::process::id());
+    let run = lab.dir.join("run").to_string_lossy().into_owned();
+    let a = lab.spawn(
+        &r1,
+        "a",
+        "unshare",
+        &[
+            "--pid",
+            "--fork",
+            "--mount-proc",
+            "--kill-child=SIGTERM",
+            env!("CARGO_BIN_EXE_vrrpd"),
+            "--foreground",
+            "-i",
+            "eth0",
+            "-v",
+            "76",
+            "-p",
+            "200",
+            "-d",
+            "100ms",
+            "-n",
+            "-M",
+            "2",
+            "--group",
+            &group,
+            "192.0.2.76/24",
+        ],
+        &[("VRRPD_RUN_DIR", &run)],
+    );
+    let b = lab.vrrpd_line(
+        &r1,
+        "b",
+        &format!("-i eth0 -v 77 -p 200 -d 100ms -n -M 2 --group {group} 192.0.2.77/24"),
+    );
+    let both = |lab: &Lab| lab.has_addr(&r1, "192.0.2.76") && lab.has_addr(&r1, "192.0.2.77");
+    assert!(
+        wait_for(Duration::from_secs(8), || both(&lab)).is_some(),
+        "the group never went master:\n{}\n{}",
+        a.log_text(),
+        b.log_text()
+    );
+    // A heartbeat tick is 100 ms: 2 s is 20 chances to reap the other.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(both(&lab), "{}\n{}", a.log_text(), b.log_text());
+    for p in [&a, &b] {
+        let log = p.log_text();
+        assert!(!log.contains("claimed slot"), "a slot was reaped:\n{log}");
+    }
+}

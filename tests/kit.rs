@@ -213,9 +213,14 @@ fn systemd_unit_has_the_promised_settings() {
     let lines: Vec<&str> = unit.lines().filter(|l| !l.starts_with('#')).collect();
     for want in [
         "Type=notify",
-        "NotifyAccess=main",
+        "NotifyAccess=exec",
         "WatchdogSec=10s",
         "Restart=on-failure",
+        "RestartPreventExitStatus=2",
+        "StartLimitIntervalSec=60s",
+        "StartLimitBurst=5",
+        "ExecStopPost=/usr/sbin/vrrpd --cleanup $VRRPD_ARGS",
+        "ExecReload=/bin/sh -c 'kill -HUP ${MAINPID}'",
         "EnvironmentFile=/etc/vrrpd/%i.conf",
         "ExecStart=/usr/sbin/vrrpd --foreground $VRRPD_ARGS",
         "RuntimeDirectory=vrrpd",
@@ -802,6 +807,22 @@ fn committed_man_pages_match_the_generator() {
             committed == page.text,
             "man/{} is out of date with src/cli.rs, src/atropos_cli.rs or man/*.extra.roff: run `cargo xtask man`",
             page.name
+        );
+    }
+}
+
+#[test]
+fn committed_completions_match_the_generator() {
+    // contrib/completions/ is what the Debian package ships (Cargo.toml, [package.metadata.deb]).
+    let tmp = TempDir::new("completions-drift");
+    for path in gen::write_completions(tmp.path()).unwrap() {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let fresh = fs::read_to_string(&path).unwrap();
+        let committed =
+            fs::read_to_string(root().join("contrib/completions").join(&name)).unwrap_or_default();
+        assert!(
+            committed == fresh,
+            "contrib/completions/{name} is out of date with src/cli.rs or src/atropos_cli.rs: run `cargo xtask man`"
         );
     }
 }

@@ -475,6 +475,15 @@ fn tracked_process_exit_and_restart() {
         "{}",
         a.log_text()
     );
+    // Inside a test network namespace the process connector refuses (ECONNREFUSED): the
+    // daemon falls back to the /proc rescan and says so.
+    assert!(
+        a.log_text().contains(
+            "process trackers: the netlink process connector refused (ECONNREFUSED: it answers only in the initial network namespace): new processes are found by looking in /proc every 1s while below quorum, exits by pidfd"
+        ),
+        "{}",
+        a.log_text()
+    );
     std::thread::sleep(Duration::from_millis(300));
     let m0 = monotonic();
     svc.stop();
@@ -502,6 +511,86 @@ fn tracked_process_exit_and_restart() {
         "took {back:?}"
     );
     svc.stop();
+}
+
+/// Process arguments (keepalived's param_match): two processes with the same name and different
+/// arguments; `args=` exact, `match=initial` (the last argument a prefix) and `match=partial`
+/// (the first arguments) each count only the ones they describe.
+#[test]
+fn tracked_process_arguments() {
+    if !require_root("tracked_process_arguments") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1"]);
+    let [r1] = lab.ns_names();
+    let name = format!("vtra{}", std::process::id() % 100_000);
+    let prog = format!("{}/{name}", lab.dir_str());
+    std::fs::copy("/bin/sleep", &prog).unwrap();
+    let spawn = |arg: &str| {
+        Service(
+            std::process::Command::new(&prog)
+                .arg(arg)
+                .spawn()
+                .expect("start the tracked process"),
+        )
+    };
+    let mut short = spawn("60");
+    let exact = format!("{name},weight=-10,args=3600");
+    let initial = format!("{name},weight=-20,match=initial,args=36");
+    let partial = format!("{name},weight=-40,match=partial,args=60");
+    let by_path = format!("{prog},weight=-80,args=");
+    let a = start(
+        &mut lab,
+        &r1,
+        "r1",
+        "200",
+        &[
+            "--track-process",
+            &exact,
+            "--track-process",
+            &initial,
+            "--track-process",
+            &partial,
+            "--track-process",
+            &by_path,
+        ],
+    );
+    // Only "NAME 60" runs: exact 3600 and initial 36 are down, partial 60 up; nothing runs
+    // without arguments: 200 - 10 - 20 - 80 = 90.
+    let prio = |lab: &Lab| effective_priority(lab, &r1);
+    assert!(
+        wait_for(Duration::from_secs(3), || prio(&lab) == Some(90)).is_some(),
+        "priority {:?}\n{}",
+        prio(&lab),
+        a.log_text()
+    );
+    // "NAME 3600" starts: exact and initial come up (found by the rescan, within 1 s): 120.
+    let mut long = spawn("3600");
+    assert!(
+        wait_for(Duration::from_secs(3), || prio(&lab) == Some(120)).is_some(),
+        "priority {:?}\n{}",
+        prio(&lab),
+        a.log_text()
+    );
+    // "NAME 60" exits: partial goes down, the others stay: 80.
+    short.stop();
+    assert!(
+        wait_for(Duration::from_secs(2), || prio(&lab) == Some(80)).is_some(),
+        "priority {:?}\n{}",
+        prio(&lab),
+        a.log_text()
+    );
+    let log = a.log_text();
+    for line in [
+        format!("process \"{name} 3600\" up (1 running, quorum 1, 1 of 1)"),
+        format!("process \"{name} 36\" up (1 running, quorum 1, 1 of 1)"),
+        format!("process \"{name} 60\" down (0 running, quorum 1, 1 of 1): priority 120 -> 80"),
+        format!("process \"{name} 36\" weight -20: needs 1 running with arguments (initial match)"),
+        format!("process \"{prog}\" weight -80: needs 1 running without arguments"),
+    ] {
+        assert!(log.contains(&line), "missing {line:?}\n{log}");
+    }
+    long.stop();
 }
 
 /// Tracking with `-M`: a failing weight-0 check on one member faults it, and the host group
@@ -712,4 +801,271 @@ fn missing_or_crashing_check_counts_as_failing() {
         "{log}"
     );
     assert_eq!(log.matches("(os error 2), 1 of 1)").count(), 1, "{log}");
+}
+
+/// keepalived's `vrrp_track_process` block equivalent to `--track-process NAME,weight=-60`
+/// (quorum 1), in a VRRPv3 instance with 1 s adverts; no tracker when `name` is `None`.
+fn keepalived_process(prio: u8, name: Option<&str>) -> String {
+    let (block, track) = match name {
+        Some(n) => (
+            format!(
+                "vrrp_track_process trk {{\n    process {n}\n    weight -60\n    quorum 1\n}}\n"
+            ),
+            "    track_process {\n        trk\n    }\n",
+        ),
+        None => (String::new(), ""),
+    };
+    format!(
+        "{block}vrrp_instance VI {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    \
+         version 3\n    priority {prio}\n    advert_int 1\n{track}    virtual_ipaddress {{\n        \
+         {VIP}/24 dev eth0\n    }}\n    notify NOTIFY\n}}\n"
+    )
+}
+
+/// Side by side with keepalived's `track_process` (weight -60, quorum 1, against
+/// `--track-process NAME,weight=-60`) on the master of a pair with 1 s adverts, the tracked
+/// process running from the start, then killed, then started again. Three runs:
+/// - vrrpd under `ip netns exec`: the connector is refused, the /proc rescan takes over; the
+///   VIP leaves with the process and comes back with it;
+/// - keepalived started as `keepalived -s NS` (it opens the connector before entering the
+///   namespace): the same decisions;
+/// - keepalived under `ip netns exec`: the listen request is refused ("Connection refused") and
+///   keepalived never counts the process: the penalty applies from the start, the peer holds
+///   the VIP although the process runs, and neither the kill nor the restart changes anything.
+///
+/// The times of every run are printed.
+#[test]
+fn side_by_side_with_keepalived_track_process() {
+    if !require_peers("side_by_side_with_keepalived_track_process") {
+        return;
+    }
+    let mut times = Vec::new();
+    for who in ["vrrpd", "keepalived -s NS", "keepalived in ip netns exec"] {
+        let mut lab = Lab::new(&["r1", "r2"]);
+        let [r1, r2] = lab.ns_names();
+        let name = format!("kptrk{}", std::process::id() % 100_000);
+        let prog = format!("{}/{name}", lab.dir_str());
+        std::fs::copy("/bin/sleep", &prog).unwrap();
+        let spawn = || {
+            Service(
+                std::process::Command::new(&prog)
+                    .arg("120")
+                    .spawn()
+                    .expect("start the tracked process"),
+            )
+        };
+        let mut svc = spawn();
+        let mut procs = Vec::new();
+        let mut kas = Vec::new();
+        match who {
+            "vrrpd" => {
+                let arg = format!("{name},weight=-60");
+                for (ns, tag, prio, track) in [(&r1, "r1", "150", true), (&r2, "r2", "100", false)]
+                {
+                    let mut args = vec!["-i", "eth0", "-v", "51", "-p", prio, "-d", "1", "-n"];
+                    if track {
+                        args.extend(["--track-process", arg.as_str()]);
+                    }
+                    args.push(VIP);
+                    procs.push(lab.vrrpd(ns, tag, &args));
+                }
+            }
+            "keepalived -s NS" => {
+                kas.push(lab.keepalived_entering(
+                    &r1,
+                    "ka1",
+                    &keepalived_process(150, Some(&name)),
+                ));
+                kas.push(lab.keepalived_entering(&r2, "ka2", &keepalived_process(100, None)));
+            }
+            _ => {
+                kas.push(lab.keepalived(&r1, "ka1", &keepalived_process(150, Some(&name))));
+                kas.push(lab.keepalived(&r2, "ka2", &keepalived_process(100, None)));
+            }
+        }
+        let logs = |procs: &[Proc], kas: &[common::peers::Keepalived]| {
+            procs
+                .iter()
+                .map(|p| p.log_text())
+                .chain(kas.iter().map(|k| k.log()))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let broken = who == "keepalived in ip netns exec";
+        // With the process running the tracker is up and r1 (150) is master; keepalived that
+        // cannot count it runs r1 at 150 - 60 = 90 and the peer (100) is master.
+        let first = if broken { 2 } else { 1 };
+        assert!(
+            wait_for(Duration::from_secs(15), || master_of(&lab, &r1, &r2)
+                == Some(first))
+            .is_some(),
+            "{who}: r{first} never master\n{}",
+            logs(&procs, &kas)
+        );
+        std::thread::sleep(Duration::from_millis(2500));
+        assert_eq!(
+            master_of(&lab, &r1, &r2),
+            Some(first),
+            "{who}\n{}",
+            logs(&procs, &kas)
+        );
+        svc.stop();
+        let over = if broken {
+            std::thread::sleep(Duration::from_secs(5));
+            assert_eq!(master_of(&lab, &r1, &r2), Some(2), "{who}");
+            None
+        } else {
+            Some(
+                wait_for(Duration::from_secs(15), || {
+                    master_of(&lab, &r1, &r2) == Some(2)
+                })
+                .unwrap_or_else(|| panic!("{who}: no handover\n{}", logs(&procs, &kas))),
+            )
+        };
+        std::thread::sleep(Duration::from_millis(500));
+        let mut svc = spawn();
+        let back = if broken {
+            std::thread::sleep(Duration::from_secs(6));
+            // The decision never changed: the process ran, exited and ran again, and the peer
+            // held the VIP throughout.
+            assert_eq!(
+                master_of(&lab, &r1, &r2),
+                Some(2),
+                "{who}\n{}",
+                logs(&procs, &kas)
+            );
+            assert!(
+                kas[0].log().contains("Connection refused"),
+                "{who}: keepalived did not say the connector was refused\n{}",
+                kas[0].log()
+            );
+            None
+        } else {
+            Some(
+                wait_for(Duration::from_secs(15), || {
+                    master_of(&lab, &r1, &r2) == Some(1)
+                })
+                .unwrap_or_else(|| panic!("{who}: VIP not back\n{}", logs(&procs, &kas))),
+            )
+        };
+        println!(
+            "tracking: side by side track_process: {who}: process killed -> VIP on the peer after {over:?}; restarted -> back after {back:?}"
+        );
+        svc.stop();
+        for k in &mut kas {
+            k.stop();
+        }
+        times.push((who, over, back));
+    }
+    // Process exit seen at once (pidfd / connector), then up to one advert interval (1 s) for
+    // the lower priority to go out and the peer's Master_Down_Interval (3.61 s) from the last
+    // advert it yielded to; the return: vrrpd's rescan (≤ 1 s) or keepalived's connector, then
+    // r1's Master_Down_Interval (3.41 s) as it waits out the lower adverts; margin for a loaded
+    // machine.
+    let bound = Duration::from_millis(1000 + 1000 + 3610 + 700);
+    for (who, over, back) in &times {
+        for t in [over, back].into_iter().flatten() {
+            assert!(*t <= bound, "{who}: {t:?} > {bound:?}: {times:?}");
+        }
+    }
+}
+
+/// Start-up without flapping, the case where it would show: a router with the higher
+/// configured priority (170) starts beside a running master (150) with a check that takes 1 s
+/// to fail (weight -40). Were the check counted as up before its first result, the newcomer
+/// would preempt at once (170 > 150) and give the VIP back a second later; counted as down it
+/// stays at 130, backup throughout, and the master never loses the VIP.
+#[test]
+fn startup_with_a_slow_failing_check_does_not_take_the_vip() {
+    if !require_root("startup_with_a_slow_failing_check_does_not_take_the_vip") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1", "r2"]);
+    let [r1, r2] = lab.ns_names();
+    let a = start(&mut lab, &r1, "r1", "150", &[]);
+    assert!(
+        wait_for(Duration::from_secs(5), || lab.has_addr(&r1, VIP)).is_some(),
+        "{}",
+        a.log_text()
+    );
+    let slow = lab.script("slow.sh", "#!/bin/sh\nsleep 1\nexit 1\n");
+    let spec = format!(
+        "name=slow,interval=2s,timeout=2s,weight=-40,cmd={}",
+        slow.display()
+    );
+    let b = start(&mut lab, &r2, "r2", "170", &["--track-check", &spec]);
+    // Sample who holds the VIP every 20 ms through the first result and well past it.
+    let t0 = Instant::now();
+    let mut lost = None;
+    while t0.elapsed() < Duration::from_secs(3) {
+        if !lab.has_addr(&r1, VIP) || lab.has_addr(&r2, VIP) {
+            lost.get_or_insert(t0.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let log = b.log_text();
+    assert!(
+        lost.is_none(),
+        "the VIP moved at {lost:?}\n{log}\n{}",
+        a.log_text()
+    );
+    assert!(!log.contains("-> MASTER"), "{log}");
+    assert!(
+        log.contains("check \"slow\" down (exit 1, 1 of 1): priority 130 -> 130"),
+        "{log}"
+    );
+    assert_eq!(effective_priority(&lab, &r2), Some(130));
+}
+
+/// A check program that stops being executable (chmod 644) fails (unlike keepalived, where an
+/// exec failure counts as a success), logged once; with weight 0 the master goes to Fault and
+/// sends priority 0 first, so the peer takes over after its Skew_Time, not Master_Down.
+#[test]
+fn non_executable_check_faults_and_priority_zero_goes_first() {
+    if !require_root("non_executable_check_faults_and_priority_zero_goes_first") {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let mut lab = Lab::new(&["r1", "r2"]);
+    let [r1, r2] = lab.ns_names();
+    let ok = lab.script("ok.sh", "#!/bin/sh\nexit 0\n");
+    let spec = format!("name=svc,interval=200ms,cmd={}", ok.display());
+    let a = start(&mut lab, &r1, "r1", "150", &["--track-check", &spec]);
+    let b = start(&mut lab, &r2, "r2", "100", &[]);
+    expect_master(&lab, (&r1, &r2), 1, Duration::from_secs(5), &[&a]);
+    std::thread::sleep(Duration::from_millis(500));
+    let cap = Capture::start(&r2, "eth0");
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::set_permissions(&ok, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let took = expect_master(&lab, (&r1, &r2), 2, Duration::from_secs(3), &[&a, &b]);
+    std::thread::sleep(Duration::from_millis(800));
+    let seen = cap.finish();
+    let r1_addr: std::net::IpAddr = lab.host(0).v4.parse().unwrap();
+    let zero = seen.iter().position(|s| s.src == r1_addr && prio(s) == 0);
+    let first_b = seen.iter().position(|s| s.src != r1_addr && prio(s) == 100);
+    let log = a.log_text();
+    println!("tracking: check made non-executable -> VIP on the peer after {took:?}");
+    assert!(
+        matches!((zero, first_b), (Some(z), Some(f)) if z < f),
+        "r1's priority-0 advert must come before r2's first (zero {zero:?}, first {first_b:?})\n{log}"
+    );
+    if let (Some(z), Some(f)) = (zero, first_b) {
+        let gap = seen[f].at - seen[z].at;
+        println!("tracking: priority 0 -> peer's first advert after {gap:?}");
+        // Skew_Time of priority 100 with 100 ms adverts: (256 - 100) / 256 × 0.1 s = 61 ms;
+        // far below its Master_Down_Interval (361 ms); margin for a loaded machine.
+        assert!(gap < Duration::from_millis(250), "{gap:?}");
+    }
+    let down = "check \"svc\" down (cannot run ";
+    assert!(
+        log.contains(down) && log.contains("Permission denied"),
+        "{log}"
+    );
+    assert!(log.contains(": fault (priority 150 -> 0)"), "{log}");
+    // Logged once, not once per run (several runs failed by now; --debug shows each run, the
+    // change line is the one with the count).
+    assert_eq!(log.matches("(os error 13), 1 of 1)").count(), 1, "{log}");
+    assert_eq!(lab.state(&r1, 51).as_deref(), Some("FAULT"));
+    std::fs::set_permissions(&ok, std::fs::Permissions::from_mode(0o755)).unwrap();
+    expect_master(&lab, (&r1, &r2), 1, Duration::from_secs(3), &[&a, &b]);
 }

@@ -18,6 +18,7 @@ mod common;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+use common::peers::*;
 use common::*;
 
 const VRID: u8 = 51;
@@ -118,6 +119,15 @@ impl Row {
                 "-d".into(),
                 format!("{}ms", u32::from(self.interval_cs) * 10),
             ]
+        }
+    }
+
+    /// keepalived's `advert_int`.
+    fn advert_int(&self) -> String {
+        if self.version == 2 {
+            format!("{}", self.interval_cs / 100)
+        } else {
+            format!("{}", f64::from(self.interval_cs) / 100.0)
         }
     }
 
@@ -955,4 +965,461 @@ fn unicast_over_vxlan_overlay() {
 #[test]
 fn unicast_over_gre_tunnel() {
     tunnel("unicast_over_gre_tunnel", Tunnel::Gre);
+}
+
+// ---------------------------------------------------------------------------------------------
+// keepalived 2.2.7 as the unicast peer
+// ---------------------------------------------------------------------------------------------
+
+/// keepalived's instance for `row` at `prio` on host 1, listing vrrpd (host 0) as its peer. IPv6
+/// needs `unicast_src_ip` on keepalived's side (without it keepalived sources from and binds to
+/// its link-local address, and a peer listing its global one never reaches it) and
+/// `unicast_ttl 255` (its IPv6 default is the kernel's hop limit, 64, below vrrpd's default
+/// floor); vrrpd needs neither: it picks its global address and sends hop limit 255.
+fn ka_unicast(lab: &Lab, row: &Row, prio: u8, ttl: Option<u8>) -> String {
+    let (v, k) = (row.addr(lab, 0), row.addr(lab, 1));
+    let src = row.v6.then_some(k.as_str());
+    let mut i = KaInstance::new(VRID, row.version, prio, &row.advert_int(), &[row.vip()])
+        .unicast(src, &[&v]);
+    i.unicast_ttl = ttl;
+    i.render()
+}
+
+/// vrrpd (host 0) and keepalived (host 1) in unicast mode, each listing the other:
+/// 1. vrrpd 200, keepalived 100: vrrpd Master, keepalived Backup; adverts both ways go only to
+///    the peer with TTL 255;
+/// 2. kill -9 of vrrpd: keepalived takes over after MDI(100);
+/// 3. vrrpd restarted at 50 stays Backup past its own MDI;
+/// 4. SIGTERM of keepalived: vrrpd takes over after Skew_Time(50);
+/// 5. keepalived restarted at 100 preempts vrrpd;
+/// 6. kill -9 of keepalived (its whole tree): vrrpd takes over after MDI(50);
+/// 7. keepalived restarted at 30 stays Backup; SIGTERM of vrrpd: keepalived takes over after
+///    Skew_Time(30), and vrrpd sends nothing after keepalived's first advert.
+///
+/// Never both Master: every converged state is checked on both sides for 5 intervals (2 s for
+/// VRRPv2). The four takeovers are the `UNICAST` matrix lines.
+fn with_keepalived(test: &str, row: Row) {
+    if !require_peers(test) {
+        return;
+    }
+    let mut lab = Lab::new(&["r1", "r2"]);
+    let [v_ns, k_ns] = lab.ns_names::<2>();
+    let (v, k) = (row.addr(&lab, 0), row.addr(&lab, 1));
+    let (v_ip, k_ip): (IpAddr, IpAddr) = (v.parse().unwrap(), k.parse().unwrap());
+    let peer_of = |s: IpAddr| (s == v_ip).then_some(k_ip).or((s == k_ip).then_some(v_ip));
+    let long = Duration::from_secs(20);
+    let i = row.interval();
+    let settle = i + i / 5;
+    let post = i + Duration::from_millis(100);
+    let ttl = row.v6.then_some(255);
+    let mut report = Vec::new();
+    let logs = |vd: &Proc, ka: &Keepalived| {
+        format!(
+            "--- vrrpd\n{}\n--- keepalived\n{}\nnotify:\n{}",
+            vd.log_text(),
+            ka.log(),
+            std::fs::read_to_string(ka.dir.join("notify.log")).unwrap_or_default()
+        )
+    };
+    let converge = |vd: &Proc, ka: &Keepalived, vs: &str, ks: &str, hold: Duration, what: &str| {
+        let both = || vis(vd, vs) && ka.state("VI").as_deref() == Some(ks);
+        assert!(
+            wait_for(long, both).is_some(),
+            "{} {what}: want vrrpd {vs} / keepalived {ks}, got {:?} / {:?}\n{}",
+            row.name,
+            vstate(vd),
+            ka.state("VI"),
+            logs(vd, ka)
+        );
+        assert!(
+            holds(hold, both),
+            "{} {what}: vrrpd {vs} / keepalived {ks} did not hold: {:?} / {:?}\n{}",
+            row.name,
+            vstate(vd),
+            ka.state("VI"),
+            logs(vd, ka)
+        );
+    };
+    let del_vip = |ns: &str| {
+        let _ = try_sh(&["ip", "-n", ns, "addr", "del", row.vip(), "dev", "eth0"]);
+    };
+
+    // 1. vrrpd 200 vs keepalived 100.
+    let conf = ka_unicast(&lab, &row, 100, ttl);
+    let ka = lab.keepalived(&k_ns, "ka1", &conf);
+    let cap = Capture::start(&lab.switch, "p0");
+    let mut vd = start_vrrpd(&mut lab, &row, (&v_ns, "eth0"), "v1", 200, &[&k], &["-n"]);
+    converge(
+        &vd,
+        &ka,
+        "MASTER",
+        "BACKUP",
+        row.stable(),
+        "(1) vrrpd 200 > keepalived 100",
+    );
+    let seen = cap.finish();
+    assert_unicast_on_wire(&seen, peer_of, row.name);
+    let d = dump_json(&lab, &v_ns);
+    assert_eq!(d["unicast"]["source"], serde_json::json!(v), "{d}");
+
+    // 2. kill -9 of vrrpd: keepalived takes over after MDI(100).
+    let cap = Capture::start(&lab.switch, "p0");
+    std::thread::sleep(settle);
+    kill9(&mut vd);
+    del_vip(&v_ns);
+    assert!(
+        ka.wait_state("VI", "MASTER", long),
+        "{}: keepalived never MASTER\n{}",
+        row.name,
+        ka.log()
+    );
+    std::thread::sleep(post);
+    let seen = cap.finish();
+    let gap = takeover_gap(&from(&seen, v_ip), &from(&seen, k_ip), false);
+    report.push(check_gap(
+        &row,
+        "kill -9 vrrpd(200) -> keepalived(100)",
+        gap,
+        row.mdi(100),
+        &ka.log(),
+    ));
+    // keepalived's own adverts: to vrrpd's address, TTL / hop limit 255.
+    assert_unicast_on_wire(&seen, peer_of, row.name);
+
+    // 3. vrrpd restarted at 50: Backup beyond its own MDI.
+    let mut vd = start_vrrpd(&mut lab, &row, (&v_ns, "eth0"), "v2", 50, &[&k], &["-n"]);
+    converge(
+        &vd,
+        &ka,
+        "BACKUP",
+        "MASTER",
+        row.mdi(50) + i,
+        "(3) vrrpd 50 < keepalived 100",
+    );
+    assert!(!vd.log_text().contains("-> MASTER"), "{}", logs(&vd, &ka));
+    let d = dump_json(&lab, &v_ns);
+    assert!(d["detail"]["adverts_rcvd"].as_u64() > Some(0), "{d}");
+    assert_eq!(d["master"], serde_json::json!(k), "{d}");
+
+    // 4. SIGTERM of keepalived: vrrpd takes over after Skew_Time(50).
+    let cap = Capture::start(&lab.switch, "p0");
+    std::thread::sleep(settle);
+    let mut ka = ka;
+    signal(ka.proc.pid(), libc::SIGTERM);
+    assert!(
+        wait_for(long, || vis(&vd, "MASTER")).is_some(),
+        "{}: vrrpd never MASTER\n{}",
+        row.name,
+        logs(&vd, &ka)
+    );
+    std::thread::sleep(post);
+    let seen = cap.finish();
+    let gap = takeover_gap(&from(&seen, k_ip), &from(&seen, v_ip), true);
+    report.push(check_gap(
+        &row,
+        "SIGTERM keepalived(100) -> vrrpd(50)",
+        gap,
+        row.skew(50),
+        &logs(&vd, &ka),
+    ));
+    let _ = wait_exit(&mut ka.proc, Duration::from_secs(5));
+
+    // 5. keepalived restarted at 100 preempts vrrpd (50).
+    let conf = ka_unicast(&lab, &row, 100, ttl);
+    let mut ka = lab.keepalived(&k_ns, "ka2", &conf);
+    converge(
+        &vd,
+        &ka,
+        "BACKUP",
+        "MASTER",
+        row.stable(),
+        "(5) keepalived 100 preempts vrrpd 50",
+    );
+
+    // 6. kill -9 of keepalived: vrrpd takes over after MDI(50).
+    let cap = Capture::start(&lab.switch, "p0");
+    std::thread::sleep(settle);
+    ka.hard_kill();
+    let _ = wait_exit(&mut ka.proc, Duration::from_secs(3));
+    del_vip(&k_ns);
+    assert!(
+        wait_for(long, || vis(&vd, "MASTER")).is_some(),
+        "{}: vrrpd never MASTER after kill -9 of keepalived\n{}",
+        row.name,
+        vd.log_text()
+    );
+    std::thread::sleep(post);
+    let seen = cap.finish();
+    let gap = takeover_gap(&from(&seen, k_ip), &from(&seen, v_ip), false);
+    report.push(check_gap(
+        &row,
+        "kill -9 keepalived(100) -> vrrpd(50)",
+        gap,
+        row.mdi(50),
+        &vd.log_text(),
+    ));
+
+    // 7. keepalived restarted at 30 stays Backup; SIGTERM of vrrpd: keepalived takes over after
+    //    Skew_Time(30).
+    let conf = ka_unicast(&lab, &row, 30, ttl);
+    let ka = lab.keepalived(&k_ns, "ka3", &conf);
+    converge(
+        &vd,
+        &ka,
+        "MASTER",
+        "BACKUP",
+        row.stable(),
+        "(7) vrrpd 50 > keepalived 30",
+    );
+    let cap = Capture::start(&lab.switch, "p0");
+    std::thread::sleep(settle);
+    signal(vd.pid(), libc::SIGTERM);
+    assert!(
+        ka.wait_state("VI", "MASTER", long),
+        "{}: keepalived never MASTER after SIGTERM of vrrpd\n{}",
+        row.name,
+        logs(&vd, &ka)
+    );
+    assert_eq!(
+        wait_exit(&mut vd, Duration::from_secs(10)),
+        Some(0),
+        "{}",
+        vd.log_text()
+    );
+    std::thread::sleep(post);
+    let seen = cap.finish();
+    let (v_adv, k_adv) = (from(&seen, v_ip), from(&seen, k_ip));
+    let gap = takeover_gap(&v_adv, &k_adv, true);
+    report.push(check_gap(
+        &row,
+        "SIGTERM vrrpd(50) -> keepalived(30)",
+        gap,
+        row.skew(30),
+        &logs(&vd, &ka),
+    ));
+    let k_first = k_adv.iter().map(|s| s.at).min().unwrap_or_default();
+    assert!(
+        v_adv.iter().all(|s| s.at < k_first),
+        "{}: vrrpd advertised after keepalived took over: {seen:?}",
+        row.name
+    );
+    eprintln!("UNICAST keepalived {}: {}", row.name, report.join("; "));
+}
+
+#[test]
+fn unicast_keepalived_v2_ipv4() {
+    with_keepalived("unicast_keepalived_v2_ipv4", V2_IPV4);
+}
+
+#[test]
+fn unicast_keepalived_v3_ipv4() {
+    with_keepalived("unicast_keepalived_v3_ipv4", V3_IPV4);
+}
+
+#[test]
+fn unicast_keepalived_v3_ipv6() {
+    with_keepalived("unicast_keepalived_v3_ipv6", V3_IPV6);
+}
+
+/// keepalived's IPv6 unicast default hop limit (64, no `unicast_ttl`) is below vrrpd's default
+/// floor: vrrpd discards its adverts as `bad_ttl`, warns naming the flag, and (alone on its
+/// side) becomes Master too; with `--unicast-min-ttl 64` vrrpd (100) follows keepalived (200).
+#[test]
+fn unicast_keepalived_ipv6_hop_limit_64() {
+    let test = "unicast_keepalived_ipv6_hop_limit_64";
+    if !require_peers(test) {
+        return;
+    }
+    let row = V3_IPV6;
+    let mut lab = Lab::new(&["r1", "r2"]);
+    let [v_ns, k_ns] = lab.ns_names::<2>();
+    let (k, long) = (row.addr(&lab, 1), Duration::from_secs(20));
+    let conf = ka_unicast(&lab, &row, 200, None);
+    let ka = lab.keepalived(&k_ns, "ka", &conf);
+    assert!(ka.wait_state("VI", "MASTER", long), "{}", ka.log());
+    let mut vd = start_vrrpd(&mut lab, &row, (&v_ns, "eth0"), "v1", 100, &[&k], &["-n"]);
+    assert!(
+        wait_for(long, || vis(&vd, "MASTER")).is_some(),
+        "{}",
+        vd.log_text()
+    );
+    let d = dump_json(&lab, &v_ns);
+    assert!(discards(&d, "bad_ttl") > 0, "{d}");
+    assert!(
+        vd.log_text().contains(&format!(
+            "discarded advert from {k}: bad_ttl (TTL/hop limit below --unicast-min-ttl 255"
+        )),
+        "{}",
+        vd.log_text()
+    );
+    kill9(&mut vd);
+    let _ = try_sh(&["ip", "-n", &v_ns, "addr", "del", row.vip(), "dev", "eth0"]);
+    let vd = start_vrrpd(
+        &mut lab,
+        &row,
+        (&v_ns, "eth0"),
+        "v2",
+        100,
+        &[&k],
+        &["-n", "--unicast-min-ttl", "64"],
+    );
+    let both = || vis(&vd, "BACKUP") && ka.state("VI").as_deref() == Some("MASTER");
+    assert!(
+        wait_for(long, both).is_some(),
+        "{}\n{}",
+        vd.log_text(),
+        ka.log()
+    );
+    assert!(
+        holds(row.mdi(100) * 2, both),
+        "{}\n{}",
+        vd.log_text(),
+        ka.log()
+    );
+    let d = dump_json(&lab, &v_ns);
+    assert_eq!(discards(&d, "bad_ttl"), 0, "{d}");
+    assert_eq!(d["master"], serde_json::json!(k), "{d}");
+}
+
+/// `--unicast-src` that is not (yet) an address of the interface: the instance is in Fault and
+/// says why, atropos shows no source; once the address is added it joins the election and
+/// advertises from it (to the peer).
+#[test]
+fn unicast_src_missing_is_fault_until_added() {
+    let test = "unicast_src_missing_is_fault_until_added";
+    if !require_root(test) {
+        return;
+    }
+    let row = V3_IPV4;
+    let mut lab = Lab::new(&["r1", "r2"]);
+    let [a_ns, _] = lab.ns_names::<2>();
+    let b = row.addr(&lab, 1);
+    let src = "192.0.2.11";
+    let long = Duration::from_secs(15);
+    let va = start_vrrpd(
+        &mut lab,
+        &row,
+        (&a_ns, "eth0"),
+        "a",
+        200,
+        &[&b],
+        &["-n", "--unicast-src", src],
+    );
+    assert!(
+        wait_for(long, || vis(&va, "FAULT")).is_some(),
+        "{}",
+        va.log_text()
+    );
+    assert!(
+        va.log_text().contains(&format!(
+            "unicast source {src} (--unicast-src) is not a usable address of eth0"
+        )),
+        "{}",
+        va.log_text()
+    );
+    let d = dump_json(&lab, &a_ns);
+    assert_eq!(d["unicast"]["source"], serde_json::Value::Null, "{d}");
+    assert_eq!(
+        d["unicast"]["configured_source"],
+        serde_json::json!(src),
+        "{d}"
+    );
+    let cap = Capture::start(&lab.switch, "p0");
+    sh(&[
+        "ip",
+        "-n",
+        &a_ns,
+        "addr",
+        "add",
+        &format!("{src}/24"),
+        "dev",
+        "eth0",
+    ]);
+    assert!(
+        wait_for(long, || vis(&va, "MASTER")).is_some(),
+        "{}",
+        va.log_text()
+    );
+    std::thread::sleep(row.interval() * 3);
+    let seen = cap.finish();
+    let (s_ip, b_ip): (IpAddr, IpAddr) = (src.parse().unwrap(), b.parse().unwrap());
+    assert_unicast_on_wire(&seen, |s| (s == s_ip).then_some(b_ip), test);
+    let d = dump_json(&lab, &a_ns);
+    assert_eq!(d["unicast"]["source"], serde_json::json!(src), "{d}");
+}
+
+/// A (200) lists B by B's secondary address 192.0.2.12, B (100) sources from its primary: B
+/// counts A's adverts as `bad_dst` and warns naming A (keepalived, whose socket is bound to its
+/// source address, drops them without a word; both end as masters either way). B restarted
+/// with `--unicast-src 192.0.2.12` hears A and is Backup.
+#[test]
+fn unicast_peer_listed_by_another_address_is_bad_dst() {
+    let test = "unicast_peer_listed_by_another_address_is_bad_dst";
+    if !require_root(test) {
+        return;
+    }
+    let row = V3_IPV4;
+    let mut lab = Lab::new(&["r1", "r2"]);
+    let [a_ns, b_ns] = lab.ns_names::<2>();
+    let a = row.addr(&lab, 0);
+    let second = "192.0.2.12";
+    sh(&[
+        "ip",
+        "-n",
+        &b_ns,
+        "addr",
+        "add",
+        &format!("{second}/24"),
+        "dev",
+        "eth0",
+    ]);
+    let long = Duration::from_secs(15);
+    let va = start_vrrpd(
+        &mut lab,
+        &row,
+        (&a_ns, "eth0"),
+        "a",
+        200,
+        &[second],
+        &["-n"],
+    );
+    let mut vb = start_vrrpd(&mut lab, &row, (&b_ns, "eth0"), "b1", 100, &[&a], &["-n"]);
+    assert!(
+        wait_for(long, || vis(&va, "MASTER") && vis(&vb, "MASTER")).is_some(),
+        "{}\n{}",
+        va.log_text(),
+        vb.log_text()
+    );
+    std::thread::sleep(row.interval() * 5);
+    let d = dump_json(&lab, &b_ns);
+    assert!(discards(&d, "bad_dst") >= 3, "{d}");
+    assert_eq!(
+        d["unicast"]["source"],
+        serde_json::json!(row.addr(&lab, 1)),
+        "{d}"
+    );
+    assert!(
+        vb.log_text().contains(&format!(
+            "discarded advert from {a}: bad_dst (sent to another address than our unicast source"
+        )),
+        "{}",
+        vb.log_text()
+    );
+    kill9(&mut vb);
+    let _ = try_sh(&["ip", "-n", &b_ns, "addr", "del", row.vip(), "dev", "eth0"]);
+    let vb = start_vrrpd(
+        &mut lab,
+        &row,
+        (&b_ns, "eth0"),
+        "b2",
+        100,
+        &[&a],
+        &["-n", "--unicast-src", second],
+    );
+    let both = || vis(&va, "MASTER") && vis(&vb, "BACKUP");
+    assert!(wait_for(long, both).is_some(), "{}", vb.log_text());
+    assert!(holds(row.stable(), both), "{}", vb.log_text());
+    let d = dump_json(&lab, &b_ns);
+    assert_eq!(discards(&d, "bad_dst"), 0, "{d}");
+    assert_eq!(d["master"], serde_json::json!(a), "{d}");
 }

@@ -7,6 +7,8 @@ use vrrpd::cli;
 use vrrpd::daemon::{self, Daemon};
 
 fn main() -> ExitCode {
+    // stderr only for now (and the journal's priority prefixes when it is the journal).
+    daemon::log::init(false, false);
     let args = match cli::parse(std::env::args_os()) {
         Ok(a) => a,
         Err(e) => {
@@ -15,22 +17,33 @@ fn main() -> ExitCode {
                 let _ = e.print();
                 return ExitCode::SUCCESS;
             }
-            eprintln!("vrrpd: {}", cli::one_line(&e));
+            daemon::log::fatal(&cli::one_line(&e));
             return ExitCode::from(2);
         }
     };
     let settings = match args.validate() {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("vrrpd: {e}");
+            daemon::log::fatal(&e.to_string());
             return ExitCode::from(2);
         }
     };
     if !vrrpd::sys::process::is_root() {
-        eprintln!("vrrpd: must run as root (raw sockets and address changes need CAP_NET_RAW and CAP_NET_ADMIN)");
+        daemon::log::fatal(
+            "must run as root (raw sockets and address changes need CAP_NET_RAW and CAP_NET_ADMIN)",
+        );
         return ExitCode::from(2);
     }
     daemon::log::init(false, settings.debug);
+    if args.cleanup {
+        return match daemon::cleanup::run(&settings) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => {
+                daemon::log::fatal(&e.to_string());
+                ExitCode::from(1)
+            }
+        };
+    }
     let foreground = settings.foreground;
     let debug = settings.debug;
     // Detached with no syslog daemon listening, syslog(3) would drop every line: say so while
@@ -54,7 +67,7 @@ fn main() -> ExitCode {
         match vrrpd::sys::process::fork_and_wait() {
             Ok(d) => Some(d),
             Err(e) => {
-                eprintln!("vrrpd: cannot detach: {e}");
+                daemon::log::fatal(&format!("cannot detach: {e}"));
                 return ExitCode::from(1);
             }
         }
@@ -62,7 +75,7 @@ fn main() -> ExitCode {
     let mut d = match Daemon::start(settings) {
         Ok(d) => d,
         Err(e) => {
-            eprintln!("vrrpd: {e}");
+            daemon::log::fatal(&e.to_string());
             vrrpd::sys::pidfile::remove_empty_ns_dir();
             let status = e.status();
             if let Some(det) = detached {
@@ -73,7 +86,7 @@ fn main() -> ExitCode {
     };
     if let Some(det) = detached {
         if let Err(e) = det.finish() {
-            eprintln!("vrrpd: cannot detach: {e}");
+            daemon::log::fatal(&format!("cannot detach: {e}"));
             return ExitCode::from(1);
         }
         match &log_file {

@@ -298,6 +298,13 @@ pub struct Detail {
     pub preempt: bool,
     /// Accept_Mode.
     pub accept: bool,
+    /// Accept_Mode off: the packet filter table dropping traffic to the VIPs
+    /// (`ip vrrpd_eth0_51_v4`); None when there is none (Accept_Mode on, address owner).
+    #[serde(default)]
+    pub accept_filter: Option<String>,
+    /// `nft` runs that failed after start-up (rewriting or removing that table).
+    #[serde(default)]
+    pub filter_errors: u64,
     /// Transitions per pair of states, "BACKUP->MASTER".
     pub transitions: BTreeMap<String, u64>,
     /// Adverts sent.

@@ -122,6 +122,18 @@ pub struct Settings {
     pub preempt_delay: Duration,
     /// `--startup-delay` (zero: none), see [`crate::proto::fsm::Config::startup_delay`].
     pub startup_delay: Duration,
+    /// IPv6 Router Advertisements for the virtual router while master (RFC 9568 §8.2); `None`:
+    /// IPv4, or `--no-router-adverts`.
+    pub router_adverts: Option<RaSettings>,
+}
+
+/// The Router Advertisements of an IPv6 master ([`crate::proto::ra`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RaSettings {
+    /// `--ra-interval`: MaxRtrAdvInterval (RFC 4861 §6.2.1).
+    pub interval: Duration,
+    /// `--ra-lifetime`: the Router Lifetime advertised, seconds.
+    pub lifetime_s: u16,
 }
 
 /// Adverts to configured peers instead of the VRRP group ([`crate::proto::unicast`]).
@@ -153,8 +165,11 @@ pub enum TrackSource {
     Interface,
     /// A file holding an integer, watched with inotify.
     File(PathBuf),
-    /// Processes running under the tracker's name: up while at least `quorum` run.
+    /// Processes matching `pattern` (a name, optionally arguments): up while at least
+    /// `quorum` run.
     Process {
+        /// Which processes count.
+        pattern: crate::proto::track::ProcessPattern,
         /// Processes needed.
         quorum: u32,
     },

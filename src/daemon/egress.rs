@@ -111,6 +111,11 @@ impl Egress {
         self.vmac.is_some()
     }
 
+    /// The macvlan's name (the Accept_Mode filter scopes link-local VIPs by interface name).
+    pub fn vmac_name(&self) -> Option<String> {
+        self.vmac.as_ref().map(|v| v.name().to_string())
+    }
+
     /// The macvlan's index, to recognise its netlink events.
     pub fn vmac_ifindex(&self) -> Option<u32> {
         self.vmac.as_ref().map(|v| v.ifindex())

@@ -92,9 +92,10 @@ impl Core {
                     Event::ForceBackup(b) => carp::Event::ForceBackup(b),
                     Event::GroupHold(b) => carp::Event::GroupHold(b),
                     Event::SetPriority(p) => carp::Event::SetAdvskew(p),
-                    // Tracker weights move a VRRP priority only; a CARP instance follows
-                    // trackers through their Fault (weight 0).
-                    Event::Weights(_) => return Vec::new(),
+                    // Weights move the advskew the other way (carp::tracked_advskew).
+                    Event::Weights(w) => carp::Event::Weights(w),
+                    // CARP is IPv4 only: no Router Advertisements.
+                    Event::RouterSolicit { .. } => return Vec::new(),
                 };
                 i.handle(now, ev).into_iter().map(from_carp).collect()
             }
@@ -112,14 +113,23 @@ impl Core {
             Core::Carp(i) => i.next_deadline(),
         }
     }
-    /// VRRP: the priority. CARP: the advskew (what atropos and SIGTTIN/SIGTTOU change).
+    /// VRRP: the effective priority. CARP: the advskew with tracker weights in force
+    /// ([`carp::tracked_advskew`]).
     pub fn priority(&self) -> u8 {
         match self {
             Core::Vrrp(i) => i.priority(),
-            Core::Carp(i) => i.advskew(),
+            Core::Carp(i) => i.tracked_advskew(),
         }
     }
-    /// VRRP: the configured priority (without tracker weights). CARP: the advskew.
+    /// What [`Core::priority`] would be with these tracker weights in force.
+    pub fn priority_with(&self, weights: i32) -> u8 {
+        match self {
+            Core::Vrrp(i) => crate::proto::track::effective_priority(i.base_priority(), weights),
+            Core::Carp(i) => carp::tracked_advskew(i.advskew(), i.config().advbase, weights),
+        }
+    }
+    /// VRRP: the configured priority (without tracker weights). CARP: the configured advskew
+    /// (what atropos and SIGTTIN/SIGTTOU change).
     pub fn base_priority(&self) -> u8 {
         match self {
             Core::Vrrp(i) => i.base_priority(),

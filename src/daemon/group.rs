@@ -47,6 +47,8 @@ impl std::error::Error for JoinError {}
 pub struct Member {
     shm: GroupShm,
     slot: usize,
+    /// Who we are in the table, to claim a slot again if ours was taken.
+    ident: (String, u8, crate::proto::Family),
     size: u8,
     timeout: Duration,
     tick: Duration,
@@ -77,15 +79,12 @@ impl Member {
             Some(n) => n.clone(),
             None => shm::default_group_name().map_err(JoinError::Name)?,
         };
-        let mut g = GroupShm::open(&name).map_err(|err| JoinError::Table {
-            group: name.clone(),
-            err,
-        })?;
-        let slot = g
-            .claim_family(&s.interface, s.vrid, s.family, now)
-            .map_err(|err| JoinError::Table {
-                group: name.clone(),
-                err,
+        let (g, slot) =
+            GroupShm::join(&name, &s.interface, s.vrid, s.family, now).map_err(|err| {
+                JoinError::Table {
+                    group: name.clone(),
+                    err,
+                }
             })?;
         let interval = Duration::from_millis(u64::from(s.interval_cs) * 10);
         let tick = interval
@@ -95,6 +94,7 @@ impl Member {
         Ok(Member {
             shm: g,
             slot,
+            ident: (s.interface.clone(), s.vrid, s.family),
             size,
             timeout: s.group_timeout,
             tick,
@@ -125,7 +125,13 @@ impl Member {
         if self.published == Some((state, priority)) {
             return false;
         }
-        if let Err(e) = self.shm.publish(self.slot, state, priority, now) {
+        let mut published = self.shm.publish(self.slot, state, priority, now);
+        if let Err(ShmError::NotOwner(_)) = published {
+            if self.reclaim(now) {
+                published = self.shm.publish(self.slot, state, priority, now);
+            }
+        }
+        if let Err(e) = published {
             vlog!(Error, "host group {}: cannot publish: {e}", self.shm.name());
             return false;
         }
@@ -153,8 +159,40 @@ impl Member {
 
     /// Refresh our heartbeat and schedule the next tick.
     pub fn heartbeat(&mut self, now: Duration) {
-        let _ = self.shm.heartbeat(self.slot, now);
+        if let Err(ShmError::NotOwner(_)) = self.shm.heartbeat(self.slot, now) {
+            if self.reclaim(now) {
+                // Publish again at the next sync: the new slot says Starting.
+                self.published = None;
+            }
+        }
         self.next_tick = now + self.tick;
+    }
+
+    /// Our slot was taken from us (reaped by a member that could not see our pid, in another
+    /// PID namespace, running an older vrrpd): claim one again instead of failing to publish
+    /// for ever (issue 13, defect 13). Returns whether we hold a slot again.
+    fn reclaim(&mut self, now: Duration) -> bool {
+        let (ifname, vrid, family) = self.ident.clone();
+        match self.shm.claim_family(&ifname, vrid, family, now) {
+            Ok(slot) => {
+                vlog!(
+                    Warn,
+                    "host group {}: our slot {} was taken by another member; claimed slot {slot}",
+                    self.shm.name(),
+                    self.slot
+                );
+                self.slot = slot;
+                true
+            }
+            Err(e) => {
+                vlog!(
+                    Error,
+                    "host group {}: lost our slot and cannot claim another: {e}",
+                    self.shm.name()
+                );
+                false
+            }
+        }
     }
 
     /// The group's verdict for us now.
@@ -205,11 +243,8 @@ impl Member {
 
 impl Drop for Member {
     fn drop(&mut self) {
-        self.shm.release(self.slot);
-        self.wake_members();
         // The last member out removes the segment: nothing is left behind in /dev/shm.
-        if self.shm.members().iter().all(|(_, m)| !m.alive) {
-            let _ = GroupShm::unlink(self.shm.name());
-        }
+        self.shm.leave(self.slot);
+        self.wake_members();
     }
 }

@@ -233,6 +233,19 @@ impl Daemon {
         }
     }
 
+    /// At start the primary address is `None` before and after the first read, so
+    /// [`Daemon::refresh_interface`] logs no change: name a `--unicast-src` that is missing then.
+    pub(super) fn warn_missing_unicast_source(&self) {
+        if let (None, Some(want)) = (self.primary, self.s.unicast.as_ref().and_then(|u| u.src)) {
+            vlog!(
+                Warn,
+                "{}: unicast source {want} (--unicast-src) is not a usable address of {}",
+                self.tag(),
+                self.iface.name
+            );
+        }
+    }
+
     /// A read of the addresses failed earlier: try again once it is due.
     pub(super) fn retry_primary(&mut self, now: Duration) {
         if self.primary_retry.is_some_and(|d| now >= d) {
@@ -255,6 +268,39 @@ impl Daemon {
                     "{}: cannot set up the virtual MAC again: {e}",
                     self.tag()
                 );
+            }
+        }
+        self.refilter();
+    }
+
+    /// The virtual MAC device may have a new name (it is named after the parent's index): the
+    /// Accept_Mode filter's link-local rule follows it.
+    fn refilter(&mut self) {
+        let ifnames: Vec<String> = [
+            Some(self.iface.name.clone()),
+            self.egress.as_ref().and_then(|e| e.vmac_name()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let tag = self.tag();
+        if let Some(f) = self.filter.as_mut() {
+            match f.rename(&self.s, &ifnames) {
+                Ok(true) => vlog!(
+                    Info,
+                    "{tag}: packet filter table {} now names {}",
+                    f.table(),
+                    ifnames.join(" ")
+                ),
+                Ok(false) => {}
+                Err(e) => {
+                    self.filter_errors += 1;
+                    vlog!(
+                        Error,
+                        "{tag}: cannot rewrite packet filter table {}: {e}",
+                        f.table()
+                    );
+                }
             }
         }
     }

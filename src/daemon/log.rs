@@ -20,6 +20,9 @@ pub enum Level {
 }
 
 static TO_SYSLOG: AtomicBool = AtomicBool::new(false);
+/// stderr is systemd's journal stream (see [`journal_stream_matches`]): lines carry sd-daemon(3)
+/// `<N>` priority prefixes, and no pid or time (the journal records both).
+static TO_JOURNAL: AtomicBool = AtomicBool::new(false);
 /// Set by [`init_file`]: lines go there (as on stderr) instead of syslog.
 static TO_FILE: std::sync::OnceLock<std::fs::File> = std::sync::OnceLock::new();
 static MAX_LEVEL: AtomicU8 = AtomicU8::new(Level::Info as u8);
@@ -43,6 +46,70 @@ pub fn init(syslog: bool, debug: bool) {
         crate::sys::syslog::open();
     }
     TO_SYSLOG.store(syslog, Ordering::Relaxed);
+    let journal = !syslog
+        && journal_stream_matches(
+            std::env::var("JOURNAL_STREAM").ok().as_deref(),
+            crate::sys::dev_ino(std::os::fd::AsFd::as_fd(&std::io::stderr())),
+        );
+    TO_JOURNAL.store(journal, Ordering::Relaxed);
+}
+
+/// Whether `$JOURNAL_STREAM` (`DEVICE:INODE`, decimal, set by systemd when stdout or stderr is
+/// connected to the journal; systemd.exec(5)) names `stderr` (its device and inode). A stderr
+/// redirected elsewhere by a wrapper keeps the variable but not the match: plain lines then.
+pub fn journal_stream_matches(var: Option<&str>, stderr: Option<(u64, u64)>) -> bool {
+    let (Some(var), Some(stderr)) = (var, stderr) else {
+        return false;
+    };
+    let Some((dev, ino)) = var.trim().split_once(':') else {
+        return false;
+    };
+    matches!((dev.parse::<u64>(), ino.parse::<u64>()), (Ok(d), Ok(i)) if (d, i) == stderr)
+}
+
+/// Whether lines go to the journal with `<N>` prefixes.
+pub fn to_journal() -> bool {
+    TO_JOURNAL.load(Ordering::Relaxed) && TO_FILE.get().is_none()
+}
+
+/// One line of a start-up failure or other fatal error, `vrrpd: MSG`, on stderr: at error
+/// priority (`<3>`) when stderr is the journal (`journalctl -p err` shows it).
+pub fn fatal(msg: &str) {
+    let prefix = if to_journal() { "<3>" } else { "" };
+    eprintln!("{prefix}vrrpd: {msg}");
+}
+
+/// The text of one stderr (or file) line: `vrrpd[PID] SECS.MICROS LEVEL: MSG\n`, or with the
+/// journal `<N>LEVEL: MSG\n` (sd-daemon(3) prefix; the journal adds pid and time), cut to
+/// [`MAX_LINE`] bytes.
+fn format_line(level: Level, msg: &str, journal: bool, pid: u32, t: Duration) -> String {
+    let tag = match level {
+        Level::Error => "error",
+        Level::Warn => "warning",
+        Level::Notice => "notice",
+        Level::Info => "info",
+        Level::Debug => "debug",
+    };
+    // One write per line, so lines of concurrent processes never interleave.
+    let mut line = if journal {
+        format!("<{}>{tag}: {msg}", level as u8)
+    } else {
+        format!(
+            "vrrpd[{pid}] {}.{:06} {tag}: {msg}",
+            t.as_secs(),
+            t.subsec_micros()
+        )
+    };
+    if line.len() > MAX_LINE {
+        let mut cut = MAX_LINE;
+        while !line.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        line.truncate(cut);
+        line.push_str(" [...]");
+    }
+    line.push('\n');
+    line
 }
 
 /// Log to the file at `path` (appended, created mode 0640) instead of syslog: for a detached
@@ -115,32 +182,9 @@ fn dropped_note(n: u64, dest: &str) -> String {
     format!("{n} log line(s) dropped: {dest} was not accepting them (a stalled log reader)")
 }
 
-/// One stderr line: `vrrpd[PID] SECS.MICROS LEVEL: MSG\n`, cut to [`MAX_LINE`] bytes.
+/// One stderr (or file) line, cut to [`MAX_LINE`] bytes (see [`format_line`]).
 fn stamp_line(t: Duration, level: Level, msg: &str) -> String {
-    let tag = match level {
-        Level::Error => "error",
-        Level::Warn => "warning",
-        Level::Notice => "notice",
-        Level::Info => "info",
-        Level::Debug => "debug",
-    };
-    // One write per line, so lines of concurrent processes never interleave.
-    let mut line = format!(
-        "vrrpd[{}] {}.{:06} {tag}: {msg}",
-        std::process::id(),
-        t.as_secs(),
-        t.subsec_micros()
-    );
-    if line.len() > MAX_LINE {
-        let mut cut = MAX_LINE;
-        while !line.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        line.truncate(cut);
-        line.push_str(" [...]");
-    }
-    line.push('\n');
-    line
+    format_line(level, msg, to_journal(), std::process::id(), t)
 }
 
 /// Log at a level with `format!` syntax.
@@ -197,6 +241,34 @@ impl RateLimit {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn journal_stream_must_name_stderr() {
+        assert!(journal_stream_matches(Some("8:1234"), Some((8, 1234))));
+        assert!(journal_stream_matches(Some("8:1234\n"), Some((8, 1234))));
+        assert!(!journal_stream_matches(Some("8:1235"), Some((8, 1234))));
+        assert!(!journal_stream_matches(Some("9:1234"), Some((8, 1234))));
+        assert!(!journal_stream_matches(Some("8"), Some((8, 1234))));
+        assert!(!journal_stream_matches(Some(""), Some((8, 1234))));
+        assert!(!journal_stream_matches(Some("x:y"), Some((8, 1234))));
+        assert!(!journal_stream_matches(None, Some((8, 1234))));
+        assert!(!journal_stream_matches(Some("8:1234"), None));
+    }
+
+    #[test]
+    fn journal_lines_carry_the_priority_and_no_pid_or_time() {
+        let t = Duration::from_micros(12_000_345);
+        assert_eq!(
+            format_line(Level::Warn, "eth0/51: x", true, 42, t),
+            "<4>warning: eth0/51: x\n"
+        );
+        assert_eq!(format_line(Level::Error, "e", true, 42, t), "<3>error: e\n");
+        assert_eq!(format_line(Level::Info, "i", true, 42, t), "<6>info: i\n");
+        assert_eq!(
+            format_line(Level::Warn, "eth0/51: x", false, 42, t),
+            "vrrpd[42] 12.000345 warning: eth0/51: x\n"
+        );
+    }
 
     #[test]
     fn rate_limit_allows_burst_then_reports_suppressed() {

@@ -24,10 +24,12 @@
 //! the previous deadline and do not drift.
 #![forbid(unsafe_code)]
 
+pub mod cleanup;
 pub mod config;
 pub mod egress;
 pub mod engine;
 pub mod events;
+pub mod filter;
 pub mod group;
 pub mod hooks;
 mod link;
@@ -67,6 +69,8 @@ use self::signals::{Sig, Signals};
 enum Slot {
     /// The VRRP socket.
     Socket,
+    /// The Router Solicitation socket (IPv6 with Router Advertisements).
+    Solicit,
     /// The timerfd armed at the earliest deadline.
     Timer,
     /// The signal self-pipe.
@@ -87,6 +91,7 @@ enum Slot {
 #[derive(Debug, Default)]
 struct Ready {
     socket: bool,
+    solicit: bool,
     timer: bool,
     signals: bool,
     netlink: bool,
@@ -98,6 +103,7 @@ impl Ready {
     fn set(&mut self, slot: Slot) {
         match slot {
             Slot::Socket => self.socket = true,
+            Slot::Solicit => self.solicit = true,
             Slot::Timer => self.timer = true,
             Slot::Signals => self.signals = true,
             Slot::Netlink => self.netlink = true,
@@ -143,7 +149,13 @@ pub struct Daemon {
     iface: Interface,
     inst: Core,
     sock: VrrpSocket,
+    /// Router Solicitations (IPv6 with Router Advertisements on).
+    solicit: Option<crate::sys::ndisc::SolicitSocket>,
     egress: Option<egress::Egress>,
+    /// The Accept_Mode packet filter (None: Accept_Mode on, owner, CARP).
+    filter: Option<filter::AcceptFilter>,
+    /// `nft` runs that failed after start-up (rewriting or removing the filter).
+    filter_errors: u64,
     link_poll: Option<LinkPoll>,
     hooks: Hooks,
     /// Health trackers (`--track-*`).
@@ -167,10 +179,42 @@ pub struct Daemon {
     group: Option<group::Member>,
     /// When the event loop last returned from `poll(2)` (reported as its liveness tick).
     last_wake: Duration,
+    /// Test hook, debug builds only (see `startup`): panic on this advert sent as master.
+    test_panic: u32,
     _pidfile: PidFile,
     /// `--pid-file`, when it is not the identity's own pid file.
     _extra_pidfile: Option<PidFile>,
     io: Shared,
+}
+
+/// A panic unwinding out of the loop (or a daemon dropped without [`Daemon::run`] finishing)
+/// must not leave the network changed: the VIPs are removed and the virtual MAC deleted, which
+/// restores the parent's sysctls (issue 13, defect 14). A normal exit has done all this in
+/// `run` already (the egress is gone then), so this does nothing. The pid file and the control
+/// socket go with their own `Drop`s. (The release profile unwinds too: `panic = "abort"`
+/// would skip this.)
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let Some(eg) = self.egress.take() else {
+            return;
+        };
+        if std::thread::panicking() {
+            vlog!(
+                Error,
+                "{}: panicked: removing the VIPs and the virtual MAC",
+                self.tag()
+            );
+        }
+        self.hooks.kill_all();
+        self.trackers.kill_all();
+        let dev = eg.vip_ifindex(&self.iface);
+        for vip in &self.s.vips {
+            if !self.keep.contains(&vip.addr) {
+                let _ = self.io.rtnl.del_addr(dev, vip.addr, vip.prefix);
+            }
+        }
+        eg.close(&mut self.io.rtnl);
+    }
 }
 
 impl Daemon {
@@ -209,8 +253,19 @@ impl Daemon {
                 self.vips_text()
             );
         }
+        let interval = Duration::from_millis(u64::from(self.s.interval_cs) * 10);
+        if let Some(p) = self.io.notify.tie_watchdog(interval) {
+            vlog!(
+                Info,
+                "{}: systemd watchdog {} ms (advert interval {} ms)",
+                self.tag(),
+                p.as_millis(),
+                interval.as_millis()
+            );
+        }
         self.remove_stale_vips();
         self.refresh_interface(now);
+        self.warn_missing_unicast_source();
         if let Some(g) = &self.group {
             vlog!(
                 Info,
@@ -245,6 +300,17 @@ impl Daemon {
         self.trackers.kill_all();
         if let Some(eg) = self.egress.take() {
             eg.close(&mut self.io.rtnl);
+        }
+        if let Some(f) = self.filter.take() {
+            let table = f.table();
+            if let Err(e) = f.remove() {
+                self.filter_errors += 1;
+                vlog!(
+                    Error,
+                    "{}: cannot remove packet filter table {table}: {e}",
+                    self.tag()
+                );
+            }
         }
         self.io.notify.send("STOPPING=1");
         vlog!(Info, "{}: exiting", self.tag());
@@ -282,6 +348,9 @@ impl Daemon {
             ];
             if let Some(m) = &self.io.monitor {
                 slots.push((Slot::Netlink, m.as_fd()));
+            }
+            if let Some(rs) = &self.solicit {
+                slots.push((Slot::Solicit, rs.as_fd()));
             }
             if let Some(fd) = self.hooks.fd() {
                 slots.push((Slot::Hook, fd));
@@ -321,6 +390,9 @@ impl Daemon {
         }
         if sock_ready {
             self.on_socket();
+        }
+        if ready.solicit {
+            self.on_solicit();
         }
         if timer_ready {
             self.io.timer.drain();
@@ -537,6 +609,48 @@ impl Daemon {
                         continue;
                     }
                     vlog!(Warn, "{}: receive error: {e}", self.tag());
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Router Solicitations, each an [`Event::RouterSolicit`] (bounded per wake-up as adverts).
+    fn on_solicit(&mut self) {
+        for _ in 0..64 {
+            let Some(rs) = self.solicit.as_ref() else {
+                return;
+            };
+            let mut buf = std::mem::take(&mut self.io.buf);
+            let got = rs.recv(&mut buf);
+            match got {
+                Ok(Some(r)) => {
+                    let now = clock::now();
+                    if let Some(msg) = buf.get(..r.len) {
+                        self.feed(
+                            now,
+                            Event::RouterSolicit {
+                                src: r.src,
+                                hop_limit: r.hop_limit,
+                                msg,
+                            },
+                        );
+                    }
+                    self.io.buf = buf;
+                }
+                Ok(None) => {
+                    self.io.buf = buf;
+                    return;
+                }
+                Err(e) => {
+                    self.io.buf = buf;
+                    if e.kind() == io::ErrorKind::InvalidData {
+                        let now = clock::now();
+                        self.log_discard(now, DiscardReason::BadSolicit, None);
+                        self.inst.record_discard(DiscardReason::BadSolicit);
+                        continue;
+                    }
+                    vlog!(Warn, "{}: Router Solicitation socket: {e}", self.tag());
                     return;
                 }
             }

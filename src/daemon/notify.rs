@@ -1,15 +1,41 @@
 //! systemd's notify protocol (sd_notify(3)), written by hand: one datagram per message to the
 //! socket named by `$NOTIFY_SOCKET` (a path, or an abstract name starting with `@`). READY=1 when
 //! the first state is known, STATUS=<state> on transitions, STOPPING=1 on exit, and WATCHDOG=1 from
-//! the event loop every half `$WATCHDOG_USEC`, so that a wedged loop is restarted.
+//! the event loop, so that a wedged loop is restarted.
+//!
+//! # The watchdog follows the advert interval
+//! A hung master (stopped, or stuck in a system call) keeps its virtual addresses while its
+//! peer takes over once its Master_Down_Interval has run out (RFC 9568 §6.4.2): at the earliest
+//! 2 × Advertisement_Interval + Skew_Time after the hang (its last advert may have gone just
+//! before). Both would then own the addresses until systemd's watchdog kills the hung one and
+//! `ExecStopPost=vrrpd --cleanup` removes them. So, when systemd enabled a watchdog
+//! (`$WATCHDOG_USEC` set), vrrpd shortens it to [`tied_watchdog`] (1.5 × its advert interval,
+//! at least [`MIN_WATCHDOG`]) with `WATCHDOG_USEC=` (sd_notify(3)) and pings three times per
+//! period: the kill comes 1-1.5 intervals after the hang, before the peer takes over. A unit
+//! watchdog already shorter is kept. The floor: below 1 s, a loaded machine's scheduling
+//! delays would kill healthy daemons (each kill is a failover, worse than the overlap it
+//! prevents); with adverts faster than 1 s the overlap is at most about the floor.
 
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::time::Duration;
 
+/// The shortest watchdog period [`tied_watchdog`] sets.
+pub const MIN_WATCHDOG: Duration = Duration::from_secs(1);
+
+/// The watchdog period for an instance advertising every `interval` whose unit set `unit`:
+/// 1.5 × `interval`, at least [`MIN_WATCHDOG`], never longer than `unit`. See the module
+/// documentation.
+pub fn tied_watchdog(unit: Duration, interval: Duration) -> Duration {
+    (interval * 3 / 2).max(MIN_WATCHDOG).min(unit)
+}
+
 /// Where to send notifications, if anywhere.
 pub struct Notifier {
     target: Option<(UnixDatagram, SocketAddr)>,
+    /// The watchdog period (`$WATCHDOG_USEC`, possibly shortened by [`Notifier::tie_watchdog`]).
+    period: Option<Duration>,
+    /// Time between pings: a third of the period.
     watchdog: Option<Duration>,
     next_ping: Option<Duration>,
 }
@@ -32,17 +58,31 @@ impl Notifier {
             .ok()
             .and_then(|p| p.parse::<u32>().ok())
             .is_none_or(|p| p == std::process::id());
-        let watchdog = std::env::var("WATCHDOG_USEC")
+        let period = std::env::var("WATCHDOG_USEC")
             .ok()
             .and_then(|u| u.parse::<u64>().ok())
             .filter(|u| *u > 0 && pid_ok)
-            .map(|u| Duration::from_micros(u) / 2);
-        let next_ping = watchdog.map(|_| Duration::ZERO);
+            .map(Duration::from_micros);
+        let next_ping = period.map(|_| Duration::ZERO);
         Notifier {
             target,
-            watchdog,
+            period,
+            watchdog: period.map(|p| p / 3),
             next_ping,
         }
+    }
+
+    /// Shorten systemd's watchdog to [`tied_watchdog`] of the advert `interval` (sends
+    /// `WATCHDOG_USEC=` when that is shorter than the unit's). Returns the period in force.
+    pub fn tie_watchdog(&mut self, interval: Duration) -> Option<Duration> {
+        let unit = self.period?;
+        let p = tied_watchdog(unit, interval);
+        if p < unit {
+            self.send(&format!("WATCHDOG_USEC={}", p.as_micros()));
+            self.period = Some(p);
+            self.watchdog = Some(p / 3);
+        }
+        self.period
     }
 
     /// Send one message (ignored when not under systemd).
@@ -65,5 +105,24 @@ impl Notifier {
                 self.next_ping = Some(now + every);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn watchdog_follows_the_interval_with_a_floor_and_never_grows() {
+        let s = Duration::from_secs;
+        let ms = Duration::from_millis;
+        // 1 s adverts: 1.5 s, under the peer's earliest takeover (2 s + skew).
+        assert_eq!(tied_watchdog(s(10), s(1)), ms(1500));
+        assert_eq!(tied_watchdog(s(10), s(3)), ms(4500));
+        // Fast adverts: the floor.
+        assert_eq!(tied_watchdog(s(10), ms(100)), s(1));
+        // A unit watchdog already shorter (or an interval so long) stays.
+        assert_eq!(tied_watchdog(ms(200), ms(100)), ms(200));
+        assert_eq!(tied_watchdog(s(10), s(40)), s(10));
     }
 }

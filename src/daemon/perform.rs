@@ -48,6 +48,12 @@ impl Daemon {
                         continue;
                     };
                     self.send_advert(now, src, &advert);
+                    if self.test_panic > 0 && self.inst.state() == State::Master {
+                        self.test_panic -= 1;
+                        if self.test_panic == 0 {
+                            panic!("VRRPD_TEST_PANIC_AS_MASTER: panicking as asked");
+                        }
+                    }
                 }
                 Action::AddVips => {} // done first, above
                 Action::RemoveVips => {
@@ -125,6 +131,7 @@ impl Daemon {
                     self.on_transition(from, to, &reason.to_string());
                 }
                 Action::Notice(n) => self.log_notice(now, n),
+                Action::RouterAdvert { lifetime_s } => self.send_router_advert(now, lifetime_s),
                 Action::Stopped => self.stopped = true,
             }
         }
@@ -218,6 +225,48 @@ impl Daemon {
         ann.send_frame(&frame)
     }
 
+    /// One Router Advertisement for the virtual router (RFC 9568 §8.2): from its link-local
+    /// address (the first VIP) and the master's MAC (the virtual MAC, or the NIC's with -n), to
+    /// ff02::1, through the packet socket; lifetime 0 is the final one.
+    fn send_router_advert(&mut self, now: Duration, lifetime_s: u16) {
+        let Some(ll) = super::startup::virtual_link_local(&self.s) else {
+            return;
+        };
+        let result = match self.egress.as_ref() {
+            Some(eg) => match eg.announcer() {
+                Some(ann) => {
+                    let mac = eg.mac(&self.iface);
+                    ann.send_frame(&crate::proto::wire::nd::build_router_advert(
+                        mac, ll, lifetime_s,
+                    ))
+                }
+                None => Err(std::io::Error::new(
+                    std::io::ErrorKind::NotConnected,
+                    "no packet socket",
+                )),
+            },
+            None => Err(std::io::Error::from(std::io::ErrorKind::NotConnected)),
+        };
+        match result {
+            Ok(()) if lifetime_s == 0 => vlog!(
+                Info,
+                "{}: final Router Advertisement from {ll} (router lifetime 0)",
+                self.tag()
+            ),
+            Ok(()) => vlog!(
+                Debug,
+                "{}: Router Advertisement from {ll} (router lifetime {lifetime_s} s)",
+                self.tag()
+            ),
+            Err(e) => {
+                let (ok, _) = self.notice_log.allow(now);
+                if ok {
+                    vlog!(Warn, "{}: sending Router Advertisement: {e}", self.tag());
+                }
+            }
+        }
+    }
+
     fn on_transition(&mut self, from: State, to: State, reason: &str) {
         vlog!(
             Info,
@@ -250,6 +299,13 @@ impl Daemon {
                 vlog!(
                     Warn,
                     "{}: cannot renew the multicast membership: {e}",
+                    self.tag()
+                );
+            }
+            if let Some(Err(e)) = self.solicit.as_ref().map(|s| s.rejoin()) {
+                vlog!(
+                    Warn,
+                    "{}: cannot renew the all-routers membership: {e}",
                     self.tag()
                 );
             }

@@ -98,6 +98,8 @@ impl Daemon {
                 skew_time_ms: ms(self.inst.skew_time()),
                 preempt: self.s.preempt,
                 accept: self.s.accept,
+                accept_filter: self.filter.as_ref().map(|f| f.table()),
+                filter_errors: self.filter_errors,
                 adverts_sent: c.adverts_sent(),
                 adverts_rcvd: c.adverts_rcvd(),
                 prio0_sent: c.prio0_sent(),

@@ -66,6 +66,8 @@ pub enum StartError {
         /// The error.
         err: io::Error,
     },
+    /// `--no-accept`: the Accept_Mode packet filter could not be installed (exit 1).
+    Filter(super::filter::InstallError),
     /// A system resource could not be set up (exit 1).
     Sys {
         /// What was being set up.
@@ -93,6 +95,7 @@ impl StartError {
             StartError::AlreadyRunning { .. }
             | StartError::Group(_)
             | StartError::Vmac { .. }
+            | StartError::Filter(_)
             | StartError::Sys { .. } => 1,
         }
     }
@@ -128,6 +131,12 @@ impl fmt::Display for StartError {
                 }
                 Ok(())
             }
+            StartError::Filter(e) => write!(
+                f,
+                "--no-accept: cannot install packet filter table {}: {}; install nftables (and \
+                 a kernel with nf_tables), or run without --no-accept",
+                e.table, e.err
+            ),
             StartError::Sys { what, err } => write!(f, "{what}: {err}"),
         }
     }
@@ -221,9 +230,14 @@ impl Daemon {
                 Warn,
                 "{}: no link-local virtual address: peers applying RFC 9568 erratum 8300 drop \
                  adverts whose first address is not link-local; list the virtual router's \
-                 link-local address first (such as fe80::{:x}/64)",
+                 link-local address first (such as fe80::{:x}/64){}",
                 crate::proto::tag(&s.interface, s.vrid),
-                s.vrid
+                s.vrid,
+                if s.router_adverts.is_some() {
+                    "; no Router Advertisements are sent without one (RFC 4861 §6.1.2)"
+                } else {
+                    ""
+                }
             );
         }
         if s.magic.is_some() && s.vmac {
@@ -272,6 +286,7 @@ impl Daemon {
                     min_ttl: u.min_ttl,
                 }),
             },
+            router_adverts: ra_config(&s),
             preempt_delay: s.preempt_delay,
             startup_delay: s.startup_delay,
         };
@@ -281,6 +296,25 @@ impl Daemon {
                 Core::Vrrp(Instance::new(cfg))
             }
             Some(c) => Core::Carp(carp_instance(&s, c)?),
+        };
+        // IPv6 Router Advertisements: the solicitations they answer (a warning, not an error:
+        // the unsolicited RAs still go out).
+        let solicit = match &inst {
+            Core::Vrrp(i) if i.config().router_adverts.is_some() => {
+                match crate::sys::ndisc::SolicitSocket::open(iface.index, &iface.name) {
+                    Ok(sock) => Some(sock),
+                    Err(e) => {
+                        vlog!(
+                            Warn,
+                            "{}: cannot receive Router Solicitations ({e}); Router \
+                             Advertisements are sent unsolicited only",
+                            crate::proto::tag(&s.interface, s.vrid)
+                        );
+                        None
+                    }
+                }
+            }
+            _ => None,
         };
         let hooks = Hooks::new(s.script_timeout);
         let trackers = super::track::Trackers::new(
@@ -319,11 +353,26 @@ impl Daemon {
                 iface: iface.name.clone(),
                 err,
             })?;
+        // Before the loop, so before any VIP is added: the filter is in place when they are.
+        let ifnames: Vec<String> = [Some(iface.name.clone()), egress.vmac_name()]
+            .into_iter()
+            .flatten()
+            .collect();
+        let filter = match super::filter::AcceptFilter::open(&s, &ifnames) {
+            Ok(f) => f,
+            Err(e) => {
+                egress.close(&mut rtnl);
+                return Err(StartError::Filter(e));
+            }
+        };
         Ok(Daemon {
             inst,
             iface,
             sock,
+            solicit,
             egress: Some(egress),
+            filter,
+            filter_errors: 0,
             link_poll,
             hooks,
             trackers,
@@ -340,6 +389,18 @@ impl Daemon {
             notice_log: RateLimit::new(Duration::from_secs(10), 10),
             group,
             last_wake: clock::now(),
+            // Test hook (tests/hardening.rs, issue 13 defect 14): VRRPD_TEST_PANIC_AS_MASTER=N
+            // panics on the N-th advert sent as master, to show that an unwinding panic
+            // releases the VIPs, the virtual MAC and the sysctls. Only in debug builds (the
+            // ones `cargo test` runs): a release build has no way to panic on purpose.
+            test_panic: if cfg!(debug_assertions) {
+                std::env::var("VRRPD_TEST_PANIC_AS_MASTER")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0)
+            } else {
+                0
+            },
             _pidfile: pidfile,
             _extra_pidfile: extra_pidfile,
             io: Shared {
@@ -389,6 +450,30 @@ impl Daemon {
                 }
             }
         }
+    }
+}
+
+/// The Router Advertisements of an IPv6 instance: on unless `--no-router-adverts`, and only with
+/// a link-local first VIP (RFC 4861 §6.1.2: hosts drop RAs from any other source). The jitter
+/// seed comes from the OS through the standard library, so that two routers never pace alike.
+fn ra_config(s: &Settings) -> Option<crate::proto::ra::RaConfig> {
+    use std::hash::BuildHasher;
+    let r = s.router_adverts?;
+    if s.carp.is_some() || virtual_link_local(s).is_none() {
+        return None;
+    }
+    Some(crate::proto::ra::RaConfig {
+        interval: r.interval,
+        lifetime_s: r.lifetime_s,
+        seed: std::collections::hash_map::RandomState::new().hash_one(s.vrid),
+    })
+}
+
+/// The virtual router's link-local address: the first VIP, when it is an IPv6 link-local one.
+pub(super) fn virtual_link_local(s: &Settings) -> Option<core::net::Ipv6Addr> {
+    match s.vips.first()?.addr {
+        core::net::IpAddr::V6(a) if crate::proto::packet::is_ipv6_link_local(&a) => Some(a),
+        _ => None,
     }
 }
 

@@ -19,9 +19,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use super::config::{TrackSource, TrackSpec};
-use crate::proto::track::{self, Change, Kind, Spec, Tracker};
+use crate::proto::track::{self, Change, Kind, ProcessPattern, Spec, Tracker};
+use crate::proto::wire::proc_event::ProcEvent;
 use crate::sys::inotify::Watcher;
 use crate::sys::netlink::Rtnl;
+use crate::sys::proc_connector::Connector;
 use crate::sys::process;
 use crate::vlog;
 
@@ -45,6 +47,7 @@ enum Runner {
     },
     File(std::path::PathBuf),
     Process {
+        pattern: ProcessPattern,
         quorum: u32,
         /// The matching processes known, each with its pidfd (readable when it exits).
         pids: Vec<(u32, OwnedFd)>,
@@ -55,15 +58,15 @@ enum Runner {
     },
 }
 
-/// Below quorum, /proc is scanned for new processes this often.
+/// Below quorum, without the process connector, /proc is scanned for new processes this often.
 pub const PROCESS_RESCAN: Duration = Duration::from_secs(1);
 /// Most processes followed per tracker.
 const MAX_PIDS: usize = 64;
 
-/// Look in /proc for the processes named `name`: keep the known ones still there, open a pidfd
-/// for each new one.
-fn rescan(name: &str, pids: &mut Vec<(u32, OwnedFd)>) {
-    let found = crate::sys::procscan::scan(name, MAX_PIDS);
+/// Look in /proc for the processes `pattern` counts: keep the known ones still there, open a
+/// pidfd for each new one.
+fn rescan(pattern: &ProcessPattern, pids: &mut Vec<(u32, OwnedFd)>) {
+    let found = crate::sys::procscan::scan(pattern, MAX_PIDS);
     pids.retain(|(p, _)| found.contains(p));
     for p in found {
         if pids.iter().any(|(q, _)| *q == p) {
@@ -100,10 +103,22 @@ pub struct Observation {
     pub detail: String,
 }
 
+/// How process trackers learn of new processes.
+pub enum ProcWatch {
+    /// No process tracker.
+    None,
+    /// The netlink process connector (exec, fork and comm events).
+    Connector(Connector),
+    /// A rescan of /proc every [`PROCESS_RESCAN`] while below quorum; why the connector is
+    /// not used.
+    Rescan(String),
+}
+
 /// Every tracker of one instance.
 pub struct Trackers {
     entries: Vec<Entry>,
     inotify: Option<Watcher>,
+    procs: ProcWatch,
     env: Vec<(String, String)>,
     /// The weights last given to the state machine.
     fed_weights: i32,
@@ -175,7 +190,8 @@ impl Trackers {
                     },
                     TrackSource::Interface => Runner::Interface { index: None },
                     TrackSource::File(p) => Runner::File(p.clone()),
-                    TrackSource::Process { quorum } => Runner::Process {
+                    TrackSource::Process { pattern, quorum } => Runner::Process {
+                        pattern: pattern.clone(),
                         quorum: *quorum,
                         pids: Vec::new(),
                         next_scan: Some(now),
@@ -193,9 +209,35 @@ impl Trackers {
         Trackers {
             entries,
             inotify: None,
+            procs: ProcWatch::None,
             env,
             fed_weights: 0,
         }
+    }
+
+    /// Subscribe to the process connector when a process tracker needs it (before the first
+    /// /proc scan, so that no process starting in between is missed); otherwise say why not.
+    pub fn open_connector(&mut self) {
+        let wanted = self
+            .entries
+            .iter()
+            .any(|e| matches!(e.runner, Runner::Process { .. }));
+        if !wanted {
+            return;
+        }
+        self.procs = match Connector::open() {
+            Ok(c) => ProcWatch::Connector(c),
+            Err(e) if e.raw_os_error() == Some(libc::ECONNREFUSED) => ProcWatch::Rescan(
+                "the netlink process connector refused (ECONNREFUSED: it answers only in the initial network namespace)"
+                    .to_string(),
+            ),
+            Err(e) => ProcWatch::Rescan(format!("the netlink process connector is unavailable ({e})")),
+        };
+    }
+
+    /// How new processes are found, for the log.
+    pub fn proc_watch(&self) -> &ProcWatch {
+        &self.procs
     }
 
     /// Whether there are no trackers.
@@ -342,6 +384,9 @@ impl Trackers {
         if let Some(w) = &self.inotify {
             v.push(w.as_fd());
         }
+        if let ProcWatch::Connector(c) = &self.procs {
+            v.push(c.as_fd());
+        }
         v
     }
 
@@ -381,6 +426,7 @@ impl Trackers {
         if files_changed {
             out.extend(self.reread_files());
         }
+        self.read_connector(now, tag);
         out.extend(self.poll_processes(now));
         for (index, e) in self.entries.iter_mut().enumerate() {
             let Runner::Check {
@@ -462,8 +508,10 @@ impl Trackers {
     /// [`PROCESS_RESCAN`]. An observation whenever the count changes.
     fn poll_processes(&mut self, now: Duration) -> Vec<Observation> {
         let mut out = Vec::new();
+        let connected = matches!(self.procs, ProcWatch::Connector(_));
         for (index, e) in self.entries.iter_mut().enumerate() {
             let Runner::Process {
+                pattern,
                 quorum,
                 pids,
                 next_scan,
@@ -480,15 +528,17 @@ impl Trackers {
                 if gone.iter().any(|g| *g) {
                     let mut flags = gone.into_iter();
                     pids.retain(|_| !flags.next().unwrap_or(false));
-                    scan = true;
+                    // Without the connector another process of the name may have started
+                    // unseen: look at once.
+                    scan |= !connected;
                 }
             }
             if scan {
-                rescan(&e.name, pids);
+                rescan(pattern, pids);
             }
             let n = pids.len();
             let q = *quorum as usize;
-            *next_scan = if n < q {
+            *next_scan = if n < q && !connected {
                 Some(if scan {
                     now + PROCESS_RESCAN
                 } else {
@@ -508,6 +558,97 @@ impl Trackers {
             }
         }
         out
+    }
+
+    /// Read the process connector: a process that execs, changes its comm, or is forked by a
+    /// process already counted is checked against every process tracker and counted or
+    /// dropped (exits come through the pidfds). Lost events: rescan /proc. A failing
+    /// connector: fall back to rescans, said in the log.
+    fn read_connector(&mut self, now: Duration, tag: &str) {
+        let ProcWatch::Connector(c) = &mut self.procs else {
+            return;
+        };
+        let batch = match c.read() {
+            Ok(b) => b,
+            Err(e) => {
+                let why = format!("the netlink process connector failed ({e})");
+                vlog!(
+                    Warn,
+                    "{tag}: {why}: new processes are now found by looking in /proc every {}",
+                    humantime::format_duration(PROCESS_RESCAN)
+                );
+                self.procs = ProcWatch::Rescan(why);
+                self.rescan_all(now);
+                return;
+            }
+        };
+        if batch.overrun {
+            vlog!(
+                Warn,
+                "{tag}: process events were lost (connector overrun): looking in /proc again"
+            );
+            self.rescan_all(now);
+        }
+        for ev in batch.events {
+            let (pid, fork_of) = match ev {
+                ProcEvent::Exec { tgid, .. } => (tgid, None),
+                ProcEvent::Comm { pid, tgid } if pid == tgid => (tgid, None),
+                ProcEvent::Fork {
+                    parent_tgid,
+                    child_pid,
+                    child_tgid,
+                } if child_pid == child_tgid => (child_tgid, Some(parent_tgid)),
+                ProcEvent::Ack { err } if err != 0 => {
+                    let why = format!(
+                        "the netlink process connector refused to listen ({})",
+                        std::io::Error::from_raw_os_error(i32::try_from(err).unwrap_or(0))
+                    );
+                    vlog!(
+                        Warn,
+                        "{tag}: {why}: new processes are found by looking in /proc every {}",
+                        humantime::format_duration(PROCESS_RESCAN)
+                    );
+                    self.procs = ProcWatch::Rescan(why);
+                    self.rescan_all(now);
+                    return;
+                }
+                _ => continue,
+            };
+            for e in &mut self.entries {
+                let Runner::Process { pattern, pids, .. } = &mut e.runner else {
+                    continue;
+                };
+                let known = pids.iter().position(|(p, _)| *p == pid);
+                // A fork is only of interest when the parent is counted (its child carries
+                // the same name); anything else shows again at its exec.
+                if let Some(parent) = fork_of {
+                    if !pids.iter().any(|(p, _)| *p == parent) {
+                        continue;
+                    }
+                }
+                let ours = crate::sys::procscan::matches(pid, pattern);
+                match (ours, known) {
+                    (true, None) if pids.len() < MAX_PIDS => {
+                        if let Ok(fd) = process::pidfd_open(pid) {
+                            pids.push((pid, fd));
+                        }
+                    }
+                    (false, Some(i)) => {
+                        pids.swap_remove(i);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Every process tracker looks in /proc at the next poll.
+    fn rescan_all(&mut self, now: Duration) {
+        for e in &mut self.entries {
+            if let Runner::Process { next_scan, .. } = &mut e.runner {
+                *next_scan = Some(now);
+            }
+        }
     }
 
     /// Apply one observation to its tracker; the status change, if any.
@@ -570,6 +711,20 @@ impl super::Daemon {
             return;
         }
         let tag = self.tag();
+        self.trackers.open_connector();
+        match self.trackers.proc_watch() {
+            ProcWatch::None => {}
+            ProcWatch::Connector(_) => vlog!(
+                Info,
+                "{tag}: process trackers: new processes through the netlink process connector, exits by pidfd"
+            ),
+            ProcWatch::Rescan(why) => vlog!(
+                Info,
+                "{tag}: process trackers: {why}: new processes are found by looking in /proc every {} while below quorum, exits by pidfd",
+                humantime::format_duration(PROCESS_RESCAN)
+            ),
+        }
+        let connected = matches!(self.trackers.proc_watch(), ProcWatch::Connector(_));
         for e in self.trackers.entries() {
             let sp = e.tracker.spec();
             let what = match e.tracker.effect() {
@@ -593,10 +748,24 @@ impl super::Daemon {
                 ),
                 Runner::Interface { .. } => "follows the link (netlink)".to_string(),
                 Runner::File(_) => "reads an integer (inotify on its directory)".to_string(),
-                Runner::Process { quorum, .. } => format!(
-                    "needs {quorum} running; follows exits by pidfd and, below quorum, looks in /proc every {} for new ones (the netlink process connector is not used)",
-                    humantime::format_duration(PROCESS_RESCAN)
-                ),
+                Runner::Process {
+                    pattern, quorum, ..
+                } => {
+                    let args = match &pattern.args {
+                        None => String::new(),
+                        Some(a) if a.is_empty() => " without arguments".to_string(),
+                        Some(_) => format!(" with arguments ({} match)", pattern.arg_match.name()),
+                    };
+                    let how = if connected {
+                        "new ones through the netlink process connector".to_string()
+                    } else {
+                        format!(
+                            "new ones by looking in /proc every {} while below quorum",
+                            humantime::format_duration(PROCESS_RESCAN)
+                        )
+                    };
+                    format!("needs {quorum} running{args}; follows exits by pidfd, {how}")
+                }
             };
             vlog!(
                 Info,
@@ -651,14 +820,20 @@ impl super::Daemon {
                 continue;
             }
             let (w, f) = self.trackers.combined();
-            let base = self.inst.base_priority();
-            let p0 = track::effective_priority(base, before_w);
-            let p1 = track::effective_priority(base, w);
+            let p0 = self.inst.priority_with(before_w);
+            let p1 = self.inst.priority_with(w);
+            // CARP: the weights move the advskew (the other way).
+            let word = if self.inst.is_carp() {
+                "advskew"
+            } else {
+                "priority"
+            };
             let outcome = match (before_f, f) {
+                (false, true) if self.inst.is_carp() => format!("fault (advskew {p0})"),
                 (false, true) => format!("fault (priority {p0} -> 0)"),
-                (true, false) => format!("fault cleared, priority {p1}"),
-                (true, true) => format!("still fault (priority {p1} when it clears)"),
-                (false, false) => format!("priority {p0} -> {p1}"),
+                (true, false) => format!("fault cleared, {word} {p1}"),
+                (true, true) => format!("still fault ({word} {p1} when it clears)"),
+                (false, false) => format!("{word} {p0} -> {p1}"),
             };
             let counts = match change {
                 Some(c) => format!(", {} of {}", c.count, c.of),
@@ -716,6 +891,7 @@ impl super::Daemon {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::daemon::config::TrackSource;
 
     #[test]
     fn file_values() {
@@ -724,5 +900,85 @@ mod tests {
         assert!(parse_value("").unwrap_err().contains("empty"));
         assert!(parse_value("abc").unwrap_err().contains("integer"));
         assert!(parse_value("12xyz").is_err());
+    }
+
+    /// The process connector end to end where it answers (the initial network namespace, as
+    /// root): a tracker with no /proc rescan pending learns of a new process from its exec
+    /// event and of its exit from its pidfd. Where the connector is refused (a test network
+    /// namespace) the tracker falls back to rescans, tested for real in tests/tracking.rs.
+    #[test]
+    fn connector_counts_a_new_process_without_a_rescan() {
+        let dir = std::env::temp_dir().join(format!("vrrpd-cn-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let name = format!("vcn{}", std::process::id() % 100_000);
+        let prog = dir.join(&name);
+        std::fs::copy("/bin/sleep", &prog).unwrap();
+        let spec = TrackSpec {
+            name: name.clone(),
+            source: TrackSource::Process {
+                pattern: ProcessPattern {
+                    name: name.clone(),
+                    args: Some(vec!["30".into()]),
+                    arg_match: track::ArgMatch::Exact,
+                },
+                quorum: 1,
+            },
+            weight: -10,
+            rise: 1,
+            fall: 1,
+            reverse: false,
+        };
+        let t0 = crate::sys::clock::now();
+        let mut t = Trackers::new(&[spec], Vec::new(), t0);
+        t.open_connector();
+        if let ProcWatch::Rescan(why) = t.proc_watch() {
+            println!("SKIPPED: connector_counts_a_new_process_without_a_rescan: {why}");
+            let _ = std::fs::remove_dir_all(&dir);
+            return;
+        }
+        let mut rtnl = Rtnl::open().expect("rtnetlink");
+        let first = t.start(&mut rtnl, "test", t0);
+        assert_eq!(first.len(), 1);
+        assert!(!first[0].ok, "{first:?}");
+        // Started with other arguments: not counted.
+        let mut other = Command::new(&prog).arg("31").spawn().expect("spawn");
+        let mut child = Command::new(&prog).arg("30").spawn().expect("spawn");
+        let started = std::time::Instant::now();
+        let mut seen = None;
+        while started.elapsed() < Duration::from_secs(2) && seen.is_none() {
+            let now = crate::sys::clock::now();
+            assert!(
+                t.deadline().is_none(),
+                "no rescan is due with the connector"
+            );
+            seen = t.poll(now, "test").into_iter().find(|o| o.ok);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let took = started.elapsed();
+        let _ = child.kill();
+        let _ = child.wait();
+        let mut gone = None;
+        let killed = std::time::Instant::now();
+        while killed.elapsed() < Duration::from_secs(2) && gone.is_none() {
+            gone = t
+                .poll(crate::sys::clock::now(), "test")
+                .into_iter()
+                .find(|o| !o.ok);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let _ = other.kill();
+        let _ = other.wait();
+        let _ = std::fs::remove_dir_all(&dir);
+        let seen = seen.expect("the exec event counted the new process");
+        assert_eq!(seen.detail, "1 running, quorum 1");
+        println!(
+            "connector: new process counted after {took:?}, exit after {:?}",
+            killed.elapsed()
+        );
+        assert!(
+            took < Duration::from_secs(1),
+            "{took:?} (the rescan would take 1 s)"
+        );
+        assert_eq!(gone.expect("exit seen").detail, "0 running, quorum 1");
     }
 }

@@ -33,6 +33,13 @@
 //! interval (v2 discards; v3 notes and learns). Timers are nanosecond-exact (see
 //! [`crate::proto::timers`]).
 //!
+//! IPv6 Router Advertisements ([`Config::router_adverts`], [`super::ra`]): one on every entry to
+//! Master (after `AddVips`), then on the RA schedule (its deadline is part of
+//! [`Instance::next_deadline`]), answers to [`Event::RouterSolicit`] only as Master. Leaving
+//! Master with no successor known (S8 or a step-down without handover, F1, H2 by deadline) the
+//! final RA (lifetime 0) goes before `RemoveVips`; none after S11 or H2 by a new Master's advert
+//! (it sends RAs from the same link-local address), none when a handover begins (owed until H2).
+//!
 //! Adverts are heard (and counted) only in Backup, Master, or while a handover releases the VIPs.
 //! Hooks: Master on every entry to Master; Backup when VIPs are given up after Master (at once,
 //! or when a handover completes) and when leaving Fault, never at first Startup; Fault on entry.
@@ -238,6 +245,18 @@ pub enum Event<'a> {
     /// priority advertised is the configured one plus this, clamped to 1..=254; an address owner
     /// stays 255. A change takes effect at once, like [`Event::SetPriority`].
     Weights(i32),
+    /// An ICMPv6 Router Solicitation (type 133, checksum verified by the kernel) received on
+    /// the interface: checked ([`crate::proto::wire::nd::parse_router_solicit`], a failure is
+    /// counted as `bad_solicit`) and answered while Master (RFC 4861 §6.2.6); ignored in any
+    /// other state (RFC 9568 §8.2: a Backup sends no RA) and without RAs configured.
+    RouterSolicit {
+        /// IPv6 source.
+        src: core::net::Ipv6Addr,
+        /// Hop limit it arrived with.
+        hop_limit: u8,
+        /// The ICMPv6 message.
+        msg: &'a [u8],
+    },
 }
 
 /// A script to run, with the state left.
@@ -524,6 +543,14 @@ pub enum Action {
     },
     /// Log this.
     Notice(Notice),
+    /// Send a Router Advertisement for the virtual router (IPv6, RFC 9568 §8.2; the bytes are
+    /// [`crate::proto::wire::nd::build_router_advert`]) with this Router Lifetime, seconds. 0 is
+    /// the final one on leaving Master with no successor known ([`crate::proto::ra`]); it comes
+    /// before `RemoveVips`, while the virtual MAC is still up.
+    RouterAdvert {
+        /// Router Lifetime, seconds.
+        lifetime_s: u16,
+    },
     /// After [`Event::Shutdown`]: the instance is finished; the daemon may exit.
     Stopped,
 }
@@ -589,6 +616,8 @@ pub struct Instance {
     replies: (Duration, u8),
     /// When S12 last re-announced the addresses ([`REANNOUNCE_MIN_GAP`]).
     reannounced: Option<Duration>,
+    /// IPv6 Router Advertisements ([`Config::router_adverts`]).
+    ra: Option<super::ra::Scheduler>,
     /// End of the current preemption delay window (D3); zero when none was opened.
     preempt_until: Duration,
     /// A lower-priority Master was accepted in the current window (its notice is out; the end of
@@ -639,6 +668,10 @@ impl Instance {
     pub fn new(cfg: Config) -> Self {
         let priority = cfg.priority.max(1);
         let mai_cs = cfg.adver_interval_cs.max(1);
+        let ra = cfg
+            .router_adverts
+            .filter(|_| cfg.family == Family::V6)
+            .map(super::ra::Scheduler::new);
         Instance {
             cfg,
             started: false,
@@ -663,6 +696,7 @@ impl Instance {
             v3_speakers: Vec::new(),
             replies: (Duration::ZERO, 0),
             reannounced: None,
+            ra,
             preempt_until: Duration::ZERO,
             preempt_held: false,
         }
@@ -734,6 +768,11 @@ impl Instance {
                 let p = super::track::effective_priority(self.base, self.weights);
                 self.on_set_priority(now, p, out);
             }
+            Event::RouterSolicit {
+                src,
+                hop_limit,
+                msg,
+            } => self.on_solicit(now, src, hop_limit, msg, out),
         }
         self.counters.note_master(self.master);
     }
@@ -744,10 +783,14 @@ impl Instance {
             Timer::Off => None,
             Timer::Adver(at) | Timer::Down { at, .. } | Timer::Startup { at, .. } => Some(at),
         };
-        match (timer, self.release.map(|r| r.at)) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            timer,
+            self.release.map(|r| r.at),
+            self.ra.as_ref().and_then(|r| r.next_deadline()),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// The daemon failed to send an advert: count it.
@@ -967,6 +1010,21 @@ impl Instance {
         };
     }
 
+    /// Leaving Master with no successor known: the final RA (lifetime 0), if one is owed.
+    fn ra_final(&mut self, out: &mut Vec<Action>) {
+        if self.ra.as_mut().is_some_and(|r| r.take_final()) {
+            out.push(Action::RouterAdvert { lifetime_s: 0 });
+        }
+    }
+
+    /// Leaving Master for a successor that sends RAs from the same link-local address: no
+    /// final RA (hosts would drop the route the successor now serves).
+    fn ra_quiet(&mut self) {
+        if let Some(r) = self.ra.as_mut() {
+            r.quiet();
+        }
+    }
+
     fn remove_vips(&mut self, out: &mut Vec<Action>) {
         if self.holds_vips {
             out.push(Action::RemoveVips);
@@ -974,9 +1032,15 @@ impl Instance {
         }
     }
 
-    /// H2: the planned handover is over.
-    fn complete_release(&mut self, out: &mut Vec<Action>) {
+    /// H2: the planned handover is over; `successor`: because a new Master was heard (then no
+    /// final RA), else it timed out or was cut short (then the final RA goes).
+    fn complete_release(&mut self, successor: bool, out: &mut Vec<Action>) {
         if let Some(r) = self.release.take() {
+            if successor {
+                self.ra_quiet();
+            } else {
+                self.ra_final(out);
+            }
             self.remove_vips(out);
             out.push(Action::RunHook {
                 hook: Hook::Backup,
@@ -1017,6 +1081,11 @@ impl Instance {
             self.holds_vips = true;
         }
         out.push(Action::Announce);
+        if let Some(ra) = self.ra.as_mut() {
+            ra.start(now);
+            let lifetime_s = ra.config().lifetime_s;
+            out.push(Action::RouterAdvert { lifetime_s });
+        }
         self.mai_cs = self.own_interval_cs();
         self.timer = Timer::Adver(now.saturating_add(self.adver_interval()));
         self.master = self.primary;
@@ -1067,6 +1136,8 @@ impl Instance {
         if from == State::Master {
             self.send(0, out);
         }
+        // From Master, or a handover cut short: nobody is known to have taken over.
+        self.ra_final(out);
         self.release = None;
         self.remove_vips(out);
         self.timer = Timer::Off;
@@ -1125,7 +1196,7 @@ impl Instance {
         if !self.started {
             // Idle, or a second Shutdown during a handover: finish now.
             match self.release {
-                Some(_) => self.complete_release(out),
+                Some(_) => self.complete_release(false, out),
                 None => out.push(Action::Stopped),
             }
             return;
@@ -1137,6 +1208,11 @@ impl Instance {
             // S8.
             self.send(0, out);
             if self.cfg.handover {
+                // Keep hosts' route: the successor's RA, from the same link-local address,
+                // replaces ours; a final RA now would make them drop the route it serves.
+                if let Some(r) = self.ra.as_mut() {
+                    r.defer_final();
+                }
                 self.release = Some(Release {
                     at: now.saturating_add(self.master_down_interval()),
                     stop: true,
@@ -1144,13 +1220,14 @@ impl Instance {
                 self.transition(now, State::Initialize, Reason::Shutdown, out);
                 return;
             }
+            self.ra_final(out);
             self.remove_vips(out);
             out.push(Action::RunHook {
                 hook: Hook::Backup,
                 prev: State::Master,
             });
         } else if self.release.is_some() {
-            self.complete_release(out);
+            self.complete_release(false, out);
         }
         if self.state != State::Initialize {
             self.transition(now, State::Initialize, Reason::Shutdown, out);
@@ -1168,8 +1245,13 @@ impl Instance {
                 // now: keep the VIPs rather than remove and re-add them in one go.
                 self.release = None;
             } else {
-                self.complete_release(out);
+                // Nobody took over within Master_Down_Interval.
+                self.complete_release(false, out);
             }
+        }
+        if self.ra.as_mut().is_some_and(|r| r.due(now)) {
+            let lifetime_s = self.ra.as_ref().map_or(0, |r| r.config().lifetime_s);
+            out.push(Action::RouterAdvert { lifetime_s });
         }
         match self.timer {
             Timer::Adver(at) if now >= at && self.state == State::Master => {
@@ -1229,7 +1311,7 @@ impl Instance {
             self.enter_fault(now, r, out);
         } else {
             // Shutting down with a handover pending: no point waiting any longer.
-            self.complete_release(out);
+            self.complete_release(false, out);
         }
     }
 
@@ -1293,11 +1375,15 @@ impl Instance {
         self.mai_cs = self.own_interval_cs();
         let mdi = self.master_down_interval();
         if self.cfg.handover {
+            if let Some(r) = self.ra.as_mut() {
+                r.defer_final();
+            }
             self.release = Some(Release {
                 at: now.saturating_add(mdi),
                 stop: false,
             });
         } else {
+            self.ra_final(out);
             self.remove_vips(out);
             out.push(Action::RunHook {
                 hook: Hook::Backup,
@@ -1350,6 +1436,24 @@ impl Instance {
                 }
             }
             State::Initialize | State::Fault => {}
+        }
+    }
+
+    fn on_solicit(
+        &mut self,
+        now: Duration,
+        src: core::net::Ipv6Addr,
+        hop_limit: u8,
+        msg: &[u8],
+        out: &mut Vec<Action>,
+    ) {
+        let Some(ra) = self.ra.as_mut() else { return };
+        if self.state != State::Master {
+            return;
+        }
+        match super::wire::nd::parse_router_solicit(msg, src, hop_limit) {
+            Ok(_) => ra.solicited(now),
+            Err(_) => self.discard(DiscardReason::BadSolicit, Some(IpAddr::V6(src)), out),
         }
     }
 
@@ -1535,7 +1639,7 @@ impl Instance {
         self.counters.record_rcvd(adv.priority);
         if adv.priority > 0 {
             // H2: someone else is Master now (or still Backup and about to be).
-            self.complete_release(out);
+            self.complete_release(true, out);
         }
         let learn = self.cfg.version == Version::V3;
         match self.state {
@@ -1605,6 +1709,8 @@ impl Instance {
                     }
                     self.record_master(now, src, adv.priority);
                     self.arm_down(now, None);
+                    // The new Master already sends RAs from the same link-local address.
+                    self.ra_quiet();
                     self.remove_vips(out);
                     out.push(Action::RunHook {
                         hook: Hook::Backup,

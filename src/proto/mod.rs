@@ -9,7 +9,9 @@
 //!   protocol 112 (codec and its own election, same event/action shape as [`fsm`]).
 //! - [`wire`]: the other byte layouts the shell sends (IPv4 header, ARP, NA, magic packet).
 //! - [`group`]: the host group's verdict (`-M N`), pure, taking `now`.
+//! - [`ra`]: when an IPv6 Active sends Router Advertisements (RFC 9568 §8.2, RFC 4861 §6.2).
 //! - [`unicast`]: unicast peers: destinations and the source / destination / TTL receive check.
+//! - [`accept`]: Accept_Mode: the packet filter a non-owner master needs, as data and script.
 //!
 //! Seams for what comes next:
 //! - *A second advertisement protocol beside VRRP* (CARP is one): a codec and a state machine
@@ -27,11 +29,13 @@
 //! CLOCK_MONOTONIC; tests use a fake clock).
 #![forbid(unsafe_code)]
 
+pub mod accept;
 pub mod carp;
 pub mod counters;
 pub mod fsm;
 pub mod group;
 pub mod packet;
+pub mod ra;
 pub mod timers;
 pub mod track;
 pub mod unicast;
@@ -149,11 +153,13 @@ pub enum DiscardReason {
     /// Unicast peers: addressed to something other than our unicast source address (another
     /// local address, the VRRP group) ([`unicast`]).
     BadDestination,
+    /// An ICMPv6 Router Solicitation failing the RFC 4861 §6.1.1 checks (hop limit, options).
+    BadSolicit,
 }
 
 impl DiscardReason {
     /// Every reason, in counter order.
-    pub const ALL: [DiscardReason; 20] = [
+    pub const ALL: [DiscardReason; 21] = [
         DiscardReason::BadTtl,
         DiscardReason::BadLength,
         DiscardReason::BadVersion,
@@ -174,6 +180,7 @@ impl DiscardReason {
         DiscardReason::Replay,
         DiscardReason::NotPeer,
         DiscardReason::BadDestination,
+        DiscardReason::BadSolicit,
     ];
 
     /// The counter name, as shown in state dumps (`bad_ttl`, `other_vrid`, ...).
@@ -199,6 +206,7 @@ impl DiscardReason {
             DiscardReason::Replay => "replay",
             DiscardReason::NotPeer => "not_peer",
             DiscardReason::BadDestination => "bad_dst",
+            DiscardReason::BadSolicit => "bad_solicit",
         }
     }
 

@@ -279,6 +279,99 @@ impl Tracker {
     }
 }
 
+/// How a process tracker's arguments are compared with a process's (keepalived's
+/// `param_match`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ArgMatch {
+    /// The process has exactly these arguments, no more.
+    #[default]
+    Exact,
+    /// The process's first arguments are these; more may follow.
+    Partial,
+    /// As `Partial`, and the last one given may be a prefix of the process's argument.
+    Initial,
+}
+
+impl ArgMatch {
+    /// `exact`, `partial` or `initial`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ArgMatch::Exact => "exact",
+            ArgMatch::Partial => "partial",
+            ArgMatch::Initial => "initial",
+        }
+    }
+}
+
+/// Which processes a process tracker counts: a name, and optionally arguments.
+///
+/// The name is compared exactly (no pattern, no substring: `ssh` is not `sshd`) with the
+/// kernel's comm (at most 15 bytes), or with argv[0] when it holds a `/`. With arguments, the
+/// process's argv[1..] must hold them as [`ArgMatch`] says; `Some(vec![])` with
+/// [`ArgMatch::Exact`] means "started without arguments".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessPattern {
+    /// comm, or argv[0] when it holds a `/`.
+    pub name: String,
+    /// The arguments wanted, if any.
+    pub args: Option<Vec<String>>,
+    /// How the arguments are compared.
+    pub arg_match: ArgMatch,
+}
+
+impl ProcessPattern {
+    /// Whether a process's cmdline must be read to decide.
+    pub fn needs_cmdline(&self) -> bool {
+        self.name.contains('/') || self.args.is_some()
+    }
+
+    /// Whether a comm (`/proc/PID/comm`, a trailing newline allowed) is the name, for a name
+    /// that is not a path.
+    pub fn matches_comm(&self, comm: &[u8]) -> bool {
+        comm.strip_suffix(b"\n").unwrap_or(comm) == self.name.as_bytes()
+    }
+
+    /// Whether a process with this comm and (when [`Self::needs_cmdline`]) this cmdline
+    /// (`/proc/PID/cmdline`: arguments each ended by a NUL) is one of ours.
+    pub fn matches(&self, comm: &[u8], cmdline: Option<&[u8]>) -> bool {
+        let comm = comm.strip_suffix(b"\n").unwrap_or(comm);
+        if !self.needs_cmdline() {
+            return comm == self.name.as_bytes();
+        }
+        let Some(cmdline) = cmdline else { return false };
+        let body = cmdline.strip_suffix(b"\0").unwrap_or(cmdline);
+        if body.is_empty() {
+            // Kernel threads and zombies have no cmdline.
+            return false;
+        }
+        let mut argv = body.split(|b| *b == 0);
+        let arg0 = argv.next().unwrap_or_default();
+        let named = if self.name.contains('/') {
+            arg0 == self.name.as_bytes()
+        } else {
+            comm == self.name.as_bytes()
+        };
+        if !named {
+            return false;
+        }
+        let Some(want) = &self.args else { return true };
+        let have: Vec<&[u8]> = argv.collect();
+        if have.len() < want.len()
+            || (self.arg_match == ArgMatch::Exact && have.len() != want.len())
+        {
+            return false;
+        }
+        let last = want.len().saturating_sub(1);
+        want.iter().zip(&have).enumerate().all(|(i, (w, h))| {
+            if self.arg_match == ArgMatch::Initial && i == last {
+                h.starts_with(w.as_bytes())
+            } else {
+                *h == w.as_bytes()
+            }
+        })
+    }
+}
+
 /// The state machine's inputs from every tracker: the sum of the weights in force, and whether
 /// any tracker holds the instance in Fault.
 pub fn combine<'a>(trackers: impl IntoIterator<Item = &'a Tracker>) -> (i32, bool) {
@@ -470,5 +563,38 @@ mod tests {
         assert_eq!(effective_priority(10, -20), 1);
         assert_eq!(effective_priority(255, -100), 255);
         assert_eq!(effective_priority(100, i32::MIN), 1);
+    }
+
+    #[test]
+    fn process_patterns_match_like_keepalived_param_match() {
+        let pat = |name: &str, args: Option<&[&str]>, m| ProcessPattern {
+            name: name.to_string(),
+            args: args.map(|a| a.iter().map(|s| s.to_string()).collect()),
+            arg_match: m,
+        };
+        let cmd = b"/opt/kstrk\x001000\x00-v\x00";
+        // Names are exact: comm, or argv[0] for a path.
+        assert!(pat("kstrk", None, ArgMatch::Exact).matches(b"kstrk\n", Some(cmd)));
+        assert!(!pat("kstr", None, ArgMatch::Exact).matches(b"kstrk\n", Some(cmd)));
+        assert!(pat("/opt/kstrk", None, ArgMatch::Exact).matches(b"kstrk", Some(cmd)));
+        assert!(!pat("/bin/kstrk", None, ArgMatch::Exact).matches(b"kstrk", Some(cmd)));
+        // exact: all the arguments, no more.
+        assert!(pat("kstrk", Some(&["1000", "-v"]), ArgMatch::Exact).matches(b"kstrk", Some(cmd)));
+        assert!(!pat("kstrk", Some(&["1000"]), ArgMatch::Exact).matches(b"kstrk", Some(cmd)));
+        assert!(!pat("kstrk", Some(&[]), ArgMatch::Exact).matches(b"kstrk", Some(cmd)));
+        assert!(pat("kstrk", Some(&[]), ArgMatch::Exact).matches(b"kstrk", Some(b"kstrk\0")));
+        // partial: the first ones.
+        assert!(pat("kstrk", Some(&["1000"]), ArgMatch::Partial).matches(b"kstrk", Some(cmd)));
+        assert!(!pat("kstrk", Some(&["10"]), ArgMatch::Partial).matches(b"kstrk", Some(cmd)));
+        assert!(!pat("kstrk", Some(&["-v"]), ArgMatch::Partial).matches(b"kstrk", Some(cmd)));
+        // initial: the last given may be a prefix (keepalived: "kstrk 10" matched "kstrk 1000").
+        assert!(pat("kstrk", Some(&["10"]), ArgMatch::Initial).matches(b"kstrk", Some(cmd)));
+        assert!(pat("/opt/kstrk", Some(&["1000", "-"]), ArgMatch::Initial).matches(b"x", Some(cmd)));
+        assert!(!pat("kstrk", Some(&["1", "-v"]), ArgMatch::Initial).matches(b"kstrk", Some(cmd)));
+        assert!(!pat("kstrk", Some(&["1000", "-v", "x"]), ArgMatch::Initial)
+            .matches(b"kstrk", Some(cmd)));
+        // No cmdline (kernel thread, zombie, unreadable): not counted when it is needed.
+        assert!(!pat("kstrk", Some(&["1000"]), ArgMatch::Partial).matches(b"kstrk", Some(b"")));
+        assert!(!pat("kstrk", Some(&["1000"]), ArgMatch::Partial).matches(b"kstrk", None));
     }
 }

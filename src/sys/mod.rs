@@ -13,13 +13,18 @@
 //! - [`announce`]: an `AF_PACKET` sender for gratuitous ARP (RFC 9568 §6.4.1/§6.4.2, errata 7947
 //!   and 7949) and unsolicited Neighbor Advertisements (RFC 4861 §7.2.6), with pure frame
 //!   builders.
+//! - [`ndisc`]: the ICMPv6 socket receiving Router Solicitations (RFC 4861 §6.2.6) for the
+//!   virtual router's Router Advertisements.
 //! - [`pidfile`]: the locked pid file and the per-instance run-time paths.
 //! - [`linkcheck`]: link state by rtnetlink, `SIOCETHTOOL`/`ETHTOOL_GLINK` or MII (BMSR).
 //! - [`vmac`]: the virtual router MAC (RFC 9568 §7.3) on a macvlan stacked on the interface,
 //!   with the sysctls it needs and crash clean-up.
+//! - [`nft`]: the `nft` tool, run with a script and a bounded wait (the Accept_Mode filter).
 //! - [`magic`]: the `-I`/`-O` magic packet (ARP request and echo request to the gateway).
 //! - [`clock`]: CLOCK_MONOTONIC and the event loop's timerfd; [`poll`]: `poll(2)`.
 //! - [`process`]: pidfds, process-group kills, the effective user, detaching (fork/setsid).
+//! - [`procscan`]: processes by name and arguments in `/proc`; [`proc_connector`]: the netlink
+//!   process connector (exec/fork/exit events; the initial network namespace only).
 //! - [`syslog`]: the syslog(3) client.
 //! - [`shm`]: the host group's shared-memory table (storage only; the verdict is in
 //!   [`crate::proto::group`]).
@@ -36,9 +41,12 @@ pub mod iface;
 pub mod inotify;
 pub mod linkcheck;
 pub mod magic;
+pub mod ndisc;
 pub mod netlink;
+pub mod nft;
 pub mod pidfile;
 pub mod poll;
+pub mod proc_connector;
 pub mod process;
 pub mod procscan;
 pub mod shm;
@@ -147,6 +155,14 @@ pub fn with_umask<T>(mask: u32, f: impl FnOnce() -> T) -> T {
     let r = f();
     nix::sys::stat::umask(old);
     r
+}
+
+/// The device and inode numbers of `fd` (`fstat(2)`), as systemd writes them in
+/// `$JOURNAL_STREAM` for a stream connected to the journal.
+pub fn dev_ino(fd: BorrowedFd<'_>) -> Option<(u64, u64)> {
+    nix::sys::stat::fstat(fd)
+        .ok()
+        .map(|st| (st.st_dev, st.st_ino))
 }
 
 /// Whether a write to `fd` now would raise SIGTTOU: `fd` is a terminal with `tostop` set and

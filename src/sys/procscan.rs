@@ -1,37 +1,64 @@
-//! Processes by name: a bounded scan of `/proc` (the kernel's comm, or argv[0] for a name that
-//! is a path), for process trackers. Deaths are then followed through pidfds.
+//! Processes by name (and arguments): a bounded scan of `/proc`, and the check of one pid, for
+//! process trackers. What counts as a match is [`ProcessPattern::matches`]; this only reads
+//! `/proc/PID/stat`, `comm` and, when the pattern needs it, `cmdline`. Deaths are then followed
+//! through pidfds, new processes through the process connector or a rescan.
 
 use std::fs;
+use std::io::Read;
+
+use crate::proto::track::ProcessPattern;
 
 /// Most `/proc` entries looked at in one scan.
 pub const MAX_ENTRIES: usize = 65_536;
+/// Most bytes of a cmdline read (enough for a name and its first arguments).
+const MAX_CMDLINE: u64 = 4096;
 
-/// Whether process `pid` runs under `name`: its comm (`/proc/PID/comm`, at most 15 bytes)
-/// equals `name`, or, when `name` contains a `/`, its argv[0] does. Zombies do not count.
-fn matches(pid: &str, name: &str) -> bool {
-    let base = format!("/proc/{pid}");
-    if let Ok(stat) = fs::read_to_string(format!("{base}/stat")) {
-        // The state follows the last ')' (the comm itself may contain one).
-        if let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r.trim_start()) {
-            if rest.starts_with('Z') || rest.starts_with('X') {
-                return false;
-            }
-        }
-    } else {
-        return false;
-    }
-    if name.contains('/') {
-        return fs::read(format!("{base}/cmdline")).is_ok_and(|c| {
-            c.split(|b| *b == 0)
-                .next()
-                .is_some_and(|a0| a0 == name.as_bytes())
-        });
-    }
-    fs::read_to_string(format!("{base}/comm")).is_ok_and(|c| c.trim_end_matches('\n') == name)
+/// Whether process `pid` is one `pattern` counts. Zombies, threads (a tid that is not its
+/// process's id) and processes gone by now do not count.
+pub fn matches(pid: u32, pattern: &ProcessPattern) -> bool {
+    matches_as(pid, pattern, true)
 }
 
-/// The pids of the processes (not threads) running under `name`, at most `limit` of them.
-pub fn scan(name: &str, limit: usize) -> Vec<u32> {
+fn matches_as(pid: u32, pattern: &ProcessPattern, check_leader: bool) -> bool {
+    let base = format!("/proc/{pid}");
+    // The comm first: one read rules out nearly every process (the connector asks about every
+    // exec on the host).
+    let Ok(comm) = fs::read(format!("{base}/comm")) else {
+        return false;
+    };
+    if !pattern.name.contains('/') && !pattern.matches_comm(&comm) {
+        return false;
+    }
+    let Ok(stat) = fs::read_to_string(format!("{base}/stat")) else {
+        return false;
+    };
+    // The state follows the last ')' (the comm itself may contain one).
+    match stat.rsplit_once(')').map(|(_, r)| r.trim_start()) {
+        Some(rest) if !rest.starts_with('Z') && !rest.starts_with('X') => {}
+        _ => return false,
+    }
+    // /proc/TID exists for threads too (hidden from readdir, reachable by name): count only
+    // thread-group leaders.
+    let leader = !check_leader
+        || fs::read_to_string(format!("{base}/status")).is_ok_and(|st| {
+            st.lines()
+                .find_map(|l| l.strip_prefix("Tgid:"))
+                .is_some_and(|t| t.trim() == pid.to_string())
+        });
+    if !leader {
+        return false;
+    }
+    let cmdline = pattern.needs_cmdline().then(|| {
+        let mut buf = Vec::new();
+        let _ = fs::File::open(format!("{base}/cmdline"))
+            .and_then(|f| f.take(MAX_CMDLINE).read_to_end(&mut buf));
+        buf
+    });
+    pattern.matches(&comm, cmdline.as_deref())
+}
+
+/// The pids of the processes (not threads) `pattern` counts, at most `limit` of them.
+pub fn scan(pattern: &ProcessPattern, limit: usize) -> Vec<u32> {
     let mut out = Vec::new();
     let Ok(dir) = fs::read_dir("/proc") else {
         return out;
@@ -40,7 +67,8 @@ pub fn scan(name: &str, limit: usize) -> Vec<u32> {
         let file = ent.file_name();
         let Some(pid) = file.to_str() else { continue };
         let Ok(n) = pid.parse::<u32>() else { continue };
-        if matches(pid, name) {
+        // readdir of /proc lists thread-group leaders only.
+        if matches_as(n, pattern, false) {
             out.push(n);
             if out.len() >= limit {
                 break;
@@ -53,12 +81,32 @@ pub fn scan(name: &str, limit: usize) -> Vec<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::track::ArgMatch;
+
+    fn by_name(name: &str, args: Option<Vec<String>>, arg_match: ArgMatch) -> ProcessPattern {
+        ProcessPattern {
+            name: name.to_string(),
+            args,
+            arg_match,
+        }
+    }
 
     #[test]
-    fn finds_itself_by_comm() {
+    fn finds_itself_by_comm_and_arguments() {
         let me = std::process::id();
         let comm = fs::read_to_string("/proc/self/comm").unwrap();
-        assert!(scan(comm.trim_end(), 10_000).contains(&me));
-        assert!(scan("no-such-process-name", 10).is_empty());
+        let comm = comm.trim_end();
+        assert!(scan(&by_name(comm, None, ArgMatch::Exact), 10_000).contains(&me));
+        assert!(scan(&by_name("no-such-process", None, ArgMatch::Exact), 10).is_empty());
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        assert!(matches(
+            me,
+            &by_name(comm, Some(args.clone()), ArgMatch::Exact)
+        ));
+        let mut more = args.clone();
+        more.push("--not-given".into());
+        assert!(!matches(me, &by_name(comm, Some(more), ArgMatch::Partial)));
+        let exe = std::env::args().next().unwrap();
+        assert!(matches(me, &by_name(&exe, None, ArgMatch::Exact)));
     }
 }

@@ -13,12 +13,34 @@
 //!
 //! # Segment
 //!
-//! Created with `shm_open(O_RDWR|O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC, 0600)`, `ftruncate`d to
-//! [`SEGMENT_SIZE`] and mapped `MAP_SHARED`. `O_EXCL` decides who initializes the header; the others
-//! open it without `O_CREAT` and wait up to 100 ms for the size and the magic to appear. An existing
-//! segment is never trusted: it must be a regular file owned by our effective uid, not writable by
-//! group or others, exactly [`SEGMENT_SIZE`] bytes, with the right magic, version, header size,
-//! slot size and slot count, else [`ShmError`] (`Corrupt`, `Incompatible`, `Insecure`).
+//! Made whole under a private name (`/dev/shm/.vrrpd-group-<name>.<pid>.<n>`, `O_CREAT|O_EXCL|
+//! O_NOFOLLOW`, mode 0600, `ftruncate`d to [`SEGMENT_SIZE`], header written), then `link(2)`ed to
+//! its name, which fails if the name exists: the name never shows a half-written segment, and a
+//! creator killed half-way leaves only its private file. Others open the name without `O_CREAT`
+//! and map it `MAP_SHARED`. An existing segment is never trusted: it must be a regular file owned
+//! by our effective uid, not writable by group or others, exactly [`SEGMENT_SIZE`] bytes, with the
+//! right magic, version, header size, slot size and slot count, else [`ShmError`] (`Corrupt`,
+//! `Incompatible`, `Insecure`, each naming the file). A segment someone else owns (another local
+//! user created the name first) is refused with the file named and what to do. One of ours that
+//! never got its header (empty, or no magic after 100 ms: a creator of an older vrrpd killed
+//! half-way) is removed and made again, under the lock below, instead of being refused for ever.
+//!
+//! # Joining and leaving
+//!
+//! [`GroupShm::join`] and [`GroupShm::leave`] hold an `flock(2)` on the segment while they claim
+//! (resp. release the slot, look for live members and, for the last one out, `shm_unlink`): a
+//! joiner that locked a segment checks that the name still names it (else it was unlinked by the
+//! last member leaving: it starts again), so a new member can never claim a slot in a segment
+//! that is being removed, which would split the group (issue 13, defect 5).
+//!
+//! # PID namespaces
+//!
+//! Containers may share `/dev/shm` (and the network) without sharing the PID namespace: a pid in
+//! a slot means nothing in another namespace. Each slot records its owner's PID namespace; a
+//! slot of *another* namespace is judged by its heartbeat alone (alive while it is younger than
+//! [`FOREIGN_STALE`]), never by `kill(2)` or `/proc`, and its owner is never signalled (it sees
+//! changes at its next heartbeat tick). A member whose slot was nevertheless taken (by an older
+//! vrrpd) claims a new one instead of failing to publish for ever (`daemon::group`).
 //!
 //! # Layout (version 1, native byte order, 16384 bytes)
 //!
@@ -49,7 +71,7 @@
 //! | 32 | u64 | `heartbeat_ns`: CLOCK_MONOTONIC of the last update |
 //! | 40 | u64 | `claimed_ns`: CLOCK_MONOTONIC of the claim |
 //! | 48 | u64 | `start_ticks`: the owner's start time (`/proc/<pid>/stat` field 22), 0 = unknown |
-//! | 56 | u64 | reserved |
+//! | 56 | u64 | `pidns`: inode of the owner's PID namespace (`/proc/self/ns/pid`), 0 = unknown |
 //!
 //! # Concurrency
 //!
@@ -116,6 +138,12 @@ pub const MAX_IFNAME: usize = 15;
 const INIT_WAIT: Duration = Duration::from_millis(100);
 /// Seqlock read attempts before a slot is skipped as "being rewritten".
 const READ_TRIES: usize = 64;
+/// A slot of another PID namespace is dead once its heartbeat is this old. Heartbeats come at
+/// least every advert interval (at most 40.95 s); this leaves room for a loaded host.
+pub const FOREIGN_STALE: Duration = Duration::from_secs(120);
+/// How long [`GroupShm::join`] and [`GroupShm::leave`] try to take the segment's lock (held
+/// for microseconds by the others, longer only by a stopped process).
+const LOCK_WAIT: Duration = Duration::from_secs(1);
 
 /// Header as mapped. Every field is an atomic: any bit pattern is a valid value.
 #[repr(C)]
@@ -143,7 +171,7 @@ struct Slot {
     heartbeat_ns: AtomicU64,
     claimed_ns: AtomicU64,
     start_ticks: AtomicU64,
-    _reserved2: AtomicU64,
+    pidns: AtomicU64,
 }
 
 const _: () = {
@@ -355,6 +383,50 @@ fn owner_dead(pid: u32, start_ticks: Option<u64>) -> bool {
     !pid_alive(pid, start_ticks.unwrap_or(0))
 }
 
+/// The inode of our PID namespace (`/proc/self/ns/pid`), 0 if unknown.
+fn pid_namespace() -> u64 {
+    std::fs::metadata("/proc/self/ns/pid").map_or(0, |m| m.ino())
+}
+
+/// Whether `path` (not followed) is the file open as `file` (same device and inode).
+fn names_file(path: &Path, file: &File) -> bool {
+    match (std::fs::symlink_metadata(path), file.metadata()) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+/// An exclusive `flock(2)` on a segment, released on drop.
+struct FileLock(std::os::fd::RawFd);
+
+impl FileLock {
+    /// Takes the lock, retrying for up to [`LOCK_WAIT`]; `None` if it stays held.
+    fn take(file: &File) -> Option<FileLock> {
+        use std::os::fd::AsRawFd;
+        let fd = file.as_raw_fd();
+        let deadline = Instant::now() + LOCK_WAIT;
+        loop {
+            // SAFETY: flock(2) on a descriptor the caller keeps open while the lock lives.
+            if unsafe { libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+                return Some(FileLock(fd));
+            }
+            if io::Error::last_os_error().raw_os_error() != Some(libc::EWOULDBLOCK)
+                || Instant::now() >= deadline
+            {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        // SAFETY: flock(2) on the descriptor locked in `take`, still open.
+        unsafe { libc::flock(self.0, libc::LOCK_UN) };
+    }
+}
+
 /// A consistent snapshot of a slot's identity (taken under the seqlock).
 struct Identity {
     pid: u32,
@@ -365,6 +437,7 @@ struct Identity {
     state: u8,
     priority: u8,
     heartbeat_ns: u64,
+    pidns: u64,
 }
 
 fn read_ifname(slot: &Slot, order: Ordering) -> [u8; 16] {
@@ -396,6 +469,7 @@ fn read_identity(slot: &Slot) -> Option<Identity> {
             state: slot.state.load(Ordering::Relaxed),
             priority: slot.priority.load(Ordering::Relaxed),
             heartbeat_ns: slot.heartbeat_ns.load(Ordering::Relaxed),
+            pidns: slot.pidns.load(Ordering::Relaxed),
         };
         fence(Ordering::Acquire);
         if slot.owner.load(Ordering::Relaxed) == w1 {
@@ -414,6 +488,10 @@ pub struct GroupShm {
     owned: Vec<(usize, u32)>,
     pid: u32,
     start_ticks: u64,
+    /// Our PID namespace's inode (0 = unknown).
+    pidns: u64,
+    /// The segment's file, for the join/leave lock and to tell whether its name still names it.
+    file: File,
 }
 
 // SAFETY: the mapping is owned by the handle and unmapped only in Drop; all shared access goes
@@ -447,7 +525,6 @@ impl GroupShm {
     fn open_impl(name: &str, create: bool) -> Result<GroupShm, ShmError> {
         validate_group_name(name)?;
         let obj = format!("/{NAME_PREFIX}{name}");
-        let mode = Mode::from_bits_truncate(0o600);
         let base_flags = OFlag::O_RDWR | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
         if !create {
             return match shm_open(obj.as_str(), base_flags, Mode::empty()) {
@@ -457,22 +534,26 @@ impl GroupShm {
             };
         }
         for _ in 0..8 {
-            match shm_open(
-                obj.as_str(),
-                base_flags | OFlag::O_CREAT | OFlag::O_EXCL,
-                mode,
-            ) {
-                Ok(fd) => return Self::create(name, &obj, File::from(fd)),
-                Err(Errno::EEXIST) => {}
-                Err(Errno::ELOOP) => {
-                    return Err(ShmError::Insecure(format!("/dev/shm{obj} is a symlink")))
-                }
-                Err(e) => return Err(io_err(format!("creating /dev/shm{obj}"), e)),
-            }
             match shm_open(obj.as_str(), base_flags, Mode::empty()) {
-                Ok(fd) => return Self::attach(name, File::from(fd)),
-                // Unlinked between our two calls: try creating again.
-                Err(Errno::ENOENT) => continue,
+                Ok(fd) => {
+                    let file = File::from(fd);
+                    match Self::attach(name, file) {
+                        Err(ShmError::Corrupt(msg)) => {
+                            // One of ours that never got its header: remove it and make it
+                            // again, unless it changed (or went) meanwhile.
+                            if !Self::remove_uninitialized(name, &obj)? {
+                                return Err(ShmError::Corrupt(msg));
+                            }
+                        }
+                        other => return other,
+                    }
+                }
+                Err(Errno::ENOENT) => {
+                    if let Some(g) = Self::create_linked(name)? {
+                        return Ok(g);
+                    }
+                    // Someone else linked theirs first: open that one.
+                }
                 Err(Errno::ELOOP) => {
                     return Err(ShmError::Insecure(format!("/dev/shm{obj} is a symlink")))
                 }
@@ -483,6 +564,150 @@ impl GroupShm {
             format!("opening /dev/shm{obj}"),
             io::Error::other("segment keeps disappearing"),
         ))
+    }
+
+    /// Removes the segment at `obj` if it is one of ours that never got its header (empty, or
+    /// the right size with no magic), holding its lock so that no member uses it meanwhile.
+    /// Returns whether it did (the caller then starts again).
+    fn remove_uninitialized(name: &str, obj: &str) -> Result<bool, ShmError> {
+        let fd = match shm_open(
+            obj,
+            OFlag::O_RDWR | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Ok(true),
+            Err(e) => return Err(io_err(format!("opening /dev/shm{obj}"), e)),
+        };
+        let file = File::from(fd);
+        let Some(_lock) = FileLock::take(&file) else {
+            return Ok(false);
+        };
+        let meta = file
+            .metadata()
+            .map_err(|e| io_err(format!("fstat group segment {name}"), e))?;
+        if meta.uid() != nix::unistd::geteuid().as_raw() {
+            return Ok(false);
+        }
+        let uninitialized = match meta.len() {
+            0 => true,
+            n if n == SEGMENT_SIZE as u64 => {
+                use std::os::unix::fs::FileExt;
+                let mut magic = [0u8; 8];
+                file.read_exact_at(&mut magic, 0).is_ok() && magic == [0u8; 8]
+            }
+            _ => false,
+        };
+        if !uninitialized || !names_file(Path::new(&format!("/dev/shm{obj}")), &file) {
+            return Ok(false);
+        }
+        match shm_unlink(obj) {
+            Ok(()) | Err(Errno::ENOENT) => Ok(true),
+            Err(e) => Err(io_err(format!("removing /dev/shm{obj}"), e)),
+        }
+    }
+
+    /// Makes a whole segment under a private name and links it to the group's name. `None` when
+    /// the name exists already (another creator was first).
+    fn create_linked(name: &str) -> Result<Option<GroupShm>, ShmError> {
+        use std::os::unix::fs::OpenOptionsExt;
+        static TMP: std::sync::atomic::AtomicU32 = AtomicU32::new(0);
+        let n = TMP.fetch_add(1, Ordering::Relaxed);
+        let final_path = format!("/dev/shm/{NAME_PREFIX}{name}");
+        let tmp = format!("/dev/shm/.{NAME_PREFIX}{name}.{}.{n}", std::process::id());
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&tmp)
+            .map_err(|e| io_err(format!("creating {tmp}"), e))?;
+        let r = (|| {
+            // Exactly 0600 whatever the umask.
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| io_err(format!("chmod {tmp}"), e))?;
+            file.set_len(SEGMENT_SIZE as u64)
+                .map_err(|e| io_err(format!("sizing {tmp}"), e))?;
+            let shm = Self::map(name, file)?;
+            let h = shm.header();
+            h.version.store(VERSION, Ordering::Relaxed);
+            h.header_size.store(HEADER_SIZE as u32, Ordering::Relaxed);
+            h.slot_size.store(SLOT_SIZE as u32, Ordering::Relaxed);
+            h.nslots.store(NSLOTS as u32, Ordering::Relaxed);
+            h.seq.store(0, Ordering::Relaxed);
+            h.magic.store(MAGIC, Ordering::Release);
+            match std::fs::hard_link(&tmp, &final_path) {
+                Ok(()) => Ok(Some(shm)),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(None),
+                Err(e) => Err(io_err(format!("creating {final_path}"), e)),
+            }
+        })();
+        let _ = std::fs::remove_file(&tmp);
+        r
+    }
+
+    /// Opens (or creates) the group table `name` and claims a slot for this process as the
+    /// member `(ifname, vrid, family)`, holding the segment's lock throughout so that the last
+    /// member leaving cannot remove the segment in between (see the module documentation).
+    pub fn join(
+        name: &str,
+        ifname: &str,
+        vrid: u8,
+        family: Family,
+        now: Duration,
+    ) -> Result<(GroupShm, usize), ShmError> {
+        Self::join_with(name, ifname, vrid, family, now, || {})
+    }
+
+    /// Test helper: [`join`](Self::join) running `between` after the segment is opened and
+    /// locked, before the slot is claimed. Not for production use.
+    #[doc(hidden)]
+    pub fn join_with(
+        name: &str,
+        ifname: &str,
+        vrid: u8,
+        family: Family,
+        now: Duration,
+        mut between: impl FnMut(),
+    ) -> Result<(GroupShm, usize), ShmError> {
+        for _ in 0..8 {
+            let mut g = Self::open(name)?;
+            let Some(lock) = FileLock::take(&g.file) else {
+                return Err(io_err(
+                    format!("locking {}", g.path.display()),
+                    io::Error::from(io::ErrorKind::TimedOut),
+                ));
+            };
+            if !names_file(&g.path, &g.file) {
+                // The last member left and removed it after we opened it: start again.
+                drop(lock);
+                continue;
+            }
+            between();
+            let slot = g.claim_family(ifname, vrid, family, now);
+            drop(lock);
+            return slot.map(|s| (g, s));
+        }
+        Err(io_err(
+            format!("joining group {name}"),
+            io::Error::other("segment keeps disappearing"),
+        ))
+    }
+
+    /// Gives `slot` back and, when no live member remains, removes the segment (nothing is
+    /// left in `/dev/shm`), under the segment's lock (see [`join`](Self::join)). Returns
+    /// whether it removed the segment.
+    pub fn leave(&mut self, slot: usize) -> bool {
+        let lock = FileLock::take(&self.file);
+        self.release(slot);
+        // Without the lock, leave the segment: a joiner may be about to claim a slot in it.
+        let last = lock.is_some()
+            && self.members().iter().all(|(_, m)| !m.alive)
+            && names_file(&self.path, &self.file);
+        let removed = last && Self::unlink(&self.name).is_ok();
+        drop(lock);
+        removed
     }
 
     /// Removes the group table `name` (`shm_unlink`). Processes that have it mapped keep their
@@ -496,7 +721,7 @@ impl GroupShm {
         }
     }
 
-    fn map(name: &str, file: &File) -> Result<GroupShm, ShmError> {
+    fn map(name: &str, file: File) -> Result<GroupShm, ShmError> {
         // SAFETY: a fresh shared mapping of SEGMENT_SIZE bytes of a file we checked (or just made)
         // to be that long; the kernel picks the address, so no existing memory is affected. The
         // object is 0600 and owned by us, so only our uid could later truncate it (which would
@@ -507,7 +732,7 @@ impl GroupShm {
                 SEGMENT_LEN,
                 ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
                 MapFlags::MAP_SHARED,
-                file,
+                &file,
                 0,
             )
         }
@@ -520,32 +745,9 @@ impl GroupShm {
             owned: Vec::new(),
             pid,
             start_ticks: proc_stat(pid).map_or(0, |(_, s)| s),
+            pidns: pid_namespace(),
+            file,
         })
-    }
-
-    fn create(name: &str, obj: &str, file: File) -> Result<GroupShm, ShmError> {
-        let r = (|| {
-            // Exactly 0600 whatever the umask.
-            file.set_permissions(std::fs::Permissions::from_mode(0o600))
-                .map_err(|e| io_err(format!("chmod /dev/shm{obj}"), e))?;
-            file.set_len(SEGMENT_SIZE as u64)
-                .map_err(|e| io_err(format!("sizing /dev/shm{obj}"), e))?;
-            let shm = Self::map(name, &file)?;
-            let h = shm.header();
-            h.version.store(VERSION, Ordering::Relaxed);
-            h.header_size.store(HEADER_SIZE as u32, Ordering::Relaxed);
-            h.slot_size.store(SLOT_SIZE as u32, Ordering::Relaxed);
-            h.nslots.store(NSLOTS as u32, Ordering::Relaxed);
-            h.seq.store(0, Ordering::Relaxed);
-            // Publishes the fields above to whoever sees the magic (Acquire).
-            h.magic.store(MAGIC, Ordering::Release);
-            Ok(shm)
-        })();
-        if r.is_err() {
-            // Do not leave a half-made segment that would block every later start.
-            let _ = shm_unlink(obj);
-        }
-        r
     }
 
     fn attach(name: &str, file: File) -> Result<GroupShm, ShmError> {
@@ -562,7 +764,8 @@ impl GroupShm {
             }
             if meta.uid() != euid {
                 return Err(ShmError::Insecure(format!(
-                    "group segment {name} is owned by uid {}, expected {euid}",
+                    "/dev/shm/{NAME_PREFIX}{name} is owned by uid {}, not {euid} (another user \
+                     created it first?): remove it, or choose another --group",
                     meta.uid()
                 )));
             }
@@ -587,7 +790,7 @@ impl GroupShm {
                 format!("group segment {name} is {len} bytes, expected {SEGMENT_SIZE}")
             }));
         }
-        let shm = Self::map(name, &file)?;
+        let shm = Self::map(name, file)?;
         let h = shm.header();
         let mut magic = h.magic.load(Ordering::Acquire);
         while magic == 0 && Instant::now() < deadline {
@@ -735,10 +938,7 @@ impl GroupShm {
         // Refuse a duplicate.
         for (_, slot) in self.slots() {
             if let Some(id) = read_identity(slot) {
-                if id.ifname == mine
-                    && id.vrid == vrid
-                    && id.family == family
-                    && pid_alive(id.pid, id.start_ticks)
+                if id.ifname == mine && id.vrid == vrid && id.family == family && self.id_alive(&id)
                 {
                     return Err(ShmError::AlreadyMember(id.pid));
                 }
@@ -773,6 +973,7 @@ impl GroupShm {
                 a.store(*b, Ordering::Relaxed);
             }
             slot.start_ticks.store(start, Ordering::Relaxed);
+            slot.pidns.store(self.pidns, Ordering::Relaxed);
             slot.claimed_ns.store(nanos(now), Ordering::Relaxed);
             slot.heartbeat_ns.store(nanos(now), Ordering::Relaxed);
             slot.owner
@@ -797,10 +998,7 @@ impl GroupShm {
                 continue;
             }
             if let Some(id) = read_identity(slot) {
-                if id.ifname == mine
-                    && id.vrid == vrid
-                    && id.family == family
-                    && pid_alive(id.pid, id.start_ticks)
+                if id.ifname == mine && id.vrid == vrid && id.family == family && self.id_alive(&id)
                 {
                     conflict = Some(id.pid);
                     break;
@@ -825,7 +1023,13 @@ impl GroupShm {
                 continue;
             }
             let id = read_identity(slot).filter(|id| id.pid == p);
-            if !owner_dead(p, id.as_ref().map(|id| id.start_ticks)) {
+            let dead = match &id {
+                Some(id) if self.foreign(id.pidns) => !self.id_alive(id),
+                // Being rewritten: judged by pid only if the owner is of our namespace.
+                None if self.foreign(slot.pidns.load(Ordering::Relaxed)) => false,
+                _ => owner_dead(p, id.as_ref().map(|id| id.start_ticks)),
+            };
+            if !dead {
                 continue;
             }
             // Only reap the exact owner word we judged: if it changed meanwhile, the CAS fails.
@@ -849,6 +1053,22 @@ impl GroupShm {
             self.bump_seq();
         }
         reaped
+    }
+
+    /// Whether a slot recorded PID namespace `ns` is another one than ours (0: unknown, taken
+    /// as ours, as slots written by older versions hold).
+    fn foreign(&self, ns: u64) -> bool {
+        ns != 0 && self.pidns != 0 && ns != self.pidns
+    }
+
+    /// Whether a slot's owner lives: by its pid in our PID namespace, by its heartbeat
+    /// (younger than [`FOREIGN_STALE`]) in another.
+    fn id_alive(&self, id: &Identity) -> bool {
+        if self.foreign(id.pidns) {
+            let now = nanos(super::clock::now());
+            return now.saturating_sub(id.heartbeat_ns) < nanos(FOREIGN_STALE);
+        }
+        pid_alive(id.pid, id.start_ticks)
     }
 
     /// `true` in a child that inherited this handle through `fork` (e.g. a hook before `exec`):
@@ -946,7 +1166,7 @@ impl GroupShm {
             if id.state == MemberState::Empty.to_u8() {
                 continue;
             }
-            let alive = pid_alive(id.pid, id.start_ticks);
+            let alive = self.id_alive(&id);
             out.push((i, view_of(&id, alive)));
         }
         out
@@ -960,7 +1180,13 @@ impl GroupShm {
         let mut pids: Vec<u32> = self
             .members()
             .into_iter()
-            .filter(|(_, m)| m.alive && m.pid != self.pid)
+            .filter(|(i, m)| {
+                m.alive
+                    && m.pid != self.pid
+                    && !self
+                        .slot(*i)
+                        .is_some_and(|s| self.foreign(s.pidns.load(Ordering::Relaxed)))
+            })
             .map(|(_, m)| m.pid)
             .collect();
         pids.sort_unstable();
@@ -980,8 +1206,11 @@ impl GroupShm {
             let Some(id) = read_identity(slot) else {
                 continue;
             };
+            // A member of another PID namespace cannot be signalled by its pid (it would be
+            // some process of ours): it sees the change at its next heartbeat tick.
             if id.pid == self.pid
                 || id.state == MemberState::Empty.to_u8()
+                || self.foreign(id.pidns)
                 || done.contains(&id.pid)
             {
                 continue;
@@ -1041,6 +1270,7 @@ fn clear_slot(slot: &Slot) {
         a.store(0, Ordering::Relaxed);
     }
     slot.start_ticks.store(0, Ordering::Relaxed);
+    slot.pidns.store(0, Ordering::Relaxed);
     slot.claimed_ns.store(0, Ordering::Relaxed);
     slot.heartbeat_ns.store(0, Ordering::Relaxed);
 }

@@ -21,13 +21,13 @@ enum Conn {
 
 static CONN: Mutex<Option<Conn>> = Mutex::new(None);
 
-fn connect() -> Option<Conn> {
+fn connect(path: &str) -> Option<Conn> {
     if let Ok(s) = UnixDatagram::unbound() {
-        if s.connect(SOCKET).is_ok() && s.set_nonblocking(true).is_ok() {
+        if s.connect(path).is_ok() && s.set_nonblocking(true).is_ok() {
             return Some(Conn::Dgram(s));
         }
     }
-    let s = UnixStream::connect(SOCKET).ok()?;
+    let s = UnixStream::connect(path).ok()?;
     s.set_nonblocking(true).ok()?;
     Some(Conn::Stream(s))
 }
@@ -37,7 +37,7 @@ fn connect() -> Option<Conn> {
 pub fn open() {
     if let Ok(mut c) = CONN.lock() {
         if c.is_none() {
-            *c = connect();
+            *c = connect(SOCKET);
         }
     }
 }
@@ -81,18 +81,23 @@ fn format_line(priority: i32, msg: &str) -> String {
 /// when the line was dropped (no syslog daemon, its queue full).
 pub fn write(priority: i32, msg: &str) -> bool {
     let line = format_line(priority, msg);
-    let Ok(mut guard) = CONN.lock() else {
-        return false;
-    };
+    match CONN.lock() {
+        Ok(mut guard) => send_line(&mut guard, SOCKET, &line),
+        Err(_) => false,
+    }
+}
+
+/// Sends `line` on `conn`, (re)connecting to `path` when needed; never blocks.
+fn send_line(conn: &mut Option<Conn>, path: &str, line: &str) -> bool {
     for attempt in 0..2 {
-        if guard.is_none() {
-            *guard = connect();
+        if conn.is_none() {
+            *conn = connect(path);
         }
-        let sent = match guard.as_mut() {
+        let sent = match conn.as_mut() {
             None => return false,
             Some(Conn::Dgram(s)) => s.send(line.as_bytes()).map(|_| ()),
             Some(Conn::Stream(s)) => {
-                let mut b = line.clone().into_bytes();
+                let mut b = line.as_bytes().to_vec();
                 b.push(0);
                 s.write(&b).and_then(|n| {
                     if n == b.len() {
@@ -108,7 +113,7 @@ pub fn write(priority: i32, msg: &str) -> bool {
             Ok(()) => return true,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
             // The syslog daemon restarted (ECONNREFUSED, ENOTCONN, EPIPE): reconnect once.
-            Err(_) if attempt == 0 => *guard = None,
+            Err(_) if attempt == 0 => *conn = None,
             Err(_) => return false,
         }
     }
@@ -125,6 +130,46 @@ pub fn available() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 13, defect 7: a syslog daemon that stops reading fills its socket's queue; the
+    /// next lines are dropped at once instead of blocking the caller, and sending works again
+    /// once it reads.
+    #[test]
+    fn full_syslog_socket_drops_instead_of_blocking() {
+        let dir = std::env::temp_dir().join(format!("vrrpd-syslog-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("log");
+        let path_s = path.to_str().unwrap().to_string();
+        let daemon = UnixDatagram::bind(&path).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let p2 = path_s.clone();
+        std::thread::spawn(move || {
+            let mut conn = None;
+            let mut sent = 0u32;
+            while sent < 1_000_000 && send_line(&mut conn, &p2, &format_line(libc::LOG_INFO, "x")) {
+                sent += 1;
+            }
+            let _ = tx.send((conn, sent));
+        });
+        // A blocking socket waits for ever once the queue is full.
+        let (mut conn, sent) = rx
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("a write to a full syslog socket blocked");
+        assert!(sent > 0 && sent < 1_000_000, "{sent} lines sent");
+        assert!(
+            !send_line(&mut conn, &path_s, "y"),
+            "the queue is still full"
+        );
+        let mut buf = [0u8; 512];
+        daemon.recv(&mut buf).unwrap();
+        daemon.recv(&mut buf).unwrap();
+        assert!(
+            send_line(&mut conn, &path_s, "z"),
+            "room again, but dropped"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn line_format_is_syslog3s() {

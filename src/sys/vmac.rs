@@ -91,6 +91,15 @@
 //!   them (if no other vrrpd VMAC remains on the parent), and the following
 //!   [`Vmac::create`] saves them again: a crash loses nothing.
 //!
+//! Creating a VMAC (reading the originals, creating the link with its alias, raising the
+//! parent's values), removing one (deleting the link, restoring the parent when it was the last)
+//! and [`remove_stale`] run under a per-parent lock ([`ParentLock`]: an abstract unix socket
+//! `vrrpd-vmac-parent-<ifindex>` bound while it is held, so it is per network namespace, leaves
+//! no file and goes with a crash). Without it, two instances starting at once on one parent
+//! could record the values the other had just raised as the originals (the last one out would
+//! then "restore" the raised values), and a stop overlapping a start could restore the parent
+//! under a VMAC being created (issue 13, defect 4).
+//!
 //! A stale *parent* setting whose macvlan is gone too (someone deleted it by hand after a
 //! crash) cannot be restored: the values we set stay, which is safe.
 
@@ -223,7 +232,9 @@ impl Vmac {
         }
         check_ifname(parent_name)?;
         let name = vmac_ifname(parent_ifindex, vrid, family);
+        let _lock = ParentLock::take(parent_ifindex);
         let links = rtnl.list_links()?;
+        test_delay();
         if let Some(l) = links.iter().find(|l| l.name == name) {
             return Err(io::Error::new(
                 io::ErrorKind::AlreadyExists,
@@ -327,12 +338,14 @@ impl Vmac {
             Err(e) if e.raw_os_error() == Some(libc::ENODEV) => {}
             Err(e) => return Err(e),
         }
+        let _lock = ParentLock::take(self.parent_ifindex);
         self.build(rtnl)
     }
 
     /// Deletes the device and, if it was the last vrrpd VMAC on the parent, restores the
     /// parent's sysctls. Both steps are attempted; the first error is returned.
     pub fn remove(self, rtnl: &mut Rtnl) -> io::Result<()> {
+        let _lock = ParentLock::take(self.parent_ifindex);
         let deleted = match rtnl.link(self.ifindex) {
             // Only if the index still is ours: it may have been reused after an `ip link del`.
             Ok(l) if l.name == self.name && is_macvlan_on(&l, self.parent_ifindex) => {
@@ -405,6 +418,7 @@ pub fn remove_stale(
 ) -> io::Result<bool> {
     let name = vmac_ifname(parent_ifindex, vrid, family);
     let mac = vmac(family, vrid);
+    let _lock = ParentLock::take(parent_ifindex);
     let links = rtnl.list_links()?;
     let stale: Vec<&LinkInfo> = links
         .iter()
@@ -424,6 +438,61 @@ pub fn remove_stale(
         restore_parent(rtnl, parent_ifindex, saved)?;
     }
     Ok(true)
+}
+
+/// How long [`ParentLock::take`] waits for another instance's VMAC change on the same parent
+/// (each takes a few netlink round trips and sysctl writes: milliseconds).
+const PARENT_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The per-parent lock of the module documentation: an abstract unix socket named
+/// `vrrpd-vmac-parent-<ifindex>`, bound while held (the abstract namespace belongs to the
+/// network namespace, like the parent's index). Released when dropped, or when the holder dies.
+pub struct ParentLock(Option<std::os::unix::net::UnixDatagram>);
+
+impl ParentLock {
+    /// Takes the lock of `parent_ifindex`, waiting up to [`PARENT_LOCK_WAIT`]. If it stays
+    /// held (a holder stopped with SIGSTOP), or abstract sockets are unavailable, go on without
+    /// it: the race it closes is rare, a daemon that cannot start or stop is not.
+    pub fn take(parent_ifindex: u32) -> ParentLock {
+        use std::os::linux::net::SocketAddrExt;
+        let name = format!("vrrpd-vmac-parent-{parent_ifindex}");
+        let Ok(addr) = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()) else {
+            return ParentLock(None);
+        };
+        let deadline = std::time::Instant::now() + PARENT_LOCK_WAIT;
+        loop {
+            match std::os::unix::net::UnixDatagram::bind_addr(&addr) {
+                Ok(s) => return ParentLock(Some(s)),
+                Err(e)
+                    if e.kind() == io::ErrorKind::AddrInUse
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+                Err(_) => return ParentLock(None),
+            }
+        }
+    }
+
+    /// Whether the lock is held (not given up after [`PARENT_LOCK_WAIT`]).
+    pub fn held(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
+/// Test hook (tests/vmac_netns.rs, issue 13 defect 4): in debug builds only,
+/// `VRRPD_TEST_VMAC_READ_DELAY_MS` sleeps between listing the parent's VMACs and reading its
+/// sysctls in [`Vmac::create`], widening the window two simultaneous starts raced in; a release
+/// build reads no such variable.
+fn test_delay() {
+    if cfg!(debug_assertions) {
+        if let Some(ms) = std::env::var("VRRPD_TEST_VMAC_READ_DELAY_MS")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            std::thread::sleep(std::time::Duration::from_millis(ms.min(5000)));
+        }
+    }
 }
 
 /// Whether `l` is a macvlan whose lower device is `parent`.

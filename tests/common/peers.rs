@@ -76,6 +76,12 @@ impl Keepalived {
         signal(self.proc.pid(), libc::SIGKILL);
     }
 
+    /// SIGTERM, then wait (bounded) for the parent to exit.
+    pub fn stop(&mut self) {
+        signal(self.proc.pid(), libc::SIGTERM);
+        let _ = super::wait_exit(&mut self.proc, Duration::from_secs(5));
+    }
+
     /// The keepalived log.
     pub fn log(&self) -> String {
         self.proc.log_text()
@@ -224,6 +230,25 @@ impl Lab {
     /// Start keepalived in `ns` with the given `vrrp_instance` blocks. Every instance notifies
     /// `notify.log` in its directory.
     pub fn keepalived(&mut self, ns: &str, tag: &str, instances: &str) -> Keepalived {
+        self.keepalived_as(ns, tag, instances, false)
+    }
+
+    /// [`Lab::keepalived`] started as `keepalived -s NS` from the test's own namespace instead
+    /// of under `ip netns exec`: keepalived opens its process-connector socket first (the
+    /// connector answers only in the initial network namespace) and then enters `ns`, where
+    /// its VRRP runs. Stop it with [`Keepalived::stop`] (it unmounts and removes
+    /// `/run/keepalived/NS` on a clean exit).
+    pub fn keepalived_entering(&mut self, ns: &str, tag: &str, instances: &str) -> Keepalived {
+        self.keepalived_as(ns, tag, instances, true)
+    }
+
+    fn keepalived_as(
+        &mut self,
+        ns: &str,
+        tag: &str,
+        instances: &str,
+        entering: bool,
+    ) -> Keepalived {
         use std::os::unix::fs::PermissionsExt;
         let dir = self.dir.join(tag);
         std::fs::create_dir_all(&dir).expect("keepalived dir");
@@ -262,8 +287,13 @@ impl Lab {
             "-b",
             &format!("{d}/bfd.pid"),
         ];
-        let args: Vec<&str> = args.iter().map(|s| &**s).collect();
-        let proc = self.spawn(ns, tag, "keepalived", &args, &[("TMPDIR", &d)]);
+        let mut args: Vec<&str> = args.iter().map(|s| &**s).collect();
+        let proc = if entering {
+            args.splice(0..0, ["-s", ns]);
+            self.spawn_entering(tag, "keepalived", &args, &[("TMPDIR", &d)])
+        } else {
+            self.spawn(ns, tag, "keepalived", &args, &[("TMPDIR", &d)])
+        };
         Keepalived { proc, dir }
     }
 

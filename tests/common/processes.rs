@@ -57,6 +57,30 @@ impl Lab {
         Proc { child, log }
     }
 
+    /// Start `program args…` from the test's own network namespace, logging to
+    /// `<dir>/<tag>.log`: only for a program that enters one of the lab's namespaces itself at
+    /// once (`keepalived -s NS`), so that the lab's drop still finds it there and kills it.
+    pub fn spawn_entering(
+        &mut self,
+        tag: &str,
+        program: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Proc {
+        let log = self.dir.join(format!("{tag}.log"));
+        let f = File::create(&log).expect("log file");
+        let f2 = f.try_clone().expect("log file");
+        let mut cmd = Command::new(program);
+        cmd.args(args).stdin(Stdio::null()).stdout(f).stderr(f2);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
+        Proc { child, log }
+    }
+
     /// Start vrrpd in the foreground in `ns` with the given arguments.
     pub fn vrrpd(&mut self, ns: &str, tag: &str, args: &[&str]) -> Proc {
         let mut all = vec!["--foreground", "--debug"];

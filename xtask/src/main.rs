@@ -1,7 +1,9 @@
 //! Project tasks, run as `cargo xtask TASK` (alias in `.cargo/config.toml`).
 //!
 //! - `cargo xtask man [DIR]`: write `vrrpd.8` and `atropos.8` (default DIR: `man/` at the top of
-//!   the workspace, where the pages are committed; `tests/kit.rs` fails when they drift).
+//!   the workspace, where the pages are committed; `tests/kit.rs` fails when they drift). Without
+//!   DIR it also writes the completions committed in `contrib/completions/`, which the Debian
+//!   package ships (so a plain `cargo deb` needs no generation step; the same test checks them).
 //! - `cargo xtask completions DIR`: write bash, zsh and fish completions for both commands.
 //! - `cargo xtask bench ...`: the benchmark beside keepalived and FRR (root; run it through
 //!   `scripts/bench`, see `bench/mod.rs` and BENCHMARKS.md).
@@ -20,7 +22,8 @@ mod gen;
 mod vectors;
 
 const USAGE: &str =
-    "usage: cargo xtask man [DIR]         write vrrpd.8 and atropos.8 (default: man/)
+    "usage: cargo xtask man [DIR]         write vrrpd.8 and atropos.8 (default: man/, and then
+                                    also the completions in contrib/completions/)
        cargo xtask completions DIR  write bash, zsh and fish completions
        cargo xtask bench ...        benchmark beside keepalived and FRR (see scripts/bench)
        cargo xtask vectors [OUT]    capture keepalived's frames into tests/data/ (root)
@@ -35,7 +38,14 @@ fn run(args: &[String]) -> Result<Vec<PathBuf>, String> {
     let strs: Vec<&str> = args.iter().map(String::as_str).collect();
     match strs.as_slice() {
         ["man"] => {
-            gen::write_man_pages(&workspace_root().join("man")).map_err(|e| format!("man: {e}"))
+            let mut written = gen::write_man_pages(&workspace_root().join("man"))
+                .map_err(|e| format!("man: {e}"))?;
+            let comp = workspace_root().join("contrib/completions");
+            written.extend(
+                gen::write_completions(&comp)
+                    .map_err(|e| format!("completions: {}: {e}", comp.display()))?,
+            );
+            Ok(written)
         }
         ["man", dir] => {
             gen::write_man_pages(Path::new(dir)).map_err(|e| format!("man: {dir}: {e}"))

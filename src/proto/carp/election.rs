@@ -190,6 +190,27 @@ pub enum Event<'a> {
     GroupHold(bool),
     /// New advskew (atropos, SIGTTIN/SIGTTOU).
     SetAdvskew(u8),
+    /// The health trackers' weights in force (VRRP priority points): see [`tracked_advskew`].
+    Weights(i32),
+}
+
+/// The advskew advertised with tracker weights in force: a CARP node wins with the smaller
+/// advskew (it advertises more often), so a weight moves the advskew the other way, one point
+/// for one point: `advskew − weights`, capped to 0..=254 (255 is left to the bow-out advert).
+/// A penalty of 20 on advskew 0 advertises 20; a bonus of 20 on advskew 50 advertises 30. With
+/// no weight in force the configured advskew stays as it is; with advbase 0 it stays ≥ 1 (an
+/// interval of zero is not allowed).
+pub fn tracked_advskew(advskew: u8, advbase: u8, weights: i32) -> u8 {
+    if weights == 0 {
+        return advskew;
+    }
+    let v = i32::from(advskew).saturating_sub(weights).clamp(0, 254);
+    let v = u8::try_from(v).unwrap_or(254);
+    if advbase == 0 && v == 0 {
+        1
+    } else {
+        v
+    }
 }
 
 /// Why a transition happened.
@@ -390,6 +411,8 @@ pub struct Instance {
     started: bool,
     state: State,
     advskew: u8,
+    /// Tracker weights in force ([`Event::Weights`]).
+    weights: i32,
     timer: Timer,
     release: Option<Release>,
     faults: u8,
@@ -423,6 +446,7 @@ impl Instance {
         }
         Instance {
             advskew: cfg.advskew,
+            weights: 0,
             counter: cfg.initial_counter,
             cfg,
             started: false,
@@ -487,6 +511,15 @@ impl Instance {
                     self.send_normal(out);
                 }
             }
+            Event::Weights(w) => {
+                let before = self.effective_advskew();
+                self.weights = w;
+                // A changed advskew is advertised at once, as a changed priority is in VRRP.
+                if self.effective_advskew() != before && self.state == State::Master && self.started
+                {
+                    self.send_normal(out);
+                }
+            }
         }
         self.counters.note_master(self.master);
     }
@@ -541,12 +574,18 @@ impl Instance {
     pub fn advskew(&self) -> u8 {
         self.advskew
     }
-    /// The advskew advertised and compared (240 while suppressing preemption).
+    /// The advskew with the tracker weights in force ([`tracked_advskew`]).
+    pub fn tracked_advskew(&self) -> u8 {
+        tracked_advskew(self.advskew, self.cfg.advbase, self.weights)
+    }
+    /// The advskew advertised and compared: [`Self::tracked_advskew`], or 240 while
+    /// suppressing preemption.
     pub fn effective_advskew(&self) -> u8 {
-        if self.suppress && self.advskew <= SUPPRESS_ADVSKEW {
+        let t = self.tracked_advskew();
+        if self.suppress && t <= SUPPRESS_ADVSKEW {
             SUPPRESS_ADVSKEW
         } else {
-            self.advskew
+            t
         }
     }
     /// Our advert interval.
@@ -1458,6 +1497,69 @@ mod tests {
         let out = i.handle(ms(3500), Event::SetAdvskew(77));
         assert_eq!(sends(&out)[0].advskew, 77);
         assert_eq!(i.adver_interval(), interval(1, 77));
+    }
+
+    #[test]
+    fn tracker_weights_move_the_advskew_the_other_way() {
+        assert_eq!(tracked_advskew(0, 1, -20), 20);
+        assert_eq!(tracked_advskew(50, 1, 20), 30);
+        assert_eq!(tracked_advskew(10, 1, 100), 0);
+        assert_eq!(tracked_advskew(200, 1, -100), 254);
+        assert_eq!(
+            tracked_advskew(10, 0, 100),
+            1,
+            "advbase 0 keeps advskew >= 1"
+        );
+        assert_eq!(tracked_advskew(255, 1, 0), 255, "no weight: as configured");
+        // A master whose check fails advertises the larger advskew at once.
+        let mut i = master(cfg(0));
+        let out = i.handle(ms(3500), Event::Weights(-60));
+        assert_eq!(sends(&out)[0].advskew, 60);
+        assert_eq!(i.adver_interval(), interval(1, 60));
+        assert_eq!(i.advskew(), 0, "the configured part is unchanged");
+        // The same weights again: nothing new to say.
+        assert!(sends(&i.handle(ms(3600), Event::Weights(-60))).is_empty());
+    }
+
+    /// The pure election with weights: a preempting backup at advskew 30 takes over from a
+    /// master at advskew 0 whose tracker penalty (-60) makes it advertise 60, and the master,
+    /// repaired, preempts back.
+    #[test]
+    fn tracker_penalty_hands_over_in_the_election() {
+        let bytes = |out: &[Action]| {
+            out.iter()
+                .find_map(|a| match a {
+                    Action::Send { bytes, .. } => Some(*bytes),
+                    _ => None,
+                })
+                .expect("an advert")
+        };
+        let mut c = cfg(30);
+        c.preempt = true;
+        let (mut b, _) = started(c, ms(0));
+        let mut pc = cfg(0);
+        pc.preempt = true;
+        let mut a = master(pc);
+        // a advertises 0: b stays backup.
+        let at = a.next_deadline().expect("adver");
+        let f = bytes(&a.handle(at, Event::Timeout));
+        b.handle(at, pkt(PEER, &f));
+        assert_eq!(b.state(), State::Backup);
+        // The penalty: a says 60 at once; b (30, preempt) takes over on it.
+        let f = bytes(&a.handle(at + ms(100), Event::Weights(-60)));
+        b.handle(at + ms(101), pkt(PEER, &f));
+        assert_eq!(b.state(), State::Master);
+        // a hears b's 30 and, advertising 60, yields.
+        let bt = b.next_deadline().expect("adver");
+        let fb = bytes(&b.handle(bt, Event::Timeout));
+        a.handle(bt, pkt(PEER, &fb));
+        assert_eq!(a.state(), State::Backup);
+        // Repaired: a at 0 preempts b's 30 on b's next advert.
+        a.handle(bt + ms(10), Event::Weights(0));
+        let bt = b.next_deadline().expect("adver");
+        let fb = bytes(&b.handle(bt, Event::Timeout));
+        a.handle(bt, pkt(PEER, &fb));
+        assert_eq!(a.state(), State::Master);
     }
 
     #[test]

@@ -54,6 +54,9 @@ pub struct Config {
     /// Where adverts go and the first receive check ([`Transport::check`]): the VRRP group with
     /// TTL 255 (R1), or unicast peers (default multicast).
     pub transport: Transport,
+    /// IPv6: Router Advertisements for the virtual router while Master (RFC 9568 §6.4.3, §8.2;
+    /// [`crate::proto::ra`]); `None` sends none (IPv4, or `--no-router-adverts`). Default `None`.
+    pub router_adverts: Option<crate::proto::ra::RaConfig>,
     /// Preemption delay (keepalived's `preempt_delay`, default zero = none): for this long after
     /// the instance joins the election (leaves Initialize: at start-up, after a start-up delay,
     /// when a fault clears) a Backup accepts a lower-priority Master's adverts as S6 does
@@ -91,6 +94,7 @@ impl Config {
             handover: true,
             interop_v2: false,
             transport: Transport::Multicast,
+            router_adverts: None,
             preempt_delay: Duration::ZERO,
             startup_delay: Duration::ZERO,
         }

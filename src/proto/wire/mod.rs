@@ -8,6 +8,8 @@
 //! - [`nd`]: unsolicited Neighbor Advertisements (RFC 4861 §7.2.6), the ICMPv6 checksum,
 //!   solicited-node groups. Router Advertisements (RFC 9568 §8.2.x) go here as well.
 //! - [`magic`]: the `-I`/`-O` magic packet's frames (an ARP request and an ICMP echo request).
+//! - [`proc_event`]: the netlink process connector's listen request and process events
+//!   (fork, exec, comm, exit), for process trackers.
 //!
 //! The VRRP message is [`crate::proto::packet`]; CARP's header is `crate::proto::carp::packet`.
 //! Shared constants live here once: the VRRP groups, TTL and TOS. The protocol number 112 is
@@ -18,6 +20,7 @@ pub mod arp;
 pub mod ipv4;
 pub mod magic;
 pub mod nd;
+pub mod proc_event;
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 

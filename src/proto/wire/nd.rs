@@ -3,7 +3,9 @@
 //! Override set, target = VIP, Target Link-Layer Address option = the VR MAC, hop limit 255),
 //! the ICMPv6 checksum, solicited-node groups and multicast MACs; the Router Advertisement of
 //! the virtual router (RFC 9568 §8.2.2, RFC 4861 §4.2) and the Router Solicitation checks
-//! (RFC 4861 §6.1.1). Nothing sends or receives those yet (issue #17).
+//! (RFC 4861 §6.1.1). When RAs go is [`crate::proto::ra`]; the daemon sends the frames through
+//! [`crate::sys::announce::Announcer`] and receives solicitations on
+//! [`crate::sys::ndisc::SolicitSocket`].
 
 use core::net::Ipv6Addr;
 

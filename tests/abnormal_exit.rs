@@ -1,0 +1,254 @@
+//! What a vrrpd leaves when it dies abnormally, and what `vrrpd --cleanup` (the unit's
+//! `ExecStopPost=`) removes (issue #19, systemd defect 1); and the journal's priority prefixes
+//! when stderr is the journal stream (defect 2).
+
+mod common;
+
+use std::os::unix::fs::MetadataExt;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+const VIP: &str = "192.0.2.254";
+
+/// Runs `vrrpd --cleanup ARGS` in `ns` with the lab's run directory: (status, stderr).
+fn cleanup(lab: &Lab, ns: &str, args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+    let mut cmd = Command::new("ip");
+    cmd.args([
+        "netns",
+        "exec",
+        ns,
+        env!("CARGO_BIN_EXE_vrrpd"),
+        "--cleanup",
+    ])
+    .args(args)
+    .env("VRRPD_RUN_DIR", lab.dir.join("run"))
+    .stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run vrrpd --cleanup");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The files under the lab's run directory (pid files, sockets).
+fn run_files(lab: &Lab) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(dirs) = std::fs::read_dir(lab.dir.join("run")) else {
+        return out;
+    };
+    for d in dirs.flatten() {
+        if let Ok(files) = std::fs::read_dir(d.path()) {
+            out.extend(files.flatten().map(|f| f.path().display().to_string()));
+        }
+    }
+    out
+}
+
+fn sysctl(ns: &str, key: &str) -> String {
+    sh(&[
+        "ip",
+        "netns",
+        "exec",
+        ns,
+        "cat",
+        &format!("/proc/sys/net/{key}"),
+    ])
+    .trim()
+    .to_string()
+}
+
+/// kill -9 of a master leaves its VIP, its `vr*` macvlan, the parent's changed ARP sysctls, its
+/// pid file and socket; `--cleanup` with the same arguments refuses while the instance runs
+/// (exit 1, nothing touched) and, once it is dead, removes all of them, restores the sysctls
+/// and runs the backup hook once; a second `--cleanup` finds nothing (and runs no hook).
+#[test]
+fn cleanup_after_kill_9_removes_everything_and_runs_the_backup_hook() {
+    let t = "cleanup_after_kill_9_removes_everything_and_runs_the_backup_hook";
+    if !require_root(t) {
+        return;
+    }
+    let mut lab = Lab::new(&["r1"]);
+    let r1 = lab.host(0).ns.clone();
+    let hook_log = lab.dir.join("hook.log");
+    let hook = lab.script(
+        "hook",
+        &format!(
+            "#!/bin/sh\necho \"$1 prev=$VRRP_PREV_STATE vips=$VRRP_VIPS\" >>{}\n",
+            hook_log.display()
+        ),
+    );
+    let hook = hook.to_string_lossy().into_owned();
+    let args = [
+        "-i",
+        "eth0",
+        "-v",
+        "51",
+        "-p",
+        "150",
+        "-d",
+        "100ms",
+        "-U",
+        &hook,
+        "-D",
+        &hook,
+        "192.0.2.254/24",
+    ];
+    let before = sysctl(&r1, "ipv4/conf/eth0/arp_ignore");
+    let mut a = lab.vrrpd(&r1, "r1", &args);
+    assert!(
+        wait_for(Duration::from_secs(5), || lab.has_addr(&r1, VIP)).is_some(),
+        "{}",
+        a.log_text()
+    );
+    let idx = sh(&[
+        "ip",
+        "netns",
+        "exec",
+        &r1,
+        "cat",
+        "/sys/class/net/eth0/ifindex",
+    ]);
+    let vr = format!("vr{}.51", idx.trim());
+    let vmac = lab.addrs(&r1, &vr);
+    assert!(vmac.contains(VIP), "no VIP on {vr}: {vmac}");
+    assert_ne!(sysctl(&r1, "ipv4/conf/eth0/arp_ignore"), before);
+    // While the instance runs: refused, nothing touched.
+    let (code, err) = cleanup(&lab, &r1, &args, &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("is running (pid"), "{err}");
+    assert!(lab.has_addr(&r1, VIP), "the live master's VIP was removed");
+    assert_eq!(run_files(&lab).len(), 2, "{:?}", run_files(&lab));
+    assert!(alive(&a));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(lab.state(&r1, 51).as_deref(), Some("MASTER"));
+    // kill -9: everything stays.
+    signal(a.pid(), libc::SIGKILL);
+    assert!(wait_exit(&mut a, Duration::from_secs(5)).is_some());
+    assert!(lab.has_addr(&r1, VIP));
+    assert_eq!(run_files(&lab).len(), 2, "{:?}", run_files(&lab));
+    // The hooks so far: BACKUP at start, then MASTER; the dead master's backup hook never ran.
+    let hooks_before = read(&hook_log).lines().count();
+    assert!(read(&hook_log).ends_with(&format!("MASTER prev=BACKUP vips={VIP}\n")));
+    let (code, err) = cleanup(&lab, &r1, &args, &[]);
+    assert_eq!(code, 0, "{err}");
+    eprintln!("--cleanup: {err}");
+    assert!(
+        err.contains(&format!("cleaned up after pid {}", a.pid())),
+        "{err}"
+    );
+    assert!(
+        !lab.has_addr(&r1, VIP),
+        "VIP left: {}",
+        lab.addrs(&r1, "eth0")
+    );
+    let links = sh(&["ip", "-n", &r1, "-o", "link", "show"]);
+    assert!(!links.contains(&vr), "macvlan left: {links}");
+    assert!(run_files(&lab).is_empty(), "{:?}", run_files(&lab));
+    assert_eq!(sysctl(&r1, "ipv4/conf/eth0/arp_ignore"), before);
+    let hooks = read(&hook_log);
+    let new: Vec<&str> = hooks.lines().skip(hooks_before).collect();
+    assert_eq!(new, [format!("BACKUP prev=MASTER vips={VIP}")], "{hooks}");
+    // Nothing left: nothing done, no second hook.
+    let (code, err) = cleanup(&lab, &r1, &args, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("nothing left behind"), "{err}");
+    assert_eq!(read(&hook_log).lines().count(), hooks_before + 1);
+}
+
+/// With `$JOURNAL_STREAM` naming its stderr, vrrpd writes sd-daemon(3) `<N>` prefixes (so that
+/// `journalctl -p warning` finds its warnings) and no pid or time; a `$JOURNAL_STREAM` that names
+/// another file changes nothing.
+#[test]
+fn journal_stream_lines_carry_priority_prefixes() {
+    let t = "journal_stream_lines_carry_priority_prefixes";
+    if !require_root(t) {
+        return;
+    }
+    let mut lab = Lab::new(&["r1"]);
+    let r1 = lab.host(0).ns.clone();
+    let run = lab.dir.join("run").to_string_lossy().into_owned();
+    // Lab::spawn logs stdout and stderr to this file, created before the start.
+    let log = lab.dir.join("j.log");
+    std::fs::write(&log, "").unwrap();
+    let meta = std::fs::metadata(&log).unwrap();
+    let stream = format!("{}:{}", meta.dev(), meta.ino());
+    // A link-local-less IPv6 instance warns at start (erratum 8300): a warning to look for.
+    let mut a = lab.spawn(
+        &r1,
+        "j",
+        env!("CARGO_BIN_EXE_vrrpd"),
+        &[
+            "--foreground",
+            "-i",
+            "eth0",
+            "-v",
+            "51",
+            "-d",
+            "100ms",
+            "-n",
+            "2001:db8::254/64",
+        ],
+        &[("VRRPD_RUN_DIR", &run), ("JOURNAL_STREAM", &stream)],
+    );
+    assert!(
+        wait_for(Duration::from_secs(5), || a
+            .log_text()
+            .contains("we are now the master"))
+        .is_some(),
+        "{}",
+        a.log_text()
+    );
+    signal(a.pid(), libc::SIGTERM);
+    assert_eq!(wait_exit(&mut a, Duration::from_secs(5)), Some(0));
+    let text = a.log_text();
+    eprintln!("{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("<4>warning: eth0/51: no link-local virtual address")),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("<6>info: eth0/51: we are now the master router")),
+        "{text}"
+    );
+    for l in text.lines() {
+        assert!(
+            l.starts_with('<') && !l.contains("vrrpd["),
+            "line without a priority prefix, or with a pid: {l}"
+        );
+    }
+    // A start-up error at error priority.
+    let bad = lab.spawn(
+        &r1,
+        "j",
+        env!("CARGO_BIN_EXE_vrrpd"),
+        &["--foreground", "-i", "eth9", "-v", "51", "192.0.2.254"],
+        &[("VRRPD_RUN_DIR", &run), ("JOURNAL_STREAM", "1:1")],
+    );
+    let mut bad = bad;
+    assert_eq!(wait_exit(&mut bad, Duration::from_secs(5)), Some(2));
+    // The log was recreated by spawn: JOURNAL_STREAM 1:1 does not name it, so plain lines.
+    let text = bad.log_text();
+    assert!(text.starts_with("vrrpd: invalid value 'eth9'"), "{text}");
+    let log = lab.dir.join("k.log");
+    std::fs::write(&log, "").unwrap();
+    let meta = std::fs::metadata(&log).unwrap();
+    let stream = format!("{}:{}", meta.dev(), meta.ino());
+    // Lab::spawn truncates k.log by File::create (same inode): the stream still matches.
+    let mut bad = lab.spawn(
+        &r1,
+        "k",
+        env!("CARGO_BIN_EXE_vrrpd"),
+        &["--foreground", "-i", "eth9", "-v", "51", "192.0.2.254"],
+        &[("VRRPD_RUN_DIR", &run), ("JOURNAL_STREAM", &stream)],
+    );
+    assert_eq!(wait_exit(&mut bad, Duration::from_secs(5)), Some(2));
+    let text = bad.log_text();
+    assert!(text.starts_with("<3>vrrpd: invalid value 'eth9'"), "{text}");
+}
