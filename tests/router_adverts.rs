@@ -381,6 +381,10 @@ fn solicitations_answered_by_the_master_only_and_no_router_adverts_sends_none() 
     if !require_root(test) {
         return;
     }
+    if !try_sh(&["sh", "-c", "command -v rdisc6"]) {
+        skip(test, "rdisc6 (package ndisc6) is not installed");
+        return;
+    }
     let mut lab = Lab::new(&["r1", "r2", "client"]);
     let [r1, r2, c] = lab.ns_names();
     setup(&[&r1, &r2], &c);
