@@ -228,6 +228,13 @@ fn no_accept_master_drops_vip_traffic_but_still_routes() {
         .collect();
     assert!(filters.contains(&"ip vrrpd_eth0_51_v4"), "{dump}");
     assert!(filters.contains(&"ip6 vrrpd_eth0_52_v6"), "{dump}");
+    // The SIGUSR1 dump names it too.
+    signal(p4.pid(), libc::SIGUSR1);
+    let dumped = wait_for(Duration::from_secs(3), || {
+        p4.log_text()
+            .contains("Accept_Mode off: packet filter table ip vrrpd_eth0_51_v4 filter_errors=0")
+    });
+    assert!(dumped.is_some(), "{}", p4.log_text());
     // Still master: the adverts were not dropped with the rest.
     assert_eq!(lab.state(&r1, 51).as_deref(), Some("MASTER"));
     assert_eq!(lab.state(&r1, 52).as_deref(), Some("MASTER"));
@@ -612,4 +619,108 @@ fn cleanup_after_kill9_deletes_the_filter_table() {
     let rules = ruleset(&r1);
     assert!(!rules.contains("vrrpd_eth0_51_v4"), "{rules}");
     assert!(rules.contains("table ip vrrpd_eth0_53_v4"), "{rules}");
+}
+
+/// The link-local VIP's rule names the virtual MAC device, which is named after the parent's
+/// index: when the interface is deleted and created again (a new index, a new `vr<index>.52.6`),
+/// the table is rewritten to name the new device, and the link-local VIP stays refused.
+#[test]
+fn link_local_rule_follows_a_recreated_vmac() {
+    if !require_nft("link_local_rule_follows_a_recreated_vmac") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1", "client"]);
+    let [r1, c] = lab.ns_names();
+    let sw = lab.switch.clone();
+    let p = lab.vrrpd(
+        &r1,
+        "r1-v6",
+        &[
+            "-i",
+            "eth0",
+            "-v",
+            "52",
+            "-p",
+            "150",
+            "-d",
+            "100ms",
+            "--no-accept",
+            "fe80::52/64",
+            "2001:db8::fe/64",
+        ],
+    );
+    assert!(
+        wait_for(Duration::from_secs(8), || lab.has_addr(&r1, VIP6)).is_some(),
+        "{}",
+        p.log_text()
+    );
+    let vmac_name = || {
+        sh(&["ip", "-n", &r1, "-o", "link", "show"])
+            .split_whitespace()
+            .find(|w| w.starts_with("vr") && w.contains(".52.6"))
+            .map(|w| {
+                w.split('@')
+                    .next()
+                    .unwrap_or(w)
+                    .trim_end_matches(':')
+                    .to_string()
+            })
+    };
+    let table = || {
+        sh(&[
+            "ip",
+            "netns",
+            "exec",
+            &r1,
+            "nft",
+            "list",
+            "table",
+            "ip6",
+            "vrrpd_eth0_52_v6",
+        ])
+    };
+    let old = vmac_name().expect("a virtual MAC device");
+    assert!(table().contains(&format!("\"{old}\"")), "{}", table());
+    sh(&["ip", "-n", &r1, "link", "del", "eth0"]);
+    assert!(
+        wait_for(Duration::from_secs(3), || p.log_text().contains("-> FAULT")).is_some(),
+        "{}",
+        p.log_text()
+    );
+    sh(&[
+        "ip", "-n", &r1, "link", "add", "eth0", "type", "veth", "peer", "name", "p0", "netns", &sw,
+    ]);
+    sh(&["ip", "-n", &sw, "link", "set", "p0", "master", "br0"]);
+    sh(&["ip", "-n", &sw, "link", "set", "p0", "up"]);
+    sh(&[
+        "ip",
+        "-n",
+        &r1,
+        "addr",
+        "add",
+        "2001:db8::1/64",
+        "dev",
+        "eth0",
+        "nodad",
+    ]);
+    sh(&["ip", "-n", &r1, "link", "set", "eth0", "up"]);
+    let new = wait_some(Duration::from_secs(8), || {
+        vmac_name().filter(|n| *n != old && lab.has_addr(&r1, VIP6))
+    })
+    .unwrap_or_else(|| panic!("no new virtual MAC device:\n{}", p.log_text()));
+    let ok = wait_for(Duration::from_secs(3), || {
+        table().contains(&format!("\"{new}\""))
+    });
+    assert!(
+        ok.is_some(),
+        "table still names {old}, not {new}:\n{}\n{}",
+        table(),
+        p.log_text()
+    );
+    assert!(p.log_text().contains("now names eth0"), "{}", p.log_text());
+    assert!(
+        !ping(&c, &format!("{VIP6_LL}%eth0")),
+        "link-local VIP answered after the interface came back\n{}",
+        table()
+    );
 }
