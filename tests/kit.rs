@@ -644,6 +644,14 @@ fn sysv_script_starts_reports_and_stops() {
         Some(15),
         "not ended by SIGTERM: {exit:?}"
     );
+    // Then the clean-up after a daemon that may not have exited cleanly, same arguments.
+    assert!(
+        fs::read_to_string(&args_file)
+            .unwrap()
+            .ends_with("--cleanup|-i|eth0|-v|51|-p|150|192.0.2.254/24|\n"),
+        "stop ran no --cleanup: {}",
+        fs::read_to_string(&args_file).unwrap()
+    );
     assert_eq!(status("eth0-51"), Some(1), "dead, pid file left");
     let out = sysv.run(&["stop", "eth0-51"]);
     assert!(
