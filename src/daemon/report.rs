@@ -60,6 +60,14 @@ impl Daemon {
                 d.skew_time_ms,
                 d.hooks
             );
+            if let Some(t) = &d.accept_filter {
+                vlog!(
+                    Info,
+                    "{}: Accept_Mode off: packet filter table {t} filter_errors={}",
+                    self.tag(),
+                    d.filter_errors
+                );
+            }
             for t in &info.trackers {
                 vlog!(
                     Info,
