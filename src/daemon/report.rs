@@ -137,6 +137,7 @@ impl Daemon {
             d.hooks.insert("started".into(), self.hooks.started);
             d.hooks.insert("timed_out".into(), self.hooks.timed_out);
             d.hooks.insert("failed".into(), self.hooks.failed);
+            d.events = self.io.stream.info();
             d
         });
         InstanceInfo {
