@@ -28,14 +28,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if !vrrpd::sys::process::is_root() {
-        daemon::log::fatal(
-            "must run as root (raw sockets and address changes need CAP_NET_RAW and CAP_NET_ADMIN)",
-        );
-        return ExitCode::from(2);
+    if let Err(e) = daemon::check_capabilities() {
+        daemon::log::fatal(&e);
+        return ExitCode::from(1);
     }
     daemon::log::init(false, settings.debug);
-    daemon::log::install_panic_hook();
     if args.cleanup {
         return match daemon::cleanup::run(&settings) {
             Ok(_) => ExitCode::SUCCESS,

@@ -41,7 +41,7 @@ pub mod signals;
 mod startup;
 pub mod track;
 
-pub use self::startup::{pid_path, StartError};
+pub use self::startup::{check_capabilities, pid_path, StartError};
 
 use core::net::IpAddr;
 use std::io;
@@ -443,10 +443,8 @@ impl Daemon {
     fn feed(&mut self, now: Duration, ev: Event<'_>) {
         let before = (self.inst.priority(), self.inst.group_held());
         let actions = self.inst.handle(now, ev);
-        // The stream records a cause before its effects: a host-group hold (or a priority
-        // change) before the transition and hooks it brings.
-        self.emit_changes(before);
         self.perform(now, actions);
+        self.emit_changes(before);
         if self.started {
             self.group_sync(now, false);
         }

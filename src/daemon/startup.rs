@@ -24,6 +24,37 @@ use super::log::RateLimit;
 use super::signals::Signals;
 use super::{egress, group, notify, Announce, Daemon, Shared};
 
+/// The capabilities vrrpd needs, checked before anything else (capabilities(7)): with both it
+/// runs as any user (root with a bounding set of just these two, or a service user with
+/// `AmbientCapabilities=`); without one it would fail half-way (a socket, an address) with a
+/// bare EPERM. Returns the one-line reason naming what is missing (exit status 1).
+pub fn check_capabilities() -> Result<(), String> {
+    use crate::sys::process::{has_capability, CAP_NET_ADMIN, CAP_NET_RAW};
+    let needed = [
+        (
+            CAP_NET_ADMIN,
+            "CAP_NET_ADMIN (virtual addresses, the virtual MAC, sysctls)",
+        ),
+        (CAP_NET_RAW, "CAP_NET_RAW (raw VRRP and ARP sockets)"),
+    ];
+    let mut missing = Vec::new();
+    for (cap, what) in needed {
+        match has_capability(cap) {
+            Ok(true) => {}
+            Ok(false) => missing.push(what),
+            Err(e) => return Err(format!("cannot read the process's capabilities: {e}")),
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "needs {}: run as root or grant {} (setpriv, setcap, systemd AmbientCapabilities=)",
+        missing.join(" and "),
+        if missing.len() == 1 { "it" } else { "them" }
+    ))
+}
+
 /// How a start-up failed. [`StartError::status`] is the exit status; `Display` is one line for
 /// the operator, naming the bad flag and value where there is one.
 #[derive(Debug)]

@@ -63,6 +63,57 @@ pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
+/// `CAP_NET_ADMIN` (capabilities(7)): addresses, links (the macvlan), netlink changes.
+pub const CAP_NET_ADMIN: u32 = 12;
+/// `CAP_NET_RAW` (capabilities(7)): raw IP protocol 112 sockets and `AF_PACKET` (ARP, NA).
+pub const CAP_NET_RAW: u32 = 13;
+
+/// The header of capget(2) (`struct __user_cap_header_struct`).
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: libc::c_int,
+}
+
+/// One 32-bit word of capget(2)'s data (`struct __user_cap_data_struct`).
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+/// `_LINUX_CAPABILITY_VERSION_3`: two data words (64 capabilities).
+const CAP_VERSION_3: u32 = 0x2008_0522;
+
+/// Whether capability `cap` (a `CAP_*` number) is in this process's effective set, by
+/// capget(2). The effective set is what the kernel checks, whatever the user id: root with a
+/// reduced bounding set lacks what it lost, a non-root user with ambient capabilities has them.
+pub fn has_capability(cap: u32) -> io::Result<bool> {
+    let mut header = CapHeader {
+        version: CAP_VERSION_3,
+        pid: 0,
+    };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: capget(2) with a version-3 header and room for the two data words that version
+    // writes; both are plain repr(C) structs that live for the duration of the call.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_capget,
+            std::ptr::addr_of_mut!(header),
+            data.as_mut_ptr(),
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let word = usize::try_from(cap / 32).unwrap_or(usize::MAX);
+    Ok(data
+        .get(word)
+        .is_some_and(|d| d.effective & (1u32 << (cap % 32)) != 0))
+}
+
 /// Detaching from the terminal, in two steps so that start-up errors still reach the caller
 /// with a non-zero status (Advanced Vrrpd forked first and always exited 0):
 ///
@@ -138,6 +189,8 @@ mod tests {
         assert!(pidfd_open(std::process::id()).is_ok());
         assert!(pidfd_open(u32::MAX).is_err());
         assert!(kill_group(0).is_err());
+        // A capability number beyond the two data words is never held.
+        assert!(!has_capability(200).unwrap());
         assert!(kill_group(1).is_err());
     }
 }

@@ -1,0 +1,150 @@
+//! Least privilege: vrrpd runs with only CAP_NET_ADMIN and CAP_NET_RAW (started through
+//! setpriv(1) with a bounding set of just those two), with and without the virtual MAC; missing
+//! one of them is an error naming it, exit status 1. Issue #13, "Least privilege".
+
+mod common;
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use common::*;
+
+const VIP: &str = "192.0.2.254";
+
+/// CapEff with only CAP_NET_ADMIN (12) and CAP_NET_RAW (13): bits 12 and 13.
+const NET_ADMIN_AND_RAW: u64 = (1 << 12) | (1 << 13);
+
+/// Start vrrpd in `ns` as root but with the capability bounding set `bounding` (setpriv(1)
+/// syntax, e.g. `-all,+net_admin`) and no inheritable or ambient capabilities: after the exec
+/// root's effective set is exactly the bounding set. setpriv execs vrrpd, so the PID is
+/// vrrpd's.
+fn vrrpd_with_caps(lab: &mut Lab, ns: &str, tag: &str, bounding: &str, args: &[&str]) -> Proc {
+    let run = lab.dir.join("run").to_string_lossy().into_owned();
+    let bset = format!("--bounding-set={bounding}");
+    let mut all = vec![
+        "--inh-caps=-all",
+        "--ambient-caps=-all",
+        bset.as_str(),
+        "--",
+        env!("CARGO_BIN_EXE_vrrpd"),
+        "--foreground",
+        "--debug",
+    ];
+    all.extend_from_slice(args);
+    lab.spawn(ns, tag, "setpriv", &all, &[("VRRPD_RUN_DIR", &run)])
+}
+
+/// The effective capability set of a running process, from /proc/PID/status.
+fn cap_eff(pid: i32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("CapEff:"))?;
+    u64::from_str_radix(line.trim_start_matches("CapEff:").trim(), 16).ok()
+}
+
+fn require_setpriv(test: &str) -> bool {
+    if try_sh(&["setpriv", "--version"]) {
+        return true;
+    }
+    skip(test, "setpriv (util-linux) not installed")
+}
+
+/// With only CAP_NET_ADMIN and CAP_NET_RAW, with the virtual MAC (default) and without (`-n`):
+/// vrrpd starts, becomes master, adds its VIP, sends adverts and gratuitous ARP for the VIP,
+/// logs no permission error, and on SIGTERM removes the VIP and exits 0.
+#[test]
+fn runs_with_only_net_admin_and_net_raw() {
+    let test = "runs_with_only_net_admin_and_net_raw";
+    if !require_root(test) || !require_setpriv(test) {
+        return;
+    }
+    let mut lab = Lab::new(&["r1", "client"]);
+    let [r1, c] = lab.ns_names();
+    for (tag, extra) in [("vmac", None), ("novmac", Some("-n"))] {
+        let cap = Capture::start(&c, "eth0");
+        let mut args = vec!["-i", "eth0", "-v", "51", "-p", "150", "-d", "100ms"];
+        args.extend(extra);
+        args.push("192.0.2.254/24");
+        let mut d = vrrpd_with_caps(&mut lab, &r1, tag, "-all,+net_admin,+net_raw", &args);
+        // 5 s: three 100 ms advert intervals plus skew to master, with room for a loaded box.
+        let up = wait_for(Duration::from_secs(5), || lab.has_addr(&r1, VIP));
+        let eff = cap_eff(d.pid());
+        // A few adverts and the GARP burst after the transition.
+        std::thread::sleep(Duration::from_millis(500));
+        let frames = cap.finish_all();
+        let log = d.log_text();
+        assert!(up.is_some(), "{tag}: VIP never added:\n{log}");
+        assert_eq!(
+            eff,
+            Some(NET_ADMIN_AND_RAW),
+            "{tag}: vrrpd did not run with exactly CAP_NET_ADMIN and CAP_NET_RAW:\n{log}"
+        );
+        let adverts = frames.iter().filter_map(vrrp_of).count();
+        assert!(adverts >= 2, "{tag}: {adverts} adverts seen:\n{log}");
+        let vip: Ipv4Addr = VIP.parse().unwrap();
+        assert!(
+            frames
+                .iter()
+                .filter_map(|f| f.arp())
+                .any(|(_, sender, target)| sender == vip && target == vip),
+            "{tag}: no gratuitous ARP for the VIP:\n{log}"
+        );
+        if extra.is_none() {
+            assert!(
+                log.contains("virtual MAC 00:00:5e:00:01:33"),
+                "{tag}: no virtual MAC:\n{log}"
+            );
+        }
+        for bad in ["ermission denied", "not permitted", "needs CAP_"] {
+            assert!(!log.contains(bad), "{tag}: {bad:?} in the log:\n{log}");
+        }
+        signal(d.pid(), libc::SIGTERM);
+        assert_eq!(
+            wait_exit(&mut d, Duration::from_secs(5)),
+            Some(0),
+            "{tag}: {}",
+            d.log_text()
+        );
+        assert!(!lab.has_addr(&r1, VIP), "{tag}: VIP left after SIGTERM");
+    }
+}
+
+/// Missing one of the two capabilities: one line naming it (and not the other), exit status 1,
+/// nothing started (no VIP).
+#[test]
+fn missing_capability_is_named_and_exits_1() {
+    let test = "missing_capability_is_named_and_exits_1";
+    if !require_root(test) || !require_setpriv(test) {
+        return;
+    }
+    let mut lab = Lab::new(&["r1"]);
+    let [r1] = lab.ns_names();
+    let args = [
+        "-i",
+        "eth0",
+        "-v",
+        "51",
+        "-p",
+        "150",
+        "-d",
+        "100ms",
+        "192.0.2.254/24",
+    ];
+    for (tag, bounding, missing, present) in [
+        ("noraw", "-all,+net_admin", "CAP_NET_RAW", "CAP_NET_ADMIN"),
+        ("noadmin", "-all,+net_raw", "CAP_NET_ADMIN", "CAP_NET_RAW"),
+    ] {
+        let mut d = vrrpd_with_caps(&mut lab, &r1, tag, bounding, &args);
+        let status = wait_exit(&mut d, Duration::from_secs(5));
+        let log = d.log_text();
+        assert_eq!(status, Some(1), "{tag}: {log}");
+        assert!(
+            log.contains(&format!("vrrpd: needs {missing} (")),
+            "{tag}: the error does not name {missing}:\n{log}"
+        );
+        assert!(
+            !log.contains(present),
+            "{tag}: the error names {present}, which is held:\n{log}"
+        );
+        assert!(!lab.has_addr(&r1, VIP), "{tag}: VIP added");
+    }
+}
