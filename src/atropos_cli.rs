@@ -450,6 +450,12 @@ fn dump_lines(o: &mut String, i: &InstanceInfo, d: &crate::control::Detail) {
         let _ = writeln!(o, "  checksum forms from {peer}: {}", f.join(", "));
     }
     let _ = writeln!(o, "  hooks: {}", counts(&d.hooks, false));
+    let e = &d.events;
+    let _ = writeln!(
+        o,
+        "  events: {} recorded, {} subscribers, {} dropped (stalled), {} gaps sent",
+        e.recorded, e.subscribers, e.dropped, e.gaps
+    );
     for t in &i.trackers {
         let ago = t
             .last_secs_ago

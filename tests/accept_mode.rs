@@ -228,6 +228,13 @@ fn no_accept_master_drops_vip_traffic_but_still_routes() {
         .collect();
     assert!(filters.contains(&"ip vrrpd_eth0_51_v4"), "{dump}");
     assert!(filters.contains(&"ip6 vrrpd_eth0_52_v6"), "{dump}");
+    // The SIGUSR1 dump names it too.
+    signal(p4.pid(), libc::SIGUSR1);
+    let dumped = wait_for(Duration::from_secs(3), || {
+        p4.log_text()
+            .contains("Accept_Mode off: packet filter table ip vrrpd_eth0_51_v4 filter_errors=0")
+    });
+    assert!(dumped.is_some(), "{}", p4.log_text());
     // Still master: the adverts were not dropped with the rest.
     assert_eq!(lab.state(&r1, 51).as_deref(), Some("MASTER"));
     assert_eq!(lab.state(&r1, 52).as_deref(), Some("MASTER"));

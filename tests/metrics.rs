@@ -376,3 +376,110 @@ fn prometheus_scrapes_the_exporter_and_answers_the_state() {
         query(q)
     );
 }
+
+/// Liveness (issue #19): a master whose daemon is SIGSTOPped (hung: its socket still accepts,
+/// nothing answers) is never reported as master, neither by `atropos --metrics` nor by the
+/// exporter, at any scrape while it is stopped: `vrrpd_up 0` and no state series, while its peer
+/// takes over. Resumed, it is up and master again. After `kill -9` its stale socket is "not
+/// running" for `--metrics`, the exporter (which still shows the last tick it saw, older than
+/// the kill) and `atropos --state`.
+#[test]
+fn a_hung_daemon_is_never_master_and_a_stale_socket_is_not_running() {
+    let test = "a_hung_daemon_is_never_master_and_a_stale_socket_is_not_running";
+    if !require_root(test) {
+        return;
+    }
+    let mut lab = Lab::new(&["r1", "r2"]);
+    let [r1, r2] = lab.ns_names();
+    let mut a = lab.vrrpd_line(&r1, "r1", "-i eth0 -v 51 -p 150 -d 100ms -n 192.0.2.254/24");
+    let b = lab.vrrpd_line(&r2, "r2", "-i eth0 -v 51 -p 100 -d 100ms -n 192.0.2.254/24");
+    assert!(
+        wait_for(Duration::from_secs(5), || lab.has_addr(&r1, VIP)).is_some(),
+        "{}",
+        a.log_text()
+    );
+    let run = lab.dir.join("run").to_string_lossy().into_owned();
+    let listen = "127.0.0.1:9651";
+    let mut x = lab.spawn(
+        &r1,
+        "x1",
+        env!("CARGO_BIN_EXE_atropos"),
+        &["--metrics-listen", listen],
+        &[("VRRPD_RUN_DIR", &run)],
+    );
+    let id = [r#"interface="eth0""#, r#"vrid="51""#, r#"family="ipv4""#];
+    let master = |m: &str| sample(m, "vrrpd_state", &[id[1], r#"state="master""#]);
+    let scrape = || http_get(&r1, listen, "/metrics");
+    let first = wait_some(Duration::from_secs(5), scrape)
+        .unwrap_or_else(|| panic!("exporter\n{}", x.log_text()));
+    assert_eq!(master(&first), Some(1.0), "{first}");
+    let tick_alive = sample(&first, "vrrpd_last_loop_tick_timestamp_seconds", &id).unwrap();
+
+    // Hung: every scrape while it is stopped says not running, never master.
+    signal(a.pid(), libc::SIGSTOP);
+    let stopped = std::time::Instant::now();
+    let mut scrapes = 0;
+    let mut slowest = Duration::ZERO;
+    while stopped.elapsed() < Duration::from_secs(3) {
+        let t = std::time::Instant::now();
+        let (code, m, err) = lab.atropos(&r1, &["--metrics"]);
+        slowest = slowest.max(t.elapsed());
+        assert_eq!(code, 0, "{err}");
+        let h = scrape().unwrap_or_else(|| panic!("exporter\n{}", x.log_text()));
+        for text in [&m, &h] {
+            assert_eq!(sample(text, "vrrpd_up", &id), Some(0.0), "{text}");
+            assert_eq!(master(text), None, "a hung daemon reported master:\n{text}");
+        }
+        scrapes += 2;
+    }
+    let peer_took_over = lab.state(&r2, 51);
+    signal(a.pid(), libc::SIGCONT);
+    println!(
+        "MEASURED: SIGSTOPped master: {scrapes} scrapes in 3 s (--metrics and exporter), all \
+         vrrpd_up 0 with no state; slowest --metrics run {:.3} s (answer timeout 1 s); peer \
+         state {peer_took_over:?}",
+        slowest.as_secs_f64()
+    );
+    assert_eq!(
+        peer_took_over.as_deref(),
+        Some("MASTER"),
+        "{}",
+        b.log_text()
+    );
+    // Resumed: up, and master again (prio 150 preempts).
+    let back = wait_some(Duration::from_secs(5), || {
+        scrape().filter(|m| master(m) == Some(1.0) && sample(m, "vrrpd_up", &id) == Some(1.0))
+    });
+    assert!(
+        back.is_some(),
+        "not master again after SIGCONT\n{}",
+        a.log_text()
+    );
+
+    // kill -9: a stale socket.
+    signal(a.pid(), libc::SIGKILL);
+    assert!(wait_exit(&mut a, Duration::from_secs(5)).is_some());
+    let killed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let (code, m, err) = lab.atropos(&r1, &["--metrics"]);
+    assert_eq!(code, 0, "{err}");
+    let h = scrape().unwrap_or_else(|| panic!("exporter\n{}", x.log_text()));
+    for text in [&m, &h] {
+        assert_eq!(sample(text, "vrrpd_up", &id), Some(0.0), "{text}");
+        assert!(!text.contains("vrrpd_state"), "{text}");
+    }
+    let last = sample(&h, "vrrpd_last_loop_tick_timestamp_seconds", &id)
+        .unwrap_or_else(|| panic!("the exporter forgot the last tick\n{h}"));
+    assert!(
+        last >= tick_alive && last <= killed,
+        "tick {last}, killed {killed}"
+    );
+    let (code, out, err) = lab.atropos(&r1, &["--state", "-v", "51"]);
+    println!("atropos --state on a stale socket: exit {code}, {out:?} {err:?}");
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(!out.contains("MASTER"), "{out}");
+    signal(x.pid(), libc::SIGTERM);
+    let _ = wait_exit(&mut x, Duration::from_secs(5));
+}

@@ -416,10 +416,11 @@ fn unit_under_real_systemd_in_nspawn() {
     let ours_gone = ours_gone.unwrap_or_else(|| panic!("the hung master kept the VIP\n{log}"));
     assert!(restarted.is_some(), "not restarted\n{log}");
     assert_ne!(ct.prop(UNIT, "NRestarts"), restarts);
-    // Killed by the watchdog at 1-1.5 s, removed by the clean-up: well before the peer's
-    // earliest takeover (2.61 s). The bound leaves 0.6 s for a loaded machine.
+    // Killed by the watchdog at 1-1.5 s after the hang, removed by the clean-up (measured
+    // 1.4-2.0 s on a loaded 2-core machine): before the peer's earliest takeover (2.61 s). The
+    // bound leaves 1 s over the watchdog for the kill, the clean-up's start and our polling.
     assert!(
-        ours_gone <= Duration::from_millis(2000),
+        ours_gone <= Duration::from_millis(2500),
         "the hung master held the VIP {ours_gone:?} after the hang\n{log}"
     );
     if let Some(p) = peer_up {

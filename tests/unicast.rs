@@ -1423,3 +1423,109 @@ fn unicast_peer_listed_by_another_address_is_bad_dst() {
     assert_eq!(discards(&d, "bad_dst"), 0, "{d}");
     assert_eq!(d["master"], serde_json::json!(a), "{d}");
 }
+
+/// Three vrrpds in a full mesh (each lists the other two; VRRPv3 IPv4, whose checksum covers
+/// the pseudo-header with the peer as destination): A (200) is Master and sends each advert
+/// once to each peer, in list order, with its own checksum; after kill -9 of A, B (100) takes
+/// over after MDI(100) and C (50) follows B.
+#[test]
+fn unicast_three_routers_full_mesh() {
+    let test = "unicast_three_routers_full_mesh";
+    if !require_root(test) {
+        return;
+    }
+    let row = V3_IPV4;
+    let mut lab = Lab::new(&["r1", "r2", "r3"]);
+    let [a_ns, b_ns, c_ns] = lab.ns_names::<3>();
+    let (a, b, c) = (row.addr(&lab, 0), row.addr(&lab, 1), row.addr(&lab, 2));
+    let ips: Vec<IpAddr> = [&a, &b, &c].iter().map(|s| s.parse().unwrap()).collect();
+    let long = Duration::from_secs(15);
+    let cap = Capture::start(&lab.switch, "p0");
+    let mut va = start_vrrpd(
+        &mut lab,
+        &row,
+        (&a_ns, "eth0"),
+        "a",
+        200,
+        &[&b, &c],
+        &["-n"],
+    );
+    let vb = start_vrrpd(
+        &mut lab,
+        &row,
+        (&b_ns, "eth0"),
+        "b",
+        100,
+        &[&a, &c],
+        &["-n"],
+    );
+    let vc = start_vrrpd(&mut lab, &row, (&c_ns, "eth0"), "c", 50, &[&a, &b], &["-n"]);
+    let logs = || {
+        format!(
+            "--- A\n{}\n--- B\n{}\n--- C\n{}",
+            va.log_text(),
+            vb.log_text(),
+            vc.log_text()
+        )
+    };
+    let elected = || vis(&va, "MASTER") && vis(&vb, "BACKUP") && vis(&vc, "BACKUP");
+    assert!(wait_for(long, elected).is_some(), "{}", logs());
+    assert!(holds(row.stable(), elected), "{}", logs());
+    let seen = cap.finish();
+    let from_a = from(&seen, ips[0]);
+    // Each advert: one packet to B then one to C, microseconds apart, checksums differing by
+    // the destination in the pseudo-header.
+    let n = from_a.len() / 2;
+    assert!(n >= 3, "{seen:?}");
+    let pairs: Vec<(&&Seen, &&Seen)> = from_a
+        .iter()
+        .zip(from_a.iter().skip(1))
+        .filter(|(x, y)| x.dst == ips[1] && y.dst == ips[2])
+        .collect();
+    assert!(
+        pairs.len() + 1 >= n,
+        "{} pairs of {}: {from_a:?}",
+        pairs.len(),
+        from_a.len()
+    );
+    for (x, y) in &pairs {
+        assert!(y.at - x.at < Duration::from_millis(5), "{x:?} {y:?}");
+        assert_eq!(x.payload[..6], y.payload[..6]);
+        assert_ne!(
+            x.payload[6..8],
+            y.payload[6..8],
+            "same checksum to both peers"
+        );
+    }
+
+    let cap = Capture::start(&lab.switch, "p1");
+    std::thread::sleep(row.interval() + row.interval() / 5);
+    kill9(&mut va);
+    let after = || vis(&vb, "MASTER") && vis(&vc, "BACKUP");
+    assert!(
+        wait_for(long, after).is_some(),
+        "{}\n{}",
+        vb.log_text(),
+        vc.log_text()
+    );
+    std::thread::sleep(row.interval() + Duration::from_millis(50));
+    let seen = cap.finish();
+    let gap = takeover_gap(&from(&seen, ips[0]), &from(&seen, ips[1]), false);
+    let line = check_gap(
+        &row,
+        "mesh: kill -9 A(200), B(100) takes over",
+        gap,
+        row.mdi(100),
+        &vb.log_text(),
+    );
+    eprintln!("UNICAST {test}: {line}");
+    assert!(
+        holds(row.stable(), after),
+        "{}\n{}",
+        vb.log_text(),
+        vc.log_text()
+    );
+    let d = dump_json(&lab, &c_ns);
+    assert_eq!(d["master"], serde_json::json!(b), "{d}");
+    assert_eq!(d["unicast"]["peers"], serde_json::json!([a, b]), "{d}");
+}

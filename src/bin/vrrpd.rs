@@ -33,6 +33,7 @@ fn main() -> ExitCode {
         return ExitCode::from(1);
     }
     daemon::log::init(false, settings.debug);
+    daemon::log::install_panic_hook();
     if args.cleanup {
         return match daemon::cleanup::run(&settings) {
             Ok(_) => ExitCode::SUCCESS,

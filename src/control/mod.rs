@@ -326,6 +326,22 @@ pub struct Detail {
     /// How many times the Master as last heard changed to another router (ourselves included).
     #[serde(default)]
     pub master_changes: u64,
+    /// The event stream (`atropos --follow`): its counters.
+    #[serde(default)]
+    pub events: EventStreamInfo,
+}
+
+/// The event stream's counters, as `--dump` and the metrics show them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct EventStreamInfo {
+    /// Records numbered since start (the last sequence number).
+    pub recorded: u64,
+    /// Subscribers served now.
+    pub subscribers: u64,
+    /// Subscribers dropped for taking nothing for 10 s while records waited, since start.
+    pub dropped: u64,
+    /// Gap records sent to subscribers that fell behind the ring, since start.
+    pub gaps: u64,
 }
 
 /// Parse one request line; errors are phrased for the reply.

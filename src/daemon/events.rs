@@ -62,6 +62,16 @@ impl Stream {
     pub fn deadline(&self) -> Option<Duration> {
         self.subs.deadline()
     }
+
+    /// The counters `--dump` and the metrics show.
+    pub fn info(&self) -> crate::control::EventStreamInfo {
+        crate::control::EventStreamInfo {
+            recorded: self.ring.next_seq().saturating_sub(1),
+            subscribers: self.subs.len() as u64,
+            dropped: self.subs.dropped,
+            gaps: self.subs.gaps,
+        }
+    }
 }
 
 impl Default for Stream {

@@ -177,6 +177,15 @@ pub fn write(level: Level, msg: &str) {
     }
 }
 
+/// Reports a panic through [`write`] (one line, never blocking on a stalled stderr or
+/// `/dev/log`) instead of the default hook's blocking write to stderr, so that the unwinding
+/// that follows reaches the daemon's clean-up (issue 13, defect 14) even with a stalled log.
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        write(Level::Error, &format!("panic: {info}").replace('\n', " "));
+    }));
+}
+
 /// The line saying how many lines were lost.
 fn dropped_note(n: u64, dest: &str) -> String {
     format!("{n} log line(s) dropped: {dest} was not accepting them (a stalled log reader)")

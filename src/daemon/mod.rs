@@ -443,8 +443,10 @@ impl Daemon {
     fn feed(&mut self, now: Duration, ev: Event<'_>) {
         let before = (self.inst.priority(), self.inst.group_held());
         let actions = self.inst.handle(now, ev);
-        self.perform(now, actions);
+        // The stream records a cause before its effects: a host-group hold (or a priority
+        // change) before the transition and hooks it brings.
         self.emit_changes(before);
+        self.perform(now, actions);
         if self.started {
             self.group_sync(now, false);
         }

@@ -60,6 +60,14 @@ impl Daemon {
                 d.skew_time_ms,
                 d.hooks
             );
+            if let Some(t) = &d.accept_filter {
+                vlog!(
+                    Info,
+                    "{}: Accept_Mode off: packet filter table {t} filter_errors={}",
+                    self.tag(),
+                    d.filter_errors
+                );
+            }
             for t in &info.trackers {
                 vlog!(
                     Info,
@@ -129,6 +137,7 @@ impl Daemon {
             d.hooks.insert("started".into(), self.hooks.started);
             d.hooks.insert("timed_out".into(), self.hooks.timed_out);
             d.hooks.insert("failed".into(), self.hooks.failed);
+            d.events = self.io.stream.info();
             d
         });
         InstanceInfo {

@@ -10,7 +10,9 @@
 //! keep the same series whether the daemon runs or not.
 //!
 //! Liveness: an instance whose socket refuses or does not answer is `vrrpd_up 0` and has no
-//! `vrrpd_state` series at all, so a dead daemon is never counted as Master.
+//! `vrrpd_state` series at all, so a dead daemon is never counted as Master; so is one whose
+//! loop tick is stale (see [`scrape::stale_limit`]): its event loop answered, but had not woken
+//! for longer than its peers wait before they take over.
 //!
 //! The state names are RFC 9568 §6.4's (Initialize, Backup, Master) plus Fault, in lower case.
 
@@ -93,6 +95,10 @@ struct Families {
     group_held: IntGaugeVec,
     group_size: IntGaugeVec,
     group_member: IntGaugeVec,
+    events: IntCounterVec,
+    event_subscribers: IntGaugeVec,
+    event_drops: IntCounterVec,
+    event_gaps: IntCounterVec,
 }
 
 fn labels<'a>(base: &[&'a str], more: &[&'a str]) -> Vec<&'a str> {
@@ -244,6 +250,26 @@ impl Families {
                 "1 for each member of the instance's host group, with its published state; alive is 0 for a dead member.",
                 &labels(&INST, &["group", "member", "state", "alive"]),
             )?,
+            events: c(
+                "vrrpd_events_total",
+                "Records numbered in the instance's event stream (atropos --follow) since start.",
+                &INST,
+            )?,
+            event_subscribers: ig(
+                "vrrpd_event_subscribers",
+                "Event-stream subscribers (atropos --follow) served now.",
+                &INST,
+            )?,
+            event_drops: c(
+                "vrrpd_event_subscribers_dropped_total",
+                "Event-stream subscribers dropped for taking nothing for 10 s while records waited.",
+                &INST,
+            )?,
+            event_gaps: c(
+                "vrrpd_event_gaps_total",
+                "Gap records sent to event-stream subscribers that fell behind (events they lost).",
+                &INST,
+            )?,
             reg,
         })
     }
@@ -382,6 +408,12 @@ fn instance(f: &Families, id: &[&str; 3], i: &InstanceInfo, now: f64) {
     f.master_down_interval
         .with_label_values(&l)
         .set(d.master_down_interval_ms / 1000.0);
+    f.events.with_label_values(&l).inc_by(d.events.recorded);
+    f.event_subscribers
+        .with_label_values(&l)
+        .set(i64::try_from(d.events.subscribers).unwrap_or(i64::MAX));
+    f.event_drops.with_label_values(&l).inc_by(d.events.dropped);
+    f.event_gaps.with_label_values(&l).inc_by(d.events.gaps);
 }
 
 #[cfg(test)]

@@ -13,6 +13,29 @@ use crate::control::{Command, InstanceInfo, Request, Response, VERSION};
 /// How long one instance may take to answer a scrape.
 pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// What [`stale_limit`] adds to three advertisement intervals: scheduling on a loaded machine.
+pub const STALE_MARGIN: Duration = Duration::from_millis(500);
+
+/// The staleness rule: an answer whose loop tick (the event loop's last wake-up, as the daemon
+/// reports it with its answer) is older than this counts as *not running*. Three of its own
+/// advertisement intervals is how long a master's peers wait before they take over
+/// (Master_Down_Interval = 3 × interval + a skew below one interval, RFC 9568 §6.1): a loop
+/// silent that long no longer holds the role it reports. Plus [`STALE_MARGIN`]. An answer without
+/// timers (an older daemon) is judged on a 1 s interval.
+///
+/// A daemon that is stopped (SIGSTOP) or wedged does not answer at all and is not running after
+/// [`ANSWER_TIMEOUT`]; the tick rule covers a loop that gets to the answer only after being held
+/// up inside one wake-up (a long system call, a stopped process resumed mid-iteration).
+pub fn stale_limit(info: &InstanceInfo) -> Duration {
+    let interval = info
+        .detail
+        .as_ref()
+        .map(|d| d.adver_interval_ms)
+        .filter(|ms| ms.is_finite() && *ms > 0.0)
+        .unwrap_or(1000.0);
+    Duration::from_secs_f64((interval * 3.0 / 1000.0).min(3600.0)) + STALE_MARGIN
+}
+
 /// An instance as its socket's name tells it (`vrrpd_<IF>_<VRID>[_v6].sock`): what is known of
 /// it even when its daemon is dead.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -102,10 +125,22 @@ pub fn ask(path: &Path, timeout: Duration) -> Answer {
             ok: true,
             instance: Some(info),
             ..
-        }) => Answer::Running {
-            info: Box::new(info),
-            at: SystemTime::now(),
-        },
+        }) => {
+            let limit = stale_limit(&info);
+            let age = info.loop_tick_secs_ago;
+            if !age.is_finite() || age < 0.0 || age > limit.as_secs_f64() {
+                return Answer::NotRunning(format!(
+                    "stale loop tick: its event loop last woke {age:.3}s before answering \
+                     (limit {:.3}s: 3 advert intervals + {:?})",
+                    limit.as_secs_f64(),
+                    STALE_MARGIN
+                ));
+            }
+            Answer::Running {
+                info: Box::new(info),
+                at: SystemTime::now(),
+            }
+        }
         Ok(r) => Answer::NotRunning(format!(
             "error reply: {}",
             r.error.unwrap_or_else(|| "no instance".to_string())
@@ -184,6 +219,68 @@ mod tests {
         ] {
             assert_eq!(id(bad), None, "{bad}");
         }
+    }
+
+    /// A fake daemon answering `dump` with `tick` seconds of loop tick at `interval_ms`.
+    fn answer_with(dir: &Path, vrid: u8, interval_ms: f64, tick: f64) -> Answer {
+        use std::io::{BufRead, BufReader, Write};
+        let path = dir.join(format!("vrrpd_eth0_{vrid}.sock"));
+        let l = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let t = std::thread::spawn(move || {
+            let (s, _) = l.accept().unwrap();
+            let mut line = String::new();
+            BufReader::new(&s).read_line(&mut line).unwrap();
+            let info = InstanceInfo {
+                state: "MASTER".into(),
+                loop_tick_secs_ago: tick,
+                detail: Some(crate::control::Detail {
+                    adver_interval_ms: interval_ms,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            let mut out = serde_json::to_vec(&Response::ok(info)).unwrap();
+            out.push(b'\n');
+            (&s).write_all(&out).unwrap();
+        });
+        let a = ask(&path, ANSWER_TIMEOUT);
+        t.join().unwrap();
+        a
+    }
+
+    /// The staleness rule: a master whose loop tick is older than 3 advert intervals + 0.5 s
+    /// when it answers is not running; a fresh one is.
+    #[test]
+    fn stale_loop_tick_is_not_running() {
+        let dir = std::env::temp_dir().join(format!("vrrpd-stale-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        assert!(matches!(
+            answer_with(&dir, 1, 100.0, 0.001),
+            Answer::Running { .. }
+        ));
+        assert!(matches!(
+            answer_with(&dir, 2, 100.0, 0.79),
+            Answer::Running { .. }
+        ));
+        let a = answer_with(&dir, 3, 100.0, 0.81);
+        assert!(
+            matches!(&a, Answer::NotRunning(why) if why.contains("stale loop tick") && why.contains("limit 0.800s")),
+            "{a:?}"
+        );
+        assert!(matches!(
+            answer_with(&dir, 4, 1000.0, 3.4),
+            Answer::Running { .. }
+        ));
+        assert!(matches!(
+            answer_with(&dir, 5, 1000.0, 3.6),
+            Answer::NotRunning(_)
+        ));
+        assert!(matches!(
+            answer_with(&dir, 6, 1000.0, f64::NAN),
+            Answer::NotRunning(_)
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// A socket file nobody listens on (what `kill -9` leaves) is not running, at once.
