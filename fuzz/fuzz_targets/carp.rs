@@ -1,0 +1,4 @@
+//! cargo-fuzz target `carp`: see `fuzz/targets.rs`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| vrrpd_fuzz::carp(data));
