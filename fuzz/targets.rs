@@ -20,6 +20,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("fsm", fsm),
     ("control", control),
     ("cli", cli),
+    ("shm", shm),
 ];
 
 /// VRRP v2/v3 parser (RFC 3768 §5, RFC 9568 §5): byte 0 picks the family and whether the
@@ -212,5 +213,38 @@ pub fn fsm(data: &[u8]) {
             assert_eq!(state, State::Initialize);
             assert_eq!(inst.next_deadline(), None);
         }
+    }
+}
+
+/// The host group's shared-memory reader (`sys::shm::decode_image`) on a corrupted segment
+/// image: byte 0 bit 0 set writes a valid header first (so the slots are reached), then the
+/// rest of the input overlays the image from byte 1 on; the image is padded with zeros to the
+/// segment size, unless bit 1 asks for the input's own length (the size check).
+pub fn shm(data: &[u8]) {
+    use vrrpd::sys::shm::{
+        decode_image, HEADER_SIZE, MAGIC, NSLOTS, SEGMENT_SIZE, SLOT_SIZE, VERSION,
+    };
+    let Some((&sel, rest)) = data.split_first() else {
+        return;
+    };
+    if sel & 2 != 0 {
+        let _ = decode_image(rest);
+        return;
+    }
+    let mut img = vec![0u8; SEGMENT_SIZE];
+    if sel & 1 != 0 {
+        img[0..8].copy_from_slice(&MAGIC.to_ne_bytes());
+        img[8..12].copy_from_slice(&VERSION.to_ne_bytes());
+        img[12..16].copy_from_slice(&(HEADER_SIZE as u32).to_ne_bytes());
+        img[16..20].copy_from_slice(&(SLOT_SIZE as u32).to_ne_bytes());
+        img[20..24].copy_from_slice(&(NSLOTS as u32).to_ne_bytes());
+    }
+    let start = if sel & 1 != 0 { HEADER_SIZE } else { 0 };
+    for (d, s) in img[start..].iter_mut().zip(rest) {
+        *d = *s;
+    }
+    if let Ok(m) = decode_image(&img) {
+        assert!(m.len() <= NSLOTS);
+        let _ = format!("{m:?}");
     }
 }

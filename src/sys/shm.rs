@@ -479,6 +479,97 @@ fn read_identity(slot: &Slot) -> Option<Identity> {
     None
 }
 
+/// The header checks of an initialized segment (magic, layout version, sizes), shared by
+/// [`GroupShm::open_existing`] and [`decode_image`].
+fn check_header(name: &str, magic: u64, version: u32, sizes: [u32; 3]) -> Result<(), ShmError> {
+    if magic != MAGIC {
+        return Err(ShmError::Corrupt(format!(
+            "group segment {name}: bad magic {magic:#018x}"
+        )));
+    }
+    if version != VERSION {
+        return Err(ShmError::Incompatible {
+            found_version: version,
+        });
+    }
+    let [hs, ss, ns] = sizes;
+    if (hs, ss, ns) != (HEADER_SIZE as u32, SLOT_SIZE as u32, NSLOTS as u32) {
+        return Err(ShmError::Corrupt(format!(
+            "group segment {name}: header_size {hs}, slot_size {ss}, nslots {ns}; \
+             expected {HEADER_SIZE}, {SLOT_SIZE}, {NSLOTS}"
+        )));
+    }
+    Ok(())
+}
+
+/// Decodes a copy of a whole segment (`SEGMENT_SIZE` bytes, in this host's byte order, as
+/// mapped): the header checks of [`GroupShm::open_existing`], then every slot in use (pid set,
+/// generation even) whose state is not `Empty`, as [`GroupShm::members`] reads them, with
+/// `alive` false (a copy says nothing about processes). Pure; used by the fuzzer
+/// (`fuzz/targets.rs`) and by tools that inspect a saved segment. Never panics on any bytes.
+pub fn decode_image(image: &[u8]) -> Result<Vec<(usize, MemberView)>, ShmError> {
+    let name = "image";
+    if image.len() != SEGMENT_SIZE {
+        return Err(ShmError::Corrupt(format!(
+            "group segment {name} is {} bytes, expected {SEGMENT_SIZE}",
+            image.len()
+        )));
+    }
+    let u64_at = |b: &[u8], off: usize| -> u64 {
+        b.get(off..off + 8)
+            .and_then(|x| x.try_into().ok())
+            .map_or(0, u64::from_ne_bytes)
+    };
+    let u32_at = |b: &[u8], off: usize| -> u32 {
+        b.get(off..off + 4)
+            .and_then(|x| x.try_into().ok())
+            .map_or(0, u32::from_ne_bytes)
+    };
+    let u8_at = |b: &[u8], off: usize| -> u8 { b.get(off).copied().unwrap_or(0) };
+    check_header(
+        name,
+        u64_at(image, std::mem::offset_of!(Header, magic)),
+        u32_at(image, std::mem::offset_of!(Header, version)),
+        [
+            u32_at(image, std::mem::offset_of!(Header, header_size)),
+            u32_at(image, std::mem::offset_of!(Header, slot_size)),
+            u32_at(image, std::mem::offset_of!(Header, nslots)),
+        ],
+    )?;
+    let mut out = Vec::new();
+    for i in 0..NSLOTS {
+        let base = HEADER_SIZE + i * SLOT_SIZE;
+        let Some(slot) = image.get(base..base + SLOT_SIZE) else {
+            break;
+        };
+        let (pid, gen) = unpack(u64_at(slot, std::mem::offset_of!(Slot, owner)));
+        if pid == 0 || gen % 2 == 1 {
+            continue;
+        }
+        let mut ifname = [0u8; 16];
+        let off = std::mem::offset_of!(Slot, ifname);
+        if let Some(src) = slot.get(off..off + 16) {
+            ifname.copy_from_slice(src);
+        }
+        let id = Identity {
+            pid,
+            vrid: u8_at(slot, std::mem::offset_of!(Slot, vrid)),
+            family: u8_at(slot, std::mem::offset_of!(Slot, family)),
+            ifname,
+            start_ticks: u64_at(slot, std::mem::offset_of!(Slot, start_ticks)),
+            state: u8_at(slot, std::mem::offset_of!(Slot, state)),
+            priority: u8_at(slot, std::mem::offset_of!(Slot, priority)),
+            heartbeat_ns: u64_at(slot, std::mem::offset_of!(Slot, heartbeat_ns)),
+            pidns: u64_at(slot, std::mem::offset_of!(Slot, pidns)),
+        };
+        if id.state == MemberState::Empty.to_u8() {
+            continue;
+        }
+        out.push((i, view_of(&id, false)));
+    }
+    Ok(out)
+}
+
 /// A mapped group table. See the module documentation.
 pub struct GroupShm {
     base: NonNull<u8>,
@@ -802,26 +893,16 @@ impl GroupShm {
                 "group segment {name} was never initialized (its creator died?); remove it"
             )));
         }
-        if magic != MAGIC {
-            return Err(ShmError::Corrupt(format!(
-                "group segment {name}: bad magic {magic:#018x}"
-            )));
-        }
-        let version = h.version.load(Ordering::Relaxed);
-        if version != VERSION {
-            return Err(ShmError::Incompatible {
-                found_version: version,
-            });
-        }
-        let hs = h.header_size.load(Ordering::Relaxed);
-        let ss = h.slot_size.load(Ordering::Relaxed);
-        let ns = h.nslots.load(Ordering::Relaxed);
-        if (hs, ss, ns) != (HEADER_SIZE as u32, SLOT_SIZE as u32, NSLOTS as u32) {
-            return Err(ShmError::Corrupt(format!(
-                "group segment {name}: header_size {hs}, slot_size {ss}, nslots {ns}; \
-                 expected {HEADER_SIZE}, {SLOT_SIZE}, {NSLOTS}"
-            )));
-        }
+        check_header(
+            name,
+            magic,
+            h.version.load(Ordering::Relaxed),
+            [
+                h.header_size.load(Ordering::Relaxed),
+                h.slot_size.load(Ordering::Relaxed),
+                h.nslots.load(Ordering::Relaxed),
+            ],
+        )?;
         Ok(shm)
     }
 
@@ -1344,6 +1425,49 @@ impl Drop for GroupShm {
 
 #[cfg(test)]
 mod tests {
+    /// A segment image with a valid header and slot 3 held by pid 4242 (generation 2).
+    fn image_with_one_member() -> Vec<u8> {
+        let mut img = vec![0u8; SEGMENT_SIZE];
+        img[0..8].copy_from_slice(&MAGIC.to_ne_bytes());
+        img[8..12].copy_from_slice(&VERSION.to_ne_bytes());
+        img[12..16].copy_from_slice(&(HEADER_SIZE as u32).to_ne_bytes());
+        img[16..20].copy_from_slice(&(SLOT_SIZE as u32).to_ne_bytes());
+        img[20..24].copy_from_slice(&(NSLOTS as u32).to_ne_bytes());
+        let base = HEADER_SIZE + 3 * SLOT_SIZE;
+        img[base..base + 8].copy_from_slice(&pack(4242, 2).to_ne_bytes());
+        img[base + 8] = MemberState::Master.to_u8();
+        img[base + 9] = 150;
+        img[base + 10] = 51;
+        img[base + 12..base + 16].copy_from_slice(b"eth0");
+        img
+    }
+
+    #[test]
+    fn decode_image_reads_members_and_refuses_corruption() {
+        let img = image_with_one_member();
+        let m = decode_image(&img).unwrap();
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].0, 3);
+        assert_eq!((m[0].1.pid, m[0].1.vrid, m[0].1.priority), (4242, 51, 150));
+        assert_eq!(m[0].1.ifname, "eth0");
+        assert_eq!(m[0].1.state, MemberState::Master);
+        let mut bad = img.clone();
+        bad[0] ^= 1;
+        assert!(matches!(decode_image(&bad), Err(ShmError::Corrupt(_))));
+        let mut bad = img.clone();
+        bad[8] = 9;
+        assert!(matches!(
+            decode_image(&bad),
+            Err(ShmError::Incompatible { .. })
+        ));
+        assert!(decode_image(&img[..SEGMENT_SIZE - 1]).is_err());
+        // A slot being rewritten (odd generation) is skipped, as the seqlock reader does.
+        let mut busy = img;
+        let base = HEADER_SIZE + 3 * SLOT_SIZE;
+        busy[base..base + 8].copy_from_slice(&pack(4242, 3).to_ne_bytes());
+        assert!(decode_image(&busy).unwrap().is_empty());
+    }
+
     use super::*;
 
     #[test]
