@@ -104,7 +104,8 @@ pub struct Args {
     #[arg(long = "group-timeout", value_name = "DURATION", value_parser = parse_duration, requires = "monitor")]
     pub group_timeout: Option<Duration>,
 
-    /// Poll the link with ethtool/MII this often besides netlink events (`0` disables polling).
+    /// Poll the link with ethtool/MII about this often besides netlink events, on wake-ups that
+    /// happen anyway (adverts sent or received); `0` disables polling.
     #[arg(long = "link-poll", value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
     pub link_poll: Duration,
 

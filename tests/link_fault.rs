@@ -380,3 +380,73 @@ fn link_check_methods_on_veth() {
         m.log_text()
     );
 }
+
+/// The ethtool poll keeps its socket open and rides on the adverts (issue #14, wake-ups): strace,
+/// attached to an idle master (advert interval 500 ms, `--link-poll 200ms`) for a window, sees
+/// the poll's ethtool ioctls but no `socket(2)` call, and no more returns from poll(2) than the
+/// adverts sent in the window plus two (the window's edges: attaching interrupts one wait).
+/// Counts, not timings: a loaded machine delays wake-ups but does not add any. Before: one
+/// socket() per poll, and a wake-up every 200 ms besides every advert (~21 in 3 s, not ~6).
+#[test]
+fn link_poll_keeps_its_socket_and_rides_on_adverts() {
+    if !require_root("link_poll_keeps_its_socket_and_rides_on_adverts") {
+        return;
+    }
+    if !try_sh(&["strace", "-V"]) {
+        skip(
+            "link_poll_keeps_its_socket_and_rides_on_adverts",
+            "strace is not installed",
+        );
+        return;
+    }
+    let mut lab = Lab::new(&["r1"]);
+    let r1 = lab.host(0).ns.clone();
+    let a = lab.vrrpd_line(
+        &r1,
+        "r1",
+        &format!(
+            "-i eth0 -v 51 -d 500ms -n --garp-count 1 --link-check ethtool --link-poll 200ms {VIP}"
+        ),
+    );
+    assert!(
+        wait_for(Duration::from_secs(10), || lab.has_addr(&r1, VIP)).is_some(),
+        "{}",
+        a.log_text()
+    );
+    assert!(
+        a.log_text()
+            .contains("link check: netlink events + ethtool every 200ms on other wake-ups"),
+        "{}",
+        a.log_text()
+    );
+    // At rest: the takeover's announcements (one, --garp-count 1) are over.
+    std::thread::sleep(Duration::from_secs(1));
+    let out = lab.dir.join("strace.txt");
+    let out_s = out.to_string_lossy().into_owned();
+    let pid = a.pid().to_string();
+    let window = Duration::from_secs(3);
+    // `timeout` bounds the window; on SIGINT strace detaches and the daemon runs on.
+    let _ = std::process::Command::new("timeout")
+        .args([
+            "-k", "2", "-s", "INT", "3", "strace", "-qq", "-p", &pid, "-o", &out_s,
+        ])
+        .args(["-e", "trace=socket,ioctl,poll,ppoll"])
+        .status();
+    let text = std::fs::read_to_string(&out).unwrap_or_default();
+    let calls = |name: &str| {
+        text.lines()
+            .filter(|l| l.starts_with(name) && !l.contains("resumed>"))
+            .count()
+    };
+    let (sockets, ethtool) = (calls("socket("), text.matches("SIOCETHTOOL").count());
+    let polls = calls("poll(") + calls("ppoll(");
+    let adverts = (window.as_millis() / 500) as usize;
+    eprintln!("in {window:?}: {polls} poll(2) returns, {ethtool} ethtool ioctls, {sockets} socket(2) calls");
+    assert!(alive(&a), "vrrpd died under strace\n{}", a.log_text());
+    assert!(ethtool >= 2, "the ethtool poll did not run:\n{text}");
+    assert_eq!(sockets, 0, "the poll opened sockets:\n{text}");
+    assert!(
+        polls <= adverts + 2,
+        "{polls} wake-ups in {window:?} at a 500 ms advert interval:\n{text}"
+    );
+}

@@ -13,7 +13,7 @@ complete -c vrrpd -s x -l priority-up -d 'Priority set by SIGTTOU (default: rais
 complete -c vrrpd -s M -l monitor -d 'Member of a host group of N vrrpd processes (1-255): when one turns backup, faults or dies, all turn backup' -r
 complete -c vrrpd -l group -d 'Host group name (default: one group per network namespace)' -r
 complete -c vrrpd -l group-timeout -d 'A group member silent for this long counts as failed (default: 3 times the advert interval)' -r
-complete -c vrrpd -l link-poll -d 'Poll the link with ethtool/MII this often besides netlink events (`0` disables polling)' -r
+complete -c vrrpd -l link-poll -d 'Poll the link with ethtool/MII about this often besides netlink events, on wake-ups that happen anyway (adverts sent or received); `0` disables polling' -r
 complete -c vrrpd -l link-check -d 'How to check the link: `auto` (netlink events plus whichever of ethtool/MII answers), `netlink`, `ethtool` or `mii` (refused at start when the driver lacks it)' -r -f -a "auto\t'Netlink events plus ethtool or MII polling when the driver answers'
 netlink\t'Netlink link events only'
 ethtool\t'ETHTOOL_GLINK polling (plus netlink events)'

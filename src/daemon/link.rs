@@ -16,17 +16,53 @@ use crate::vlog;
 use super::startup::StartError;
 use super::Daemon;
 
-/// ethtool / MII link polling beside netlink events.
+/// ethtool / MII link polling, riding on wake-ups that happen anyway.
+///
+/// Polling on a timer of its own would wake an idle instance once per `--link-poll` besides its
+/// adverts. Instead any wake-up from `soft` on (3/4 of the period after the last poll) polls,
+/// and the poll's own deadline (`next`, armed on the timerfd) is only a backstop for when
+/// nothing else wakes the loop:
+/// - with netlink link events (the normal case; they report a carrier change at once) the
+///   backstop is 5/4 of the larger of the period and the advert interval, so a master (woken by
+///   every advert it sends) and a backup (by every advert it receives) never wake for the poll;
+///   the poll then sees a loss the driver reports only to ethtool/MII within that bound;
+/// - without them (the monitor could not be opened) the poll is the only link watch: the
+///   backstop is 5/4 of the period, so a loss is seen within 1.25 × `--link-poll` even in
+///   Fault, where nothing is sent; with adverts at least every half period, within one period.
 #[derive(Debug)]
 pub(super) struct LinkPoll {
-    kind: LinkCheckKind,
+    checker: linkcheck::Checker,
     every: Duration,
+    /// The longest the poll waits for another wake-up past `every` (see above).
+    backstop: Duration,
+    /// From here on a wake-up polls.
+    soft: Duration,
+    /// The poll's own deadline.
     pub(super) next: Duration,
     up: bool,
 }
 
-/// Choose the link check from `--link-check` and what the driver answers.
-pub(super) fn link_poll_for(s: &Settings, now: Duration) -> Result<Option<LinkPoll>, StartError> {
+/// The poll's window after a poll at `last`: (from when any wake-up polls, its own deadline).
+fn poll_window(last: Duration, every: Duration, backstop: Duration) -> (Duration, Duration) {
+    (last + every * 3 / 4, last + backstop)
+}
+
+/// The poll's backstop (see [`LinkPoll`]): `events` = netlink link events are watched.
+fn poll_backstop(every: Duration, interval: Duration, events: bool) -> Duration {
+    if events {
+        every.max(interval) * 5 / 4
+    } else {
+        every * 5 / 4
+    }
+}
+
+/// Choose the link check from `--link-check` and what the driver answers; `events` says whether
+/// netlink link events are watched (the monitor is open). Logs which way the link is watched.
+pub(super) fn link_poll_for(
+    s: &Settings,
+    now: Duration,
+    events: bool,
+) -> Result<Option<LinkPoll>, StartError> {
     use super::config::LinkCheck;
     let forced = match s.link_check {
         LinkCheck::Netlink => None,
@@ -50,47 +86,66 @@ pub(super) fn link_poll_for(s: &Settings, now: Duration) -> Result<Option<LinkPo
             }
         }
     }
+    let tag = crate::proto::tag(&s.interface, s.vrid);
+    let interval = Duration::from_millis(u64::from(s.interval_cs) * 10);
     let poll = match forced {
-        Some(kind) if !s.link_poll.is_zero() => Some(LinkPoll {
-            kind,
-            every: s.link_poll,
-            next: now + s.link_poll,
-            up: true,
-        }),
+        Some(kind) if !s.link_poll.is_zero() => {
+            let checker = linkcheck::Checker::new(kind)
+                .map_err(|e| StartError::sys("link check socket", e))?;
+            let backstop = poll_backstop(s.link_poll, interval, events);
+            let (soft, next) = poll_window(now, s.link_poll, backstop);
+            Some(LinkPoll {
+                checker,
+                every: s.link_poll,
+                backstop,
+                soft,
+                next,
+                up: true,
+            })
+        }
         _ => None,
     };
-    match &poll {
-        Some(p) => vlog!(
+    match (&poll, events) {
+        (Some(p), true) => vlog!(
             Info,
-            "{}: link check: netlink events + {} every {:?}",
-            crate::proto::tag(&s.interface, s.vrid),
-            p.kind.name(),
-            p.every
+            "{tag}: link check: netlink events + {} every {:?} on other wake-ups (a carrier loss: netlink at once, {} within {} ms)",
+            p.checker.kind().name(),
+            p.every,
+            p.checker.kind().name(),
+            p.backstop.as_millis()
         ),
-        None => vlog!(
+        (Some(p), false) => vlog!(
             Info,
-            "{}: link check: netlink events",
-            crate::proto::tag(&s.interface, s.vrid)
+            "{tag}: link check: {} every {:?}, no netlink events (a carrier loss within {} ms)",
+            p.checker.kind().name(),
+            p.every,
+            p.backstop.as_millis()
+        ),
+        (None, true) => vlog!(Info, "{tag}: link check: netlink events"),
+        (None, false) => vlog!(
+            Warn,
+            "{tag}: link check: none (no netlink events, no polling): link changes are seen on SIGHUP only"
         ),
     }
     Ok(poll)
 }
 
 impl Daemon {
-    /// ethtool / MII polling: a change of the polled link state re-reads the interface.
+    /// ethtool / MII polling on this wake-up if it is in the poll's window (see [`LinkPoll`]):
+    /// a change of the polled link state re-reads the interface.
     pub(super) fn poll_link(&mut self, now: Duration) {
         let Some(p) = self.link_poll.as_mut() else {
             return;
         };
-        if now < p.next {
+        if now < p.soft {
             return;
         }
-        p.next = now + p.every;
+        (p.soft, p.next) = poll_window(now, p.every, p.backstop);
         // An error (e.g. the interface is gone) leaves the decision to netlink.
-        let up = linkcheck::check(p.kind, &self.s.interface).unwrap_or(true);
+        let up = p.checker.check(&self.s.interface).unwrap_or(true);
         if up != p.up {
             p.up = up;
-            let kind = p.kind.name();
+            let kind = p.checker.kind().name();
             vlog!(
                 Info,
                 "{}: {kind} reports the link {}",
@@ -142,7 +197,7 @@ impl Daemon {
             .unwrap_or(true);
         // Ask the polled method again now rather than trust its last (possibly stale) answer.
         if let Some(p) = self.link_poll.as_mut() {
-            p.up = linkcheck::check(p.kind, &self.s.interface).unwrap_or(true);
+            p.up = p.checker.check(&self.s.interface).unwrap_or(true);
         }
         let up = netlink_up && self.link_poll.as_ref().is_none_or(|p| p.up);
         // CARP --ignoreifstate: the link state is not watched (as ucarp -S).
@@ -385,6 +440,52 @@ mod tests {
 
     fn err_name(k: io::ErrorKind) -> String {
         format!("{k:?}")
+    }
+
+    /// The poll rides on adverts: a master (or a backup) woken every advert interval polls on
+    /// those wake-ups and its own deadline never comes first; without netlink events the
+    /// deadline bounds the detection at 5/4 of the period.
+    #[test]
+    fn link_poll_rides_on_advert_wake_ups() {
+        let ms = Duration::from_millis;
+        for (every, interval, events) in [
+            (ms(1000), ms(1000), true),
+            (ms(1000), ms(100), true),
+            (ms(200), ms(100), false),
+            (ms(1000), ms(3000), true),
+            (ms(1000), ms(1000), false),
+        ] {
+            let backstop = poll_backstop(every, interval, events);
+            // Wake-ups every advert interval, each a little late (up to 5 % of the interval),
+            // as a loaded machine delivers them.
+            let (mut soft, mut next) = poll_window(ms(0), every, backstop);
+            let mut polls = Vec::new();
+            for k in 1..200u32 {
+                let wake = interval * k + interval * (k % 5) / 100;
+                assert!(
+                    next >= wake || !events,
+                    "{every:?}/{interval:?}: own deadline {next:?} before the advert at {wake:?}"
+                );
+                if wake >= soft {
+                    polls.push(wake);
+                    (soft, next) = poll_window(wake, every, backstop);
+                }
+            }
+            let gap = polls.windows(2).map(|w| w[1] - w[0]).max().unwrap();
+            if events {
+                assert!(gap <= backstop, "{every:?}/{interval:?}: gap {gap:?}");
+            } else {
+                // One period, plus the lateness of the wake-up it rode on.
+                assert!(
+                    gap <= every + interval / 20,
+                    "{every:?}/{interval:?}: gap {gap:?}"
+                );
+            }
+        }
+        // No netlink events: the backstop alone bounds detection when nothing else wakes.
+        assert_eq!(poll_backstop(ms(200), ms(100), false), ms(250));
+        assert_eq!(poll_backstop(ms(1000), ms(1000), true), ms(1250));
+        assert_eq!(poll_backstop(ms(1000), ms(3000), true), ms(3750));
     }
 
     #[test]

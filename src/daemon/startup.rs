@@ -109,7 +109,7 @@ pub enum StartError {
 }
 
 impl StartError {
-    fn sys(what: &str, err: io::Error) -> Self {
+    pub(super) fn sys(what: &str, err: io::Error) -> Self {
         StartError::Sys {
             what: what.to_string(),
             err,
@@ -250,7 +250,6 @@ impl Daemon {
             );
         }
         let mut rtnl = Rtnl::open().map_err(|e| StartError::sys("netlink", e))?;
-        let link_poll = link_poll_for(&s, clock::now())?;
         if s.family == crate::proto::Family::V6
             && !s.vips.first().is_some_and(|v| match v.addr {
                 core::net::IpAddr::V6(a) => crate::proto::packet::is_ipv6_link_local(&a),
@@ -295,6 +294,7 @@ impl Daemon {
                 None
             }
         };
+        let link_poll = link_poll_for(&s, clock::now(), monitor.is_some())?;
         let timer = clock::Timer::new().map_err(|e| StartError::sys("timerfd", e))?;
         let signals = Signals::install().map_err(|e| StartError::sys("signal handlers", e))?;
         let cfg = Config {

@@ -30,11 +30,13 @@
 //! - A missing interface is `ENODEV` (19) for the ioctls and `ENODEV` for netlink;
 //!   `io::ErrorKind::InvalidInput` for a name that is not a valid interface name.
 //!
-//! The ioctls run on an `AF_INET`/`SOCK_DGRAM` socket opened for the call (`O_CLOEXEC`), so they
-//! see the caller's network namespace. Each check is one or three syscalls and does not block.
+//! The ioctls run on an `AF_INET`/`SOCK_DGRAM` socket (`O_CLOEXEC`), so they see the network
+//! namespace the socket was opened in. [`check`] opens one for the call (start-up probes);
+//! [`Checker`], the daemon's poll, opens it once and keeps it, so that each poll is one ioctl
+//! (ethtool) or three (MII) and no `socket`/`close` pair. No check blocks.
 
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::str::FromStr;
 
 use super::netlink::{check_ifname, Rtnl};
@@ -114,6 +116,42 @@ pub fn check(kind: LinkCheckKind, ifname: &str) -> io::Result<bool> {
         LinkCheckKind::Netlink => netlink_link(ifname),
         LinkCheckKind::Ethtool => ethtool_link(ifname),
         LinkCheckKind::Mii => mii_link(ifname),
+    }
+}
+
+/// A link check that keeps its ioctl socket open between checks (the daemon's periodic poll):
+/// one `ioctl` per ethtool check, three per MII check, no `socket`/`close` per poll.
+#[derive(Debug)]
+pub struct Checker {
+    kind: LinkCheckKind,
+    /// The ioctl socket (ethtool, MII); `None` for netlink, which opens its own.
+    fd: Option<OwnedFd>,
+}
+
+impl Checker {
+    /// Opens the socket `kind` needs, in the caller's network namespace.
+    pub fn new(kind: LinkCheckKind) -> io::Result<Checker> {
+        let fd = match kind {
+            LinkCheckKind::Netlink => None,
+            LinkCheckKind::Ethtool | LinkCheckKind::Mii => {
+                Some(new_socket(libc::AF_INET, libc::SOCK_DGRAM, 0)?)
+            }
+        };
+        Ok(Checker { kind, fd })
+    }
+
+    /// The kind of check.
+    pub fn kind(&self) -> LinkCheckKind {
+        self.kind
+    }
+
+    /// Reads the link state of `ifname` on the kept socket: `Ok(true)` = link up.
+    pub fn check(&self, ifname: &str) -> io::Result<bool> {
+        match (self.kind, &self.fd) {
+            (LinkCheckKind::Ethtool, Some(fd)) => ethtool_on(fd, ifname),
+            (LinkCheckKind::Mii, Some(fd)) => mii_on(fd, ifname),
+            (kind, _) => check(kind, ifname),
+        }
     }
 }
 
@@ -198,29 +236,39 @@ fn ioctl_ifreq(fd: &impl AsRawFd, request: u32, ifr: &mut Ifreq) -> io::Result<(
 
 /// `ETHTOOL_GLINK` of `ifname`. See the module documentation.
 pub fn ethtool_link(ifname: &str) -> io::Result<bool> {
+    Ifreq::new(ifname)?;
+    ethtool_on(&new_socket(libc::AF_INET, libc::SOCK_DGRAM, 0)?, ifname)
+}
+
+/// `ETHTOOL_GLINK` of `ifname` on the ioctl socket `fd`.
+fn ethtool_on(fd: &OwnedFd, ifname: &str) -> io::Result<bool> {
     let mut ifr = Ifreq::new(ifname)?;
-    let fd = new_socket(libc::AF_INET, libc::SOCK_DGRAM, 0)?;
     let mut value = EthtoolValue {
         cmd: ETHTOOL_GLINK,
         data: 0,
     };
     ifr.ifru.data = (&mut value as *mut EthtoolValue).cast::<libc::c_void>();
-    ioctl_ifreq(&fd, SIOCETHTOOL, &mut ifr)?;
+    ioctl_ifreq(fd, SIOCETHTOOL, &mut ifr)?;
     Ok(value.data != 0)
 }
 
 /// The MII BMSR link bit of `ifname` (read twice, the second read counts). See the module
 /// documentation.
 pub fn mii_link(ifname: &str) -> io::Result<bool> {
+    Ifreq::new(ifname)?;
+    mii_on(&new_socket(libc::AF_INET, libc::SOCK_DGRAM, 0)?, ifname)
+}
+
+/// The MII BMSR link bit of `ifname` on the ioctl socket `fd`.
+fn mii_on(fd: &OwnedFd, ifname: &str) -> io::Result<bool> {
     let mut ifr = Ifreq::new(ifname)?;
-    let fd = new_socket(libc::AF_INET, libc::SOCK_DGRAM, 0)?;
     ifr.ifru.mii = MiiIoctlData {
         phy_id: 0,
         reg_num: 0,
         val_in: 0,
         val_out: 0,
     };
-    ioctl_ifreq(&fd, SIOCGMIIPHY, &mut ifr)?;
+    ioctl_ifreq(fd, SIOCGMIIPHY, &mut ifr)?;
     // SAFETY: the `mii` member was written above and SIOCGMIIPHY filled in `phy_id` in place;
     // every bit pattern is a valid `MiiIoctlData` (four u16).
     let phy_id = unsafe { ifr.ifru.mii.phy_id };
@@ -232,7 +280,7 @@ pub fn mii_link(ifname: &str) -> io::Result<bool> {
             val_in: 0,
             val_out: 0,
         };
-        ioctl_ifreq(&fd, SIOCGMIIREG, &mut ifr)?;
+        ioctl_ifreq(fd, SIOCGMIIREG, &mut ifr)?;
         // SAFETY: as above; SIOCGMIIREG wrote `val_out`.
         bmsr = unsafe { ifr.ifru.mii.val_out };
     }
@@ -293,5 +341,18 @@ mod tests {
         let e = ethtool_link("nosuchif0").unwrap_err();
         assert_eq!(e.raw_os_error(), Some(libc::ENODEV), "{e}");
         assert!(probe("nosuchif0").is_empty());
+    }
+
+    #[test]
+    fn checker_answers_like_check() {
+        for k in LinkCheckKind::ALL {
+            let c = Checker::new(k).unwrap();
+            assert_eq!(c.kind(), k);
+            for name in ["lo", "nosuchif0", "a/b"] {
+                let kept = c.check(name).map_err(|e| (e.kind(), e.raw_os_error()));
+                let once = check(k, name).map_err(|e| (e.kind(), e.raw_os_error()));
+                assert_eq!(kept, once, "{k} {name}");
+            }
+        }
     }
 }

@@ -653,3 +653,95 @@ fn cpu_window(groups: &[Vec<i32>], dur: Duration, watch: Option<usize>) -> R<Win
         saturated,
     })
 }
+
+/// Voluntary and involuntary context switches of `pid` (`/proc/PID/status`). A process that
+/// sleeps in poll(2) and is woken counts one voluntary switch per wake-up.
+fn ctxt_switches(pid: i32) -> Option<(u64, u64)> {
+    let st = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        st.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    Some((
+        field("voluntary_ctxt_switches:")?,
+        field("nonvoluntary_ctxt_switches:")?,
+    ))
+}
+
+/// Wake-ups of one idle Master and one idle Backup (one instance each, default link checking,
+/// on a veth pair) at `interval_ms`: voluntary context switches per second of every process of
+/// each router over `window`, once the Backup has heard five of the Master's adverts. The floor is 1000 / `interval_ms` per router (one advert sent, or received).
+pub fn wakeups(ctx: &Ctx, imp: Impl, interval_ms: u32, window: Duration) -> R<Value> {
+    let mut lab = Lab::new(&ctx.root, "wakeups")?;
+    let a = lab.add_ns("a")?;
+    let b = lab.add_ns("b")?;
+    lab.veth(&a, "eth0", &b, "eth0")?;
+    for (ns, last) in [(&a, 251), (&b, 252)] {
+        let addr = format!("192.0.2.{last}/24");
+        run(&["ip", "-n", ns, "addr", "add", &addr, "dev", "eth0"])?;
+        run(&["ip", "-n", ns, "link", "set", "eth0", "up"])?;
+    }
+    let cap = Capture::start(&b)?;
+    let insts = vec![inst("eth0", VRID, VIP)];
+    let ra = Router::start(
+        &mut lab,
+        &ctx.vrrpd,
+        imp,
+        &a,
+        "a",
+        &spec(200, interval_ms, insts.clone(), false),
+    )?;
+    let rb = Router::start(
+        &mut lab,
+        &ctx.vrrpd,
+        imp,
+        &b,
+        "b",
+        &spec(100, interval_ms, insts, false),
+    )?;
+    let a_addr = Ipv4Addr::new(192, 0, 2, 251);
+    // Settled: five adverts from the Master heard on B.
+    let iv = Duration::from_millis(u64::from(interval_ms));
+    let settled = wait_until(iv * 10 + Duration::from_secs(15), iv / 4, || {
+        cap.with(|v| {
+            v.iter()
+                .filter(|x| !x.outgoing && x.src == a_addr && x.prio == 200)
+                .count()
+                >= 5
+        })
+    })?;
+    if !settled {
+        return Err(format!(
+            "no Master on A\n{}\n{}",
+            ra.log_tail(),
+            rb.log_tail()
+        ));
+    }
+    let (pa, pb) = (ra.processes(), rb.processes());
+    let sum = |pids: &[i32]| {
+        pids.iter()
+            .filter_map(|&p| ctxt_switches(p))
+            .fold((0u64, 0u64), |s, c| (s.0 + c.0, s.1 + c.1))
+    };
+    let (a0, b0, t0) = (sum(&pa), sum(&pb), now_ns());
+    sleep(window)?;
+    let (a1, b1, t1) = (sum(&pa), sum(&pb), now_ns());
+    let secs = (t1 - t0) as f64 / 1e9;
+    let per_s = |x: u64, y: u64| y.saturating_sub(x) as f64 / secs;
+    let adverts = cap.with(|v| {
+        v.iter()
+            .filter(|x| !x.outgoing && x.src == a_addr && x.t >= t0 && x.t <= t1)
+            .count()
+    }) as f64
+        / secs;
+    Ok(json!({
+        "impl": imp.name(), "interval_ms": interval_ms, "window_s": secs,
+        "adverts_per_s": adverts,
+        "master_wakeups_per_s": per_s(a0.0, a1.0),
+        "master_involuntary_per_s": per_s(a0.1, a1.1),
+        "backup_wakeups_per_s": per_s(b0.0, b1.0),
+        "backup_involuntary_per_s": per_s(b0.1, b1.1),
+        "loadavg": std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim(),
+    }))
+}

@@ -22,11 +22,18 @@ use self::routers::Impl;
 
 /// Usage text of the bench subcommand.
 pub const USAGE: &str = "cargo xtask bench [--quick] [--out DIR] [--markdown FILE] [--vrrpd BIN]
-                  [--impls vrrpd,keepalived,frr] [--only failover,mixed,jitter,startup,resources]
+                  [--impls vrrpd,keepalived,frr] [--only failover,mixed,jitter,startup,resources,wakeups]
                   [--reps N] [--intervals 1000,100,10] [--counts 1,100,1000] [--window SECS]
        cargo xtask bench report DIR [--markdown FILE]";
 
-const PHASES: [&str; 5] = ["failover", "mixed", "jitter", "startup", "resources"];
+const PHASES: [&str; 6] = [
+    "failover",
+    "mixed",
+    "jitter",
+    "startup",
+    "resources",
+    "wakeups",
+];
 
 struct Opts {
     quick: bool,
@@ -168,7 +175,7 @@ pub fn main(args: &[String], root: &Path) -> R<Vec<PathBuf>> {
     };
     let mut results = json!({
         "meta": meta(&o, &impls, root),
-        "failover": [], "jitter": [], "startup": [], "resources": [],
+        "failover": [], "jitter": [], "startup": [], "resources": [], "wakeups": [],
     });
     let outcome = run_phases(&o, &ctx, &impls, &mut results);
     results["meta"]["finished"] = json!(outcome.is_ok());
@@ -343,6 +350,23 @@ fn run_phases(o: &Opts, ctx: &Ctx, impls: &[Impl], results: &mut Value) -> R<()>
             }
         }
     }
+    if has("wakeups") {
+        // Idle wake-ups at 1 s and 100 ms (the intervals the targets name), whatever --intervals.
+        let dur = if o.quick {
+            Duration::from_secs(2)
+        } else {
+            o.window.min(Duration::from_secs(10))
+        };
+        for iv in [1000, 100] {
+            for &imp in impls.iter().filter(|i| o.resource_impls.contains(i)) {
+                let base = json!({"impl": imp.name(), "interval_ms": iv});
+                let what = format!("wakeups {} {iv} ms", imp.name());
+                let row = attempt(&what, base, || measure::wakeups(ctx, imp, iv, dur))?;
+                push(results, "wakeups", row);
+            }
+        }
+        save(&o.out, results)?;
+    }
     Ok(())
 }
 
@@ -401,7 +425,7 @@ fn write(path: &Path, text: &str) -> R<()> {
     std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-const CSV: [(&str, &[&str]); 4] = [
+const CSV: [(&str, &[&str]); 5] = [
     (
         "failover",
         &[
@@ -472,6 +496,21 @@ const CSV: [(&str, &[&str]); 4] = [
             "cpu_pct_core_with_backup",
             "delivery_pct_core",
             "saturated",
+            "error",
+        ],
+    ),
+    (
+        "wakeups",
+        &[
+            "impl",
+            "interval_ms",
+            "window_s",
+            "adverts_per_s",
+            "master_wakeups_per_s",
+            "master_involuntary_per_s",
+            "backup_wakeups_per_s",
+            "backup_involuntary_per_s",
+            "loadavg",
             "error",
         ],
     ),

@@ -49,6 +49,13 @@ pub fn summary(row: &Value) -> String {
     if let Some(ms) = f(row, "ms") {
         return format!("{ms:.2} ms");
     }
+    if let Some(m) = f(row, "master_wakeups_per_s") {
+        return format!(
+            "Master {m:.2} wake-ups/s, Backup {:.2}/s, {:.1} adverts/s",
+            f(row, "backup_wakeups_per_s").unwrap_or(f64::NAN),
+            f(row, "adverts_per_s").unwrap_or(f64::NAN)
+        );
+    }
     if let Some(cpu) = f(row, "cpu_pct_core") {
         return format!(
             "{}: {} procs, CPU {cpu:.3} % of a core (with B {:.3}, delivery {:.3}{}), PSS {:.1} MiB total, {:.0} adverts/s, {} backup adverts, machine busy {:.0} %",
@@ -617,8 +624,48 @@ pub fn render(r: &Value, results_dir: &str) -> String {
         out,
         "| host group (-M) | — | — | n/a (host group not landed) | | | | |"
     );
+    wakeups(r, &mut out);
     notes(r, &mut out);
     out
+}
+
+/// The wake-ups table: voluntary context switches per second of an idle Master and Backup.
+fn wakeups(r: &Value, out: &mut String) {
+    if rows(r, "wakeups").next().is_none() {
+        return;
+    }
+    out.push_str(
+        "\n## Wake-ups at rest\n\n\
+         One instance on each router (veth pair, default link checking), idle: voluntary context \
+         switches per second of the router's processes (`/proc/PID/status`; one per return from \
+         poll(2) after sleeping) over the window. The floor is one per advert interval on each \
+         side (the Master sends an advert, the Backup receives one).\n\n\
+         | implementation | interval | adverts/s | Master wake-ups/s | Backup wake-ups/s | window | load average |\n\
+         |---|---|---|---|---|---|---|\n",
+    );
+    for x in rows(r, "wakeups") {
+        if let Some(e) = x.get("error") {
+            let _ = writeln!(
+                out,
+                "| {} | {} ms | error: {} | | | | |",
+                s(x, "impl"),
+                x["interval_ms"],
+                e.as_str().unwrap_or("").lines().next().unwrap_or("")
+            );
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "| {} | {} ms | {:.1} | {:.2} | {:.2} | {:.0} s | {} |",
+            s(x, "impl"),
+            x["interval_ms"],
+            f(x, "adverts_per_s").unwrap_or(f64::NAN),
+            f(x, "master_wakeups_per_s").unwrap_or(f64::NAN),
+            f(x, "backup_wakeups_per_s").unwrap_or(f64::NAN),
+            f(x, "window_s").unwrap_or(f64::NAN),
+            s(x, "loadavg"),
+        );
+    }
 }
 
 fn notes(r: &Value, out: &mut String) {
