@@ -531,7 +531,10 @@ fn not_root_is_refused() {
     // Issue #13 (least privilege): missing capabilities are a runtime failure, status 1, and
     // the message names them (tests/privilege.rs covers each one missing alone).
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("CAP_NET_ADMIN") && err.contains("CAP_NET_RAW"), "{err}");
+    assert!(
+        err.contains("CAP_NET_ADMIN") && err.contains("CAP_NET_RAW"),
+        "{err}"
+    );
 }
 
 /// A hook that hangs is killed after --script-timeout, its whole process group with it (the
