@@ -105,19 +105,14 @@ impl Row {
         }
     }
 
-    /// RFC Skew_Time (v2: (256 − p)/256 s; v3: (256 − p)·I/256), exact.
+    /// RFC Skew_Time (`common::rfc_skew`).
     fn skew(&self, prio: u8) -> Duration {
-        let i_ns = if self.version == 2 {
-            1_000_000_000u64
-        } else {
-            u64::from(self.interval_cs) * 10_000_000
-        };
-        Duration::from_nanos((256 - u64::from(prio)) * i_ns / 256)
+        common::rfc_skew(self.version, self.interval_cs, prio)
     }
 
-    /// RFC Master_Down_Interval: 3 × interval + Skew_Time.
+    /// RFC Master_Down_Interval (`common::rfc_master_down`).
     fn mdi(&self, prio: u8) -> Duration {
-        self.interval() * 3 + self.skew(prio)
+        common::rfc_master_down(self.version, self.interval_cs, prio)
     }
 
     /// Tolerance above the RFC figure for a takeover on the wire.

@@ -62,20 +62,14 @@ impl Row {
         Duration::from_millis(u64::from(self.interval_cs) * 10)
     }
 
-    /// RFC Skew_Time: VRRPv2 (256 − p)/256 s (RFC 3768 §6.1); VRRPv3 (256 − p)·I/256 (RFC 9568
-    /// §6.1).
+    /// RFC Skew_Time (`common::rfc_skew`).
     fn skew(&self, prio: u8) -> Duration {
-        let i_ns = if self.version == 2 {
-            1_000_000_000u64
-        } else {
-            u64::from(self.interval_cs) * 10_000_000
-        };
-        Duration::from_nanos((256 - u64::from(prio)) * i_ns / 256)
+        common::rfc_skew(self.version, self.interval_cs, prio)
     }
 
-    /// RFC Master_Down_Interval: 3 × interval + Skew_Time.
+    /// RFC Master_Down_Interval (`common::rfc_master_down`).
     fn mdi(&self, prio: u8) -> Duration {
-        self.interval() * 3 + self.skew(prio)
+        common::rfc_master_down(self.version, self.interval_cs, prio)
     }
 
     /// Tolerance above the RFC figure (module docs).

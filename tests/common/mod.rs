@@ -131,3 +131,21 @@ pub fn read(path: &Path) -> String {
     }
     s
 }
+
+/// RFC Skew_Time, exact: VRRPv2 (256 − p)/256 s (RFC 3768 §6.1), VRRPv3 (256 − p)·I/256 with I
+/// the advertisement interval in centiseconds (RFC 9568 §6.1). Computed here, independently of
+/// `vrrpd::proto::timers`, so a timing test does not judge the daemon by its own formula.
+pub fn rfc_skew(version: u8, interval_cs: u16, prio: u8) -> Duration {
+    let i_ns = if version == 2 {
+        1_000_000_000u64
+    } else {
+        u64::from(interval_cs) * 10_000_000
+    };
+    Duration::from_nanos((256 - u64::from(prio)) * i_ns / 256)
+}
+
+/// RFC Master_Down_Interval: 3 × Advertisement_Interval + Skew_Time (RFC 3768 §6.1,
+/// RFC 9568 §6.1).
+pub fn rfc_master_down(version: u8, interval_cs: u16, prio: u8) -> Duration {
+    Duration::from_millis(u64::from(interval_cs) * 10) * 3 + rfc_skew(version, interval_cs, prio)
+}
