@@ -687,7 +687,10 @@ fn cpu_window(groups: &[Vec<i32>], dur: Duration, watch: Option<usize>) -> R<Win
 
 /// Voluntary context switches summed over `pids` (wake-ups after sleeping).
 fn switches(pids: &[i32]) -> u64 {
-    pids.iter().filter_map(|&p| ctxt_switches(p)).map(|c| c.0).sum()
+    pids.iter()
+        .filter_map(|&p| ctxt_switches(p))
+        .map(|c| c.0)
+        .sum()
 }
 
 /// Voluntary and involuntary context switches of `pid` (`/proc/PID/status`). A process that
