@@ -584,3 +584,219 @@ fn injected_eintr_master_and_backup_keep_state_and_cadence() {
     assert_eq!(count(&a, " -> "), 2, "{log_a}");
     assert_eq!(count(&b, " -> "), 1, "{log_b}");
 }
+
+/// The runs of adverts from `src` for VRID `vrid` (prio > 0): (first, last) capture times of
+/// each stretch with no gap over 1.5 intervals, i.e. when `src` acted as master.
+fn master_runs(seen: &[Seen], vrid: u8, src: &str) -> Vec<(Duration, Duration)> {
+    let src: IpAddr = src.parse().expect("address");
+    let mut runs: Vec<(Duration, Duration)> = Vec::new();
+    for s in seen
+        .iter()
+        .filter(|s| s.src == src && s.payload.get(1) == Some(&vrid) && prio(s) > 0)
+    {
+        match runs.last_mut() {
+            Some(r) if s.at.saturating_sub(r.1) <= INTERVAL * 3 / 2 => r.1 = s.at,
+            _ => runs.push((s.at, s.at)),
+        }
+    }
+    runs
+}
+
+/// The longest time two routers both advertised VRID `vrid` as master (their runs overlap).
+fn two_masters(seen: &[Seen], vrid: u8, a: &str, b: &str) -> Duration {
+    let (ra, rb) = (master_runs(seen, vrid, a), master_runs(seen, vrid, b));
+    let mut worst = Duration::ZERO;
+    for x in &ra {
+        for y in &rb {
+            let (lo, hi) = (x.0.max(y.0), x.1.min(y.1));
+            worst = worst.max(hi.saturating_sub(lo));
+        }
+    }
+    worst
+}
+
+/// A host-group member SIGSTOPped: router A runs VRIDs 51 and 52 in a group of two (`-M 2`,
+/// priority 200, 100 ms, group timeout 300 ms by default), router B both VRIDs at priority 100.
+/// SIGSTOP A/51: B takes 51 over (the stopped member is silent), and A/52 sees A/51's heartbeat
+/// go stale within the group timeout and goes backup (priority 0 sent), so B takes 52 over too.
+/// SIGCONT: the group recovers and A takes both back. Never two masters for a VRID beyond a
+/// preemption's overlap (one advert), no error logged.
+#[test]
+fn group_member_sigstopped_group_goes_backup_and_recovers() {
+    let t = "group_member_sigstopped_group_goes_backup_and_recovers";
+    if !require_root(t) {
+        return;
+    }
+    let mut lab = Lab::new(&["r1", "r2"]);
+    let [r1, r2] = lab.ns_names();
+    let b51 = lab.vrrpd_line(
+        &r2,
+        "b51",
+        "-i eth0 -v 51 -p 100 -d 100ms -n 192.0.2.254/24",
+    );
+    let b52 = lab.vrrpd_line(
+        &r2,
+        "b52",
+        "-i eth0 -v 52 -p 100 -d 100ms -n 192.0.2.253/24",
+    );
+    let a51 = lab.vrrpd_line(
+        &r1,
+        "a51",
+        "-i eth0 -v 51 -p 200 -d 100ms -n -M 2 192.0.2.254/24",
+    );
+    let a52 = lab.vrrpd_line(
+        &r1,
+        "a52",
+        "-i eth0 -v 52 -p 200 -d 100ms -n -M 2 192.0.2.253/24",
+    );
+    let both = |ns: &str, st: &str| {
+        wait_for(Duration::from_secs(6), || {
+            lab.state(ns, 51).as_deref() == Some(st) && lab.state(ns, 52).as_deref() == Some(st)
+        })
+        .is_some()
+    };
+    assert!(
+        both(&r1, "MASTER"),
+        "{}\n{}",
+        a51.log_text(),
+        a52.log_text()
+    );
+    assert!(both(&r2, "BACKUP"));
+    std::thread::sleep(Duration::from_millis(300));
+    let cap = Capture::start(&lab.switch, "br0");
+    std::thread::sleep(Duration::from_millis(300));
+    let stopped_at = monotonic();
+    signal(a51.pid(), libc::SIGSTOP);
+    let held = wait_for(Duration::from_secs(3), || {
+        a52.log_text().contains("heartbeat stale")
+    });
+    assert!(
+        held.is_some(),
+        "A/52 never saw A/51 stale:\n{}",
+        a52.log_text()
+    );
+    assert!(both(&r2, "MASTER"), "B did not take both VRIDs over");
+    std::thread::sleep(Duration::from_millis(500));
+    let cont_at = monotonic();
+    signal(a51.pid(), libc::SIGCONT);
+    assert!(
+        both(&r1, "MASTER"),
+        "the group did not recover:\n{}\n{}",
+        a51.log_text(),
+        a52.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let mono = cap.mono_start;
+    let seen = cap.finish();
+    let at = |d: Duration| d.saturating_sub(mono);
+    let (stop, cont) = (at(stopped_at), at(cont_at));
+    let src_a = "192.0.2.1";
+    let src_b = "192.0.2.2";
+    // A/52's priority-0 advert: the group going backup, timed from the SIGSTOP.
+    let a52_prio0 = seen
+        .iter()
+        .find(|s| {
+            s.src == src_a.parse::<IpAddr>().expect("ip")
+                && s.payload.get(1) == Some(&52)
+                && prio(s) == 0
+                && s.at > stop
+        })
+        .map(|s| s.at - stop);
+    let first_b = |vrid: u8| {
+        seen.iter()
+            .find(|s| {
+                s.src == src_b.parse::<IpAddr>().expect("ip")
+                    && s.payload.get(1) == Some(&vrid)
+                    && prio(s) > 0
+                    && s.at > stop
+            })
+            .map(|s| s.at - stop)
+    };
+    let back = |vrid: u8| {
+        seen.iter()
+            .find(|s| {
+                s.src == src_a.parse::<IpAddr>().expect("ip")
+                    && s.payload.get(1) == Some(&vrid)
+                    && prio(s) > 0
+                    && s.at > cont
+            })
+            .map(|s| s.at - cont)
+    };
+    // A/51 right after SIGCONT: how many adverts it sent in its first 50 ms.
+    let burst = seen
+        .iter()
+        .filter(|s| {
+            s.src == src_a.parse::<IpAddr>().expect("ip")
+                && s.payload.get(1) == Some(&51)
+                && s.at > cont
+                && s.at < cont + Duration::from_millis(50)
+        })
+        .count();
+    let overlap = (
+        two_masters(&seen, 51, src_a, src_b),
+        two_masters(&seen, 52, src_a, src_b),
+    );
+    eprintln!(
+        "SIGSTOP A/51: A/52 priority 0 after {a52_prio0:?}, B master of 51 after {:?}, of 52 \
+         after {:?}; SIGCONT: A advertises 51 again after {:?} ({burst} adverts in its first \
+         50 ms), 52 after {:?}; longest two-master overlap {overlap:?} (load {})",
+        first_b(51),
+        first_b(52),
+        back(51),
+        back(52),
+        read(std::path::Path::new("/proc/loadavg")).trim()
+    );
+    let timeout = 3 * INTERVAL;
+    let a52_prio0 = a52_prio0.expect("A/52 sent no priority 0 after A/51 stopped");
+    // Stale the group timeout after A/51's last heartbeat (up to one interval before the
+    // SIGSTOP), seen at A/52's next heartbeat tick (one interval).
+    assert!(
+        a52_prio0 + INTERVAL + Duration::from_millis(20) >= timeout
+            && a52_prio0 <= timeout + INTERVAL + SLACK + Duration::from_millis(50),
+        "group backup {a52_prio0:?} after the SIGSTOP, group timeout {timeout:?}"
+    );
+    // B takes 51 over at its Master_Down_Interval (361 ms), 52 a Skew_Time after the
+    // priority-0 advert.
+    let b51_at = first_b(51).expect("B never took 51");
+    assert!(
+        b51_at <= rfc_master_down(3, 10, 100) + SLACK + Duration::from_millis(100),
+        "{b51_at:?}"
+    );
+    let b52_at = first_b(52).expect("B never took 52");
+    assert!(b52_at <= a52_prio0 + INTERVAL + SLACK, "{b52_at:?}");
+    assert!(back(51).is_some() && back(52).is_some());
+    let after: Vec<(u8, u8, Duration)> = seen
+        .iter()
+        .filter(|s| s.at > cont && s.at < cont + Duration::from_millis(300))
+        .map(|s| (s.payload.get(1).copied().unwrap_or(0), prio(s), s.at - cont))
+        .collect();
+    // Its own advert, due while it was stopped, plus at most the immediate replies allowed
+    // per interval (vrrpd::proto::fsm::MAX_REPLIES_PER_INTERVAL) to B's adverts queued
+    // meanwhile: no catching up on the adverts it did not send while stopped.
+    let steady = seen
+        .iter()
+        .filter(|s| {
+            s.src == src_a.parse::<IpAddr>().expect("ip")
+                && s.payload.get(1) == Some(&51)
+                && s.at >= cont + Duration::from_millis(50)
+                && s.at < cont + Duration::from_millis(450)
+        })
+        .count();
+    assert!(
+        steady <= 5,
+        "{steady} adverts from A/51 in 400 ms: (vrid, prio, at) {after:?}"
+    );
+    assert!(
+        burst <= 1 + usize::from(vrrpd::proto::fsm::MAX_REPLIES_PER_INTERVAL),
+        "{burst} adverts from A/51 in 50 ms after SIGCONT: (vrid, prio, at) {after:?}\n{}",
+        a51.log_text()
+    );
+    // A preemption's overlap: the old master's advert in flight (one interval at most).
+    assert!(
+        overlap.0 <= INTERVAL + SLACK && overlap.1 <= INTERVAL + SLACK,
+        "two masters for {overlap:?}"
+    );
+    for p in [&a51, &a52, &b51, &b52] {
+        assert!(errors(p).is_empty(), "{:?}", errors(p));
+    }
+}
