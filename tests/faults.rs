@@ -954,8 +954,11 @@ fn restart_after_kill_9_under_load_is_clean() {
     let log = again.log_text();
     assert!(
         back.is_some(),
-        "A did not get everything back: {:?}\n{log}",
-        states(&lab, &r1)
+        "A did not get everything back: {:?}\n{log}\n{}\n{}\n{}",
+        states(&lab, &r1),
+        r#as[1].log_text(),
+        r#as[2].log_text(),
+        r#as[3].log_text()
     );
     let at = |d: Duration| d.saturating_sub(mono);
     let (kill, restart) = (at(killed_at), at(restarted_at));
@@ -1030,9 +1033,21 @@ fn restart_after_kill_9_under_load_is_clean() {
     let taken: Vec<u8> = (55..=60)
         .filter(|&v| first("192.0.2.2", v, Duration::ZERO, false).is_some())
         .collect();
+    let gaps_at: Vec<(u8, Duration, Duration)> = (55..=60)
+        .filter_map(|v| {
+            let at: Vec<Duration> = seen
+                .iter()
+                .filter(|s| s.payload.get(1) == Some(&v) && prio(s) > 0)
+                .map(|s| s.at)
+                .collect();
+            at.windows(2)
+                .max_by_key(|w| w[1] - w[0])
+                .map(|w| (v, w[1] - w[0], w[1].saturating_sub(restart)))
+        })
+        .collect();
     assert!(
         taken.is_empty(),
-        "B took {taken:?} over (largest gap {others_gap:?})"
+        "B took {taken:?} over: (vrid, largest gap, ending after the restart) {gaps_at:?}"
     );
     // Stop everything: nothing left behind.
     for p in r#as.iter().skip(1).chain(&bs).chain([&again]) {
