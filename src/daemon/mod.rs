@@ -283,6 +283,16 @@ impl Daemon {
         // From here on every event is followed by a group sync (see `feed`).
         self.started = true;
         self.group_sync(now, true);
+        // Start-up is done: give back the heap and stack it used (issue #14, sys::mem).
+        match crate::sys::mem::release_startup() {
+            Ok(n) => vlog!(
+                Debug,
+                "{}: released {} KiB of start-up stack",
+                self.tag(),
+                n / 1024
+            ),
+            Err(e) => vlog!(Debug, "{}: cannot release start-up memory: {e}", self.tag()),
+        }
         let why = loop {
             if self.stopped && self.hooks.idle() {
                 break "signal";
