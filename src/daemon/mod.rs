@@ -614,7 +614,15 @@ impl Daemon {
     /// the same way: timers are checked between any two datagrams.
     fn on_socket(&mut self) {
         let mut buf = std::mem::take(&mut self.io.buf);
-        let got = self.sock.recv(&mut buf);
+        // The kernel never interrupts a non-blocking read, but a tracer's fault injection or a
+        // seccomp filter may: read again (bounded; past that, poll(2) brings us back).
+        let mut got = self.sock.recv(&mut buf);
+        for _ in 0..8 {
+            match &got {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => got = self.sock.recv(&mut buf),
+                _ => break,
+            }
+        }
         match got {
             Ok(Some(r)) => {
                 if let Some(payload) = buf.get(r.payload.clone()) {
@@ -630,6 +638,7 @@ impl Daemon {
                 }
             }
             Ok(None) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) if e.kind() == io::ErrorKind::InvalidData => {
                 let now = clock::now();
                 self.log_discard(now, DiscardReason::BadLength, None);
@@ -669,6 +678,9 @@ impl Daemon {
                 }
                 Err(e) => {
                     self.io.buf = buf;
+                    if e.kind() == io::ErrorKind::Interrupted {
+                        continue;
+                    }
                     if e.kind() == io::ErrorKind::InvalidData {
                         let now = clock::now();
                         self.log_discard(now, DiscardReason::BadSolicit, None);
