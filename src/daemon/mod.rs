@@ -283,6 +283,16 @@ impl Daemon {
         // From here on every event is followed by a group sync (see `feed`).
         self.started = true;
         self.group_sync(now, true);
+        // Start-up is done: give back the heap and stack it used (issue #14, sys::mem).
+        match crate::sys::mem::release_startup() {
+            Ok(n) => vlog!(
+                Debug,
+                "{}: released {} KiB of start-up stack",
+                self.tag(),
+                n / 1024
+            ),
+            Err(e) => vlog!(Debug, "{}: cannot release start-up memory: {e}", self.tag()),
+        }
         let why = loop {
             if self.stopped && self.hooks.idle() {
                 break "signal";
@@ -604,6 +614,11 @@ impl Daemon {
                 }
                 Err(e) => {
                     self.io.buf = buf;
+                    if e.kind() == io::ErrorKind::Interrupted {
+                        // The kernel never interrupts a non-blocking read, but a tracer's fault
+                        // injection or a seccomp filter may: read again (bounded by the loop).
+                        continue;
+                    }
                     if e.kind() == io::ErrorKind::InvalidData {
                         let now = clock::now();
                         self.log_discard(now, DiscardReason::BadLength, None);
@@ -646,6 +661,9 @@ impl Daemon {
                 }
                 Err(e) => {
                     self.io.buf = buf;
+                    if e.kind() == io::ErrorKind::Interrupted {
+                        continue;
+                    }
                     if e.kind() == io::ErrorKind::InvalidData {
                         let now = clock::now();
                         self.log_discard(now, DiscardReason::BadSolicit, None);
