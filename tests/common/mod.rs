@@ -18,6 +18,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod capture;
+pub mod inject;
 pub mod lab;
 pub mod peers;
 pub mod processes;
