@@ -21,8 +21,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-use vrrpd::proto::packet::{internet_checksum, Advert, Auth, InternetChecksum};
-use vrrpd::proto::{ChecksumForm, Version};
+use vrrpd::proto::packet::{internet_checksum, Advert, InternetChecksum};
+use vrrpd::proto::ChecksumForm;
 
 /// 224.0.0.18.
 pub const GROUP4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
@@ -57,13 +57,15 @@ fn parse_mac(s: &str) -> [u8; 6] {
     m
 }
 
-/// The IPv6 link-local address of `dev` in `ns`.
-pub fn link_local_of(ns: &str, dev: &str) -> Ipv6Addr {
+/// The IPv6 link-local address of `dev` in `ns`, other than those in `not` (a master's
+/// link-local VIP is on the interface too).
+pub fn link_local_of(ns: &str, dev: &str, not: &[IpAddr]) -> Ipv6Addr {
     let out = super::sh(&[
         "ip", "-n", ns, "-6", "-o", "addr", "show", "dev", dev, "scope", "link",
     ]);
     out.split_whitespace()
-        .find_map(|w| w.split('/').next()?.parse::<Ipv6Addr>().ok())
+        .filter_map(|w| w.split('/').next()?.parse::<Ipv6Addr>().ok())
+        .find(|a| !not.contains(&IpAddr::V6(*a)))
         .unwrap_or_else(|| panic!("no link-local address on {dev} in {ns}: {out}"))
 }
 
@@ -71,26 +73,10 @@ pub fn link_local_of(ns: &str, dev: &str) -> Ipv6Addr {
 // VRRP messages
 // ---------------------------------------------------------------------------------------------
 
-/// A valid advert as vrrpd itself encodes it (VRRPv3 over IPv4: the pseudo-header checksum form,
-/// as keepalived and FRR send). `interval` is centiseconds (v3) or seconds (v2).
-pub fn advert(
-    version: Version,
-    vrid: u8,
-    priority: u8,
-    interval: u16,
-    addrs: &[IpAddr],
-    auth: Auth,
-    src: IpAddr,
-    dst: IpAddr,
-) -> Vec<u8> {
-    let a = Advert {
-        version,
-        vrid,
-        priority,
-        interval,
-        addrs: addrs.to_vec(),
-        auth,
-    };
+/// A valid advert as vrrpd itself encodes it, from `src` to `dst` (VRRPv3 over IPv4: the
+/// pseudo-header checksum form, as keepalived and FRR send). The interval is centiseconds (v3)
+/// or seconds (v2).
+pub fn advert(a: &Advert, src: IpAddr, dst: IpAddr) -> Vec<u8> {
     let mut buf = vec![0u8; a.buffer_len()];
     let n = a
         .emit(&mut buf, src, dst, ChecksumForm::Pseudo)
@@ -399,14 +385,8 @@ impl Injector {
             })
             .collect();
         // SAFETY: `msgs` describes `frames` and `sll`, all alive and unmoved during the call.
-        let n = unsafe {
-            libc::sendmmsg(
-                self.fd.as_raw_fd(),
-                msgs.as_mut_ptr(),
-                msgs.len() as u32,
-                0,
-            )
-        };
+        let n =
+            unsafe { libc::sendmmsg(self.fd.as_raw_fd(), msgs.as_mut_ptr(), msgs.len() as u32, 0) };
         if n < 0 {
             return Err(io::Error::last_os_error());
         }
