@@ -7,6 +7,8 @@ use vrrpd::cli;
 use vrrpd::daemon::{self, Daemon};
 
 fn main() -> ExitCode {
+    // Before the first allocation that should follow them (issue #14; see sys::mem).
+    vrrpd::sys::mem::tune_allocator();
     // stderr only for now (and the journal's priority prefixes when it is the journal).
     daemon::log::init(false, false);
     let args = match cli::parse(std::env::args_os()) {

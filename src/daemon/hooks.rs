@@ -5,7 +5,11 @@
 //! `VRRP_PRIORITY`, `VRRP_VIPS` (space separated), `VRRP_PREV_STATE`. Hooks of one instance run one
 //! at a time, in transition order. They never block the event loop: the child's pidfd is polled and
 //! the child reaped from the loop. A hook still running after the timeout is killed with its whole
-//! process group (it runs in a group of its own), with a log line.
+//! process group (it runs in a group of its own), with a log line. A hook that exits leaving
+//! processes in its group (`cmd &`, a fork bomb) has them killed at the same timeout, counted from
+//! its start: its exit is seen without reaping it (`WNOWAIT`), and the zombie is reaped only after
+//! the group is killed, so that the group's number cannot be reused meanwhile. The next hook
+//! does not wait for that. Processes that leave the group (`setsid`, daemons) are not followed.
 
 use std::collections::VecDeque;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -50,6 +54,14 @@ struct Running {
     killed: bool,
 }
 
+/// A hook that exited leaving processes in its process group: killed at `deadline`. `child` is
+/// its zombie, not reaped until then (it pins the group's number).
+struct Lingering {
+    child: Child,
+    deadline: Duration,
+    path: PathBuf,
+}
+
 /// Most hooks waiting behind the running one.
 pub const MAX_QUEUED: usize = 8;
 
@@ -61,9 +73,11 @@ pub struct Hooks {
     timeout: Duration,
     queue: VecDeque<Job>,
     running: Option<Running>,
+    /// Hooks that exited leaving processes behind, until their timeout.
+    lingering: Vec<Lingering>,
     /// Hooks started so far.
     pub started: u64,
-    /// Hooks killed at the timeout.
+    /// Hooks killed at the timeout (or whose leftover processes were).
     pub timed_out: u64,
     /// Hooks that exited non-zero or could not start.
     pub failed: u64,
@@ -76,6 +90,7 @@ impl Hooks {
             timeout,
             queue: VecDeque::new(),
             running: None,
+            lingering: Vec::new(),
             started: 0,
             timed_out: 0,
             failed: 0,
@@ -102,7 +117,8 @@ impl Hooks {
         self.start_next(now);
     }
 
-    /// Whether no hook is running or queued.
+    /// Whether no hook is running or queued (what hooks left behind may still wait for their
+    /// timeout).
     pub fn idle(&self) -> bool {
         self.running.is_none() && self.queue.is_empty()
     }
@@ -117,10 +133,13 @@ impl Hooks {
 
     /// When the running hook must be killed.
     pub fn deadline(&self) -> Option<Duration> {
-        let r = self.running.as_ref()?;
+        let left = self.lingering.iter().map(|l| l.deadline);
+        let Some(r) = self.running.as_ref() else {
+            return left.min();
+        };
         let kill = (!r.killed).then_some(r.deadline);
         let check = r.pidfd.is_none().then_some(r.next_check);
-        kill.into_iter().chain(check).min()
+        kill.into_iter().chain(check).chain(left).min()
     }
 
     fn start_next(&mut self, now: Duration) {
@@ -201,6 +220,15 @@ impl Hooks {
             let _ = process::kill_group(r.child.id());
             let _ = r.child.wait();
         }
+        for mut l in self.lingering.drain(..) {
+            vlog!(
+                Warn,
+                "hook {}: killing what it left in its process group: exiting",
+                l.path.display()
+            );
+            let _ = process::kill_group(l.child.id());
+            let _ = l.child.wait();
+        }
         for j in self.queue.drain(..) {
             vlog!(
                 Warn,
@@ -212,7 +240,7 @@ impl Hooks {
     }
 
     /// Call when the pidfd is readable or the timer fired: reaps a finished hook, kills an overdue
-    /// one, and starts the next.
+    /// one (or what a finished one left behind), and starts the next.
     pub fn poll(&mut self, now: Duration) {
         if let Some(r) = self.running.as_mut() {
             r.next_check = now + NO_PIDFD_POLL;
@@ -228,7 +256,8 @@ impl Hooks {
                 r.killed = true;
                 self.timed_out += 1;
             }
-            match r.child.try_wait() {
+            // Seen without reaping: the zombie pins the number of its process group.
+            match process::peek_exit(r.child.id()) {
                 Ok(Some(status)) => {
                     if status.success() {
                         vlog!(Info, "hook {} exited with status 0", r.path.display());
@@ -244,7 +273,9 @@ impl Hooks {
                             status.signal().unwrap_or(0)
                         );
                     }
-                    self.running = None;
+                    if let Some(r) = self.running.take() {
+                        self.exited(r, now);
+                    }
                 }
                 Ok(None) => {}
                 Err(e) => {
@@ -253,7 +284,63 @@ impl Hooks {
                 }
             }
         }
+        self.kill_leftovers(now);
         self.start_next(now);
+    }
+
+    /// The hook `r` has exited (not reaped yet): reap it, unless it left processes in its group,
+    /// which then wait for its deadline.
+    fn exited(&mut self, mut r: Running, now: Duration) {
+        let pgid = r.child.id();
+        if r.killed {
+            // Again: a fork racing the first kill.
+            let _ = process::kill_group(pgid);
+            let _ = r.child.wait();
+            return;
+        }
+        let left = crate::sys::procscan::group_members(pgid).len();
+        if left == 0 {
+            let _ = r.child.wait();
+            return;
+        }
+        vlog!(
+            Warn,
+            "hook {} exited but left {left} process(es) in its process group: they are killed \
+             {:?} after its start (--script-timeout)",
+            r.path.display(),
+            self.timeout
+        );
+        self.lingering.push(Lingering {
+            child: r.child,
+            deadline: r.deadline.max(now),
+            path: r.path,
+        });
+    }
+
+    /// Kill the process groups hooks left behind whose timeout has come, and reap the hooks.
+    fn kill_leftovers(&mut self, now: Duration) {
+        let mut i = 0;
+        while i < self.lingering.len() {
+            if self.lingering[i].deadline > now {
+                i += 1;
+                continue;
+            }
+            let mut l = self.lingering.swap_remove(i);
+            let pgid = l.child.id();
+            let left = crate::sys::procscan::group_members(pgid).len();
+            let _ = process::kill_group(pgid);
+            let _ = l.child.wait();
+            if left > 0 {
+                self.timed_out += 1;
+                vlog!(
+                    Warn,
+                    "hook {}: killed the {left} process(es) it left in its process group, \
+                     {:?} after its start",
+                    l.path.display(),
+                    self.timeout
+                );
+            }
+        }
     }
 }
 
@@ -354,6 +441,43 @@ mod tests {
             left.is_empty(),
             "hook's process group outlived the kill: {left:?}"
         );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// A hook that exits at once leaving two `sleep`s in its group: it is reaped (the next hook
+    /// may run), and what it left is killed at the timeout from its start, not before.
+    #[test]
+    fn leftovers_are_killed_at_timeout() {
+        let dir = std::env::temp_dir().join(format!("vrrpd-hook-left-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("left.sh");
+        std::fs::write(&p, "#!/bin/sh\nsleep 60 &\nsleep 60 &\nexit 0\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let timeout = Duration::from_millis(400);
+        let mut h = Hooks::new(timeout);
+        let start = clock::now();
+        h.push(job(p.to_str().unwrap()), start);
+        let pgid = h.running.as_ref().map(|r| r.child.id() as i32).unwrap();
+        wait_idle(&mut h, Duration::from_secs(5));
+        assert!(h.idle(), "the hook itself exits at once");
+        assert!(clock::now() < start + timeout, "reaped before the timeout");
+        assert_eq!(group_members(pgid).len(), 2, "its two sleeps");
+        assert!(h.deadline().is_some_and(|d| d >= start + timeout));
+        let end = start + Duration::from_secs(5);
+        while !group_members(pgid).is_empty() && clock::now() < end {
+            std::thread::sleep(Duration::from_millis(5));
+            h.poll(clock::now());
+        }
+        let took = clock::now() - start;
+        assert!(group_members(pgid).is_empty(), "leftovers survived");
+        assert!(
+            took >= timeout && took <= timeout + Duration::from_millis(150),
+            "killed {took:?} after start, timeout {timeout:?}"
+        );
+        assert_eq!(h.timed_out, 1);
+        assert_eq!(h.failed, 0);
+        assert!(h.deadline().is_none());
         let _ = std::fs::remove_dir_all(dir);
     }
 

@@ -156,6 +156,8 @@ pub struct Daemon {
     filter: Option<filter::AcceptFilter>,
     /// `nft` runs that failed after start-up (rewriting or removing the filter).
     filter_errors: u64,
+    /// Times the link monitor lost notifications (`ENOBUFS`) and everything was re-read.
+    netlink_overruns: u64,
     link_poll: Option<LinkPoll>,
     hooks: Hooks,
     /// Health trackers (`--track-*`).
@@ -281,6 +283,16 @@ impl Daemon {
         // From here on every event is followed by a group sync (see `feed`).
         self.started = true;
         self.group_sync(now, true);
+        // Start-up is done: give back the heap and stack it used (issue #14, sys::mem).
+        match crate::sys::mem::release_startup() {
+            Ok(n) => vlog!(
+                Debug,
+                "{}: released {} KiB of start-up stack",
+                self.tag(),
+                n / 1024
+            ),
+            Err(e) => vlog!(Debug, "{}: cannot release start-up memory: {e}", self.tag()),
+        }
         let why = loop {
             if self.stopped && self.hooks.idle() {
                 break "signal";
@@ -673,6 +685,7 @@ impl Daemon {
         let mut vmac_gone = false;
         let vmac_index = self.egress.as_ref().and_then(|e| e.vmac_ifindex());
         let mut tracked = Vec::new();
+        let overrun = events.contains(&NetEvent::Overrun);
         for ev in events {
             match &ev {
                 NetEvent::Link {
@@ -700,6 +713,35 @@ impl Daemon {
                 NetEvent::Addr { ifindex, .. } if ifindex == self.iface.index => reread = true,
                 NetEvent::Overrun => reread = true,
                 _ => {}
+            }
+        }
+        if overrun {
+            self.netlink_overruns += 1;
+            let (log, suppressed) = self.notice_log.allow(now);
+            if log {
+                vlog!(
+                    Warn,
+                    "{}: netlink events lost (ENOBUFS, {} overrun(s) so far{}): re-reading the interface{}",
+                    self.tag(),
+                    self.netlink_overruns,
+                    if suppressed > 0 {
+                        format!(", {suppressed} notice(s) suppressed")
+                    } else {
+                        String::new()
+                    },
+                    if vmac_index.is_some() {
+                        " and the virtual MAC"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            // Its RTM_DELLINK may be among the lost: ask the kernel (only "no such device"
+            // counts; a transient error leaves it to the next event).
+            if let Some(ix) = vmac_index {
+                if let Err(e) = self.io.rtnl.link(ix) {
+                    vmac_gone |= e.raw_os_error() == Some(libc::ENODEV);
+                }
             }
         }
         if reread {

@@ -404,6 +404,7 @@ impl Daemon {
             egress: Some(egress),
             filter,
             filter_errors: 0,
+            netlink_overruns: 0,
             link_poll,
             hooks,
             trackers,

@@ -26,6 +26,7 @@
 //! - [`procscan`]: processes by name and arguments in `/proc`; [`proc_connector`]: the netlink
 //!   process connector (exec/fork/exit events; the initial network namespace only).
 //! - [`syslog`]: the syslog(3) client.
+//! - [`mem`]: the allocator's settings and giving back the heap and stack start-up touched.
 //! - [`shm`]: the host group's shared-memory table (storage only; the verdict is in
 //!   [`crate::proto::group`]).
 //!
@@ -41,6 +42,7 @@ pub mod iface;
 pub mod inotify;
 pub mod linkcheck;
 pub mod magic;
+pub mod mem;
 pub mod ndisc;
 pub mod netlink;
 pub mod nft;

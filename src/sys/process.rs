@@ -58,6 +58,35 @@ pub fn kill_group(pgid: u32) -> io::Result<()> {
     killpg(Pid::from_raw(pgid), Signal::SIGKILL).map_err(io::Error::from)
 }
 
+/// Whether child `pid` has exited, without reaping it (waitid(2) with `WNOWAIT`): its wait
+/// status, or `None` while it runs. Until it is reaped the zombie keeps its pid, and so the
+/// number of the process group it leads, from being handed out again: a signal to that group
+/// can reach only what the child left in it.
+pub fn peek_exit(pid: u32) -> io::Result<Option<std::process::ExitStatus>> {
+    use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
+    use std::os::unix::process::ExitStatusExt;
+    let pid = libc::pid_t::try_from(pid)
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "bad pid"))?;
+    let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+    loop {
+        return match waitid(Id::Pid(Pid::from_raw(pid)), flags) {
+            // The raw wait status of wait(2): the code in the second byte, a signal in the
+            // first (0x80: core dumped).
+            Ok(WaitStatus::Exited(_, code)) => {
+                Ok(Some(std::process::ExitStatus::from_raw((code & 0xff) << 8)))
+            }
+            Ok(WaitStatus::Signaled(_, sig, core)) => Ok(Some(std::process::ExitStatus::from_raw(
+                (sig as i32) | if core { 0x80 } else { 0 },
+            ))),
+            Ok(_) => Ok(None),
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => Err(e.into()),
+        };
+    }
+}
+
 /// Whether the process runs with effective user id 0.
 pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()

@@ -78,6 +78,34 @@ pub fn scan(pattern: &ProcessPattern, limit: usize) -> Vec<u32> {
     out
 }
 
+/// The live processes (not zombies) of process group `pgid`, from `/proc/PID/stat` (at most
+/// [`MAX_ENTRIES`] looked at): what a hook left behind in its group.
+pub fn group_members(pgid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return out;
+    };
+    for ent in dir.take(MAX_ENTRIES).flatten() {
+        let Some(pid) = ent.file_name().to_str().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // After the command (which may contain a ')'): state, ppid, pgrp.
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let mut f = rest.split_whitespace();
+        let state = f.next().unwrap_or("Z");
+        let group = f.nth(1).and_then(|g| g.parse::<u32>().ok());
+        if group == Some(pgid) && state != "Z" && state != "X" {
+            out.push(pid);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,5 +136,27 @@ mod tests {
         assert!(!matches(me, &by_name(comm, Some(more), ArgMatch::Partial)));
         let exe = std::env::args().next().unwrap();
         assert!(matches(me, &by_name(&exe, None, ArgMatch::Exact)));
+    }
+
+    #[test]
+    fn group_members_of_a_child_group() {
+        use std::os::unix::process::CommandExt;
+        let mut c = std::process::Command::new("sleep")
+            .arg("30")
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        assert_eq!(group_members(c.id()), [c.id()]);
+        c.kill().unwrap();
+        // Dead but not reaped: a zombie is no member.
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !group_members(c.id()).is_empty() && std::time::Instant::now() < end {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(group_members(c.id()).is_empty());
+        assert!(crate::sys::process::peek_exit(c.id()).unwrap().is_some());
+        // Peeking does not reap: the status is still there for wait.
+        assert!(crate::sys::process::peek_exit(c.id()).unwrap().is_some());
+        assert!(!c.wait().unwrap().success());
     }
 }

@@ -3,7 +3,8 @@
 //! - [`lab`]: network namespaces the test creates (a bridged segment of hosts, or a bare veth
 //!   pair), named with a prefix unique to this run, deleted on every exit path;
 //! - [`processes`]: daemons and peers started inside a namespace and ended by PID;
-//! - [`capture`]: frames seen on the wire, with kernel receive timestamps.
+//! - [`capture`]: frames seen on the wire, with kernel receive timestamps;
+//! - [`impair`]: a lossy, jittery hub in place of netem (this kernel has no `sch_netem`).
 //!
 //! Only documentation addresses are used: 192.0.2.0/24, 198.51.100.0/24, 2001:db8::/32 and
 //! link-locals. A test that cannot run prints a `SKIPPED: <test>: <reason>` line that
@@ -18,6 +19,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod capture;
+pub mod impair;
 pub mod inject;
 pub mod lab;
 pub mod peers;

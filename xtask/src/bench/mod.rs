@@ -5,6 +5,18 @@
 //! start-up, resources (CPU and memory for 1..1000 instances). Raw rows go to `--out`
 //! (`results.json` plus one CSV per phase, rewritten after every phase); `--markdown FILE` renders
 //! the report (`BENCHMARKS.md`). `bench report DIR` re-renders from a results directory.
+//!
+//! # Hand-written sections: `bench/notes/*.md`
+//!
+//! BENCHMARKS.md is generated: a re-run rewrites all of it. Anything written by hand (a one-off
+//! measurement, a profile, a before/after comparison) goes into its own file `bench/notes/*.md`,
+//! never into BENCHMARKS.md itself. The renderer ([`report::load_notes`]) copies every such file
+//! verbatim, in file-name order (prefix them `10-`, `20-`, ... to order them), after the
+//! generated tables and before the generated "Notes", marked with an HTML comment naming the
+//! file. Each file holds whole sections (start with `## `, a title that does not repeat a
+//! generated one) and says which command, build, date and load average its figures come from.
+//! `cargo xtask bench report bench/results/<date> --markdown BENCHMARKS.md` re-renders with
+//! the current notes without re-measuring.
 
 pub(crate) mod lab;
 mod measure;
@@ -138,7 +150,10 @@ pub fn main(args: &[String], root: &Path) -> R<Vec<PathBuf>> {
         let text = std::fs::read_to_string(dir.join("results.json"))
             .map_err(|e| format!("{}: {e}", dir.display()))?;
         let v: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
-        write(&md, &report::render(&v, &rel(root, &dir)))?;
+        write(
+            &md,
+            &report::render(&v, &rel(root, &dir), &hand_notes(root)),
+        )?;
         return Ok(vec![md]);
     }
     let o = parse(args, root)?;
@@ -186,12 +201,20 @@ pub fn main(args: &[String], root: &Path) -> R<Vec<PathBuf>> {
         .markdown
         .clone()
         .unwrap_or_else(|| o.out.join("BENCHMARKS.md"));
-    write(&md, &report::render(&results, &rel(root, &o.out)))?;
+    write(
+        &md,
+        &report::render(&results, &rel(root, &o.out), &hand_notes(root)),
+    )?;
     written.push(md);
     if std::env::var_os("VRRPD_BENCH_KEEP").is_none() {
         let _ = std::fs::remove_dir_all(&scratch);
     }
     outcome.map(|_| written)
+}
+
+/// The hand-written sections of the report (`bench/notes/*.md`).
+fn hand_notes(root: &Path) -> Vec<report::Note> {
+    report::load_notes(&root.join("bench/notes"))
 }
 
 fn rel(root: &Path, p: &Path) -> String {

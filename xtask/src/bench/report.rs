@@ -1,4 +1,5 @@
-//! BENCHMARKS.md, rendered from `results.json` alone (so `bench report DIR` can re-render).
+//! BENCHMARKS.md, rendered from `results.json` (so `bench report DIR` can re-render) and the
+//! hand-written notes in `bench/notes/*.md` (see [`load_notes`]).
 
 use std::fmt::Write as _;
 
@@ -305,8 +306,31 @@ fn targets(r: &Value, out: &mut String) {
     }
 }
 
-/// The whole report.
-pub fn render(r: &Value, results_dir: &str) -> String {
+/// A hand-written section of the report: (file name, its text).
+pub type Note = (String, String);
+
+/// The hand-written notes: every `*.md` file of `dir` (normally `bench/notes/`), in file-name
+/// order. Each file holds one or more whole Markdown sections (starting with `## `) and says
+/// itself which run and date its figures come from; the renderer copies it verbatim after the
+/// generated tables and before the generated "Notes", so a re-run keeps it. A missing directory
+/// is no notes.
+pub fn load_notes(dir: &std::path::Path) -> Vec<Note> {
+    let mut v: Vec<Note> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "md"))
+        .filter_map(|e| {
+            let text = std::fs::read_to_string(e.path()).ok()?;
+            Some((e.file_name().to_string_lossy().into_owned(), text))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// The whole report, with the hand-written `notes` (see [`load_notes`]).
+pub fn render(r: &Value, results_dir: &str, notes: &[Note]) -> String {
     let m = &r["meta"];
     let v = &m["versions"];
     let imps = impls(r);
@@ -625,7 +649,14 @@ pub fn render(r: &Value, results_dir: &str) -> String {
         "| host group (-M) | — | — | n/a (host group not landed) | | | | |"
     );
     wakeups(r, &mut out);
-    notes(r, &mut out);
+    for (name, text) in notes {
+        let _ = write!(
+            out,
+            "\n<!-- hand-written: bench/notes/{name} (kept by every re-run; edit it there) -->\n\n{}\n",
+            text.trim()
+        );
+    }
+    generated_notes(r, &mut out);
     out
 }
 
@@ -668,7 +699,7 @@ fn wakeups(r: &Value, out: &mut String) {
     }
 }
 
-fn notes(r: &Value, out: &mut String) {
+fn generated_notes(r: &Value, out: &mut String) {
     let m = &r["meta"];
     out.push_str("\n## Notes\n\n");
     let _ = writeln!(
@@ -699,4 +730,36 @@ fn notes(r: &Value, out: &mut String) {
          the protodown macvlan; 1000 instances need 1000 macvlans per router.\n\
          - Intervals: VRRPv3 centiseconds; all measurements IPv4 only (192.0.2.0/24).\n",
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notes_are_kept_in_file_name_order_before_the_generated_notes() {
+        let dir = std::env::temp_dir().join(format!("vrrpd-notes-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("20-b.md"), "## Second\n\nb\n").unwrap();
+        std::fs::write(dir.join("10-a.md"), "## First\n\na\n").unwrap();
+        std::fs::write(dir.join("README.txt"), "not a note").unwrap();
+        let notes = load_notes(&dir);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(notes.len(), 2);
+        let r = serde_json::json!({"meta": {"impls": ["vrrpd"]}, "failover": [], "jitter": [],
+            "startup": [], "resources": [], "wakeups": []});
+        let md = render(&r, "bench/results/x", &notes);
+        let (a, b, n) = (
+            md.find("## First").unwrap(),
+            md.find("## Second").unwrap(),
+            md.find("\n## Notes").unwrap(),
+        );
+        assert!(a < b && b < n, "{md}");
+        assert!(md.contains("bench/notes/10-a.md") && !md.contains("not a note"));
+        assert!(
+            load_notes(&dir).is_empty(),
+            "a missing directory is no notes"
+        );
+    }
 }
