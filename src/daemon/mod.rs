@@ -614,6 +614,11 @@ impl Daemon {
                 }
                 Err(e) => {
                     self.io.buf = buf;
+                    if e.kind() == io::ErrorKind::Interrupted {
+                        // The kernel never interrupts a non-blocking read, but a tracer's fault
+                        // injection or a seccomp filter may: read again (bounded by the loop).
+                        continue;
+                    }
                     if e.kind() == io::ErrorKind::InvalidData {
                         let now = clock::now();
                         self.log_discard(now, DiscardReason::BadLength, None);
@@ -656,6 +661,9 @@ impl Daemon {
                 }
                 Err(e) => {
                     self.io.buf = buf;
+                    if e.kind() == io::ErrorKind::Interrupted {
+                        continue;
+                    }
                     if e.kind() == io::ErrorKind::InvalidData {
                         let now = clock::now();
                         self.log_discard(now, DiscardReason::BadSolicit, None);

@@ -105,21 +105,29 @@ impl Announcer {
             ));
         };
         let sll = sockaddr_ll(self.ifindex, u16::from_be_bytes(ethertype), dst);
-        // SAFETY: `frame` is readable for `frame.len()` bytes and `sll` is a fully initialised
-        // sockaddr_ll of the length given, both alive for the call; the kernel copies them.
-        let sent = unsafe {
-            libc::sendto(
-                self.fd.as_raw_fd(),
-                frame.as_ptr().cast::<libc::c_void>(),
-                frame.len(),
-                0,
-                (&sll as *const libc::sockaddr_ll).cast::<libc::sockaddr>(),
-                sockaddr_ll_len(),
-            )
+        let sent = loop {
+            // SAFETY: `frame` is readable for `frame.len()` bytes and `sll` is a fully
+            // initialised sockaddr_ll of the length given, both alive for the call; the kernel
+            // copies them.
+            let sent = unsafe {
+                libc::sendto(
+                    self.fd.as_raw_fd(),
+                    frame.as_ptr().cast::<libc::c_void>(),
+                    frame.len(),
+                    0,
+                    (&sll as *const libc::sockaddr_ll).cast::<libc::sockaddr>(),
+                    sockaddr_ll_len(),
+                )
+            };
+            if sent >= 0 {
+                break sent;
+            }
+            let e = io::Error::last_os_error();
+            // A send waiting for room in the socket buffer is interrupted by any signal.
+            if e.raw_os_error() != Some(libc::EINTR) {
+                return Err(e);
+            }
         };
-        if sent < 0 {
-            return Err(io::Error::last_os_error());
-        }
         if usize::try_from(sent).ok() != Some(frame.len()) {
             return Err(io::Error::new(io::ErrorKind::WriteZero, "short frame send"));
         }

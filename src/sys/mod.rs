@@ -201,11 +201,19 @@ pub fn write_nowait(fd: BorrowedFd<'_>, buf: &[u8]) -> std::io::Result<usize> {
         events: libc::POLLOUT,
         revents: 0,
     };
-    // SAFETY: poll(2) on one pollfd we own, no timeout.
-    let n = unsafe { libc::poll(&mut p, 1, 0) };
-    if n < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
+    let n = loop {
+        // SAFETY: poll(2) on one pollfd we own, no timeout.
+        let n = unsafe { libc::poll(&mut p, 1, 0) };
+        if n >= 0 {
+            break n;
+        }
+        let e = std::io::Error::last_os_error();
+        // Without a timeout the kernel does not fail it with EINTR, a tracer or seccomp may:
+        // a line dropped for that would be reported as a stalled reader.
+        if e.raw_os_error() != Some(libc::EINTR) {
+            return Err(e);
+        }
+    };
     if n == 0 || p.revents & libc::POLLOUT == 0 {
         return Err(std::io::ErrorKind::WouldBlock.into());
     }

@@ -464,7 +464,12 @@ impl Rtnl {
         packet.finalize();
         let mut out = vec![0u8; packet.buffer_len()];
         packet.serialize(&mut out);
-        let sent = self.sock.send(&out, 0)?;
+        let sent = loop {
+            match self.sock.send(&out, 0) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => break other?,
+            }
+        };
         if sent != out.len() {
             return Err(io::Error::new(
                 io::ErrorKind::WriteZero,

@@ -237,7 +237,8 @@ impl VrrpSocket {
             Family::V4 => {
                 let (n, flags, ifindex) = {
                     let mut iov = [IoSliceMut::new(&mut *buf)];
-                    // Non-blocking: recvmsg never sleeps, so it cannot fail with EINTR.
+                    // Non-blocking: recvmsg never sleeps, so the kernel never fails it with
+                    // EINTR; a tracer or seccomp filter may (`Interrupted`: read again).
                     let msg = match recvmsg::<SockaddrIn>(
                         self.rx.as_raw_fd(),
                         &mut iov,
