@@ -1512,7 +1512,31 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    Args::try_parse_from(args)
+    parse_with(&mut command(), args)
+}
+
+/// clap's command type, for callers of [`parse_with`] that do not depend on clap themselves
+/// (the fuzz targets).
+pub use clap::Command;
+
+/// The clap [`Command`] of [`Args`], for [`parse_with`] to reuse.
+pub fn command() -> Command {
+    <Args as clap::CommandFactory>::command()
+}
+
+/// [`parse`] with a [`command`] the caller keeps: what `Args::try_parse_from` does (match, then
+/// fill [`Args`], formatting a fill error against the same command), without building the
+/// ~100-argument command again. The command does not depend on the input, so one of them
+/// parses any number of command lines with the same results as a fresh one each time; the
+/// fuzz target `cli` (fuzz/targets.rs) relies on it, where building the command took most
+/// of an execution (issue #13, "Fuzzing").
+pub fn parse_with<I, T>(cmd: &mut Command, args: I) -> Result<Args, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let mut matches = cmd.try_get_matches_from_mut(args)?;
+    <Args as clap::FromArgMatches>::from_arg_matches_mut(&mut matches).map_err(|e| e.format(cmd))
 }
 
 /// The first line of a clap error, without the `error: ` prefix, for the one-line message.
@@ -1540,6 +1564,49 @@ mod tests {
         all.extend_from_slice(v);
         let a = parse(all).map_err(|e| one_line(&e))?;
         a.validate().map_err(|e| e.to_string())
+    }
+
+    /// One reused command (what the fuzz target `cli` does) parses every command line as a
+    /// fresh command does: same settings, same one-line errors, nothing left over from the
+    /// command line before (issue #13, "Fuzzing").
+    #[test]
+    fn parse_with_a_reused_command_is_parse() {
+        let lines: &[&[&str]] = &[
+            &["-i", "eth0", "-v", "51", "192.0.2.254/24"],
+            &["-i", "eth0", "-v", "0", "192.0.2.254/24"],
+            &["-i", "eth0", "--bogus", "192.0.2.254/24"],
+            &[
+                "-i",
+                "eth0",
+                "-v",
+                "51",
+                "-p",
+                "150",
+                "-d",
+                "100ms",
+                "-n",
+                "192.0.2.254/24",
+            ],
+            &["-i", "eth0"],
+            &["-v"],
+            &["--help"],
+            &["--version"],
+            &["-i", "eth0", "-v", "7", "--carp", "192.0.2.254"],
+            &["-i", "eth0", "-v", "51", "-6", "fe80::1", "2001:db8::1"],
+            &["--interfac", "eth0"],
+            &["-i", "eth0", "-v", "51", "192.0.2.254/24"],
+        ];
+        let show = |r: Result<Args, clap::Error>| match r {
+            Ok(a) => format!("ok {:?}", a.validate()),
+            Err(e) => format!("err {:?} {}", e.kind(), one_line(&e)),
+        };
+        let mut cmd = command();
+        for l in lines {
+            let argv = std::iter::once("vrrpd").chain(l.iter().copied());
+            let fresh = show(parse(argv.clone()));
+            let reused = show(parse_with(&mut cmd, argv));
+            assert_eq!(reused, fresh, "{l:?}");
+        }
     }
 
     /// `--unicast-peer/--unicast-src/--unicast-min-ttl` (issue #17): multicast by default;
