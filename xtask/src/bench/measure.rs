@@ -570,14 +570,14 @@ pub fn resources(ctx: &Ctx, imp: Impl, n: usize, window: Duration) -> R<Vec<Valu
 }
 
 /// CPU over a window.
-struct Win {
-    t0: i64,
-    t1: i64,
-    secs: f64,
+pub(super) struct Win {
+    pub(super) t0: i64,
+    pub(super) t1: i64,
+    pub(super) secs: f64,
     /// Per group: (cores in use, utime+stime ticks per second).
-    cpu: Vec<(f64, f64)>,
+    pub(super) cpu: Vec<(f64, f64)>,
     /// Whole machine busy, % of all cores (other jobs on the host included).
-    busy_pct: f64,
+    pub(super) busy_pct: f64,
     /// The watched group used more than one core after 3 s: the window was cut to 10 s.
     saturated: bool,
 }
@@ -609,7 +609,7 @@ fn rate(a: &Snap, b: &Snap) -> (f64, f64) {
 
 /// Wait until the CPU use of `pids` is steady (two 1 s samples within 25 %, or below 0.5 % of a
 /// core), bounded by `limit`; returns the seconds waited.
-fn settle(pids: &[i32], limit: Duration) -> R<f64> {
+pub(super) fn settle(pids: &[i32], limit: Duration) -> R<f64> {
     let start = std::time::Instant::now();
     let mut prev: Option<f64> = None;
     loop {
@@ -624,7 +624,7 @@ fn settle(pids: &[i32], limit: Duration) -> R<f64> {
     }
 }
 
-fn cpu_window(groups: &[Vec<i32>], dur: Duration, watch: Option<usize>) -> R<Win> {
+pub(super) fn cpu_window(groups: &[Vec<i32>], dur: Duration, watch: Option<usize>) -> R<Win> {
     let s0 = lab::sys_stat();
     let t0 = now_ns();
     let b0: Vec<Snap> = groups.iter().map(|g| snap(g)).collect();

@@ -50,6 +50,27 @@ pub fn summary(row: &Value) -> String {
     if let Some(ms) = f(row, "ms") {
         return format!("{ms:.2} ms");
     }
+    if let Some(p) = f(row, "propagation_ms_median") {
+        return format!(
+            "{} members: link down -> last sibling's priority 0 median {p:.2} ms, max {:.2} ms; first sibling {:.2} ms; at rest {}",
+            row["members"],
+            f(row, "propagation_ms_max").unwrap_or(f64::NAN),
+            f(row, "first_sibling_ms_median").unwrap_or(f64::NAN),
+            f(row, "cpu_pct_core")
+                .map(|c| format!("{c:.3} % of a core"))
+                .unwrap_or_else(|| "not measured".into()),
+        );
+    }
+    if let Some(t) = f(row, "total_pct_core") {
+        return format!(
+            "{} procs, CPU {t:.3} % of a core ({:.3} own + {:.3} checks), {:.0} adverts/s, machine busy {:.0} %",
+            row["processes"],
+            f(row, "cpu_pct_core").unwrap_or(f64::NAN),
+            f(row, "children_pct_core").unwrap_or(f64::NAN),
+            f(row, "adverts_per_s").unwrap_or(f64::NAN),
+            f(row, "system_busy_pct").unwrap_or(f64::NAN),
+        );
+    }
     if let Some(m) = f(row, "master_wakeups_per_s") {
         return format!(
             "Master {m:.2} wake-ups/s, Backup {:.2}/s, {:.1} adverts/s",
@@ -306,6 +327,51 @@ fn targets(r: &Value, out: &mut String) {
     }
 }
 
+/// The figures README.md quotes from this report, each with where README quotes it and its value
+/// in `r`; the bench prints them at the end of every run so that README can be brought up to
+/// date from the run. The checklist: every figure README.md takes from BENCHMARKS.md is either
+/// a pointer to BENCHMARKS.md (no number) or has a line here. Add the line when README quotes a
+/// new one.
+pub fn readme_figures(r: &Value) -> Vec<String> {
+    let mut v = Vec::new();
+    let cl = |k: &str, iv: u64, ev: &str| {
+        let x = fo(r, k, k, iv, ev);
+        (!x.is_empty()).then(|| client(&x))
+    };
+    v.push(format!(
+        "README \"Interoperability\", Lossless planned handover: keepalived on SIGTERM at 1 s \
+         \"clients lose the Skew_Time (≈ 600 ms at 1 s)\": Client view, keepalived 1 s term = {}",
+        cl("keepalived", 1000, "term").unwrap_or_else(|| "not run".into())
+    ));
+    v.push(format!(
+        "README \"Interoperability\", Lossless planned handover: vrrpd \"0 lost pings at 10 ms in \
+         the tests, for SIGTERM\" (tests/handover.rs; the bench's view): Client view, vrrpd 10 ms \
+         term = {}",
+        cl("vrrpd", 10, "term").unwrap_or_else(|| "not run".into())
+    ));
+    let hg: Vec<String> = rows(r, "hostgroup")
+        .filter_map(|x| {
+            Some(format!(
+                "{} members {:.2} ms (max {:.2})",
+                x["members"],
+                f(x, "propagation_ms_median")?,
+                f(x, "propagation_ms_max")?
+            ))
+        })
+        .collect();
+    v.push(format!(
+        "README \"Host group\": \"link down on one member → every other member has sent its \
+         priority-0 advert within a few milliseconds (2 ms measured in the tests ...)\": Host \
+         group propagation = {}",
+        if hg.is_empty() {
+            "not run".into()
+        } else {
+            hg.join(", ")
+        }
+    ));
+    v
+}
+
 /// A hand-written section of the report: (file name, its text).
 pub type Note = (String, String);
 
@@ -343,7 +409,8 @@ pub fn render(r: &Value, results_dir: &str, notes: &[Note]) -> String {
          - Machine: {} cores (`nproc`), kernel {} (`uname -r`), {}.\n\
          - vrrpd: {} (git {}); keepalived: {}; FRR: {}.\n\
          - Rerun (root; installs keepalived, FRR and tcpdump with apt if missing): `scripts/bench` \
-         (full run, about 30 min, rewrites this file and adds `bench/results/<date>/`); \
+         (full run, about 34 min; `scripts/bench --reps 3 --window 20` about 26 min; rewrites this \
+         file, keeping the hand-written `bench/notes/*.md`, and adds `bench/results/<date>/`); \
          `scripts/bench --quick --out DIR` (< 60 s, writes only into DIR); \
          `cargo xtask bench report {results_dir} --markdown BENCHMARKS.md` re-renders this file.\n\n",
         s(m, "start_utc"),
@@ -402,11 +469,6 @@ pub fn render(r: &Value, results_dir: &str, notes: &[Note]) -> String {
             out.push('\n');
         }
     }
-    let _ = writeln!(
-        out,
-        "| — | host group (-M) | — |{}",
-        " n/a (host group not landed) |".repeat(imps.len())
-    );
     if imps.iter().any(|(k, _)| *k == "frr") && intervals(r).contains(&10) {
         out.push_str(
             "\nFRR computes Skew_Time in whole centiseconds (⌊(256−p)·I/256⌋ cs): at 10 ms its \
@@ -610,10 +672,6 @@ pub fn render(r: &Value, results_dir: &str, notes: &[Note]) -> String {
             );
         }
     }
-    let _ = writeln!(
-        out,
-        "| host group (-M) | — | n/a (host group not landed) | | | | | | |"
-    );
     out.push_str(
         "\n## Memory\n\n/proc/PID/smaps_rollup of every process of the implementation at the end \
          of its window (same runs as CPU; the Master router's before the Backup router started). \
@@ -644,10 +702,8 @@ pub fn render(r: &Value, results_dir: &str, notes: &[Note]) -> String {
             }
         }
     }
-    let _ = writeln!(
-        out,
-        "| host group (-M) | — | — | n/a (host group not landed) | | | | |"
-    );
+    host_group(r, &mut out);
+    tracking(r, &mut out);
     wakeups(r, &mut out);
     for (name, text) in notes {
         let _ = write!(
@@ -658,6 +714,152 @@ pub fn render(r: &Value, results_dir: &str, notes: &[Note]) -> String {
     }
     generated_notes(r, &mut out);
     out
+}
+
+/// The host group table: propagation at each size and the largest group's CPU at rest.
+fn host_group(r: &Value, out: &mut String) {
+    if rows(r, "hostgroup").next().is_none() {
+        return;
+    }
+    let iv = rows(r, "hostgroup")
+        .find_map(|x| x["interval_ms"].as_u64())
+        .unwrap_or(1000);
+    let _ = write!(
+        out,
+        "\n## Host group (`-M`)\n\n\
+         N sibling vrrpd processes of one router in one network namespace (its default group), \
+         priority 200, {} adverts, no peer router: member 1 alone on eth0 (VRID 1), members 2..N on \
+         eth1 (VRIDs 1..N−1), each interface a veth pair to a namespace that captures (AF_PACKET, \
+         kernel receive timestamps). Once every member is Master, eth0 is set down (one \
+         SIOCSIFFLAGS ioctl from the bench, no `ip` process); propagation = the last sibling's \
+         first priority-0 advert on eth1 minus the instant just before that ioctl (it includes \
+         the kernel's link event, member 1's fault, its signal and every sibling's step-down; \
+         each member also gets the link event of its namespace). Then eth0 comes up and the \
+         group returns to Master together (\"back\": link up → every member advertising again, \
+         about one Master_Down_Interval) before the next repetition. At rest: the largest \
+         group, every member Master, its processes' run time summed over the window, as in the \
+         CPU table. keepalived's nearest equivalent is a `vrrp_sync_group` inside its one \
+         process and FRR has none; neither is measured here.\n\n\
+         | members | propagation median / max (ms) | first sibling (median, ms) | back (median) | reps | CPU at rest | PSS total (per process, median; anonymous) | machine busy | load average |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
+        iv_name(iv)
+    );
+    for x in rows(r, "hostgroup") {
+        if let Some(e) = x.get("error") {
+            let _ = writeln!(
+                out,
+                "| {} | error: {} | | | | | | | |",
+                x["members"],
+                short(e.as_str().unwrap_or(""))
+            );
+            continue;
+        }
+        let (cpu, mem, busy) = match f(x, "cpu_pct_core") {
+            Some(c) => (
+                format!(
+                    "{c:.2} % of a core ({:.0} s/h)",
+                    f(x, "cpu_s_per_hour").unwrap_or(f64::NAN)
+                ),
+                format!(
+                    "{:.1} MiB ({:.0} KiB; {:.0} KiB)",
+                    f(x, "pss_kib_total").unwrap_or(f64::NAN) / 1024.0,
+                    f(x, "pss_kib_median").unwrap_or(f64::NAN),
+                    f(x, "pss_anon_kib_median").unwrap_or(f64::NAN)
+                ),
+                format!("{:.0} %", f(x, "system_busy_pct").unwrap_or(f64::NAN)),
+            ),
+            None => ("—".into(), "—".into(), "—".into()),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {:.2} / {:.2} | {:.2} | {:.1} s | {} | {cpu} | {mem} | {busy} | {} |",
+            x["members"],
+            f(x, "propagation_ms_median").unwrap_or(f64::NAN),
+            f(x, "propagation_ms_max").unwrap_or(f64::NAN),
+            f(x, "first_sibling_ms_median").unwrap_or(f64::NAN),
+            f(x, "return_s_median").unwrap_or(f64::NAN),
+            x["reps"],
+            s(x, "loadavg"),
+        );
+    }
+}
+
+/// The health-tracking table: n instances with one check every 2 s beside the same without.
+fn tracking(r: &Value, out: &mut String) {
+    if rows(r, "tracking").next().is_none() {
+        return;
+    }
+    let iv = rows(r, "tracking")
+        .find_map(|x| x["interval_ms"].as_u64())
+        .unwrap_or(1000);
+    let _ = write!(
+        out,
+        "\n## Health-tracking overhead\n\n\
+         n instances at {} on one router (priority 200, all Master, a silent peer), each with one \
+         check every 2 s running `/bin/true` (vrrpd: `--track-check \
+         name=chk,interval=2s,cmd=/bin/true`, one per process; keepalived: one `vrrp_script` with \
+         `interval 2` per instance, each tracked by its instance), beside the same n without \
+         checks, in the same run. Own CPU = the daemons' run time (schedstat) over the window; \
+         checks = what the check processes they reaped used (`cutime + cstime` of the daemons, \
+         10 ms ticks); overhead = total with checks minus total without, and per check run \
+         (n / 2 runs per second).\n\n\
+         | implementation | instances | checks | own CPU | check processes | total | overhead | per check run | adverts/s | machine busy | load average |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|\n",
+        iv_name(iv)
+    );
+    for x in rows(r, "tracking") {
+        let name = IMPLS
+            .iter()
+            .find(|i| i.0 == s(x, "impl"))
+            .map(|i| i.1)
+            .unwrap_or("?");
+        let checks = if x["checks"].as_bool() == Some(true) {
+            "1 every 2 s"
+        } else {
+            "none"
+        };
+        if let Some(e) = x.get("error") {
+            let _ = writeln!(
+                out,
+                "| {name} | {} | {checks} | error: {} | | | | | | | |",
+                x["instances"],
+                short(e.as_str().unwrap_or(""))
+            );
+            continue;
+        }
+        let total = f(x, "total_pct_core").unwrap_or(f64::NAN);
+        let (over, per) = if x["checks"].as_bool() == Some(true) {
+            let plain = rows(r, "tracking")
+                .find(|y| {
+                    s(y, "impl") == s(x, "impl")
+                        && y["instances"] == x["instances"]
+                        && y["checks"].as_bool() == Some(false)
+                })
+                .and_then(|y| f(y, "total_pct_core"));
+            match plain {
+                Some(p) => {
+                    let runs = f(x, "instances").unwrap_or(f64::NAN) / 2.0;
+                    (
+                        format!("{:+.2} %", total - p),
+                        format!("{:.0} µs", (total - p) / 100.0 / runs * 1e6),
+                    )
+                }
+                None => ("—".into(), "—".into()),
+            }
+        } else {
+            ("".into(), "".into())
+        };
+        let _ = writeln!(
+            out,
+            "| {name} | {} | {checks} | {:.2} % | {:.2} % | {total:.2} % | {over} | {per} | {:.0} | {:.0} % | {} |",
+            x["instances"],
+            f(x, "cpu_pct_core").unwrap_or(f64::NAN),
+            f(x, "children_pct_core").unwrap_or(f64::NAN),
+            f(x, "adverts_per_s").unwrap_or(f64::NAN),
+            f(x, "system_busy_pct").unwrap_or(f64::NAN),
+            s(x, "loadavg"),
+        );
+    }
 }
 
 /// The wake-ups table: voluntary context switches per second of an idle Master and Backup.
