@@ -145,30 +145,42 @@ impl Daemon {
     /// send error.
     fn send_advert(&mut self, now: Duration, src: IpAddr, advert: &crate::proto::packet::Advert) {
         let unicast = self.s.unicast.is_some();
-        let dsts = match &self.s.unicast {
-            Some(u) => u.peers.clone(),
-            None => vec![crate::proto::wire::vrrp_group(self.s.family)],
+        let group = [crate::proto::wire::vrrp_group(self.s.family)];
+        let dsts: &[IpAddr] = match &self.s.unicast {
+            Some(u) => &u.peers,
+            None => &group,
         };
+        // The message is encoded into a buffer kept between adverts (no allocation per advert).
+        let buf = &mut self.io.tx_buf;
+        buf.resize(advert.buffer_len(), 0);
         let mut failed = false;
-        for dst in dsts {
-            let bytes = match advert.to_bytes(src, dst, self.s.checksum_form) {
-                Ok(b) => b,
+        for &dst in dsts {
+            let bytes = match advert.emit(buf, src, dst, self.s.checksum_form) {
+                Ok(n) => buf.get(..n).unwrap_or_default(),
                 Err(e) => {
                     failed = true;
-                    vlog!(Error, "{}: cannot encode advert: {e:?}", self.tag());
+                    vlog!(
+                        Error,
+                        "{}: cannot encode advert: {e:?}",
+                        crate::proto::tag(&self.s.interface, self.s.vrid)
+                    );
                     continue;
                 }
             };
             let sent = match &self.egress {
-                _ if unicast => self.sock.send_to(src, dst, &bytes),
-                Some(eg) => eg.send(&self.sock, src, &bytes),
-                None => self.sock.send(src, &bytes),
+                _ if unicast => self.sock.send_to(src, dst, bytes),
+                Some(eg) => eg.send(&self.sock, src, bytes),
+                None => self.sock.send(src, bytes),
             };
             if let Err(e) = sent {
                 failed = true;
                 let (ok, _) = self.notice_log.allow(now);
                 if ok {
-                    vlog!(Warn, "{}: sending advert to {dst}: {e}", self.tag());
+                    vlog!(
+                        Warn,
+                        "{}: sending advert to {dst}: {e}",
+                        crate::proto::tag(&self.s.interface, self.s.vrid)
+                    );
                 }
             }
         }

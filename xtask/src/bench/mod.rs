@@ -43,21 +43,26 @@ use self::routers::Impl;
 /// Usage text of the bench subcommand.
 pub const USAGE: &str = "cargo xtask bench [--quick] [--out DIR] [--markdown FILE] [--vrrpd BIN]
                   [--impls vrrpd,keepalived,frr]
-                  [--only failover,mixed,jitter,startup,resources,wakeups,hostgroup,tracking]
+                  [--only failover,mixed,jitter,startup,resources,short,wakeups,hostgroup,tracking]
                   [--reps N] [--intervals 1000,100,10] [--counts 1,100,1000] [--window SECS]
                   [--members 2,10,255] [--group-timeout DURATION] [--tracked N]
        cargo xtask bench report DIR [--markdown FILE]";
 
-const PHASES: [&str; 8] = [
+const PHASES: [&str; 9] = [
     "failover",
     "mixed",
     "jitter",
     "startup",
     "resources",
+    "short",
     "wakeups",
     "hostgroup",
     "tracking",
 ];
+
+/// The short-interval rows (issue 14): instances and intervals; vrrpd and keepalived only.
+const SHORT_INSTANCES: usize = 100;
+const SHORT_INTERVALS: [u32; 2] = [100, 10];
 
 struct Opts {
     quick: bool,
@@ -224,7 +229,7 @@ pub fn main(args: &[String], root: &Path) -> R<Vec<PathBuf>> {
     };
     let mut results = json!({
         "meta": meta(&o, &impls, root),
-        "failover": [], "jitter": [], "startup": [], "resources": [], "wakeups": [],
+        "failover": [], "jitter": [], "startup": [], "resources": [], "short": [], "wakeups": [],
         "hostgroup": [], "tracking": [],
     });
     let outcome = run_phases(&o, &ctx, &impls, &mut results);
@@ -422,6 +427,46 @@ fn run_phases(o: &Opts, ctx: &Ctx, impls: &[Impl], results: &mut Value) -> R<()>
         }
         phase_done(results, "resources", t_phase);
     }
+    if has("short") {
+        // 100 instances at 100 ms and at 10 ms beside keepalived, the window at least 30 s
+        // (the target: no Backup advert in 30 s at 10 ms); --quick: 10 instances, its window.
+        let (n, window) = if o.quick {
+            (10, o.window)
+        } else {
+            (SHORT_INSTANCES, o.window.max(Duration::from_secs(30)))
+        };
+        for iv in SHORT_INTERVALS {
+            for &imp in impls
+                .iter()
+                .filter(|i| o.resource_impls.contains(i) && **i != Impl::Frr)
+            {
+                let what = format!("short {} x{n} {iv} ms", imp.name());
+                let started = std::time::Instant::now();
+                match measure::resources_at(ctx, imp, n, iv, window) {
+                    Ok(rows) => {
+                        for r in rows {
+                            eprintln!(
+                                "bench: {what}: {} ({:.1} s)",
+                                report::summary(&r),
+                                started.elapsed().as_secs_f64()
+                            );
+                            push(results, "short", r);
+                        }
+                    }
+                    Err(e) => {
+                        lab::check()?;
+                        eprintln!("bench: {what}: ERROR {e}");
+                        push(
+                            results,
+                            "short",
+                            json!({"impl": imp.name(), "instances": n, "interval_ms": iv, "error": e}),
+                        );
+                    }
+                }
+                save(&o.out, results)?;
+            }
+        }
+    }
     if has("wakeups") {
         let t_phase = std::time::Instant::now();
         // Idle wake-ups at 1 s and 100 ms (the intervals the targets name), whatever --intervals.
@@ -556,7 +601,7 @@ fn write(path: &Path, text: &str) -> R<()> {
     std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-const CSV: [(&str, &[&str]); 7] = [
+const CSV: [(&str, &[&str]); 8] = [
     (
         "failover",
         &[
@@ -626,6 +671,34 @@ const CSV: [(&str, &[&str]); 7] = [
             "system_busy_pct",
             "cpu_pct_core_with_backup",
             "delivery_pct_core",
+            "saturated",
+            "error",
+        ],
+    ),
+    (
+        "short",
+        &[
+            "impl",
+            "instances",
+            "interval_ms",
+            "side",
+            "processes",
+            "alive",
+            "window_s",
+            "cpu_ns",
+            "cpu_pct_core",
+            "cpu_pct_core_with_backup",
+            "delivery_pct_core",
+            "wakeups_per_s",
+            "us_per_advert_sent",
+            "us_per_advert_received",
+            "adverts_per_s_from_master",
+            "adverts_from_backup",
+            "masters_seen_before",
+            "masters_seen_after",
+            "pss_kib_total",
+            "pss_kib_median",
+            "system_busy_pct",
             "saturated",
             "error",
         ],
