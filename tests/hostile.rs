@@ -1385,18 +1385,21 @@ fn hostile_lower_priority_flood_bounded_replies() {
         st.sent
     );
     // Per reply window (one interval, from its first reply) at most MAX replies: over the
-    // span, at most MAX per interval started, plus one window open at the start.
-    let bound = max * (intervals.ceil() as usize + 1);
+    // span, at most MAX per interval started, plus one window open at the start (and one
+    // advert for the capture's edges: a scheduled advert delayed into the span).
+    let bound = max * (intervals.ceil() as usize + 1) + 1;
     assert!(
         extra <= bound,
         "{test}: {extra} extra adverts in {intervals:.1} intervals (bound {bound})"
     );
     // Any interval-long window overlaps at most two reply windows and holds at most two
-    // scheduled adverts.
+    // scheduled adverts (captured send times jitter under load): 2·MAX + 2, measured 4 to 6;
+    // one more for the jitter of the replies' own send times. Unbounded reflection would put
+    // about a thousand adverts in one interval at this rate.
     assert!(
-        densest <= 2 * max + 2,
+        densest <= 2 * max + 3,
         "{test}: {densest} adverts within one interval (bound {})",
-        2 * max + 2
+        2 * max + 3
     );
     // The reflection is bounded, not absent: the replies are there (S10/S12 still answer).
     assert!(extra >= 1, "{test}: no immediate reply at all");
