@@ -633,6 +633,7 @@ impl Daemon {
                             src: r.src,
                             dst: r.dst,
                             ttl: r.ttl,
+                            ip_options: r.ip_options,
                             payload,
                         },
                     );
