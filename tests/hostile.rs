@@ -139,6 +139,9 @@ enum Expect {
     /// Noted under this reason and processed (a VRRPv3 address or interval mismatch, an IPv6
     /// list starting with a global address): counted, and an advert received.
     Noted(&'static str),
+    /// Accepted as the same advert without the anomaly (IP options, IPv6 extension headers:
+    /// see the README, "Hostile neighbours"): an advert received, nothing counted.
+    Accepted,
     /// Dropped by the kernel before the VRRP socket: never reaches vrrpd.
     Kernel,
     /// Dropped by the per-VRID socket filter (`sys::socket::VrrpSocket::set_vrid_filter`): never
@@ -390,7 +393,7 @@ impl Rig {
             assert_eq!(a.transitions, b.transitions, "{who}: a transition");
             if i == 0 {
                 let want = match c.expect {
-                    Expect::Noted(_) => counts[i],
+                    Expect::Noted(_) | Expect::Accepted => counts[i],
                     _ => 0,
                 };
                 assert_eq!(a.rcvd - b.rcvd, want, "{who}: adverts accepted");
@@ -827,8 +830,9 @@ fn header_cases(r: &Rig) -> Vec<Case> {
     cs
 }
 
-/// Cases noted and processed (VRRPv3): priority 1, so the master asserts itself (S12) and the
-/// backup keeps its state.
+/// Cases noted and processed (VRRPv3), and adverts with IP options or IPv6 extension headers
+/// (processed, as the same advert without them): priority 1, so the master asserts itself (S12)
+/// and the backup keeps its state.
 fn noted_cases(r: &Rig) -> Vec<Case> {
     let src = r.evil();
     let base = r.msg(src, 1);
@@ -837,6 +841,45 @@ fn noted_cases(r: &Rig) -> Vec<Case> {
         IpAddr::V6(s) => V6::new(s).packet(m),
     };
     let mut cs = Vec::new();
+    match src {
+        IpAddr::V4(s) => {
+            let b = base.clone();
+            cs.push(case(
+                "IPv4 options: NOPs, Router Alert (processed as without them)",
+                Expect::Accepted,
+                move |_| {
+                    let mut nop = V4::new(s);
+                    nop.options = vec![1, 1, 1, 1];
+                    let mut ra = V4::new(s);
+                    ra.options = vec![0x94, 4, 0, 0];
+                    vec![nop.packet(&b), ra.packet(&b)]
+                },
+            ));
+            let b = base.clone();
+            cs.push(case(
+                "IPv4 loose source route option (kernel: accept_source_route 0)",
+                Expect::Kernel,
+                move |_| {
+                    let mut h = V4::new(s);
+                    h.options = vec![0x83, 7, 4, 192, 0, 2, 9, 1];
+                    vec![h.packet(&b)]
+                },
+            ));
+        }
+        IpAddr::V6(s) => {
+            let b = base.clone();
+            cs.push(case(
+                "IPv6 Hop-by-Hop options header, PadN (processed as without it)",
+                Expect::Accepted,
+                move |_| {
+                    let mut h = V6::new(s);
+                    h.next_header = 0;
+                    h.ext = vec![112, 0, 1, 4, 0, 0, 0, 0];
+                    vec![h.packet(&b)]
+                },
+            ));
+        }
+    }
     let (b, p1) = (base.clone(), p);
     cs.push(case(
         "another address list (R12, v3: noted)",
@@ -1100,7 +1143,7 @@ fn mixed(rig: &Rig, i: usize) -> (Vec<Vec<u8>>, usize, usize) {
                 most += ips.len();
             }
             Expect::KernelOr(_) | Expect::Filtered => most += ips.len(),
-            Expect::Kernel | Expect::Noted(_) => {}
+            Expect::Kernel | Expect::Noted(_) | Expect::Accepted => {}
         }
         frames.extend(rig.frames(i, &ips));
     }
@@ -1342,18 +1385,21 @@ fn hostile_lower_priority_flood_bounded_replies() {
         st.sent
     );
     // Per reply window (one interval, from its first reply) at most MAX replies: over the
-    // span, at most MAX per interval started, plus one window open at the start.
-    let bound = max * (intervals.ceil() as usize + 1);
+    // span, at most MAX per interval started, plus one window open at the start (and one
+    // advert for the capture's edges: a scheduled advert delayed into the span).
+    let bound = max * (intervals.ceil() as usize + 1) + 1;
     assert!(
         extra <= bound,
         "{test}: {extra} extra adverts in {intervals:.1} intervals (bound {bound})"
     );
     // Any interval-long window overlaps at most two reply windows and holds at most two
-    // scheduled adverts.
+    // scheduled adverts (captured send times jitter under load): 2·MAX + 2, measured 4 to 6;
+    // one more for the jitter of the replies' own send times. Unbounded reflection would put
+    // about a thousand adverts in one interval at this rate.
     assert!(
-        densest <= 2 * max + 2,
+        densest <= 2 * max + 3,
         "{test}: {densest} adverts within one interval (bound {})",
-        2 * max + 2
+        2 * max + 3
     );
     // The reflection is bounded, not absent: the replies are there (S10/S12 still answer).
     assert!(extra >= 1, "{test}: no immediate reply at all");
