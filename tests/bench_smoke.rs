@@ -103,6 +103,8 @@ fn quick_bench_writes_sane_results() {
         "jitter.csv",
         "startup.csv",
         "resources.csv",
+        "hostgroup.csv",
+        "tracking.csv",
         "BENCHMARKS.md",
     ] {
         let p = out.join(f);
@@ -157,8 +159,28 @@ fn quick_bench_writes_sane_results() {
             assert!(pss > 100.0 && pss < 65536.0, "{row}");
         }
     }
+    // The host group (2 members): link down on member 1 -> the sibling's priority 0, bounded.
+    let hg = rows(&r, "hostgroup")
+        .into_iter()
+        .find(|x| x["members"] == 2)
+        .unwrap_or_else(|| panic!("no host group row\n{log_text}"));
+    assert!(hg.get("error").is_none(), "{hg}");
+    assert!(
+        (0.0..1000.0).contains(&num(hg, "propagation_ms_median")),
+        "{hg}"
+    );
+    // Tracking: the same instances with and without one check every 2 s.
+    for checks in [false, true] {
+        let row = rows(&r, "tracking")
+            .into_iter()
+            .find(|x| x["impl"] == "vrrpd" && x["checks"] == checks)
+            .unwrap_or_else(|| panic!("no vrrpd tracking row (checks {checks})\n{log_text}"));
+        assert!(row.get("error").is_none(), "{row}");
+        assert!((0.0..200.0).contains(&num(row, "total_pct_core")), "{row}");
+    }
     let md = std::fs::read_to_string(out.join("BENCHMARKS.md")).unwrap();
-    assert!(md.contains("# Benchmarks") && md.contains("n/a (host group not landed)"));
+    assert!(md.contains("# Benchmarks") && !md.contains("host group not landed"));
+    assert!(md.contains("## Host group") && md.contains("## Health-tracking overhead"));
     let _ = std::fs::remove_dir_all(&out);
     let _ = std::fs::remove_file(&log);
 }

@@ -83,15 +83,14 @@ impl Server {
     }
 
     /// Descriptors to poll for input.
-    pub fn fds(&self) -> Vec<BorrowedFd<'_>> {
+    pub fn fds(&self) -> impl Iterator<Item = BorrowedFd<'_>> + '_ {
         // When full, the listener is left out: a pending connection must not make poll(2)
         // return at once, again and again, until a slot frees.
-        let mut v = Vec::with_capacity(MAX_CONNS + 1);
-        if self.conns.len() < MAX_CONNS && self.accept_paused_until.is_none() {
-            v.push(self.listener.as_fd());
-        }
-        v.extend(self.conns.iter().map(|c| c.stream.as_fd()));
-        v
+        let listen = self.conns.len() < MAX_CONNS && self.accept_paused_until.is_none();
+        listen
+            .then(|| self.listener.as_fd())
+            .into_iter()
+            .chain(self.conns.iter().map(|c| c.stream.as_fd()))
     }
 
     /// The earliest connection deadline.

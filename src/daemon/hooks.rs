@@ -481,6 +481,30 @@ mod tests {
         let _ = std::fs::remove_dir_all(dir);
     }
 
+    /// At exit what a hook left is killed at once, not at its timeout.
+    #[test]
+    fn leftovers_are_killed_at_exit() {
+        let dir = std::env::temp_dir().join(format!("vrrpd-hook-exit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("left.sh");
+        std::fs::write(&p, "#!/bin/sh\nsleep 60 &\nexit 0\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut h = Hooks::new(Duration::from_secs(30));
+        h.push(job(p.to_str().unwrap()), clock::now());
+        let pgid = h.running.as_ref().map(|r| r.child.id() as i32).unwrap();
+        wait_idle(&mut h, Duration::from_secs(5));
+        assert_eq!(group_members(pgid).len(), 1, "its sleep");
+        h.kill_all();
+        let end = clock::now() + Duration::from_secs(2);
+        while !group_members(pgid).is_empty() && clock::now() < end {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(group_members(pgid).is_empty(), "leftover survived the exit");
+        assert!(h.deadline().is_none());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
     #[test]
     fn missing_hook_is_counted_not_fatal() {
         let mut h = Hooks::new(Duration::from_secs(1));

@@ -137,7 +137,13 @@ pub struct Shared {
     stream: events::Stream,
     notify: notify::Notifier,
     ready_sent: bool,
+    /// The event loop's poll(2) set and what each of its descriptors is, kept between
+    /// wake-ups.
+    poll: crate::sys::poll::PollSet,
+    slots: Vec<Slot>,
     buf: Vec<u8>,
+    /// Where adverts are encoded before they are sent.
+    tx_buf: Vec<u8>,
     /// IPv4 identification of the CARP advert frames built here.
     ip_id: u16,
 }
@@ -285,11 +291,12 @@ impl Daemon {
         self.group_sync(now, true);
         // Start-up is done: give back the heap and stack it used (issue #14, sys::mem).
         match crate::sys::mem::release_startup() {
-            Ok(n) => vlog!(
+            Ok(r) => vlog!(
                 Debug,
-                "{}: released {} KiB of start-up stack",
+                "{}: released {} KiB of start-up stack, {} KiB of executable mappings",
                 self.tag(),
-                n / 1024
+                r.stack / 1024,
+                r.image / 1024
             ),
             Err(e) => vlog!(Debug, "{}: cannot release start-up memory: {e}", self.tag()),
         }
@@ -353,33 +360,49 @@ impl Daemon {
     fn wait_once(&mut self) -> io::Result<()> {
         self.io.timer.arm(self.next_deadline())?;
         let ready = {
-            let mut slots: Vec<(Slot, BorrowedFd<'_>)> = vec![
-                (Slot::Socket, self.sock.as_fd()),
-                (Slot::Timer, self.io.timer.as_fd()),
-                (Slot::Signals, self.io.signals.as_fd()),
-            ];
+            // The set is rebuilt on every wake-up (a hook, a check or a control client may have
+            // come or gone), in storage kept between wake-ups: no allocation, one poll(2).
+            let set = &mut self.io.poll;
+            let slots = &mut self.io.slots;
+            set.clear();
+            slots.clear();
+            let mut add = |slot: Slot, fd: BorrowedFd<'_>| {
+                set.readable(fd);
+                slots.push(slot);
+            };
+            add(Slot::Socket, self.sock.as_fd());
+            add(Slot::Timer, self.io.timer.as_fd());
+            add(Slot::Signals, self.io.signals.as_fd());
             if let Some(m) = &self.io.monitor {
-                slots.push((Slot::Netlink, m.as_fd()));
+                add(Slot::Netlink, m.as_fd());
             }
             if let Some(rs) = &self.solicit {
-                slots.push((Slot::Solicit, rs.as_fd()));
+                add(Slot::Solicit, rs.as_fd());
             }
             if let Some(fd) = self.hooks.fd() {
-                slots.push((Slot::Hook, fd));
+                add(Slot::Hook, fd);
             }
-            slots.extend(self.trackers.fds().into_iter().map(|fd| (Slot::Track, fd)));
+            for fd in self.trackers.fds() {
+                add(Slot::Track, fd);
+            }
             if let Some(c) = &self.io.control {
-                slots.extend(c.fds().into_iter().map(|fd| (Slot::Control, fd)));
+                for fd in c.fds() {
+                    add(Slot::Control, fd);
+                }
             }
             let st = &self.io.stream;
-            slots.extend(st.read_fds().into_iter().map(|fd| (Slot::Events, fd)));
-            let fds: Vec<BorrowedFd<'_>> = slots.iter().map(|(_, fd)| *fd).collect();
+            for fd in st.read_fds() {
+                add(Slot::Events, fd);
+            }
             // Subscribers are served on every wake-up; room to write only has to wake the loop.
-            let (flags, _) = crate::sys::poll::wait_ready(&fds, &st.write_fds())?;
+            for fd in st.write_fds() {
+                set.writable(fd);
+            }
+            set.wait()?;
             self.last_wake = clock::now();
             let mut ready = Ready::default();
-            for ((slot, _), on) in slots.iter().zip(flags) {
-                if on {
+            for (i, slot) in slots.iter().enumerate() {
+                if set.ready(i) {
                     ready.set(*slot);
                 }
             }
@@ -407,7 +430,8 @@ impl Daemon {
             self.on_solicit();
         }
         if timer_ready {
-            self.io.timer.drain();
+            // No read(2): the re-arm at the top of the next wake-up clears the expiry.
+            self.io.timer.expired();
         }
         if ctl_ready
             || self
@@ -585,51 +609,45 @@ impl Daemon {
         }
     }
 
+    /// One datagram per wake-up: poll(2) is level-triggered, so a second one queued behind it
+    /// wakes the loop again at once, and the usual wake-up (one advert) costs one recvmsg(2)
+    /// rather than a second one that only says "nothing more" (`EAGAIN`). A flood is bounded
+    /// the same way: timers are checked between any two datagrams.
     fn on_socket(&mut self) {
-        // Bounded: at most 64 packets per wake-up so timers are never starved by a flood.
-        for _ in 0..64 {
-            let mut buf = std::mem::take(&mut self.io.buf);
-            let got = self.sock.recv(&mut buf);
-            match got {
-                Ok(Some(r)) => {
-                    let now = clock::now();
-                    if let Some(payload) = buf.get(r.payload.clone()) {
-                        self.feed(
-                            now,
-                            Event::Packet {
-                                src: r.src,
-                                dst: r.dst,
-                                ttl: r.ttl,
-                                payload,
-                            },
-                        );
-                        self.io.buf = buf;
-                    } else {
-                        self.io.buf = buf;
-                    }
-                }
-                Ok(None) => {
-                    self.io.buf = buf;
-                    return;
-                }
-                Err(e) => {
-                    self.io.buf = buf;
-                    if e.kind() == io::ErrorKind::Interrupted {
-                        // The kernel never interrupts a non-blocking read, but a tracer's fault
-                        // injection or a seccomp filter may: read again (bounded by the loop).
-                        continue;
-                    }
-                    if e.kind() == io::ErrorKind::InvalidData {
-                        let now = clock::now();
-                        self.log_discard(now, DiscardReason::BadLength, None);
-                        self.inst.record_discard(DiscardReason::BadLength);
-                        continue;
-                    }
-                    vlog!(Warn, "{}: receive error: {e}", self.tag());
-                    return;
-                }
+        let mut buf = std::mem::take(&mut self.io.buf);
+        // The kernel never interrupts a non-blocking read, but a tracer's fault injection or a
+        // seccomp filter may: read again (bounded; past that, poll(2) brings us back).
+        let mut got = self.sock.recv(&mut buf);
+        for _ in 0..8 {
+            match &got {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => got = self.sock.recv(&mut buf),
+                _ => break,
             }
         }
+        match got {
+            Ok(Some(r)) => {
+                if let Some(payload) = buf.get(r.payload.clone()) {
+                    self.feed(
+                        clock::now(),
+                        Event::Packet {
+                            src: r.src,
+                            dst: r.dst,
+                            ttl: r.ttl,
+                            payload,
+                        },
+                    );
+                }
+            }
+            Ok(None) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                let now = clock::now();
+                self.log_discard(now, DiscardReason::BadLength, None);
+                self.inst.record_discard(DiscardReason::BadLength);
+            }
+            Err(e) => vlog!(Warn, "{}: receive error: {e}", self.tag()),
+        }
+        self.io.buf = buf;
     }
 
     /// Router Solicitations, each an [`Event::RouterSolicit`] (bounded per wake-up as adverts).

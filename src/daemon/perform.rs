@@ -145,30 +145,42 @@ impl Daemon {
     /// send error.
     fn send_advert(&mut self, now: Duration, src: IpAddr, advert: &crate::proto::packet::Advert) {
         let unicast = self.s.unicast.is_some();
-        let dsts = match &self.s.unicast {
-            Some(u) => u.peers.clone(),
-            None => vec![crate::proto::wire::vrrp_group(self.s.family)],
+        let group = [crate::proto::wire::vrrp_group(self.s.family)];
+        let dsts: &[IpAddr] = match &self.s.unicast {
+            Some(u) => &u.peers,
+            None => &group,
         };
+        // The message is encoded into a buffer kept between adverts (no allocation per advert).
+        let buf = &mut self.io.tx_buf;
+        buf.resize(advert.buffer_len(), 0);
         let mut failed = false;
-        for dst in dsts {
-            let bytes = match advert.to_bytes(src, dst, self.s.checksum_form) {
-                Ok(b) => b,
+        for &dst in dsts {
+            let bytes = match advert.emit(buf, src, dst, self.s.checksum_form) {
+                Ok(n) => buf.get(..n).unwrap_or_default(),
                 Err(e) => {
                     failed = true;
-                    vlog!(Error, "{}: cannot encode advert: {e:?}", self.tag());
+                    vlog!(
+                        Error,
+                        "{}: cannot encode advert: {e:?}",
+                        crate::proto::tag(&self.s.interface, self.s.vrid)
+                    );
                     continue;
                 }
             };
             let sent = match &self.egress {
-                _ if unicast => self.sock.send_to(src, dst, &bytes),
-                Some(eg) => eg.send(&self.sock, src, &bytes),
-                None => self.sock.send(src, &bytes),
+                _ if unicast => self.sock.send_to(src, dst, bytes),
+                Some(eg) => eg.send(&self.sock, src, bytes),
+                None => self.sock.send(src, bytes),
             };
             if let Err(e) = sent {
                 failed = true;
                 let (ok, _) = self.notice_log.allow(now);
                 if ok {
-                    vlog!(Warn, "{}: sending advert to {dst}: {e}", self.tag());
+                    vlog!(
+                        Warn,
+                        "{}: sending advert to {dst}: {e}",
+                        crate::proto::tag(&self.s.interface, self.s.vrid)
+                    );
                 }
             }
         }
@@ -492,18 +504,7 @@ impl Daemon {
                 return;
             }
         }
-        if !log::enabled(log::Level::Debug) {
-            return;
-        }
-        let (ok, suppressed) = self.discard_log.allow(now);
-        if suppressed > 0 {
-            vlog!(
-                Debug,
-                "{}: {suppressed} more discards not logged",
-                self.tag()
-            );
-        }
-        if ok {
+        if self.allow_debug(now) {
             let peer = peer.map_or_else(|| "?".to_string(), |p| p.to_string());
             vlog!(
                 Debug,
@@ -542,7 +543,11 @@ impl Daemon {
         };
         if let Some(key) = once {
             if self.noted.contains(&key) {
-                vlog!(Debug, "{}: {n}", self.tag());
+                // Rate-limited like the discards: a peer flooding such adverts would otherwise
+                // write one debug line per packet.
+                if self.allow_debug(now) {
+                    vlog!(Debug, "{}: {n}", self.tag());
+                }
                 return;
             }
             if self.noted.len() < 64 {
@@ -552,6 +557,24 @@ impl Daemon {
         if self.allow_warning(now) {
             vlog!(Warn, "{}: {n}", self.tag());
         }
+    }
+
+    /// Whether a rate-limited debug line about a received packet (a discard, a repeated notice)
+    /// may be logged now: never without `--debug`, else at most the discard limiter's burst per
+    /// window; first logs how many it held back since the last one that was.
+    fn allow_debug(&mut self, now: Duration) -> bool {
+        if !log::enabled(log::Level::Debug) {
+            return false;
+        }
+        let (ok, suppressed) = self.discard_log.allow(now);
+        if suppressed > 0 {
+            vlog!(
+                Debug,
+                "{}: {suppressed} more discards not logged",
+                self.tag()
+            );
+        }
+        ok
     }
 
     /// Whether a rate-limited warning may be logged now; first logs how many the limit held

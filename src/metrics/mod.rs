@@ -212,7 +212,7 @@ impl Families {
             )?,
             hooks_killed: c(
                 "vrrpd_hooks_killed_total",
-                "Hook scripts killed at the script timeout.",
+                "Hook scripts killed at the script timeout (or whose leftover processes were).",
                 &INST,
             )?,
             adver_interval: g(

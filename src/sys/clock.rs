@@ -49,8 +49,15 @@ pub fn run_id() -> String {
 }
 
 /// A non-blocking CLOCK_MONOTONIC timerfd.
+///
+/// It remembers where it is armed, so that arming it again at the same deadline costs no
+/// system call; once [`Timer::expired`] says it fired, the next [`Timer::arm`] always re-arms
+/// it, which also clears the expiry (`timerfd_settime(2)` resets the count), so the loop never
+/// has to `read(2)` it.
 pub struct Timer {
     fd: TimerFd,
+    /// Where the timerfd is armed (`None`: disarmed), while it has not fired.
+    armed: Option<Option<Duration>>,
 }
 
 impl Timer {
@@ -60,11 +67,17 @@ impl Timer {
             ClockId::CLOCK_MONOTONIC,
             TimerFlags::TFD_CLOEXEC | TimerFlags::TFD_NONBLOCK,
         )?;
-        Ok(Timer { fd })
+        Ok(Timer { fd, armed: None })
     }
 
-    /// Arm at the absolute monotonic time `at`, or disarm with `None`.
-    pub fn arm(&self, at: Option<Duration>) -> io::Result<()> {
+    /// Arm at the absolute monotonic time `at`, or disarm with `None`. Nothing is done when
+    /// the timer is already armed there and has not fired since.
+    pub fn arm(&mut self, at: Option<Duration>) -> io::Result<()> {
+        if self.armed == Some(at) {
+            return Ok(());
+        }
+        // Unknown until the call succeeds.
+        self.armed = None;
         match at {
             Some(d) => {
                 // A zero it_value disarms, so an already passed deadline is armed 1 ns after
@@ -81,7 +94,14 @@ impl Timer {
             }
             None => self.fd.unset()?,
         }
+        self.armed = Some(at);
         Ok(())
+    }
+
+    /// The timer was found readable: it fired, and the next [`Timer::arm`] must re-arm it
+    /// (clearing the expiry) even at the same deadline.
+    pub fn expired(&mut self) {
+        self.armed = None;
     }
 
     /// Consume an expiry notification (no-op when none is pending).
@@ -106,7 +126,7 @@ mod tests {
         let a = now();
         let b = now();
         assert!(b >= a);
-        let t = Timer::new().unwrap();
+        let mut t = Timer::new().unwrap();
         t.arm(Some(Duration::ZERO)).unwrap();
         t.arm(Some(now() + Duration::from_secs(3600))).unwrap();
         t.arm(None).unwrap();

@@ -900,7 +900,10 @@ fn invalid_data(msg: impl Into<String>) -> io::Error {
 fn timed_out() -> io::Error {
     io::Error::new(
         io::ErrorKind::TimedOut,
-        "netlink: no reply from the kernel within 1 s",
+        format!(
+            "netlink: no reply from the kernel within {} ms",
+            REPLY_TIMEOUT.as_millis()
+        ),
     )
 }
 

@@ -25,9 +25,10 @@
 //!   the interface goes away; [`VrrpSocket::rejoin`] drops and re-adds them after a link flap
 //!   (keepalived issue #1847). If the interface was deleted and re-created (new index), open a
 //!   new socket instead;
-//! - IPv4 `IP_PKTINFO`: a control message with the arrival interface index. A raw IPv4 socket
-//!   delivers the IP header with the payload; `recv` parses it (IHL, total length, TTL, source,
-//!   destination) with bounds checks;
+//! - IPv4: no control message. A raw IPv4 socket delivers the IP header with the payload;
+//!   `recv` parses it (IHL, total length, TTL, source, destination) with bounds checks, and the
+//!   arrival interface is the one the socket is bound to (`SO_BINDTODEVICE`), so `IP_PKTINFO`
+//!   would only cost a control message per advert (built by the kernel, parsed here);
 //! - IPv6 `IPV6_RECVHOPLIMIT` and `IPV6_RECVPKTINFO`: control messages with the hop limit and the
 //!   destination address / arrival interface (raw IPv6 sockets do not deliver the IPv6 header);
 //!   the source comes from the `sockaddr_in6`. `IPV6_CHECKSUM` is deliberately *not* set: with
@@ -68,8 +69,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 use nix::sys::socket::{
-    recvmsg, sendmsg, sendto, ControlMessage, ControlMessageOwned, MsgFlags, SockaddrIn,
-    SockaddrIn6,
+    recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags, SockaddrIn, SockaddrIn6,
 };
 
 use super::{bind_to_device, new_socket, setsockopt, setsockopt_int};
@@ -78,7 +78,7 @@ use crate::proto::Family;
 
 use crate::proto::packet::IP_PROTOCOL as IPPROTO_VRRP;
 pub use crate::proto::wire::ipv4::{
-    build_ipv4_packet, build_ipv4_packet_to, parse_ipv4_header, Ipv4Header,
+    build_ipv4_packet, build_ipv4_packet_to, ipv4_header_to, parse_ipv4_header, Ipv4Header,
 };
 pub use crate::proto::wire::{IPV4_HEADER_LEN, VRRP_GROUP_V4, VRRP_GROUP_V6, VRRP_TOS, VRRP_TTL};
 
@@ -97,7 +97,7 @@ pub struct Received {
     pub dst: IpAddr,
     /// IPv4 TTL or IPv6 hop limit as received.
     pub ttl: u8,
-    /// Arrival interface index (from `IP_PKTINFO` / `IPV6_PKTINFO`), if the kernel reported it.
+    /// Arrival interface index (IPv4: the bound interface; IPv6: from `IPV6_PKTINFO`), if known.
     pub ifindex: Option<u32>,
     /// Where the IP payload (the VRRP message) lies in the receive buffer.
     pub payload: Range<usize>,
@@ -153,7 +153,6 @@ impl VrrpSocket {
             Family::V4 => {
                 let rx = new_socket(libc::AF_INET, ty, proto)?;
                 bind_to_device(rx.as_fd(), ifname)?;
-                setsockopt_int(rx.as_fd(), libc::IPPROTO_IP, libc::IP_PKTINFO, 1)?;
                 if multicast {
                     add_membership_v4(rx.as_fd(), index)?;
                 } else {
@@ -232,32 +231,23 @@ impl VrrpSocket {
     /// `buf`, missing control messages) is `io::ErrorKind::InvalidData`, never a panic: the
     /// caller counts it and reads on. Size `buf` for the link MTU (e.g. 1500 or 65536 bytes).
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<Option<Received>> {
-        let mut cmsg = CmsgBuf([0; 128]);
         match self.family {
             Family::V4 => {
-                let (n, flags, ifindex) = {
+                let (n, flags) = {
                     let mut iov = [IoSliceMut::new(&mut *buf)];
                     // Non-blocking: recvmsg never sleeps, so the kernel never fails it with
                     // EINTR; a tracer or seccomp filter may (`Interrupted`: read again).
                     let msg = match recvmsg::<SockaddrIn>(
                         self.rx.as_raw_fd(),
                         &mut iov,
-                        Some(&mut cmsg.0),
+                        None,
                         MsgFlags::empty(),
                     ) {
                         Ok(m) => m,
                         Err(Errno::EAGAIN) => return Ok(None),
                         Err(e) => return Err(e.into()),
                     };
-                    let mut ifindex = None;
-                    if let Ok(cmsgs) = msg.cmsgs() {
-                        for c in cmsgs {
-                            if let ControlMessageOwned::Ipv4PacketInfo(info) = c {
-                                ifindex = u32::try_from(info.ipi_ifindex).ok();
-                            }
-                        }
-                    }
-                    (msg.bytes, msg.flags, ifindex)
+                    (msg.bytes, msg.flags)
                 };
                 if flags.contains(MsgFlags::MSG_TRUNC) || n > buf.len() {
                     return Err(invalid_data("datagram larger than the receive buffer"));
@@ -270,11 +260,13 @@ impl VrrpSocket {
                     src: IpAddr::V4(hdr.src),
                     dst: IpAddr::V4(hdr.dst),
                     ttl: hdr.ttl,
-                    ifindex,
+                    // SO_BINDTODEVICE: only packets that arrived on the bound interface.
+                    ifindex: Some(self.ifindex),
                     payload: hdr.payload,
                 }))
             }
             Family::V6 => {
+                let mut cmsg = CmsgBuf([0; 128]);
                 let mut iov = [IoSliceMut::new(&mut *buf)];
                 let msg = match recvmsg::<SockaddrIn6>(
                     self.rx.as_raw_fd(),
@@ -610,11 +602,13 @@ fn configure_tx_v6(fd: BorrowedFd<'_>, index: libc::c_int) -> io::Result<()> {
 
 /// One IPv4 advert to `dst` (the group or a peer) on the header-including socket `tx`.
 fn send_v4(tx: BorrowedFd<'_>, src: Ipv4Addr, dst: Ipv4Addr, payload: &[u8]) -> io::Result<()> {
-    let packet = build_ipv4_packet_to(src, dst, payload, 0)
+    // Header and payload as two pieces of one sendmsg(2): no packet buffer to fill per advert.
+    let hdr = ipv4_header_to(src, dst, payload.len(), 0)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
     let dst = SockaddrIn::from(SocketAddrV4::new(dst, 0));
-    let sent = retry_eintr(|| sendto(tx.as_raw_fd(), &packet, &dst, MsgFlags::empty()))?;
-    check_len(sent, packet.len())
+    let iov = [IoSlice::new(&hdr), IoSlice::new(payload)];
+    let sent = retry_eintr(|| sendmsg(tx.as_raw_fd(), &iov, &[], MsgFlags::empty(), Some(&dst)))?;
+    check_len(sent, hdr.len() + payload.len())
 }
 
 /// One IPv6 advert to `dst` (the group or a peer) on `fd` out of interface `ifindex`, from

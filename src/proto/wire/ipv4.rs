@@ -100,7 +100,23 @@ pub fn build_ipv4_packet_to(
     payload: &[u8],
     id: u16,
 ) -> Result<Vec<u8>, Ipv4Error> {
-    let total = u16::try_from(IPV4_HEADER_LEN + payload.len()).map_err(|_| Ipv4Error::TooLong)?;
+    let hdr = ipv4_header_to(src, dst, payload.len(), id)?;
+    let total = IPV4_HEADER_LEN + payload.len();
+    let mut packet = Vec::with_capacity(total);
+    packet.extend_from_slice(&hdr);
+    packet.extend_from_slice(payload);
+    Ok(packet)
+}
+
+/// The 20-byte header alone of [`build_ipv4_packet_to`] for a payload of `payload_len` bytes,
+/// so that a sender can hand header and payload to the kernel as two pieces (no copy).
+pub fn ipv4_header_to(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    payload_len: usize,
+    id: u16,
+) -> Result<[u8; IPV4_HEADER_LEN], Ipv4Error> {
+    let total = u16::try_from(IPV4_HEADER_LEN + payload_len).map_err(|_| Ipv4Error::TooLong)?;
     let mut hdr = [0u8; IPV4_HEADER_LEN];
     hdr[0] = 0x45; // version 4, IHL 5
     hdr[1] = VRRP_TOS;
@@ -113,10 +129,7 @@ pub fn build_ipv4_packet_to(
     hdr[16..20].copy_from_slice(&dst.octets());
     let csum = internet_checksum(&[&hdr]);
     hdr[10..12].copy_from_slice(&csum.to_be_bytes());
-    let mut packet = Vec::with_capacity(usize::from(total));
-    packet.extend_from_slice(&hdr);
-    packet.extend_from_slice(payload);
-    Ok(packet)
+    Ok(hdr)
 }
 
 #[cfg(test)]

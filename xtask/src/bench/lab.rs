@@ -352,6 +352,47 @@ pub fn ifindex(ns: &str, dev: &str) -> R<i32> {
         .ok_or_else(|| format!("no ifindex for {dev} in {ns}"))
 }
 
+/// Set `dev` in `ns` up or down with one SIOCSIFFLAGS ioctl (the kernel sends its netlink link
+/// event during the call); returns CLOCK_REALTIME ns taken just before the call, the instant a
+/// measurement that starts at "link down" counts from (no `ip` process start in between).
+pub fn set_link(ns: &str, dev: &str, up: bool) -> R<i64> {
+    let name = dev.as_bytes().to_vec();
+    if name.len() >= libc::IFNAMSIZ {
+        return Err(format!("{dev}: interface name too long"));
+    }
+    let h = in_ns_thread(ns, move || -> R<i64> {
+        // SAFETY: an ioctl on a socket we own, with a zeroed ifreq we own and fill; the name
+        // fits (checked above) and stays NUL-terminated.
+        unsafe {
+            let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+            if fd < 0 {
+                return Err(format!("socket: {}", io::Error::last_os_error()));
+            }
+            let mut ifr: libc::ifreq = std::mem::zeroed();
+            for (d, s) in ifr.ifr_name.iter_mut().zip(&name) {
+                *d = *s as libc::c_char;
+            }
+            if libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut ifr) < 0 {
+                let e = io::Error::last_os_error();
+                libc::close(fd);
+                return Err(format!("SIOCGIFFLAGS: {e}"));
+            }
+            let f = ifr.ifr_ifru.ifru_flags;
+            let iff_up = libc::IFF_UP as libc::c_short;
+            ifr.ifr_ifru.ifru_flags = if up { f | iff_up } else { f & !iff_up };
+            let t = now_ns();
+            let r = libc::ioctl(fd, libc::SIOCSIFFLAGS, &ifr);
+            let e = io::Error::last_os_error();
+            libc::close(fd);
+            if r < 0 {
+                return Err(format!("SIOCSIFFLAGS: {e}"));
+            }
+            Ok(t)
+        }
+    })?;
+    h.join().map_err(|_| format!("{ns}: setns failed"))?
+}
+
 /// Run `f` on a new thread that entered network namespace `ns`.
 fn in_ns_thread<T: Send + 'static>(
     ns: &str,

@@ -410,6 +410,20 @@ impl Caps {
 /// other segments' processes (each vrrpd re-reads its interface's addresses on every address
 /// event of that interface; see BENCHMARKS.md).
 pub fn resources(ctx: &Ctx, imp: Impl, n: usize, window: Duration) -> R<Vec<Value>> {
+    resources_at(ctx, imp, n, 1000, window)
+}
+
+/// [`resources`] at `interval_ms` (the short-interval rows: 100 instances at 100 ms and 10 ms).
+/// Besides CPU and memory each row has the router's wake-ups per second (voluntary context
+/// switches of its processes over the window) and, for the Backup router, the CPU per advert
+/// received (the run time over the Master's adverts seen on the Backup's segments).
+pub fn resources_at(
+    ctx: &Ctx,
+    imp: Impl,
+    n: usize,
+    interval_ms: u32,
+    window: Duration,
+) -> R<Vec<Value>> {
     let mut lab = Lab::new(&ctx.root, "resources")?;
     let segs = n.div_ceil(250);
     let per_ns = imp == Impl::Vrrpd;
@@ -472,7 +486,7 @@ pub fn resources(ctx: &Ctx, imp: Impl, n: usize, window: Duration) -> R<Vec<Valu
     let t_start = now_ns();
     let mut ra = Vec::new();
     for (k, (a, _, insts)) in groups.iter().enumerate() {
-        let s = spec(200, 1000, insts.clone(), logs);
+        let s = spec(200, interval_ms, insts.clone(), logs);
         ra.push(Router::start(
             &mut lab,
             &ctx.vrrpd,
@@ -491,17 +505,19 @@ pub fn resources(ctx: &Ctx, imp: Impl, n: usize, window: Duration) -> R<Vec<Valu
     let masters_before = caps.masters(a_addr);
     let pa: Vec<i32> = ra.iter().flat_map(Router::processes).collect();
     let settle_a = settle(&pa, Duration::from_secs(60))?;
+    let ctx_a0 = switches(&pa);
     let w1 = cpu_window(
         std::slice::from_ref(&pa),
         (window * 2 / 3).max(Duration::from_secs(1)),
         None,
     )?;
+    let wake_a = (switches(&pa).saturating_sub(ctx_a0)) as f64 / w1.secs;
     let alive_a = pa.iter().filter(|&&p| lab::alive(p)).count();
     let mem_a: Vec<(u64, u64, u64)> = pa.iter().filter_map(|&p| mem_of(p)).collect();
     // Then the Backup router: it hears the Masters within 1 s, well before its own 3.6 s.
     let mut rb = Vec::new();
     for (k, (_, b, insts)) in groups.iter().enumerate() {
-        let s = spec(100, 1000, insts.clone(), logs);
+        let s = spec(100, interval_ms, insts.clone(), logs);
         rb.push(Router::start(
             &mut lab,
             &ctx.vrrpd,
@@ -515,7 +531,9 @@ pub fn resources(ctx: &Ctx, imp: Impl, n: usize, window: Duration) -> R<Vec<Valu
     let pb: Vec<i32> = rb.iter().flat_map(Router::processes).collect();
     let both: Vec<i32> = pa.iter().chain(&pb).copied().collect();
     let settle_b = settle(&both, Duration::from_secs(15))?;
+    let ctx_b0 = switches(&pb);
     let w2 = cpu_window(&[pa.clone(), pb.clone()], window, Some(1))?;
+    let wake_b = (switches(&pb).saturating_sub(ctx_b0)) as f64 / w2.secs;
     let masters_after = caps.masters(a_addr);
     let mem_b: Vec<(u64, u64, u64)> = pb.iter().filter_map(|&p| mem_of(p)).collect();
     let alive_b = pb.iter().filter(|&&p| lab::alive(p)).count();
@@ -537,7 +555,8 @@ pub fn resources(ctx: &Ctx, imp: Impl, n: usize, window: Duration) -> R<Vec<Valu
                cpu: (f64, f64),
                m: &[(u64, u64, u64)]| {
         let mut r = json!({
-            "impl": imp.name(), "instances": n, "side": side, "interfaces": segs,
+            "impl": imp.name(), "instances": n, "interval_ms": interval_ms, "side": side,
+            "interfaces": segs,
             "namespaces_per_router": groups.len(),
             "processes": procs, "alive": alive, "window_s": w.secs,
             "cpu_ns": (cpu.0 * w.secs * 1e9) as u64,
@@ -559,10 +578,22 @@ pub fn resources(ctx: &Ctx, imp: Impl, n: usize, window: Duration) -> R<Vec<Valu
     let mut master = row("master", pa.len(), alive_a, &w1, w1.cpu[0], &mem_a);
     master["settle_s"] = json!(settle_a);
     master["cpu_pct_core_with_backup"] = json!(w2.cpu[0].0 * 100.0);
+    master["wakeups_per_s"] = json!(wake_a);
     let mut backup = row("backup", pb.len(), alive_b, &w2, w2.cpu[1], &mem_b);
     backup["settle_s"] = json!(settle_b);
     backup["delivery_pct_core"] = json!((w2.cpu[0].0 - w1.cpu[0].0) * 100.0);
     backup["saturated"] = json!(w2.saturated);
+    backup["wakeups_per_s"] = json!(wake_b);
+    // Per advert received: the Backup router's run time over the Master's adverts on the wire.
+    let heard = caps.count(a_addr, w2.t0, w2.t1);
+    if heard > 0 {
+        backup["us_per_advert_received"] = json!(w2.cpu[1].0 * w2.secs * 1e6 / heard as f64);
+    }
+    // Per advert sent, the Master alone (w1: no Backup listening, so no delivery in it).
+    let sent = caps.count(a_addr, w1.t0, w1.t1);
+    if sent > 0 {
+        master["us_per_advert_sent"] = json!(w1.cpu[0].0 * w1.secs * 1e6 / sent as f64);
+    }
     drop(caps);
     drop(ra);
     drop(rb);
@@ -570,14 +601,14 @@ pub fn resources(ctx: &Ctx, imp: Impl, n: usize, window: Duration) -> R<Vec<Valu
 }
 
 /// CPU over a window.
-struct Win {
-    t0: i64,
-    t1: i64,
-    secs: f64,
+pub(super) struct Win {
+    pub(super) t0: i64,
+    pub(super) t1: i64,
+    pub(super) secs: f64,
     /// Per group: (cores in use, utime+stime ticks per second).
-    cpu: Vec<(f64, f64)>,
+    pub(super) cpu: Vec<(f64, f64)>,
     /// Whole machine busy, % of all cores (other jobs on the host included).
-    busy_pct: f64,
+    pub(super) busy_pct: f64,
     /// The watched group used more than one core after 3 s: the window was cut to 10 s.
     saturated: bool,
 }
@@ -609,7 +640,7 @@ fn rate(a: &Snap, b: &Snap) -> (f64, f64) {
 
 /// Wait until the CPU use of `pids` is steady (two 1 s samples within 25 %, or below 0.5 % of a
 /// core), bounded by `limit`; returns the seconds waited.
-fn settle(pids: &[i32], limit: Duration) -> R<f64> {
+pub(super) fn settle(pids: &[i32], limit: Duration) -> R<f64> {
     let start = std::time::Instant::now();
     let mut prev: Option<f64> = None;
     loop {
@@ -624,7 +655,7 @@ fn settle(pids: &[i32], limit: Duration) -> R<f64> {
     }
 }
 
-fn cpu_window(groups: &[Vec<i32>], dur: Duration, watch: Option<usize>) -> R<Win> {
+pub(super) fn cpu_window(groups: &[Vec<i32>], dur: Duration, watch: Option<usize>) -> R<Win> {
     let s0 = lab::sys_stat();
     let t0 = now_ns();
     let b0: Vec<Snap> = groups.iter().map(|g| snap(g)).collect();
@@ -652,6 +683,14 @@ fn cpu_window(groups: &[Vec<i32>], dur: Duration, watch: Option<usize>) -> R<Win
         busy_pct: 100.0 * (s1.0 - s0.0) as f64 / (s1.1 - s0.1).max(1) as f64,
         saturated,
     })
+}
+
+/// Voluntary context switches summed over `pids` (wake-ups after sleeping).
+fn switches(pids: &[i32]) -> u64 {
+    pids.iter()
+        .filter_map(|&p| ctxt_switches(p))
+        .map(|c| c.0)
+        .sum()
 }
 
 /// Voluntary and involuntary context switches of `pid` (`/proc/PID/status`). A process that

@@ -17,7 +17,15 @@
 //! generated one) and says which command, build, date and load average its figures come from.
 //! `cargo xtask bench report bench/results/<date> --markdown BENCHMARKS.md` re-renders with
 //! the current notes without re-measuring.
+//!
+//! # Figures README.md quotes
+//!
+//! README.md points to BENCHMARKS.md rather than copying its figures. Where it does quote one,
+//! [`report::readme_figures`] lists it (where README says it, and the value in this run) and
+//! every run prints that list at its end: after a re-run, update README from it. Whoever makes
+//! README quote another BENCHMARKS.md figure adds its line there.
 
+mod hostgroup;
 pub(crate) mod lab;
 mod measure;
 mod report;
@@ -34,18 +42,27 @@ use self::routers::Impl;
 
 /// Usage text of the bench subcommand.
 pub const USAGE: &str = "cargo xtask bench [--quick] [--out DIR] [--markdown FILE] [--vrrpd BIN]
-                  [--impls vrrpd,keepalived,frr] [--only failover,mixed,jitter,startup,resources,wakeups]
+                  [--impls vrrpd,keepalived,frr]
+                  [--only failover,mixed,jitter,startup,resources,short,wakeups,hostgroup,tracking]
                   [--reps N] [--intervals 1000,100,10] [--counts 1,100,1000] [--window SECS]
+                  [--members 2,10,255] [--group-timeout DURATION] [--tracked N]
        cargo xtask bench report DIR [--markdown FILE]";
 
-const PHASES: [&str; 6] = [
+const PHASES: [&str; 9] = [
     "failover",
     "mixed",
     "jitter",
     "startup",
     "resources",
+    "short",
     "wakeups",
+    "hostgroup",
+    "tracking",
 ];
+
+/// The short-interval rows (issue 14): instances and intervals; vrrpd and keepalived only.
+const SHORT_INSTANCES: usize = 100;
+const SHORT_INTERVALS: [u32; 2] = [100, 10];
 
 struct Opts {
     quick: bool,
@@ -60,6 +77,12 @@ struct Opts {
     window: Duration,
     /// Implementations in the resources phase (quick: vrrpd only).
     resource_impls: Vec<Impl>,
+    /// Host group sizes (`--members`).
+    members: Vec<usize>,
+    /// Instances of the tracking phase (`--tracked`).
+    tracked: usize,
+    /// The host group members' `--group-timeout` (default: vrrpd's own).
+    group_timeout: Option<String>,
 }
 
 fn list<T>(s: &str, f: impl Fn(&str) -> Option<T>) -> R<Vec<T>> {
@@ -99,6 +122,9 @@ fn parse(args: &[String], root: &Path) -> R<Opts> {
         } else {
             Impl::ALL.to_vec()
         },
+        members: if quick { vec![2] } else { vec![2, 10, 255] },
+        tracked: if quick { 10 } else { 100 },
+        group_timeout: None,
     };
     if quick {
         o.impls = vec![Impl::Vrrpd, Impl::Keepalived];
@@ -129,6 +155,19 @@ fn parse(args: &[String], root: &Path) -> R<Opts> {
                 o.counts = list(&val()?, |x| {
                     x.parse().ok().filter(|v: &usize| (1..=1000).contains(v))
                 })?
+            }
+            "--members" => {
+                o.members = list(&val()?, |x| {
+                    x.parse().ok().filter(|v: &usize| (2..=255).contains(v))
+                })?
+            }
+            "--group-timeout" => o.group_timeout = Some(val()?),
+            "--tracked" => {
+                o.tracked = val()?
+                    .parse()
+                    .ok()
+                    .filter(|v| (1..=250).contains(v))
+                    .ok_or("--tracked: 1 to 250")?
             }
             "--window" => {
                 o.window = Duration::from_secs_f64(val()?.parse().map_err(|_| "--window: seconds")?)
@@ -190,7 +229,8 @@ pub fn main(args: &[String], root: &Path) -> R<Vec<PathBuf>> {
     };
     let mut results = json!({
         "meta": meta(&o, &impls, root),
-        "failover": [], "jitter": [], "startup": [], "resources": [], "wakeups": [],
+        "failover": [], "jitter": [], "startup": [], "resources": [], "short": [], "wakeups": [],
+        "hostgroup": [], "tracking": [],
     });
     let outcome = run_phases(&o, &ctx, &impls, &mut results);
     results["meta"]["finished"] = json!(outcome.is_ok());
@@ -206,6 +246,10 @@ pub fn main(args: &[String], root: &Path) -> R<Vec<PathBuf>> {
         &report::render(&results, &rel(root, &o.out), &hand_notes(root)),
     )?;
     written.push(md);
+    eprintln!("bench: figures README.md quotes from this report (update README from them):");
+    for l in report::readme_figures(&results) {
+        eprintln!("  - {l}");
+    }
     if std::env::var_os("VRRPD_BENCH_KEEP").is_none() {
         let _ = std::fs::remove_dir_all(&scratch);
     }
@@ -261,6 +305,7 @@ fn attempt(what: &str, base: Value, f: impl FnOnce() -> R<Value>) -> R<Value> {
 fn run_phases(o: &Opts, ctx: &Ctx, impls: &[Impl], results: &mut Value) -> R<()> {
     let has = |p: &str| o.phases.iter().any(|x| x == p);
     if has("failover") {
+        let t_phase = std::time::Instant::now();
         for &iv in &o.intervals {
             for &imp in impls {
                 for ev in Event::ALL {
@@ -276,8 +321,10 @@ fn run_phases(o: &Opts, ctx: &Ctx, impls: &[Impl], results: &mut Value) -> R<()>
             }
         }
         save(&o.out, results)?;
+        phase_done(results, "failover", t_phase);
     }
     if has("mixed") && impls.contains(&Impl::Vrrpd) {
+        let t_phase = std::time::Instant::now();
         let iv = 100;
         let mut pairs = Vec::new();
         for &p in impls.iter().filter(|&&p| p != Impl::Vrrpd) {
@@ -301,8 +348,10 @@ fn run_phases(o: &Opts, ctx: &Ctx, impls: &[Impl], results: &mut Value) -> R<()>
             }
         }
         save(&o.out, results)?;
+        phase_done(results, "mixed", t_phase);
     }
     if has("jitter") {
+        let t_phase = std::time::Instant::now();
         for &iv in &o.intervals {
             let dur = match (o.quick, iv) {
                 (true, _) => Duration::from_secs(2),
@@ -317,8 +366,10 @@ fn run_phases(o: &Opts, ctx: &Ctx, impls: &[Impl], results: &mut Value) -> R<()>
             }
         }
         save(&o.out, results)?;
+        phase_done(results, "jitter", t_phase);
     }
     if has("startup") {
+        let t_phase = std::time::Instant::now();
         let mut kinds = vec![];
         for &imp in impls {
             match imp {
@@ -342,8 +393,10 @@ fn run_phases(o: &Opts, ctx: &Ctx, impls: &[Impl], results: &mut Value) -> R<()>
             }
         }
         save(&o.out, results)?;
+        phase_done(results, "startup", t_phase);
     }
     if has("resources") {
+        let t_phase = std::time::Instant::now();
         for &n in &o.counts {
             for &imp in impls.iter().filter(|i| o.resource_impls.contains(i)) {
                 let what = format!("resources {} x{n}", imp.name());
@@ -372,8 +425,52 @@ fn run_phases(o: &Opts, ctx: &Ctx, impls: &[Impl], results: &mut Value) -> R<()>
                 save(&o.out, results)?;
             }
         }
+        phase_done(results, "resources", t_phase);
+    }
+    if has("short") {
+        let t_phase = std::time::Instant::now();
+        // 100 instances at 100 ms and at 10 ms beside keepalived, the window at least 30 s
+        // (the target: no Backup advert in 30 s at 10 ms); --quick: 10 instances, its window.
+        let (n, window) = if o.quick {
+            (10, o.window)
+        } else {
+            (SHORT_INSTANCES, o.window.max(Duration::from_secs(30)))
+        };
+        for iv in SHORT_INTERVALS {
+            for &imp in impls
+                .iter()
+                .filter(|i| o.resource_impls.contains(i) && **i != Impl::Frr)
+            {
+                let what = format!("short {} x{n} {iv} ms", imp.name());
+                let started = std::time::Instant::now();
+                match measure::resources_at(ctx, imp, n, iv, window) {
+                    Ok(rows) => {
+                        for r in rows {
+                            eprintln!(
+                                "bench: {what}: {} ({:.1} s)",
+                                report::summary(&r),
+                                started.elapsed().as_secs_f64()
+                            );
+                            push(results, "short", r);
+                        }
+                    }
+                    Err(e) => {
+                        lab::check()?;
+                        eprintln!("bench: {what}: ERROR {e}");
+                        push(
+                            results,
+                            "short",
+                            json!({"impl": imp.name(), "instances": n, "interval_ms": iv, "error": e}),
+                        );
+                    }
+                }
+                save(&o.out, results)?;
+            }
+        }
+        phase_done(results, "short", t_phase);
     }
     if has("wakeups") {
+        let t_phase = std::time::Instant::now();
         // Idle wake-ups at 1 s and 100 ms (the intervals the targets name), whatever --intervals.
         let dur = if o.quick {
             Duration::from_secs(2)
@@ -389,8 +486,65 @@ fn run_phases(o: &Opts, ctx: &Ctx, impls: &[Impl], results: &mut Value) -> R<()>
             }
         }
         save(&o.out, results)?;
+        phase_done(results, "wakeups", t_phase);
+    }
+    if has("hostgroup") && impls.contains(&Impl::Vrrpd) {
+        let t_phase = std::time::Instant::now();
+        // 1 s adverts (the resources phase's interval); the quick run at 100 ms to be short.
+        // The CPU at rest of the largest group only, over the resources window.
+        let iv = if o.quick { 100 } else { 1000 };
+        let largest = o.members.iter().copied().max().unwrap_or(0);
+        for &n in &o.members {
+            let rest = (n == largest).then_some(o.window);
+            let base = json!({"members": n, "interval_ms": iv, "group_timeout": o.group_timeout});
+            let what = format!("hostgroup vrrpd -M {n}");
+            let row = attempt(&what, base, || {
+                hostgroup::host_group(ctx, n, iv, o.reps, rest, o.group_timeout.as_deref())
+            })?;
+            push(results, "hostgroup", row);
+            save(&o.out, results)?;
+        }
+        phase_done(results, "hostgroup", t_phase);
+    }
+    if has("tracking") {
+        let t_phase = std::time::Instant::now();
+        // One check every 2 s per instance, beside the same instances without checks.
+        let win = if o.quick {
+            Duration::from_secs(2)
+        } else {
+            o.window.min(Duration::from_secs(20))
+        };
+        for &imp in impls
+            .iter()
+            .filter(|i| o.resource_impls.contains(i) && **i != Impl::Frr)
+        {
+            for checks in [false, true] {
+                let n = o.tracked;
+                let base = json!({"impl": imp.name(), "instances": n, "checks": checks});
+                let what = format!(
+                    "tracking {} x{n} {}",
+                    imp.name(),
+                    if checks { "with checks" } else { "without" }
+                );
+                let iv = if o.quick { 100 } else { 1000 };
+                let row = attempt(&what, base, || {
+                    hostgroup::tracking(ctx, imp, n, iv, checks, win)
+                })?;
+                push(results, "tracking", row);
+            }
+        }
+        save(&o.out, results)?;
+        phase_done(results, "tracking", t_phase);
     }
     Ok(())
+}
+
+/// Record how long a phase took (`meta.phase_s`, printed at the end of the run), so that the next
+/// full run's duration can be planned from the last one.
+fn phase_done(results: &mut Value, phase: &str, t: std::time::Instant) {
+    let secs = t.elapsed().as_secs_f64();
+    eprintln!("bench: phase {phase} took {:.1} min", secs / 60.0);
+    results["meta"]["phase_s"][phase] = json!(secs);
 }
 
 fn utc_now() -> String {
@@ -437,6 +591,7 @@ fn meta(o: &Opts, impls: &[Impl], root: &Path) -> Value {
         "impls": impls.iter().map(|i| i.name()).collect::<Vec<_>>(),
         "phases": o.phases, "reps": o.reps, "intervals_ms": o.intervals,
         "counts": o.counts, "window_s": o.window.as_secs_f64(),
+        "members": o.members, "tracked": o.tracked, "group_timeout": o.group_timeout,
         "probe_interval_ms": 10,
     })
 }
@@ -448,7 +603,7 @@ fn write(path: &Path, text: &str) -> R<()> {
     std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-const CSV: [(&str, &[&str]); 5] = [
+const CSV: [(&str, &[&str]); 8] = [
     (
         "failover",
         &[
@@ -523,6 +678,34 @@ const CSV: [(&str, &[&str]); 5] = [
         ],
     ),
     (
+        "short",
+        &[
+            "impl",
+            "instances",
+            "interval_ms",
+            "side",
+            "processes",
+            "alive",
+            "window_s",
+            "cpu_ns",
+            "cpu_pct_core",
+            "cpu_pct_core_with_backup",
+            "delivery_pct_core",
+            "wakeups_per_s",
+            "us_per_advert_sent",
+            "us_per_advert_received",
+            "adverts_per_s_from_master",
+            "adverts_from_backup",
+            "masters_seen_before",
+            "masters_seen_after",
+            "pss_kib_total",
+            "pss_kib_median",
+            "system_busy_pct",
+            "saturated",
+            "error",
+        ],
+    ),
+    (
         "wakeups",
         &[
             "impl",
@@ -533,6 +716,51 @@ const CSV: [(&str, &[&str]); 5] = [
             "master_involuntary_per_s",
             "backup_wakeups_per_s",
             "backup_involuntary_per_s",
+            "loadavg",
+            "error",
+        ],
+    ),
+    (
+        "hostgroup",
+        &[
+            "members",
+            "interfaces",
+            "interval_ms",
+            "processes",
+            "ready_s",
+            "reps",
+            "propagation_ms_median",
+            "propagation_ms_max",
+            "first_sibling_ms_median",
+            "return_s_median",
+            "window_s",
+            "cpu_pct_core",
+            "cpu_s_per_hour",
+            "pss_kib_total",
+            "pss_kib_median",
+            "pss_anon_kib_median",
+            "system_busy_pct",
+            "loadavg",
+            "error",
+        ],
+    ),
+    (
+        "tracking",
+        &[
+            "impl",
+            "instances",
+            "checks",
+            "check_interval_s",
+            "processes",
+            "window_s",
+            "cpu_pct_core",
+            "children_pct_core",
+            "total_pct_core",
+            "cpu_s_per_hour",
+            "adverts_per_s",
+            "adverts_from_peer",
+            "pss_kib_total",
+            "system_busy_pct",
             "loadavg",
             "error",
         ],
