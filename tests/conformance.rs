@@ -932,6 +932,90 @@ fn r2_packet_parse_error_counted() {
     assert_eq!(r.count(err.reason()), 1);
 }
 
+/// Issue 13 (hostile neighbours): an advert from a source no router may use (RFC 9568
+/// §5.1.1.1, §5.1.2.1; RFC 1122 §3.2.1.3; RFC 4291 §2.5.2, §2.5.3, §2.7) is `bad_src`, as a raw
+/// packet and as a parsed advert, and elects nobody: a priority-254 advert from 0.0.0.0 made a
+/// Master step down before (the kernel delivers 0.0.0.0 → 224.0.0.18).
+#[test]
+fn bogus_sources_discarded_as_bad_src() {
+    for src in [
+        "0.0.0.0",
+        "0.1.2.3",
+        "127.0.0.1",
+        "224.0.0.18",
+        "240.0.0.1",
+        "255.255.255.255",
+    ] {
+        let mut r = Rig::master(cfg(Version::V3, 200), ME);
+        let mut adv = v3(254, 100);
+        adv.addrs = vec![ip(VIP)];
+        let mut payload = vec![0u8; adv.buffer_len()];
+        let n = adv
+            .emit(
+                &mut payload,
+                ip(src),
+                ip("224.0.0.18"),
+                ChecksumForm::Pseudo,
+            )
+            .unwrap();
+        let a = r.ev(Event::Packet {
+            src: ip(src),
+            dst: ip("224.0.0.18"),
+            ttl: 255,
+            payload: &payload[..n],
+        });
+        assert_eq!(
+            notices(&a),
+            [discard(DiscardReason::BadSource, src)],
+            "{src}"
+        );
+        let a = r.rx(src, &adv);
+        assert_eq!(
+            notices(&a),
+            [discard(DiscardReason::BadSource, src)],
+            "{src}"
+        );
+        assert_eq!(r.count(DiscardReason::BadSource), 2, "{src}");
+        assert_eq!(r.state(), State::Master, "{src}");
+    }
+    for src in ["::", "::1", "ff02::1", "::ffff:192.0.2.9"] {
+        let (mut r, _) = Rig::start(cfg6(100), "fe80::2");
+        let d = r.deadline();
+        let mut adv = v3(254, 100);
+        adv.addrs = vec![ip("fe80::1"), ip("2001:db8::1")];
+        let a = r.rx(src, &adv);
+        assert_eq!(
+            notices(&a),
+            [discard(DiscardReason::BadSource, src)],
+            "{src}"
+        );
+        assert_eq!(r.deadline(), d, "{src}: the down timer moved");
+        assert_eq!(r.inst.counters().adverts_rcvd(), 0);
+    }
+    // A virtual address as the source: only the owner's adverts (255, or 0 when it stops).
+    let mut r = Rig::master(cfg(Version::V3, 200), ME);
+    let a = r.rx(VIP, &v3(254, 100));
+    assert_eq!(notices(&a), [discard(DiscardReason::BadSource, VIP)]);
+    assert_eq!(r.state(), State::Master);
+    assert!(r
+        .rx(VIP, &v3(0, 100))
+        .iter()
+        .any(|a| matches!(a, Action::Send(_))));
+    assert_eq!(r.count(DiscardReason::BadSource), 1);
+    r.rx(VIP, &v3(255, 100));
+    assert_eq!(r.state(), State::Backup, "the owner's advert is heard");
+    // Unicast sources of every kind are fine (a link-local IPv4 one included).
+    for src in [
+        "192.0.2.2",
+        "169.254.1.1",
+        "198.51.100.7",
+        "fe80::9",
+        "2001:db8::9",
+    ] {
+        assert!(packet::is_router_source(ip(src)), "{src}");
+    }
+}
+
 /// Digest §2 (N9/N10 decision): checksum forms counted per peer; peers past the cap share a row.
 #[test]
 fn checksum_forms_counted_per_peer() {

@@ -527,3 +527,73 @@ fn netlink_reply_timeout_is_bounded() {
     );
     assert_eq!(lab.state(&r1, 51).as_deref(), Some("MASTER"), "{log}");
 }
+
+/// The link goes down (carrier loss) while every re-read's `RTM_GETLINK` on the daemon's own
+/// request socket goes unanswered (strace swallows the 2nd of each re-read's three
+/// `sendto(2)`s: `Interface::lookup`'s RTM_GETLINK, this one, the RTM_GETADDR dump) for a
+/// second: a link state that cannot be read is not "up". Once the requests are answered again
+/// the master sees the link down and faults, without a further event. Before, the failed read
+/// counted as up, silently, and nothing read it again: a master kept its VIPs on a dead link.
+#[test]
+fn transient_link_read_error_does_not_miss_a_link_down() {
+    const TEST: &str = "transient_link_read_error_does_not_miss_a_link_down";
+    if !require_root(TEST) || !have_strace(TEST) {
+        return;
+    }
+    let mut lab = Lab::new(&["r1"]);
+    let r1 = lab.host(0).ns.clone();
+    let sw = lab.switch.clone();
+    let a = vrrpd_quiet(
+        &mut lab,
+        &r1,
+        "r1",
+        &format!(
+            "-i eth0 -v 51 -p 200 -d 100ms -n --link-check netlink --no-router-adverts {V6_VIPS}"
+        ),
+    );
+    let limit = Duration::from_secs(10);
+    assert!(
+        wait_for(limit, || lab.state(&r1, 51).as_deref() == Some("MASTER")).is_some()
+            && wait_for(limit, || lab.has_addr(&r1, "2001:db8::254")).is_some(),
+        "{}",
+        a.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let out = lab.dir.join("strace.txt");
+    let st = strace_attach(
+        a.pid(),
+        &out,
+        &[
+            "-e",
+            "trace=sendto",
+            "-e",
+            "signal=none",
+            "-e",
+            "inject=sendto:retval=32:when=2+3",
+        ],
+    );
+    sh(&["ip", "-n", &sw, "link", "set", "p0", "down"]);
+    std::thread::sleep(Duration::from_secs(1));
+    let trace = strace_end(st, &out);
+    assert!(
+        trace
+            .lines()
+            .any(|l| l.contains("INJECTED") && l.contains("nlmsg_len=32")),
+        "no RTM_GETLINK was swallowed (no re-read?):\n{trace}\n{}",
+        a.log_text()
+    );
+    assert!(
+        wait_for(Duration::from_secs(4), || {
+            lab.state(&r1, 51).as_deref() == Some("FAULT") && !lab.has_addr(&r1, "2001:db8::254")
+        })
+        .is_some(),
+        "the link-down was missed: state {:?}\n{trace}\n{}",
+        lab.state(&r1, 51),
+        a.log_text()
+    );
+    let log = a.log_text();
+    assert!(
+        log.contains("cannot read the link state of eth0"),
+        "the transient error was not logged:\n{log}"
+    );
+}

@@ -8,7 +8,8 @@
 //! naming what it lost.
 //!
 //! Why a ring in the daemon and not a log file or notify scripts: a ring of the last
-//! [`RING_LEN`] records costs a fixed few tens of KiB, lets a subscriber that connects (or
+//! [`RING_LEN`] records costs at most a few tens of KiB (it grows as records come, so an
+//! instance with few transitions keeps only a few: issue #14), lets a subscriber that connects (or
 //! reconnects) a little late replay what it missed from a given sequence number, and keeps one
 //! order per instance no matter how slowly consumers read, which scripts run per transition
 //! (keepalived's notify) cannot: each runs on its own and they finish in any order. The ring is
@@ -138,7 +139,9 @@ impl Ring {
         Ring {
             run,
             next: 1,
-            records: VecDeque::with_capacity(cap.max(1)),
+            // Grown as records come (at most `cap`), not reserved: most instances see a few
+            // records, and a reserved ring took heap pages start-up had touched (issue #14).
+            records: VecDeque::new(),
             cap: cap.max(1),
         }
     }

@@ -189,12 +189,24 @@ impl Daemon {
                 self.feed(now, Event::FaultClear(FaultReason::InterfaceGone));
             }
         }
-        let netlink_up = self
-            .io
-            .rtnl
-            .link(self.iface.index)
-            .map(|l| l.up)
-            .unwrap_or(true);
+        // A failed read (a reply timeout, EMFILE, ...) says nothing about the link: neither
+        // "up" (a link-down event that made us read would be lost for good) nor "down" (a
+        // master would fault over a busy socket). Keep the state and read again soon.
+        let netlink_up = match self.io.rtnl.link(self.iface.index) {
+            Ok(l) => l.up,
+            Err(e) => {
+                if self.primary_retry.is_none() {
+                    vlog!(
+                        Warn,
+                        "{}: cannot read the link state of {} ({e}): keeping the current state, retrying every second",
+                        self.tag(),
+                        self.iface.name
+                    );
+                }
+                self.primary_retry = Some(now + PRIMARY_RETRY);
+                return;
+            }
+        };
         // Ask the polled method again now rather than trust its last (possibly stale) answer.
         if let Some(p) = self.link_poll.as_mut() {
             p.up = p.checker.check(&self.s.interface).unwrap_or(true);

@@ -291,11 +291,12 @@ impl Daemon {
         self.group_sync(now, true);
         // Start-up is done: give back the heap and stack it used (issue #14, sys::mem).
         match crate::sys::mem::release_startup() {
-            Ok(n) => vlog!(
+            Ok(r) => vlog!(
                 Debug,
-                "{}: released {} KiB of start-up stack",
+                "{}: released {} KiB of start-up stack, {} KiB of executable mappings",
                 self.tag(),
-                n / 1024
+                r.stack / 1024,
+                r.image / 1024
             ),
             Err(e) => vlog!(Debug, "{}: cannot release start-up memory: {e}", self.tag()),
         }

@@ -504,18 +504,7 @@ impl Daemon {
                 return;
             }
         }
-        if !log::enabled(log::Level::Debug) {
-            return;
-        }
-        let (ok, suppressed) = self.discard_log.allow(now);
-        if suppressed > 0 {
-            vlog!(
-                Debug,
-                "{}: {suppressed} more discards not logged",
-                self.tag()
-            );
-        }
-        if ok {
+        if self.allow_debug(now) {
             let peer = peer.map_or_else(|| "?".to_string(), |p| p.to_string());
             vlog!(
                 Debug,
@@ -554,7 +543,11 @@ impl Daemon {
         };
         if let Some(key) = once {
             if self.noted.contains(&key) {
-                vlog!(Debug, "{}: {n}", self.tag());
+                // Rate-limited like the discards: a peer flooding such adverts would otherwise
+                // write one debug line per packet.
+                if self.allow_debug(now) {
+                    vlog!(Debug, "{}: {n}", self.tag());
+                }
                 return;
             }
             if self.noted.len() < 64 {
@@ -564,6 +557,24 @@ impl Daemon {
         if self.allow_warning(now) {
             vlog!(Warn, "{}: {n}", self.tag());
         }
+    }
+
+    /// Whether a rate-limited debug line about a received packet (a discard, a repeated notice)
+    /// may be logged now: never without `--debug`, else at most the discard limiter's burst per
+    /// window; first logs how many it held back since the last one that was.
+    fn allow_debug(&mut self, now: Duration) -> bool {
+        if !log::enabled(log::Level::Debug) {
+            return false;
+        }
+        let (ok, suppressed) = self.discard_log.allow(now);
+        if suppressed > 0 {
+            vlog!(
+                Debug,
+                "{}: {suppressed} more discards not logged",
+                self.tag()
+            );
+        }
+        ok
     }
 
     /// Whether a rate-limited warning may be logged now; first logs how many the limit held

@@ -1482,6 +1482,11 @@ impl Instance {
             self.discard(reason, Some(src), out);
             return;
         }
+        // A source no router may use (RFC 9568 §5.1.1.1, §5.1.2.1), before anything is parsed.
+        if !packet::is_router_source(src) {
+            self.discard(DiscardReason::BadSource, Some(src), out);
+            return;
+        }
         match packet::parse(payload, src, dst) {
             Ok(p) => self.on_advert(now, src, &p.advert, p.checksum_form, out),
             Err(e) => self.discard(e.reason(), Some(src), out),
@@ -1499,6 +1504,11 @@ impl Instance {
         let cfg_version = self.cfg.version;
         let interop = self.cfg.interop_v2 && cfg_version == Version::V3;
         let peer = Some(src);
+        // Injected adverts ([`Event::Advert`]) get the source check of [`Event::Packet`] too.
+        if !packet::is_router_source(src) {
+            self.discard(DiscardReason::BadSource, peer, out);
+            return false;
+        }
         // R3.
         if adv.version != cfg_version && !(interop && adv.version == Version::V2) {
             self.note(
@@ -1523,6 +1533,14 @@ impl Instance {
         // R14: before R10, or our own looped advert would look like an owner conflict.
         if peer == self.primary {
             self.discard(DiscardReason::OwnPacket, peer, out);
+            return false;
+        }
+        // A virtual address as the source: only its owner sends from it (its own interface
+        // address), and the owner advertises 255 (RFC 9568 §5.2.4, RFC 3768 §5.3.4), or 0 when it
+        // stops. Anything else is a spoof, or a Master's own address looped (IPv6: the kernel
+        // delivers adverts from our own addresses), and must not elect a Master.
+        if self.cfg.vips.contains(&src) && !matches!(adv.priority, 0 | 255) {
+            self.discard(DiscardReason::BadSource, peer, out);
             return false;
         }
         let family = self.cfg.family;

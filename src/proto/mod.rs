@@ -155,11 +155,19 @@ pub enum DiscardReason {
     BadDestination,
     /// An ICMPv6 Router Solicitation failing the RFC 4861 §6.1.1 checks (hop limit, options).
     BadSolicit,
+    /// The IP source is an address no router may send from ([`packet::is_router_source`]):
+    /// unspecified, 0.0.0.0/8, multicast, loopback, 240.0.0.0/4 (broadcast included), IPv4-mapped.
+    /// RFC 9568 §5.1.1.1 and §5.1.2.1 make it the sender's interface address; RFC 1122
+    /// §3.2.1.3 forbids these as sources. The kernel lets some through (0.0.0.0 to
+    /// 224.0.0.0/24, 240.0.0.0/4, `::`), and an advert from one must not elect a Master.
+    /// Also: one of our virtual addresses as the source of an advert whose priority is neither
+    /// 255 nor 0 (only the owner sends from it, RFC 9568 §5.2.4).
+    BadSource,
 }
 
 impl DiscardReason {
     /// Every reason, in counter order.
-    pub const ALL: [DiscardReason; 21] = [
+    pub const ALL: [DiscardReason; 22] = [
         DiscardReason::BadTtl,
         DiscardReason::BadLength,
         DiscardReason::BadVersion,
@@ -181,6 +189,7 @@ impl DiscardReason {
         DiscardReason::NotPeer,
         DiscardReason::BadDestination,
         DiscardReason::BadSolicit,
+        DiscardReason::BadSource,
     ];
 
     /// The counter name, as shown in state dumps (`bad_ttl`, `other_vrid`, ...).
@@ -207,6 +216,7 @@ impl DiscardReason {
             DiscardReason::NotPeer => "not_peer",
             DiscardReason::BadDestination => "bad_dst",
             DiscardReason::BadSolicit => "bad_solicit",
+            DiscardReason::BadSource => "bad_src",
         }
     }
 

@@ -568,6 +568,27 @@ fn family_of(src: IpAddr, dst: IpAddr) -> Result<Family, Error> {
     }
 }
 
+/// Whether a router may send from `a` (RFC 9568 §5.1.1.1, §5.1.2.1: the address of the
+/// sending interface). Refused: the unspecified address and the rest of 0.0.0.0/8 ("this
+/// network", only a source while a host learns its address, RFC 1122 §3.2.1.3), multicast
+/// (RFC 1112 §4, RFC 4291 §2.7), loopback (RFC 1122 §3.2.1.3, RFC 4291 §2.5.3), 240.0.0.0/4
+/// (reserved, RFC 1112 §4, with the limited broadcast 255.255.255.255), IPv6 unspecified and
+/// IPv4-mapped addresses (RFC 4291 §2.5.2, §2.5.5.2: never on the wire as a source).
+pub fn is_router_source(a: IpAddr) -> bool {
+    match a {
+        IpAddr::V4(v) => {
+            let first = v.octets()[0];
+            !(first == 0 || first == 127 || first >= 224)
+        }
+        IpAddr::V6(v) => {
+            !(v.is_unspecified()
+                || v.is_loopback()
+                || v.is_multicast()
+                || v.to_ipv4_mapped().is_some())
+        }
+    }
+}
+
 /// The one link-local test: whether `a` is in fe80::/10 (RFC 4291 §2.5.6), as RFC 9568 §5.2.9 wants of the first IPv6
 /// address of an advert (erratum 8300). [`parse`] and [`Advert::emit`] do not enforce it (see
 /// [`parse`]); the state machine notes a violation under `bad_v6_first_addr`.

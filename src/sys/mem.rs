@@ -15,6 +15,13 @@
 //!   the kernel never shrinks a stack. [`release_startup`] drops the pages of the main thread's
 //!   `[stack]` mapping that lie below the current stack pointer minus a margin
 //!   (madvise(2) `MADV_DONTNEED`: the mapping stays; a later touch gets a fresh zero page).
+//! - **Code and read-only data** of the executable that only start-up ran or read (clap, most
+//!   of the netlink codec): a lone process bears all of its mapped text in its PSS.
+//!   [`release_startup`] unmaps the pages of the executable's mappings that hold no private
+//!   page (`MADV_DONTNEED` on a private file mapping without anonymous pages drops only
+//!   page-cache pages: the next touch maps the same bytes again from the page cache, as after
+//!   reclaim); the loop maps back what it runs. Mappings with private pages (the relocated
+//!   `RELRO` data, `.data`) are left alone: dropping them would undo their relocation.
 //!
 //! Nothing here changes what the program computes: both only tell the kernel that memory no
 //! live object uses may be reclaimed.
@@ -50,15 +57,87 @@ pub fn tune_allocator() {
     }
 }
 
+/// What [`release_startup`] gave back, in bytes (for the debug log).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Released {
+    /// Stack below the caller's frame.
+    pub stack: usize,
+    /// Clean (file-backed, unmodified) pages of the executable's mappings, mapped or not.
+    pub image: usize,
+}
+
 /// Gives back what start-up touched and the event loop does not need (see the module
-/// documentation): free heap pages (malloc_trim(3)) and the main thread's stack below the
-/// caller's frame. Call it once start-up is done, from the function that runs the event loop,
-/// on the main thread (elsewhere the stack part does nothing). Returns the bytes of stack
-/// released (for the debug log); a failure is reported, never fatal.
-pub fn release_startup() -> io::Result<usize> {
+/// documentation): free heap pages (malloc_trim(3)), the main thread's stack below the caller's
+/// frame and the clean pages of the executable's mappings. Call it once start-up is done, from
+/// the function that runs the event loop, on the main thread (elsewhere the stack part does
+/// nothing). A failure is reported, never fatal.
+pub fn release_startup() -> io::Result<Released> {
     // SAFETY: malloc_trim(3) only returns free memory to the kernel; live allocations stay.
     unsafe { libc::malloc_trim(0) };
-    release_stack_below_here()
+    let stack = release_stack_below_here()?;
+    let image = release_clean_image()?;
+    Ok(Released { stack, image })
+}
+
+/// `MADV_DONTNEED` on every mapping of the running executable that is private, not writable and
+/// holds no anonymous (private) page, per /proc/self/smaps.
+fn release_clean_image() -> io::Result<usize> {
+    let exe = std::fs::read_link("/proc/self/exe")?;
+    let Some(exe) = exe.to_str() else {
+        return Ok(0);
+    };
+    let smaps = std::fs::read_to_string("/proc/self/smaps")?;
+    let mut total = 0;
+    for (lo, hi) in clean_image_mappings(&smaps, exe) {
+        // SAFETY: [lo, hi) is a whole private, read-only file mapping of this executable with no
+        // anonymous page (smaps, read just now by this single thread of control; nothing makes
+        // a read-only mapping's page private without writing it, which cannot happen). Its pages
+        // are the file's bytes, so dropping them changes no byte the program reads: the next
+        // access maps the same page-cache page again. No Rust object owns this memory.
+        let rc = unsafe { libc::madvise(lo as *mut libc::c_void, hi - lo, libc::MADV_DONTNEED) };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        total += hi - lo;
+    }
+    Ok(total)
+}
+
+/// The mappings of /proc/PID/smaps text `smaps` that map file `exe` privately and read-only and
+/// have `Anonymous: 0 kB`, as (start, end). A mapping whose `Anonymous` line is missing or
+/// unreadable is not listed.
+fn clean_image_mappings(smaps: &str, exe: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    // The mapping being read: (start, end, eligible so far), and whether Anonymous said 0.
+    let mut cur: Option<(usize, usize)> = None;
+    for line in smaps.lines() {
+        if let Some((range, rest)) = line.split_once(' ') {
+            if let Some((a, b)) = range.split_once('-') {
+                if let (Ok(lo), Ok(hi)) =
+                    (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
+                {
+                    // A mapping header: "lo-hi perms offset dev inode path".
+                    let mut f = rest.split_whitespace();
+                    let perms = f.next().unwrap_or("");
+                    let path = f.nth(3).unwrap_or("");
+                    let private_ro = perms.len() == 4
+                        && perms.starts_with('r')
+                        && perms.as_bytes().get(1) == Some(&b'-')
+                        && perms.ends_with('p');
+                    cur = (private_ro && path == exe && hi > lo).then_some((lo, hi));
+                    continue;
+                }
+            }
+        }
+        if let Some(v) = line.strip_prefix("Anonymous:") {
+            if let Some(m) = cur.take() {
+                if v.split_whitespace().next() == Some("0") {
+                    out.push(m);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// `MADV_DONTNEED` on the pages of the `[stack]` mapping below this frame's stack pointer minus
@@ -151,10 +230,52 @@ mod tests {
         assert_eq!(release_end(0, 0x1000, 0x800, page), None);
     }
 
+    const SMAPS: &str = "\
+55dca1bb8000-55dca1c65000 r--p 00000000 fe:00 10010835                   /usr/sbin/vrrpd
+Size:                692 kB
+Rss:                 512 kB
+Anonymous:             0 kB
+55dca1c65000-55dca1e88000 r-xp 000ac000 fe:00 10010835                   /usr/sbin/vrrpd
+Rss:                2188 kB
+Anonymous:             0 kB
+55dca1e88000-55dca1e97000 r--p 002ce000 fe:00 10010835                   /usr/sbin/vrrpd
+Rss:                  60 kB
+Anonymous:            60 kB
+55dca1e97000-55dca1e98000 rw-p 002dc000 fe:00 10010835                   /usr/sbin/vrrpd
+Anonymous:             0 kB
+7f60cc6ce000-7f60cc824000 r-xp 00026000 fe:00 326279                     /usr/lib/x86_64-linux-gnu/libc.so.6
+Anonymous:             0 kB
+7f60cc8bb000-7f60cc8bd000 r-xp 00000000 00:00 0                          [vdso]
+Anonymous:             0 kB
+7ffca6252000-7ffca6273000 rw-p 00000000 00:00 0                          [stack]
+Anonymous:            72 kB
+";
+
+    #[test]
+    fn clean_image_mappings_are_the_unmodified_read_only_ones() {
+        // Read-only data and text, not the relocated RELRO (anonymous pages), not .data
+        // (writable), not libc or the vDSO (another file).
+        assert_eq!(
+            clean_image_mappings(SMAPS, "/usr/sbin/vrrpd"),
+            vec![
+                (0x55dc_a1bb_8000, 0x55dc_a1c6_5000),
+                (0x55dc_a1c6_5000, 0x55dc_a1e8_8000)
+            ]
+        );
+        assert!(clean_image_mappings(SMAPS, "/usr/sbin/atropos").is_empty());
+        // No Anonymous line: not listed.
+        let cut: String = SMAPS.lines().take(3).map(|l| format!("{l}\n")).collect();
+        assert!(clean_image_mappings(&cut, "/usr/sbin/vrrpd").is_empty());
+        assert!(clean_image_mappings("", "/usr/sbin/vrrpd").is_empty());
+    }
+
     #[test]
     fn release_startup_keeps_this_threads_stack_usable() {
-        // On a test thread (not the main thread) the stack part does nothing.
-        assert_eq!(release_startup().unwrap(), 0);
+        // On a test thread (not the main thread) the stack part does nothing; the test binary's
+        // clean code pages are dropped and mapped back as it runs on.
+        let r = release_startup().unwrap();
+        assert_eq!(r.stack, 0);
+        assert!(r.image > 0);
         tune_allocator();
         let v: Vec<u8> = vec![7; 100 * 1024];
         assert!(v.iter().all(|&b| b == 7));

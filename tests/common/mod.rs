@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 pub mod capture;
 pub mod impair;
+pub mod inject;
 pub mod lab;
 pub mod peers;
 pub mod processes;

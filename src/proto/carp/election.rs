@@ -968,6 +968,11 @@ impl Instance {
             self.discard(DiscardReason::BadTtl, peer, out);
             return;
         }
+        // A source no router may use (0.0.0.0/8, loopback, multicast, 240.0.0.0/4), as VRRP.
+        if !crate::proto::packet::is_router_source(src) {
+            self.discard(DiscardReason::BadSource, peer, out);
+            return;
+        }
         let adv = match packet::parse(payload) {
             Ok(a) => a,
             Err(e) => {

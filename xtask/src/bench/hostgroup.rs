@@ -186,6 +186,9 @@ pub fn host_group(
         &m,
         logs(0),
     )?];
+    // Joining is bounded as a whole (a failing 255-member start must not eat the run's time).
+    let join_end =
+        std::time::Instant::now() + Duration::from_secs(30) + Duration::from_millis(100 * n as u64);
     for v in 1..n {
         // Started in batches, each joined before the next: 255 members joining at the same
         // instant on a busy 2-core host time out on the segment's lock (src/sys/shm.rs
@@ -197,9 +200,11 @@ pub fn host_group(
                 std::fs::read_to_string(lab.dir.join(format!("vrrpd-{dev}-{vrid}.log")))
                     .is_ok_and(|t| t.contains("monitoring "))
             };
-            wait_until(Duration::from_secs(10), Duration::from_millis(10), || {
-                (first..v).all(joined)
-            })?;
+            let left = join_end.saturating_duration_since(std::time::Instant::now());
+            if !wait_until(left, Duration::from_millis(10), || (first..v).all(joined))? {
+                let why = format!("while starting (members {first}..{v} not joined)");
+                return Err(not_settled(&lab, &pids, n, t_start, &why));
+            }
         }
         let vip = format!("192.0.2.{v}/24");
         pids.push(vrrpd(
