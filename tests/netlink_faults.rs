@@ -597,3 +597,89 @@ fn transient_link_read_error_does_not_miss_a_link_down() {
         "the transient error was not logged:\n{log}"
     );
 }
+
+/// `EMFILE` on the sockets of a re-read (strace fails every `socket(2)` for 1.5 s after a
+/// SIGHUP: at rest only `Interface::lookup` opens any, glibc's `if_nametoindex(3)` its datagram
+/// sockets, then the netlink one) is transient too: the
+/// master warns naming the error, sends no priority 0, keeps its VIPs and state, and the re-read
+/// succeeds once sockets open again.
+#[test]
+fn emfile_on_reread_keeps_the_master() {
+    const TEST: &str = "emfile_on_reread_keeps_the_master";
+    if !require_root(TEST) || !have_strace(TEST) {
+        return;
+    }
+    let mut lab = Lab::new(&["r1"]);
+    let r1 = lab.host(0).ns.clone();
+    let sw = lab.switch.clone();
+    let a = vrrpd_quiet(
+        &mut lab,
+        &r1,
+        "r1",
+        &format!(
+            "-i eth0 -v 51 -p 200 -d 100ms -n --link-check netlink --no-router-adverts {V6_VIPS}"
+        ),
+    );
+    let limit = Duration::from_secs(10);
+    assert!(
+        wait_for(limit, || lab.state(&r1, 51).as_deref() == Some("MASTER")).is_some()
+            && wait_for(limit, || lab.has_addr(&r1, "2001:db8::254")).is_some(),
+        "{}",
+        a.log_text()
+    );
+    let ll = link_local(&r1);
+    std::thread::sleep(Duration::from_millis(1500));
+    let cap = Capture::start(&sw, "p0");
+    let out = lab.dir.join("strace.txt");
+    let st = strace_attach(
+        a.pid(),
+        &out,
+        &[
+            "-e",
+            "trace=socket",
+            "-e",
+            "signal=none",
+            "-e",
+            "inject=socket:error=EMFILE",
+        ],
+    );
+    let mut vips_kept = true;
+    signal(a.pid(), libc::SIGHUP);
+    let _ = wait_for(Duration::from_millis(1500), || {
+        vips_kept &= lab.has_addr(&r1, "2001:db8::254");
+        false
+    });
+    let trace = strace_end(st, &out);
+    // The retry, at most a second later, succeeds.
+    let _ = wait_for(Duration::from_millis(1500), || {
+        vips_kept &= lab.has_addr(&r1, "2001:db8::254");
+        false
+    });
+    let seen = cap.finish();
+    let log = a.log_text();
+    assert!(
+        trace
+            .lines()
+            .any(|l| l.contains("EMFILE (Too many open files) (INJECTED)")),
+        "no socket(2) failed with EMFILE:\n{trace}"
+    );
+    assert!(
+        log.lines().any(|l| l.contains("warn")
+            && l.contains("cannot read the interface")
+            && l.contains("no socket for its ioctl")),
+        "the transient error was not logged:\n{log}"
+    );
+    let (n, zero, gap) = adverts_from(&seen, ll);
+    assert!(n >= 20, "{n} adverts from {ll}\n{log}");
+    assert!(!zero, "the master sent priority 0\n{log}");
+    assert!(vips_kept, "the VIPs were removed\n{log}");
+    assert!(
+        !log.contains("FAULT"),
+        "the transient error faulted the instance:\n{log}"
+    );
+    assert!(
+        gap <= Duration::from_millis(100 + 150),
+        "largest advert gap {gap:?} at 100 ms\n{log}"
+    );
+    assert_eq!(lab.state(&r1, 51).as_deref(), Some("MASTER"), "{log}");
+}

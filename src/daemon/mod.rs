@@ -174,6 +174,11 @@ pub struct Daemon {
     primary: Option<IpAddr>,
     /// A read of the addresses failed: when to read them again (the last known primary stays).
     primary_retry: Option<Duration>,
+    /// A state transition ran code the steady loop does not (the takeover's address, ARP and
+    /// netlink work): when to give the executable's clean pages back again (issue #14,
+    /// [`crate::sys::mem::release_image`]). Rides on the first wake-up after it; never wakes
+    /// the loop by itself.
+    release_image_at: Option<Duration>,
     /// Addresses that were on the interface before we started and that an owner must keep.
     keep: Vec<IpAddr>,
     stopped: bool,
@@ -313,6 +318,16 @@ impl Daemon {
             if let Err(e) = self.wait_once() {
                 vlog!(Error, "{}: event loop: {e}", self.tag());
                 std::thread::sleep(Duration::from_millis(10));
+            }
+            if self.release_image_at.is_some_and(|t| clock::now() >= t) {
+                self.release_image_at = None;
+                if let Err(e) = crate::sys::mem::release_image() {
+                    vlog!(
+                        Debug,
+                        "{}: cannot release executable pages: {e}",
+                        self.tag()
+                    );
+                }
             }
         };
         self.hooks.kill_all();

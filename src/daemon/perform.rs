@@ -12,6 +12,11 @@ use super::engine::Step;
 use super::hooks::Job;
 use super::{log, Announce, Daemon};
 
+/// How long after a state transition the executable's clean pages are given back again
+/// ([`crate::sys::mem::release_image`]): the takeover's addresses, gratuitous ARPs and the
+/// netlink events they cause are done by then.
+const RELEASE_IMAGE_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl Daemon {
     pub(super) fn perform(&mut self, now: Duration, steps: Vec<Step>) {
         // Becoming master: the VIPs (and the macvlan, up) are in place before the first advert
@@ -280,6 +285,9 @@ impl Daemon {
     }
 
     fn on_transition(&mut self, from: State, to: State, reason: &str) {
+        // Once the takeover's work is done, its code pages go back (issue #14).
+        self.release_image_at
+            .get_or_insert(crate::sys::clock::now() + RELEASE_IMAGE_AFTER);
         vlog!(
             Info,
             "{}: {} -> {} ({reason})",

@@ -64,12 +64,17 @@ impl Interface {
                 format!("invalid interface name {name:?}"),
             ));
         }
-        let index = nix::net::if_::if_nametoindex(name).map_err(|e| {
-            if e == nix::errno::Errno::ENODEV {
+        let index = nix::net::if_::if_nametoindex(name).map_err(|e| match e {
+            nix::errno::Errno::ENODEV => {
                 io::Error::new(io::ErrorKind::NotFound, format!("no interface {name:?}"))
-            } else {
-                io::Error::from(e)
             }
+            // glibc's if_nametoindex(3) opens a socket for its ioctl and, when it cannot
+            // (EMFILE, ENFILE), answers ENOENT: not a missing interface (whose kind,
+            // NotFound, would fault the instance), a transient error.
+            nix::errno::Errno::ENOENT => io::Error::other(format!(
+                "if_nametoindex({name:?}): no socket for its ioctl (open files limit?)"
+            )),
+            e => io::Error::other(format!("if_nametoindex({name:?}): {}", e.desc())),
         })?;
         let link = Rtnl::open()?.link(index).map_err(|e| {
             if e.raw_os_error() == Some(libc::ENODEV) {

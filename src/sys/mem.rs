@@ -75,13 +75,16 @@ pub fn release_startup() -> io::Result<Released> {
     // SAFETY: malloc_trim(3) only returns free memory to the kernel; live allocations stay.
     unsafe { libc::malloc_trim(0) };
     let stack = release_stack_below_here()?;
-    let image = release_clean_image()?;
+    let image = release_image()?;
     Ok(Released { stack, image })
 }
 
 /// `MADV_DONTNEED` on every mapping of the running executable that is private, not writable and
-/// holds no anonymous (private) page, per /proc/self/smaps.
-fn release_clean_image() -> io::Result<usize> {
+/// holds no anonymous (private) page, per /proc/self/smaps (see the module documentation):
+/// what code start-up or a state transition ran goes back, what the loop runs is mapped again
+/// from the page cache. Part of [`release_startup`]; the daemon calls it again a while after a
+/// transition. Returns the bytes of the mappings advised.
+pub fn release_image() -> io::Result<usize> {
     let exe = std::fs::read_link("/proc/self/exe")?;
     let Some(exe) = exe.to_str() else {
         return Ok(0);

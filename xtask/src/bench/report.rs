@@ -536,7 +536,7 @@ pub fn render(r: &Value, results_dir: &str, notes: &[Note]) -> String {
          - Rerun (root; installs keepalived, FRR and tcpdump with apt if missing): `scripts/bench` \
          (full run, about 36 min; `scripts/bench --reps 3 --window 20` about 28 min; rewrites this \
          file, keeping the hand-written `bench/notes/*.md`, and adds `bench/results/<date>/`); \
-         `scripts/bench --quick --out DIR` (< 60 s, writes only into DIR); \
+         `scripts/bench --quick --out DIR` (about 90 s, writes only into DIR); \
          `cargo xtask bench report {results_dir} --markdown BENCHMARKS.md` re-renders this file.\n\n",
         s(m, "start_utc"),
         s(m, "end_utc"),
