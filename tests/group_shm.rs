@@ -763,32 +763,76 @@ fn half_written_segment_is_recovered() {
     }
 }
 
-/// Issue 13, defect 6: a segment another local user created first is refused with an error
-/// that names the file and says what to do; it is never used (only testable as root).
+/// Issue 13, defect 6: another local user created the segment's name first (the default name
+/// is guessable). No vrrpd of ours made it, so no member can be using it: it is replaced (moved
+/// away and removed, never opened or written), the group is joined, and the handle carries a
+/// warning naming the file, the foreign uid and its mode.
 #[test]
-fn segment_created_by_another_user_is_refused_naming_the_file() {
+fn segment_created_by_another_user_is_replaced_with_a_warning() {
+    let test = "segment_created_by_another_user_is_replaced_with_a_warning";
     if !nix::unistd::geteuid().is_root() {
-        println!("SKIPPED: segment_created_by_another_user_is_refused_naming_the_file: needs root");
+        println!("SKIPPED: {test}: needs root");
         return;
     }
     let seg = Seg::new();
-    std::fs::write(seg.path(), b"").expect("create");
+    std::fs::write(seg.path(), b"squatter").expect("create");
     std::os::unix::fs::chown(seg.path(), Some(65534), Some(65534)).expect("chown");
-    std::fs::set_permissions(seg.path(), std::fs::Permissions::from_mode(0o600)).expect("chmod");
-    match GroupShm::open(seg.name()) {
-        Err(ShmError::Insecure(msg)) => {
-            let shown = ShmError::Insecure(msg.clone()).to_string();
-            assert!(shown.contains(&seg.path()), "{shown}");
-            assert!(
-                shown.contains("uid 65534") && shown.contains("remove it"),
-                "{shown}"
-            );
-        }
-        other => panic!("foreign segment not refused: {other:?}"),
+    std::fs::set_permissions(seg.path(), std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let (g, slot) = GroupShm::join(seg.name(), "eth0", 1, vrrpd::proto::Family::V4, secs(1))
+        .unwrap_or_else(|e| panic!("squatted segment not replaced: {e}"));
+    let note = g
+        .replaced_notice()
+        .expect("a warning about the replaced segment");
+    assert!(note.contains(&seg.path()), "{note}");
+    assert!(note.contains("uid 65534") && note.contains("644"), "{note}");
+    assert!(note.contains("replaced"), "{note}");
+    let m = std::fs::symlink_metadata(seg.path()).expect("stat");
+    assert_eq!(
+        (m.uid(), m.mode() & 0o7777, m.len()),
+        (nix::unistd::geteuid().as_raw(), 0o600, SEGMENT_SIZE as u64)
+    );
+    assert_eq!(g.members().len(), 1);
+    // Nothing of the squatter's (or of a private name) is left behind.
+    let prefix = format!(".vrrpd-group-{}.", seg.name());
+    let left: Vec<String> = std::fs::read_dir("/dev/shm")
+        .expect("readdir")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(&prefix))
+        .collect();
+    assert!(left.is_empty(), "left in /dev/shm: {left:?}");
+    let _ = slot;
+}
+
+/// Issue 13, defect 6: a symlink at the segment's name (to a file of the test's) is never
+/// followed: the link is replaced, the file it points at is untouched.
+#[test]
+fn symlink_at_the_segment_name_is_replaced_not_followed() {
+    let test = "symlink_at_the_segment_name_is_replaced_not_followed";
+    if !nix::unistd::geteuid().is_root() {
+        println!("SKIPPED: {test}: needs root");
+        return;
     }
-    // Untouched: still the other user's, still empty.
-    let m = std::fs::metadata(seg.path()).expect("stat");
-    assert_eq!((m.uid(), m.len()), (65534, 0));
+    let seg = Seg::new();
+    let target = std::env::temp_dir().join(format!("{test}-{}", std::process::id()));
+    std::fs::write(&target, b"precious").expect("target");
+    std::os::unix::fs::symlink(&target, seg.path()).expect("symlink");
+    std::os::unix::fs::lchown(seg.path(), Some(65534), Some(65534)).expect("lchown");
+    let r = GroupShm::open(seg.name());
+    let content = std::fs::read(&target).expect("read target");
+    let tm = std::fs::metadata(&target).expect("stat target");
+    let _ = std::fs::remove_file(&target);
+    let g = r.unwrap_or_else(|e| panic!("symlink not replaced: {e}"));
+    assert_eq!(content, b"precious", "the symlink was followed");
+    assert_eq!(tm.len(), 8);
+    let m = std::fs::symlink_metadata(seg.path()).expect("stat");
+    assert!(m.file_type().is_file(), "{m:?}");
+    assert_eq!(m.len(), SEGMENT_SIZE as u64);
+    let note = g.replaced_notice().expect("a warning");
+    assert!(
+        note.contains(&seg.path()) && note.contains("symlink"),
+        "{note}"
+    );
 }
 
 /// Issue 13, defect 5: the last member leaving while a new member has opened the segment but not

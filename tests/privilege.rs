@@ -148,3 +148,72 @@ fn missing_capability_is_named_and_exits_1() {
         assert!(!lab.has_addr(&r1, VIP), "{tag}: VIP added");
     }
 }
+
+/// Removes a group segment on every exit path.
+struct SegGuard(String);
+
+impl Drop for SegGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Issue 13, defect 6, with only CAP_NET_ADMIN and CAP_NET_RAW (no CAP_FOWNER, no
+/// CAP_DAC_OVERRIDE): another user's file at the group segment's name is replaced (root owns
+/// the sticky /dev/shm), with a warning naming it and its uid; the member joins and goes master.
+#[test]
+fn squatted_group_segment_is_replaced_with_only_net_admin_and_net_raw() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let test = "squatted_group_segment_is_replaced_with_only_net_admin_and_net_raw";
+    if !require_root(test) || !require_setpriv(test) {
+        return;
+    }
+    let name = format!("priv-squat-{}", std::process::id());
+    let path = format!("/dev/shm/vrrpd-group-{name}");
+    let guard = SegGuard(path.clone());
+    std::fs::write(&path, b"squatter").expect("squat");
+    std::os::unix::fs::chown(&path, Some(65534), Some(65534)).expect("chown");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let mut lab = Lab::new(&["r1", "client"]);
+    let [r1, _c] = lab.ns_names();
+    let args = [
+        "-i",
+        "eth0",
+        "-v",
+        "52",
+        "-p",
+        "150",
+        "-d",
+        "100ms",
+        "-M",
+        "1",
+        "--group",
+        &name,
+        "192.0.2.254/24",
+    ];
+    let mut d = vrrpd_with_caps(&mut lab, &r1, "squat", "-all,+net_admin,+net_raw", &args);
+    let up = wait_for(Duration::from_secs(5), || lab.has_addr(&r1, VIP));
+    let eff = cap_eff(d.pid());
+    let meta = std::fs::symlink_metadata(&path).ok();
+    let log = d.log_text();
+    assert_eq!(eff, Some(NET_ADMIN_AND_RAW), "not least privilege:\n{log}");
+    assert!(up.is_some(), "the member never went master:\n{log}");
+    assert!(
+        log.contains(&path) && log.contains("uid 65534") && log.contains("replaced"),
+        "no warning naming the replaced segment:\n{log}"
+    );
+    let meta = meta.expect("no segment");
+    assert_eq!((meta.uid(), meta.mode() & 0o7777), (0, 0o600), "{log}");
+    signal(d.pid(), libc::SIGTERM);
+    assert_eq!(
+        wait_exit(&mut d, Duration::from_secs(5)),
+        Some(0),
+        "{}",
+        d.log_text()
+    );
+    assert!(
+        std::fs::symlink_metadata(&path).is_err(),
+        "segment left after the last member left"
+    );
+    drop(guard);
+}

@@ -86,6 +86,9 @@ impl Member {
                     err,
                 }
             })?;
+        if let Some(note) = g.replaced_notice() {
+            vlog!(Warn, "host group {name}: {note}");
+        }
         let interval = Duration::from_millis(u64::from(s.interval_cs) * 10);
         let tick = interval
             .min(s.group_timeout / 3)

@@ -20,8 +20,12 @@
 //! and map it `MAP_SHARED`. An existing segment is never trusted: it must be a regular file owned
 //! by our effective uid, not writable by group or others, exactly [`SEGMENT_SIZE`] bytes, with the
 //! right magic, version, header size, slot size and slot count, else [`ShmError`] (`Corrupt`,
-//! `Incompatible`, `Insecure`, each naming the file). A segment someone else owns (another local
-//! user created the name first) is refused with the file named and what to do. One of ours that
+//! `Incompatible`, `Insecure`, each naming the file). What stands at the name and is not ours
+//! (by `lstat(2)`: not a regular file, e.g. a symlink, or another uid's, or writable by group
+//! or others: another local user created the guessable name first) was not made by a vrrpd of
+//! ours, so no member can be using it: it is never opened, but `rename(2)`d aside and removed,
+//! and ours made instead, with a warning for the caller to log ([`GroupShm::replaced_notice`];
+//! issue 13, defect 6). Where we may not remove it (a non-root vrrpd) it is refused naming it. One of ours that
 //! never got its header (empty, or no magic after 100 ms: a creator of an older vrrpd killed
 //! half-way) is removed and made again, under the lock below, instead of being refused for ever.
 //!
@@ -389,6 +393,53 @@ fn pid_namespace() -> u64 {
 }
 
 /// Whether `path` (not followed) is the file open as `file` (same device and inode).
+/// Why what stands at a group segment's name (its `lstat(2)`) is not ours, or `None` when it
+/// may be: a regular file owned by our effective uid, not writable by group or others (size and
+/// header are checked after opening). vrrpd makes segments only that way, so anything else was
+/// made by someone else and no member of ours can be using it (issue 13, defect 6).
+fn judge_existing(meta: &std::fs::Metadata, euid: u32) -> Option<Foreign> {
+    foreign_reason(meta.file_type().is_file(), meta.uid(), meta.mode(), euid)
+}
+
+/// Why an existing object is not a segment of ours (see [`judge_existing`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Foreign {
+    NotAFile,
+    OtherUid,
+    Writable,
+}
+
+fn foreign_reason(is_file: bool, uid: u32, mode: u32, euid: u32) -> Option<Foreign> {
+    if !is_file {
+        Some(Foreign::NotAFile)
+    } else if uid != euid {
+        Some(Foreign::OtherUid)
+    } else if mode & 0o022 != 0 {
+        Some(Foreign::Writable)
+    } else {
+        None
+    }
+}
+
+/// "symlink, uid 1000, mode 777", for the warning.
+fn describe(meta: &std::fs::Metadata) -> String {
+    let t = meta.file_type();
+    let kind = if t.is_symlink() {
+        "symlink"
+    } else if t.is_dir() {
+        "directory"
+    } else if t.is_file() {
+        "regular file"
+    } else {
+        "special file"
+    };
+    format!(
+        "{kind}, uid {}, mode {:o}",
+        meta.uid(),
+        meta.mode() & 0o7777
+    )
+}
+
 fn names_file(path: &Path, file: &File) -> bool {
     match (std::fs::symlink_metadata(path), file.metadata()) {
         (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
@@ -583,6 +634,8 @@ pub struct GroupShm {
     pidns: u64,
     /// The segment's file, for the join/leave lock and to tell whether its name still names it.
     file: File,
+    /// A warning for the caller to log: what stood at the segment's name and was replaced.
+    replaced: Option<String>,
 }
 
 // SAFETY: the mapping is owned by the handle and unmapped only in Drop; all shared access goes
@@ -624,7 +677,21 @@ impl GroupShm {
                 Err(e) => Err(io_err(format!("opening /dev/shm{obj}"), e)),
             };
         }
+        let path = format!("/dev/shm{obj}");
+        let mut replaced = None;
+        let mut last = None;
         for _ in 0..8 {
+            // Look before opening (lstat: a symlink is seen, never followed): what is not ours
+            // is never opened, let alone written; it is moved away and a segment of ours made.
+            match std::fs::symlink_metadata(&path) {
+                Ok(meta) if judge_existing(&meta, nix::unistd::geteuid().as_raw()).is_some() => {
+                    if let Some(note) = Self::replace_foreign(name, &path)? {
+                        replaced = Some(note);
+                    }
+                    continue;
+                }
+                _ => {}
+            }
             match shm_open(obj.as_str(), base_flags, Mode::empty()) {
                 Ok(fd) => {
                     let file = File::from(fd);
@@ -636,25 +703,91 @@ impl GroupShm {
                                 return Err(ShmError::Corrupt(msg));
                             }
                         }
-                        other => return other,
+                        // Swapped for something not ours after we looked: look again.
+                        Err(e @ ShmError::Insecure(_)) => last = Some(e),
+                        other => return other.map(|g| g.with_notice(replaced)),
                     }
                 }
                 Err(Errno::ENOENT) => {
                     if let Some(g) = Self::create_linked(name)? {
-                        return Ok(g);
+                        return Ok(g.with_notice(replaced));
                     }
                     // Someone else linked theirs first: open that one.
                 }
                 Err(Errno::ELOOP) => {
-                    return Err(ShmError::Insecure(format!("/dev/shm{obj} is a symlink")))
+                    last = Some(ShmError::Insecure(format!("{path} is a symlink")));
                 }
-                Err(e) => return Err(io_err(format!("opening /dev/shm{obj}"), e)),
+                Err(e) => return Err(io_err(format!("opening {path}"), e)),
             }
         }
-        Err(io_err(
-            format!("opening /dev/shm{obj}"),
-            io::Error::other("segment keeps disappearing"),
-        ))
+        Err(last.unwrap_or_else(|| {
+            io_err(
+                format!("opening {path}"),
+                io::Error::other("segment keeps disappearing"),
+            )
+        }))
+    }
+
+    fn with_notice(mut self, replaced: Option<String>) -> GroupShm {
+        self.replaced = replaced;
+        self
+    }
+
+    /// Moves what stands at `path` (found not ours by [`judge_existing`]) to a private name
+    /// with `rename(2)` (atomic, never follows a symlink, never opens the object) and removes
+    /// it. Not ours, so no vrrpd of ours made it and no member can be using it (issue 13,
+    /// defect 6: a squatter must not stop the group). Allowed in the sticky `/dev/shm` to its
+    /// owner, root, without `CAP_FOWNER`; refused (`Insecure`, naming the file) where we are
+    /// not allowed to. Returns the warning to log, or `None` when there was nothing to replace
+    /// after all (it went, or a vrrpd of ours replaced it first: that one is put back).
+    fn replace_foreign(name: &str, path: &str) -> Result<Option<String>, ShmError> {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let aside = format!(
+            "/dev/shm/.{NAME_PREFIX}{name}.{}.{n}.foreign",
+            std::process::id()
+        );
+        match std::fs::rename(path, &aside) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                let what = std::fs::symlink_metadata(path)
+                    .map(|m| describe(&m))
+                    .unwrap_or_default();
+                return Err(ShmError::Insecure(format!(
+                    "{path} is not ours ({what}; another user created it first?) and could not be \
+                     replaced ({e}): remove it, or choose another --group"
+                )));
+            }
+        }
+        let euid = nix::unistd::geteuid().as_raw();
+        let meta = match std::fs::symlink_metadata(&aside) {
+            Ok(m) => m,
+            Err(e) => return Err(io_err(format!("stat {aside}"), e)),
+        };
+        if judge_existing(&meta, euid).is_none() {
+            // A vrrpd of ours replaced it between our look and our rename: put its segment
+            // back (if the name was taken again meanwhile, the next round sees that one).
+            let _ = std::fs::hard_link(&aside, path);
+            let _ = std::fs::remove_file(&aside);
+            return Ok(None);
+        }
+        let what = describe(&meta);
+        let removed = if meta.file_type().is_dir() {
+            std::fs::remove_dir(&aside)
+        } else {
+            std::fs::remove_file(&aside)
+        };
+        Ok(Some(match removed {
+            Ok(()) => format!(
+                "{path} was not ours ({what}), so no vrrpd of ours could be using it: removed it \
+                 and replaced it with a new segment"
+            ),
+            Err(e) => format!(
+                "{path} was not ours ({what}), so no vrrpd of ours could be using it: moved it \
+                 to {aside} (could not remove it: {e}) and replaced it with a new segment"
+            ),
+        }))
     }
 
     /// Removes the segment at `obj` if it is one of ours that never got its header (empty, or
@@ -838,6 +971,7 @@ impl GroupShm {
             start_ticks: proc_stat(pid).map_or(0, |(_, s)| s),
             pidns: pid_namespace(),
             file,
+            replaced: None,
         })
     }
 
@@ -934,6 +1068,13 @@ impl GroupShm {
 
     fn bump_seq(&self) {
         self.header().seq.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// When opening found something that was not ours at the segment's name (another user's
+    /// file, a symlink, a directory...) and replaced it: a warning naming it, for the caller to
+    /// log (issue 13, defect 6).
+    pub fn replaced_notice(&self) -> Option<&str> {
+        self.replaced.as_deref()
     }
 
     /// The group name.
@@ -1490,6 +1631,33 @@ mod tests {
         for g in [0u32, 1, 2, 3, u32::MAX - 1, u32::MAX] {
             assert_eq!(next_odd(g) % 2, 1);
         }
+    }
+
+    #[test]
+    fn only_a_private_file_of_ours_is_kept() {
+        assert_eq!(foreign_reason(true, 0, 0o100600, 0), None);
+        assert_eq!(foreign_reason(true, 1000, 0o100400, 1000), None);
+        assert_eq!(
+            foreign_reason(true, 65534, 0o100600, 0),
+            Some(Foreign::OtherUid)
+        );
+        assert_eq!(
+            foreign_reason(true, 0, 0o100620, 0),
+            Some(Foreign::Writable)
+        );
+        assert_eq!(
+            foreign_reason(true, 0, 0o100602, 0),
+            Some(Foreign::Writable)
+        );
+        // A symlink, a directory, a FIFO: never ours, whoever owns it.
+        assert_eq!(
+            foreign_reason(false, 0, 0o120777, 0),
+            Some(Foreign::NotAFile)
+        );
+        assert_eq!(
+            foreign_reason(false, 0, 0o040700, 0),
+            Some(Foreign::NotAFile)
+        );
     }
 
     #[test]
