@@ -1176,6 +1176,99 @@ fn simultaneous_starts_keep_the_parents_original_sysctls() {
     );
 }
 
+/// Defect 4, second half: a stop overlapping a start on one parent. Instance A (VMAC on eth0)
+/// raised the parent's ARP sysctls; A is stopped and B starts while A is between deleting its
+/// link and restoring the parent (the debug-build hook `VRRPD_TEST_VMAC_RESTORE_DELAY_MS` holds
+/// A there). B must not record A's raised values as the originals: while B runs they stay
+/// raised, and once B stops too the parent has its original values back.
+#[test]
+fn stop_overlapping_a_start_keeps_the_parents_original_sysctls() {
+    if !require_root("stop_overlapping_a_start_keeps_the_parents_original_sysctls") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1"]);
+    let [r1] = lab.ns_names();
+    let before = arp_sysctls(&r1, "eth0");
+    let run = lab.dir.join("run").to_string_lossy().into_owned();
+    let start = |lab: &mut Lab, vrid: &str, env: &[(&str, &str)]| {
+        let vip = format!("192.0.2.{vrid}/24");
+        lab.spawn(
+            &r1,
+            &format!("v{vrid}"),
+            env!("CARGO_BIN_EXE_vrrpd"),
+            &[
+                "--foreground",
+                "-i",
+                "eth0",
+                "-v",
+                vrid,
+                "-d",
+                "100ms",
+                &vip,
+            ],
+            env,
+        )
+    };
+    let mut a = start(
+        &mut lab,
+        "83",
+        &[
+            ("VRRPD_RUN_DIR", run.as_str()),
+            ("VRRPD_TEST_VMAC_RESTORE_DELAY_MS", "1500"),
+        ],
+    );
+    let all_macvlans = || {
+        sh(&["ip", "-n", &r1, "-o", "link", "show", "type", "macvlan"])
+            .lines()
+            .count()
+    };
+    assert!(
+        wait_for(Duration::from_secs(10), || all_macvlans() == 1).is_some(),
+        "A's virtual MAC never appeared:\n{}",
+        a.log_text()
+    );
+    let during = arp_sysctls(&r1, "eth0");
+    assert_ne!(during, before, "no parent sysctl raised");
+    signal(a.pid(), libc::SIGTERM);
+    // A deleted its link and now waits (holding the parent) before restoring the parent.
+    assert!(
+        wait_for(Duration::from_secs(5), || all_macvlans() == 0).is_some(),
+        "A's virtual MAC never went:\n{}",
+        a.log_text()
+    );
+    let mut b = start(&mut lab, "84", &[("VRRPD_RUN_DIR", run.as_str())]);
+    assert!(
+        wait_exit(&mut a, Duration::from_secs(10)).is_some(),
+        "A did not stop:\n{}",
+        a.log_text()
+    );
+    assert!(
+        wait_for(Duration::from_secs(10), || all_macvlans() == 1).is_some(),
+        "B's virtual MAC never appeared:\n{}\n{}",
+        a.log_text(),
+        b.log_text()
+    );
+    // Give B's start time to finish raising the parent.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        arp_sysctls(&r1, "eth0"),
+        during,
+        "with B running the parent's sysctls are not raised:\n{}\n{}",
+        a.log_text(),
+        b.log_text()
+    );
+    signal(b.pid(), libc::SIGTERM);
+    assert!(wait_exit(&mut b, Duration::from_secs(5)).is_some());
+    let aliases = sh(&["ip", "-n", &r1, "-d", "link", "show", "type", "macvlan"]);
+    assert_eq!(
+        arp_sysctls(&r1, "eth0"),
+        before,
+        "the parent's originals were lost (raised while running: {during:?}):\n{aliases}\n{}\n{}",
+        a.log_text(),
+        b.log_text()
+    );
+}
+
 /// Defect 13: two members of one host group in one network namespace and one /dev/shm but two
 /// PID namespaces (containers that share the network, not the PIDs). Neither can see the
 /// other's pid; each must keep the other's slot (judged by its heartbeat) rather than reap it,
