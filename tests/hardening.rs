@@ -471,6 +471,85 @@ fn control_socket_refuses_other_users() {
     );
 }
 
+/// Defect 8, mode part: the control socket is bound under a umask that leaves it no looser than
+/// 0600 (no window between `bind` and a `chmod` in which another user could connect), and no
+/// later chmod loosens it. Seen with strace: the last `umask` before the socket's `bind`.
+#[test]
+fn control_socket_bound_under_a_restrictive_umask() {
+    if !require_root("control_socket_bound_under_a_restrictive_umask") {
+        return;
+    }
+    if !try_sh(&["strace", "-V"]) {
+        skip(
+            "control_socket_bound_under_a_restrictive_umask",
+            "strace is not installed",
+        );
+        return;
+    }
+    let mut lab = Lab::new(&["r1"]);
+    let [r1] = lab.ns_names();
+    let out = lab.dir.join("strace-umask.txt");
+    let out_s = out.to_string_lossy().into_owned();
+    let run = lab.dir.join("run").to_string_lossy().into_owned();
+    let mut d = lab.spawn(
+        &r1,
+        "r1",
+        "strace",
+        &[
+            "-qq",
+            "-f",
+            "-e",
+            "trace=umask,bind,chmod,fchmod,fchmodat",
+            "-o",
+            &out_s,
+            env!("CARGO_BIN_EXE_vrrpd"),
+            "--foreground",
+            "-i",
+            "eth0",
+            "-v",
+            "62",
+            "-p",
+            "200",
+            "-d",
+            "100ms",
+            "-n",
+            "192.0.2.62/24",
+        ],
+        &[("VRRPD_RUN_DIR", &run)],
+    );
+    let sock = wait_some(Duration::from_secs(20), || control_socket(&lab));
+    let sock = sock.unwrap_or_else(|| panic!("no control socket:\n{}", d.log_text()));
+    std::thread::sleep(Duration::from_millis(300));
+    let trace = std::fs::read_to_string(&out).unwrap_or_default();
+    signal(d.pid(), libc::SIGTERM);
+    let _ = wait_exit(&mut d, Duration::from_secs(10));
+    let name = sock.to_string_lossy().into_owned();
+    let mut mask: Option<u32> = None;
+    let mut bound = false;
+    for line in trace.lines() {
+        if let Some(rest) = line.split("umask(").nth(1) {
+            let m = rest.split(')').next().unwrap_or("");
+            mask = u32::from_str_radix(m.trim_start_matches("0o").trim_start_matches('0'), 8)
+                .ok()
+                .or(Some(0));
+        } else if line.contains("bind(") && line.contains(&name) {
+            let m = mask.unwrap_or(0o022);
+            assert_eq!(
+                m & 0o177,
+                0o177,
+                "control socket bound under umask {m:o}:\n{trace}"
+            );
+            bound = true;
+        } else if bound && line.contains("chmod") && line.contains(&name) {
+            assert!(
+                line.contains("0600"),
+                "control socket chmod looser than 0600:\n{line}\n{trace}"
+            );
+        }
+    }
+    assert!(bound, "no bind of {name} in the trace:\n{trace}");
+}
+
 /// Defect 8: an `accept` failing with EMFILE (descriptor limit reached) must not busy-spin the
 /// loop: with pending control connections it may not burn the CPU, and adverts continue.
 #[test]
