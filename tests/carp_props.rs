@@ -87,6 +87,7 @@ fn vrrp_instance_counts_carp_as_foreign() {
             src: peer,
             dst: IpAddr::V4(Ipv4Addr::new(224, 0, 0, 18)),
             ttl: 255,
+            ip_options: false,
             payload: &bytes,
         },
     );
@@ -102,6 +103,7 @@ fn vrrp_instance_counts_carp_as_foreign() {
             src: peer,
             dst: IpAddr::V4(Ipv4Addr::new(224, 0, 0, 18)),
             ttl: 255,
+            ip_options: false,
             payload: &bytes,
         },
     );

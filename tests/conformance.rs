@@ -910,6 +910,7 @@ fn r1_packet_bad_ttl() {
         src: ip(PEER),
         dst: ip("224.0.0.18"),
         ttl: 254,
+        ip_options: false,
         payload: &[0x31, VRID, 200, 1, 0, 100, 0, 0, 192, 0, 2, 250],
     });
     assert_eq!(notices(&a), [discard(DiscardReason::BadTtl, PEER)]);
@@ -926,10 +927,44 @@ fn r2_packet_parse_error_counted() {
         src: ip(PEER),
         dst: ip("224.0.0.18"),
         ttl: 255,
+        ip_options: false,
         payload: &payload,
     });
     assert_eq!(notices(&a), [discard(err.reason(), PEER)]);
     assert_eq!(r.count(err.reason()), 1);
+}
+
+/// Issue 13 (hostile neighbours): an otherwise valid advert carried with IPv4 options (or, on
+/// IPv6, a Hop-by-Hop options header) is `ip_options`, before parsing; the same advert without
+/// them is received. RFC 9568 §7.1 has no such check: vrrpd's hardening (no VRRP sender adds
+/// options).
+#[test]
+fn ip_options_discarded() {
+    let (mut r, _) = Rig::start(cfg(Version::V3, 100), ME);
+    let adv = v3(200, 100);
+    let mut payload = vec![0u8; adv.buffer_len()];
+    let n = adv
+        .emit(
+            &mut payload,
+            ip(PEER),
+            ip("224.0.0.18"),
+            ChecksumForm::Pseudo,
+        )
+        .unwrap();
+    let pkt = |ip_options| Event::Packet {
+        src: ip(PEER),
+        dst: ip("224.0.0.18"),
+        ttl: 255,
+        ip_options,
+        payload: &payload[..n],
+    };
+    let a = r.ev(pkt(true));
+    assert_eq!(notices(&a), [discard(DiscardReason::IpOptions, PEER)]);
+    assert_eq!(r.count(DiscardReason::IpOptions), 1);
+    assert_eq!(r.inst.counters().adverts_rcvd(), 0);
+    r.ev(pkt(false));
+    assert_eq!(r.inst.counters().adverts_rcvd(), 1);
+    assert_eq!(r.count(DiscardReason::IpOptions), 1);
 }
 
 /// Issue 13 (hostile neighbours): an advert from a source no router may use (RFC 9568
@@ -962,6 +997,7 @@ fn bogus_sources_discarded_as_bad_src() {
             src: ip(src),
             dst: ip("224.0.0.18"),
             ttl: 255,
+            ip_options: false,
             payload: &payload[..n],
         });
         assert_eq!(

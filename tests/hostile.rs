@@ -139,9 +139,6 @@ enum Expect {
     /// Noted under this reason and processed (a VRRPv3 address or interval mismatch, an IPv6
     /// list starting with a global address): counted, and an advert received.
     Noted(&'static str),
-    /// Accepted as the same advert without the anomaly (IP options, IPv6 extension headers:
-    /// see the README, "Hostile neighbours"): an advert received, nothing counted.
-    Accepted,
     /// Dropped by the kernel before the VRRP socket: never reaches vrrpd.
     Kernel,
     /// Dropped by the per-VRID socket filter (`sys::socket::VrrpSocket::set_vrid_filter`): never
@@ -393,7 +390,7 @@ impl Rig {
             assert_eq!(a.transitions, b.transitions, "{who}: a transition");
             if i == 0 {
                 let want = match c.expect {
-                    Expect::Noted(_) | Expect::Accepted => counts[i],
+                    Expect::Noted(_) => counts[i],
                     _ => 0,
                 };
                 assert_eq!(a.rcvd - b.rcvd, want, "{who}: adverts accepted");
@@ -718,13 +715,35 @@ fn source_cases(r: &Rig) -> Vec<Case> {
 }
 
 /// IP header anomalies for rig `r` (IPv4: options, fragments, header checksum, lengths; IPv6:
-/// fragments, payload length).
+/// Hop-by-Hop options, fragments, payload length).
 fn header_cases(r: &Rig) -> Vec<Case> {
     let src = r.evil();
     let msg = r.msg(src, 254);
     let mut cs = Vec::new();
     match src {
         IpAddr::V4(s) => {
+            let m = msg.clone();
+            cs.push(case(
+                "IPv4 options: NOPs, Router Alert (ip_options)",
+                Expect::Counted("ip_options"),
+                move |_| {
+                    let mut nop = V4::new(s);
+                    nop.options = vec![1, 1, 1, 1];
+                    let mut ra = V4::new(s);
+                    ra.options = vec![0x94, 4, 0, 0];
+                    vec![nop.packet(&m), ra.packet(&m)]
+                },
+            ));
+            let m = msg.clone();
+            cs.push(case(
+                "IPv4 loose source route option (kernel: accept_source_route 0)",
+                Expect::Kernel,
+                move |_| {
+                    let mut h = V4::new(s);
+                    h.options = vec![0x83, 7, 4, 192, 0, 2, 9, 1];
+                    vec![h.packet(&m)]
+                },
+            ));
             let m = msg.clone();
             cs.push(case(
                 "IPv4 header checksum wrong (kernel)",
@@ -825,14 +844,24 @@ fn header_cases(r: &Rig) -> Vec<Case> {
                     vec![h.packet(&m)]
                 },
             ));
+            let m = msg.clone();
+            cs.push(case(
+                "IPv6 Hop-by-Hop options header, PadN (ip_options)",
+                Expect::Counted("ip_options"),
+                move |_| {
+                    let mut h = V6::new(s);
+                    h.next_header = 0;
+                    h.ext = vec![112, 0, 1, 4, 0, 0, 0, 0];
+                    vec![h.packet(&m)]
+                },
+            ));
         }
     }
     cs
 }
 
-/// Cases noted and processed (VRRPv3), and adverts with IP options or IPv6 extension headers
-/// (processed, as the same advert without them): priority 1, so the master asserts itself (S12)
-/// and the backup keeps its state.
+/// Cases noted and processed (VRRPv3): priority 1, so the master asserts itself (S12) and the
+/// backup keeps its state.
 fn noted_cases(r: &Rig) -> Vec<Case> {
     let src = r.evil();
     let base = r.msg(src, 1);
@@ -841,45 +870,6 @@ fn noted_cases(r: &Rig) -> Vec<Case> {
         IpAddr::V6(s) => V6::new(s).packet(m),
     };
     let mut cs = Vec::new();
-    match src {
-        IpAddr::V4(s) => {
-            let b = base.clone();
-            cs.push(case(
-                "IPv4 options: NOPs, Router Alert (processed as without them)",
-                Expect::Accepted,
-                move |_| {
-                    let mut nop = V4::new(s);
-                    nop.options = vec![1, 1, 1, 1];
-                    let mut ra = V4::new(s);
-                    ra.options = vec![0x94, 4, 0, 0];
-                    vec![nop.packet(&b), ra.packet(&b)]
-                },
-            ));
-            let b = base.clone();
-            cs.push(case(
-                "IPv4 loose source route option (kernel: accept_source_route 0)",
-                Expect::Kernel,
-                move |_| {
-                    let mut h = V4::new(s);
-                    h.options = vec![0x83, 7, 4, 192, 0, 2, 9, 1];
-                    vec![h.packet(&b)]
-                },
-            ));
-        }
-        IpAddr::V6(s) => {
-            let b = base.clone();
-            cs.push(case(
-                "IPv6 Hop-by-Hop options header, PadN (processed as without it)",
-                Expect::Accepted,
-                move |_| {
-                    let mut h = V6::new(s);
-                    h.next_header = 0;
-                    h.ext = vec![112, 0, 1, 4, 0, 0, 0, 0];
-                    vec![h.packet(&b)]
-                },
-            ));
-        }
-    }
     let (b, p1) = (base.clone(), p);
     cs.push(case(
         "another address list (R12, v3: noted)",
@@ -1143,7 +1133,7 @@ fn mixed(rig: &Rig, i: usize) -> (Vec<Vec<u8>>, usize, usize) {
                 most += ips.len();
             }
             Expect::KernelOr(_) | Expect::Filtered => most += ips.len(),
-            Expect::Kernel | Expect::Noted(_) | Expect::Accepted => {}
+            Expect::Kernel | Expect::Noted(_) => {}
         }
         frames.extend(rig.frames(i, &ips));
     }
@@ -1155,10 +1145,17 @@ fn mixed(rig: &Rig, i: usize) -> (Vec<Vec<u8>>, usize, usize) {
 /// reaching the backup's Master_Down_Interval), the daemons answer atropos throughout, the
 /// counters add up (counted + dropped by a full socket buffer ≈ frames that reach vrrpd), and
 /// the discards are logged rate-limited (`--debug`: 5 lines per 10 s).
+///
+/// The two floods never run at once (libtest runs tests on parallel threads): on a 2-core box
+/// two injectors competing for the CPUs each fall short of the 40,000 frames/s this test needs.
 fn flood(fam: Fam, test: &str) {
+    static ONE_FLOOD_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
     if !require_root(test) {
         return;
     }
+    let _one = ONE_FLOOD_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     let rig = Rig::new(fam, true);
     let (f1, c1, m1) = mixed(&rig, 0);
     let (f2, c2, m2) = mixed(&rig, 1);
@@ -1292,11 +1289,23 @@ fn flood(fam: Fam, test: &str) {
         times.len() - 2,
         report.join("; ")
     );
+    // Printed straight to the stderr handle: libtest captures `eprintln!` of a passing test,
+    // and the achieved rate is the figure this test is about.
+    let rate_line = format!(
+        "\nFLOOD RATE: {test}: {:.0} frames/s achieved of 50000 asked ({} sent in {:?}), load {load}\n",
+        st.rate(),
+        st.sent,
+        st.elapsed
+    );
+    let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), rate_line.as_bytes());
     assert!(failures.is_empty(), "{test}: {failures:#?}");
     assert!(
-        st.rate() >= 25_000.0,
-        "{test}: the injector reached only {:.0} frames/s (load {load})",
-        st.rate()
+        st.rate() >= 40_000.0,
+        "{test}: the injector reached only {:.0} frames/s of 50000 asked, below the 40000/s \
+         this test needs ({} sent in {:?}, load {load})",
+        st.rate(),
+        st.sent,
+        st.elapsed
     );
     assert!(answers >= 3, "{test}: atropos answered {answers} times");
     let down = rfc_master_down(3, 10, 100);

@@ -648,6 +648,7 @@ impl Daemon {
                             src: r.src,
                             dst: r.dst,
                             ttl: r.ttl,
+                            ip_options: r.ip_options,
                             payload,
                         },
                     );

@@ -207,6 +207,9 @@ pub enum Event<'a> {
         dst: IpAddr,
         /// IPv4 TTL / IPv6 hop limit.
         ttl: u8,
+        /// IPv4 header options present (IHL > 5), or an IPv6 Hop-by-Hop options header:
+        /// discarded as [`DiscardReason::IpOptions`] (hardening, not in RFC 9568 §7.1).
+        ip_options: bool,
         /// Bytes after the IP header.
         payload: &'a [u8],
     },
@@ -743,8 +746,9 @@ impl Instance {
                 src,
                 dst,
                 ttl,
+                ip_options,
                 payload,
-            } => self.on_packet(now, src, dst, ttl, payload, out),
+            } => self.on_packet(now, src, dst, (ttl, ip_options), payload, out),
             Event::Advert {
                 src,
                 advert,
@@ -1457,12 +1461,13 @@ impl Instance {
         }
     }
 
+    /// [`Event::Packet`]; `(ttl, ip_options)` are its IP header facts.
     fn on_packet(
         &mut self,
         now: Duration,
         src: IpAddr,
         dst: IpAddr,
-        ttl: u8,
+        (ttl, ip_options): (u8, bool),
         payload: &[u8],
         out: &mut Vec<Action>,
     ) {
@@ -1485,6 +1490,12 @@ impl Instance {
         // A source no router may use (RFC 9568 §5.1.1.1, §5.1.2.1), before anything is parsed.
         if !packet::is_router_source(src) {
             self.discard(DiscardReason::BadSource, Some(src), out);
+            return;
+        }
+        // IP options / Hop-by-Hop header: not a check of RFC 9568 §7.1, vrrpd's hardening (no
+        // VRRP implementation sends them, so the advert is crafted).
+        if ip_options {
+            self.discard(DiscardReason::IpOptions, Some(src), out);
             return;
         }
         match packet::parse(payload, src, dst) {
@@ -1750,5 +1761,57 @@ impl Instance {
             }
             State::Initialize | State::Fault => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::packet::Auth;
+
+    /// Issue 13: IPv4 options / an IPv6 Hop-by-Hop header is `ip_options` before parsing (not an
+    /// RFC 9568 §7.1 check: hardening); the same advert without them is received.
+    #[test]
+    fn ip_options_discarded_before_parsing() {
+        let vip: IpAddr = IpAddr::V4(core::net::Ipv4Addr::new(192, 0, 2, 250));
+        let me = IpAddr::V4(core::net::Ipv4Addr::new(192, 0, 2, 1));
+        let peer = IpAddr::V4(core::net::Ipv4Addr::new(192, 0, 2, 2));
+        let group = IpAddr::V4(core::net::Ipv4Addr::new(224, 0, 0, 18));
+        let mut inst = Instance::new(Config::new(Version::V3, Family::V4, 7, vec![vip]));
+        let t = Duration::from_secs(10);
+        inst.handle(t, Event::PrimaryAddress(Some(me)));
+        inst.handle(t, Event::Startup);
+        let adv = Advert {
+            version: Version::V3,
+            vrid: 7,
+            priority: 200,
+            interval: 100,
+            addrs: vec![vip],
+            auth: Auth::None,
+        };
+        let mut buf = [0u8; 64];
+        let n = adv
+            .emit(&mut buf, peer, group, ChecksumForm::Pseudo)
+            .expect("emit");
+        let pkt = |ip_options| Event::Packet {
+            src: peer,
+            dst: group,
+            ttl: 255,
+            ip_options,
+            payload: &buf[..n],
+        };
+        let out = inst.handle(t, pkt(true));
+        assert_eq!(
+            out,
+            [Action::Notice(Notice::Discard {
+                reason: DiscardReason::IpOptions,
+                peer: Some(peer)
+            })]
+        );
+        assert_eq!(inst.counters().discards(DiscardReason::IpOptions), 1);
+        assert_eq!(inst.counters().adverts_rcvd(), 0);
+        inst.handle(t, pkt(false));
+        assert_eq!(inst.counters().adverts_rcvd(), 1);
+        assert_eq!(inst.counters().discards(DiscardReason::IpOptions), 1);
     }
 }

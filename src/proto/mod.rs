@@ -163,11 +163,16 @@ pub enum DiscardReason {
     /// Also: one of our virtual addresses as the source of an advert whose priority is neither
     /// 255 nor 0 (only the owner sends from it, RFC 9568 §5.2.4).
     BadSource,
+    /// The advert came with IPv4 header options (IHL > 5) or an IPv6 Hop-by-Hop options
+    /// header. RFC 9568 §7.1 has no such check; vrrpd discards them as hardening: no VRRP
+    /// sender adds options (keepalived and FRR send a 20-byte IPv4 header and no IPv6 extension
+    /// header), so such an advert is crafted, and it is dropped before it is parsed.
+    IpOptions,
 }
 
 impl DiscardReason {
     /// Every reason, in counter order.
-    pub const ALL: [DiscardReason; 22] = [
+    pub const ALL: [DiscardReason; 23] = [
         DiscardReason::BadTtl,
         DiscardReason::BadLength,
         DiscardReason::BadVersion,
@@ -190,6 +195,7 @@ impl DiscardReason {
         DiscardReason::BadDestination,
         DiscardReason::BadSolicit,
         DiscardReason::BadSource,
+        DiscardReason::IpOptions,
     ];
 
     /// The counter name, as shown in state dumps (`bad_ttl`, `other_vrid`, ...).
@@ -217,6 +223,7 @@ impl DiscardReason {
             DiscardReason::BadDestination => "bad_dst",
             DiscardReason::BadSolicit => "bad_solicit",
             DiscardReason::BadSource => "bad_src",
+            DiscardReason::IpOptions => "ip_options",
         }
     }
 

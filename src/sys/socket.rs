@@ -26,12 +26,15 @@
 //!   (keepalived issue #1847). If the interface was deleted and re-created (new index), open a
 //!   new socket instead;
 //! - IPv4: no control message. A raw IPv4 socket delivers the IP header with the payload;
-//!   `recv` parses it (IHL, total length, TTL, source, destination) with bounds checks, and the
+//!   `recv` parses it (IHL, total length, TTL, source, destination) with bounds checks (IHL > 5
+//!   is reported as [`Received::ip_options`]), and the
 //!   arrival interface is the one the socket is bound to (`SO_BINDTODEVICE`), so `IP_PKTINFO`
 //!   would only cost a control message per advert (built by the kernel, parsed here);
 //! - IPv6 `IPV6_RECVHOPLIMIT` and `IPV6_RECVPKTINFO`: control messages with the hop limit and the
 //!   destination address / arrival interface (raw IPv6 sockets do not deliver the IPv6 header);
-//!   the source comes from the `sockaddr_in6`. `IPV6_CHECKSUM` is deliberately *not* set: with
+//!   the source comes from the `sockaddr_in6`. `IPV6_RECVHOPOPTS`: the kernel strips a
+//!   Hop-by-Hop options header from the data and reports it as a control message, so that
+//!   `recv` can flag it ([`Received::ip_options`]). `IPV6_CHECKSUM` is deliberately *not* set: with
 //!   it the kernel would silently drop packets whose checksum fails, uncounted; the protocol
 //!   layer verifies checksums and counts failures (RFC 9568 §7.1).
 //!
@@ -97,6 +100,9 @@ pub struct Received {
     pub dst: IpAddr,
     /// IPv4 TTL or IPv6 hop limit as received.
     pub ttl: u8,
+    /// IPv4: the header carried options (IHL > 5); IPv6: a Hop-by-Hop options header came
+    /// with it (an `IPV6_HOPOPTS` control message, `IPV6_RECVHOPOPTS`).
+    pub ip_options: bool,
     /// Arrival interface index (IPv4: the bound interface; IPv6: from `IPV6_PKTINFO`), if known.
     pub ifindex: Option<u32>,
     /// Where the IP payload (the VRRP message) lies in the receive buffer.
@@ -121,9 +127,14 @@ pub struct VrrpSocket {
 /// `IPV6_MULTICAST_ALL` (linux/in6.h), not in the libc crate.
 const IPV6_MULTICAST_ALL: libc::c_int = 29;
 
-/// Control-message buffer with the alignment `struct cmsghdr` needs.
+/// Control-message buffer with the alignment `struct cmsghdr` needs: `IPV6_PKTINFO`,
+/// `IPV6_HOPLIMIT` and an `IPV6_HOPOPTS` of the largest Hop-by-Hop header (2048 bytes,
+/// RFC 8200 §4.3), so that no control message is cut.
 #[repr(C, align(8))]
-struct CmsgBuf([u8; 128]);
+struct CmsgBuf([u8; CMSG_BUF_LEN]);
+
+/// Size of [`CmsgBuf`].
+const CMSG_BUF_LEN: usize = 2304;
 
 impl VrrpSocket {
     /// Opens the sockets for `family` on interface `ifindex` named `ifname`, joined to the VRRP
@@ -175,6 +186,9 @@ impl VrrpSocket {
                 bind_to_device(fd, ifname)?;
                 setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVHOPLIMIT, 1)?;
                 setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1)?;
+                // The kernel strips a Hop-by-Hop header from a raw socket's data: have it
+                // reported, so that the daemon can discard such adverts (`ip_options`).
+                setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVHOPOPTS, 1)?;
                 configure_tx_v6(fd, index)?;
                 if multicast {
                     membership_v6(fd, libc::IPV6_ADD_MEMBERSHIP, VRRP_GROUP_V6, ifindex)?;
@@ -260,13 +274,14 @@ impl VrrpSocket {
                     src: IpAddr::V4(hdr.src),
                     dst: IpAddr::V4(hdr.dst),
                     ttl: hdr.ttl,
+                    ip_options: hdr.payload.start > IPV4_HEADER_LEN,
                     // SO_BINDTODEVICE: only packets that arrived on the bound interface.
                     ifindex: Some(self.ifindex),
                     payload: hdr.payload,
                 }))
             }
             Family::V6 => {
-                let mut cmsg = CmsgBuf([0; 128]);
+                let mut cmsg = CmsgBuf([0; CMSG_BUF_LEN]);
                 let mut iov = [IoSliceMut::new(&mut *buf)];
                 let msg = match recvmsg::<SockaddrIn6>(
                     self.rx.as_raw_fd(),
@@ -288,6 +303,7 @@ impl VrrpSocket {
                 let mut dst = None;
                 let mut ttl = None;
                 let mut ifindex = None;
+                let mut ip_options = false;
                 let cmsgs = msg
                     .cmsgs()
                     .map_err(|_| invalid_data("control messages truncated"))?;
@@ -298,6 +314,12 @@ impl VrrpSocket {
                             ifindex = Some(info.ipi6_ifindex);
                         }
                         ControlMessageOwned::Ipv6HopLimit(h) => ttl = u8::try_from(h).ok(),
+                        ControlMessageOwned::Unknown(u)
+                            if u.cmsg_header.cmsg_level == libc::IPPROTO_IPV6
+                                && u.cmsg_header.cmsg_type == libc::IPV6_HOPOPTS =>
+                        {
+                            ip_options = true;
+                        }
                         _ => {}
                     }
                 }
@@ -308,6 +330,7 @@ impl VrrpSocket {
                     src: IpAddr::V6(src),
                     dst: IpAddr::V6(dst),
                     ttl,
+                    ip_options,
                     ifindex,
                     payload: 0..msg.bytes,
                 }))
