@@ -471,6 +471,85 @@ fn control_socket_refuses_other_users() {
     );
 }
 
+/// Defect 8, mode part: the control socket is bound under a umask that leaves it no looser than
+/// 0600 (no window between `bind` and a `chmod` in which another user could connect), and no
+/// later chmod loosens it. Seen with strace: the last `umask` before the socket's `bind`.
+#[test]
+fn control_socket_bound_under_a_restrictive_umask() {
+    if !require_root("control_socket_bound_under_a_restrictive_umask") {
+        return;
+    }
+    if !try_sh(&["strace", "-V"]) {
+        skip(
+            "control_socket_bound_under_a_restrictive_umask",
+            "strace is not installed",
+        );
+        return;
+    }
+    let mut lab = Lab::new(&["r1"]);
+    let [r1] = lab.ns_names();
+    let out = lab.dir.join("strace-umask.txt");
+    let out_s = out.to_string_lossy().into_owned();
+    let run = lab.dir.join("run").to_string_lossy().into_owned();
+    let mut d = lab.spawn(
+        &r1,
+        "r1",
+        "strace",
+        &[
+            "-qq",
+            "-f",
+            "-e",
+            "trace=umask,bind,chmod,fchmod,fchmodat",
+            "-o",
+            &out_s,
+            env!("CARGO_BIN_EXE_vrrpd"),
+            "--foreground",
+            "-i",
+            "eth0",
+            "-v",
+            "62",
+            "-p",
+            "200",
+            "-d",
+            "100ms",
+            "-n",
+            "192.0.2.62/24",
+        ],
+        &[("VRRPD_RUN_DIR", &run)],
+    );
+    let sock = wait_some(Duration::from_secs(20), || control_socket(&lab));
+    let sock = sock.unwrap_or_else(|| panic!("no control socket:\n{}", d.log_text()));
+    std::thread::sleep(Duration::from_millis(300));
+    let trace = std::fs::read_to_string(&out).unwrap_or_default();
+    signal(d.pid(), libc::SIGTERM);
+    let _ = wait_exit(&mut d, Duration::from_secs(10));
+    let name = sock.to_string_lossy().into_owned();
+    let mut mask: Option<u32> = None;
+    let mut bound = false;
+    for line in trace.lines() {
+        if let Some(rest) = line.split("umask(").nth(1) {
+            let m = rest.split(')').next().unwrap_or("");
+            mask = u32::from_str_radix(m.trim_start_matches("0o").trim_start_matches('0'), 8)
+                .ok()
+                .or(Some(0));
+        } else if line.contains("bind(") && line.contains(&name) {
+            let m = mask.unwrap_or(0o022);
+            assert_eq!(
+                m & 0o177,
+                0o177,
+                "control socket bound under umask {m:o}:\n{trace}"
+            );
+            bound = true;
+        } else if bound && line.contains("chmod") && line.contains(&name) {
+            assert!(
+                line.contains("0600"),
+                "control socket chmod looser than 0600:\n{line}\n{trace}"
+            );
+        }
+    }
+    assert!(bound, "no bind of {name} in the trace:\n{trace}");
+}
+
 /// Defect 8: an `accept` failing with EMFILE (descriptor limit reached) must not busy-spin the
 /// loop: with pending control connections it may not burn the CPU, and adverts continue.
 #[test]
@@ -1164,6 +1243,99 @@ fn simultaneous_starts_keep_the_parents_original_sysctls() {
     assert_ne!(during, before, "no parent sysctl raised");
     signal(a.pid(), libc::SIGTERM);
     assert!(wait_exit(&mut a, Duration::from_secs(5)).is_some());
+    signal(b.pid(), libc::SIGTERM);
+    assert!(wait_exit(&mut b, Duration::from_secs(5)).is_some());
+    let aliases = sh(&["ip", "-n", &r1, "-d", "link", "show", "type", "macvlan"]);
+    assert_eq!(
+        arp_sysctls(&r1, "eth0"),
+        before,
+        "the parent's originals were lost (raised while running: {during:?}):\n{aliases}\n{}\n{}",
+        a.log_text(),
+        b.log_text()
+    );
+}
+
+/// Defect 4, second half: a stop overlapping a start on one parent. Instance A (VMAC on eth0)
+/// raised the parent's ARP sysctls; A is stopped and B starts while A is between deleting its
+/// link and restoring the parent (the debug-build hook `VRRPD_TEST_VMAC_RESTORE_DELAY_MS` holds
+/// A there). B must not record A's raised values as the originals: while B runs they stay
+/// raised, and once B stops too the parent has its original values back.
+#[test]
+fn stop_overlapping_a_start_keeps_the_parents_original_sysctls() {
+    if !require_root("stop_overlapping_a_start_keeps_the_parents_original_sysctls") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1"]);
+    let [r1] = lab.ns_names();
+    let before = arp_sysctls(&r1, "eth0");
+    let run = lab.dir.join("run").to_string_lossy().into_owned();
+    let start = |lab: &mut Lab, vrid: &str, env: &[(&str, &str)]| {
+        let vip = format!("192.0.2.{vrid}/24");
+        lab.spawn(
+            &r1,
+            &format!("v{vrid}"),
+            env!("CARGO_BIN_EXE_vrrpd"),
+            &[
+                "--foreground",
+                "-i",
+                "eth0",
+                "-v",
+                vrid,
+                "-d",
+                "100ms",
+                &vip,
+            ],
+            env,
+        )
+    };
+    let mut a = start(
+        &mut lab,
+        "83",
+        &[
+            ("VRRPD_RUN_DIR", run.as_str()),
+            ("VRRPD_TEST_VMAC_RESTORE_DELAY_MS", "1500"),
+        ],
+    );
+    let all_macvlans = || {
+        sh(&["ip", "-n", &r1, "-o", "link", "show", "type", "macvlan"])
+            .lines()
+            .count()
+    };
+    assert!(
+        wait_for(Duration::from_secs(10), || all_macvlans() == 1).is_some(),
+        "A's virtual MAC never appeared:\n{}",
+        a.log_text()
+    );
+    let during = arp_sysctls(&r1, "eth0");
+    assert_ne!(during, before, "no parent sysctl raised");
+    signal(a.pid(), libc::SIGTERM);
+    // A deleted its link and now waits (holding the parent) before restoring the parent.
+    assert!(
+        wait_for(Duration::from_secs(5), || all_macvlans() == 0).is_some(),
+        "A's virtual MAC never went:\n{}",
+        a.log_text()
+    );
+    let mut b = start(&mut lab, "84", &[("VRRPD_RUN_DIR", run.as_str())]);
+    assert!(
+        wait_exit(&mut a, Duration::from_secs(10)).is_some(),
+        "A did not stop:\n{}",
+        a.log_text()
+    );
+    assert!(
+        wait_for(Duration::from_secs(10), || all_macvlans() == 1).is_some(),
+        "B's virtual MAC never appeared:\n{}\n{}",
+        a.log_text(),
+        b.log_text()
+    );
+    // Give B's start time to finish raising the parent.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        arp_sysctls(&r1, "eth0"),
+        during,
+        "with B running the parent's sysctls are not raised:\n{}\n{}",
+        a.log_text(),
+        b.log_text()
+    );
     signal(b.pid(), libc::SIGTERM);
     assert!(wait_exit(&mut b, Duration::from_secs(5)).is_some());
     let aliases = sh(&["ip", "-n", &r1, "-d", "link", "show", "type", "macvlan"]);

@@ -1145,10 +1145,17 @@ fn mixed(rig: &Rig, i: usize) -> (Vec<Vec<u8>>, usize, usize) {
 /// reaching the backup's Master_Down_Interval), the daemons answer atropos throughout, the
 /// counters add up (counted + dropped by a full socket buffer ≈ frames that reach vrrpd), and
 /// the discards are logged rate-limited (`--debug`: 5 lines per 10 s).
+///
+/// The two floods never run at once (libtest runs tests on parallel threads): on a 2-core box
+/// two injectors competing for the CPUs each fall short of the 40,000 frames/s this test needs.
 fn flood(fam: Fam, test: &str) {
+    static ONE_FLOOD_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
     if !require_root(test) {
         return;
     }
+    let _one = ONE_FLOOD_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     let rig = Rig::new(fam, true);
     let (f1, c1, m1) = mixed(&rig, 0);
     let (f2, c2, m2) = mixed(&rig, 1);
@@ -1282,11 +1289,31 @@ fn flood(fam: Fam, test: &str) {
         times.len() - 2,
         report.join("; ")
     );
+    // Printed straight to the stderr handle: libtest captures `eprintln!` of a passing test,
+    // and the achieved rate is the figure this test is about.
+    let rate_line = format!(
+        "\nFLOOD RATE: {test}: {:.0} frames/s achieved of 50000 asked ({} sent in {:?}), load {load}\n",
+        st.rate(),
+        st.sent,
+        st.elapsed
+    );
+    let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), rate_line.as_bytes());
     assert!(failures.is_empty(), "{test}: {failures:#?}");
+    // The floor below which the flood proves too little. The IPv4 sender holds 48,500-50,000
+    // frames/s on this 2-core VM; the IPv6 one (longer frames, its checksum over the pseudo-header)
+    // reached only 26,500-35,800 at load average 11-13, so its floor stays at 25,000 and the rate
+    // achieved is printed (FLOOD RATE) for the record.
+    let floor = match fam {
+        Fam::V4 | Fam::V2 => 40_000.0,
+        Fam::V6 => 25_000.0,
+    };
     assert!(
-        st.rate() >= 25_000.0,
-        "{test}: the injector reached only {:.0} frames/s (load {load})",
-        st.rate()
+        st.rate() >= floor,
+        "{test}: the injector reached only {:.0} frames/s of 50000 asked, below the {floor}/s \
+         this test needs ({} sent in {:?}, load {load})",
+        st.rate(),
+        st.sent,
+        st.elapsed
     );
     assert!(answers >= 3, "{test}: atropos answered {answers} times");
     let down = rfc_master_down(3, 10, 100);

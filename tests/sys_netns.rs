@@ -493,3 +493,50 @@ fn capture_that_cannot_start_fails() {
         .unwrap_or_default();
     assert!(msg.contains("no interface nosuchdev0"), "{msg}");
 }
+
+/// Issue 13, defect 3: `list_addrs` dumped every address of the host, not the interface's. With
+/// `va` holding 3 addresses and a second interface `vx` holding 200, the list for `va` is
+/// exactly `va`'s, and the reply itself carried only those: a dump of the host would be
+/// ~200 × 60 bytes or more, `va`'s 3 addresses well under 4 KiB.
+#[test]
+fn list_addrs_dumps_only_the_interface() {
+    if !have_root("list_addrs_dumps_only_the_interface") {
+        return;
+    }
+    let lab = Lab::new();
+    lab.a.ip("link add vx type veth peer name vy");
+    let va = ifindex(&lab.a, "va");
+    let vx = ifindex(&lab.a, "vx");
+    let mine: Vec<(IpAddr, u8)> = vec![
+        (IpAddr::V4(v4("192.0.2.1")), 24),
+        (IpAddr::V4(v4("192.0.2.2")), 24),
+        (IpAddr::V6(v6("2001:db8::1")), 64),
+    ];
+    let (listed, cost, other_count) = lab.a.run(|| {
+        let mut nl = Rtnl::open().unwrap();
+        for &(ip, prefix) in &mine {
+            nl.add_addr(va, ip, prefix).unwrap();
+        }
+        for i in 1..=200u8 {
+            nl.add_addr(vx, IpAddr::V4(Ipv4Addr::new(198, 51, 100, i)), 32)
+                .unwrap();
+        }
+        let other_count = nl.list_addrs(vx).unwrap().len();
+        let before = nl.bytes_received();
+        let listed = nl.list_addrs(va).unwrap();
+        (listed, nl.bytes_received() - before, other_count)
+    });
+    assert_eq!(other_count, 200, "the other interface's addresses");
+    let mut got: Vec<(IpAddr, u8)> = listed.iter().map(|&(a, p, _)| (a, p)).collect();
+    got.sort();
+    let mut want = mine.clone();
+    want.sort();
+    assert_eq!(got, want, "list_addrs(va) must be exactly va's addresses");
+    let line = format!("\nlist_addrs(va): {cost} bytes of netlink replies received\n");
+    let _ = io::Write::write_all(&mut io::stderr().lock(), line.as_bytes());
+    assert!(
+        cost < 4096,
+        "list_addrs(va) received {cost} bytes: the kernel dumped every address of the \
+         namespace (200 on vx), not only va's 3"
+    );
+}

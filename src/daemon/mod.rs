@@ -848,7 +848,9 @@ impl Daemon {
                     self.feed(now, Event::ForceBackup(false));
                 }
             }
-            Sig::Group => self.group_sync(now, true),
+            // Re-read the group only if it changed since we last looked: wake-ups from several
+            // members coalesce into one verdict (issue 14).
+            Sig::Group => self.group_sync(now, false),
             Sig::Ttin | Sig::Ttou => {
                 if !self.inst.is_carp() && is_owner_priority(self.inst.priority()) {
                     vlog!(

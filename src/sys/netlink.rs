@@ -205,6 +205,8 @@ pub struct Rtnl {
     sock: Socket,
     seq: u32,
     buf: Vec<u8>,
+    /// Bytes of replies received so far (see [`Rtnl::bytes_received`]).
+    received: u64,
 }
 
 impl std::fmt::Debug for Rtnl {
@@ -243,7 +245,15 @@ impl Rtnl {
             sock,
             seq,
             buf: Vec::with_capacity(RECV_BUF),
+            received: 0,
         })
+    }
+
+    /// Bytes of netlink replies this socket has received since [`Rtnl::open`], every message
+    /// counted (also those filtered out afterwards): what a request really cost, e.g. whether a
+    /// [`Rtnl::list_addrs`] dump carried only the interface's addresses.
+    pub fn bytes_received(&self) -> u64 {
+        self.received
     }
 
     /// Adds `ip/prefix` to interface `ifindex` (`RTM_NEWADDR`, `NLM_F_CREATE | NLM_F_EXCL`).
@@ -491,6 +501,7 @@ impl Rtnl {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Err(timed_out()),
                 Err(e) => return Err(e),
             };
+            self.received = self.received.saturating_add(n as u64);
             if n > self.buf.len() {
                 return Err(invalid_data(
                     "netlink: reply larger than the receive buffer",

@@ -91,6 +91,13 @@
 //! - **state, priority, heartbeat** are single atomics written by the owner only, after checking
 //!   that it still owns the slot.
 //!
+//! # Liveness cost (issue 14)
+//!
+//! Each handle checks a slot's owner through `/proc` once per owner (owner word and start
+//! time), after opening a pidfd to it, then by one `poll(2)` over all the pidfds it keeps: a
+//! view of the group reads no `/proc` file, and a wake-up goes through the same pidfd. A join
+//! reaps dead slots before taking the lock, so the lock covers a claim and nothing else.
+//!
 //! Two instances with the same `(ifname, vrid, family)` are refused ([`ShmError::AlreadyMember`]);
 //! an IPv4 and an IPv6 virtual router with one VRID are two routers (with distinct virtual MACs,
 //! RFC 9568 §7.3) and both may be members. If two duplicates start at the very same moment, a post-claim check (SeqCst fence, then a re-scan) guarantees that
@@ -147,7 +154,9 @@ const READ_TRIES: usize = 64;
 pub const FOREIGN_STALE: Duration = Duration::from_secs(120);
 /// How long [`GroupShm::join`] and [`GroupShm::leave`] try to take the segment's lock (held
 /// for microseconds by the others, longer only by a stopped process).
-const LOCK_WAIT: Duration = Duration::from_secs(1);
+/// A join holds the lock for a few slot reads and one claim (no `/proc` scan: dead slots
+/// are reaped before the lock is taken), so a long wait means a stopped holder.
+const LOCK_WAIT: Duration = Duration::from_secs(5);
 
 /// Header as mapped. Every field is an atomic: any bit pattern is a valid value.
 #[repr(C)]
@@ -346,8 +355,21 @@ fn decode_ifname(raw: &[u8; 16]) -> String {
     }
 }
 
+thread_local! {
+    /// How many times this thread read a `/proc/PID/stat` (see [`proc_stat_reads`]).
+    static PROC_STAT_READS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many `/proc/PID/stat` reads the calling thread made so far: liveness checks must not
+/// grow with the group (issue 14). For tests.
+#[doc(hidden)]
+pub fn proc_stat_reads() -> u64 {
+    PROC_STAT_READS.with(std::cell::Cell::get)
+}
+
 /// State letter and start time (field 22, clock ticks since boot) of a process.
 fn proc_stat(pid: u32) -> Option<(char, u64)> {
+    PROC_STAT_READS.with(|n| n.set(n.get() + 1));
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // "pid (comm) S ppid ..." — comm may hold spaces and ')', so split after the last ')'.
     let rest = &text[text.rfind(')')? + 1..];
@@ -480,6 +502,8 @@ impl Drop for FileLock {
 
 /// A consistent snapshot of a slot's identity (taken under the seqlock).
 struct Identity {
+    /// The owner word (`pid`, `generation`) the identity was read under.
+    word: u64,
     pid: u32,
     vrid: u8,
     family: u8,
@@ -512,6 +536,7 @@ fn read_identity(slot: &Slot) -> Option<Identity> {
             continue;
         }
         let id = Identity {
+            word: w1,
             pid,
             vrid: slot.vrid.load(Ordering::Relaxed),
             family: slot.family.load(Ordering::Relaxed),
@@ -603,6 +628,7 @@ pub fn decode_image(image: &[u8]) -> Result<Vec<(usize, MemberView)>, ShmError> 
             ifname.copy_from_slice(src);
         }
         let id = Identity {
+            word: u64_at(slot, std::mem::offset_of!(Slot, owner)),
             pid,
             vrid: u8_at(slot, std::mem::offset_of!(Slot, vrid)),
             family: u8_at(slot, std::mem::offset_of!(Slot, family)),
@@ -636,6 +662,22 @@ pub struct GroupShm {
     file: File,
     /// A warning for the caller to log: what stood at the segment's name and was replaced.
     replaced: Option<String>,
+    /// What this handle learnt about each slot's owner, see [`Known`].
+    known: Mutex<Vec<Option<Known>>>,
+}
+
+/// What a handle knows about a slot's owner (of our PID namespace): checked once through
+/// `/proc` (start time, not a zombie) after opening a pidfd, then by polling that pidfd
+/// (readable once the process has exited, zombie included; it can never name a process that
+/// reused the pid). Valid while the slot keeps the owner word and start time it was checked
+/// under. Without it every check read `/proc/PID/stat` of every member: N reads per verdict,
+/// N² per change in the group (issue 14).
+struct Known {
+    word: u64,
+    start_ticks: u64,
+    /// `None` where pidfds fail (ENOSYS, seccomp, EMFILE): checked through `/proc` each time.
+    pidfd: Option<std::os::fd::OwnedFd>,
+    dead: bool,
 }
 
 // SAFETY: the mapping is owned by the handle and unmapped only in Drop; all shared access goes
@@ -897,6 +939,9 @@ impl GroupShm {
     ) -> Result<(GroupShm, usize), ShmError> {
         for _ in 0..8 {
             let mut g = Self::open(name)?;
+            // Dead slots are reaped before the lock (reaping is lock-free): the lock is held for
+            // the claim only, never for a check of every member (issue 14).
+            g.reap_dead();
             let Some(lock) = FileLock::take(&g.file) else {
                 return Err(io_err(
                     format!("locking {}", g.path.display()),
@@ -909,7 +954,8 @@ impl GroupShm {
                 continue;
             }
             between();
-            let slot = g.claim_family(ifname, vrid, family, now);
+            let (pid, start) = (g.pid, g.start_ticks);
+            let slot = g.claim_for(pid, start, (ifname, vrid, family_byte(family)), now, false);
             drop(lock);
             return slot.map(|s| (g, s));
         }
@@ -972,6 +1018,7 @@ impl GroupShm {
             pidns: pid_namespace(),
             file,
             replaced: None,
+            known: Mutex::new((0..NSLOTS).map(|_| None).collect()),
         })
     }
 
@@ -1112,7 +1159,7 @@ impl GroupShm {
         now: Duration,
     ) -> Result<usize, ShmError> {
         let (pid, start) = (self.pid, self.start_ticks);
-        self.claim_for(pid, start, (ifname, vrid, family_byte(family)), now)
+        self.claim_for(pid, start, (ifname, vrid, family_byte(family)), now, true)
     }
 
     /// Test helper: claims a slot on behalf of another process `pid` (start time read from
@@ -1129,15 +1176,24 @@ impl GroupShm {
             return Err(ShmError::InvalidName(format!("pid {pid}")));
         }
         let start = proc_stat(pid).map_or(0, |(_, s)| s);
-        self.claim_for(pid, start, (ifname, vrid, family_byte(Family::V4)), now)
+        self.claim_for(
+            pid,
+            start,
+            (ifname, vrid, family_byte(Family::V4)),
+            now,
+            true,
+        )
     }
 
+    /// Claims a slot; `reap` first frees every dead member's slot, else that is done only
+    /// when no slot is free (a join reaps before taking the lock).
     fn claim_for(
         &mut self,
         pid: u32,
         start: u64,
         (ifname, vrid, family): (&str, u8, u8),
         now: Duration,
+        reap: bool,
     ) -> Result<usize, ShmError> {
         let mine = validate_ifname(ifname)?;
         if self.is_forked_copy() {
@@ -1146,7 +1202,13 @@ impl GroupShm {
                 io::Error::other("handle inherited through fork; open a new one"),
             ));
         }
-        self.reap_dead();
+        let free = || {
+            self.slots()
+                .any(|(_, s)| unpack(s.owner.load(Ordering::Acquire)).0 == 0)
+        };
+        if reap || !free() {
+            self.reap_dead();
+        }
         // Forget held slots that were reaped meanwhile (claimed for a pid now dead).
         let owned = std::mem::take(&mut self.owned);
         self.owned = owned
@@ -1158,9 +1220,12 @@ impl GroupShm {
             .collect();
 
         // Refuse a duplicate.
-        for (_, slot) in self.slots() {
+        for (j, slot) in self.slots() {
             if let Some(id) = read_identity(slot) {
-                if id.ifname == mine && id.vrid == vrid && id.family == family && self.id_alive(&id)
+                if id.ifname == mine
+                    && id.vrid == vrid
+                    && id.family == family
+                    && self.id_alive(j, &id)
                 {
                     return Err(ShmError::AlreadyMember(id.pid));
                 }
@@ -1220,7 +1285,10 @@ impl GroupShm {
                 continue;
             }
             if let Some(id) = read_identity(slot) {
-                if id.ifname == mine && id.vrid == vrid && id.family == family && self.id_alive(&id)
+                if id.ifname == mine
+                    && id.vrid == vrid
+                    && id.family == family
+                    && self.id_alive(j, &id)
                 {
                     conflict = Some(id.pid);
                     break;
@@ -1238,15 +1306,15 @@ impl GroupShm {
     /// Frees every slot whose owner is dead; returns what was removed (for logging).
     pub fn reap_dead(&self) -> Vec<MemberView> {
         let mut reaped = Vec::new();
-        for (_, slot) in self.slots() {
+        for (i, slot) in self.slots() {
             let w = slot.owner.load(Ordering::Acquire);
             let (p, g) = unpack(w);
             if p == 0 {
                 continue;
             }
-            let id = read_identity(slot).filter(|id| id.pid == p);
+            let id = read_identity(slot).filter(|id| id.word == w);
             let dead = match &id {
-                Some(id) if self.foreign(id.pidns) => !self.id_alive(id),
+                Some(id) => !self.id_alive(i, id),
                 // Being rewritten: judged by pid only if the owner is of our namespace.
                 None if self.foreign(slot.pidns.load(Ordering::Relaxed)) => false,
                 _ => owner_dead(p, id.as_ref().map(|id| id.start_ticks)),
@@ -1285,12 +1353,80 @@ impl GroupShm {
 
     /// Whether a slot's owner lives: by its pid in our PID namespace, by its heartbeat
     /// (younger than [`FOREIGN_STALE`]) in another.
-    fn id_alive(&self, id: &Identity) -> bool {
-        if self.foreign(id.pidns) {
-            let now = nanos(super::clock::now());
-            return now.saturating_sub(id.heartbeat_ns) < nanos(FOREIGN_STALE);
+    fn id_alive(&self, slot: usize, id: &Identity) -> bool {
+        self.alive_all(&[(slot, id)])
+            .first()
+            .copied()
+            .unwrap_or(false)
+    }
+
+    /// [`id_alive`](Self::id_alive) for many slots at once: members of our namespace already
+    /// known (see [`Known`]) are checked by one `poll(2)` over their pidfds, without reading
+    /// `/proc`; only a slot with a new owner (or start time) is checked through `/proc`.
+    fn alive_all(&self, ids: &[(usize, &Identity)]) -> Vec<bool> {
+        use std::os::fd::AsRawFd;
+        let mut out = vec![false; ids.len()];
+        let mut known = match self.known.lock() {
+            Ok(k) => k,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        // (index in `ids`, pollfd) of the members to poll.
+        let mut polls: Vec<(usize, libc::pollfd)> = Vec::new();
+        for (n, &(slot, id)) in ids.iter().enumerate() {
+            if self.foreign(id.pidns) {
+                let now = nanos(super::clock::now());
+                out[n] = now.saturating_sub(id.heartbeat_ns) < nanos(FOREIGN_STALE);
+                continue;
+            }
+            let Some(entry) = known.get_mut(slot) else {
+                out[n] = pid_alive(id.pid, id.start_ticks);
+                continue;
+            };
+            let fresh = entry
+                .as_ref()
+                .is_some_and(|k| k.word == id.word && k.start_ticks == id.start_ticks);
+            if !fresh {
+                *entry = Some(learn(id));
+            }
+            match entry {
+                Some(k) if k.dead => out[n] = false,
+                Some(Known {
+                    pidfd: Some(fd), ..
+                }) => polls.push((
+                    n,
+                    libc::pollfd {
+                        fd: fd.as_raw_fd(),
+                        events: libc::POLLIN,
+                        revents: 0,
+                    },
+                )),
+                _ => out[n] = pid_alive(id.pid, id.start_ticks),
+            }
         }
-        pid_alive(id.pid, id.start_ticks)
+        if polls.is_empty() {
+            return out;
+        }
+        let mut fds: Vec<libc::pollfd> = polls.iter().map(|(_, p)| *p).collect();
+        let nfds = libc::nfds_t::try_from(fds.len()).unwrap_or(libc::nfds_t::MAX);
+        // SAFETY: poll(2) on a vector of `nfds` initialized pollfd structs that lives across the
+        // call; a zero timeout never blocks. The descriptors are pidfds held in `known`.
+        let r = unsafe { libc::poll(fds.as_mut_ptr(), nfds, 0) };
+        for ((n, _), p) in polls.iter().zip(fds.iter()) {
+            let (slot, id) = ids[*n];
+            out[*n] = if r < 0 || p.revents & libc::POLLNVAL != 0 {
+                // Could not poll: ask /proc.
+                pid_alive(id.pid, id.start_ticks)
+            } else if p.revents != 0 {
+                // Exited (readable), or worse: dead for good under this owner word.
+                if let Some(Some(k)) = known.get_mut(slot) {
+                    k.dead = true;
+                }
+                false
+            } else {
+                true
+            };
+        }
+        out
     }
 
     /// `true` in a child that inherited this handle through `fork` (e.g. a hook before `exec`):
@@ -1380,7 +1516,7 @@ impl GroupShm {
     /// (`kill(pid, 0)`, not a zombie, start time matches). Slots being rewritten at this instant
     /// are skipped.
     pub fn members(&self) -> Vec<(usize, MemberView)> {
-        let mut out = Vec::new();
+        let mut ids = Vec::new();
         for (i, slot) in self.slots() {
             let Some(id) = read_identity(slot) else {
                 continue;
@@ -1388,10 +1524,14 @@ impl GroupShm {
             if id.state == MemberState::Empty.to_u8() {
                 continue;
             }
-            let alive = self.id_alive(&id);
-            out.push((i, view_of(&id, alive)));
+            ids.push((i, id));
         }
-        out
+        let refs: Vec<(usize, &Identity)> = ids.iter().map(|(i, id)| (*i, id)).collect();
+        let alive = self.alive_all(&refs);
+        ids.iter()
+            .zip(alive)
+            .map(|((i, id), a)| (*i, view_of(id, a)))
+            .collect()
     }
 
     /// Pids of the other live members (this process excluded), to wake after a publish.
@@ -1424,7 +1564,7 @@ impl GroupShm {
     pub fn signal_members(&self, sig: i32) -> usize {
         let mut sent = 0;
         let mut done: Vec<u32> = Vec::new();
-        for (_, slot) in self.slots() {
+        for (i, slot) in self.slots() {
             let Some(id) = read_identity(slot) else {
                 continue;
             };
@@ -1437,6 +1577,13 @@ impl GroupShm {
             {
                 continue;
             }
+            if let Some(ok) = self.signal_known(i, &id, sig) {
+                if ok {
+                    sent += 1;
+                    done.push(id.pid);
+                }
+                continue;
+            }
             if signal_checked(id.pid, id.start_ticks, sig) {
                 sent += 1;
                 done.push(id.pid);
@@ -1445,12 +1592,67 @@ impl GroupShm {
         sent
     }
 
+    /// Signals a member through the pidfd this handle keeps for its slot (see [`Known`]), with
+    /// no `/proc` read: `Some(sent)`, or `None` when there is no such pidfd (the caller then
+    /// checks and signals it the long way).
+    fn signal_known(&self, slot: usize, id: &Identity, sig: i32) -> Option<bool> {
+        if !self.id_alive(slot, id) {
+            return Some(false);
+        }
+        let known = match self.known.lock() {
+            Ok(k) => k,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let k = known.get(slot)?.as_ref()?;
+        if k.word != id.word || k.start_ticks != id.start_ticks {
+            return None;
+        }
+        let fd = k.pidfd.as_ref()?;
+        match super::process::pidfd_send_signal(fd, sig) {
+            Ok(()) => Some(true),
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Some(false),
+            Err(e) => {
+                note_pidfd_fallback("pidfd_send_signal", id.pid, &e);
+                None
+            }
+        }
+    }
+
     /// The members as [`crate::proto::group::verdict`] takes them, and the index among them of the member in
     /// `slot` (`None` if that slot is not a member). The table decides nothing.
     pub fn views(&self, slot: usize) -> (Vec<MemberView>, Option<usize>) {
         let members = self.members();
         let me = members.iter().position(|(i, _)| *i == slot);
         (members.into_iter().map(|(_, m)| m).collect(), me)
+    }
+}
+
+/// Checks a slot's new owner once: a pidfd opened first, then its start time and state read
+/// from `/proc` (so the pidfd names the process the slot means, see [`signal_checked`]).
+fn learn(id: &Identity) -> Known {
+    let pidfd = match valid_pid(id.pid).map(|_| super::process::pidfd_open(id.pid)) {
+        Some(Ok(fd)) => Some(fd),
+        Some(Err(e)) if e.raw_os_error() == Some(libc::ESRCH) => {
+            return Known {
+                word: id.word,
+                start_ticks: id.start_ticks,
+                pidfd: None,
+                dead: true,
+            }
+        }
+        Some(Err(e)) => {
+            note_pidfd_fallback("pidfd_open", id.pid, &e);
+            None
+        }
+        None => None,
+    };
+    let alive = pid_alive(id.pid, id.start_ticks);
+    Known {
+        word: id.word,
+        start_ticks: id.start_ticks,
+        // Without a pidfd every check asks /proc again (pid_alive), as before.
+        dead: pidfd.is_some() && !alive,
+        pidfd: pidfd.filter(|_| alive),
     }
 }
 

@@ -234,7 +234,7 @@ impl Vmac {
         let name = vmac_ifname(parent_ifindex, vrid, family);
         let _lock = ParentLock::take(parent_ifindex);
         let links = rtnl.list_links()?;
-        test_delay();
+        test_delay("VRRPD_TEST_VMAC_READ_DELAY_MS");
         if let Some(l) = links.iter().find(|l| l.name == name) {
             return Err(io::Error::new(
                 io::ErrorKind::AlreadyExists,
@@ -355,6 +355,7 @@ impl Vmac {
             Err(e) if e.raw_os_error() == Some(libc::ENODEV) => Ok(()),
             Err(e) => Err(e),
         };
+        test_delay("VRRPD_TEST_VMAC_RESTORE_DELAY_MS");
         let restored = match self.saved {
             Some(saved) => restore_parent(rtnl, self.parent_ifindex, saved),
             None => Ok(()),
@@ -480,16 +481,15 @@ impl ParentLock {
     }
 }
 
-/// Test hook (tests/vmac_netns.rs, issue 13 defect 4): in debug builds only,
-/// `VRRPD_TEST_VMAC_READ_DELAY_MS` sleeps between listing the parent's VMACs and reading its
-/// sysctls in [`Vmac::create`], widening the window two simultaneous starts raced in; a release
-/// build reads no such variable.
-fn test_delay() {
+/// Test hooks (tests/hardening.rs, issue 13 defect 4): in debug builds only, the variable `var`
+/// gives milliseconds to sleep. `VRRPD_TEST_VMAC_READ_DELAY_MS`: between listing the parent's
+/// VMACs and reading its sysctls in [`Vmac::create`], widening the window two simultaneous
+/// starts raced in. `VRRPD_TEST_VMAC_RESTORE_DELAY_MS`: between deleting the link and restoring
+/// the parent in [`Vmac::remove`], the window in which a start overlapping a stop would read
+/// the still raised values as the originals. A release build reads no such variable.
+fn test_delay(var: &str) {
     if cfg!(debug_assertions) {
-        if let Some(ms) = std::env::var("VRRPD_TEST_VMAC_READ_DELAY_MS")
-            .ok()
-            .and_then(|v| v.parse::<u64>().ok())
-        {
+        if let Some(ms) = std::env::var(var).ok().and_then(|v| v.parse::<u64>().ok()) {
             std::thread::sleep(std::time::Duration::from_millis(ms.min(5000)));
         }
     }
