@@ -726,7 +726,14 @@ impl GroupShm {
             // Look before opening (lstat: a symlink is seen, never followed): what is not ours
             // is never opened, let alone written; it is moved away and a segment of ours made.
             match std::fs::symlink_metadata(&path) {
-                Ok(meta) if judge_existing(&meta, nix::unistd::geteuid().as_raw()).is_some() => {
+                // Ours but writable by others (an operator's chmod: it may be in use) is not
+                // replaced: opening it refuses it as `Insecure`, naming the file.
+                Ok(meta)
+                    if matches!(
+                        judge_existing(&meta, nix::unistd::geteuid().as_raw()),
+                        Some(Foreign::NotAFile | Foreign::OtherUid)
+                    ) =>
+                {
                     if let Some(note) = Self::replace_foreign(name, &path)? {
                         replaced = Some(note);
                     }
