@@ -105,29 +105,19 @@ impl Announcer {
             ));
         };
         let sll = sockaddr_ll(self.ifindex, u16::from_be_bytes(ethertype), dst);
-        let sent = loop {
-            // SAFETY: `frame` is readable for `frame.len()` bytes and `sll` is a fully
-            // initialised sockaddr_ll of the length given, both alive for the call; the kernel
-            // copies them.
-            let sent = unsafe {
-                libc::sendto(
-                    self.fd.as_raw_fd(),
-                    frame.as_ptr().cast::<libc::c_void>(),
-                    frame.len(),
-                    0,
-                    (&sll as *const libc::sockaddr_ll).cast::<libc::sockaddr>(),
-                    sockaddr_ll_len(),
-                )
-            };
-            if sent >= 0 {
-                break sent;
-            }
-            let e = io::Error::last_os_error();
-            // A send waiting for room in the socket buffer is interrupted by any signal.
-            if e.raw_os_error() != Some(libc::EINTR) {
-                return Err(e);
-            }
-        };
+        // A send waiting for room in the socket buffer is interrupted by any signal.
+        // SAFETY: `frame` is readable for `frame.len()` bytes and `sll` is a fully initialised
+        // sockaddr_ll of the length given, both alive for the call; the kernel copies them.
+        let sent = super::retry_libc(|| unsafe {
+            libc::sendto(
+                self.fd.as_raw_fd(),
+                frame.as_ptr().cast::<libc::c_void>(),
+                frame.len(),
+                0,
+                (&sll as *const libc::sockaddr_ll).cast::<libc::sockaddr>(),
+                sockaddr_ll_len(),
+            )
+        })?;
         if usize::try_from(sent).ok() != Some(frame.len()) {
             return Err(io::Error::new(io::ErrorKind::WriteZero, "short frame send"));
         }

@@ -68,6 +68,42 @@ fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
     }
 }
 
+/// Runs the raw libc call `f` (a negative return means failure, with `errno`) again as long as
+/// a signal interrupts it (EINTR), as an `io::Result`. The kernel restarts few calls by
+/// itself, and a tracer or seccomp filter may interrupt any (issue 13, "EINTR everywhere").
+fn retry_libc<T: Copy + PartialOrd + Default>(mut f: impl FnMut() -> T) -> io::Result<T> {
+    loop {
+        let r = f();
+        if r >= T::default() {
+            return Ok(r);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// [`retry_libc`] for a call through `nix`.
+fn retry_nix<T>(mut f: impl FnMut() -> nix::Result<T>) -> io::Result<T> {
+    loop {
+        match f() {
+            Err(nix::errno::Errno::EINTR) => continue,
+            other => return other.map_err(io::Error::from),
+        }
+    }
+}
+
+/// [`retry_libc`] for a call that already answers an `io::Result`.
+fn retry_io<T>(mut f: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    loop {
+        match f() {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
 /// `socket(2)` with `SOCK_CLOEXEC` added, returning an owned descriptor.
 fn new_socket(domain: libc::c_int, ty: libc::c_int, protocol: libc::c_int) -> io::Result<OwnedFd> {
     // SAFETY: socket(2) takes plain integers and touches no memory of ours.
@@ -201,19 +237,10 @@ pub fn write_nowait(fd: BorrowedFd<'_>, buf: &[u8]) -> std::io::Result<usize> {
         events: libc::POLLOUT,
         revents: 0,
     };
-    let n = loop {
-        // SAFETY: poll(2) on one pollfd we own, no timeout.
-        let n = unsafe { libc::poll(&mut p, 1, 0) };
-        if n >= 0 {
-            break n;
-        }
-        let e = std::io::Error::last_os_error();
-        // Without a timeout the kernel does not fail it with EINTR, a tracer or seccomp may:
-        // a line dropped for that would be reported as a stalled reader.
-        if e.raw_os_error() != Some(libc::EINTR) {
-            return Err(e);
-        }
-    };
+    // Without a timeout the kernel does not fail it with EINTR, a tracer or seccomp may: a
+    // line dropped for that would be reported as a stalled reader.
+    // SAFETY: poll(2) on one pollfd we own, no timeout.
+    let n = retry_libc(|| unsafe { libc::poll(&mut p, 1, 0) })?;
     if n == 0 || p.revents & libc::POLLOUT == 0 {
         return Err(std::io::ErrorKind::WouldBlock.into());
     }

@@ -474,12 +474,7 @@ impl Rtnl {
         packet.finalize();
         let mut out = vec![0u8; packet.buffer_len()];
         packet.serialize(&mut out);
-        let sent = loop {
-            match self.sock.send(&out, 0) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                other => break other?,
-            }
-        };
+        let sent = super::retry_io(|| self.sock.send(&out, 0))?;
         if sent != out.len() {
             return Err(io::Error::new(
                 io::ErrorKind::WriteZero,

@@ -70,21 +70,19 @@ pub fn peek_exit(pid: u32) -> io::Result<Option<std::process::ExitStatus>> {
         .filter(|p| *p > 0)
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "bad pid"))?;
     let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
-    loop {
-        return match waitid(Id::Pid(Pid::from_raw(pid)), flags) {
+    Ok(
+        match super::retry_nix(|| waitid(Id::Pid(Pid::from_raw(pid)), flags))? {
             // The raw wait status of wait(2): the code in the second byte, a signal in the
             // first (0x80: core dumped).
-            Ok(WaitStatus::Exited(_, code)) => {
-                Ok(Some(std::process::ExitStatus::from_raw((code & 0xff) << 8)))
+            WaitStatus::Exited(_, code) => {
+                Some(std::process::ExitStatus::from_raw((code & 0xff) << 8))
             }
-            Ok(WaitStatus::Signaled(_, sig, core)) => Ok(Some(std::process::ExitStatus::from_raw(
+            WaitStatus::Signaled(_, sig, core) => Some(std::process::ExitStatus::from_raw(
                 (sig as i32) | if core { 0x80 } else { 0 },
-            ))),
-            Ok(_) => Ok(None),
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => Err(e.into()),
-        };
-    }
+            )),
+            _ => None,
+        },
+    )
 }
 
 /// Whether the process runs with effective user id 0.

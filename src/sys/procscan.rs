@@ -32,9 +32,8 @@ fn matches_as(pid: u32, pattern: &ProcessPattern, check_leader: bool) -> bool {
     let Ok(stat) = fs::read_to_string(format!("{base}/stat")) else {
         return false;
     };
-    // The state follows the last ')' (the comm itself may contain one).
-    match stat.rsplit_once(')').map(|(_, r)| r.trim_start()) {
-        Some(rest) if !rest.starts_with('Z') && !rest.starts_with('X') => {}
+    match stat_fields(&stat).and_then(|mut f| f.next()) {
+        Some(state) if !is_dead(state) => {}
         _ => return false,
     }
     // /proc/TID exists for threads too (hidden from readdir, reachable by name): count only
@@ -78,6 +77,18 @@ pub fn scan(pattern: &ProcessPattern, limit: usize) -> Vec<u32> {
     out
 }
 
+/// The fields of a `/proc/PID/stat` line after the command, from the state (field 3) on: the
+/// command may hold spaces and ')', so they start after its last ')'.
+fn stat_fields(stat: &str) -> Option<std::str::SplitAsciiWhitespace<'_>> {
+    stat.rsplit_once(')')
+        .map(|(_, rest)| rest.split_ascii_whitespace())
+}
+
+/// Whether a `/proc/PID/stat` state letter is a zombie's or a dead process's.
+fn is_dead(state: &str) -> bool {
+    state.starts_with('Z') || state.starts_with('X')
+}
+
 /// The live processes (not zombies) of process group `pgid`, from `/proc/PID/stat` (at most
 /// [`MAX_ENTRIES`] looked at): what a hook left behind in its group.
 pub fn group_members(pgid: u32) -> Vec<u32> {
@@ -92,14 +103,13 @@ pub fn group_members(pgid: u32) -> Vec<u32> {
         let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
             continue;
         };
-        // After the command (which may contain a ')'): state, ppid, pgrp.
-        let Some((_, rest)) = stat.rsplit_once(')') else {
+        // State, ppid, pgrp.
+        let Some(mut f) = stat_fields(&stat) else {
             continue;
         };
-        let mut f = rest.split_whitespace();
         let state = f.next().unwrap_or("Z");
         let group = f.nth(1).and_then(|g| g.parse::<u32>().ok());
-        if group == Some(pgid) && state != "Z" && state != "X" {
+        if group == Some(pgid) && !is_dead(state) {
             out.push(pid);
         }
     }

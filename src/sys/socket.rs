@@ -75,7 +75,7 @@ use nix::sys::socket::{
     recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags, SockaddrIn, SockaddrIn6,
 };
 
-use super::{bind_to_device, new_socket, setsockopt, setsockopt_int};
+use super::{bind_to_device, new_socket, retry_nix, setsockopt, setsockopt_int};
 use crate::proto::wire::nd::solicited_node;
 use crate::proto::Family;
 
@@ -630,7 +630,7 @@ fn send_v4(tx: BorrowedFd<'_>, src: Ipv4Addr, dst: Ipv4Addr, payload: &[u8]) -> 
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
     let dst = SockaddrIn::from(SocketAddrV4::new(dst, 0));
     let iov = [IoSlice::new(&hdr), IoSlice::new(payload)];
-    let sent = retry_eintr(|| sendmsg(tx.as_raw_fd(), &iov, &[], MsgFlags::empty(), Some(&dst)))?;
+    let sent = retry_nix(|| sendmsg(tx.as_raw_fd(), &iov, &[], MsgFlags::empty(), Some(&dst)))?;
     check_len(sent, hdr.len() + payload.len())
 }
 
@@ -656,8 +656,7 @@ fn send_v6(
         ControlMessage::Ipv6HopLimit(&hops),
     ];
     let iov = [IoSlice::new(payload)];
-    let sent =
-        retry_eintr(|| sendmsg(fd.as_raw_fd(), &iov, &cmsgs, MsgFlags::empty(), Some(&dst)))?;
+    let sent = retry_nix(|| sendmsg(fd.as_raw_fd(), &iov, &cmsgs, MsgFlags::empty(), Some(&dst)))?;
     check_len(sent, payload.len())
 }
 
@@ -707,15 +706,6 @@ fn ignore_errno(r: io::Result<()>, ok: &[libc::c_int]) -> io::Result<()> {
     match r {
         Err(e) if e.raw_os_error().is_some_and(|c| ok.contains(&c)) => Ok(()),
         other => other,
-    }
-}
-
-fn retry_eintr<T>(mut f: impl FnMut() -> nix::Result<T>) -> io::Result<T> {
-    loop {
-        match f() {
-            Err(Errno::EINTR) => continue,
-            other => return other.map_err(io::Error::from),
-        }
     }
 }
 
