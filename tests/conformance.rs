@@ -8,6 +8,7 @@ use std::time::Duration;
 use vrrpd::proto::counters::MAX_CHECKSUM_PEERS;
 use vrrpd::proto::fsm::{
     Action, Config, ConfigError, Event, FaultReason, Hook, Instance, Notice, Reason, State,
+    MAX_REPLIES_PER_INTERVAL,
 };
 use vrrpd::proto::packet::{self, Advert, Auth};
 use vrrpd::proto::{ChecksumForm, DiscardReason, Family, Version};
@@ -1336,6 +1337,32 @@ fn set_priority_master_advertises_at_once() {
     assert_eq!(send_prios(&r.fire()), [90]);
 }
 
+/// SetPriority as Master, many times in one interval (a flapping tracker, a control client in
+/// a loop): the immediate adverts share the S10/S12 budget of [`MAX_REPLIES_PER_INTERVAL`] per
+/// advertisement interval, so the changes are not reflected 1:1 onto the wire; the regular
+/// advert on its schedule carries the last priority.
+#[test]
+fn set_priority_master_immediate_adverts_rate_limited() {
+    let mut r = Rig::master(cfg(Version::V3, 100), ME);
+    let d = r.deadline();
+    let mut sent = 0;
+    for i in 0..1000u64 {
+        r.at(r.now + Duration::from_micros(500));
+        let p = if i % 2 == 0 { 90 } else { 80 };
+        sent += send_prios(&r.ev(Event::SetPriority(p))).len();
+    }
+    assert!(r.now < d, "the changes overran the interval");
+    assert!(
+        (1..=usize::from(MAX_REPLIES_PER_INTERVAL)).contains(&sent),
+        "{sent} immediate adverts for 1000 priority changes in one interval"
+    );
+    assert_eq!(r.deadline(), d, "the changes moved the Adver_Timer");
+    assert_eq!(send_prios(&r.fire()), [80]);
+    // The next interval's first change goes out at once again.
+    r.at(r.now + ms(1));
+    assert_eq!(send_prios(&r.ev(Event::SetPriority(70))), [70]);
+}
+
 /// SetPriority as Backup: Skew_Time and Master_Down_Interval follow; the armed deadline stays
 /// until the next advert re-arms it.
 #[test]
@@ -1864,8 +1891,12 @@ fn weights_master_advertises_effective_priority_at_once() {
     assert_eq!(r.deadline(), d, "the advert timer keeps its cadence");
     assert_eq!(send_prios(&r.ev(Event::SetPriority(100))), [80]);
     assert_eq!(r.inst.weights(), -20);
+    // Two immediate adverts spent this interval's budget (MAX_REPLIES_PER_INTERVAL): the next
+    // changes go out at once again after the regular advert, one interval on.
+    assert_eq!(send_prios(&r.fire()), [80]);
     assert_eq!(send_prios(&r.ev(Event::Weights(0))), [100]);
     assert!(r.ev(Event::Weights(0)).is_empty(), "no change, no advert");
+    assert_eq!(send_prios(&r.fire()), [100]);
     // Clamped to 1..=254.
     assert_eq!(send_prios(&r.ev(Event::Weights(-500))), [1]);
     assert_eq!(send_prios(&r.ev(Event::Weights(500))), [254]);

@@ -606,6 +606,107 @@ fn hung_hook_is_killed_and_adverts_continue() {
     assert_eq!(count(&a, "-> MASTER"), 1);
 }
 
+/// `--realtime 7` (issue #14): once started, the loop runs at SCHED_RR priority 7 with
+/// RLIMIT_RTTIME 1 s / 2 s; the -D and -U hooks run at SCHED_OTHER (SCHED_RESET_ON_FORK: each
+/// hook writes the policy of its own /proc/self/stat); SIGXCPU (what the soft RLIMIT_RTTIME
+/// sends) puts the daemon back at SCHED_OTHER with an error logged, and it stays master.
+#[test]
+fn realtime_loop_runs_hooks_at_normal_priority() {
+    let test = "realtime_loop_runs_hooks_at_normal_priority";
+    if !require_root(test) {
+        return;
+    }
+    let mut lab = Lab::new(&["r1"]);
+    let [r1] = lab.ns_names();
+    let hook_log = lab.dir.join("hooks.log");
+    // `read` is a shell builtin: /proc/self is the hook's shell itself.
+    let hook = lab.script(
+        "hook.sh",
+        &format!(
+            "#!/bin/sh\nread -r stat < /proc/self/stat\necho \"$1 $stat\" >> {}\n",
+            hook_log.display()
+        ),
+    );
+    let hook = hook.to_string_lossy().into_owned();
+    let mut a = lab.vrrpd(
+        &r1,
+        "r1",
+        &[
+            "-i",
+            "eth0",
+            "-v",
+            "51",
+            "-p",
+            "150",
+            "-d",
+            "100ms",
+            "-n",
+            "-U",
+            &hook,
+            "-D",
+            &hook,
+            // The -D hook at once on SIGUSR2 (with the handover, once a successor is heard).
+            "--no-handover",
+            "--realtime",
+            "7",
+            VIP,
+        ],
+    );
+    let hooks = || read(&hook_log);
+    let ran = wait_for(Duration::from_secs(5), || hooks().contains("MASTER "));
+    assert!(ran.is_some(), "no master hook:\n{}", a.log_text());
+    let log = a.log_text();
+    assert!(
+        log.contains("realtime scheduling: SCHED_RR priority 7"),
+        "no start-up line:\n{log}"
+    );
+    assert_eq!(sched_of(a.pid()), Some((2, 7)), "not SCHED_RR 7:\n{log}");
+    assert_eq!(
+        rttime_limits(a.pid()),
+        Some(("1000000".to_string(), "2000000".to_string())),
+        "RLIMIT_RTTIME"
+    );
+    // SIGUSR2: the master steps down, and the -D hook runs.
+    signal(a.pid(), libc::SIGUSR2);
+    let ran = wait_for(Duration::from_secs(5), || {
+        hooks().lines().any(|l| l.starts_with("BACKUP "))
+    });
+    assert!(ran.is_some(), "no backup hook:\n{}", a.log_text());
+    // Every hook at SCHED_OTHER, priority 0; the daemon still SCHED_RR 7.
+    let text = hooks();
+    for l in text.lines() {
+        let stat = l.split_once(' ').map_or("", |x| x.1);
+        assert_eq!(
+            sched_of_stat(stat),
+            Some((0, 0)),
+            "hook not at SCHED_OTHER: {l}"
+        );
+    }
+    assert_eq!(sched_of(a.pid()), Some((2, 7)), "after the hooks");
+    let master = wait_for(Duration::from_secs(5), || {
+        lab.state(&r1, 51).as_deref() == Some("MASTER")
+    });
+    assert!(master.is_some(), "not master again:\n{}", a.log_text());
+    signal(a.pid(), libc::SIGXCPU);
+    let logged = wait_for(Duration::from_secs(3), || {
+        a.log_text()
+            .contains("SIGXCPU (RLIMIT_RTTIME: 1000 ms on the CPU without blocking): now at normal priority (SCHED_OTHER)")
+    });
+    assert!(logged.is_some(), "SIGXCPU not logged:\n{}", a.log_text());
+    assert_eq!(sched_of(a.pid()).map(|s| s.0), Some(0), "still real-time");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(alive(&a), "SIGXCPU ended the daemon:\n{}", a.log_text());
+    assert_eq!(lab.state(&r1, 51).as_deref(), Some("MASTER"));
+    assert!(lab.has_addr(&r1, VIP));
+    signal(a.pid(), libc::SIGTERM);
+    assert_eq!(
+        wait_exit(&mut a, Duration::from_secs(5)),
+        Some(0),
+        "{}",
+        a.log_text()
+    );
+}
+
 /// A VIP left on the interface by a crash is removed at start unless this instance becomes
 /// master.
 #[test]

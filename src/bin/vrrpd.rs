@@ -49,6 +49,14 @@ fn main() -> ExitCode {
             }
         };
     }
+    // --realtime: refused at once, before detaching, when the kernel would refuse it (the
+    // policy itself is set just before the event loop).
+    if let Some(prio) = settings.realtime {
+        if let Err(e) = daemon::realtime::check(prio) {
+            daemon::log::fatal(&e);
+            return ExitCode::from(1);
+        }
+    }
     let foreground = settings.foreground;
     let debug = settings.debug;
     // Detached with no syslog daemon listening, syslog(3) would drop every line: say so while

@@ -166,7 +166,7 @@ impl Daemon {
                     failed = true;
                     vlog!(
                         Error,
-                        "{}: cannot encode advert: {e:?}",
+                        "{}: cannot encode advert: {e}",
                         crate::proto::tag(&self.s.interface, self.s.vrid)
                     );
                     continue;

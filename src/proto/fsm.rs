@@ -70,7 +70,7 @@
 //! up may still flap or not forward yet), then enters Fault or the election as Startup would.
 //!
 //! Choices where the RFC is silent: S12's immediate advert leaves the Adver_Timer schedule alone;
-//! the immediate adverts of S10 and S12 are limited to [`MAX_REPLIES_PER_INTERVAL`] per
+//! the immediate adverts of S10 and S12, and a Master's advert of a changed priority, are limited to [`MAX_REPLIES_PER_INTERVAL`] per
 //! advertisement interval (beyond it the advert is discarded with no reply, so a flood is not
 //! reflected);
 //! [`Event::SetPriority`] in Backup changes Skew_Time and Master_Down_Interval for the next re-arm
@@ -633,7 +633,7 @@ pub struct Instance {
 /// advert.
 pub const REANNOUNCE_MIN_GAP: Duration = Duration::from_secs(1);
 
-/// Most immediate replies (S10, S12) per advertisement interval: an on-link flood of lower or
+/// Most immediate adverts (the S10 and S12 replies, a Master's changed priority) per advertisement interval: an on-link flood of lower or
 /// zero priority adverts is not reflected 1:1 (the RFCs set no bound; issue 13 defect 10).
 pub const MAX_REPLIES_PER_INTERVAL: u8 = 2;
 
@@ -1413,7 +1413,15 @@ impl Instance {
             return;
         }
         match self.state {
-            State::Master => self.send(p, out),
+            // Advertised at once, within the immediate-advert budget ([`MAX_REPLIES_PER_INTERVAL`]
+            // per interval, shared with S10 and S12): a flapping tracker or a control client in
+            // a loop is not reflected 1:1 onto the wire; beyond it the regular advert on its
+            // schedule carries the new priority.
+            State::Master => {
+                if self.reply_allowed(now) {
+                    self.send(p, out);
+                }
+            }
             State::Backup => {
                 // The Master heard last may be better than us now: had its last advert come at
                 // this priority it would have been S6, so the down timer runs from it (a timer

@@ -85,11 +85,6 @@ pub fn peek_exit(pid: u32) -> io::Result<Option<std::process::ExitStatus>> {
     )
 }
 
-/// Whether the process runs with effective user id 0.
-pub fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
-}
-
 /// `CAP_NET_ADMIN` (capabilities(7)): addresses, links (the macvlan), netlink changes.
 pub const CAP_NET_ADMIN: u32 = 12;
 /// `CAP_NET_RAW` (capabilities(7)): raw IP protocol 112 sockets and `AF_PACKET` (ARP, NA).
