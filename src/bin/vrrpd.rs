@@ -9,7 +9,7 @@ use vrrpd::daemon::{self, Daemon};
 fn main() -> ExitCode {
     // First of all: start again with glibc's tcache off (issue #14; see sys::mem). Returns in
     // the re-executed image (or when it cannot), with the caller's environment back.
-    let tunables = vrrpd::sys::mem::reexec_with_tunables();
+    vrrpd::sys::mem::reexec_with_tunables();
     // Before the first allocation that should follow them (issue #14; see sys::mem).
     vrrpd::sys::mem::tune_allocator();
     // stderr only for now (and the journal's priority prefixes when it is the journal).
@@ -39,7 +39,6 @@ fn main() -> ExitCode {
     }
     daemon::log::init(false, settings.debug);
     daemon::log::install_panic_hook();
-    vrrpd::vlog!(Debug, "glibc malloc tunables: {tunables:?}");
     if args.cleanup {
         return match daemon::cleanup::run(&settings) {
             Ok(_) => ExitCode::SUCCESS,

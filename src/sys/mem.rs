@@ -36,6 +36,7 @@
 use std::ffi::{CStr, CString, OsStr, OsString};
 use std::io;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 /// Requests of at least this size get their own mapping (`M_MMAP_THRESHOLD`), returned to the
 /// kernel when freed: the netlink receive buffers (64 KiB, one per socket, and one more for each
@@ -59,7 +60,7 @@ const SAVED_TUNABLES: &str = "VRRPD_SAVED_GLIBC_TUNABLES";
 /// of `/proc/self/exe` would otherwise turn into `exe`.
 const SAVED_COMM: &str = "VRRPD_SAVED_COMM";
 
-/// What [`reexec_with_tunables`] did, for the debug log.
+/// What [`reexec_with_tunables`] did, for the debug log ([`tunables`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tunables {
     /// This is the re-executed image: [`TCACHE_OFF`] is in effect and the caller's environment
@@ -90,6 +91,31 @@ pub enum Tunables {
 /// Any failure (no /proc, a seccomp filter refusing execve(2)) leaves this image running with
 /// glibc's defaults: an optimisation, never an error.
 pub fn reexec_with_tunables() -> Tunables {
+    let t = reexec_or_restore();
+    let code = match t {
+        Tunables::Applied => 1,
+        Tunables::Preset => 2,
+        Tunables::Unchanged => 3,
+    };
+    TUNABLES_DONE.store(code, Ordering::Relaxed);
+    t
+}
+
+/// What [`reexec_with_tunables`] answered in this process (`None` before it ran).
+pub fn tunables() -> Option<Tunables> {
+    match TUNABLES_DONE.load(Ordering::Relaxed) {
+        1 => Some(Tunables::Applied),
+        2 => Some(Tunables::Preset),
+        3 => Some(Tunables::Unchanged),
+        _ => None,
+    }
+}
+
+/// [`reexec_with_tunables`]'s answer, for [`tunables`]: 0 before it ran.
+static TUNABLES_DONE: AtomicU8 = AtomicU8::new(0);
+
+/// [`reexec_with_tunables`] but for keeping its answer.
+fn reexec_or_restore() -> Tunables {
     if let Some(saved) = std::env::var_os(SAVED_TUNABLES) {
         restore_after_reexec(&saved);
         return Tunables::Applied;
