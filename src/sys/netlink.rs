@@ -298,14 +298,13 @@ impl Rtnl {
     /// [`Rtnl::open`]) dumps only this interface's addresses rather than every address of the
     /// host; the answer is filtered here too, for kernels without strict checking.
     pub fn list_addrs(&mut self, ifindex: u32) -> io::Result<Vec<AddrEntry>> {
-        let replies = self.dump(RouteNetlinkMessage::GetAddress(addr_dump_request(ifindex)))?;
-        Ok(replies
-            .iter()
-            .filter_map(|m| match m {
-                RouteNetlinkMessage::NewAddress(a) if a.header.index == ifindex => addr_entry(a),
+        self.dump(
+            RouteNetlinkMessage::GetAddress(addr_dump_request(ifindex)),
+            |m| match m {
+                RouteNetlinkMessage::NewAddress(a) if a.header.index == ifindex => addr_entry(&a),
                 _ => None,
-            })
-            .collect())
+            },
+        )
     }
 
     /// The link with index `ifindex` (`RTM_GETLINK`). A missing link is `ENODEV`.
@@ -339,14 +338,13 @@ impl Rtnl {
 
     /// Every link of the namespace (`RTM_GETLINK` dump), in index order.
     pub fn list_links(&mut self) -> io::Result<Vec<LinkInfo>> {
-        let replies = self.dump(RouteNetlinkMessage::GetLink(LinkMessage::default()))?;
-        Ok(replies
-            .iter()
-            .filter_map(|m| match m {
-                RouteNetlinkMessage::NewLink(l) => Some(link_info(l)),
+        self.dump(
+            RouteNetlinkMessage::GetLink(LinkMessage::default()),
+            |m| match m {
+                RouteNetlinkMessage::NewLink(l) => Some(link_info(&l)),
                 _ => None,
-            })
-            .collect())
+            },
+        )
     }
 
     /// Creates a macvlan named `name` on top of `parent` with hardware address `mac` and mode
@@ -437,22 +435,36 @@ impl Rtnl {
             IpAddr::V4(_) => AddressFamily::Inet,
             IpAddr::V6(_) => AddressFamily::Inet6,
         };
-        let replies = self.dump(RouteNetlinkMessage::GetNeighbour(msg))?;
-        Ok(replies.iter().find_map(|m| match m {
+        let found = self.dump(RouteNetlinkMessage::GetNeighbour(msg), |m| match m {
             RouteNetlinkMessage::NewNeighbour(n) if n.header.ifindex == ifindex => {
-                neighbour_mac(n, ip)
+                neighbour_mac(&n, ip)
             }
             _ => None,
-        }))
+        })?;
+        Ok(found.first().copied())
     }
 
-    /// Runs a dump, retrying when the kernel marks it interrupted.
-    fn dump(&mut self, msg: RouteNetlinkMessage) -> io::Result<Vec<RouteNetlinkMessage>> {
+    /// Runs a dump, retrying when the kernel marks it interrupted, and keeps what `pick` makes
+    /// of each message. Each message is parsed, handed to `pick` and dropped before the next
+    /// one is parsed: a dump of many addresses (one per instance when many run on one
+    /// interface) never holds more than one parsed message, so its transient heap stays small
+    /// and does not scatter the heap (issue #14).
+    fn dump<T>(
+        &mut self,
+        msg: RouteNetlinkMessage,
+        mut pick: impl FnMut(RouteNetlinkMessage) -> Option<T>,
+    ) -> io::Result<Vec<T>> {
         let mut last = None;
         for _ in 0..DUMP_ATTEMPTS {
-            match self.request(msg.clone(), NLM_F_DUMP, Expect::Dump) {
+            // A fresh list per attempt: an interrupted dump's entries are not kept.
+            let mut out = Vec::new();
+            let done = self.request_each(msg.clone(), NLM_F_DUMP, Expect::Dump, &mut |m| {
+                out.extend(pick(m))
+            });
+            match done {
+                Ok(()) => return Ok(out),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => last = Some(e),
-                other => return other,
+                Err(e) => return Err(e),
             }
         }
         Err(last.unwrap_or_else(|| io::Error::from(io::ErrorKind::Interrupted)))
@@ -465,6 +477,20 @@ impl Rtnl {
         flags: u16,
         expect: Expect,
     ) -> io::Result<Vec<RouteNetlinkMessage>> {
+        let mut all = Vec::new();
+        self.request_each(msg, flags, expect, &mut |m| all.push(m))?;
+        Ok(all)
+    }
+
+    /// Sends one request and hands each message of its reply to `each`, in order, according to
+    /// `expect`.
+    fn request_each(
+        &mut self,
+        msg: RouteNetlinkMessage,
+        flags: u16,
+        expect: Expect,
+        each: &mut dyn FnMut(RouteNetlinkMessage),
+    ) -> io::Result<()> {
         self.seq = self.seq.wrapping_add(1);
         let seq = self.seq;
         let mut header = NetlinkHeader::default();
@@ -482,8 +508,8 @@ impl Rtnl {
             ));
         }
 
+        drop(out);
         let deadline = Instant::now() + REPLY_TIMEOUT;
-        let mut collected = Vec::new();
         let mut interrupted = false;
         loop {
             if Instant::now() >= deadline {
@@ -515,7 +541,7 @@ impl Rtnl {
                             NetlinkPayload::Error(err) => match err.code {
                                 Some(_) => return Err(err.to_io()),
                                 // An ACK; for Reply/Dump it only comes after the data.
-                                None => return Ok(collected),
+                                None => return Ok(()),
                             },
                             NetlinkPayload::Done(done) => {
                                 if done.code < 0 {
@@ -527,7 +553,7 @@ impl Rtnl {
                                         "netlink dump interrupted",
                                     ));
                                 }
-                                return Ok(collected);
+                                return Ok(());
                             }
                             _ => {}
                         }
@@ -539,7 +565,7 @@ impl Rtnl {
                         match NetlinkMessage::<RouteNetlinkMessage>::deserialize(body) {
                             Ok(m) => {
                                 if let NetlinkPayload::InnerMessage(inner) = m.payload {
-                                    collected.push(inner);
+                                    each(inner);
                                 }
                             }
                             // In a dump, skip an entry the crate cannot parse (e.g. an attribute
@@ -548,7 +574,7 @@ impl Rtnl {
                             Err(e) => return Err(invalid_data(format!("netlink: {e}"))),
                         }
                         if expect == Expect::Reply && hdr.flags & NLM_F_MULTIPART == 0 {
-                            return Ok(collected);
+                            return Ok(());
                         }
                     }
                 }
