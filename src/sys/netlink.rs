@@ -78,8 +78,17 @@ pub const IFA_F_TENTATIVE: u32 = 0x40;
 /// defect 7: adverts stop while it waits). 250 ms is ample on a loaded machine and shorter
 /// than every advert interval but the smallest.
 const REPLY_TIMEOUT: Duration = Duration::from_millis(250);
-/// Receive buffer for one datagram; kernel dump datagrams are at most ~32 KiB.
+/// Receive buffer for one datagram (also a request socket's: a dump's datagrams are at most
+/// about 32 KiB). At least `M_MMAP_THRESHOLD` ([`crate::sys::mem::MMAP_THRESHOLD`]), so it is a
+/// mapping of its own of which only the pages written are resident.
 const RECV_BUF: usize = 64 * 1024;
+/// The length a request socket ([`Rtnl`]) reads with. The kernel fills a dump's datagrams up to
+/// the largest length this socket ever passed to recv(2) (at most about 32 KiB), so reading
+/// with a short length makes short datagrams and only the first pages of [`RECV_BUF`] are ever
+/// written: with the whole 64 KiB a dump of 250 addresses (250 instances on one interface) left
+/// 7 pages of it resident in every process (issue #14). A longer datagram (one message longer
+/// than this: a link with many VFs) is measured first (`MSG_PEEK | MSG_TRUNC`) and read whole.
+const REQUEST_READ: usize = 8 * 1024;
 /// How often an interrupted (`NLM_F_DUMP_INTR`) dump is retried.
 const DUMP_ATTEMPTS: usize = 3;
 /// Receive buffer of the monitor socket: room for bursts of notifications.
@@ -482,6 +491,11 @@ impl Rtnl {
         Ok(all)
     }
 
+    /// Reads the next datagram into `self.buf` whole ([`recv_whole`]), returning its length.
+    fn recv_datagram(&mut self) -> io::Result<usize> {
+        recv_whole(self.sock.as_raw_fd(), &mut self.buf, REQUEST_READ)
+    }
+
     /// Sends one request and hands each message of its reply to `each`, in order, according to
     /// `expect`.
     fn request_each(
@@ -515,8 +529,7 @@ impl Rtnl {
             if Instant::now() >= deadline {
                 return Err(timed_out());
             }
-            self.buf.clear();
-            let n = match self.sock.recv(&mut self.buf, libc::MSG_TRUNC) {
+            let n = match self.recv_datagram() {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Err(timed_out()),
@@ -581,6 +594,42 @@ impl Rtnl {
             }
         }
     }
+}
+
+/// Reads the next datagram of socket `fd` into `buf` whole, returning its length: peeked first
+/// with `limit` bytes (`MSG_PEEK | MSG_TRUNC` answers its full length and copies what fits),
+/// then dequeued by a zero-length read when it fitted, else read again whole (`buf` grown if
+/// it has to). Only the caller reads `fd`, so the datagram peeked is the one read.
+fn recv_whole(fd: RawFd, buf: &mut Vec<u8>, limit: usize) -> io::Result<usize> {
+    let n = recv_into(fd, buf, limit, libc::MSG_PEEK | libc::MSG_TRUNC)?;
+    if n <= buf.len() {
+        // SAFETY: a zero-length recv(2) writes no memory; it only dequeues the datagram just
+        // peeked.
+        let rc = unsafe { libc::recv(fd, std::ptr::null_mut(), 0, libc::MSG_TRUNC) };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        return Ok(n);
+    }
+    if n > buf.capacity() {
+        buf.reserve_exact(n);
+    }
+    recv_into(fd, buf, n, libc::MSG_TRUNC)
+}
+
+/// recv(2) of at most `limit` bytes (and at most `buf`'s capacity) into `buf`, which is
+/// cleared first and then holds what was copied. Returns recv(2)'s answer: with `MSG_TRUNC`
+/// the datagram's full length, which may exceed what was copied.
+fn recv_into(fd: RawFd, buf: &mut Vec<u8>, limit: usize, flags: libc::c_int) -> io::Result<usize> {
+    buf.clear();
+    let len = limit.min(buf.capacity());
+    // SAFETY: the kernel writes at most `len` bytes at `buf`'s start, within its capacity.
+    let rc = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), len, flags) };
+    let n = usize::try_from(rc).map_err(|_| io::Error::last_os_error())?;
+    // SAFETY: the first min(n, len) bytes were just written by the kernel (u8 has no invalid
+    // values), and len <= capacity.
+    unsafe { buf.set_len(n.min(len)) };
+    Ok(n)
 }
 
 impl AsRawFd for Rtnl {
@@ -980,6 +1029,37 @@ mod tests {
         assert!(addr_message(1, IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), 33).is_err());
         assert!(addr_message(1, IpAddr::V6(Ipv6Addr::LOCALHOST), 129).is_err());
         assert!(addr_message(1, IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), 32).is_ok());
+    }
+
+    #[test]
+    fn recv_whole_reads_short_and_long_datagrams_whole_in_order() {
+        use std::os::unix::net::UnixDatagram;
+        let (tx, rx) = UnixDatagram::pair().unwrap();
+        let sizes = [
+            100usize,
+            8 * 1024,
+            8 * 1024 + 1,
+            20_000,
+            RECV_BUF + 5000,
+            0,
+            16,
+        ];
+        for (i, &n) in sizes.iter().enumerate() {
+            tx.send(&vec![i as u8 + 1; n]).unwrap();
+        }
+        let mut buf = Vec::with_capacity(RECV_BUF);
+        for (i, &n) in sizes.iter().enumerate() {
+            let got = recv_whole(rx.as_raw_fd(), &mut buf, 8 * 1024).unwrap();
+            assert_eq!(got, n, "datagram {i}");
+            assert_eq!(buf.len(), n, "datagram {i}");
+            assert!(buf.iter().all(|&b| b == i as u8 + 1), "datagram {i}");
+        }
+        // Nothing left: every datagram was dequeued exactly once.
+        rx.set_nonblocking(true).unwrap();
+        assert_eq!(
+            rx.recv(&mut [0u8; 16]).unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
     }
 
     #[test]
