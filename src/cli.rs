@@ -207,6 +207,16 @@ pub struct Args {
     #[arg(long = "debug")]
     pub debug: bool,
 
+    /// Run the event loop at real-time priority PRIO (SCHED_RR, 1-99) once started, so that a
+    /// busy machine cannot delay adverts and timers (short intervals, many instances; as
+    /// keepalived's vrrp_rt_priority). Hooks and checks still run at normal priority
+    /// (SCHED_RESET_ON_FORK). A safety net, RLIMIT_RTTIME soft 1 s / hard 2 s of CPU without
+    /// blocking: at 1 s vrrpd drops back to normal priority and logs it. Needs CAP_SYS_NICE
+    /// or RLIMIT_RTPRIO of at least PRIO (under systemd: RestrictRealtime=no and
+    /// LimitRTPRIO=PRIO); without, exit 1 at start. Off by default.
+    #[arg(long = "realtime", value_name = "PRIO", value_parser = parse_rt_priority)]
+    pub realtime: Option<u8>,
+
     /// A second pid file, beside the instance's own /run/vrrpd/ns<netns>/vrrpd_<IF>_<VRID>.pid
     /// (always locked: one virtual router runs once, whatever pid files are given).
     #[arg(long = "pid-file", value_name = "FILE")]
@@ -443,6 +453,11 @@ fn parse_priority(s: &str) -> Result<u8, String> {
 
 fn parse_backup_priority(s: &str) -> Result<u8, String> {
     parse_u8_in(s, 1, 254)
+}
+
+/// `--realtime`: a `SCHED_RR` priority (sched(7): 1..=99).
+fn parse_rt_priority(s: &str) -> Result<u8, String> {
+    parse_u8_in(s, 1, 99)
 }
 
 fn parse_group_size(s: &str) -> Result<u8, String> {
@@ -875,6 +890,7 @@ impl Args {
             router_adverts,
             preempt_delay,
             startup_delay,
+            realtime: self.realtime,
         })
     }
 
@@ -2020,6 +2036,42 @@ mod tests {
         assert_eq!(s.vips[0].prefix, 24);
         assert_eq!(s.family, Family::V4);
         assert_eq!(s.version, Version::V3);
+    }
+
+    /// `--realtime PRIO` (issue #14): off by default, 1-99, every refused value named with the
+    /// flag and the range.
+    #[test]
+    fn realtime_flag() {
+        let base = ["-i", "eth0", "-v", "51", "192.0.2.254/24"];
+        assert_eq!(args(&base).unwrap().realtime, None);
+        for (v, want) in [("1", 1), ("7", 7), ("99", 99)] {
+            let mut a = base.to_vec();
+            a.extend(["--realtime", v]);
+            assert_eq!(args(&a).unwrap().realtime, Some(want), "{v}");
+        }
+        for bad in ["0", "100", "256", "-1", "rr", "", "7.5"] {
+            let mut a = base.to_vec();
+            let arg = format!("--realtime={bad}");
+            a.push(&arg);
+            let e = args(&a).unwrap_err();
+            assert!(
+                e.contains(&format!("'{bad}' for '--realtime <PRIO>'")) && e.contains("1-99"),
+                "{bad}: {e}"
+            );
+        }
+        for bad in ["0", "100", "junk"] {
+            let mut a = base.to_vec();
+            a.extend(["--realtime", bad]);
+            let e = args(&a).unwrap_err();
+            assert_eq!(
+                e,
+                format!("invalid value '{bad}' for '--realtime <PRIO>': expected an integer 1-99")
+            );
+        }
+        let mut a = base.to_vec();
+        a.push("--realtime");
+        let e = args(&a).unwrap_err();
+        assert!(e.contains("--realtime <PRIO>"), "{e}");
     }
 
     #[test]

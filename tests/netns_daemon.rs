@@ -606,6 +606,107 @@ fn hung_hook_is_killed_and_adverts_continue() {
     assert_eq!(count(&a, "-> MASTER"), 1);
 }
 
+/// `--realtime 7` (issue #14): once started, the loop runs at SCHED_RR priority 7 with
+/// RLIMIT_RTTIME 1 s / 2 s; the -D and -U hooks run at SCHED_OTHER (SCHED_RESET_ON_FORK: each
+/// hook writes the policy of its own /proc/self/stat); SIGXCPU (what the soft RLIMIT_RTTIME
+/// sends) puts the daemon back at SCHED_OTHER with an error logged, and it stays master.
+#[test]
+fn realtime_loop_runs_hooks_at_normal_priority() {
+    let test = "realtime_loop_runs_hooks_at_normal_priority";
+    if !require_root(test) {
+        return;
+    }
+    let mut lab = Lab::new(&["r1"]);
+    let [r1] = lab.ns_names();
+    let hook_log = lab.dir.join("hooks.log");
+    // `read` is a shell builtin: /proc/self is the hook's shell itself.
+    let hook = lab.script(
+        "hook.sh",
+        &format!(
+            "#!/bin/sh\nread -r stat < /proc/self/stat\necho \"$1 $stat\" >> {}\n",
+            hook_log.display()
+        ),
+    );
+    let hook = hook.to_string_lossy().into_owned();
+    let mut a = lab.vrrpd(
+        &r1,
+        "r1",
+        &[
+            "-i",
+            "eth0",
+            "-v",
+            "51",
+            "-p",
+            "150",
+            "-d",
+            "100ms",
+            "-n",
+            "-U",
+            &hook,
+            "-D",
+            &hook,
+            // The -D hook at once on SIGUSR2 (with the handover, once a successor is heard).
+            "--no-handover",
+            "--realtime",
+            "7",
+            VIP,
+        ],
+    );
+    let hooks = || read(&hook_log);
+    let ran = wait_for(Duration::from_secs(5), || hooks().contains("MASTER "));
+    assert!(ran.is_some(), "no master hook:\n{}", a.log_text());
+    let log = a.log_text();
+    assert!(
+        log.contains("realtime scheduling: SCHED_RR priority 7"),
+        "no start-up line:\n{log}"
+    );
+    assert_eq!(sched_of(a.pid()), Some((2, 7)), "not SCHED_RR 7:\n{log}");
+    assert_eq!(
+        rttime_limits(a.pid()),
+        Some(("1000000".to_string(), "2000000".to_string())),
+        "RLIMIT_RTTIME"
+    );
+    // SIGUSR2: the master steps down, and the -D hook runs.
+    signal(a.pid(), libc::SIGUSR2);
+    let ran = wait_for(Duration::from_secs(5), || {
+        hooks().lines().any(|l| l.starts_with("BACKUP "))
+    });
+    assert!(ran.is_some(), "no backup hook:\n{}", a.log_text());
+    // Every hook at SCHED_OTHER, priority 0; the daemon still SCHED_RR 7.
+    let text = hooks();
+    for l in text.lines() {
+        let stat = l.split_once(' ').map_or("", |x| x.1);
+        assert_eq!(
+            sched_of_stat(stat),
+            Some((0, 0)),
+            "hook not at SCHED_OTHER: {l}"
+        );
+    }
+    assert_eq!(sched_of(a.pid()), Some((2, 7)), "after the hooks");
+    let master = wait_for(Duration::from_secs(5), || {
+        lab.state(&r1, 51).as_deref() == Some("MASTER")
+    });
+    assert!(master.is_some(), "not master again:\n{}", a.log_text());
+    signal(a.pid(), libc::SIGXCPU);
+    let logged = wait_for(Duration::from_secs(3), || {
+        a.log_text()
+            .contains("SIGXCPU (RLIMIT_RTTIME: 1000 ms on the CPU without blocking): now at normal priority (SCHED_OTHER)")
+    });
+    assert!(logged.is_some(), "SIGXCPU not logged:\n{}", a.log_text());
+    assert_eq!(sched_of(a.pid()).map(|s| s.0), Some(0), "still real-time");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(alive(&a), "SIGXCPU ended the daemon:\n{}", a.log_text());
+    assert_eq!(lab.state(&r1, 51).as_deref(), Some("MASTER"));
+    assert!(lab.has_addr(&r1, VIP));
+    signal(a.pid(), libc::SIGTERM);
+    assert_eq!(
+        wait_exit(&mut a, Duration::from_secs(5)),
+        Some(0),
+        "{}",
+        a.log_text()
+    );
+}
+
 /// A VIP left on the interface by a crash is removed at start unless this instance becomes
 /// master.
 #[test]
@@ -795,4 +896,133 @@ fn address_owner_is_master_at_once_and_keeps_its_address() {
         lab.has_addr(&r1, "192.0.2.1"),
         "the owner removed its own address"
     );
+}
+
+/// Issue #14: vrrpd starts itself again with glibc's tcache off
+/// (`GLIBC_TUNABLES=glibc.malloc.tcache_count=0`, `sys::mem::reexec_with_tunables`). The daemon
+/// that runs was exec'd with the tunable (its /proc/PID/environ, the environment it was started
+/// with), under its own command name and argument vector, and what it starts sees the caller's
+/// environment: a hook finds no tunable added and no marker variable, and a caller's own
+/// `GLIBC_TUNABLES` unchanged. A caller that sets the tcache count itself is left alone.
+#[test]
+fn reexec_for_glibc_tunables_keeps_argv_name_and_hook_environment() {
+    if !require_root("reexec_for_glibc_tunables_keeps_argv_name_and_hook_environment") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1"]);
+    let [r1] = lab.ns_names();
+    let run = lab.dir.join("run").to_string_lossy().into_owned();
+    let bin = env!("CARGO_BIN_EXE_vrrpd");
+    // (the caller's GLIBC_TUNABLES, what the daemon is exec'd with, the log's verdict)
+    let cases = [
+        (None, Some("glibc.malloc.tcache_count=0"), "Applied"),
+        (
+            Some("glibc.malloc.perturb=0"),
+            Some("glibc.malloc.perturb=0:glibc.malloc.tcache_count=0"),
+            "Applied",
+        ),
+        (Some("glibc.malloc.tcache_count=2"), None, "Preset"),
+    ];
+    for (k, (preset, exec_with, verdict)) in cases.into_iter().enumerate() {
+        let out = lab.dir.join(format!("hook-env-{k}"));
+        let hook = lab.script(
+            &format!("env-{k}.sh"),
+            &format!(
+                "#!/bin/sh\nenv > {o}.tmp && mv {o}.tmp {o}\n",
+                o = out.display()
+            ),
+        );
+        let hook = hook.to_string_lossy().into_owned();
+        let args = [
+            "--foreground",
+            "--debug",
+            "-i",
+            "eth0",
+            "-v",
+            "51",
+            "-d",
+            "100ms",
+            "-n",
+            "-U",
+            hook.as_str(),
+            VIP,
+        ];
+        let mut env = vec![("VRRPD_RUN_DIR", run.as_str())];
+        env.extend(preset.map(|p| ("GLIBC_TUNABLES", p)));
+        let mut d = lab.spawn(&r1, &format!("r1-{k}"), bin, &args, &env);
+        let ran = wait_for(Duration::from_secs(5), || out.exists());
+        assert!(ran.is_some(), "{k}: the hook never ran:\n{}", d.log_text());
+        let pid = d.pid();
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+        assert_eq!(comm.trim_end(), "vrrpd", "{k}: command name");
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+        let argv: Vec<String> = cmdline
+            .split(|&b| b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let mut want = vec![bin.to_string()];
+        want.extend(args.iter().map(|a| a.to_string()));
+        assert_eq!(argv, want, "{k}: argument vector");
+        // glibc ends each tunable's value it takes with a NUL in the environment string
+        // itself (its parser does), so `a=1:b=2` reads `a=1\0b=2` there: the pieces after
+        // the variable that name a glibc tunable belong to it.
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+        let pieces: Vec<String> = environ
+            .split(|&b| b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let mut started_with = Vec::new();
+        for (i, p) in pieces.iter().enumerate() {
+            if let Some(v) = p.strip_prefix("GLIBC_TUNABLES=") {
+                let rest = pieces[i + 1..]
+                    .iter()
+                    .take_while(|q| q.starts_with("glibc."));
+                started_with.push(
+                    std::iter::once(v)
+                        .chain(rest.map(String::as_str))
+                        .collect::<Vec<_>>()
+                        .join(":"),
+                );
+            }
+        }
+        let want_start = exec_with.or(preset);
+        assert_eq!(
+            started_with,
+            Vec::from_iter(want_start.map(String::from)),
+            "{k}: the daemon's own start environment: {pieces:?}"
+        );
+        // The re-executed image was started with the markers (put away before anything ran).
+        assert_eq!(
+            pieces
+                .iter()
+                .any(|p| p.starts_with("VRRPD_SAVED_GLIBC_TUNABLES=")),
+            exec_with.is_some(),
+            "{k}: {pieces:?}"
+        );
+        let seen = read(&out);
+        let tunables: Vec<&str> = seen
+            .lines()
+            .filter(|l| l.starts_with("GLIBC_TUNABLES="))
+            .collect();
+        let want_hook = preset.map(|p| format!("GLIBC_TUNABLES={p}"));
+        assert_eq!(
+            tunables,
+            Vec::from_iter(want_hook.as_deref()),
+            "{k}: the hook's environment:\n{seen}"
+        );
+        assert!(!seen.contains("VRRPD_SAVED_"), "{k}: marker left:\n{seen}");
+        assert!(seen.contains("VRRP_STATE=MASTER"), "{k}: {seen}");
+        let log = d.log_text();
+        assert!(
+            log.contains(&format!("glibc malloc tunables: {verdict}")),
+            "{k}:\n{log}"
+        );
+        signal(pid, libc::SIGTERM);
+        assert_eq!(
+            wait_exit(&mut d, Duration::from_secs(5)),
+            Some(0),
+            "{k}: {log}"
+        );
+    }
 }

@@ -149,6 +149,115 @@ fn missing_capability_is_named_and_exits_1() {
     }
 }
 
+/// `--realtime 7` with only CAP_NET_ADMIN and CAP_NET_RAW (what the systemd unit grants; no
+/// CAP_SYS_NICE), started through `prlimit --rtprio=N setpriv ...` (prlimit execs setpriv,
+/// which execs vrrpd: the PID is vrrpd's). RLIMIT_RTPRIO 0: one line naming the flag,
+/// CAP_SYS_NICE and the systemd drop-in, exit 1, nothing started; `--cleanup` with the same
+/// arguments does not try real-time scheduling (exit 0). Either CAP_SYS_NICE (with
+/// RLIMIT_RTPRIO still 0) or RLIMIT_RTPRIO 7 (without the capability) is enough: the loop
+/// runs at SCHED_RR priority 7.
+#[test]
+fn realtime_needs_cap_sys_nice_or_rtprio() {
+    let test = "realtime_needs_cap_sys_nice_or_rtprio";
+    if !require_root(test) || !require_setpriv(test) {
+        return;
+    }
+    if !try_sh(&["prlimit", "--version"]) {
+        skip(test, "prlimit (util-linux) not installed");
+        return;
+    }
+    let mut lab = Lab::new(&["r1"]);
+    let [r1] = lab.ns_names();
+    let run = lab.dir.join("run").to_string_lossy().into_owned();
+    let bin = env!("CARGO_BIN_EXE_vrrpd");
+    let start = |lab: &mut Lab, tag: &str, rtprio: &str, caps: &str, extra: &[&str]| {
+        let rt = format!("--rtprio={rtprio}");
+        let bset = format!("--bounding-set=-all,{caps}");
+        let mut all = vec![
+            rt.as_str(),
+            "setpriv",
+            "--inh-caps=-all",
+            "--ambient-caps=-all",
+            bset.as_str(),
+            "--",
+            bin,
+            "--foreground",
+            "--debug",
+        ];
+        all.extend_from_slice(extra);
+        all.extend([
+            "-i",
+            "eth0",
+            "-v",
+            "51",
+            "-p",
+            "150",
+            "-d",
+            "100ms",
+            "-n",
+            "--realtime",
+            "7",
+            "192.0.2.254/24",
+        ]);
+        lab.spawn(&r1, tag, "prlimit", &all, &[("VRRPD_RUN_DIR", &run)])
+    };
+    const NET: &str = "+net_admin,+net_raw";
+    let mut d = start(&mut lab, "refused", "0", NET, &[]);
+    let status = wait_exit(&mut d, Duration::from_secs(5));
+    let log = d.log_text();
+    assert_eq!(status, Some(1), "{log}");
+    assert!(
+        log.contains(
+            "vrrpd: --realtime 7 needs CAP_SYS_NICE or RLIMIT_RTPRIO of at least 7 (it is 0;"
+        ) && log.contains("RestrictRealtime=no and LimitRTPRIO=7"),
+        "no error naming the flag and the fix:\n{log}"
+    );
+    assert_eq!(log.lines().count(), 1, "not one line:\n{log}");
+    assert!(!lab.has_addr(&r1, VIP), "VIP added");
+    let mut c = start(&mut lab, "cleanup", "0", NET, &["--cleanup"]);
+    let status = wait_exit(&mut c, Duration::from_secs(5));
+    let log = c.log_text();
+    assert_eq!(status, Some(0), "--cleanup tried --realtime:\n{log}");
+    assert!(!log.contains("--realtime"), "{log}");
+    let runs = |lab: &mut Lab, tag: &str, rtprio: &str, caps: &str, eff: u64| {
+        let mut d = start(lab, tag, rtprio, caps, &[]);
+        let up = wait_for(Duration::from_secs(5), || lab.has_addr(&r1, VIP));
+        let (got, sched) = (cap_eff(d.pid()), sched_of(d.pid()));
+        let log = d.log_text();
+        assert!(up.is_some(), "{tag}: never master:\n{log}");
+        assert_eq!(got, Some(eff), "{tag}: capabilities:\n{log}");
+        assert_eq!(sched, Some((2, 7)), "{tag}: not SCHED_RR 7:\n{log}");
+        assert!(
+            log.contains("realtime scheduling: SCHED_RR priority 7"),
+            "{tag}: {log}"
+        );
+        signal(d.pid(), libc::SIGTERM);
+        assert_eq!(
+            wait_exit(&mut d, Duration::from_secs(5)),
+            Some(0),
+            "{tag}: {}",
+            d.log_text()
+        );
+    };
+    // CAP_SYS_NICE is bit 23.
+    runs(
+        &mut lab,
+        "sys_nice",
+        "0",
+        "+net_admin,+net_raw,+sys_nice",
+        NET_ADMIN_AND_RAW | (1 << 23),
+    );
+    // Raising the hard limit needs CAP_SYS_RESOURCE, which a container may not grant root.
+    if !try_sh(&["prlimit", "--rtprio=7", "true"]) {
+        skip(
+            test,
+            "the RLIMIT_RTPRIO 7 case: cannot raise RLIMIT_RTPRIO here (no CAP_SYS_RESOURCE)",
+        );
+        return;
+    }
+    runs(&mut lab, "rtprio", "7", NET, NET_ADMIN_AND_RAW);
+}
+
 /// Removes a group segment on every exit path.
 struct SegGuard(String);
 

@@ -7,6 +7,9 @@ use vrrpd::cli;
 use vrrpd::daemon::{self, Daemon};
 
 fn main() -> ExitCode {
+    // First of all: start again with glibc's tcache off (issue #14; see sys::mem). Returns in
+    // the re-executed image (or when it cannot), with the caller's environment back.
+    vrrpd::sys::mem::reexec_with_tunables();
     // Before the first allocation that should follow them (issue #14; see sys::mem).
     vrrpd::sys::mem::tune_allocator();
     // stderr only for now (and the journal's priority prefixes when it is the journal).
@@ -44,6 +47,14 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         };
+    }
+    // --realtime: refused at once, before detaching, when the kernel would refuse it (the
+    // policy itself is set just before the event loop).
+    if let Some(prio) = settings.realtime {
+        if let Err(e) = daemon::realtime::check(prio) {
+            daemon::log::fatal(&e);
+            return ExitCode::from(1);
+        }
     }
     let foreground = settings.foreground;
     let debug = settings.debug;

@@ -125,6 +125,9 @@ pub struct Settings {
     /// IPv6 Router Advertisements for the virtual router while master (RFC 9568 §8.2); `None`:
     /// IPv4, or `--no-router-adverts`.
     pub router_adverts: Option<RaSettings>,
+    /// `--realtime PRIO`: run the event loop at `SCHED_RR` priority 1..=99 (see
+    /// [`super::realtime`]); `None`: normal scheduling.
+    pub realtime: Option<u8>,
 }
 
 /// The Router Advertisements of an IPv6 master ([`crate::proto::ra`]).

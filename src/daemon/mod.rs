@@ -36,6 +36,7 @@ mod link;
 pub mod log;
 pub mod notify;
 mod perform;
+pub mod realtime;
 mod report;
 pub mod signals;
 mod startup;
@@ -298,12 +299,18 @@ impl Daemon {
         match crate::sys::mem::release_startup() {
             Ok(r) => vlog!(
                 Debug,
-                "{}: released {} KiB of start-up stack, {} KiB of executable mappings",
+                "{}: released {} KiB of start-up stack, {} KiB of executable mappings; \
+                 glibc malloc tunables: {:?}",
                 self.tag(),
                 r.stack / 1024,
-                r.image / 1024
+                r.image / 1024,
+                crate::sys::mem::tunables().unwrap_or(crate::sys::mem::Tunables::Unchanged)
             ),
             Err(e) => vlog!(Debug, "{}: cannot release start-up memory: {e}", self.tag()),
+        }
+        // Start-up is done: the loop runs real-time from here on (`--realtime`).
+        if let Some(prio) = self.s.realtime {
+            self.enter_realtime(prio);
         }
         let why = loop {
             if self.stopped && self.hooks.idle() {
@@ -821,9 +828,48 @@ impl Daemon {
         }
     }
 
+    /// `--realtime PRIO`: `SCHED_RR` from here on (see [`realtime`]). [`realtime::check`]
+    /// passed at start, so this fails only if the system changed since; the daemon then keeps
+    /// running at normal priority (it has started: its peers count on it) and says so.
+    fn enter_realtime(&mut self, prio: u8) {
+        match self
+            .io
+            .signals
+            .add_xcpu()
+            .and_then(|()| realtime::enter(prio))
+        {
+            Ok(e) => vlog!(
+                Info,
+                "{}: realtime scheduling: SCHED_RR priority {prio} (RLIMIT_RTTIME soft {} ms, \
+                 hard {} ms)",
+                self.tag(),
+                e.soft_us / 1000,
+                e.hard_us / 1000
+            ),
+            Err(e) => vlog!(
+                Error,
+                "{}: --realtime {prio}: cannot set SCHED_RR ({e}): running at normal priority",
+                self.tag()
+            ),
+        }
+    }
+
     fn on_signal(&mut self, sig: Sig) {
         let now = clock::now();
         match sig {
+            // Its handler already put the loop back at SCHED_OTHER (sys::sched).
+            Sig::Xcpu => vlog!(
+                Error,
+                "{}: realtime scheduling: SIGXCPU (RLIMIT_RTTIME: {} ms on the CPU without \
+                 blocking): {}",
+                self.tag(),
+                realtime::RTTIME_SOFT_US / 1000,
+                if realtime::is_realtime() {
+                    "still real-time"
+                } else {
+                    "now at normal priority (SCHED_OTHER)"
+                }
+            ),
             Sig::Term => {
                 if self.stop_deadline.is_none() {
                     vlog!(Info, "{}: stopping (signal)", self.tag());

@@ -27,6 +27,8 @@ pub enum Sig {
     Ttou,
     /// [`group_signal`]: a host-group member changed state; re-read the group.
     Group,
+    /// SIGXCPU, caught only with `--realtime` ([`Signals::add_xcpu`]): the real-time CPU limit.
+    Xcpu,
 }
 
 /// The signal host-group members send each other after publishing a change (SIGRTMIN+1).
@@ -51,6 +53,8 @@ fn table() -> [(i32, Sig); 8] {
 pub struct Signals {
     flags: Vec<(Sig, Arc<AtomicBool>)>,
     rx: UnixStream,
+    /// The write end the handlers wake the loop through, for [`Signals::add_xcpu`].
+    tx: UnixStream,
 }
 
 impl Signals {
@@ -59,14 +63,29 @@ impl Signals {
         let (rx, tx) = UnixStream::pair()?;
         rx.set_nonblocking(true)?;
         tx.set_nonblocking(true)?;
-        let mut flags = Vec::new();
+        let mut s = Signals {
+            flags: Vec::new(),
+            rx,
+            tx,
+        };
         for (num, sig) in table() {
-            let flag = Arc::new(AtomicBool::new(false));
-            signal_hook::flag::register(num, Arc::clone(&flag))?;
-            signal_hook::low_level::pipe::register(num, tx.try_clone()?)?;
-            flags.push((sig, flag));
+            s.add(num, sig)?;
         }
-        Ok(Signals { flags, rx })
+        Ok(s)
+    }
+
+    fn add(&mut self, num: i32, sig: Sig) -> io::Result<()> {
+        let flag = Arc::new(AtomicBool::new(false));
+        signal_hook::flag::register(num, Arc::clone(&flag))?;
+        signal_hook::low_level::pipe::register(num, self.tx.try_clone()?)?;
+        self.flags.push((sig, flag));
+        Ok(())
+    }
+
+    /// Also catch SIGXCPU ([`Sig::Xcpu`]): only with `--realtime`, where `RLIMIT_RTTIME` sends
+    /// it. Without, its default action stays (the end of the process, as `RLIMIT_CPU` means).
+    pub fn add_xcpu(&mut self) -> io::Result<()> {
+        self.add(libc::SIGXCPU, Sig::Xcpu)
     }
 
     /// Drain the pipe and return the signals that arrived (each once, in table order).

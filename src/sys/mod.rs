@@ -26,6 +26,7 @@
 //! - [`procscan`]: processes by name and arguments in `/proc`; [`proc_connector`]: the netlink
 //!   process connector (exec/fork/exit events; the initial network namespace only).
 //! - [`syslog`]: the syslog(3) client.
+//! - [`sched`]: real-time scheduling (`SCHED_RR`, `RLIMIT_RTTIME`, the `SIGXCPU` fallback).
 //! - [`mem`]: the allocator's settings and giving back the heap and stack start-up touched.
 //! - [`shm`]: the host group's shared-memory table (storage only; the verdict is in
 //!   [`crate::proto::group`]).
@@ -51,6 +52,7 @@ pub mod poll;
 pub mod proc_connector;
 pub mod process;
 pub mod procscan;
+pub mod sched;
 pub mod shm;
 pub mod socket;
 pub mod syslog;

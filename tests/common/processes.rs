@@ -146,6 +146,32 @@ pub fn pid_alive(pid: i32) -> bool {
     !state.is_empty() && state != "Z"
 }
 
+/// (policy, rt_priority) of a `/proc/PID/stat` line: fields 41 and 40 (proc(5)); policy 0 is
+/// SCHED_OTHER, 2 SCHED_RR.
+pub fn sched_of_stat(stat: &str) -> Option<(u32, u32)> {
+    let rest = stat.rsplit_once(')')?.1;
+    // After the command: field 3 (the state) first.
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Some((f.get(41 - 3)?.parse().ok()?, f.get(40 - 3)?.parse().ok()?))
+}
+
+/// [`sched_of_stat`] of a running process.
+pub fn sched_of(pid: i32) -> Option<(u32, u32)> {
+    sched_of_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// The "Max realtime timeout" soft and hard limits of a process, µs, from /proc/PID/limits.
+pub fn rttime_limits(pid: i32) -> Option<(String, String)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("Max realtime timeout"))?;
+    let mut w = line
+        .trim_start_matches("Max realtime timeout")
+        .split_whitespace();
+    Some((w.next()?.to_string(), w.next()?.to_string()))
+}
+
 /// The PIDs of the live members of process group `pgid` (from /proc; zombies excluded).
 pub fn group_members(pgid: i32) -> Vec<i32> {
     let mut out = Vec::new();
