@@ -437,3 +437,84 @@ fn cleanup_after_kill_9_frees_the_host_group_slot() {
         "{seg} left after kill -9 and --cleanup of every member"
     );
 }
+
+/// A kill -9 leaves the daemon's host-group segment in /dev/shm on purpose (`vrrpd --cleanup`
+/// or the next start deals with it). The test lab removes what its own daemons left: the
+/// default group (`ns<inode>` of the lab's namespace) and groups named with the lab's prefix,
+/// so a run outside `scripts/test`'s private /dev/shm leaves nothing behind either.
+#[test]
+fn lab_drop_removes_the_group_segments_a_kill_9_left() {
+    let t = "lab_drop_removes_the_group_segments_a_kill_9_left";
+    if !require_root(t) {
+        return;
+    }
+    let mut lab = Lab::new(&["r1"]);
+    let r1 = lab.host(0).ns.clone();
+    let named = format!("{}g", lab.prefix);
+    let mut a = lab.vrrpd(
+        &r1,
+        "a",
+        &[
+            "-i",
+            "eth0",
+            "-v",
+            "51",
+            "-d",
+            "100ms",
+            "-n",
+            "-M",
+            "1",
+            "192.0.2.251/24",
+        ],
+    );
+    let mut b = lab.vrrpd(
+        &r1,
+        "b",
+        &[
+            "-i",
+            "eth0",
+            "-v",
+            "52",
+            "-d",
+            "100ms",
+            "-n",
+            "-M",
+            "1",
+            "--group",
+            &named,
+            "192.0.2.252/24",
+        ],
+    );
+    let up = |lab: &Lab| {
+        lab.state(&r1, 51).as_deref() == Some("MASTER")
+            && lab.state(&r1, 52).as_deref() == Some("MASTER")
+    };
+    assert!(
+        wait_for(Duration::from_secs(8), || up(&lab)).is_some(),
+        "{}\n{}",
+        a.log_text(),
+        b.log_text()
+    );
+    let segs: Vec<String> = [51, 52]
+        .iter()
+        .map(|&v| {
+            format!(
+                "/dev/shm/vrrpd-group-{}",
+                instance(&lab, &r1, v)["group"]["name"]
+                    .as_str()
+                    .expect("group name")
+            )
+        })
+        .collect();
+    for p in [&mut a, &mut b] {
+        signal(p.pid(), libc::SIGKILL);
+        assert!(wait_exit(p, Duration::from_secs(5)).is_some());
+    }
+    for s in &segs {
+        assert!(std::path::Path::new(s).exists(), "kill -9 removed {s}?");
+    }
+    drop(lab);
+    for s in &segs {
+        assert!(!std::path::Path::new(s).exists(), "{s} left after the lab");
+    }
+}
