@@ -351,6 +351,20 @@ fn cpu_row_rt<'a>(
     })
 }
 
+/// A router's processes that were gone at the end of the window (a daemon that died or was
+/// killed, say by its RLIMIT_RTTIME): ` **Master router: 1 of 2 processes gone**`, or nothing.
+fn exited(master: &Value, backup: &Value) -> String {
+    let mut out = String::new();
+    for (side, x) in [("Master", master), ("Backup", backup)] {
+        if let (Some(p), Some(a)) = (x["processes"].as_u64(), x["alive"].as_u64()) {
+            if a < p {
+                let _ = write!(out, " **{side} router: {} of {p} processes gone**", p - a);
+            }
+        }
+    }
+    out
+}
+
 /// Whether a row ran at real-time scheduling (rows from before the flag have no field: no).
 fn is_realtime(x: &Value) -> bool {
     x["realtime"].as_bool() == Some(true)
@@ -482,7 +496,7 @@ fn short_intervals(r: &Value, out: &mut String) {
             let _ = writeln!(
                 out,
                 "| {} | {n} | {iv} ms | {:.2} % | {:.2} %{} | {:.2} % | {:.0} of {} | {} | {:.0} / {:.0} | {:.1} / {:.1} | {:.0} s | {:.0} % / {:.0} % |",
-                short_name(k, name, rt),
+                format!("{}{}", short_name(k, name, rt), exited(ma, ba)),
                 f(ma, "cpu_pct_core").unwrap_or(f64::NAN),
                 f(ba, "cpu_pct_core").unwrap_or(f64::NAN),
                 if ba["saturated"].as_bool() == Some(true) {
@@ -1215,13 +1229,20 @@ mod tests {
             if let Some(rt) = rt {
                 x["realtime"] = serde_json::json!(rt);
             }
+            x["processes"] = serde_json::json!(if imp == "vrrpd" { 100 } else { 2 });
+            x["alive"] = x["processes"].clone();
             x
         };
         let mut short = Vec::new();
         for (imp, k) in [("vrrpd", 1.5), ("keepalived", 1.0)] {
             for side in ["master", "backup"] {
                 // Real-time first in the file: the default rows must still be found as such.
-                short.push(row(imp, 10, side, Some(true), 50.0 * k, 0));
+                let mut x = row(imp, 10, side, Some(true), 50.0 * k, 0);
+                if imp == "keepalived" {
+                    // Its VRRP child gone on both routers.
+                    x["alive"] = serde_json::json!(1);
+                }
+                short.push(x);
                 short.push(row(imp, 10, side, Some(false), 40.0 * k, 24));
                 // A row from before the flag (no field) is a default row.
                 short.push(row(imp, 100, side, None, 4.0 * k, 0));
@@ -1243,7 +1264,12 @@ mod tests {
         let rt = line(
             "| vrrpd, real-time (`--realtime 1`) | 100 | 10 ms | 75.00 % | 75.00 % | 1.00 % | 9990 of 10000 | 0 |",
         );
-        let ka = line("| keepalived, real-time (`vrrp_rt_priority 1`) | 100 | 10 ms | 50.00 % |");
+        let ka = line(
+            "| keepalived, real-time (`vrrp_rt_priority 1`) **Master router: 1 of 2 processes gone** \
+             **Backup router: 1 of 2 processes gone** | 100 | 10 ms | 50.00 % |",
+        );
+        // Every process alive: no mark.
+        assert!(!md.contains("| vrrpd **"), "{md}");
         line("| keepalived, real-time (`vrrp_rt_priority 1`) | 100 | 10 ms | error: boom |");
         line("| vrrpd | 100 | 100 ms | 6.00 % |");
         assert!(plain < rt && rt < ka, "{md}");
