@@ -897,3 +897,132 @@ fn address_owner_is_master_at_once_and_keeps_its_address() {
         "the owner removed its own address"
     );
 }
+
+/// Issue #14: vrrpd starts itself again with glibc's tcache off
+/// (`GLIBC_TUNABLES=glibc.malloc.tcache_count=0`, `sys::mem::reexec_with_tunables`). The daemon
+/// that runs was exec'd with the tunable (its /proc/PID/environ, the environment it was started
+/// with), under its own command name and argument vector, and what it starts sees the caller's
+/// environment: a hook finds no tunable added and no marker variable, and a caller's own
+/// `GLIBC_TUNABLES` unchanged. A caller that sets the tcache count itself is left alone.
+#[test]
+fn reexec_for_glibc_tunables_keeps_argv_name_and_hook_environment() {
+    if !require_root("reexec_for_glibc_tunables_keeps_argv_name_and_hook_environment") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1"]);
+    let [r1] = lab.ns_names();
+    let run = lab.dir.join("run").to_string_lossy().into_owned();
+    let bin = env!("CARGO_BIN_EXE_vrrpd");
+    // (the caller's GLIBC_TUNABLES, what the daemon is exec'd with, the log's verdict)
+    let cases = [
+        (None, Some("glibc.malloc.tcache_count=0"), "Applied"),
+        (
+            Some("glibc.malloc.perturb=0"),
+            Some("glibc.malloc.perturb=0:glibc.malloc.tcache_count=0"),
+            "Applied",
+        ),
+        (Some("glibc.malloc.tcache_count=2"), None, "Preset"),
+    ];
+    for (k, (preset, exec_with, verdict)) in cases.into_iter().enumerate() {
+        let out = lab.dir.join(format!("hook-env-{k}"));
+        let hook = lab.script(
+            &format!("env-{k}.sh"),
+            &format!(
+                "#!/bin/sh\nenv > {o}.tmp && mv {o}.tmp {o}\n",
+                o = out.display()
+            ),
+        );
+        let hook = hook.to_string_lossy().into_owned();
+        let args = [
+            "--foreground",
+            "--debug",
+            "-i",
+            "eth0",
+            "-v",
+            "51",
+            "-d",
+            "100ms",
+            "-n",
+            "-U",
+            hook.as_str(),
+            VIP,
+        ];
+        let mut env = vec![("VRRPD_RUN_DIR", run.as_str())];
+        env.extend(preset.map(|p| ("GLIBC_TUNABLES", p)));
+        let mut d = lab.spawn(&r1, &format!("r1-{k}"), bin, &args, &env);
+        let ran = wait_for(Duration::from_secs(5), || out.exists());
+        assert!(ran.is_some(), "{k}: the hook never ran:\n{}", d.log_text());
+        let pid = d.pid();
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+        assert_eq!(comm.trim_end(), "vrrpd", "{k}: command name");
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+        let argv: Vec<String> = cmdline
+            .split(|&b| b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let mut want = vec![bin.to_string()];
+        want.extend(args.iter().map(|a| a.to_string()));
+        assert_eq!(argv, want, "{k}: argument vector");
+        // glibc ends each tunable's value it takes with a NUL in the environment string
+        // itself (its parser does), so `a=1:b=2` reads `a=1\0b=2` there: the pieces after
+        // the variable that name a glibc tunable belong to it.
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+        let pieces: Vec<String> = environ
+            .split(|&b| b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let mut started_with = Vec::new();
+        for (i, p) in pieces.iter().enumerate() {
+            if let Some(v) = p.strip_prefix("GLIBC_TUNABLES=") {
+                let rest = pieces[i + 1..]
+                    .iter()
+                    .take_while(|q| q.starts_with("glibc."));
+                started_with.push(
+                    std::iter::once(v)
+                        .chain(rest.map(String::as_str))
+                        .collect::<Vec<_>>()
+                        .join(":"),
+                );
+            }
+        }
+        let want_start = exec_with.or(preset);
+        assert_eq!(
+            started_with,
+            Vec::from_iter(want_start.map(String::from)),
+            "{k}: the daemon's own start environment: {pieces:?}"
+        );
+        // The re-executed image was started with the markers (put away before anything ran).
+        assert_eq!(
+            pieces
+                .iter()
+                .any(|p| p.starts_with("VRRPD_SAVED_GLIBC_TUNABLES=")),
+            exec_with.is_some(),
+            "{k}: {pieces:?}"
+        );
+        let seen = read(&out);
+        let tunables: Vec<&str> = seen
+            .lines()
+            .filter(|l| l.starts_with("GLIBC_TUNABLES="))
+            .collect();
+        let want_hook = preset.map(|p| format!("GLIBC_TUNABLES={p}"));
+        assert_eq!(
+            tunables,
+            Vec::from_iter(want_hook.as_deref()),
+            "{k}: the hook's environment:\n{seen}"
+        );
+        assert!(!seen.contains("VRRPD_SAVED_"), "{k}: marker left:\n{seen}");
+        assert!(seen.contains("VRRP_STATE=MASTER"), "{k}: {seen}");
+        let log = d.log_text();
+        assert!(
+            log.contains(&format!("glibc malloc tunables: {verdict}")),
+            "{k}:\n{log}"
+        );
+        signal(pid, libc::SIGTERM);
+        assert_eq!(
+            wait_exit(&mut d, Duration::from_secs(5)),
+            Some(0),
+            "{k}: {log}"
+        );
+    }
+}

@@ -7,6 +7,9 @@ use vrrpd::cli;
 use vrrpd::daemon::{self, Daemon};
 
 fn main() -> ExitCode {
+    // First of all: start again with glibc's tcache off (issue #14; see sys::mem). Returns in
+    // the re-executed image (or when it cannot), with the caller's environment back.
+    vrrpd::sys::mem::reexec_with_tunables();
     // Before the first allocation that should follow them (issue #14; see sys::mem).
     vrrpd::sys::mem::tune_allocator();
     // stderr only for now (and the journal's priority prefixes when it is the journal).

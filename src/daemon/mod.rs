@@ -299,10 +299,12 @@ impl Daemon {
         match crate::sys::mem::release_startup() {
             Ok(r) => vlog!(
                 Debug,
-                "{}: released {} KiB of start-up stack, {} KiB of executable mappings",
+                "{}: released {} KiB of start-up stack, {} KiB of executable mappings; \
+                 glibc malloc tunables: {:?}",
                 self.tag(),
                 r.stack / 1024,
-                r.image / 1024
+                r.image / 1024,
+                crate::sys::mem::tunables().unwrap_or(crate::sys::mem::Tunables::Unchanged)
             ),
             Err(e) => vlog!(Debug, "{}: cannot release start-up memory: {e}", self.tag()),
         }
