@@ -331,7 +331,7 @@ fn cpu_row<'a>(r: &'a Value, imp: &str, n: u64, iv: u64, side: &str) -> Option<&
 }
 
 /// [`cpu_row`] at real-time scheduling (`realtime`: vrrpd `--realtime 1`, keepalived
-/// `vrrp_rt_priority 1`) or not.
+/// `vrrp_rt_priority 1`, `vrrp_rlimit_rttime 1000000`) or not.
 fn cpu_row_rt<'a>(
     r: &'a Value,
     imp: &str,
@@ -375,7 +375,9 @@ fn short_name(imp: &str, name: &str, realtime: bool) -> String {
     match (realtime, imp) {
         (false, _) => name.to_string(),
         (true, "vrrpd") => format!("{name}, real-time (`--realtime 1`)"),
-        (true, "keepalived") => format!("{name}, real-time (`vrrp_rt_priority 1`)"),
+        (true, "keepalived") => {
+            format!("{name}, real-time (`vrrp_rt_priority 1`, `vrrp_rlimit_rttime 1000000`)")
+        }
         (true, _) => format!("{name}, real-time"),
     }
 }
@@ -432,7 +434,7 @@ fn short_targets(r: &Value, out: &mut String) {
     if v.is_some() || steady_rt("keepalived").is_some() {
         let _ = writeln!(
             out,
-            "| 100 instances at 10 ms hold steady with real-time scheduling (vrrpd `--realtime 1`, keepalived `vrrp_rt_priority 1`) | {} | {} |",
+            "| 100 instances at 10 ms hold steady with real-time scheduling (vrrpd `--realtime 1`, keepalived `vrrp_rt_priority 1`, `vrrp_rlimit_rttime 1000000`) | {} | {} |",
             match (v, steady_rt("keepalived")) {
                 (Some(v), Some(k)) => format!("vrrpd {}; keepalived {}", cell(v), cell(k)),
                 (Some(v), None) => format!("vrrpd {}", cell(v)),
@@ -463,7 +465,7 @@ fn short_intervals(r: &Value, out: &mut String) {
          advert: the Master router's run time (alone) per advert it sent, the Backup router's \
          per advert it received. Real-time rows: the same at 10 ms with both routers' \
          daemons at SCHED_RR priority 1 (vrrpd `--realtime 1`, keepalived \
-         `vrrp_rt_priority 1`), opt-in on both.\n\n\
+         `vrrp_rt_priority 1`, `vrrp_rlimit_rttime 1000000`), opt-in on both.\n\n\
          | implementation | instances | interval | Master router alone | Backup router | + delivery | adverts/s | Backup adverts (flaps) | wake-ups/s Master / Backup | µs per advert sent / received | window | machine busy |\n\
          |---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
@@ -1215,7 +1217,7 @@ mod tests {
     }
 
     /// Issue 14: the 10 ms rows at real-time priority (vrrpd `--realtime 1`, keepalived
-    /// `vrrp_rt_priority 1`) are rows of their own, after the default ones, and have a target
+    /// `vrrp_rt_priority 1`, `vrrp_rlimit_rttime 1000000`) are rows of their own, after the default ones, and have a target
     /// of their own; the default rows and their target are the default runs' whatever the order
     /// of the rows in the results.
     #[test]
@@ -1265,12 +1267,12 @@ mod tests {
             "| vrrpd, real-time (`--realtime 1`) | 100 | 10 ms | 75.00 % | 75.00 % | 1.00 % | 9990 of 10000 | 0 |",
         );
         let ka = line(
-            "| keepalived, real-time (`vrrp_rt_priority 1`) **Master router: 1 of 2 processes gone** \
+            "| keepalived, real-time (`vrrp_rt_priority 1`, `vrrp_rlimit_rttime 1000000`) **Master router: 1 of 2 processes gone** \
              **Backup router: 1 of 2 processes gone** | 100 | 10 ms | 50.00 % |",
         );
         // Every process alive: no mark.
         assert!(!md.contains("| vrrpd **"), "{md}");
-        line("| keepalived, real-time (`vrrp_rt_priority 1`) | 100 | 10 ms | error: boom |");
+        line("| keepalived, real-time (`vrrp_rt_priority 1`, `vrrp_rlimit_rttime 1000000`) | 100 | 10 ms | error: boom |");
         line("| vrrpd | 100 | 100 ms | 6.00 % |");
         assert!(plain < rt && rt < ka, "{md}");
         let target = |needle: &str| {

@@ -221,10 +221,12 @@ fn ka_interval(ms: u32) -> String {
 
 fn start_keepalived(lab: &mut Lab, ns: &str, tag: &str, dir: PathBuf, spec: &Spec) -> R<Router> {
     chmod(&dir, 0o700)?;
-    // vrrp_rt_priority: the VRRP child at SCHED_RR (keepalived.conf(5); its RLIMIT_RTTIME is
-    // vrrp_rlimit_rttime, default 10000 us).
+    // vrrp_rt_priority: the VRRP child at SCHED_RR (keepalived.conf(5)). Its RLIMIT_RTTIME is
+    // vrrp_rlimit_rttime, default 10000 us: with 100 instances at 10 ms on a busy machine the
+    // child exceeded it and was killed (one run, 2026-12-03: 1 of 2 processes gone on each
+    // router), so it gets vrrpd's soft limit, 1 s, for the comparison to be of scheduling.
     let rt = if spec.realtime {
-        "    vrrp_rt_priority 1\n"
+        "    vrrp_rt_priority 1\n    vrrp_rlimit_rttime 1000000\n"
     } else {
         ""
     };
