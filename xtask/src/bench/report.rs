@@ -497,8 +497,9 @@ fn short_intervals(r: &Value, out: &mut String) {
             let n = ba["instances"].as_u64().unwrap_or(0);
             let _ = writeln!(
                 out,
-                "| {} | {n} | {iv} ms | {:.2} % | {:.2} %{} | {:.2} % | {:.0} of {} | {} | {:.0} / {:.0} | {:.1} / {:.1} | {:.0} s | {:.0} % / {:.0} % |",
-                format!("{}{}", short_name(k, name, rt), exited(ma, ba)),
+                "| {}{} | {n} | {iv} ms | {:.2} % | {:.2} %{} | {:.2} % | {:.0} of {} | {} | {:.0} / {:.0} | {:.1} / {:.1} | {:.0} s | {:.0} % / {:.0} % |",
+                short_name(k, name, rt),
+                exited(ma, ba),
                 f(ma, "cpu_pct_core").unwrap_or(f64::NAN),
                 f(ba, "cpu_pct_core").unwrap_or(f64::NAN),
                 if ba["saturated"].as_bool() == Some(true) {
