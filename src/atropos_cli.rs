@@ -437,8 +437,8 @@ fn dump_lines(o: &mut String, i: &InstanceInfo, d: &crate::control::Detail) {
     }
     let _ = writeln!(
         o,
-        "  adverts sent {} received {}, priority 0 sent {} received {}, send errors {}",
-        d.adverts_sent, d.adverts_rcvd, d.prio0_sent, d.prio0_rcvd, d.send_errors
+        "  adverts sent {} received {}, priority 0 sent {} received {}, send errors {}, netlink overruns {}",
+        d.adverts_sent, d.adverts_rcvd, d.prio0_sent, d.prio0_rcvd, d.send_errors, d.netlink_overruns
     );
     if let Some(u) = &i.unicast {
         let _ = writeln!(o, "  {u}");

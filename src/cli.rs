@@ -197,7 +197,8 @@ pub struct Args {
     /// Do not run: clean up after a dead instance of this configuration (the same arguments):
     /// if its pid file is not locked by a running vrrpd, remove the VIPs and virtual MAC link it
     /// left, restore the parent's ARP sysctls, delete its --no-accept packet filter table, remove
-    /// its pid file and control socket, and run the backup hook (-D). Exit 1, touching nothing, while the instance runs. For systemd's
+    /// its pid file and control socket, free its -M host-group slot (the group's segment too when no
+    /// live member is left), and run the backup hook (-D). Exit 1, touching nothing, while the instance runs. For systemd's
     /// ExecStopPost= after a kill -9, a watchdog kill or a crash.
     #[arg(long = "cleanup")]
     pub cleanup: bool,

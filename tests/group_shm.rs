@@ -331,6 +331,54 @@ fn dead_pid_slot_is_reclaimed() {
     assert!(ms[0].1.alive);
 }
 
+/// `vrrpd --cleanup`'s part ([`GroupShm::clean_dead_member`]): the slot of the member asked for
+/// is freed only when its owner is dead (a live one's never), another dead member's is left,
+/// and the segment goes once no live member is left; no segment at all is no error.
+#[test]
+fn clean_dead_member_frees_only_a_dead_owners_slot() {
+    use vrrpd::proto::Family;
+    let seg = Seg::new();
+    let mut a = seg.open();
+    let (kid, kid2) = (Kid::sleeper(), Kid::sleeper());
+    a.claim_as(kid.pid(), "eth0", 51, secs(1))
+        .expect("claim_as");
+    a.claim_as(kid2.pid(), "eth0", 53, secs(1))
+        .expect("claim_as");
+    // (A claim reaps every dead slot: the dead one comes last.)
+    let dead = dead_pid();
+    a.claim_as(dead, "eth0", 52, secs(1)).expect("claim_as");
+    let clean = |vrid| GroupShm::clean_dead_member(seg.name(), "eth0", vrid, Family::V4);
+    let vrids = |g: &GroupShm| -> Vec<(u8, bool)> {
+        g.members().iter().map(|(_, m)| (m.vrid, m.alive)).collect()
+    };
+    let (freed, removed) = clean(51).expect("clean");
+    assert!(
+        freed.is_empty() && !removed,
+        "a live member's slot: {freed:?}"
+    );
+    let (freed, removed) = clean(52).expect("clean");
+    assert_eq!(freed.len(), 1, "{freed:?}");
+    assert_eq!((freed[0].pid, freed[0].vrid), (dead, 52));
+    assert!(!removed, "removed with live members");
+    assert_eq!(vrids(&a), vec![(51, true), (53, true)]);
+    // IPv6 eth0/53 is another member: nothing to free.
+    let (freed, _) =
+        GroupShm::clean_dead_member(seg.name(), "eth0", 53, Family::V6).expect("clean");
+    assert!(freed.is_empty(), "{freed:?}");
+    // eth0/53 dies: the clean-up of eth0/51 (alive) frees nothing, not even eth0/53's slot.
+    drop(kid2);
+    let (freed, removed) = clean(51).expect("clean");
+    assert!(freed.is_empty() && !removed, "{freed:?}");
+    assert_eq!(vrids(&a), vec![(51, true), (53, false)]);
+    // eth0/51 dies too: its clean-up frees its slot and, no live member left, the segment.
+    drop(kid);
+    let (freed, removed) = clean(51).expect("clean");
+    assert_eq!(freed.len(), 1, "{freed:?}");
+    assert!(removed, "no live member left, the segment stays");
+    assert!(!std::path::Path::new(&seg.path()).exists());
+    assert_eq!(clean(51).expect("no segment").0.len(), 0);
+}
+
 #[test]
 fn own_stale_slot_is_reclaimed() {
     let seg = Seg::new();

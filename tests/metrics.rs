@@ -187,6 +187,11 @@ fn textfile_metrics_pass_promtool_and_a_dead_master_is_not_master() {
     assert!(sample(&m2, "vrrpd_discards_total", &with(&[r#"reason="bad_ttl""#])).is_some());
     assert_eq!(sample(&m1, "vrrpd_hooks_started_total", &id), Some(0.0));
     assert_eq!(
+        sample(&m1, "vrrpd_netlink_overruns_total", &id),
+        Some(0.0),
+        "{m1}"
+    );
+    assert_eq!(
         sample(&m1, "vrrpd_advertisement_interval_seconds", &id),
         Some(0.1)
     );

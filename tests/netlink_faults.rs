@@ -133,6 +133,36 @@ fn netlink_overrun_does_not_miss_a_link_down() {
             .any(|l| l.contains("warn") && l.contains("netlink events lost")),
         "the overrun was not logged:\n{log}"
     );
+    // Counted where an operator looks: the control protocol's detail, the dump's text and the
+    // metrics.
+    let (_, out, _) = lab.atropos(&r1, &["--dump", "--json", "-v", "51"]);
+    let j = json(&out);
+    let n = j[0]["detail"]["netlink_overruns"].as_u64();
+    eprintln!("netlink_overruns after the flood: {n:?}");
+    assert!(
+        n.is_some_and(|n| n >= 1),
+        "netlink_overruns {n:?} in the dump after an overrun:\n{out}"
+    );
+    let (_, text, _) = lab.atropos(&r1, &["--dump"]);
+    assert!(
+        text.lines().any(|l| l
+            .split("netlink overruns ")
+            .nth(1)
+            .and_then(|r| r.trim().parse::<u64>().ok())
+            .is_some_and(|n| n >= 1)),
+        "no netlink overruns ≥ 1 in the dump:\n{text}"
+    );
+    let (_, metrics, _) = lab.atropos(&r1, &["--metrics"]);
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("vrrpd_netlink_overruns_total{")
+                && l.rsplit(' ')
+                    .next()
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .is_some_and(|v| v >= 1.0)),
+        "no vrrpd_netlink_overruns_total ≥ 1:\n{metrics}"
+    );
     let cap = Capture::start(&sw, "p0");
     sh(&["ip", "-n", &sw, "link", "set", "p0", "up"]);
     assert!(

@@ -326,6 +326,10 @@ pub struct Detail {
     /// How many times the Master as last heard changed to another router (ourselves included).
     #[serde(default)]
     pub master_changes: u64,
+    /// Times the link monitor's netlink socket overflowed (`ENOBUFS`: the kernel dropped
+    /// notifications) and the daemon re-read the interface, its trackers and the virtual MAC.
+    #[serde(default)]
+    pub netlink_overruns: u64,
     /// The event stream (`atropos --follow`): its counters.
     #[serde(default)]
     pub events: EventStreamInfo,
@@ -370,6 +374,31 @@ pub fn parse_request(line: &[u8]) -> Result<Request, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A `Detail` from an older daemon (no `netlink_overruns`, nor the other later fields)
+    /// still parses, with 0; a current one round-trips the count.
+    #[test]
+    fn detail_without_netlink_overruns_parses() {
+        let mut v = serde_json::to_value(Detail {
+            netlink_overruns: 3,
+            ..Detail::default()
+        })
+        .unwrap();
+        assert_eq!(v["netlink_overruns"], 3);
+        let back: Detail = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!(back.netlink_overruns, 3);
+        let o = v.as_object_mut().unwrap();
+        for k in [
+            "netlink_overruns",
+            "master_changes",
+            "events",
+            "filter_errors",
+        ] {
+            o.remove(k);
+        }
+        let old: Detail = serde_json::from_value(v).unwrap();
+        assert_eq!(old.netlink_overruns, 0);
+    }
 
     #[test]
     fn request_round_trip() {

@@ -19,10 +19,19 @@
 //! 3. the Accept_Mode packet filter table (`--no-accept`) is deleted
 //!    ([`super::filter::remove_stale`]);
 //! 4. the stale control socket and pid file are removed;
-//! 5. if anything was stale, the backup hook (`-D`) runs (state `BACKUP`, previous state
+//! 5. with `-M`, the instance's slot in the host group's table is freed if its recorded owner
+//!    is dead (never a live member's), and the segment is removed when no live member remains
+//!    ([`crate::sys::shm::GroupShm::clean_dead_member`]). Left there, the slot made the
+//!    survivors show it as a member (`atropos`, `vrrpd_group_member_state`) in its last
+//!    published state, `MASTER (dead)`, and give "eth0/52 (pid N) died" as their reason for
+//!    as long as the instance stays stopped; and a group whose last member was killed left its
+//!    segment in `/dev/shm` for good. Freed, the survivors count live members only: with
+//!    fewer than `N` they still hold backup ("waiting for N members, k running"), which is
+//!    right while the unit restarts, and the restarted instance claims a slot again;
+//! 6. if anything was stale, the backup hook (`-D`) runs (state `BACKUP`, previous state
 //!    `MASTER` when addresses were found, else `INIT`) and is waited for, at most
 //!    `--script-timeout`;
-//! 6. under systemd (`NotifyAccess=exec`), `STATUS=` says what was done, replacing the dead
+//! 7. under systemd (`NotifyAccess=exec`), `STATUS=` says what was done, replacing the dead
 //!    daemon's last `MASTER`.
 //!
 //! After a normal stop nothing is stale, and nothing is done (exit 0).
@@ -58,6 +67,10 @@ pub struct Cleaned {
     pub hook: bool,
     /// The Accept_Mode packet filter table removed (`ip vrrpd_eth0_51_v4`).
     pub filter: Option<String>,
+    /// The host group (`-M`) whose table held a slot of the dead instance, freed.
+    pub group_slot: Option<String>,
+    /// The host group's segment removed (no live member was left).
+    pub group_segment: Option<String>,
 }
 
 impl Cleaned {
@@ -68,6 +81,8 @@ impl Cleaned {
             || !self.vips.is_empty()
             || self.vmac.is_some()
             || self.filter.is_some()
+            || self.group_slot.is_some()
+            || self.group_segment.is_some()
     }
 }
 
@@ -85,6 +100,12 @@ impl fmt::Display for Cleaned {
         }
         if let Some(t) = &self.filter {
             parts.push(format!("removed packet filter table {t}"));
+        }
+        if let Some(g) = &self.group_slot {
+            parts.push(format!("freed its slot in host group {g}"));
+        }
+        if let Some(p) = &self.group_segment {
+            parts.push(format!("removed the host group's segment {p}"));
         }
         if self.pid_file || self.socket {
             parts.push("removed the pid file and control socket".to_string());
@@ -166,6 +187,9 @@ pub fn run(s: &Settings) -> Result<Cleaned, CleanupError> {
     }
     // The Accept_Mode table is per network namespace, not per interface.
     done.filter = super::filter::remove_stale(s);
+    if s.monitor.is_some() {
+        clean_group(s, &tag, &mut done);
+    }
     if done.anything() {
         if let Some(hook) = &s.backup_script {
             run_hook(s, hook, if was_master { "MASTER" } else { "INIT" });
@@ -183,6 +207,33 @@ pub fn run(s: &Settings) -> Result<Cleaned, CleanupError> {
     }
     Notifier::from_env().send(&format!("STATUS=stopped ({msg})"));
     Ok(done)
+}
+
+/// Frees the dead instance's host-group slot, and the segment if no live member is left
+/// (module documentation, step 5). Under the pid-file lock: the instance cannot be starting.
+fn clean_group(s: &Settings, tag: &str, done: &mut Cleaned) {
+    let name = match &s.group {
+        Some(n) => n.clone(),
+        None => match crate::sys::shm::default_group_name() {
+            Ok(n) => n,
+            Err(e) => {
+                vlog!(Warn, "{tag}: --cleanup: cannot name the host group: {e}");
+                return;
+            }
+        },
+    };
+    match crate::sys::shm::GroupShm::clean_dead_member(&name, &s.interface, s.vrid, s.family) {
+        Ok((freed, removed)) => {
+            if let Some(m) = freed.first() {
+                done.group_slot = Some(format!("{name} (pid {})", m.pid));
+            }
+            if removed {
+                done.group_segment =
+                    Some(format!("/dev/shm/{}{name}", crate::sys::shm::NAME_PREFIX));
+            }
+        }
+        Err(e) => vlog!(Warn, "{tag}: --cleanup: host group {name}: {e}"),
+    }
 }
 
 /// Locks the pid file at `path` (creating it if need be), or says who holds it.

@@ -40,13 +40,14 @@ impl Daemon {
                 .collect();
             vlog!(
                 Info,
-                "{}: adverts_sent={} adverts_rcvd={} prio0_sent={} prio0_rcvd={} send_errors={} transitions: {} discards: {}",
+                "{}: adverts_sent={} adverts_rcvd={} prio0_sent={} prio0_rcvd={} send_errors={} netlink_overruns={} transitions: {} discards: {}",
                 self.tag(),
                 d.adverts_sent,
                 d.adverts_rcvd,
                 d.prio0_sent,
                 d.prio0_rcvd,
                 d.send_errors,
+                d.netlink_overruns,
                 if transitions.is_empty() { "-".to_string() } else { transitions.join(" ") },
                 if discards.is_empty() { "-".to_string() } else { discards.join(" ") }
             );
@@ -114,6 +115,7 @@ impl Daemon {
                 prio0_rcvd: c.prio0_rcvd(),
                 send_errors: c.send_errors(),
                 master_changes: c.master_changes(),
+                netlink_overruns: self.netlink_overruns,
                 ..Detail::default()
             };
             for from in State::ALL {

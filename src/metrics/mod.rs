@@ -85,6 +85,7 @@ struct Families {
     send_errors: IntCounterVec,
     discards: IntCounterVec,
     master_changes: IntCounterVec,
+    netlink_overruns: IntCounterVec,
     hooks_started: IntCounterVec,
     hooks_failed: IntCounterVec,
     hooks_killed: IntCounterVec,
@@ -198,6 +199,11 @@ impl Families {
             master_changes: c(
                 "vrrpd_master_changes_total",
                 "Times the Master as last heard changed to another router (this one included).",
+                &INST,
+            )?,
+            netlink_overruns: c(
+                "vrrpd_netlink_overruns_total",
+                "Times the link monitor's netlink socket overflowed (ENOBUFS, notifications lost) and the interface was read again.",
                 &INST,
             )?,
             hooks_started: c(
@@ -394,6 +400,9 @@ fn instance(f: &Families, id: &[&str; 3], i: &InstanceInfo, now: f64) {
     f.master_changes
         .with_label_values(&l)
         .inc_by(d.master_changes);
+    f.netlink_overruns
+        .with_label_values(&l)
+        .inc_by(d.netlink_overruns);
     let hook = |k: &str| d.hooks.get(k).copied().unwrap_or(0);
     f.hooks_started
         .with_label_values(&l)
@@ -436,6 +445,7 @@ mod tests {
             adverts_sent: 7,
             adver_interval_ms: 1000.0,
             master_changes: 2,
+            netlink_overruns: 4,
             ..Detail::default()
         };
         d.transitions.insert("BACKUP->MASTER".into(), 1);
@@ -493,6 +503,7 @@ mod tests {
             format!(r#"vrrpd_adverts_sent_total{l}}} 7"#),
             r#"vrrpd_discards_total{family="ipv4",interface="eth0",protocol="vrrp",reason="bad_ttl",vrid="51"} 3"#.to_string(),
             format!(r#"vrrpd_master_changes_total{l}}} 2"#),
+            format!(r#"vrrpd_netlink_overruns_total{l}}} 4"#),
             format!(r#"vrrpd_hooks_killed_total{l}}} 1"#),
             format!(r#"vrrpd_advertisement_interval_seconds{l}}} 1"#),
             r#"name="web \"x\"",protocol="vrrp",status="down",vrid="51"} 1"#.to_string(),

@@ -987,6 +987,34 @@ impl GroupShm {
         removed
     }
 
+    /// `vrrpd --cleanup` of the member `(ifname, vrid, family)` of group `name`, killed
+    /// without leaving (SIGKILL, a crash): frees its slot if its recorded owner is dead (never
+    /// a live member's), and, when no live member remains, removes the segment, under the
+    /// segment's lock as [`leave`](Self::leave) does (a joiner cannot be claiming a slot in it).
+    /// Returns the slots freed and whether the segment was removed; no segment is no error.
+    pub fn clean_dead_member(
+        name: &str,
+        ifname: &str,
+        vrid: u8,
+        family: Family,
+    ) -> Result<(Vec<MemberView>, bool), ShmError> {
+        let g = match Self::open_existing(name) {
+            Ok(g) => g,
+            Err(ShmError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                return Ok((Vec::new(), false))
+            }
+            Err(e) => return Err(e),
+        };
+        let reaped = g.reap_dead_member(ifname, vrid, family);
+        let Some(lock) = FileLock::take(&g.file) else {
+            return Ok((reaped, false));
+        };
+        let last = g.members().iter().all(|(_, m)| !m.alive) && names_file(&g.path, &g.file);
+        let removed = last && Self::unlink(&g.name).is_ok();
+        drop(lock);
+        Ok((reaped, removed))
+    }
+
     /// Removes the group table `name` (`shm_unlink`). Processes that have it mapped keep their
     /// mapping. A missing segment is not an error.
     pub fn unlink(name: &str) -> Result<(), ShmError> {
@@ -1312,6 +1340,21 @@ impl GroupShm {
 
     /// Frees every slot whose owner is dead; returns what was removed (for logging).
     pub fn reap_dead(&self) -> Vec<MemberView> {
+        self.reap_dead_where(None)
+    }
+
+    /// Frees the slots of member `(ifname, vrid, family)` whose owner is dead (a live owner's
+    /// slot is never touched); returns what was removed. For `vrrpd --cleanup`.
+    pub fn reap_dead_member(&self, ifname: &str, vrid: u8, family: Family) -> Vec<MemberView> {
+        let Ok(name) = validate_ifname(ifname) else {
+            return Vec::new();
+        };
+        self.reap_dead_where(Some((name, vrid, family_byte(family))))
+    }
+
+    /// [`reap_dead`](Self::reap_dead), limited to the slots of one identity (ifname, vrid,
+    /// family byte) when `only` is given (a slot being rewritten is then never judged).
+    fn reap_dead_where(&self, only: Option<([u8; 16], u8, u8)>) -> Vec<MemberView> {
         let mut reaped = Vec::new();
         for (i, slot) in self.slots() {
             let w = slot.owner.load(Ordering::Acquire);
@@ -1320,6 +1363,13 @@ impl GroupShm {
                 continue;
             }
             let id = read_identity(slot).filter(|id| id.word == w);
+            if let Some((ifname, vrid, family)) = &only {
+                match &id {
+                    Some(id)
+                        if id.ifname == *ifname && id.vrid == *vrid && id.family == *family => {}
+                    _ => continue,
+                }
+            }
             let dead = match &id {
                 Some(id) => !self.id_alive(i, id),
                 // Being rewritten: judged by pid only if the owner is of our namespace.

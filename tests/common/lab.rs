@@ -253,11 +253,39 @@ impl Drop for Lab {
             }
         }
         std::thread::sleep(Duration::from_millis(50));
+        remove_group_segments(&self.namespaces, Some(&self.prefix));
         for ns in self.namespaces.iter().rev() {
             let _ = try_sh(&["ip", "netns", "del", ns]);
         }
         if std::env::var("VRRPD_KEEP_LOGS").is_err() {
             let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Removes the host-group segments (`/dev/shm/vrrpd-group-*`) that daemons of a test left: a
+/// kill -9 leaves its segment on purpose (`vrrpd --cleanup` or the next start deals with it).
+/// The default group is named after its network namespace's inode (`ns<inode>`), which the
+/// kernel hands out again once the namespace is gone, so this runs while `namespaces` still
+/// exist; groups named by a test carry its lab's `prefix`. Best effort: what is not there is
+/// not an error.
+fn remove_group_segments(namespaces: &[String], prefix: Option<&str>) {
+    use std::os::unix::fs::MetadataExt;
+    for ns in namespaces {
+        if let Ok(m) = std::fs::metadata(Path::new("/run/netns").join(ns)) {
+            let _ = std::fs::remove_file(format!("/dev/shm/vrrpd-group-ns{}", m.ino()));
+        }
+    }
+    let Some(prefix) = prefix else { return };
+    let named = format!("vrrpd-group-{prefix}");
+    if let Ok(dir) = std::fs::read_dir("/dev/shm") {
+        for e in dir.flatten() {
+            if e.file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with(&named))
+            {
+                let _ = std::fs::remove_file(e.path());
+            }
         }
     }
 }
@@ -330,6 +358,7 @@ impl Netns {
 impl Drop for Netns {
     fn drop(&mut self) {
         let _g = NETNS_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        remove_group_segments(std::slice::from_ref(&self.name), None);
         let _ = Command::new("ip")
             .args(["netns", "del", &self.name])
             .output();

@@ -75,6 +75,7 @@ fn spec(prio: u8, interval_ms: u32, insts: Vec<Inst>, logs: bool) -> Spec {
         insts,
         start_master: false,
         logs,
+        realtime: false,
     }
 }
 
@@ -410,19 +411,21 @@ impl Caps {
 /// other segments' processes (each vrrpd re-reads its interface's addresses on every address
 /// event of that interface; see BENCHMARKS.md).
 pub fn resources(ctx: &Ctx, imp: Impl, n: usize, window: Duration) -> R<Vec<Value>> {
-    resources_at(ctx, imp, n, 1000, window)
+    resources_at(ctx, imp, n, 1000, window, false)
 }
 
 /// [`resources`] at `interval_ms` (the short-interval rows: 100 instances at 100 ms and 10 ms).
 /// Besides CPU and memory each row has the router's wake-ups per second (voluntary context
 /// switches of its processes over the window) and, for the Backup router, the CPU per advert
 /// received (the run time over the Master's adverts seen on the Backup's segments).
+/// `realtime`: both routers at real-time priority 1 ([`Spec::realtime`]); the rows say so.
 pub fn resources_at(
     ctx: &Ctx,
     imp: Impl,
     n: usize,
     interval_ms: u32,
     window: Duration,
+    realtime: bool,
 ) -> R<Vec<Value>> {
     let mut lab = Lab::new(&ctx.root, "resources")?;
     let segs = n.div_ceil(250);
@@ -486,7 +489,10 @@ pub fn resources_at(
     let t_start = now_ns();
     let mut ra = Vec::new();
     for (k, (a, _, insts)) in groups.iter().enumerate() {
-        let s = spec(200, interval_ms, insts.clone(), logs);
+        let s = Spec {
+            realtime,
+            ..spec(200, interval_ms, insts.clone(), logs)
+        };
         ra.push(Router::start(
             &mut lab,
             &ctx.vrrpd,
@@ -517,7 +523,10 @@ pub fn resources_at(
     // Then the Backup router: it hears the Masters within 1 s, well before its own 3.6 s.
     let mut rb = Vec::new();
     for (k, (_, b, insts)) in groups.iter().enumerate() {
-        let s = spec(100, interval_ms, insts.clone(), logs);
+        let s = Spec {
+            realtime,
+            ..spec(100, interval_ms, insts.clone(), logs)
+        };
         rb.push(Router::start(
             &mut lab,
             &ctx.vrrpd,
@@ -556,7 +565,7 @@ pub fn resources_at(
                m: &[(u64, u64, u64)]| {
         let mut r = json!({
             "impl": imp.name(), "instances": n, "interval_ms": interval_ms, "side": side,
-            "interfaces": segs,
+            "realtime": realtime, "interfaces": segs,
             "namespaces_per_router": groups.len(),
             "processes": procs, "alive": alive, "window_s": w.secs,
             "cpu_ns": (cpu.0 * w.secs * 1e9) as u64,

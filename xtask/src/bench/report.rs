@@ -324,16 +324,62 @@ fn targets(r: &Value, out: &mut String) {
     }
 }
 
-/// A short-interval row (`short`), or for 1 s the CPU row (`resources`), of `imp` and `side`.
+/// A short-interval row (`short`), or for 1 s the CPU row (`resources`), of `imp` and `side`,
+/// at normal scheduling.
 fn cpu_row<'a>(r: &'a Value, imp: &str, n: u64, iv: u64, side: &str) -> Option<&'a Value> {
+    cpu_row_rt(r, imp, n, iv, side, false)
+}
+
+/// [`cpu_row`] at real-time scheduling (`realtime`: vrrpd `--realtime 1`, keepalived
+/// `vrrp_rt_priority 1`, `vrrp_rlimit_rttime 1000000`) or not.
+fn cpu_row_rt<'a>(
+    r: &'a Value,
+    imp: &str,
+    n: u64,
+    iv: u64,
+    side: &str,
+    realtime: bool,
+) -> Option<&'a Value> {
     let key = if iv == 1000 { "resources" } else { "short" };
     rows(r, key).find(|x| {
         s(x, "impl") == imp
             && x["instances"].as_u64() == Some(n)
             && x["interval_ms"].as_u64().unwrap_or(1000) == iv
             && s(x, "side") == side
+            && is_realtime(x) == realtime
             && s(x, "error").is_empty()
     })
+}
+
+/// A router's processes that were gone at the end of the window (a daemon that died or was
+/// killed, say by its RLIMIT_RTTIME): ` **Master router: 1 of 2 processes gone**`, or nothing.
+fn exited(master: &Value, backup: &Value) -> String {
+    let mut out = String::new();
+    for (side, x) in [("Master", master), ("Backup", backup)] {
+        if let (Some(p), Some(a)) = (x["processes"].as_u64(), x["alive"].as_u64()) {
+            if a < p {
+                let _ = write!(out, " **{side} router: {} of {p} processes gone**", p - a);
+            }
+        }
+    }
+    out
+}
+
+/// Whether a row ran at real-time scheduling (rows from before the flag have no field: no).
+fn is_realtime(x: &Value) -> bool {
+    x["realtime"].as_bool() == Some(true)
+}
+
+/// The name of `imp` in the short-interval table, with its real-time setting when `realtime`.
+fn short_name(imp: &str, name: &str, realtime: bool) -> String {
+    match (realtime, imp) {
+        (false, _) => name.to_string(),
+        (true, "vrrpd") => format!("{name}, real-time (`--realtime 1`)"),
+        (true, "keepalived") => {
+            format!("{name}, real-time (`vrrp_rt_priority 1`, `vrrp_rlimit_rttime 1000000`)")
+        }
+        (true, _) => format!("{name}, real-time"),
+    }
 }
 
 /// The issue-14 CPU targets at 100 instances: within 2 × keepalived at 1 s and 100 ms, and
@@ -361,6 +407,7 @@ fn short_targets(r: &Value, out: &mut String) {
         met((!ok.is_empty()).then(|| ok.iter().all(|&o| o)))
     );
     let steady = |imp| cpu_row(r, imp, 100, 10, "backup");
+    let steady_rt = |imp| cpu_row_rt(r, imp, 100, 10, "backup", true);
     let cell = |x: &Value| {
         format!(
             "{} Backup adverts in {:.0} s, {:.0} adverts/s of 10000",
@@ -382,6 +429,24 @@ fn short_targets(r: &Value, out: &mut String) {
             x["adverts_from_backup"].as_u64() == Some(0) && f(x, "window_s").unwrap_or(0.0) >= 29.5
         }))
     );
+    // The same at real-time priority 1, opt-in on both sides.
+    let v = steady_rt("vrrpd");
+    if v.is_some() || steady_rt("keepalived").is_some() {
+        let _ = writeln!(
+            out,
+            "| 100 instances at 10 ms hold steady with real-time scheduling (vrrpd `--realtime 1`, keepalived `vrrp_rt_priority 1`, `vrrp_rlimit_rttime 1000000`) | {} | {} |",
+            match (v, steady_rt("keepalived")) {
+                (Some(v), Some(k)) => format!("vrrpd {}; keepalived {}", cell(v), cell(k)),
+                (Some(v), None) => format!("vrrpd {}", cell(v)),
+                (None, Some(k)) => format!("keepalived {}", cell(k)),
+                _ => "—".into(),
+            },
+            met(v.map(|x| {
+                x["adverts_from_backup"].as_u64() == Some(0)
+                    && f(x, "window_s").unwrap_or(0.0) >= 29.5
+            }))
+        );
+    }
 }
 
 /// The short-interval table: n instances at 100 ms and 10 ms, vrrpd beside keepalived.
@@ -398,7 +463,9 @@ fn short_intervals(r: &Value, out: &mut String) {
          any advert of the Backup router in that window (a flap: a Backup took over). Wake-ups: \
          voluntary context switches per second summed over the router's processes. µs per \
          advert: the Master router's run time (alone) per advert it sent, the Backup router's \
-         per advert it received.\n\n\
+         per advert it received. Real-time rows: the same at 10 ms with both routers' \
+         daemons at SCHED_RR priority 1 (vrrpd `--realtime 1`, keepalived \
+         `vrrp_rt_priority 1`, `vrrp_rlimit_rttime 1000000`), opt-in on both.\n\n\
          | implementation | instances | interval | Master router alone | Backup router | + delivery | adverts/s | Backup adverts (flaps) | wake-ups/s Master / Backup | µs per advert sent / received | window | machine busy |\n\
          |---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
@@ -406,29 +473,33 @@ fn short_intervals(r: &Value, out: &mut String) {
         let _ = writeln!(
             out,
             "| {} | {} | {} ms | error: {} | | | | | | | | |",
-            s(x, "impl"),
+            short_name(s(x, "impl"), s(x, "impl"), is_realtime(x)),
             x["instances"],
             x["interval_ms"],
             short(s(x, "error"))
         );
     }
-    let find = |imp: &str, iv: u64, side: &str| {
+    let find = |imp: &str, iv: u64, side: &str, rt: bool| {
         rows(r, "short").find(|x| {
             s(x, "impl") == imp
                 && x["interval_ms"].as_u64() == Some(iv)
                 && s(x, "side") == side
+                && is_realtime(x) == rt
                 && s(x, "error").is_empty()
         })
     };
-    for iv in [100, 10] {
+    for (iv, rt) in [(100, false), (10, false), (10, true)] {
         for (k, name) in IMPLS {
-            let (Some(ma), Some(ba)) = (find(k, iv, "master"), find(k, iv, "backup")) else {
+            let (Some(ma), Some(ba)) = (find(k, iv, "master", rt), find(k, iv, "backup", rt))
+            else {
                 continue;
             };
             let n = ba["instances"].as_u64().unwrap_or(0);
             let _ = writeln!(
                 out,
-                "| {name} | {n} | {iv} ms | {:.2} % | {:.2} %{} | {:.2} % | {:.0} of {} | {} | {:.0} / {:.0} | {:.1} / {:.1} | {:.0} s | {:.0} % / {:.0} % |",
+                "| {}{} | {n} | {iv} ms | {:.2} % | {:.2} %{} | {:.2} % | {:.0} of {} | {} | {:.0} / {:.0} | {:.1} / {:.1} | {:.0} s | {:.0} % / {:.0} % |",
+                short_name(k, name, rt),
+                exited(ma, ba),
                 f(ma, "cpu_pct_core").unwrap_or(f64::NAN),
                 f(ba, "cpu_pct_core").unwrap_or(f64::NAN),
                 if ba["saturated"].as_bool() == Some(true) {
@@ -1141,6 +1212,87 @@ mod tests {
         assert!(
             target("1000 instances at 1 s ≤ 4 %").ends_with("| **missed** |"),
             "{md}"
+        );
+        // No real-time rows: no real-time target.
+        assert!(!md.contains("real-time"), "{md}");
+    }
+
+    /// Issue 14: the 10 ms rows at real-time priority (vrrpd `--realtime 1`, keepalived
+    /// `vrrp_rt_priority 1`, `vrrp_rlimit_rttime 1000000`) are rows of their own, after the default ones, and have a target
+    /// of their own; the default rows and their target are the default runs' whatever the order
+    /// of the rows in the results.
+    #[test]
+    fn real_time_short_rows_are_rows_of_their_own() {
+        let row = |imp: &str, iv: u64, side: &str, rt: Option<bool>, cpu: f64, flaps: u64| {
+            let mut x = serde_json::json!({"impl": imp, "instances": 100, "interval_ms": iv,
+                "side": side, "cpu_pct_core": cpu, "delivery_pct_core": 1.0, "window_s": 30.0,
+                "adverts_per_s_from_master": 9990.0, "adverts_from_backup": flaps,
+                "wakeups_per_s": 10000.0, "us_per_advert_sent": 40.0,
+                "us_per_advert_received": 30.0, "system_busy_pct": 50.0});
+            if let Some(rt) = rt {
+                x["realtime"] = serde_json::json!(rt);
+            }
+            x["processes"] = serde_json::json!(if imp == "vrrpd" { 100 } else { 2 });
+            x["alive"] = x["processes"].clone();
+            x
+        };
+        let mut short = Vec::new();
+        for (imp, k) in [("vrrpd", 1.5), ("keepalived", 1.0)] {
+            for side in ["master", "backup"] {
+                // Real-time first in the file: the default rows must still be found as such.
+                let mut x = row(imp, 10, side, Some(true), 50.0 * k, 0);
+                if imp == "keepalived" {
+                    // Its VRRP child gone on both routers.
+                    x["alive"] = serde_json::json!(1);
+                }
+                short.push(x);
+                short.push(row(imp, 10, side, Some(false), 40.0 * k, 24));
+                // A row from before the flag (no field) is a default row.
+                short.push(row(imp, 100, side, None, 4.0 * k, 0));
+            }
+        }
+        short.push(serde_json::json!({"impl": "keepalived", "instances": 100,
+            "interval_ms": 10, "realtime": true, "error": "boom"}));
+        let r = serde_json::json!({"meta": {"impls": ["vrrpd", "keepalived"], "counts": [100]},
+            "failover": [], "jitter": [], "startup": [], "resources": [], "short": short,
+            "wakeups": []});
+        let md = render(&r, "bench/results/x", &[]);
+        let line = |prefix: &str| {
+            md.lines()
+                .position(|l| l.starts_with(prefix))
+                .unwrap_or_else(|| panic!("no row '{prefix}':\n{md}"))
+        };
+        let plain =
+            line("| vrrpd | 100 | 10 ms | 60.00 % | 60.00 % | 1.00 % | 9990 of 10000 | 24 |");
+        let rt = line(
+            "| vrrpd, real-time (`--realtime 1`) | 100 | 10 ms | 75.00 % | 75.00 % | 1.00 % | 9990 of 10000 | 0 |",
+        );
+        let ka = line(
+            "| keepalived, real-time (`vrrp_rt_priority 1`, `vrrp_rlimit_rttime 1000000`) **Master router: 1 of 2 processes gone** \
+             **Backup router: 1 of 2 processes gone** | 100 | 10 ms | 50.00 % |",
+        );
+        // Every process alive: no mark.
+        assert!(!md.contains("| vrrpd **"), "{md}");
+        line("| keepalived, real-time (`vrrp_rt_priority 1`, `vrrp_rlimit_rttime 1000000`) | 100 | 10 ms | error: boom |");
+        line("| vrrpd | 100 | 100 ms | 6.00 % |");
+        assert!(plain < rt && rt < ka, "{md}");
+        let target = |needle: &str| {
+            md.lines()
+                .find(|l| l.starts_with("| ") && l.contains(needle))
+                .unwrap_or_else(|| panic!("no target row '{needle}':\n{md}"))
+                .to_string()
+        };
+        let steady = target("at 10 ms hold steady (no Backup advert");
+        assert!(
+            steady.contains("vrrpd 24 Backup adverts") && steady.ends_with("| **missed** |"),
+            "{steady}"
+        );
+        let steady = target("at 10 ms hold steady with real-time scheduling");
+        assert!(
+            steady.contains("vrrpd 0 Backup adverts in 30 s")
+                && steady.contains("keepalived 0 Backup adverts")
+                && steady.ends_with("| **met** |"),
+            "{steady}"
         );
     }
 }

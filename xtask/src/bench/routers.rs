@@ -76,6 +76,9 @@ pub struct Spec {
     pub start_master: bool,
     /// Keep daemon output in log files (else discarded).
     pub logs: bool,
+    /// Real-time scheduling at priority 1: vrrpd `--realtime 1`, keepalived
+    /// `vrrp_rt_priority 1` (issue 14; FRR has no such setting).
+    pub realtime: bool,
 }
 
 /// A started router.
@@ -190,6 +193,14 @@ fn start_vrrpd(lab: &mut Lab, bin: &Path, ns: &str, dir: PathBuf, spec: &Spec) -
             "--foreground".into(),
             format!("{}/{}", i.vip, i.plen),
         ];
+        let args: Vec<String> = if spec.realtime {
+            ["--realtime".to_string(), "1".into()]
+                .into_iter()
+                .chain(args)
+                .collect()
+        } else {
+            args.to_vec()
+        };
         let log = dir.join(format!("vrrpd-{}-{}.log", i.ifname, i.vrid));
         pids.push(lab.spawn(ns, &bin, &args, &env, spec.logs.then_some(log.as_path()))?);
     }
@@ -210,7 +221,16 @@ fn ka_interval(ms: u32) -> String {
 
 fn start_keepalived(lab: &mut Lab, ns: &str, tag: &str, dir: PathBuf, spec: &Spec) -> R<Router> {
     chmod(&dir, 0o700)?;
-    let mut conf = format!("global_defs {{\n    router_id {tag}\n}}\n");
+    // vrrp_rt_priority: the VRRP child at SCHED_RR (keepalived.conf(5)). Its RLIMIT_RTTIME is
+    // vrrp_rlimit_rttime, default 10000 us: with 100 instances at 10 ms on a busy machine the
+    // child exceeded it and was killed (one run, 2026-12-03: 1 of 2 processes gone on each
+    // router), so it gets vrrpd's soft limit, 1 s, for the comparison to be of scheduling.
+    let rt = if spec.realtime {
+        "    vrrp_rt_priority 1\n    vrrp_rlimit_rttime 1000000\n"
+    } else {
+        ""
+    };
+    let mut conf = format!("global_defs {{\n    router_id {tag}\n{rt}}}\n");
     for i in &spec.insts {
         let _ = write!(
             conf,
