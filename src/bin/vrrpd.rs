@@ -12,6 +12,23 @@ fn main() -> ExitCode {
     vrrpd::sys::mem::reexec_with_tunables();
     // Before the first allocation that should follow them (issue #14; see sys::mem).
     vrrpd::sys::mem::tune_allocator();
+    let mut d = match start_up() {
+        Ok(d) => d,
+        Err(code) => return code,
+    };
+    let status = d.run().clamp(0, 255) as u8;
+    // The pid file and control socket go with the daemon; then their directory, if empty.
+    drop(d);
+    vrrpd::sys::pidfile::remove_empty_ns_dir();
+    ExitCode::from(status)
+}
+
+/// Everything before the event loop: the command line, detaching, the daemon's start-up. Out
+/// of line, and the daemon boxed, so that `main`'s frame (on the stack under the event loop for
+/// the whole run) stays small: inlined, start-up's locals made it 10 KiB, pages every process
+/// kept resident (issue #14). `Err` is the exit status of a run that ends here.
+#[inline(never)]
+fn start_up() -> Result<Box<Daemon>, ExitCode> {
     // stderr only for now (and the journal's priority prefixes when it is the journal).
     daemon::log::init(false, false);
     let args = match cli::parse(std::env::args_os()) {
@@ -20,31 +37,31 @@ fn main() -> ExitCode {
             use clap::error::ErrorKind;
             if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
                 let _ = e.print();
-                return ExitCode::SUCCESS;
+                return Err(ExitCode::SUCCESS);
             }
             daemon::log::fatal(&cli::one_line(&e));
-            return ExitCode::from(2);
+            return Err(ExitCode::from(2));
         }
     };
     let settings = match args.validate() {
         Ok(s) => s,
         Err(e) => {
             daemon::log::fatal(&e.to_string());
-            return ExitCode::from(2);
+            return Err(ExitCode::from(2));
         }
     };
     if let Err(e) = daemon::check_capabilities() {
         daemon::log::fatal(&e);
-        return ExitCode::from(1);
+        return Err(ExitCode::from(1));
     }
     daemon::log::init(false, settings.debug);
     daemon::log::install_panic_hook();
     if args.cleanup {
         return match daemon::cleanup::run(&settings) {
-            Ok(_) => ExitCode::SUCCESS,
+            Ok(_) => Err(ExitCode::SUCCESS),
             Err(e) => {
                 daemon::log::fatal(&e.to_string());
-                ExitCode::from(1)
+                Err(ExitCode::from(1))
             }
         };
     }
@@ -53,7 +70,7 @@ fn main() -> ExitCode {
     if let Some(prio) = settings.realtime {
         if let Err(e) = daemon::realtime::check(prio) {
             daemon::log::fatal(&e);
-            return ExitCode::from(1);
+            return Err(ExitCode::from(1));
         }
     }
     let foreground = settings.foreground;
@@ -80,12 +97,12 @@ fn main() -> ExitCode {
             Ok(d) => Some(d),
             Err(e) => {
                 daemon::log::fatal(&format!("cannot detach: {e}"));
-                return ExitCode::from(1);
+                return Err(ExitCode::from(1));
             }
         }
     };
-    let mut d = match Daemon::start(settings) {
-        Ok(d) => d,
+    let d = match Daemon::start(settings) {
+        Ok(d) => Box::new(d),
         Err(e) => {
             daemon::log::fatal(&e.to_string());
             vrrpd::sys::pidfile::remove_empty_ns_dir();
@@ -93,13 +110,13 @@ fn main() -> ExitCode {
             if let Some(det) = detached {
                 det.fail(status);
             }
-            return ExitCode::from(status);
+            return Err(ExitCode::from(status));
         }
     };
     if let Some(det) = detached {
         if let Err(e) = det.finish() {
             daemon::log::fatal(&format!("cannot detach: {e}"));
-            return ExitCode::from(1);
+            return Err(ExitCode::from(1));
         }
         match &log_file {
             Some(path) => {
@@ -114,9 +131,5 @@ fn main() -> ExitCode {
             None => daemon::log::init(true, debug),
         }
     }
-    let status = d.run().clamp(0, 255) as u8;
-    // The pid file and control socket go with the daemon; then their directory, if empty.
-    drop(d);
-    vrrpd::sys::pidfile::remove_empty_ns_dir();
-    ExitCode::from(status)
+    Ok(d)
 }
