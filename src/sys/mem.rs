@@ -46,8 +46,12 @@ pub const MMAP_THRESHOLD: usize = 32 * 1024;
 /// Free memory at the top of the heap beyond this is given back at once (`M_TRIM_THRESHOLD`).
 pub const TRIM_THRESHOLD: usize = 32 * 1024;
 /// Stack kept below the caller's stack pointer by [`release_startup`]: the red zone (128 bytes,
-/// System V x86-64 ABI §3.2.2) and the frames of the calls it makes itself, with room to spare.
-pub const STACK_MARGIN: usize = 16 * 1024;
+/// System V x86-64 ABI §3.2.2) and the rest of the frame of the function that drops it, which
+/// is all that is live below the address it measures from (136 bytes in the release build of
+/// 2026-12-03; madvise(2) itself is a system call), with room to spare. Every page below this
+/// that the loop needs it touches again; every page kept above is resident whether or not: at
+/// 16 KiB the margin was most of the stack a process kept (issue #14).
+pub const STACK_MARGIN: usize = 4 * 1024;
 
 /// The glibc tunable [`reexec_with_tunables`] adds: no per-thread cache of freed chunks.
 pub const TCACHE_OFF: &str = "glibc.malloc.tcache_count=0";
