@@ -176,9 +176,9 @@ pub struct Daemon {
     /// A read of the addresses failed: when to read them again (the last known primary stays).
     primary_retry: Option<Duration>,
     /// A state transition ran code the steady loop does not (the takeover's address, ARP and
-    /// netlink work): when to give the executable's clean pages back again (issue #14,
-    /// [`crate::sys::mem::release_image`]). Rides on the first wake-up after it; never wakes
-    /// the loop by itself.
+    /// netlink work): when to give back again the stack below the loop, the free heap and the
+    /// executable's clean pages (issue #14, [`crate::sys::mem::release_startup`]). Rides on
+    /// the first wake-up after it; never wakes the loop by itself.
     release_image_at: Option<Duration>,
     /// Addresses that were on the interface before we started and that an owner must keep.
     keep: Vec<IpAddr>,
@@ -328,10 +328,12 @@ impl Daemon {
             }
             if self.release_image_at.is_some_and(|t| clock::now() >= t) {
                 self.release_image_at = None;
-                if let Err(e) = crate::sys::mem::release_image() {
+                // The stack below this frame, the free heap and the executable's clean pages
+                // that the transition's work left (issue #14).
+                if let Err(e) = crate::sys::mem::release_startup() {
                     vlog!(
                         Debug,
-                        "{}: cannot release executable pages: {e}",
+                        "{}: cannot release memory after a transition: {e}",
                         self.tag()
                     );
                 }
