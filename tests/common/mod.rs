@@ -60,6 +60,14 @@ pub fn skip_kernel_feature(test: &str, feature: &str) {
     skip_line(test, &format!("missing kernel feature: {feature}"));
 }
 
+/// A test case that needs a privilege the machine itself withholds from root (a container's
+/// bounding set or hard resource limit: nothing this project installs or configures can grant it):
+/// a counted skip even under CI=true, like [`skip_kernel_feature`]. `scripts/test` accepts these
+/// under CI and lists them in its summary.
+pub fn skip_machine_limit(test: &str, what: &str) {
+    skip_line(test, &format!("missing machine privilege: {what}"));
+}
+
 /// Whether this process may create namespaces; without root: [`skip`].
 pub fn require_root(test: &str) -> bool {
     // SAFETY: geteuid has no preconditions.
