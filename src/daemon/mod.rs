@@ -179,7 +179,7 @@ pub struct Daemon {
     /// netlink work): when to give back again the stack below the loop, the free heap and the
     /// executable's clean pages (issue #14, [`crate::sys::mem::release_startup`]). Rides on
     /// the first wake-up after it; never wakes the loop by itself.
-    release_image_at: Option<Duration>,
+    release_at: Option<Duration>,
     /// Addresses that were on the interface before we started and that an owner must keep.
     keep: Vec<IpAddr>,
     stopped: bool,
@@ -326,8 +326,8 @@ impl Daemon {
                 vlog!(Error, "{}: event loop: {e}", self.tag());
                 std::thread::sleep(Duration::from_millis(10));
             }
-            if self.release_image_at.is_some_and(|t| clock::now() >= t) {
-                self.release_image_at = None;
+            if self.release_at.is_some_and(|t| clock::now() >= t) {
+                self.release_at = None;
                 // The stack below this frame, the free heap and the executable's clean pages
                 // that the transition's work left (issue #14).
                 if let Err(e) = crate::sys::mem::release_startup() {

@@ -286,7 +286,7 @@ impl Daemon {
 
     fn on_transition(&mut self, from: State, to: State, reason: &str) {
         // Once the takeover's work is done, its code pages go back (issue #14).
-        self.release_image_at
+        self.release_at
             .get_or_insert(crate::sys::clock::now() + RELEASE_IMAGE_AFTER);
         vlog!(
             Info,

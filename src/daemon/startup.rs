@@ -412,7 +412,7 @@ impl Daemon {
             announce: Announce::default(),
             primary: None,
             primary_retry: None,
-            release_image_at: None,
+            release_at: None,
             keep: Vec::new(),
             stopped: false,
             started: false,
