@@ -238,13 +238,17 @@ fn startup_delay_measured_on_the_wire() {
     // Ready: no wait (bounds: 0.5 s of margin for a loaded machine).
     assert!(ready < MDI_200 + 0.5, "ready interface: {ready:.3} s");
     assert!(!ready_log.contains("start-up delay"), "{ready_log}");
-    // Not ready: never before the delay plus the down interval.
+    // Not ready: never before the delay plus the down interval. Less 5 ms: t is counted from the
+    // "starting," log line, but the daemon reads its start time (which the delay counts from) a
+    // little before it writes that line (0.3 ms earlier in the CI run that failed with 2.322 s,
+    // under 2 + MDI_200 = 2.3219 s), and the wire stamps come from the capture's clock.
+    const EARLY: f64 = 0.005;
     for (what, t, log, why) in [
         ("link down", down, &down_log, "link down"),
         ("no address", noaddr, &noaddr_log, "no primary address"),
     ] {
         assert!(
-            (2.0 + MDI_200..2.0 + MDI_200 + 0.5).contains(&t),
+            (2.0 + MDI_200 - EARLY..2.0 + MDI_200 + 0.5).contains(&t),
             "{what} at start: first advert {t:.3} s after the start\n{log}"
         );
         assert!(

@@ -220,11 +220,18 @@ impl Lab {
     }
 
     /// Write an executable script into the scratch dir.
+    ///
+    /// Written beside and renamed over the old one: a test may rewrite a script that a program
+    /// it started (ucarp, keepalived, a vrrpd) is executing at that moment, and Linux refuses to
+    /// open for writing a file that an `execve` is loading (ETXTBSY, "Text file busy"; CI failed
+    /// that way in carp_interop). The rename also means nobody ever runs a half-written script.
     pub fn script(&self, name: &str, body: &str) -> PathBuf {
         use std::os::unix::fs::PermissionsExt;
         let p = self.dir.join(name);
-        std::fs::write(&p, body).expect("write script");
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let tmp = self.dir.join(format!(".{name}.new"));
+        std::fs::write(&tmp, body).expect("write script");
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        std::fs::rename(&tmp, &p).expect("rename script into place");
         p
     }
 
