@@ -37,6 +37,14 @@ fn cfg(version: Version, priority: u8) -> Config {
     c
 }
 
+/// `c` with the RFC's Adver_Timer to the letter (`Config::align_adverts` off): for the tests of
+/// the schedule's arithmetic and of the reply budget, which count whole intervals from a
+/// transition.
+fn literal(mut c: Config) -> Config {
+    c.align_adverts = false;
+    c
+}
+
 fn cfg6(priority: u8) -> Config {
     let mut c = Config::new(
         Version::V3,
@@ -292,7 +300,7 @@ fn n49_owner_preempt_off_starts_master() {
 /// announces, becomes Master.
 #[test]
 fn n33_s4_down_timer_promotes() {
-    let (mut r, _) = Rig::start(cfg(Version::V3, 100), ME);
+    let (mut r, _) = Rig::start(literal(cfg(Version::V3, 100)), ME);
     let a = r.fire();
     assert_eq!(r.now, T0 + ns(3_609_375_000));
     assert_eq!(
@@ -313,6 +321,74 @@ fn n33_s4_down_timer_promotes() {
         ]
     );
     assert_eq!(r.deadline(), r.now + ms(1000));
+}
+
+/// N33 with the default `align_adverts`: the same actions, and the next advert at the next
+/// whole second of the clock (T0 is one), within one interval, then every interval on.
+#[test]
+fn n33_aligned_next_advert_on_the_grid() {
+    let (mut r, _) = Rig::start(cfg(Version::V3, 100), ME);
+    let a = r.fire();
+    assert_eq!(r.now, T0 + ns(3_609_375_000));
+    assert_eq!(send_prios(&a), [100]);
+    assert_eq!(r.state(), State::Master);
+    assert_eq!(r.deadline(), T0 + ms(4000), "the next whole second");
+    for k in 5..8 {
+        assert_eq!(send_prios(&r.fire()), [100]);
+        assert_eq!(r.deadline(), T0 + ms(1000 * k));
+    }
+}
+
+/// Aligned Masters that took over at different moments advertise in the same instants from
+/// their second advert on, whatever their interval, as long as one interval divides the other;
+/// no gap is longer than the interval.
+#[test]
+fn aligned_masters_share_the_grid_whatever_their_start() {
+    let mut times = Vec::new();
+    for (start_ms, cs) in [(0u64, 100u16), (333, 100), (999, 100), (1234, 10), (77, 50)] {
+        let mut c = cfg(Version::V3, 255);
+        c.adver_interval_cs = cs;
+        let mut r = Rig::new(c, ME);
+        r.at(T0 + ms(start_ms));
+        assert_eq!(send_prios(&r.ev(Event::Startup)), [255]);
+        let interval = ms(u64::from(cs) * 10);
+        let mut last = r.now;
+        let mut mine = Vec::new();
+        while r.deadline() < T0 + ms(6000) {
+            r.fire();
+            assert!(
+                r.now - last <= interval,
+                "gap {:?} > {interval:?}",
+                r.now - last
+            );
+            last = r.now;
+            mine.push(r.now);
+        }
+        assert!(mine
+            .iter()
+            .all(|t| (t.as_nanos() % interval.as_nanos()) == 0));
+        times.push(mine);
+    }
+    // The 1 s Masters send at the same instants: T0 + 1 s, 2 s, ... (the one at 999 ms first at
+    // T0 + 1 s, one millisecond after its first advert).
+    assert_eq!(times[0][..5], times[1][..5]);
+    assert_eq!(times[1][1..5], times[2][1..5]);
+    // And the 100 ms and 500 ms ones send at every whole second too (once they run).
+    for t in times[0].iter().filter(|&&t| t >= T0 + ms(2000)) {
+        assert!(times[3].contains(t) && times[4].contains(t), "{t:?}");
+    }
+}
+
+/// `align_adverts` off: a Master that took over at 333 ms keeps that phase (RFC 9568 §6.4.1).
+#[test]
+fn unaligned_master_keeps_its_own_phase() {
+    let mut r = Rig::new(literal(cfg(Version::V3, 255)), ME);
+    r.at(T0 + ms(333));
+    r.ev(Event::Startup);
+    for k in 1..5 {
+        r.fire();
+        assert_eq!(r.now, T0 + ms(333 + 1000 * k));
+    }
 }
 
 /// N34 (§6.4.2): IPv6 Backup timeout → Announce (the daemon joins solicited-node groups and
@@ -484,11 +560,16 @@ fn n41_s8_master_shutdown_sends_prio0() {
 /// N42 (§6.4.3, S10): Master hears priority 0 → advert at once, Adver_Timer reset.
 #[test]
 fn n42_s10_prio0_immediate_advert() {
-    let (mut r, _) = Rig::start(cfg(Version::V3, 255), ME);
+    let (mut r, _) = Rig::start(literal(cfg(Version::V3, 255)), ME);
     r.at(T0 + ms(300));
     let a = r.rx(PEER, &v3(0, 100));
     assert_eq!(send_prios(&a), [255]);
     assert_eq!(r.deadline(), T0 + ms(1300));
+    // Aligned (the default): the advert at once, and the schedule stays on the grid.
+    let (mut r, _) = Rig::start(cfg(Version::V3, 255), ME);
+    r.at(T0 + ms(300));
+    assert_eq!(send_prios(&r.rx(PEER, &v3(0, 100))), [255]);
+    assert_eq!(r.deadline(), T0 + ms(1000));
 }
 
 /// N43 (§6.4.3, S11): Master 100 hears 150 at 200 cs → Backup, learns 200 cs, down = 600 cs +
@@ -1343,7 +1424,7 @@ fn set_priority_master_advertises_at_once() {
 /// advert on its schedule carries the last priority.
 #[test]
 fn set_priority_master_immediate_adverts_rate_limited() {
-    let mut r = Rig::master(cfg(Version::V3, 100), ME);
+    let mut r = Rig::master(literal(cfg(Version::V3, 100)), ME);
     let d = r.deadline();
     let mut sent = 0;
     for i in 0..1000u64 {
@@ -1535,10 +1616,15 @@ fn adver_timer_drift_free() {
 /// S9: when more than an interval behind (e.g. suspended), resync to now + interval.
 #[test]
 fn adver_timer_resyncs_when_far_behind() {
-    let (mut r, _) = Rig::start(cfg(Version::V3, 255), ME);
+    let (mut r, _) = Rig::start(literal(cfg(Version::V3, 255)), ME);
     r.at(T0 + ms(5500));
     assert_eq!(send_prios(&r.ev(Event::Timeout)), [255]);
     assert_eq!(r.deadline(), T0 + ms(6500));
+    // Aligned (the default): back on the grid, the next whole second.
+    let (mut r, _) = Rig::start(cfg(Version::V3, 255), ME);
+    r.at(T0 + ms(5500));
+    assert_eq!(send_prios(&r.ev(Event::Timeout)), [255]);
+    assert_eq!(r.deadline(), T0 + ms(6000));
 }
 
 /// A Timeout before the deadline is ignored (Backup and Master).
@@ -1685,7 +1771,7 @@ fn step_down_without_peer_keeps_vips_when_promoted_again() {
 /// S9: an Adver_Timer handled more than an interval late resynchronises instead of bursting.
 #[test]
 fn late_adver_timer_resynchronises() {
-    let mut r = Rig::master(cfg(Version::V3, 100), ME);
+    let mut r = Rig::master(literal(cfg(Version::V3, 100)), ME);
     let due = r.deadline();
     r.at(due + ms(1500));
     let a = r.ev(Event::Timeout);
@@ -1884,7 +1970,7 @@ fn backup_priority_lowered_below_heard_master_does_not_flap() {
 /// SetPriority changes the configured part and the weights stay in force.
 #[test]
 fn weights_master_advertises_effective_priority_at_once() {
-    let mut r = Rig::master(cfg(Version::V3, 150), ME);
+    let mut r = Rig::master(literal(cfg(Version::V3, 150)), ME);
     let d = r.deadline();
     assert_eq!(send_prios(&r.ev(Event::Weights(-20))), [130]);
     assert_eq!((r.inst.priority(), r.inst.base_priority()), (130, 150));
@@ -1950,7 +2036,7 @@ fn tracker_fault_from_master_sends_priority_zero_first() {
 /// adverts per advertisement interval, and the regular adverts keep their schedule.
 #[test]
 fn immediate_replies_rate_limited() {
-    let mut r = Rig::master(cfg(Version::V3, 100), ME);
+    let mut r = Rig::master(literal(cfg(Version::V3, 100)), ME);
     let d = r.deadline();
     // 1000 lower-priority and 1000 priority-0 adverts within one 1 s interval.
     let mut sent = 0;

@@ -1026,3 +1026,71 @@ fn reexec_for_glibc_tunables_keeps_argv_name_and_hook_environment() {
         );
     }
 }
+
+/// The adverts of two Masters on one host, started 50 ms apart at 100 ms: with the default
+/// alignment both go out on the host-wide grid of whole intervals (CLOCK_MONOTONIC multiples of
+/// 100 ms, the clock of the capture's `mono` times), in the same instants; with `--no-align`
+/// each keeps the phase of its own start (RFC 9568 §6.4.1), 50 ms apart. Returns, per mode, the
+/// median offset of the adverts from the grid (ms) for each VRID.
+fn advert_phases(extra: &str) -> (f64, f64) {
+    let mut lab = Lab::new(&["r1", "client"]);
+    let [r1, c] = lab.ns_names();
+    let cap = Capture::start(&c, "eth0");
+    let a = lab.vrrpd_line(
+        &r1,
+        "a",
+        &format!("-i eth0 -v 51 -p 200 -d 100ms -n {extra} 192.0.2.251/24"),
+    );
+    std::thread::sleep(Duration::from_millis(50));
+    let b = lab.vrrpd_line(
+        &r1,
+        "b",
+        &format!("-i eth0 -v 52 -p 200 -d 100ms -n {extra} 192.0.2.252/24"),
+    );
+    let both = wait_for(Duration::from_secs(5), || {
+        lab.has_addr(&r1, "192.0.2.251") && lab.has_addr(&r1, "192.0.2.252")
+    });
+    assert!(both.is_some(), "{}\n{}", a.log_text(), b.log_text());
+    std::thread::sleep(Duration::from_millis(2500));
+    let mono0 = cap.mono_start;
+    let seen = cap.finish();
+    let phase = |vrid: u8| {
+        let mut off: Vec<f64> = seen
+            .iter()
+            .filter(|s| s.payload.get(1) == Some(&vrid) && prio(s) == 200)
+            .map(|s| ((mono0 + s.at).as_nanos() % 100_000_000) as f64 / 1e6)
+            .collect();
+        // Skip the first advert of each (sent at the takeover, off the grid).
+        assert!(off.len() >= 15, "VRID {vrid}: {} adverts", off.len());
+        off.remove(0);
+        off.sort_by(f64::total_cmp);
+        off[off.len() / 2]
+    };
+    (phase(51), phase(52))
+}
+
+#[test]
+fn masters_of_one_host_advertise_on_one_grid() {
+    if !require_root("masters_of_one_host_advertise_on_one_grid") {
+        return;
+    }
+    let (a, b) = advert_phases("");
+    let (ua, ub) = advert_phases("--no-align");
+    println!(
+        "MEASURED: median advert offset from the 100 ms grid: aligned {a:.3} / {b:.3} ms, \
+         --no-align {ua:.3} / {ub:.3} ms"
+    );
+    // Aligned: both just after the grid point (the wake-up's latency).
+    assert!(
+        a < 5.0 && b < 5.0,
+        "aligned adverts off the grid: {a:.3} / {b:.3} ms"
+    );
+    // Unaligned: 50 ms apart (modulo 100 ms), give or take the spread of the two start-ups
+    // (wide: a loaded machine may start one of them tens of ms late); never together.
+    let apart = (ua - ub).abs();
+    let apart = apart.min(100.0 - apart);
+    assert!(
+        apart > 10.0,
+        "--no-align: phases {ua:.3} / {ub:.3} ms, {apart:.3} ms apart"
+    );
+}

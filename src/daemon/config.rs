@@ -108,6 +108,9 @@ pub struct Settings {
     pub checksum_form: ChecksumForm,
     /// Lossless planned handover.
     pub handover: bool,
+    /// Regular adverts on the host-wide grid (`--no-align`: off), see
+    /// [`crate::proto::fsm::Config::align_adverts`].
+    pub align_adverts: bool,
     /// Virtual addresses.
     pub vips: Vec<Vip>,
     /// `--protocol carp`: run CARP as ucarp speaks it instead of VRRP (then `vrid` is the vhid,

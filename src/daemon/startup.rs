@@ -320,6 +320,7 @@ impl Daemon {
             router_adverts: ra_config(&s),
             preempt_delay: s.preempt_delay,
             startup_delay: s.startup_delay,
+            align_adverts: s.align_adverts,
         };
         let inst = match &s.carp {
             None => {

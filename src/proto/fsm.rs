@@ -14,7 +14,7 @@
 //! | S6  | Backup, prio > 0, preempt off or prio ≥ ours    | v3: learn interval; down = MDI              |
 //! | S7  | Backup, prio > 0, preempt on, prio < ours       | record the Master; timer left alone         |
 //! | S8  | Master, Shutdown (§6.4.3)                       | send prio 0, release VIPs → Init, Stopped   |
-//! | S9  | Master, Adver_Timer (§6.4.3)                    | send, re-arm (drift-free)                   |
+//! | S9  | Master, Adver_Timer (§6.4.3)                    | send, re-arm (drift-free, on the grid)      |
 //! | S10 | Master, prio 0 (§6.4.3)                         | send, re-arm                                |
 //! | S11 | Master, prio > ours, or = and src > ours        | v3: learn; down = MDI; RemoveVips → Backup  |
 //! | S12 | Master, other non-zero (§6.4.3)                 | discard; v3 (RFC 9568): send at once; Announce |
@@ -68,6 +68,11 @@
 //! instance stays in Initialize, hears nothing, sends nothing and runs no hook for
 //! [`Config::startup_delay`], even if the interface becomes ready meanwhile (a link that just came
 //! up may still flap or not forward yet), then enters Fault or the election as Startup would.
+//!
+//! A choice against the RFC's letter, on by default ([`Config::align_adverts`]): S1, S4 and S10
+//! arm the Adver_Timer at the next point of a host-wide grid of whole intervals, at most one
+//! Advertisement_Interval away, instead of exactly one interval away, so that the Masters of one
+//! host advertise in the same instant ([`timers::next_on_grid`] says why).
 //!
 //! Choices where the RFC is silent: S12's immediate advert leaves the Adver_Timer schedule alone;
 //! the immediate adverts of S10 and S12, and a Master's advert of a changed priority, are limited to [`MAX_REPLIES_PER_INTERVAL`] per
@@ -959,6 +964,17 @@ impl Instance {
         timers::centiseconds(self.own_interval_cs())
     }
 
+    /// When the regular advert after one sent at `now` is due: one Advertisement_Interval on
+    /// (RFC 9568 §6.4.1, §6.4.3), or with [`Config::align_adverts`] the next point of the
+    /// host-wide grid, within one interval ([`timers::next_on_grid`]).
+    fn next_regular_advert(&self, now: Duration) -> Duration {
+        if self.cfg.align_adverts {
+            timers::next_on_grid(now, self.adver_interval())
+        } else {
+            now.saturating_add(self.adver_interval())
+        }
+    }
+
     fn active_fault(&self) -> Option<FaultReason> {
         self.faults().next()
     }
@@ -1091,7 +1107,7 @@ impl Instance {
             out.push(Action::RouterAdvert { lifetime_s });
         }
         self.mai_cs = self.own_interval_cs();
-        self.timer = Timer::Adver(now.saturating_add(self.adver_interval()));
+        self.timer = Timer::Adver(self.next_regular_advert(now));
         self.master = self.primary;
         out.push(Action::RunHook {
             hook: Hook::Master,
@@ -1266,7 +1282,7 @@ impl Instance {
                 if next <= now {
                     // The loop was late by a whole interval or more: resynchronise rather than
                     // send a burst of adverts to catch up.
-                    next = now.saturating_add(interval);
+                    next = self.next_regular_advert(now);
                 }
                 self.timer = Timer::Adver(next);
             }
@@ -1724,7 +1740,7 @@ impl Instance {
                     // S10 (rate-limited: beyond the limit the regular schedule stands).
                     if self.reply_allowed(now) {
                         self.send(self.priority, out);
-                        self.timer = Timer::Adver(now.saturating_add(self.adver_interval()));
+                        self.timer = Timer::Adver(self.next_regular_advert(now));
                     }
                 } else if adv.priority > self.priority
                     || (adv.priority == self.priority && addr_greater(src, self.primary))

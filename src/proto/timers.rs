@@ -47,9 +47,64 @@ pub fn master_down_interval(
         .saturating_add(skew_time(version, priority, master_adver_interval_cs))
 }
 
+/// The first whole multiple of `interval`, counted from the clock's zero, strictly after `now`:
+/// where a Master's next regular advert goes when [`crate::proto::fsm::Config::align_adverts`]
+/// is on (the default).
+///
+/// RFC 9568 §6.4.1 and §6.4.3 re-arm the Adver_Timer to Advertisement_Interval from each
+/// transition, so instances that became Master at different moments each keep their own phase.
+/// With one process per instance that means one wake-up per advert per process, each with cold
+/// caches. On one shared grid (the daemon's clock is CLOCK_MONOTONIC, one for the whole host
+/// and every network namespace on it) all the Masters of a host with the same interval, or
+/// with intervals that divide each other, send in the same instant: their processes run back
+/// to back while caches are warm, and the Backups they wake on the other router do too
+/// (BENCHMARKS.md, "CPU"). The gap to the first aligned advert is at most one interval (never
+/// later than the RFC's timer) and may be shorter, once per transition; from then on the
+/// schedule advances by whole intervals (S9) and stays on the grid.
+pub fn next_on_grid(now: Duration, interval: Duration) -> Duration {
+    let i = interval.as_nanos();
+    if i == 0 {
+        return now;
+    }
+    let next = (now.as_nanos() / i).saturating_add(1).saturating_mul(i);
+    u64::try_from(next).map_or(Duration::MAX, Duration::from_nanos)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn next_on_grid_is_the_next_whole_multiple_within_one_interval() {
+        let s = Duration::from_secs;
+        let ms = Duration::from_millis;
+        assert_eq!(next_on_grid(ms(3_609), s(1)), s(4));
+        assert_eq!(
+            next_on_grid(s(4), s(1)),
+            s(5),
+            "strictly after: on the grid, one interval on"
+        );
+        assert_eq!(next_on_grid(ms(1), ms(10)), ms(10));
+        assert_eq!(next_on_grid(Duration::new(7, 999_999_999), s(1)), s(8));
+        assert_eq!(next_on_grid(ms(5), Duration::ZERO), ms(5));
+        assert_eq!(next_on_grid(Duration::MAX, s(1)), Duration::MAX);
+        for now_ns in [
+            0u64,
+            1,
+            9_999_999,
+            10_000_000,
+            123_456_789_012,
+            40_950_000_001,
+        ] {
+            for cs in [1u16, 3, 7, 10, 100, 4095] {
+                let i = centiseconds(cs);
+                let now = Duration::from_nanos(now_ns);
+                let g = next_on_grid(now, i);
+                assert!(g > now && g <= now + i, "{now:?} {i:?} -> {g:?}");
+                assert_eq!(g.as_nanos() % i.as_nanos(), 0);
+            }
+        }
+    }
 
     #[test]
     fn rfc9568_timer_table() {

@@ -69,6 +69,12 @@ pub struct Config {
     /// the instance stays in Initialize for this long (links settling) before it joins the
     /// election or enters Fault; when the interface is up with its address it starts at once.
     pub startup_delay: Duration,
+    /// Regular adverts on the host-wide grid of whole Advertisement_Intervals (default true;
+    /// `vrrpd --no-align` turns it off): on becoming Master (S1, S4) and after S10's reply the
+    /// next advert goes at [`crate::proto::timers::next_on_grid`], at most one interval later,
+    /// instead of exactly one Advertisement_Interval later (RFC 9568 §6.4.1, §6.4.3); S9 then
+    /// advances by whole intervals either way. Off, the schedule is the RFC's to the letter.
+    pub align_adverts: bool,
 }
 
 /// Longest [`Config::preempt_delay`]: keepalived's range, 0-1000 s.
@@ -78,7 +84,7 @@ pub const MAX_STARTUP_DELAY: Duration = Duration::from_secs(3600);
 
 impl Config {
     /// A configuration with the usual defaults: priority 100, 1 s (100 cs), preempt on, accept
-    /// mode off, no auth, pseudo-header checksum, handover on, no v2 interop.
+    /// mode off, no auth, pseudo-header checksum, handover on, no v2 interop, adverts aligned.
     pub fn new(version: Version, family: Family, vrid: u8, vips: Vec<IpAddr>) -> Self {
         Config {
             version,
@@ -97,6 +103,7 @@ impl Config {
             router_adverts: None,
             preempt_delay: Duration::ZERO,
             startup_delay: Duration::ZERO,
+            align_adverts: true,
         }
     }
 
