@@ -554,6 +554,98 @@ fn no_accept_without_nft_is_a_start_up_error() {
     assert!(ok.is_some(), "{}", p2.log_text());
 }
 
+/// A default start asks the kernel itself whether a crashed predecessor left a table (one
+/// nf_tables netlink request): no `nft` runs before the first advert when none is there, and
+/// only the deletion runs it when one is (BENCHMARKS.md "Start-up": running `nft list table`
+/// cost milliseconds of every start). An `nft` wrapper records each run.
+#[test]
+fn a_default_start_runs_nft_only_to_delete_a_stale_table() {
+    if !require_nft("a_default_start_runs_nft_only_to_delete_a_stale_table") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1"]);
+    let [r1] = lab.ns_names();
+    let runs = lab.dir.join("nft-runs");
+    let wrapper = lab.dir.join("nft");
+    let real = String::from_utf8(
+        std::process::Command::new("sh")
+            .args(["-c", "command -v nft"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> {}\nexec {} \"$@\"\n",
+            runs.display(),
+            real.trim()
+        ),
+    )
+    .unwrap();
+    sh(&["chmod", "755", &wrapper.to_string_lossy()]);
+    let run = lab.dir.join("run").to_string_lossy().into_owned();
+    let nft = wrapper.to_string_lossy().into_owned();
+    let env = [
+        ("VRRPD_RUN_DIR", run.as_str()),
+        ("VRRPD_TEST_NFT", nft.as_str()),
+    ];
+    let args = |vrid: &'static str, vip: &'static str| {
+        ["--foreground", "-i", "eth0", "-v", vrid, "-d", "100ms", vip]
+    };
+    let p = lab.spawn(
+        &r1,
+        "plain",
+        env!("CARGO_BIN_EXE_vrrpd"),
+        &args("51", VIP4),
+        &env,
+    );
+    let ok = wait_for(Duration::from_secs(5), || {
+        lab.state(&r1, 51).as_deref() == Some("MASTER")
+    });
+    assert!(ok.is_some(), "{}", p.log_text());
+    let ran = std::fs::read_to_string(&runs).unwrap_or_default();
+    assert!(ran.is_empty(), "nft ran at a default start: {ran}");
+
+    // A table of VRID 52's name, as a kill -9 of a --no-accept instance leaves it.
+    sh(&[
+        "ip",
+        "netns",
+        "exec",
+        &r1,
+        "nft",
+        "add",
+        "table",
+        "ip",
+        "vrrpd_eth0_52_v4",
+    ]);
+    let p2 = lab.spawn(
+        &r1,
+        "stale",
+        env!("CARGO_BIN_EXE_vrrpd"),
+        &args("52", "192.0.2.252/24"),
+        &env,
+    );
+    let ok = wait_for(Duration::from_secs(5), || {
+        lab.state(&r1, 52).as_deref() == Some("MASTER")
+    });
+    assert!(ok.is_some(), "{}", p2.log_text());
+    assert!(
+        p2.log_text()
+            .contains("vrrpd_eth0_52_v4 left by a crash: deleting it (Accept_Mode on)"),
+        "{}",
+        p2.log_text()
+    );
+    assert!(
+        !ruleset(&r1).contains("vrrpd_eth0_52_v4"),
+        "{}",
+        ruleset(&r1)
+    );
+    let ran = std::fs::read_to_string(&runs).unwrap_or_default();
+    assert_eq!(ran, "-f -\n", "one nft run, the deletion");
+}
+
 /// `vrrpd --cleanup` (the unit's ExecStopPost=) after a kill -9 of a `--no-accept` master
 /// deletes its table with the rest, and says so; the other instance's table stays.
 #[test]

@@ -105,6 +105,7 @@ impl Daemon {
     }
 
     /// Serve the subscribers: notice closes, write what waits, drop the stalled (logged).
+    #[inline(never)]
     pub(super) fn serve_subscribers(&mut self, now: Duration) {
         if self.io.stream.subs.is_empty() {
             return;

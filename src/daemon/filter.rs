@@ -70,7 +70,7 @@ impl AcceptFilter {
                 }),
             };
         };
-        let stale = match nft::table_exists(&path, fam, &table, NFT_TIMEOUT) {
+        let stale = match nft::table_exists(fam, &table, NFT_TIMEOUT) {
             Ok(true) => {
                 vlog!(
                     Info,
@@ -171,7 +171,7 @@ pub fn remove_stale(s: &Settings) -> Option<String> {
     let path = nft::locate()?;
     let table = accept::table_name(&s.interface, s.vrid, s.family);
     let fam = accept::nft_family(s.family);
-    match nft::table_exists(&path, fam, &table, NFT_TIMEOUT) {
+    match nft::table_exists(fam, &table, NFT_TIMEOUT) {
         Ok(true) => {}
         Ok(false) => return None,
         Err(e) => {

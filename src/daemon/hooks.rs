@@ -241,6 +241,7 @@ impl Hooks {
 
     /// Call when the pidfd is readable or the timer fired: reaps a finished hook, kills an overdue
     /// one (or what a finished one left behind), and starts the next.
+    #[inline(never)]
     pub fn poll(&mut self, now: Duration) {
         if let Some(r) = self.running.as_mut() {
             r.next_check = now + NO_PIDFD_POLL;

@@ -133,6 +133,7 @@ pub(super) fn link_poll_for(
 impl Daemon {
     /// ethtool / MII polling on this wake-up if it is in the poll's window (see [`LinkPoll`]):
     /// a change of the polled link state re-reads the interface.
+    #[inline(never)]
     pub(super) fn poll_link(&mut self, now: Duration) {
         let Some(p) = self.link_poll.as_mut() else {
             return;
@@ -314,6 +315,7 @@ impl Daemon {
     }
 
     /// A read of the addresses failed earlier: try again once it is due.
+    #[inline(never)]
     pub(super) fn retry_primary(&mut self, now: Duration) {
         if self.primary_retry.is_some_and(|d| now >= d) {
             self.refresh_interface(now);

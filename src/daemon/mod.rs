@@ -296,14 +296,16 @@ impl Daemon {
         self.started = true;
         self.group_sync(now, true);
         // Start-up is done: give back the heap and stack it used (issue #14, sys::mem).
+        let buffers = self.release_buffers();
         match crate::sys::mem::release_startup() {
             Ok(r) => vlog!(
                 Debug,
-                "{}: released {} KiB of start-up stack, {} KiB of executable mappings; \
-                 glibc malloc tunables: {:?}",
+                "{}: released {} KiB of start-up stack, {} KiB of executable mappings, {} KiB of \
+                 receive buffers; glibc malloc tunables: {:?}",
                 self.tag(),
                 r.stack / 1024,
                 r.image / 1024,
+                buffers / 1024,
                 crate::sys::mem::tunables().unwrap_or(crate::sys::mem::Tunables::Unchanged)
             ),
             Err(e) => vlog!(Debug, "{}: cannot release start-up memory: {e}", self.tag()),
@@ -335,8 +337,9 @@ impl Daemon {
             }
             if self.release_at.is_some_and(|t| clock::now() >= t) {
                 self.release_at = None;
-                // The stack below this frame, the free heap and the executable's clean pages
-                // that the transition's work left (issue #14).
+                // The stack below this frame, the free heap, the executable's clean pages and
+                // the receive buffers' pages that the transition's work left (issue #14).
+                self.release_buffers();
                 if let Err(e) = crate::sys::mem::release_startup() {
                     vlog!(
                         Debug,
@@ -366,6 +369,18 @@ impl Daemon {
         vlog!(Info, "{}: exiting", self.tag());
         self.finish_stream(why);
         0
+    }
+
+    /// The pages of the receive buffers, whose contents are dead between reads: the netlink
+    /// request and monitor sockets' (64 KiB each, a dump's reply wrote the first 8) and the
+    /// advert socket's (9000 bytes), given back with the rest of start-up's memory (issue #14,
+    /// [`crate::sys::mem::release_buffer`]). Returns the bytes dropped.
+    fn release_buffers(&mut self) -> usize {
+        let mut n = self.io.rtnl.release_buffer();
+        if let Some(m) = self.io.monitor.as_mut() {
+            n += m.release_buffer();
+        }
+        n + crate::sys::mem::release_buffer(&mut self.io.buf)
     }
 
     fn next_deadline(&self) -> Option<Duration> {
@@ -480,6 +495,7 @@ impl Daemon {
         Ok(())
     }
 
+    #[inline(never)]
     fn on_time(&mut self) {
         let now = clock::now();
         if self.inst.next_deadline().is_some_and(|d| now >= d) {
@@ -521,6 +537,7 @@ impl Daemon {
 
     /// Publish our member state when it changed (waking the other members), and follow the
     /// group's verdict: hold every member in Backup unless all of them are (or would be) Master.
+    #[inline(never)]
     fn group_sync(&mut self, now: Duration, check: bool) {
         let Some(g) = self.group.as_mut() else { return };
         let mine = group::member_state(&self.inst, self.stop_deadline.is_some());
@@ -554,6 +571,7 @@ impl Daemon {
         }
     }
 
+    #[inline(never)]
     fn on_control(&mut self) {
         let Some(mut server) = self.io.control.take() else {
             return;
@@ -644,6 +662,7 @@ impl Daemon {
     /// wakes the loop again at once, and the usual wake-up (one advert) costs one recvmsg(2)
     /// rather than a second one that only says "nothing more" (`EAGAIN`). A flood is bounded
     /// the same way: timers are checked between any two datagrams.
+    #[inline(never)]
     fn on_socket(&mut self) {
         let mut buf = std::mem::take(&mut self.io.buf);
         // The kernel never interrupts a non-blocking read, but a tracer's fault injection or a
@@ -683,6 +702,7 @@ impl Daemon {
     }
 
     /// Router Solicitations, each an [`Event::RouterSolicit`] (bounded per wake-up as adverts).
+    #[inline(never)]
     fn on_solicit(&mut self) {
         for _ in 0..64 {
             let Some(rs) = self.solicit.as_ref() else {
@@ -727,6 +747,7 @@ impl Daemon {
         }
     }
 
+    #[inline(never)]
     fn on_netlink(&mut self) {
         let Some(m) = self.io.monitor.as_mut() else {
             return;

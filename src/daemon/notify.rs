@@ -98,6 +98,7 @@ impl Notifier {
     }
 
     /// Send WATCHDOG=1 when due.
+    #[inline(never)]
     pub fn tick(&mut self, now: Duration) {
         if let (Some(every), Some(next)) = (self.watchdog, self.next_ping) {
             if now >= next {

@@ -277,6 +277,57 @@ pub fn release_startup() -> io::Result<Released> {
     Ok(Released { stack, image })
 }
 
+/// Drops the pages that lie wholly inside receive buffer `buf` (madvise(2) `MADV_DONTNEED`):
+/// its bytes read as zero afterwards, and the pages cost nothing until the next read writes
+/// them. For a buffer whose contents are dead between reads (issue #14: a netlink reply
+/// written 8 KiB of a 64 KiB buffer once, and those pages stayed resident for good). The
+/// partial pages at either end are kept: they may hold another allocation or the allocator's
+/// own header. Returns the bytes dropped; a refusal drops nothing.
+pub fn release_buffer(buf: &mut [u8]) -> usize {
+    let (lo, len) = (buf.as_mut_ptr() as usize, buf.len());
+    release_inside(lo, len)
+}
+
+/// [`release_buffer`] for the whole capacity of a receive buffer kept as a `Vec`: emptied
+/// first, so that what it held is gone as far as Rust is concerned too.
+pub fn release_spare(buf: &mut Vec<u8>) -> usize {
+    buf.clear();
+    let spare = buf.spare_capacity_mut();
+    let (lo, len) = (spare.as_mut_ptr() as usize, spare.len());
+    release_inside(lo, len)
+}
+
+/// `MADV_DONTNEED` on the whole pages of `[lo, lo + len)`, the memory of one buffer that the
+/// caller borrows mutably.
+fn release_inside(lo: usize, len: usize) -> usize {
+    let page = page_size();
+    let Some(end) = lo.checked_add(len) else {
+        return 0;
+    };
+    let first = lo.next_multiple_of(page);
+    let last = end & !(page - 1);
+    if last <= first {
+        return 0;
+    }
+    // SAFETY: [first, last) lies inside one live buffer that the caller holds a mutable borrow
+    // of, so no other object shares these pages, and the caller treats its bytes as dead (a
+    // receive buffer between reads; a `Vec`'s spare capacity). On private anonymous memory
+    // MADV_DONTNEED only replaces the pages' bytes with zeros on the next access, as a write
+    // through the borrow would; the mapping stays.
+    let rc = unsafe {
+        libc::madvise(
+            first as *mut libc::c_void,
+            last - first,
+            libc::MADV_DONTNEED,
+        )
+    };
+    if rc == 0 {
+        last - first
+    } else {
+        0
+    }
+}
+
 /// `MADV_DONTNEED` on every mapping of the running executable that is private, not writable and
 /// holds no anonymous (private) page, per /proc/self/smaps (see the module documentation):
 /// what code start-up or a state transition ran goes back, what the loop runs is mapped again
@@ -496,6 +547,41 @@ Anonymous:            72 kB
         assert!(!replaced_entry(b"GLIBC_TUNABLES_X=1"));
         assert!(!replaced_entry(b"GLIBC_TUNABLES"));
         assert!(!replaced_entry(b"PATH=/bin"));
+    }
+
+    /// Resident pages of `[lo, lo + len)` per mincore(2) (test only).
+    fn resident_pages(lo: usize, len: usize) -> usize {
+        let page = page_size();
+        let first = lo & !(page - 1);
+        let n = (lo + len - first).div_ceil(page);
+        let mut v = vec![0u8; n];
+        // SAFETY: mincore(2) writes one byte per page of the range into `v`, which has n.
+        let rc = unsafe { libc::mincore(first as *mut libc::c_void, n * page, v.as_mut_ptr()) };
+        assert_eq!(rc, 0, "{}", io::Error::last_os_error());
+        v.iter().filter(|&&b| b & 1 != 0).count()
+    }
+
+    #[test]
+    fn release_buffer_drops_the_pages_inside_and_the_buffer_stays_usable() {
+        let mut v: Vec<u8> = Vec::with_capacity(64 * 1024);
+        v.resize(64 * 1024, 7);
+        let (lo, cap) = (v.as_ptr() as usize, v.capacity());
+        assert!(resident_pages(lo, cap) >= 16);
+        let dropped = release_spare(&mut v);
+        assert!(v.is_empty());
+        assert!(dropped >= 60 * 1024, "{dropped}");
+        // At most the two partial pages at the ends stay.
+        assert!(resident_pages(lo, cap) <= 2, "{}", resident_pages(lo, cap));
+        v.resize(64 * 1024, 9);
+        assert!(v.iter().all(|&b| b == 9));
+
+        let mut b = vec![5u8; 9000];
+        let d = release_buffer(&mut b);
+        assert!(d >= 4096, "{d}");
+        // The bytes of the dropped pages read as zero, the rest is kept.
+        assert_eq!(b.iter().filter(|&&x| x == 0).count(), d);
+        assert_eq!(b.iter().filter(|&&x| x == 5).count(), 9000 - d);
+        assert_eq!(release_buffer(&mut [0u8; 16]), 0);
     }
 
     #[test]

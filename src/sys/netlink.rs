@@ -632,6 +632,15 @@ fn recv_into(fd: RawFd, buf: &mut Vec<u8>, limit: usize, flags: libc::c_int) -> 
     Ok(n)
 }
 
+impl Rtnl {
+    /// Drops the resident pages of the receive buffer between requests
+    /// ([`super::mem::release_buffer`]): a dump's reply wrote its first pages once, and they
+    /// stayed resident (issue #14). Returns the bytes dropped.
+    pub fn release_buffer(&mut self) -> usize {
+        super::mem::release_spare(&mut self.buf)
+    }
+}
+
 impl AsRawFd for Rtnl {
     fn as_raw_fd(&self) -> RawFd {
         self.sock.as_raw_fd()
@@ -677,6 +686,12 @@ impl LinkMonitor {
             sock,
             buf: Vec::with_capacity(RECV_BUF),
         })
+    }
+
+    /// Drops the resident pages of the receive buffer between reads
+    /// ([`super::mem::release_buffer`], issue #14). Returns the bytes dropped.
+    pub fn release_buffer(&mut self) -> usize {
+        super::mem::release_spare(&mut self.buf)
     }
 
     /// Reads every queued notification (up to a batch limit) without blocking. An empty vector
