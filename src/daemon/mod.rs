@@ -371,10 +371,11 @@ impl Daemon {
         0
     }
 
-    /// The pages of the receive buffers, whose contents are dead between reads: the netlink
-    /// request and monitor sockets' (64 KiB each, a dump's reply wrote the first 8) and the
-    /// advert socket's (9000 bytes), given back with the rest of start-up's memory (issue #14,
-    /// [`crate::sys::mem::release_buffer`]). Returns the bytes dropped.
+    /// The receive buffers, whose contents are dead between reads, given back with the rest of
+    /// start-up's memory (issue #14): the netlink request and monitor sockets' 64 KiB mappings
+    /// go (mapped again by the next request or notification), the advert socket's 9000 bytes
+    /// keep their memory but not its pages ([`crate::sys::mem::release_buffer`]). Returns the
+    /// bytes given back.
     fn release_buffers(&mut self) -> usize {
         let mut n = self.io.rtnl.release_buffer();
         if let Some(m) = self.io.monitor.as_mut() {

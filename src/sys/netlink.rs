@@ -493,6 +493,7 @@ impl Rtnl {
 
     /// Reads the next datagram into `self.buf` whole ([`recv_whole`]), returning its length.
     fn recv_datagram(&mut self) -> io::Result<usize> {
+        reserve_recv_buf(&mut self.buf);
         recv_whole(self.sock.as_raw_fd(), &mut self.buf, REQUEST_READ)
     }
 
@@ -617,6 +618,14 @@ fn recv_whole(fd: RawFd, buf: &mut Vec<u8>, limit: usize) -> io::Result<usize> {
     recv_into(fd, buf, n, libc::MSG_TRUNC)
 }
 
+/// A receive buffer given back by a `release_buffer` is [`RECV_BUF`] again before a read.
+fn reserve_recv_buf(buf: &mut Vec<u8>) {
+    if buf.capacity() < RECV_BUF {
+        buf.clear();
+        buf.reserve_exact(RECV_BUF);
+    }
+}
+
 /// recv(2) of at most `limit` bytes (and at most `buf`'s capacity) into `buf`, which is
 /// cleared first and then holds what was copied. Returns recv(2)'s answer: with `MSG_TRUNC`
 /// the datagram's full length, which may exceed what was copied.
@@ -633,11 +642,12 @@ fn recv_into(fd: RawFd, buf: &mut Vec<u8>, limit: usize, flags: libc::c_int) -> 
 }
 
 impl Rtnl {
-    /// Drops the resident pages of the receive buffer between requests
-    /// ([`super::mem::release_buffer`]): a dump's reply wrote its first pages once, and they
-    /// stayed resident (issue #14). Returns the bytes dropped.
+    /// Gives the receive buffer back between requests: its mapping goes (the next request maps
+    /// a new one), so neither the pages a dump's reply wrote nor the page of the allocator's
+    /// header stay resident while the loop makes no request (issue #14). Returns the bytes of
+    /// the buffer's capacity.
     pub fn release_buffer(&mut self) -> usize {
-        super::mem::release_spare(&mut self.buf)
+        std::mem::take(&mut self.buf).capacity()
     }
 }
 
@@ -688,10 +698,10 @@ impl LinkMonitor {
         })
     }
 
-    /// Drops the resident pages of the receive buffer between reads
-    /// ([`super::mem::release_buffer`], issue #14). Returns the bytes dropped.
+    /// Gives the receive buffer back between reads, as [`Rtnl::release_buffer`] (issue #14).
+    /// Returns the bytes of its capacity.
     pub fn release_buffer(&mut self) -> usize {
-        super::mem::release_spare(&mut self.buf)
+        std::mem::take(&mut self.buf).capacity()
     }
 
     /// Reads every queued notification (up to a batch limit) without blocking. An empty vector
@@ -699,6 +709,7 @@ impl LinkMonitor {
     /// [`NetEvent::Overrun`]; other errors are returned.
     pub fn read_events(&mut self) -> io::Result<Vec<NetEvent>> {
         let mut events = Vec::new();
+        reserve_recv_buf(&mut self.buf);
         for _ in 0..MONITOR_BATCH {
             self.buf.clear();
             let n = match self.sock.recv(&mut self.buf, libc::MSG_TRUNC) {
@@ -1007,6 +1018,23 @@ fn timed_out() -> io::Error {
 mod tests {
     use super::*;
     use std::net::{Ipv4Addr, Ipv6Addr};
+
+    /// Issue 14: between requests the receive buffers hold no memory, and a request or a
+    /// read after the release works as before.
+    #[test]
+    fn released_receive_buffers_hold_nothing_and_come_back_for_the_next_read() {
+        let mut nl = Rtnl::open().unwrap();
+        assert_eq!(nl.link_by_name("lo").unwrap().name, "lo");
+        assert_eq!(nl.release_buffer(), RECV_BUF);
+        assert_eq!(nl.buf.capacity(), 0);
+        assert_eq!(nl.link_by_name("lo").unwrap().name, "lo");
+        assert!(nl.buf.capacity() >= RECV_BUF);
+        let mut m = LinkMonitor::open().unwrap();
+        assert_eq!(m.release_buffer(), RECV_BUF);
+        assert_eq!(m.buf.capacity(), 0);
+        assert!(m.read_events().is_ok());
+        assert!(m.buf.capacity() >= RECV_BUF);
+    }
 
     /// Issue 13, defect 3: the address dump asks for one interface, not the whole host.
     #[test]
