@@ -707,6 +707,52 @@ fn realtime_loop_runs_hooks_at_normal_priority() {
     );
 }
 
+/// Without `--realtime` the loop asks the fair scheduler for a 0.1 ms slice once started
+/// (`daemon::realtime::short_slice`; Linux 6.12 and later), still at SCHED_OTHER priority 0:
+/// /proc/PID/sched `se.slice` is 100000 ns, where the kernel's default is 0.75 ms or more.
+#[test]
+fn loop_asks_for_a_short_slice() {
+    let test = "loop_asks_for_a_short_slice";
+    if !require_root(test) {
+        return;
+    }
+    let release = read(std::path::Path::new("/proc/sys/kernel/osrelease"));
+    let mut v = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|x| x.parse::<u32>().unwrap_or(0));
+    if (v.next().unwrap_or(0), v.next().unwrap_or(0)) < (6, 12) {
+        skip_kernel_feature(
+            test,
+            &format!("custom scheduler slices (6.12; kernel {})", release.trim()),
+        );
+        return;
+    }
+    let mut lab = Lab::new(&["r1"]);
+    let [r1] = lab.ns_names();
+    let mut a = lab.vrrpd_line(
+        &r1,
+        "r1",
+        &format!("-i eth0 -v 51 -p 150 -d 100ms -n {VIP}"),
+    );
+    let master = wait_for(Duration::from_secs(5), || {
+        lab.state(&r1, 51).as_deref() == Some("MASTER")
+    });
+    assert!(master.is_some(), "not master:\n{}", a.log_text());
+    let slice = read(std::path::Path::new(&format!("/proc/{}/sched", a.pid())))
+        .lines()
+        .find(|l| l.starts_with("se.slice"))
+        .and_then(|l| l.split(':').nth(1).map(|x| x.trim().to_string()));
+    assert_eq!(slice.as_deref(), Some("100000"), "{}", a.log_text());
+    assert_eq!(sched_of(a.pid()), Some((0, 0)), "not SCHED_OTHER");
+    signal(a.pid(), libc::SIGTERM);
+    assert_eq!(
+        wait_exit(&mut a, Duration::from_secs(5)),
+        Some(0),
+        "{}",
+        a.log_text()
+    );
+}
+
 /// A VIP left on the interface by a crash is removed at start unless this instance becomes
 /// master.
 #[test]

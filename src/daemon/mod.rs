@@ -310,9 +310,16 @@ impl Daemon {
             ),
             Err(e) => vlog!(Debug, "{}: cannot release start-up memory: {e}", self.tag()),
         }
-        // Start-up is done: the loop runs real-time from here on (`--realtime`).
+        // Start-up is done: the loop runs real-time from here on (`--realtime`), or asks for
+        // a short slice at its normal priority.
         if let Some(prio) = self.s.realtime {
             self.enter_realtime(prio);
+        } else if let Err(e) = realtime::short_slice() {
+            vlog!(
+                Debug,
+                "{}: cannot ask for a short scheduler slice: {e}",
+                self.tag()
+            );
         }
         let why = loop {
             if self.stopped && self.hooks.idle() {

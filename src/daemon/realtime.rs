@@ -76,3 +76,18 @@ pub fn enter(prio: u8) -> io::Result<Entered> {
 pub fn is_realtime() -> bool {
     sched::current().is_ok_and(|p| p.policy == libc::SCHED_RR || p.policy == libc::SCHED_FIFO)
 }
+
+/// The slice the event loop asks the fair scheduler for (see [`short_slice`]): the kernel's
+/// floor. A wake-up of the loop runs about 50 µs, so it never uses it up.
+pub const LOOP_SLICE: std::time::Duration = std::time::Duration::from_micros(100);
+
+/// Without `--realtime`: the loop asks for a [`LOOP_SLICE`] slice (sched(7), EEVDF custom
+/// slices, Linux 6.12 and later; no privilege needed), so that when its timer fires on a
+/// busy core it preempts a task that has run past its deadline instead of waiting up to that
+/// task's whole slice (3 ms by default) — the tail of advert jitter and of the
+/// Master_Down_Interval on a shared machine (bench/notes/70-timing-regressions.md). Its share
+/// of the CPU is unchanged (the nice value is kept). Children (hooks, checks, `nft`) start at
+/// the default slice (`SCHED_RESET_ON_FORK`).
+pub fn short_slice() -> io::Result<()> {
+    sched::request_slice(LOOP_SLICE)
+}
