@@ -235,7 +235,8 @@ pub struct Args {
     /// Time each advert one interval after the last, from the moment this instance became
     /// master (RFC 9568's Adver_Timer to the letter), instead of on the host-wide grid of whole
     /// intervals that every aligned vrrpd on the host shares (the default: one burst of adverts
-    /// per interval, about 2.5 x less CPU with 100 instances; see ADVERT TIMING in vrrpd(8)).
+    /// per interval, about 2.5 x less CPU with 100 instances; never under 100ms; see ADVERT
+    /// TIMING in vrrpd(8)).
     #[arg(long = "no-align")]
     pub no_align: bool,
 

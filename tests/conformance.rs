@@ -379,6 +379,23 @@ fn aligned_masters_share_the_grid_whatever_their_start() {
     }
 }
 
+/// Under 100 ms (`timers::GRID_MIN_INTERVAL`) the grid is off even with `align_adverts`: a 10 ms
+/// and a 90 ms Master keep the phase of their takeover at 3 ms.
+#[test]
+fn short_intervals_keep_their_own_phase() {
+    for cs in [1u16, 9] {
+        let mut c = cfg(Version::V3, 255);
+        c.adver_interval_cs = cs;
+        let mut r = Rig::new(c, ME);
+        r.at(T0 + ms(3));
+        r.ev(Event::Startup);
+        for k in 1..5u64 {
+            r.fire();
+            assert_eq!(r.now, T0 + ms(3 + u64::from(cs) * 10 * k), "{cs} cs");
+        }
+    }
+}
+
 /// `align_adverts` off: a Master that took over at 333 ms keeps that phase (RFC 9568 §6.4.1).
 #[test]
 fn unaligned_master_keeps_its_own_phase() {

@@ -965,13 +965,15 @@ impl Instance {
     }
 
     /// When the regular advert after one sent at `now` is due: one Advertisement_Interval on
-    /// (RFC 9568 §6.4.1, §6.4.3), or with [`Config::align_adverts`] the next point of the
-    /// host-wide grid, within one interval ([`timers::next_on_grid`]).
+    /// (RFC 9568 §6.4.1, §6.4.3), or with [`Config::align_adverts`] and an interval of at least
+    /// [`timers::GRID_MIN_INTERVAL`] the next point of the host-wide grid, within one interval
+    /// ([`timers::next_on_grid`]).
     fn next_regular_advert(&self, now: Duration) -> Duration {
-        if self.cfg.align_adverts {
-            timers::next_on_grid(now, self.adver_interval())
+        let interval = self.adver_interval();
+        if self.cfg.align_adverts && interval >= timers::GRID_MIN_INTERVAL {
+            timers::next_on_grid(now, interval)
         } else {
-            now.saturating_add(self.adver_interval())
+            now.saturating_add(interval)
         }
     }
 

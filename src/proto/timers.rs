@@ -47,6 +47,16 @@ pub fn master_down_interval(
         .saturating_add(skew_time(version, priority, master_adver_interval_cs))
 }
 
+/// The shortest advertisement interval put on the grid of [`next_on_grid`]: 100 ms.
+///
+/// A host's aligned adverts arrive together, and the kernel offers each of them to every raw
+/// VRRP socket of the interface at once (n² deliveries in one burst, about 0.8 µs each): at
+/// 10 ms with 100 instances that is most of the interval's receive work in one go, pushed to
+/// ksoftirqd, and the bench saw adverts late past Skew_Time (58 to 101 Backup adverts in 30 s,
+/// none with the phases spread) although the CPU halved. At 100 ms and above the burst is a
+/// small part of the interval and the bench saw no late advert.
+pub const GRID_MIN_INTERVAL: Duration = Duration::from_millis(100);
+
 /// The first whole multiple of `interval`, counted from the clock's zero, strictly after `now`:
 /// where a Master's next regular advert goes when [`crate::proto::fsm::Config::align_adverts`]
 /// is on (the default).
@@ -61,6 +71,8 @@ pub fn master_down_interval(
 /// (BENCHMARKS.md, "CPU"). The gap to the first aligned advert is at most one interval (never
 /// later than the RFC's timer) and may be shorter, once per transition; from then on the
 /// schedule advances by whole intervals (S9) and stays on the grid.
+///
+/// Only for intervals of at least [`GRID_MIN_INTERVAL`].
 pub fn next_on_grid(now: Duration, interval: Duration) -> Duration {
     let i = interval.as_nanos();
     if i == 0 {

@@ -73,7 +73,9 @@ pub struct Config {
     /// `vrrpd --no-align` turns it off): on becoming Master (S1, S4) and after S10's reply the
     /// next advert goes at [`crate::proto::timers::next_on_grid`], at most one interval later,
     /// instead of exactly one Advertisement_Interval later (RFC 9568 §6.4.1, §6.4.3); S9 then
-    /// advances by whole intervals either way. Off, the schedule is the RFC's to the letter.
+    /// advances by whole intervals either way. Off, or at intervals under
+    /// [`crate::proto::timers::GRID_MIN_INTERVAL`] (100 ms), the schedule is the RFC's to the
+    /// letter.
     pub align_adverts: bool,
 }
 
