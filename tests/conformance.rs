@@ -1637,11 +1637,17 @@ fn adver_timer_resyncs_when_far_behind() {
     r.at(T0 + ms(5500));
     assert_eq!(send_prios(&r.ev(Event::Timeout)), [255]);
     assert_eq!(r.deadline(), T0 + ms(6500));
-    // Aligned (the default): back on the grid, the next whole second.
+    // Aligned (the default): back on the grid, the next whole second at least half an
+    // interval on (5.5 s -> 6 s; 5.8 s -> 7 s, not 6 s: no second advert 200 ms after the late
+    // one; tests/faults.rs group_member_sigstopped_group_goes_backup_and_recovers saw it).
     let (mut r, _) = Rig::start(cfg(Version::V3, 255), ME);
     r.at(T0 + ms(5500));
     assert_eq!(send_prios(&r.ev(Event::Timeout)), [255]);
     assert_eq!(r.deadline(), T0 + ms(6000));
+    let (mut r, _) = Rig::start(cfg(Version::V3, 255), ME);
+    r.at(T0 + ms(5800));
+    assert_eq!(send_prios(&r.ev(Event::Timeout)), [255]);
+    assert_eq!(r.deadline(), T0 + ms(7000));
 }
 
 /// A Timeout before the deadline is ignored (Backup and Master).

@@ -968,6 +968,20 @@ impl Instance {
     /// (RFC 9568 §6.4.1, §6.4.3), or with [`Config::align_adverts`] and an interval of at least
     /// [`timers::GRID_MIN_INTERVAL`] the next point of the host-wide grid, within one interval
     /// ([`timers::next_on_grid`]).
+    /// After an Adver_Timer handled an interval or more late (a stopped or starved process):
+    /// one interval on, or on the grid ([`Config::align_adverts`]) the first grid point at
+    /// least half an interval on, so that the late advert is not followed by another one a few
+    /// milliseconds later (the immediate replies to what queued meanwhile may already follow it).
+    fn resync_advert(&self, now: Duration) -> Duration {
+        let half = self.adver_interval() / 2;
+        match self.next_regular_advert(now) {
+            next if next < now.saturating_add(half) => {
+                self.next_regular_advert(now.saturating_add(half))
+            }
+            next => next,
+        }
+    }
+
     fn next_regular_advert(&self, now: Duration) -> Duration {
         let interval = self.adver_interval();
         if self.cfg.align_adverts && interval >= timers::GRID_MIN_INTERVAL {
@@ -1284,7 +1298,7 @@ impl Instance {
                 if next <= now {
                     // The loop was late by a whole interval or more: resynchronise rather than
                     // send a burst of adverts to catch up.
-                    next = self.next_regular_advert(now);
+                    next = self.resync_advert(now);
                 }
                 self.timer = Timer::Adver(next);
             }
