@@ -114,6 +114,13 @@ pub struct Args {
     #[arg(long = "link-check", value_name = "HOW", default_value = "auto")]
     pub link_check: LinkCheckArg,
 
+    /// Quiet Backup: `auto` lets the kernel drop adverts that repeat the last one (an eBPF
+    /// socket filter notes their arrival times), so a Backup wakes once per Master_Down_Interval
+    /// rather than once per advert; used when the kernel allows it (CAP_BPF), else the Backup
+    /// reads every advert as with `off`. VRRP only (CARP always reads every advert).
+    #[arg(long = "quiet-backup", value_name = "HOW", default_value = "auto")]
+    pub quiet_backup: QuietArg,
+
     /// Magic packet: the VIP used as sender (with -O).
     #[arg(short = 'I', long = "magic-source", value_name = "IP")]
     pub magic_source: Option<IpAddr>,
@@ -372,6 +379,15 @@ pub enum LinkCheckArg {
     Ethtool,
     /// MII BMSR polling (plus netlink events).
     Mii,
+}
+
+/// `--quiet-backup` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum QuietArg {
+    /// The eBPF filter when the kernel allows it.
+    Auto,
+    /// Every advert wakes the Backup.
+    Off,
 }
 
 /// `--protocol` values.
@@ -875,6 +891,7 @@ impl Args {
             group_timeout,
             link_poll: self.link_poll,
             link_check: self.link_check.into(),
+            quiet_backup: self.quiet_backup == QuietArg::Auto,
             magic,
             version,
             family,

@@ -225,8 +225,9 @@ fn systemd_unit_has_the_promised_settings() {
         "ExecStart=/usr/sbin/vrrpd --foreground $VRRPD_ARGS",
         "RuntimeDirectory=vrrpd",
         "RuntimeDirectoryPreserve=yes",
-        "CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW",
-        "AmbientCapabilities=CAP_NET_ADMIN CAP_NET_RAW",
+        "CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW CAP_BPF",
+        "AmbientCapabilities=CAP_NET_ADMIN CAP_NET_RAW CAP_BPF",
+        "SystemCallFilter=bpf",
         "WantedBy=multi-user.target",
     ] {
         assert!(lines.contains(&want), "{UNIT} lacks {want}");

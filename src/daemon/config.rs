@@ -80,6 +80,9 @@ pub struct Settings {
     pub group_timeout: Duration,
     /// Link polling period (zero: off).
     pub link_poll: Duration,
+    /// `--quiet-backup auto`: let the kernel drop repeated adverts while Backup (see
+    /// [`super::quiet`]); false: every advert wakes the loop.
+    pub quiet_backup: bool,
     /// Link check method.
     pub link_check: LinkCheck,
     /// -I / -O.

@@ -102,6 +102,26 @@ impl Core {
         }
     }
 
+    /// VRRP: [`Instance::quiet_armable`]. CARP: never (ucarp interop: every advert is read).
+    pub fn quiet_armable(&self, now: Duration) -> bool {
+        match self {
+            Core::Vrrp(i) => i.quiet_armable(now),
+            Core::Carp(_) => false,
+        }
+    }
+    /// VRRP: [`Instance::quiet_holds`]. CARP: never.
+    pub fn quiet_holds(&self) -> bool {
+        match self {
+            Core::Vrrp(i) => i.quiet_holds(),
+            Core::Carp(_) => false,
+        }
+    }
+    /// VRRP: [`Instance::record_repeats`].
+    pub fn record_repeats(&mut self, n: u64, priority: u8) {
+        if let Core::Vrrp(i) = self {
+            i.record_repeats(n, priority);
+        }
+    }
     /// Whether this is the CARP core.
     pub fn is_carp(&self) -> bool {
         matches!(self, Core::Carp(_))

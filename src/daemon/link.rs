@@ -326,6 +326,16 @@ impl Daemon {
         match open_socket(&self.s, &self.iface) {
             Ok(s) => {
                 let _ = s.set_vrid_filter(self.s.vrid);
+                if let Some(q) = self.quiet.as_mut() {
+                    if let Err(e) = q.attach(std::os::fd::AsFd::as_fd(&s)) {
+                        vlog!(
+                            Info,
+                            "{}: quiet Backup off from now on (SO_ATTACH_BPF: {e})",
+                            self.tag()
+                        );
+                        self.quiet = None;
+                    }
+                }
                 self.sock = s;
             }
             Err(e) => vlog!(Error, "{}: cannot reopen the VRRP socket: {e}", self.tag()),

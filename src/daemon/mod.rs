@@ -36,6 +36,7 @@ mod link;
 pub mod log;
 pub mod notify;
 mod perform;
+pub mod quiet;
 pub mod realtime;
 mod report;
 pub mod signals;
@@ -193,6 +194,10 @@ pub struct Daemon {
     group: Option<group::Member>,
     /// When the event loop last returned from `poll(2)` (reported as its liveness tick).
     last_wake: Duration,
+    /// The latest time an event was fed at (the quiet Backup feeds no earlier).
+    last_fed: Duration,
+    /// The quiet Backup's filter (`--quiet-backup auto`, VRRP, the kernel allowing it).
+    quiet: Option<quiet::Quiet>,
     /// Test hook, debug builds only (see `startup`): panic on this advert sent as master.
     test_panic: u32,
     _pidfile: PidFile,
@@ -384,6 +389,11 @@ impl Daemon {
         n + crate::sys::mem::release_buffer(&mut self.io.buf)
     }
 
+    #[inline]
+    fn quiet_armed(&self) -> bool {
+        self.quiet.as_ref().is_some_and(|q| q.is_armed())
+    }
+
     fn next_deadline(&self) -> Option<Duration> {
         [
             self.inst.next_deadline(),
@@ -393,7 +403,12 @@ impl Daemon {
             self.trackers.deadline(),
             self.stop_deadline,
             self.io.notify.next(),
-            self.link_poll.as_ref().map(|p| p.next),
+            // Quiet Backup with netlink events: the poll rides on the wake-ups that remain
+            // (see `quiet`); a backstop every 1.25 intervals would undo the quiet.
+            self.link_poll
+                .as_ref()
+                .filter(|_| !(self.io.monitor.is_some() && self.quiet_armed()))
+                .map(|p| p.next),
             self.primary_retry,
             self.io.control.as_ref().and_then(|c| c.deadline()),
             self.group.as_ref().map(|g| g.next_tick()),
@@ -499,6 +514,8 @@ impl Daemon {
     #[inline(never)]
     fn on_time(&mut self) {
         let now = clock::now();
+        // The kernel's arrival times first: a repeat it dropped resets the Master_Down_Timer.
+        self.quiet_collect(now);
         if self.inst.next_deadline().is_some_and(|d| now >= d) {
             self.feed(now, Event::Timeout);
         }
@@ -524,9 +541,30 @@ impl Daemon {
 
     /// Feed one event to the state machine, carry out its actions, and follow up on the host
     /// group (publish a changed member state, obey the verdict). Every event goes through here.
+    ///
+    /// The quiet Backup's dropped repeats are taken in first ([`quiet`]), so that every event
+    /// meets the core as it would have been had every advert been read.
     fn feed(&mut self, now: Duration, ev: Event<'_>) {
+        self.quiet_collect(now);
+        let keeps = matches!(ev, Event::Packet { .. } | Event::Timeout);
+        self.feed_one(now, ev);
+        self.quiet_after_event(keeps);
+    }
+
+    /// [`Daemon::feed`] without the quiet Backup's bookkeeping. Returns whether the core
+    /// handled the event cleanly: no discard, notice, warning or transition.
+    fn feed_one(&mut self, now: Duration, ev: Event<'_>) -> bool {
+        self.last_fed = self.last_fed.max(now);
         let before = (self.inst.priority(), self.inst.group_held());
         let actions = self.inst.handle(now, ev);
+        let clean = !actions.iter().any(|a| {
+            matches!(
+                a,
+                Step::Act(crate::proto::fsm::Action::Notice(_))
+                    | Step::Transition { .. }
+                    | Step::Warn(_)
+            )
+        });
         // The stream records a cause before its effects: a host-group hold (or a priority
         // change) before the transition and hooks it brings.
         self.emit_changes(before);
@@ -534,6 +572,7 @@ impl Daemon {
         if self.started {
             self.group_sync(now, false);
         }
+        clean
     }
 
     /// Publish our member state when it changed (waking the other members), and follow the
@@ -603,6 +642,8 @@ impl Daemon {
     ) -> crate::control::Response {
         use crate::control::{Command as C, Response};
         let tag = self.tag();
+        // What is reported counts every advert the quiet Backup's filter dropped.
+        self.quiet_collect(now);
         let ev = match req.cmd {
             C::State => return Response::ok(self.info(false)),
             C::Dump => return Response::ok(self.info(true)),
@@ -678,8 +719,10 @@ impl Daemon {
         match got {
             Ok(Some(r)) => {
                 if let Some(payload) = buf.get(r.payload.clone()) {
-                    self.feed(
-                        clock::now(),
+                    let now = clock::now();
+                    self.quiet_collect(now);
+                    let clean = self.feed_one(
+                        now,
                         Event::Packet {
                             src: r.src,
                             dst: r.dst,
@@ -688,6 +731,8 @@ impl Daemon {
                             payload,
                         },
                     );
+                    self.quiet_after_event(true);
+                    self.quiet_after_packet(now, &buf, &r, clean);
                 }
             }
             Ok(None) => {}
@@ -917,7 +962,10 @@ impl Daemon {
                 vlog!(Info, "{}: SIGHUP: re-reading the interface", self.tag());
                 self.refresh_interface(now);
             }
-            Sig::Usr1 => self.dump(),
+            Sig::Usr1 => {
+                self.quiet_collect(now);
+                self.dump();
+            }
             Sig::Usr2 => {
                 if self.inst.state() == State::Master {
                     vlog!(Info, "{}: SIGUSR2: stepping down to backup", self.tag());

@@ -26,6 +26,7 @@ impl Daemon {
         if let Some(u) = &info.unicast {
             vlog!(Info, "{}: {}", self.tag(), u);
         }
+        vlog!(Info, "{}: quiet Backup {}", self.tag(), self.quiet_text());
         if let Some(d) = info.detail {
             let discards: Vec<String> = d
                 .discards

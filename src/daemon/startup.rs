@@ -249,6 +249,25 @@ impl Daemon {
                 crate::proto::tag(&s.interface, s.vrid)
             );
         }
+        let tag = crate::proto::tag(&s.interface, s.vrid).to_string();
+        let mut quiet = super::quiet::open(&s, &tag);
+        if let Some(q) = quiet.as_mut() {
+            match q.attach(std::os::fd::AsFd::as_fd(&sock)) {
+                Ok(()) => vlog!(
+                    Info,
+                    "{tag}: quiet Backup on: the kernel drops repeated adverts while Backup \
+                     (eBPF socket filter)"
+                ),
+                Err(e) => {
+                    vlog!(
+                        Info,
+                        "{tag}: quiet Backup unavailable (SO_ATTACH_BPF: {e}): every advert \
+                         wakes the Backup"
+                    );
+                    quiet = None;
+                }
+            }
+        }
         let mut rtnl = Rtnl::open().map_err(|e| StartError::sys("netlink", e))?;
         if s.family == crate::proto::Family::V6
             && !s.vips.first().is_some_and(|v| match v.addr {
@@ -423,6 +442,8 @@ impl Daemon {
             notice_log: RateLimit::new(Duration::from_secs(10), 10),
             group,
             last_wake: clock::now(),
+            last_fed: Duration::ZERO,
+            quiet,
             // Test hook (tests/hardening.rs, issue 13 defect 14): VRRPD_TEST_PANIC_AS_MASTER=N
             // panics on the N-th advert sent as master, to show that an unwinding panic
             // releases the VIPs, the virtual MAC and the sysctls. Only in debug builds (the

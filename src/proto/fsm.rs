@@ -786,6 +786,44 @@ impl Instance {
         self.counters.note_master(self.master);
     }
 
+    /// The quiet Backup (issue #14, `crate::proto::wire::quiet`): whether the advert just
+    /// handled at `now` left this instance where a repeat of it would change nothing but the
+    /// Master_Down_Timer: Backup, started, not held, no handover running, and the
+    /// Master_Down_Timer just reset to `now` + Master_Down_Interval by that advert (RFC 9568
+    /// §6.4.2, "reset the Master_Down_Timer to Master_Down_Interval"), not the Skew_Time of a
+    /// priority-0 advert.
+    pub fn quiet_armable(&self, now: Duration) -> bool {
+        self.quiet_holds()
+            && matches!(self.timer, Timer::Down { at, .. }
+                if at == now.saturating_add(self.master_down_interval()))
+    }
+
+    /// Whether an armed quiet Backup may stay armed: as [`Instance::quiet_armable`] without
+    /// the timer's value (it runs from the last advert heard).
+    #[inline]
+    pub fn quiet_holds(&self) -> bool {
+        self.started
+            && self.state == State::Backup
+            && self.holds == 0
+            && self.release.is_none()
+            && self.master.is_some()
+            && matches!(
+                self.timer,
+                Timer::Down {
+                    after_prio0: None,
+                    ..
+                }
+            )
+    }
+
+    /// Adverts the quiet Backup's filter counted beyond those fed again (see
+    /// `crate::daemon::quiet`): received, with `priority`, and nothing else.
+    pub fn record_repeats(&mut self, n: u64, priority: u8) {
+        for _ in 0..n {
+            self.counters.record_rcvd(priority);
+        }
+    }
+
     /// When to call with [`Event::Timeout`] next, if anything is armed.
     pub fn next_deadline(&self) -> Option<Duration> {
         let timer = match self.timer {

@@ -8,6 +8,7 @@
 //!   network-namespace identity used to scope run-time files.
 //! - [`netlink`]: a small synchronous rtnetlink client (add, delete and list addresses; read a
 //!   link) and a non-blocking link/address event monitor.
+//! - [`bpf`]: the quiet Backup's eBPF socket filter: `bpf(2)`, its mapped map, attaching it.
 //! - [`socket`]: the IP protocol 112 sockets that send and receive advertisements
 //!   (RFC 9568 §5.1.1 for IPv4, §5.1.2 for IPv6).
 //! - [`announce`]: an `AF_PACKET` sender for gratuitous ARP (RFC 9568 §6.4.1/§6.4.2, errata 7947
@@ -38,6 +39,7 @@
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 pub mod announce;
+pub mod bpf;
 pub mod clock;
 pub mod iface;
 pub mod inotify;

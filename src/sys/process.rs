@@ -89,6 +89,10 @@ pub fn peek_exit(pid: u32) -> io::Result<Option<std::process::ExitStatus>> {
 pub const CAP_NET_ADMIN: u32 = 12;
 /// `CAP_NET_RAW` (capabilities(7)): raw IP protocol 112 sockets and `AF_PACKET` (ARP, NA).
 pub const CAP_NET_RAW: u32 = 13;
+/// `CAP_SYS_ADMIN` (capabilities(7)): loads eBPF programs where `CAP_BPF` is unknown.
+pub const CAP_SYS_ADMIN: u32 = 21;
+/// `CAP_BPF` (capabilities(7), Linux 5.8): eBPF maps and programs (the quiet Backup's filter).
+pub const CAP_BPF: u32 = 39;
 
 /// The header of capget(2) (`struct __user_cap_header_struct`).
 #[repr(C)]

@@ -8,6 +8,8 @@
 //! - [`nd`]: unsolicited Neighbor Advertisements (RFC 4861 §7.2.6), the ICMPv6 checksum,
 //!   solicited-node groups. Router Advertisements (RFC 9568 §8.2.x) go here as well.
 //! - [`magic`]: the `-I`/`-O` magic packet's frames (an ARP request and an ICMP echo request).
+//! - [`quiet`]: the quiet Backup's eBPF socket filter, its map layout and the advert pattern
+//!   it compares (issue #14).
 //! - [`proc_event`]: the netlink process connector's listen request and process events
 //!   (fork, exec, comm, exit), for process trackers.
 //!
@@ -21,6 +23,7 @@ pub mod ipv4;
 pub mod magic;
 pub mod nd;
 pub mod proc_event;
+pub mod quiet;
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
