@@ -485,7 +485,8 @@ fn a_wake_up_makes_only_the_calls_it_needs() {
     let b = lab.vrrpd_line(
         &r2,
         "r2",
-        &format!("-i eth0 -v 51 -p 100 -d 50ms -n --garp-count 1 {VIP}"),
+        // Eager: the quiet Backup (tests/quiet_backup.rs) reads only the adverts that differ.
+        &format!("-i eth0 -v 51 -p 100 -d 50ms -n --garp-count 1 --quiet-backup off {VIP}"),
     );
     // At rest: r1's announcements are over and r2 has heard it for a while.
     std::thread::sleep(Duration::from_secs(1));

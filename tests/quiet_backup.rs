@@ -233,3 +233,87 @@ fn quiet_backup_sees_a_changed_advert_at_once() {
         );
     }
 }
+
+/// systemd's watchdog: tied to 1.5 advert intervals (at least 1 s) it would wake a quiet Backup
+/// several times per Master_Down_Interval. While armed the Backup goes back to the unit's own
+/// period (here 4 s, pinged at the latest every 2 s), and on taking over ties it again at
+/// once (1 s).
+#[test]
+fn quiet_backup_relaxes_the_watchdog_until_it_takes_over() {
+    if !require_root("quiet_backup_relaxes_the_watchdog_until_it_takes_over") {
+        return;
+    }
+    use std::os::unix::net::UnixDatagram;
+    let mut lab = Lab::new(&["r1", "r2"]);
+    let [r1, r2] = lab.ns_names();
+    let path = lab.dir.join("notify.sock");
+    let sock = UnixDatagram::bind(&path).expect("bind notify socket");
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let run = lab.dir.join("run").to_string_lossy().into_owned();
+    let notify = path.to_string_lossy().into_owned();
+    let mut all = vec!["--foreground"];
+    all.extend(args(&V4, "100", "auto"));
+    let b = lab.spawn(
+        &r2,
+        "r2",
+        env!("CARGO_BIN_EXE_vrrpd"),
+        &all,
+        &[
+            ("VRRPD_RUN_DIR", &run),
+            ("NOTIFY_SOCKET", &notify),
+            ("WATCHDOG_USEC", "4000000"),
+        ],
+    );
+    let mut a = lab.vrrpd(&r1, "r1", &args(&V4, "150", "auto"));
+    let t0 = std::time::Instant::now();
+    let mut got: Vec<(Duration, String)> = Vec::new();
+    let mut buf = [0u8; 512];
+    let mut killed = None;
+    while t0.elapsed() < Duration::from_secs(12) {
+        if let Ok(n) = sock.recv(&mut buf) {
+            got.push((
+                t0.elapsed(),
+                String::from_utf8_lossy(&buf[..n]).into_owned(),
+            ));
+        }
+        if killed.is_none() && t0.elapsed() > Duration::from_secs(8) {
+            signal(a.pid(), libc::SIGKILL);
+            let _ = wait_exit(&mut a, Duration::from_secs(2));
+            killed = Some(t0.elapsed());
+        }
+    }
+    let text = format!("{got:?}\n{}", b.log_text());
+    let killed = killed.unwrap();
+    // Relaxed to the unit's 4 s while armed, before the kill.
+    assert!(
+        got.iter()
+            .any(|(t, m)| *t < killed && m == "WATCHDOG_USEC=4000000"),
+        "{text}"
+    );
+    // Pings while relaxed: at most 2 s apart (the unit's 4 s would kill at 4 s).
+    let pings: Vec<Duration> = got
+        .iter()
+        .filter(|(t, m)| m == "WATCHDOG=1" && *t > Duration::from_secs(3) && *t < killed)
+        .map(|(t, _)| *t)
+        .collect();
+    let gap = pings
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .max()
+        .unwrap_or_default();
+    eprintln!(
+        "{} pings in the quiet window, largest gap {gap:?}",
+        pings.len()
+    );
+    assert!(pings.len() >= 2, "{text}");
+    assert!(gap <= Duration::from_millis(2200), "{gap:?}\n{text}");
+    // Fewer pings than tied (one per 333 ms: 15 in 5 s).
+    assert!(pings.len() <= 6, "{text}");
+    // Master after the kill: tied again (1 s, the floor).
+    assert!(
+        got.iter()
+            .any(|(t, m)| *t > killed && m == "WATCHDOG_USEC=1000000"),
+        "{text}"
+    );
+}

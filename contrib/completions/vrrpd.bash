@@ -23,7 +23,7 @@ _vrrpd() {
 
     case "${cmd}" in
         vrrpd)
-            opts="-i -v -p -d -s -a -n -U -D -z -x -M -I -O -f -h -V --interface --vrid --priority --interval --no-preempt --preempt-delay --startup-delay --auth --no-vmac --master-script --backup-script --fault-script --priority-down --priority-up --monitor --group --group-timeout --link-poll --link-check --magic-source --magic-gateway --vrrp-version --accept --no-accept --garp-count --garp-interval --garp-refresh --script-timeout --track-check --track-interface --track-file --track-process --foreground --cleanup --debug --realtime --pid-file --v3-checksum --no-handover --no-align --no-router-adverts --ra-interval --ra-lifetime --protocol --advskew --deadratio --password --password-file --preempt --neutral --shutdown --ignoreifstate --nomcast --xparam --unicast-peer --unicast-src --unicast-min-ttl --help --version"
+            opts="-i -v -p -d -s -a -n -U -D -z -x -M -I -O -f -h -V --interface --vrid --priority --interval --no-preempt --preempt-delay --startup-delay --auth --no-vmac --master-script --backup-script --fault-script --priority-down --priority-up --monitor --group --group-timeout --link-poll --link-check --quiet-backup --magic-source --magic-gateway --vrrp-version --accept --no-accept --garp-count --garp-interval --garp-refresh --script-timeout --track-check --track-interface --track-file --track-process --foreground --cleanup --debug --realtime --pid-file --v3-checksum --no-handover --no-align --no-router-adverts --ra-interval --ra-lifetime --protocol --advskew --deadratio --password --password-file --preempt --neutral --shutdown --ignoreifstate --nomcast --xparam --unicast-peer --unicast-src --unicast-min-ttl --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -135,6 +135,10 @@ _vrrpd() {
                     ;;
                 --link-check)
                     COMPREPLY=($(compgen -W "auto netlink ethtool mii" -- "${cur}"))
+                    return 0
+                    ;;
+                --quiet-backup)
+                    COMPREPLY=($(compgen -W "auto off" -- "${cur}"))
                     return 0
                     ;;
                 --magic-source)

@@ -18,6 +18,8 @@ complete -c vrrpd -l link-check -d 'How to check the link: `auto` (netlink event
 netlink\t'Netlink link events only'
 ethtool\t'ETHTOOL_GLINK polling (plus netlink events)'
 mii\t'MII BMSR polling (plus netlink events)'"
+complete -c vrrpd -l quiet-backup -d 'Quiet Backup: `auto` lets the kernel drop adverts that repeat the last one (an eBPF socket filter notes their arrival times), so a Backup wakes once per Master_Down_Interval rather than once per advert; used when the kernel allows it (CAP_BPF), else the Backup reads every advert as with `off`. VRRP only (CARP always reads every advert)' -r -f -a "auto\t'The eBPF filter when the kernel allows it'
+off\t'Every advert wakes the Backup'"
 complete -c vrrpd -s I -l magic-source -d 'Magic packet: the VIP used as sender (with -O)' -r
 complete -c vrrpd -s O -l magic-gateway -d 'Magic packet: the gateway whose tables are refreshed on takeover (with -I)' -r
 complete -c vrrpd -l vrrp-version -d 'VRRP version' -r

@@ -38,6 +38,12 @@ pub struct Notifier {
     /// Time between pings: a third of the period.
     watchdog: Option<Duration>,
     next_ping: Option<Duration>,
+    /// The unit's own period (`$WATCHDOG_USEC`) and the tied one ([`tied_watchdog`]), when
+    /// tying shortened it.
+    unit_and_tied: Option<(Duration, Duration)>,
+    /// A quiet Backup runs on the unit's period ([`Notifier::relax`]); its pings ride on other
+    /// wake-ups from `soft_ping` on.
+    soft_ping: Option<Duration>,
 }
 
 impl Notifier {
@@ -69,6 +75,8 @@ impl Notifier {
             period,
             watchdog: period.map(|p| p / 3),
             next_ping,
+            unit_and_tied: None,
+            soft_ping: None,
         }
     }
 
@@ -81,8 +89,36 @@ impl Notifier {
             self.send(&format!("WATCHDOG_USEC={}", p.as_micros()));
             self.period = Some(p);
             self.watchdog = Some(p / 3);
+            self.unit_and_tied = Some((unit, p));
         }
         self.period
+    }
+
+    /// The quiet Backup (`super::quiet`): `on`, the unit's own period again, pinged on any
+    /// wake-up from a third of it on and at the latest at half of it, so that pings ride on the
+    /// few wake-ups a quiet Backup has; off (leaving Backup, or anything that disarms), the tied
+    /// period at once. A hung Backup holds no address: the tie (see the module documentation)
+    /// is for Masters. Each change pings first, then sets the period (systemd restarts its timer
+    /// from the new one).
+    pub fn relax(&mut self, on: bool, now: Duration) {
+        let Some((unit, tied)) = self.unit_and_tied else {
+            return;
+        };
+        if on == self.soft_ping.is_some() {
+            return;
+        }
+        let p = if on { unit } else { tied };
+        self.send("WATCHDOG=1");
+        self.send(&format!("WATCHDOG_USEC={}", p.as_micros()));
+        self.period = Some(p);
+        self.watchdog = Some(p / 3);
+        if on {
+            self.soft_ping = Some(now + p / 3);
+            self.next_ping = Some(now + p / 2);
+        } else {
+            self.soft_ping = None;
+            self.next_ping = Some(now + p / 3);
+        }
     }
 
     /// Send one message (ignored when not under systemd).
@@ -101,9 +137,17 @@ impl Notifier {
     #[inline(never)]
     pub fn tick(&mut self, now: Duration) {
         if let (Some(every), Some(next)) = (self.watchdog, self.next_ping) {
-            if now >= next {
+            let due = self.soft_ping.unwrap_or(next);
+            if now >= due {
                 self.send("WATCHDOG=1");
-                self.next_ping = Some(now + every);
+                match self.soft_ping {
+                    // Relaxed: soft at a third, hard at half the period.
+                    Some(_) => {
+                        self.soft_ping = Some(now + every);
+                        self.next_ping = Some(now + every * 3 / 2);
+                    }
+                    None => self.next_ping = Some(now + every),
+                }
             }
         }
     }

@@ -25,8 +25,11 @@
 //! Nothing else may wake a quiet Backup every interval, or the gain is lost: the ethtool link
 //! poll's backstop is not armed while quiet and netlink link events are watched (the poll rides
 //! on the wake-ups that remain, so a loss only ethtool sees is noticed within a
-//! Master_Down_Interval instead of 1.25 `--link-poll`: a Backup holds no addresses). Host-group
-//! ticks, trackers, systemd's watchdog pings and control clients keep their own schedules.
+//! Master_Down_Interval instead of 1.25 `--link-poll`: a Backup holds no addresses), and
+//! systemd's watchdog goes back to the unit's own period (`WatchdogSec=`, 10 s in the shipped
+//! unit) while armed, pinged on the wake-ups that remain ([`super::notify::Notifier::relax`]):
+//! tied to 1.5 intervals it would wake a Backup twice a second. Host-group ticks, trackers and
+//! control clients keep their own schedules.
 //!
 //! Fallback: when the program cannot be loaded (no `CAP_BPF`, a seccomp filter, an old
 //! kernel, the verifier) the classic VRID filter stays and every advert wakes the Backup, as
@@ -194,6 +197,8 @@ impl Daemon {
         }
         q.armed = Some(p);
         q.arms += 1;
+        self.io.notify.relax(true, now);
+        let Some(q) = self.quiet.as_mut() else { return };
         let (ns, count) = q.filter.read().unwrap_or_default();
         q.seen_ns = ns;
         q.seen_count = count;
@@ -232,6 +237,7 @@ impl Daemon {
         if n > 0 {
             self.inst.record_repeats(n, prio);
         }
+        self.io.notify.relax(false, crate::sys::clock::now());
     }
 
     /// Take in what the filter dropped since the last look (see the module docs).

@@ -792,8 +792,13 @@ impl Instance {
     /// Master_Down_Timer just reset to `now` + Master_Down_Interval by that advert (RFC 9568
     /// §6.4.2, "reset the Master_Down_Timer to Master_Down_Interval"), not the Skew_Time of a
     /// priority-0 advert.
+    ///
+    /// Not inside a preemption delay (D3): there the same lower-priority advert is accepted
+    /// before the delay ends and not after, so a repeat's meaning depends on when it came, and
+    /// the Backup reads every advert until the window closes.
     pub fn quiet_armable(&self, now: Duration) -> bool {
         self.quiet_holds()
+            && !self.in_preempt_delay(now)
             && matches!(self.timer, Timer::Down { at, .. }
                 if at == now.saturating_add(self.master_down_interval()))
     }
@@ -1891,5 +1896,84 @@ mod tests {
         inst.handle(t, pkt(false));
         assert_eq!(inst.counters().adverts_rcvd(), 1);
         assert_eq!(inst.counters().discards(DiscardReason::IpOptions), 1);
+    }
+
+    /// The quiet Backup's query (issue #14): an accepted advert arms; a priority-0 advert, a
+    /// repeat inside a preemption delay, a Master and a held Backup do not; a later repeat at
+    /// another time arms again (the timer reset to that time).
+    #[test]
+    fn quiet_armable_only_after_a_plain_accepted_advert() {
+        let vip: IpAddr = IpAddr::V4(core::net::Ipv4Addr::new(192, 0, 2, 250));
+        let me = IpAddr::V4(core::net::Ipv4Addr::new(192, 0, 2, 1));
+        let peer = IpAddr::V4(core::net::Ipv4Addr::new(192, 0, 2, 2));
+        let group = IpAddr::V4(core::net::Ipv4Addr::new(224, 0, 0, 18));
+        let start = |delay: Duration| {
+            let mut cfg = Config::new(Version::V3, Family::V4, 7, vec![vip]);
+            cfg.priority = 100;
+            cfg.preempt_delay = delay;
+            let mut inst = Instance::new(cfg);
+            let t = Duration::from_secs(10);
+            inst.handle(t, Event::PrimaryAddress(Some(me)));
+            inst.handle(t, Event::Startup);
+            inst
+        };
+        let advert = |priority: u8| {
+            let adv = Advert {
+                version: Version::V3,
+                vrid: 7,
+                priority,
+                interval: 100,
+                addrs: vec![vip],
+                auth: Auth::None,
+            };
+            let mut buf = [0u8; 64];
+            let n = adv
+                .emit(&mut buf, peer, group, ChecksumForm::Pseudo)
+                .expect("emit");
+            buf[..n].to_vec()
+        };
+        fn packet<'a>(src: IpAddr, dst: IpAddr, payload: &'a [u8]) -> Event<'a> {
+            Event::Packet {
+                src,
+                dst,
+                ttl: 255,
+                ip_options: false,
+                payload,
+            }
+        }
+        let ms = Duration::from_millis;
+        let mut inst = start(Duration::ZERO);
+        let a200 = advert(200);
+        inst.handle(ms(10_100), packet(peer, group, &a200));
+        assert_eq!(inst.state(), State::Backup);
+        assert!(inst.quiet_armable(ms(10_100)));
+        assert!(
+            !inst.quiet_armable(ms(10_200)),
+            "the timer runs from 10.1 s"
+        );
+        assert!(inst.quiet_holds());
+        inst.handle(ms(10_200), packet(peer, group, &a200));
+        assert!(inst.quiet_armable(ms(10_200)));
+        // Priority 0: Skew_Time, not armable, not held.
+        inst.handle(ms(10_300), packet(peer, group, &advert(0)));
+        assert!(!inst.quiet_armable(ms(10_300)));
+        assert!(!inst.quiet_holds());
+        // Held by the operator: not held.
+        let mut inst = start(Duration::ZERO);
+        inst.handle(ms(10_100), packet(peer, group, &a200));
+        inst.handle(ms(10_100), Event::ForceBackup(true));
+        assert!(!inst.quiet_holds());
+        // Inside a preemption delay a lower-priority Master is accepted, but not armed on.
+        let mut inst = start(Duration::from_secs(5));
+        let a50 = advert(50);
+        inst.handle(ms(10_100), packet(peer, group, &a50));
+        inst.handle(ms(10_200), packet(peer, group, &a50));
+        assert_eq!(inst.state(), State::Backup);
+        assert!(!inst.quiet_armable(ms(10_200)));
+        // A Master is never armable.
+        let mut inst = start(Duration::ZERO);
+        inst.handle(ms(20_000), Event::Timeout);
+        assert_eq!(inst.state(), State::Master);
+        assert!(!inst.quiet_holds());
     }
 }

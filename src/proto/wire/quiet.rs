@@ -463,7 +463,7 @@ mod tests {
         assert_eq!(LAST_OFF % 8, 0);
         assert_eq!(COUNT_OFF % 8, 0);
         assert_eq!(VALUE_SIZE, 416);
-        assert!(VALUE_SIZE <= 4096);
+        const { assert!(VALUE_SIZE <= 4096) };
     }
 
     #[test]
