@@ -329,3 +329,84 @@ fn squatted_group_segment_is_replaced_with_only_net_admin_and_net_raw() {
     );
     drop(guard);
 }
+
+/// The quiet Backup (issue #14) is optional: without CAP_BPF vrrpd says so once and reads every
+/// advert (a Backup of a 100 ms Master wakes about 10 times a second); with CAP_BPF added to
+/// the two it needs, it loads the filter and wakes about 3 times a second. Never an error.
+#[test]
+fn quiet_backup_needs_cap_bpf_and_falls_back_without_it() {
+    let test = "quiet_backup_needs_cap_bpf_and_falls_back_without_it";
+    if !require_root(test) || !require_setpriv(test) {
+        return;
+    }
+    let mut lab = Lab::new(&["r1", "r2"]);
+    let [r1, r2] = lab.ns_names();
+    let args = [
+        "-i",
+        "eth0",
+        "-v",
+        "51",
+        "-d",
+        "100ms",
+        "-n",
+        "192.0.2.254/24",
+    ];
+    let mut master = vec!["-p", "150"];
+    master.extend(args);
+    let _a = lab.vrrpd(&r1, "r1", &master);
+    assert!(wait_for(Duration::from_secs(5), || lab.has_addr(&r1, VIP)).is_some());
+    let wakeups = |pid: i32| {
+        let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        s.lines()
+            .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    for (tag, bounding, line, most, least) in [
+        (
+            "nobpf",
+            "-all,+net_admin,+net_raw",
+            "quiet Backup unavailable (no CAP_BPF)",
+            12.0,
+            7.0,
+        ),
+        (
+            "bpf",
+            "-all,+net_admin,+net_raw,+bpf",
+            "quiet Backup on",
+            5.0,
+            0.0,
+        ),
+    ] {
+        let mut backup = vec!["-p", "100"];
+        backup.extend(args);
+        let mut d = vrrpd_with_caps(&mut lab, &r2, tag, bounding, &backup);
+        assert!(
+            wait_for(Duration::from_secs(3), || lab.state(&r2, 51).as_deref()
+                == Some("BACKUP"))
+            .is_some(),
+            "{tag}:\n{}",
+            d.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        let w0 = wakeups(d.pid());
+        std::thread::sleep(Duration::from_secs(2));
+        let per_s = (wakeups(d.pid()) - w0) as f64 / 2.0;
+        let log = d.log_text();
+        eprintln!("{tag}: {per_s:.1} wake-ups/s as Backup");
+        assert!(log.contains(line), "{tag}: no {line:?}:\n{log}");
+        assert_eq!(log.matches("quiet Backup").count(), 1, "{tag}:\n{log}");
+        assert!(per_s <= most && per_s >= least, "{tag}: {per_s}/s\n{log}");
+        assert_eq!(
+            lab.state(&r2, 51).as_deref(),
+            Some("BACKUP"),
+            "{tag}:\n{log}"
+        );
+        signal(d.pid(), libc::SIGTERM);
+        assert_eq!(
+            wait_exit(&mut d, Duration::from_secs(5)),
+            Some(0),
+            "{tag}:\n{log}"
+        );
+    }
+}
