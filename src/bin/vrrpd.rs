@@ -6,11 +6,15 @@ use std::process::ExitCode;
 use vrrpd::cli;
 use vrrpd::daemon::{self, Daemon};
 
+/// Everything vrrpd allocates in Rust: dlmalloc on a region of its own, not glibc's malloc
+/// and its per-thread cache (issue #14; see sys::alloc).
+#[global_allocator]
+static ALLOCATOR: vrrpd::sys::alloc::Allocator = vrrpd::sys::alloc::Allocator;
+
 fn main() -> ExitCode {
-    // First of all: start again with glibc's tcache off (issue #14; see sys::mem). Returns in
-    // the re-executed image (or when it cannot), with the caller's environment back.
-    vrrpd::sys::mem::reexec_with_tunables();
-    // Before the first allocation that should follow them (issue #14; see sys::mem).
+    // Before any thread exists that could fork while holding the allocator's lock.
+    vrrpd::sys::alloc::prepare_fork();
+    // glibc malloc's limits, for what libc allocates itself (issue #14; see sys::mem).
     vrrpd::sys::mem::tune_allocator();
     let mut d = match start_up() {
         Ok(d) => d,

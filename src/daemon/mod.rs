@@ -306,12 +306,13 @@ impl Daemon {
             Ok(r) => vlog!(
                 Debug,
                 "{}: released {} KiB of start-up stack, {} KiB of executable mappings, {} KiB of \
-                 receive buffers; glibc malloc tunables: {:?}",
+                 receive buffers; heap {} KiB, {} KiB in use",
                 self.tag(),
                 r.stack / 1024,
                 r.image / 1024,
                 buffers / 1024,
-                crate::sys::mem::tunables().unwrap_or(crate::sys::mem::Tunables::Unchanged)
+                crate::sys::alloc::region_len() / 1024,
+                crate::sys::alloc::small_in_use() / 1024,
             ),
             Err(e) => vlog!(Debug, "{}: cannot release start-up memory: {e}", self.tag()),
         }

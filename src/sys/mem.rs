@@ -1,16 +1,20 @@
-//! The process's own memory: the allocator's settings, and giving back what start-up touched.
+//! The process's own memory: glibc malloc's settings, and giving back what start-up touched.
 //!
 //! vrrpd runs one process per virtual router, so every page a process keeps for itself is paid
 //! once per instance (issue #14: at most 200 KiB PSS per process with 100 or 1000 instances).
-//! Two things stay resident after start-up although the event loop never needs them again:
+//! Three things stay resident after start-up although the event loop never needs them again:
 //!
-//! - **Heap** that start-up used and freed (clap's parser, netlink dumps, formatted strings):
-//!   glibc keeps freed memory for reuse, and by default grows the heap 128 KiB at a time
-//!   (`M_TOP_PAD`) and only trims its top beyond 128 KiB free (`M_TRIM_THRESHOLD`), while every
-//!   request below 128 KiB (the 64 KiB netlink receive buffers) comes from the heap, whose pages
-//!   then stay once written. [`tune_allocator`] sets these limits low (mallopt(3)), and
-//!   [`release_startup`] calls malloc_trim(3), which also gives back whole free pages inside the
-//!   heap (`MADV_DONTNEED`).
+//! - **Heap** that start-up used and freed (clap's parser, netlink dumps, formatted strings).
+//!   What vrrpd allocates in Rust comes from its own allocator ([`crate::sys::alloc`]:
+//!   dlmalloc on a region of its own, large blocks mapped one by one), whose free top
+//!   [`release_startup`] gives back. What libc allocates for itself (stdio, `opendir`) comes
+//!   from glibc's malloc, which by default grows its heap 128 KiB at a time (`M_TOP_PAD`) and
+//!   only trims its top beyond 128 KiB free (`M_TRIM_THRESHOLD`): [`tune_allocator`] sets these
+//!   limits low (mallopt(3)), and [`release_startup`] calls malloc_trim(3), which also gives
+//!   back whole free pages inside that heap (`MADV_DONTNEED`). (glibc's per-thread cache, whose
+//!   parked chunks fragmented the heap, mattered while vrrpd's own blocks came from glibc: it
+//!   can only be turned off by a tunable read at exec, which cost a second exec of vrrpd at
+//!   every start. Its own allocator has no such cache.)
 //! - **Stack** pages below the event loop's frame that argument parsing and start-up reached:
 //!   the kernel never shrinks a stack. [`release_startup`] drops the pages of the main thread's
 //!   `[stack]` mapping that lie below the current stack pointer minus a margin
@@ -23,22 +27,13 @@
 //!   reclaim); the loop maps back what it runs. Mappings with private pages (the relocated
 //!   `RELRO` data, `.data`) are left alone: dropping them would undo their relocation.
 //!
-//! - **glibc's per-thread cache** (tcache): up to seven freed chunks of each small size stay
-//!   cached in front of the heap, never merged with their neighbours, so the free space between
-//!   them is neither reused for larger requests nor given back by malloc_trim(3). A tunable,
-//!   `glibc.malloc.tcache_count=0`, turns it off, but glibc reads tunables only when a program
-//!   starts (from `GLIBC_TUNABLES`), and no mallopt(3) parameter reaches it:
-//!   [`reexec_with_tunables`] starts the program again with the tunable added (see there).
-//!
 //! Nothing here changes what the program computes: all of it only tells the kernel or the
 //! allocator that memory no live object uses may be reclaimed.
 
-use std::ffi::{CStr, CString, OsStr, OsString};
 use std::io;
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::sync::atomic::{AtomicU8, Ordering};
 
-/// Requests of at least this size get their own mapping (`M_MMAP_THRESHOLD`), returned to the
+/// Requests of at least this size get their own mapping (glibc's `M_MMAP_THRESHOLD`, and
+/// [`crate::sys::alloc::LARGE`] in vrrpd's own allocator), returned to the
 /// kernel when freed: the netlink receive buffers (64 KiB, one per socket, and one more for each
 /// short-lived request socket) and the event ring (about 34 KiB), whose pages would otherwise
 /// stay in the heap after use.
@@ -52,190 +47,6 @@ pub const TRIM_THRESHOLD: usize = 32 * 1024;
 /// that the loop needs it touches again; every page kept above is resident whether or not: at
 /// 16 KiB the margin was most of the stack a process kept (issue #14).
 pub const STACK_MARGIN: usize = 4 * 1024;
-
-/// The glibc tunable [`reexec_with_tunables`] adds: no per-thread cache of freed chunks.
-pub const TCACHE_OFF: &str = "glibc.malloc.tcache_count=0";
-/// The environment variable glibc reads its tunables from, `name=value` pairs joined by `:`.
-const TUNABLES: &str = "GLIBC_TUNABLES";
-/// In the re-executed image only: the caller's `GLIBC_TUNABLES`, `=` and its value, or `-` when
-/// it had none (put back by [`reexec_with_tunables`] before anything else runs).
-const SAVED_TUNABLES: &str = "VRRPD_SAVED_GLIBC_TUNABLES";
-/// In the re-executed image only: the caller's command name (`/proc/self/comm`), which an exec
-/// of `/proc/self/exe` would otherwise turn into `exe`.
-const SAVED_COMM: &str = "VRRPD_SAVED_COMM";
-
-/// What [`reexec_with_tunables`] did, for the debug log ([`tunables`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tunables {
-    /// This is the re-executed image: [`TCACHE_OFF`] is in effect and the caller's environment
-    /// and command name are back.
-    Applied,
-    /// The caller's `GLIBC_TUNABLES` already sets `glibc.malloc.tcache_count`: left as it is.
-    Preset,
-    /// Not re-executed: a set-user-ID or file-capability start (glibc ignores malloc tunables
-    /// there), no argument vector, or the exec failed. glibc's defaults stay.
-    Unchanged,
-}
-
-/// Runs this program again, with the same argument vector, file descriptors and environment,
-/// plus [`TCACHE_OFF`] in `GLIBC_TUNABLES`, unless it already is that re-executed image (see the
-/// module documentation; heap 120 → 68 KiB in a Master of 100, 80 → 56 in a Backup). Call it
-/// first in `main`, before any thread, descriptor or allocation that matters exists: on success
-/// it does not return in this image, and the new one starts `main` again.
-///
-/// In the new image (a marker variable tells), it puts back what the caller passed, so that
-/// hooks, checks and `nft` inherit the caller's environment unchanged: `GLIBC_TUNABLES` as it
-/// was (or absent), the marker variables removed, and the command name (`/proc/PID/comm`,
-/// which `start-stop-daemon --name`, `pidof` and `ps` read) set back with
-/// `prctl(PR_SET_NAME)`, since an exec of `/proc/self/exe` names the process `exe`. The PID,
-/// parent, capabilities (the same executable again: ambient and file capabilities apply as
-/// before, root keeps its bounding set), signal mask, ignored signals and open descriptors
-/// (none close-on-exec yet) carry over an exec unchanged.
-///
-/// Any failure (no /proc, a seccomp filter refusing execve(2)) leaves this image running with
-/// glibc's defaults: an optimisation, never an error.
-pub fn reexec_with_tunables() -> Tunables {
-    let t = reexec_or_restore();
-    let code = match t {
-        Tunables::Applied => 1,
-        Tunables::Preset => 2,
-        Tunables::Unchanged => 3,
-    };
-    TUNABLES_DONE.store(code, Ordering::Relaxed);
-    t
-}
-
-/// What [`reexec_with_tunables`] answered in this process (`None` before it ran).
-pub fn tunables() -> Option<Tunables> {
-    match TUNABLES_DONE.load(Ordering::Relaxed) {
-        1 => Some(Tunables::Applied),
-        2 => Some(Tunables::Preset),
-        3 => Some(Tunables::Unchanged),
-        _ => None,
-    }
-}
-
-/// [`reexec_with_tunables`]'s answer, for [`tunables`]: 0 before it ran.
-static TUNABLES_DONE: AtomicU8 = AtomicU8::new(0);
-
-/// [`reexec_with_tunables`] but for keeping its answer.
-fn reexec_or_restore() -> Tunables {
-    if let Some(saved) = std::env::var_os(SAVED_TUNABLES) {
-        restore_after_reexec(&saved);
-        return Tunables::Applied;
-    }
-    let current = std::env::var_os(TUNABLES);
-    let Some(tunables) = tunables_with_tcache_off(current.as_deref()) else {
-        return Tunables::Preset;
-    };
-    // SAFETY: getauxval(3) only reads the auxiliary vector.
-    if unsafe { libc::getauxval(libc::AT_SECURE) } != 0 {
-        return Tunables::Unchanged;
-    }
-    let Ok(comm) = std::fs::read("/proc/self/comm") else {
-        return Tunables::Unchanged;
-    };
-    let comm = comm.strip_suffix(b"\n").unwrap_or(&comm);
-    let Ok(argv) = std::env::args_os()
-        .map(|a| CString::new(a.into_vec()))
-        .collect::<Result<Vec<_>, _>>()
-    else {
-        return Tunables::Unchanged;
-    };
-    if argv.is_empty() {
-        return Tunables::Unchanged;
-    }
-    let saved = match &current {
-        Some(v) => [b"=", v.as_bytes()].concat(),
-        None => b"-".to_vec(),
-    };
-    let added = [
-        env_entry(TUNABLES, &tunables),
-        env_entry(SAVED_TUNABLES, &saved),
-        env_entry(SAVED_COMM, comm),
-    ];
-    let Some(added) = added.into_iter().collect::<Option<Vec<_>>>() else {
-        return Tunables::Unchanged;
-    };
-    let mut envp: Vec<*const libc::c_char> = Vec::new();
-    // SAFETY: `environ` is the NULL-terminated array of NUL-terminated `name=value` strings the
-    // process was started with (or setenv(3) made); nothing changes it while this single thread
-    // copies its pointers, and the strings outlive the execve(2) below.
-    unsafe {
-        let mut p = libc::environ;
-        while !p.is_null() && !(*p).is_null() {
-            let entry = CStr::from_ptr(*p).to_bytes();
-            if !replaced_entry(entry) {
-                envp.push(*p);
-            }
-            p = p.add(1);
-        }
-    }
-    envp.extend(added.iter().map(|c| c.as_ptr()));
-    envp.push(std::ptr::null());
-    let mut argp: Vec<*const libc::c_char> = argv.iter().map(|c| c.as_ptr()).collect();
-    argp.push(std::ptr::null());
-    // SAFETY: the path, every argument and every environment entry are NUL-terminated strings
-    // alive until the call, and both arrays end with a null pointer. On success the call does
-    // not return (this image is replaced); on failure nothing changed.
-    unsafe { libc::execve(c"/proc/self/exe".as_ptr(), argp.as_ptr(), envp.as_ptr()) };
-    Tunables::Unchanged
-}
-
-/// The `GLIBC_TUNABLES` value with [`TCACHE_OFF`] added to the caller's `current` one, or
-/// `None` when that already sets the tcache count (the caller's choice stands).
-fn tunables_with_tcache_off(current: Option<&OsStr>) -> Option<Vec<u8>> {
-    let current = current.map(OsStr::as_bytes).unwrap_or_default();
-    let (name, _) = TCACHE_OFF.split_once('=')?;
-    if current
-        .split(|&b| b == b':')
-        .any(|t| t.split(|&b| b == b'=').next() == Some(name.as_bytes()))
-    {
-        return None;
-    }
-    let mut out = current.to_vec();
-    while out.last() == Some(&b':') {
-        out.pop();
-    }
-    if !out.is_empty() {
-        out.push(b':');
-    }
-    out.extend_from_slice(TCACHE_OFF.as_bytes());
-    Some(out)
-}
-
-/// Whether environment entry `entry` (`name=value`) is one [`reexec_with_tunables`] replaces.
-fn replaced_entry(entry: &[u8]) -> bool {
-    [TUNABLES, SAVED_TUNABLES, SAVED_COMM].iter().any(|n| {
-        entry
-            .strip_prefix(n.as_bytes())
-            .is_some_and(|r| r.first() == Some(&b'='))
-    })
-}
-
-/// `name=value` as a C string (`None` if `value` holds a NUL).
-fn env_entry(name: &str, value: &[u8]) -> Option<CString> {
-    CString::new([name.as_bytes(), b"=", value].concat()).ok()
-}
-
-/// In the re-executed image: the caller's `GLIBC_TUNABLES` back as `saved` says, the marker
-/// variables gone, the command name back.
-fn restore_after_reexec(saved: &OsStr) {
-    // Still the only thread (this runs first in main), so changing the environment races with
-    // no reader.
-    match saved.as_bytes().strip_prefix(b"=") {
-        Some(v) => std::env::set_var(TUNABLES, OsStr::from_bytes(v)),
-        None => std::env::remove_var(TUNABLES),
-    }
-    std::env::remove_var(SAVED_TUNABLES);
-    let comm = std::env::var_os(SAVED_COMM).map(OsString::into_vec);
-    std::env::remove_var(SAVED_COMM);
-    if let Some(name) = comm.and_then(|c| CString::new(c).ok()) {
-        // SAFETY: PR_SET_NAME reads a NUL-terminated string (the kernel copies at most 16
-        // bytes, truncating); it only renames this thread.
-        unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) };
-    }
-}
 
 /// Sets glibc malloc's limits for a small long-running single-threaded process (see the module
 /// documentation): one arena (`M_ARENA_MAX` 1: the helper threads of the metrics exporter and
@@ -265,13 +76,17 @@ pub struct Released {
 }
 
 /// Gives back what start-up touched and the event loop does not need (see the module
-/// documentation): free heap pages (malloc_trim(3)), the main thread's stack below the caller's
+/// documentation): free heap pages (the free top of vrrpd's allocator, [`crate::sys::alloc::trim`];
+/// glibc's, malloc_trim(3)), the main thread's stack below the caller's
 /// frame and the clean pages of the executable's mappings. Call it once start-up is done, from
 /// the function that runs the event loop, on the main thread (elsewhere the stack part does
 /// nothing). A failure is reported, never fatal.
 pub fn release_startup() -> io::Result<Released> {
     // SAFETY: malloc_trim(3) only returns free memory to the kernel; live allocations stay.
     unsafe { libc::malloc_trim(0) };
+    // The same for vrrpd's own allocator (a no-op where it is not the global one: atropos,
+    // the tests).
+    crate::sys::alloc::trim();
     let stack = release_stack_below_here()?;
     let image = release_image()?;
     Ok(Released { stack, image })
@@ -519,34 +334,6 @@ Anonymous:            72 kB
         let cut: String = SMAPS.lines().take(3).map(|l| format!("{l}\n")).collect();
         assert!(clean_image_mappings(&cut, "/usr/sbin/vrrpd").is_empty());
         assert!(clean_image_mappings("", "/usr/sbin/vrrpd").is_empty());
-    }
-
-    #[test]
-    fn tcache_tunable_is_added_unless_the_caller_sets_it() {
-        let t = |v: Option<&str>| {
-            tunables_with_tcache_off(v.map(OsStr::new)).map(|b| String::from_utf8(b).unwrap())
-        };
-        assert_eq!(t(None).as_deref(), Some(TCACHE_OFF));
-        assert_eq!(t(Some("")).as_deref(), Some(TCACHE_OFF));
-        assert_eq!(
-            t(Some("glibc.malloc.check=0:")).as_deref(),
-            Some("glibc.malloc.check=0:glibc.malloc.tcache_count=0")
-        );
-        assert_eq!(t(Some("glibc.malloc.tcache_count=7")), None);
-        assert_eq!(t(Some("a=1:glibc.malloc.tcache_count=3")), None);
-        // Another tunable whose name only starts the same is no reason to keep out.
-        assert!(t(Some("glibc.malloc.tcache_count_x=1")).is_some());
-    }
-
-    #[test]
-    fn only_the_three_variables_are_replaced() {
-        assert!(replaced_entry(b"GLIBC_TUNABLES=x"));
-        assert!(replaced_entry(b"GLIBC_TUNABLES="));
-        assert!(replaced_entry(b"VRRPD_SAVED_GLIBC_TUNABLES=-"));
-        assert!(replaced_entry(b"VRRPD_SAVED_COMM=vrrpd"));
-        assert!(!replaced_entry(b"GLIBC_TUNABLES_X=1"));
-        assert!(!replaced_entry(b"GLIBC_TUNABLES"));
-        assert!(!replaced_entry(b"PATH=/bin"));
     }
 
     /// Resident pages of `[lo, lo + len)` per mincore(2) (test only).

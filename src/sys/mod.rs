@@ -28,7 +28,8 @@
 //!   process connector (exec/fork/exit events; the initial network namespace only).
 //! - [`syslog`]: the syslog(3) client.
 //! - [`sched`]: real-time scheduling (`SCHED_RR`, `RLIMIT_RTTIME`, the `SIGXCPU` fallback).
-//! - [`mem`]: the allocator's settings and giving back the heap and stack start-up touched.
+//! - [`alloc`]: vrrpd's global allocator (dlmalloc on a region of its own; no glibc tcache).
+//! - [`mem`]: glibc malloc's settings and giving back the heap and stack start-up touched.
 //! - [`shm`]: the host group's shared-memory table (storage only; the verdict is in
 //!   [`crate::proto::group`]).
 //!
@@ -38,6 +39,7 @@
 #![allow(unsafe_code)]
 #![forbid(unsafe_op_in_unsafe_fn)]
 
+pub mod alloc;
 pub mod announce;
 pub mod bpf;
 pub mod clock;
