@@ -317,3 +317,79 @@ fn quiet_backup_relaxes_the_watchdog_until_it_takes_over() {
         "{text}"
     );
 }
+
+/// A carrier loss that only the ethtool poll sees (netlink link events of the interface
+/// ignored, a debug-build test hook, as with a driver that does not report its carrier to
+/// netlink), with the poll not due when the adverts stop (`--link-poll 4s`; a quiet Backup has
+/// no poll backstop between its wake-ups at all): the Backup asks the poll before its
+/// Master_Down_Timer makes it Master, and goes to FAULT without a moment as Master. Before the
+/// check it became Master at the timeout and went to FAULT only at the next poll, seconds on.
+#[test]
+fn quiet_backup_checks_the_link_before_taking_over() {
+    if !require_root("quiet_backup_checks_the_link_before_taking_over") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1", "r2"]);
+    let [r1, r2] = lab.ns_names();
+    let a = lab.vrrpd(&r1, "r1", &args(&V4, "150", "auto"));
+    assert!(
+        wait_for(Duration::from_secs(5), || lab.state(&r1, 51).as_deref()
+            == Some("MASTER"))
+        .is_some(),
+        "{}",
+        a.log_text()
+    );
+    let mut bargs = vec![
+        "--foreground",
+        "--debug",
+        "--link-check",
+        "ethtool",
+        "--link-poll",
+        "4s",
+    ];
+    bargs.extend(args(&V4, "100", "auto"));
+    let run = lab.dir.join("run").to_string_lossy().into_owned();
+    let b = lab.spawn(
+        &r2,
+        "r2",
+        env!("CARGO_BIN_EXE_vrrpd"),
+        &bargs,
+        &[
+            ("VRRPD_RUN_DIR", &run),
+            ("VRRPD_TEST_IGNORE_LINK_EVENTS", "1"),
+        ],
+    );
+    assert!(
+        wait_for(Duration::from_secs(5), || lab.state(&r2, 51).as_deref()
+            == Some("BACKUP"))
+        .is_some(),
+        "{}",
+        b.log_text()
+    );
+    assert!(b.log_text().contains("quiet Backup on"), "{}", b.log_text());
+    // Armed after the first adverts; then r2's switch port goes down: no advert reaches it,
+    // and netlink's carrier event is ignored.
+    std::thread::sleep(Duration::from_millis(500));
+    let sw = lab.switch.clone();
+    sh(&["ip", "-n", &sw, "link", "set", "p1", "down"]);
+    assert!(
+        wait_for(Duration::from_secs(7), || lab.state(&r2, 51).as_deref()
+            == Some("FAULT"))
+        .is_some(),
+        "{}",
+        b.log_text()
+    );
+    let (_, dump, _) = lab.atropos(&r2, &["--dump", "--json"]);
+    let j: serde_json::Value = serde_json::from_str(&dump).expect("dump json");
+    let t = &j[0]["detail"]["transitions"];
+    assert!(
+        t["BACKUP->MASTER"].as_u64().unwrap_or(0) == 0,
+        "the quiet Backup was Master before the poll saw the link down: {t}\n{}",
+        b.log_text()
+    );
+    assert!(
+        b.log_text().contains("ethtool reports the link down"),
+        "{}",
+        b.log_text()
+    );
+}

@@ -135,12 +135,17 @@ impl Daemon {
     /// a change of the polled link state re-reads the interface.
     #[inline(never)]
     pub(super) fn poll_link(&mut self, now: Duration) {
+        if self.link_poll.as_ref().is_some_and(|p| now >= p.soft) {
+            self.check_link_now(now);
+        }
+    }
+
+    /// The ethtool / MII check now, whatever the poll's window (a Backup about to take over
+    /// asks it first, see `on_time`); the next poll is scheduled from now.
+    pub(super) fn check_link_now(&mut self, now: Duration) {
         let Some(p) = self.link_poll.as_mut() else {
             return;
         };
-        if now < p.soft {
-            return;
-        }
         (p.soft, p.next) = poll_window(now, p.every, p.backstop);
         // An error (e.g. the interface is gone) leaves the decision to netlink.
         let up = p.checker.check(&self.s.interface).unwrap_or(true);

@@ -200,6 +200,10 @@ pub struct Daemon {
     quiet: Option<quiet::Quiet>,
     /// Test hook, debug builds only (see `startup`): panic on this advert sent as master.
     test_panic: u32,
+    /// Test hook (debug builds): `VRRPD_TEST_IGNORE_LINK_EVENTS` ignores netlink link events
+    /// of our interface while the monitor stays open, as a driver that does not report its
+    /// carrier to netlink would, so a test sees the ethtool/MII poll alone.
+    test_ignore_link_events: bool,
     _pidfile: PidFile,
     /// `--pid-file`, when it is not the identity's own pid file.
     _extra_pidfile: Option<PidFile>,
@@ -518,7 +522,17 @@ impl Daemon {
         // The kernel's arrival times first: a repeat it dropped resets the Master_Down_Timer.
         self.quiet_collect(now);
         if self.inst.next_deadline().is_some_and(|d| now >= d) {
-            self.feed(now, Event::Timeout);
+            // A Backup about to take over asks the ethtool/MII poll first, due or not: a
+            // carrier loss that netlink did not report (the poll's reason to exist) would
+            // otherwise make it Master until the next poll, up to `--link-poll` later, and a
+            // quiet Backup has no poll backstop between its wake-ups at all. One ioctl per
+            // takeover; a Backup without link must not take over.
+            if self.inst.state() == State::Backup {
+                self.check_link_now(now);
+            }
+            if self.inst.next_deadline().is_some_and(|d| now >= d) {
+                self.feed(now, Event::Timeout);
+            }
         }
         if self.announce.next.is_some_and(|d| now >= d) {
             self.send_announcements(now);
@@ -833,7 +847,9 @@ impl Daemon {
                 } if Some(ifindex) == vmac_index => vmac_gone = true,
                 NetEvent::Link {
                     ifindex, ref name, ..
-                } if ifindex == self.iface.index || *name == self.iface.name => {
+                } if (ifindex == self.iface.index || *name == self.iface.name)
+                    && !self.test_ignore_link_events =>
+                {
                     reread = true;
                 }
                 NetEvent::Addr { ifindex, .. } if ifindex == self.iface.index => reread = true,

@@ -456,6 +456,8 @@ impl Daemon {
             } else {
                 0
             },
+            test_ignore_link_events: cfg!(debug_assertions)
+                && std::env::var_os("VRRPD_TEST_IGNORE_LINK_EVENTS").is_some(),
             _pidfile: pidfile,
             _extra_pidfile: extra_pidfile,
             io: Shared {
