@@ -393,3 +393,45 @@ fn quiet_backup_checks_the_link_before_taking_over() {
         b.log_text()
     );
 }
+
+/// Whether `pid` has the quiet filter's map mapped (`/proc/PID/maps` names it
+/// `anon_inode:bpf-map`).
+fn maps_bpf_map(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/maps"))
+        .unwrap_or_default()
+        .contains("bpf-map")
+}
+
+/// The map's page is the Backup's only: a quiet Backup disarmed while still Backup (its
+/// priority changed with atropos while the Master is stopped, so no advert arms it again) that
+/// then takes over gives the page back as Master. Before, only a disarm on leaving Backup did,
+/// and this Master kept it.
+#[test]
+fn a_master_keeps_no_page_of_the_quiet_filter() {
+    if !require_root("a_master_keeps_no_page_of_the_quiet_filter") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1", "r2"]);
+    let [_r1, r2] = lab.ns_names();
+    let (a, b, _cap) = start(&mut lab, &V4, "auto");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(maps_bpf_map(b.pid()), "armed Backup without the map's page");
+    signal(a.pid(), libc::SIGSTOP);
+    let (rc, out, err) = lab.atropos(&r2, &["--priority", "110"]);
+    assert_eq!(rc, 0, "{out}{err}");
+    assert!(
+        wait_for(Duration::from_secs(3), || lab.state(&r2, 51).as_deref()
+            == Some("MASTER"))
+        .is_some(),
+        "{}",
+        b.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    let mapped = maps_bpf_map(b.pid());
+    signal(a.pid(), libc::SIGKILL);
+    assert!(
+        !mapped,
+        "the new Master still maps the quiet filter's map\n{}",
+        b.log_text()
+    );
+}

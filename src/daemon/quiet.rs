@@ -211,6 +211,14 @@ impl Daemon {
         if self.quiet_armed() && !(keeps && self.inst.quiet_holds()) {
             self.quiet_disarm();
         }
+        // A Backup disarmed while still Backup (a priority change, a non-repeat advert) keeps
+        // the map's page for the next arm; once it is no longer Backup the page goes, armed
+        // or not, so a Master never keeps it.
+        if !self.quiet_armed() && self.inst.state() != crate::proto::fsm::State::Backup {
+            if let Some(q) = self.quiet.as_mut() {
+                q.filter.unmap();
+            }
+        }
     }
 
     /// Disarm, counting the repeats dropped since the collection at the start of this feed (a
