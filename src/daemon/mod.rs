@@ -558,12 +558,14 @@ impl Daemon {
     /// group (publish a changed member state, obey the verdict). Every event goes through here.
     ///
     /// The quiet Backup's dropped repeats are taken in first ([`quiet`]), so that every event
-    /// meets the core as it would have been had every advert been read.
-    fn feed(&mut self, now: Duration, ev: Event<'_>) {
+    /// meets the core as it would have been had every advert been read. Returns whether the
+    /// core handled the event cleanly ([`Daemon::feed_one`]).
+    fn feed(&mut self, now: Duration, ev: Event<'_>) -> bool {
         self.quiet_collect(now);
         let keeps = matches!(ev, Event::Packet { .. } | Event::Timeout);
-        self.feed_one(now, ev);
+        let clean = self.feed_one(now, ev);
         self.quiet_after_event(keeps);
+        clean
     }
 
     /// [`Daemon::feed`] without the quiet Backup's bookkeeping. Returns whether the core
@@ -735,8 +737,7 @@ impl Daemon {
             Ok(Some(r)) => {
                 if let Some(payload) = buf.get(r.payload.clone()) {
                     let now = clock::now();
-                    self.quiet_collect(now);
-                    let clean = self.feed_one(
+                    let clean = self.feed(
                         now,
                         Event::Packet {
                             src: r.src,
@@ -746,7 +747,6 @@ impl Daemon {
                             payload,
                         },
                     );
-                    self.quiet_after_event(true);
                     self.quiet_after_packet(now, &buf, &r, clean);
                 }
             }

@@ -211,9 +211,9 @@ impl Daemon {
         if self.quiet_armed() && !(keeps && self.inst.quiet_holds()) {
             self.quiet_disarm();
         }
-        // A Backup disarmed while still Backup (a priority change, a non-repeat advert) keeps
-        // the map's page for the next arm; once it is no longer Backup the page goes, armed
-        // or not, so a Master never keeps it.
+        // The one place the map's page goes: a Backup disarmed while still Backup (a priority
+        // change, a non-repeat advert) keeps it for the next arm; once it is no longer Backup
+        // (Master, Fault) the page goes, however it was disarmed.
         if !self.quiet_armed() && self.inst.state() != crate::proto::fsm::State::Backup {
             if let Some(q) = self.quiet.as_mut() {
                 q.filter.unmap();
@@ -227,7 +227,6 @@ impl Daemon {
     /// not counted: the map is read only while armed, so that a Master never touches its page.
     #[inline(never)]
     fn quiet_disarm(&mut self) {
-        let backup = self.inst.state() == crate::proto::fsm::State::Backup;
         let Some(q) = self.quiet.as_mut() else { return };
         if !q.is_armed() {
             return;
@@ -238,10 +237,6 @@ impl Daemon {
         q.seen_count = count;
         q.seen_ns = ns;
         let prio = q.stored.priority;
-        if !backup {
-            // A Master (or Fault) keeps no page of it.
-            q.filter.unmap();
-        }
         if n > 0 {
             self.inst.record_repeats(n, prio);
         }

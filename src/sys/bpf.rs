@@ -148,10 +148,7 @@ impl QuietFilter {
     /// that never armed has none.
     fn mapped(&mut self) -> io::Result<&Mapped> {
         if self.mem.is_none() {
-            // SAFETY: sysconf has no memory effects.
-            let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) })
-                .unwrap_or(4096)
-                .max(4096);
+            let page = crate::sys::mem::page_size().max(4096);
             let len = VALUE_SIZE.div_ceil(page) * page;
             // SAFETY: a new shared mapping of the map's value area (offset 0, `len` bytes, a
             // whole number of pages covering the one entry); the kernel checks the size and

@@ -237,7 +237,8 @@ fn release_stack_below_here() -> io::Result<usize> {
     Ok(end - lo)
 }
 
-fn page_size() -> usize {
+/// The system's page size (4096 when sysconf(3) cannot tell).
+pub(crate) fn page_size() -> usize {
     // SAFETY: sysconf(3) with a valid name has no preconditions.
     let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     usize::try_from(p).ok().filter(|&p| p > 0).unwrap_or(4096)
