@@ -102,14 +102,20 @@ fn preempt_delay_measured_on_the_wire() {
         MDI_200 - 0.1
     );
     // The lower bound is the feature: not before the delay plus the down interval less one
-    // advert interval (an unloaded machine adds ~10 ms of start-up). The upper bounds leave a
-    // loaded machine (2 cores, several builds) 0.5 s.
+    // advert interval (an unloaded machine adds ~10 ms of start-up). Less one interval exactly
+    // only if r2's adverts left on time: the delay ends at a random phase of r2's 100 ms grid,
+    // and when it ends just after a grid point whose advert is late (r2's wake-up), that advert
+    // reaches r1 after the delay, is discarded, and the last accepted one is up to an interval
+    // plus that lateness earlier (the bound was then met by the start line's 0.4 ms lead over
+    // the delay's start alone). 40 ms of lateness allowed (faults.rs allows 70 ms on one advert
+    // gap); a takeover before the delay's end is still caught by 180 ms. The upper bounds leave
+    // a loaded machine (2 cores, several builds) 0.5 s.
     assert!(
         plain < MDI_200 + 0.5,
         "without the delay the takeover took {plain:.3} s"
     );
     assert!(
-        delayed >= 1.0 + MDI_200 - 0.1,
+        delayed >= 1.0 + MDI_200 - 0.1 - 0.04,
         "with --preempt-delay 1s r1 took over after {delayed:.3} s, before the delay"
     );
     assert!(

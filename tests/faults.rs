@@ -938,7 +938,15 @@ fn restart_after_kill_9_under_load_is_clean() {
     std::thread::sleep(Duration::from_millis(500));
     let cap = Capture::start(&lab.switch, "br0");
     std::thread::sleep(Duration::from_millis(300));
-    let killed_at = monotonic();
+    // The kill's moment against A/51's adverts (on the 100 ms grid): B takes over
+    // Master_Down_Interval(100) = 360.9 ms after A/51's last advert, the restarted A/51 (Backup
+    // at start, discarding B's lower adverts) its own Master_Down_Interval(200) = 321.9 ms after
+    // its start. Killed just after an advert, B's takeover would come only 39 ms minus the
+    // restart's own time (reaping, the VMAC and nft clean-up: 20-70 ms measured) before the
+    // restarted A/51's, and a quick restart would take over first: B never Master of 51, no
+    // preemption to see. 70 ms into the interval B's takeover comes 31 ms plus the restart's
+    // time first, and a kill up to 30 ms late still lands in the same interval.
+    let killed_at = sleep_until_grid_phase(INTERVAL, Duration::from_millis(70));
     signal(r#as[0].pid(), libc::SIGKILL);
     assert_eq!(
         wait_exit(&mut r#as[0], Duration::from_secs(3)),
@@ -974,6 +982,18 @@ fn restart_after_kill_9_under_load_is_clean() {
             .map(|s| s.at - after)
     };
     let b51 = first("192.0.2.2", 51, kill, false);
+    // How long before the kill A/51 last advertised (the phase chosen above).
+    let a51_src: IpAddr = "192.0.2.1".parse().expect("ip");
+    let since_last = seen
+        .iter()
+        .filter(|s| s.src == a51_src && s.payload.get(1) == Some(&51) && s.at <= kill)
+        .map(|s| kill - s.at)
+        .min();
+    // The restarted A/51's own takeover, at the earliest: its Backup entry (log stamp) plus
+    // Master_Down_Interval(200); B's must come first for A to preempt it.
+    let a51_earliest = log_stamp(&again, "INIT -> BACKUP")
+        .map(|t| at(t) + rfc_master_down(3, 10, 200))
+        .map(|t| t.saturating_sub(kill));
     let group_down: Vec<Option<Duration>> = (52..=54)
         .map(|v| first("192.0.2.1", v, kill, true))
         .collect();
@@ -997,7 +1017,9 @@ fn restart_after_kill_9_under_load_is_clean() {
         "kill -9 A/51 under load: B master of 51 after {b51:?}; group 52-54 priority 0 after \
          {group_down:?}; restarted A/51 advertising after {a51_back:?}, all 10 master again \
          {back:?} after the restart; VRIDs 55-60 largest gap {others_gap:?}; two-master \
-         overlaps {overlaps:?} (load {})",
+         overlaps {overlaps:?}; A/51 killed {since_last:?} after its last advert, the \
+         restarted A/51's own down timer {a51_earliest:?} after the kill at the earliest \
+         (load {})",
         read(std::path::Path::new("/proc/loadavg")).trim()
     );
     let noted: Vec<String> = log
@@ -1022,7 +1044,11 @@ fn restart_after_kill_9_under_load_is_clean() {
     for p in r#as.iter().skip(1).chain(&bs) {
         assert!(errors(p).is_empty(), "{:?}", errors(p));
     }
-    assert!(b51.is_some(), "B never took 51");
+    assert!(
+        b51.is_some(),
+        "B never took 51 (A/51 killed {since_last:?} after its last advert; the restarted \
+         A/51's own down timer {a51_earliest:?} after the kill)"
+    );
     assert!(group_down.iter().all(Option::is_some), "{group_down:?}");
     assert!(a51_back.is_some(), "the restarted A/51 never advertised");
     assert!(

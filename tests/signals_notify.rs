@@ -64,11 +64,23 @@ fn priority_and_step_down_signals() {
         "priority 95 advertised {:?} after SIGTTIN",
         first95 - sent
     );
-    assert_eq!(lab.state(&r1, 51).as_deref(), Some("BACKUP"));
+    // r1 steps down when it reads r2's first advert, which r2 sends right after adding the VIP
+    // seen above: wait for it rather than race r1's wake-up with this thread's atropos call.
+    assert!(
+        wait_for(Duration::from_secs(1), || lab.state(&r1, 51).as_deref()
+            == Some("BACKUP"))
+        .is_some(),
+        "r1 did not step down after r2's takeover: {:?}\n{}",
+        lab.state(&r1, 51),
+        a.log_text()
+    );
     assert_eq!(instance(&lab, &r1)["priority"], 95);
     // SIGTTOU with -x 200: r1 (Backup) takes over again: it discards r2's lower adverts, so
-    // after its Master_Down_Interval (300 + 21.9 ms) from the last one it accepted (up to an
-    // interval before the signal).
+    // after its Master_Down_Interval (300 + 21.9 ms) from the last one it accepted: up to an
+    // interval before the signal, or more when the advert due just before the signal is late
+    // (r2's wake-up on a loaded machine) and reaches r1 after it: the lower bound allows that
+    // lateness up to 40 ms (faults.rs allows 70 ms on one advert gap). Still far above a
+    // takeover that does not wait for the down timer (0 ms, or one advert interval).
     let cap = Capture::start(&c, "eth0");
     let sent = cap.started.elapsed();
     signal(a.pid(), libc::SIGTTOU);
@@ -86,8 +98,8 @@ fn priority_and_step_down_signals() {
     let took = first200 - sent;
     eprintln!("SIGTTOU -> r1 master at 200: {:.1} ms", ms(took));
     assert!(
-        took >= Duration::from_millis(212) && took <= Duration::from_millis(422),
-        "r1 took over {took:?} after SIGTTOU, want [MDI - 110 ms, MDI + 100 ms] (MDI 321.9 ms)"
+        took >= Duration::from_millis(182) && took <= Duration::from_millis(422),
+        "r1 took over {took:?} after SIGTTOU, want [MDI - 140 ms, MDI + 100 ms] (MDI 321.9 ms)"
     );
     assert_eq!(instance(&lab, &r1)["priority"], 200);
     // SIGUSR2: the master steps down at once (priority 0); r2 takes over after its Skew_Time

@@ -219,6 +219,25 @@ pub fn monotonic() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
+/// Sleeps until CLOCK_MONOTONIC is `phase` past a whole multiple of `interval`, and returns that
+/// moment. vrrpd Masters send their regular adverts on that grid (`proto::timers::next_on_grid`,
+/// from 100 ms up, unless `--no-align`), just after each grid point (their wake-up latency,
+/// well under a millisecond when idle). A test that acts relative to a Master's adverts
+/// (a kill just after or just before one, a heal between two) picks its moment with this
+/// instead of leaving it to chance. `phase` must be below `interval`.
+pub fn sleep_until_grid_phase(interval: Duration, phase: Duration) -> Duration {
+    assert!(phase < interval, "phase {phase:?} >= interval {interval:?}");
+    let i = interval.as_nanos();
+    let now = monotonic();
+    let mut at = now.as_nanos() / i * i + phase.as_nanos();
+    if at <= now.as_nanos() {
+        at += i;
+    }
+    let at = Duration::from_nanos(u64::try_from(at).expect("CLOCK_MONOTONIC fits in u64 ns"));
+    std::thread::sleep(at.saturating_sub(monotonic()));
+    at
+}
+
 /// CLOCK_REALTIME now, since the epoch.
 fn realtime() -> Duration {
     std::time::SystemTime::now()
