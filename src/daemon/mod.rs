@@ -204,6 +204,10 @@ pub struct Daemon {
     /// of our interface while the monitor stays open, as a driver that does not report its
     /// carrier to netlink would, so a test sees the ethtool/MII poll alone.
     test_ignore_link_events: bool,
+    /// Test hook (debug builds): `VRRPD_TEST_TAKEOVER_PAUSE_MS=N` sleeps N ms right after the
+    /// advert that takes the Master role, as a loaded machine that takes the CPU away from the
+    /// new Master at that point would (see `perform`).
+    test_takeover_pause: Duration,
     _pidfile: PidFile,
     /// `--pid-file`, when it is not the identity's own pid file.
     _extra_pidfile: Option<PidFile>,

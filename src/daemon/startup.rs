@@ -458,6 +458,15 @@ impl Daemon {
             },
             test_ignore_link_events: cfg!(debug_assertions)
                 && std::env::var_os("VRRPD_TEST_IGNORE_LINK_EVENTS").is_some(),
+            // Test hook (tests/handover.rs): see `Daemon::test_takeover_pause`.
+            test_takeover_pause: if cfg!(debug_assertions) {
+                std::env::var("VRRPD_TEST_TAKEOVER_PAUSE_MS")
+                    .ok()
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .map_or(Duration::ZERO, |ms| Duration::from_millis(ms.min(5000)))
+            } else {
+                Duration::ZERO
+            },
             _pidfile: pidfile,
             _extra_pidfile: extra_pidfile,
             io: Shared {
