@@ -589,6 +589,49 @@ fn control_accept_emfile_does_not_spin() {
     assert!(lab.has_addr(&r1, "192.0.2.62"), "master lost its VIP");
 }
 
+/// A daemon holds each open file once: no descriptor above stderr is a duplicate of another
+/// (the same socket or file under two numbers). The signal self-pipe's write end was once
+/// duplicated for every caught signal (eight descriptors for one socket).
+#[test]
+fn no_descriptor_is_a_duplicate() {
+    if !require_root("no_descriptor_is_a_duplicate") {
+        return;
+    }
+    let mut lab = Lab::new(&["r1"]);
+    let [r1] = lab.ns_names();
+    let d = lab.vrrpd_line(&r1, "r1", "-i eth0 -v 63 -p 200 -d 100ms -n 192.0.2.63/24");
+    assert!(
+        wait_for(Duration::from_secs(5), || lab.has_addr(&r1, "192.0.2.63")).is_some(),
+        "{}",
+        d.log_text()
+    );
+    let pid = d.pid();
+    let mut seen: Vec<(String, String)> = Vec::new();
+    let mut dups = Vec::new();
+    for e in std::fs::read_dir(format!("/proc/{pid}/fd")).expect("fds") {
+        let e = e.expect("fd entry");
+        let fd: u32 = e.file_name().to_string_lossy().parse().expect("fd number");
+        if fd <= 2 {
+            continue;
+        }
+        let target = std::fs::read_link(e.path())
+            .map(|t| t.display().to_string())
+            .unwrap_or_default();
+        // Anonymous inodes (timerfd, pidfd, bpf maps) all read "anon_inode:[kind]".
+        if target.starts_with("anon_inode:") {
+            continue;
+        }
+        if let Some((other, _)) = seen.iter().find(|(_, t)| *t == target) {
+            dups.push(format!("fd {fd} = fd {other} ({target})"));
+        }
+        seen.push((fd.to_string(), target));
+    }
+    assert!(
+        dups.is_empty(),
+        "duplicated descriptors: {dups:?}\nall: {seen:?}"
+    );
+}
+
 /// Defect 12: `vrrpd --foreground &` from an interactive shell whose terminal has `stty
 /// tostop`: a log line written from the background raises SIGTTOU, which vrrpd catches (it is
 /// the priority-up signal); the write must not restart for ever. vrrpd keeps running (the

@@ -2,13 +2,13 @@
 //! a flag and write a byte, all work happens in the loop (Advanced Vrrpd did its work inside the
 //! handlers; see the reference's "bugs" list).
 
-use std::io::{self, Read};
+use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGTTIN, SIGTTOU, SIGUSR1, SIGUSR2};
+use signal_hook::iterator::backend::SignalDelivery;
+use signal_hook::iterator::exfiltrator::SignalOnly;
 
 /// Signals the daemon acts on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,12 +49,14 @@ fn table() -> [(i32, Sig); 8] {
     ]
 }
 
-/// Flags set by the handlers plus the read end of the wake-up pipe.
+/// The self-pipe the handlers write to and the signals caught, in table order.
+///
+/// One socket pair serves every signal (signal-hook's `SignalDelivery`: its handlers note the
+/// signal in a shared table and write a byte to the one write end), instead of a flag and a
+/// duplicated write end per signal.
 pub struct Signals {
-    flags: Vec<(Sig, Arc<AtomicBool>)>,
-    rx: UnixStream,
-    /// The write end the handlers wake the loop through, for [`Signals::add_xcpu`].
-    tx: UnixStream,
+    delivery: SignalDelivery<UnixStream, SignalOnly>,
+    caught: Vec<(i32, Sig)>,
 }
 
 impl Signals {
@@ -63,38 +65,26 @@ impl Signals {
         let (rx, tx) = UnixStream::pair()?;
         rx.set_nonblocking(true)?;
         tx.set_nonblocking(true)?;
-        let mut s = Signals {
-            flags: Vec::new(),
-            rx,
-            tx,
-        };
-        for (num, sig) in table() {
-            s.add(num, sig)?;
-        }
-        Ok(s)
-    }
-
-    fn add(&mut self, num: i32, sig: Sig) -> io::Result<()> {
-        let flag = Arc::new(AtomicBool::new(false));
-        signal_hook::flag::register(num, Arc::clone(&flag))?;
-        signal_hook::low_level::pipe::register(num, self.tx.try_clone()?)?;
-        self.flags.push((sig, flag));
-        Ok(())
+        let caught = table().to_vec();
+        let delivery =
+            SignalDelivery::with_pipe(rx, tx, SignalOnly, caught.iter().map(|(num, _)| *num))?;
+        Ok(Signals { delivery, caught })
     }
 
     /// Also catch SIGXCPU ([`Sig::Xcpu`]): only with `--realtime`, where `RLIMIT_RTTIME` sends
     /// it. Without, its default action stays (the end of the process, as `RLIMIT_CPU` means).
     pub fn add_xcpu(&mut self) -> io::Result<()> {
-        self.add(libc::SIGXCPU, Sig::Xcpu)
+        self.delivery.handle().add_signal(libc::SIGXCPU)?;
+        self.caught.push((libc::SIGXCPU, Sig::Xcpu));
+        Ok(())
     }
 
     /// Drain the pipe and return the signals that arrived (each once, in table order).
     pub fn take(&mut self) -> Vec<Sig> {
-        let mut buf = [0u8; 64];
-        while matches!(self.rx.read(&mut buf), Ok(n) if n > 0) {}
+        let arrived: Vec<i32> = self.delivery.pending().collect();
         let mut out = Vec::new();
-        for (sig, flag) in &self.flags {
-            if flag.swap(false, Ordering::SeqCst) && !out.contains(sig) {
+        for (num, sig) in &self.caught {
+            if arrived.contains(num) && !out.contains(sig) {
                 out.push(*sig);
             }
         }
@@ -104,6 +94,6 @@ impl Signals {
 
 impl AsFd for Signals {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.rx.as_fd()
+        self.delivery.get_read().as_fd()
     }
 }
