@@ -35,15 +35,6 @@ fn mac_of(ns: &str) -> [u8; 6] {
     b.try_into().unwrap()
 }
 
-/// Sleep until CLOCK_MONOTONIC is `at` past a whole multiple of `period` (the next time it is).
-fn wait_for_phase(period: Duration, at: Duration) {
-    let p = period.as_nanos();
-    let now = monotonic().as_nanos();
-    let target = (now / p) * p + at.as_nanos();
-    let target = if target <= now { target + p } else { target };
-    std::thread::sleep(Duration::from_nanos((target - now) as u64));
-}
-
 #[test]
 fn garp_refresh_period_reannounce_on_lower_priority_and_na_router_flag() {
     if !require_root("garp_refresh_period_reannounce_on_lower_priority_and_na_router_flag") {
@@ -96,7 +87,7 @@ fn garp_refresh_period_reannounce_on_lower_priority_and_na_router_flag() {
         .ok()
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(150);
-    wait_for_phase(Duration::from_secs(1), Duration::from_millis(phase));
+    sleep_until_grid_phase(Duration::from_secs(1), Duration::from_millis(phase));
     let healed = cap.started.elapsed();
     sh(&["ip", "-n", &sw, "link", "set", "p1", "master", "br0"]);
     let gave_up = wait_for(Duration::from_secs(3), || !lab.has_addr(&r2, VIP));
